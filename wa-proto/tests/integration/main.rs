@@ -1,0 +1,3 @@
+//! wa-proto's integration tests, one binary.
+
+mod codec;
