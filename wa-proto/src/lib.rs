@@ -10,6 +10,7 @@ pub mod fuzzing;
 mod jid;
 mod node;
 mod packed;
+pub mod proto;
 mod reader;
 mod tag;
 mod token;

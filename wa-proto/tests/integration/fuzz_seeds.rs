@@ -50,6 +50,28 @@ fn parse_jid_seeds() {
 }
 
 #[test]
+fn protobuf_seeds() {
+    // Seeds are Baileys' encodings from tests/vectors/protobuf/baileys.json.
+    let targets: [(&str, fn(&[u8])); 12] = [
+        ("handshake_message", fuzzing::handshake_message),
+        ("cert_chain", fuzzing::cert_chain),
+        ("cert_details", fuzzing::cert_details),
+        ("client_payload", fuzzing::client_payload),
+        ("device_props", fuzzing::device_props),
+        ("adv_signed_device_identity_hmac", fuzzing::adv_signed_device_identity_hmac),
+        ("adv_signed_device_identity", fuzzing::adv_signed_device_identity),
+        ("adv_device_identity", fuzzing::adv_device_identity),
+        ("e2e_message", fuzzing::e2e_message),
+        ("web_message_info", fuzzing::web_message_info),
+        ("history_sync", fuzzing::history_sync),
+        ("sync_action_data", fuzzing::sync_action_data),
+    ];
+    for (target, harness) in targets {
+        replay(target, harness, 3);
+    }
+}
+
+#[test]
 fn baileys_seed_frames_all_decode() {
     // The decode_node seeds were encoded by Baileys: each must decode, not just not panic.
     for path in inputs("decode_node").iter().filter(|path| path.starts_with(seed_dir())) {
