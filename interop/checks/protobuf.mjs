@@ -41,10 +41,12 @@ const TO_OBJECT = { longs: String, enums: String, bytes: String }
 
 let passed = 0
 let failed = 0
+// Every passing check is listed with VERBOSE=1; failures always are.
+const verbose = process.env.VERBOSE === '1'
 function check(ok, label, detail) {
   if (ok) {
     passed++
-    console.log(`ok   ${label}`)
+    if (verbose) console.log(`ok   ${label}`)
   } else {
     failed++
     console.log(`FAIL ${label}${detail ? `: ${detail}` : ''}`)
@@ -1107,6 +1109,7 @@ function main() {
   const committed = fs.existsSync(vectorsPath) ? fs.readFileSync(vectorsPath, 'utf8') : ''
   check(committed === text, `committed vectors match this generator (${vectors.length} values)`, 'run with --write-vectors and commit the file')
   liveChecks(vectors)
+  console.log(`protobuf: ${passed} checks passed, ${failed} failed (VERBOSE=1 lists each)`)
   console.log(`RESULT passed=${passed} failed=${failed}`)
   process.exitCode = failed === 0 ? 0 : 1
 }

@@ -21,7 +21,9 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
-fn replay(target: &str, harness: fn(&[u8]), minimum: usize) {
+type Harness = fn(&[u8]);
+
+fn replay(target: &str, harness: Harness, minimum: usize) {
     let files = inputs(target);
     assert!(
         files.len() >= minimum,
@@ -52,7 +54,7 @@ fn parse_jid_seeds() {
 #[test]
 fn protobuf_seeds() {
     // Seeds are Baileys' encodings from tests/vectors/protobuf/baileys.json.
-    let targets: [(&str, fn(&[u8])); 12] = [
+    let targets: [(&str, Harness); 12] = [
         ("handshake_message", fuzzing::handshake_message),
         ("cert_chain", fuzzing::cert_chain),
         ("cert_details", fuzzing::cert_details),
