@@ -1,0 +1,3 @@
+//! wa-session's integration tests, one binary.
+
+mod media;
