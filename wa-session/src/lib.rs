@@ -10,3 +10,6 @@ pub use error::{Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 mod crypto;
 pub mod media;
+mod proto;
+pub mod signal;
+pub mod store;
