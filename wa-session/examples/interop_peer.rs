@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use wa_session::{
     KeyPair, PrivateKey, PublicKey,
     media::{self, MediaType},
-    signal::{PreKeyBundle, SignedPreKeyRecord, cipher, generate_pre_keys, generate_registration_id},
+    signal::{
+        PreKeyBundle, SignedPreKeyRecord, cipher, generate_pre_keys, generate_registration_id,
+    },
     store::{MemoryStore, PreKeyStore, ProtocolAddress, SenderKeyName, SignedPreKeyStore},
 };
 
@@ -94,17 +96,28 @@ impl Peer {
                 json!({"valid": ok.is_ok()})
             }
             "media_encrypt" => {
-                let (blob, info) =
-                    media::encrypt(&array32(request, "key")?, media_type(request)?, &bytes(request, "plain")?);
+                let (blob, info) = media::encrypt(
+                    &array32(request, "key")?,
+                    media_type(request)?,
+                    &bytes(request, "plain")?,
+                );
                 json!({"blob": hex::encode(blob), "file_sha256": hex::encode(info.file_sha256), "file_enc_sha256": hex::encode(info.file_enc_sha256), "file_length": info.file_length})
             }
             "media_decrypt" => {
-                let plain = media::decrypt(&array32(request, "key")?, media_type(request)?, &bytes(request, "blob")?, None)?;
+                let plain = media::decrypt(
+                    &array32(request, "key")?,
+                    media_type(request)?,
+                    &bytes(request, "blob")?,
+                    None,
+                )?;
                 json!({"plain": hex::encode(plain)})
             }
             "process_bundle" => {
                 let one_time = match request["pre_key_id"].as_u64() {
-                    Some(id) => Some((u32::try_from(id)?, PublicKey::from_slice(&bytes(request, "pre_key")?)?)),
+                    Some(id) => Some((
+                        u32::try_from(id)?,
+                        PublicKey::from_slice(&bytes(request, "pre_key")?)?,
+                    )),
                     None => None,
                 };
                 let bundle = PreKeyBundle {
@@ -116,37 +129,63 @@ impl Peer {
                     signed_pre_key_signature: bytes(request, "signature")?,
                     identity_key: PublicKey::from_slice(&bytes(request, "identity")?)?,
                 };
-                cipher::process_pre_key_bundle(&self.store, &address(request)?, &bundle, rng).await?;
+                cipher::process_pre_key_bundle(&self.store, &address(request)?, &bundle, rng)
+                    .await?;
                 json!({})
             }
             "encrypt" => {
-                let message = cipher::encrypt(&self.store, &address(request)?, &bytes(request, "plain")?).await?;
+                let message =
+                    cipher::encrypt(&self.store, &address(request)?, &bytes(request, "plain")?)
+                        .await?;
                 json!({"type": message.enc_type(), "body": hex::encode(message.serialized())})
             }
             "decrypt" => {
                 let body = bytes(request, "body")?;
                 let addr = address(request)?;
                 let plain = match request["type"].as_str() {
-                    Some("pkmsg") => cipher::decrypt_pre_key_message(&self.store, &addr, &body, rng).await?,
+                    Some("pkmsg") => {
+                        cipher::decrypt_pre_key_message(&self.store, &addr, &body, rng).await?
+                    }
                     Some("msg") => cipher::decrypt_message(&self.store, &addr, &body, rng).await?,
                     other => return Err(anyhow!("unknown message type {other:?}")),
                 };
                 json!({"plain": hex::encode(plain)})
             }
             "skdm_create" => {
-                let skdm = cipher::create_sender_key_distribution(&self.store, &sender_key_name(request)?, rng).await?;
+                let skdm = cipher::create_sender_key_distribution(
+                    &self.store,
+                    &sender_key_name(request)?,
+                    rng,
+                )
+                .await?;
                 json!({"skdm": hex::encode(skdm.serialized())})
             }
             "skdm_process" => {
-                cipher::process_sender_key_distribution(&self.store, &sender_key_name(request)?, &bytes(request, "skdm")?).await?;
+                cipher::process_sender_key_distribution(
+                    &self.store,
+                    &sender_key_name(request)?,
+                    &bytes(request, "skdm")?,
+                )
+                .await?;
                 json!({})
             }
             "group_encrypt" => {
-                let message = cipher::group_encrypt(&self.store, &sender_key_name(request)?, &bytes(request, "plain")?, rng).await?;
+                let message = cipher::group_encrypt(
+                    &self.store,
+                    &sender_key_name(request)?,
+                    &bytes(request, "plain")?,
+                    rng,
+                )
+                .await?;
                 json!({"body": hex::encode(message.serialized())})
             }
             "group_decrypt" => {
-                let plain = cipher::group_decrypt(&self.store, &sender_key_name(request)?, &bytes(request, "body")?).await?;
+                let plain = cipher::group_decrypt(
+                    &self.store,
+                    &sender_key_name(request)?,
+                    &bytes(request, "body")?,
+                )
+                .await?;
                 json!({"plain": hex::encode(plain)})
             }
             other => return Err(anyhow!("unknown op {other}")),
