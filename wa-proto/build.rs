@@ -87,6 +87,12 @@ fn compile_protos() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let descriptors = protox::compile(&files, ["proto"])?;
-    prost_build::Config::new().compile_fds(descriptors)?;
+    // The descriptor set is kept too, so that tests can inspect messages by reflection.
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out_dir.join("file_descriptor_set.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    prost_build::Config::new().enable_type_names().compile_fds(descriptors)?;
     Ok(())
 }

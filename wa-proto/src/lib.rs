@@ -5,9 +5,12 @@
 mod decode;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jid;
 mod node;
 mod packed;
+pub mod proto;
 mod reader;
 mod tag;
 mod token;
