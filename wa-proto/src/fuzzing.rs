@@ -35,10 +35,15 @@ pub fn parse_jid(data: &[u8]) {
 }
 
 /// Decodes protobuf message `M`; whatever decodes must re-encode and decode to the same value.
-fn protobuf_round_trip<M: prost::Message + Default + PartialEq + std::fmt::Debug>(name: &'static str, data: &[u8]) {
+fn protobuf_round_trip<M: prost::Message + Default + PartialEq + std::fmt::Debug>(
+    name: &'static str,
+    data: &[u8],
+) {
     let Ok(value) = crate::proto::decode_message::<M>(name, data) else { return };
     match crate::proto::decode_message::<M>(name, &value.encode_to_vec()) {
-        Ok(again) => assert_eq!(again, value, "{name}: decode -> encode -> decode changed the value"),
+        Ok(again) => {
+            assert_eq!(again, value, "{name}: decode -> encode -> decode changed the value")
+        }
         Err(error) => panic!("{name}: a re-encoded value must decode, got {error}: {value:?}"),
     }
 }

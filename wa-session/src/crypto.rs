@@ -68,7 +68,7 @@ pub(crate) fn aes_cbc_decrypt(
     ciphertext: &[u8],
     what: &'static str,
 ) -> Result<Vec<u8>> {
-    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
         return Err(Error::BadPadding(what));
     }
     cbc::Decryptor::<Aes256>::new(key.into(), iv.into())

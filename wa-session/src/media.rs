@@ -343,7 +343,7 @@ impl MediaDecryptor {
     /// With `expected`, also checks the plaintext and blob hashes against what the message said.
     pub fn finish(mut self, out: &mut Vec<u8>, expected: Option<&MediaInfo>) -> Result<MediaInfo> {
         let mut rest = std::mem::take(&mut self.pending);
-        if rest.len() < HOLD_BACK || (rest.len() - MAC_LENGTH) % BLOCK != 0 {
+        if rest.len() < HOLD_BACK || !(rest.len() - MAC_LENGTH).is_multiple_of(BLOCK) {
             return Err(Error::MediaTruncated);
         }
         let mac_start = rest.len() - MAC_LENGTH;
@@ -404,7 +404,7 @@ pub fn decrypt(
     blob: &[u8],
     expected: Option<&MediaInfo>,
 ) -> Result<Vec<u8>> {
-    if blob.len() < HOLD_BACK || (blob.len() - MAC_LENGTH) % BLOCK != 0 {
+    if blob.len() < HOLD_BACK || !(blob.len() - MAC_LENGTH).is_multiple_of(BLOCK) {
         return Err(Error::MediaTruncated);
     }
     let keys = MediaKeys::derive(media_key, media_type);

@@ -111,7 +111,7 @@ impl SignalMessage {
         }
         let body: wire::SignalMessage = decode(&bytes[1..bytes.len() - MAC_LENGTH], Self::WHAT)?;
         let ciphertext = required(body.ciphertext, Self::WHAT, "ciphertext")?;
-        if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
             return Err(Error::malformed(Self::WHAT, "ciphertext is not whole AES blocks"));
         }
         Ok(Self {
@@ -270,7 +270,7 @@ impl SenderKeyMessage {
         let body: wire::SenderKeyMessage =
             decode(&bytes[1..bytes.len() - SIGNATURE_LENGTH], Self::WHAT)?;
         let ciphertext = required(body.ciphertext, Self::WHAT, "ciphertext")?;
-        if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
             return Err(Error::malformed(Self::WHAT, "ciphertext is not whole AES blocks"));
         }
         Ok(Self {

@@ -80,7 +80,7 @@ impl SenderKeyRecord {
         &mut self,
         rng: &mut impl CryptoRng,
     ) -> SenderKeyDistributionMessage {
-        if !self.states.first().is_some_and(|state| state.signing_private.is_some()) {
+        if self.states.first().is_none_or(|state| state.signing_private.is_none()) {
             let mut chain = Zeroizing::new([0u8; 32]);
             rng.fill_bytes(chain.as_mut());
             let signing = KeyPair::generate(rng);
