@@ -1,0 +1,103 @@
+//! The one error type of this crate.
+
+/// Everything that can go wrong in this crate.
+///
+/// Every failure on untrusted input (a message, a bundle, a blob, a stored record) has its own
+/// variant so that callers, retry logic and fuzzers can tell them apart. No variant carries key
+/// material.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A public key is not 32 bytes, or not 33 bytes with the `0x05` type prefix.
+    #[error("invalid public key: {0}")]
+    InvalidPublicKey(&'static str),
+    /// A private key is not 32 bytes.
+    #[error("invalid private key length {0}, expected 32")]
+    InvalidPrivateKey(usize),
+    /// An XEdDSA signature did not verify (wrong key, wrong message, or not a signature at all).
+    #[error("bad signature: {0}")]
+    BadSignature(&'static str),
+    /// A message authentication code did not match: the message was altered, or the keys differ.
+    #[error("bad MAC on {0}")]
+    BadMac(&'static str),
+    /// A message or record could not be parsed.
+    #[error("malformed {what}: {reason}")]
+    Malformed {
+        /// What was being parsed.
+        what: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A message carries a protocol version this crate does not speak (it speaks 3).
+    #[error("unsupported message version {0:#04x}")]
+    UnsupportedVersion(u8),
+    /// Decryption produced bytes that are not validly padded (wrong key or tampered ciphertext).
+    #[error("decryption failed: invalid padding in {0}")]
+    BadPadding(&'static str),
+    /// The remote identity key differs from the one trusted for that address.
+    #[error("untrusted identity for {address}")]
+    UntrustedIdentity {
+        /// The address whose identity changed.
+        address: String,
+    },
+    /// There is no session (or no usable session state) for the address.
+    #[error("no session for {address}")]
+    NoSession {
+        /// The address.
+        address: String,
+    },
+    /// A PreKeySignalMessage names a one-time prekey we do not have (used or never issued).
+    #[error("unknown one-time prekey id {0}")]
+    UnknownPreKey(u32),
+    /// A PreKeySignalMessage names a signed prekey we do not have.
+    #[error("unknown signed prekey id {0}")]
+    UnknownSignedPreKey(u32),
+    /// A message whose key was already used: a duplicate or a replay.
+    #[error("duplicate or replayed message (chain index {index})")]
+    DuplicateMessage {
+        /// The message counter or sender-key iteration.
+        index: u32,
+    },
+    /// A message is further ahead in its chain than the skip window allows.
+    #[error("message {index} is too far ahead of the chain (limit {limit})")]
+    TooFarAhead {
+        /// The message counter or iteration.
+        index: u32,
+        /// The largest accepted jump.
+        limit: u32,
+    },
+    /// There is no sender key (or no state with that key id) for the group and sender.
+    #[error("no sender key for {name} (key id {key_id:?})")]
+    NoSenderKey {
+        /// The sender key name (group and sender address).
+        name: String,
+        /// The key id the message named, if any.
+        key_id: Option<u32>,
+    },
+    /// A stored record has a format version this build does not know.
+    #[error("unsupported {what} record version {version}")]
+    UnsupportedRecordVersion {
+        /// Which record.
+        what: &'static str,
+        /// The version found.
+        version: u32,
+    },
+    /// A media blob does not match its announced SHA-256 (plaintext or encrypted).
+    #[error("media hash mismatch on the {0} bytes")]
+    MediaHashMismatch(&'static str),
+    /// A media blob is too short or not a whole number of cipher blocks.
+    #[error("media blob is truncated or misaligned")]
+    MediaTruncated,
+    /// A key store failed; the message names the backend's error.
+    #[error("store error: {0}")]
+    Store(String),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
+        Self::Malformed { what, reason: reason.into() }
+    }
+}

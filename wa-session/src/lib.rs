@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod keys;
+pub mod xeddsa;
+
+pub use error::{Error, Result};
+pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
+mod crypto;
+pub mod media;
+mod proto;
+pub mod signal;
+pub mod store;

@@ -1,0 +1,8 @@
+//! wa-session's integration tests, one binary.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cast_possible_truncation)]
+
+mod media;
+mod session;
+mod vectors;
