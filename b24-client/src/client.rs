@@ -434,7 +434,7 @@ impl Portal {
                     return Err(Error::Timeout { method: method.clone(), may_have_committed: true });
                 }
                 Error::Transport { .. } if idempotent => Some(policy.delay(attempt)),
-                Error::UnexpectedBody { status, .. } if idempotent && *status >= 500 => Some(policy.delay(attempt)),
+                Error::UnexpectedBody { .. } if idempotent => Some(policy.delay(attempt)),
                 Error::Api {
                     code: ErrorCode::InternalServerError | ErrorCode::UnexpectedAnswer, ..
                 } if idempotent => Some(policy.delay(attempt)),

@@ -95,7 +95,11 @@ pub(crate) struct LeakyBucket {
 }
 
 impl LeakyBucket {
+    /// The client keeps 10% of the burst (at least one request) in reserve: requests sent in
+    /// order may arrive out of order, and the portal counts arrivals.
     pub(crate) fn new(limit: RateLimit) -> Self {
+        let margin = (limit.burst / 10).max(1);
+        let limit = RateLimit { burst: limit.burst.saturating_sub(margin).max(1), ..limit };
         LeakyBucket { limit, origin: Instant::now(), state: Mutex::new(BucketState::new()) }
     }
 
