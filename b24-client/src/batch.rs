@@ -129,7 +129,9 @@ fn substitute_value(v: &Value, done: &BTreeMap<String, Value>) -> Value {
     match v {
         Value::String(s) if s.contains("$result[") => Value::String(substitute(s, done)),
         Value::Array(a) => Value::Array(a.iter().map(|x| substitute_value(x, done)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), substitute_value(x, done))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), substitute_value(x, done))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -162,7 +164,10 @@ impl Portal {
                 )
                 .await?;
             let Value::Object(mut r) = env.result else {
-                return Err(Error::Decode { what: "batch result", message: "not an object".to_owned() });
+                return Err(Error::Decode {
+                    what: "batch result",
+                    message: "not an object".to_owned(),
+                });
             };
             let mut take = |k: &str| empty_to_object(r.remove(k).unwrap_or(Value::Null));
             for (k, v) in take("result") {
@@ -172,7 +177,8 @@ impl Portal {
             let failed = !errors.is_empty();
             for (k, v) in errors {
                 let code = v.get("error").and_then(Value::as_str).unwrap_or("");
-                let description = v.get("error_description").and_then(Value::as_str).unwrap_or("").to_owned();
+                let description =
+                    v.get("error_description").and_then(Value::as_str).unwrap_or("").to_owned();
                 let code = ErrorCode::parse(code);
                 let status = code.http_status();
                 out.errors.insert(k, Error::Api { code, description, status });

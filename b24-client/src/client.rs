@@ -18,7 +18,9 @@ use crate::{
     envelope::{self, Envelope, Failure},
     error::{Error, ErrorCode, Result},
     limits::{LeakyBucket, RateLimit, RetryPolicy, is_idempotent},
-    oauth::{MemoryTokenStore, OAuthApp, TokenSet, TokenStore, parse_token_response, token_endpoint},
+    oauth::{
+        MemoryTokenStore, OAuthApp, TokenSet, TokenStore, parse_token_response, token_endpoint,
+    },
     secret::Secret,
 };
 
@@ -174,7 +176,12 @@ impl Client {
             inner: Arc::new(PortalInner {
                 client: self.clone(),
                 member_id: tokens.member_id.clone(),
-                state: Mutex::new(PortalState { tokens, generation: 0, broken: None, uninstalled: false }),
+                state: Mutex::new(PortalState {
+                    tokens,
+                    generation: 0,
+                    broken: None,
+                    uninstalled: false,
+                }),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 bucket: LeakyBucket::new(self.inner.config.rate_limit),
                 paused: Mutex::new(HashMap::new()),
@@ -183,7 +190,11 @@ impl Client {
         }
     }
 
-    async fn token_request(&self, server_endpoint: &str, params: &[(&str, &str)]) -> Result<TokenSet> {
+    async fn token_request(
+        &self,
+        server_endpoint: &str,
+        params: &[(&str, &str)],
+    ) -> Result<TokenSet> {
         let url = token_endpoint(server_endpoint);
         let resp = self.inner.http.get(&url).query(params).send().await.map_err(|e| {
             if e.is_timeout() {
@@ -215,7 +226,13 @@ impl Client {
     }
 
     /// Sends one raw request to a REST root with an explicit token; no refresh, no retry.
-    async fn raw(&self, endpoint: &str, method: &str, params: &Value, auth: &Secret) -> Result<Envelope, Failure> {
+    async fn raw(
+        &self,
+        endpoint: &str,
+        method: &str,
+        params: &Value,
+        auth: &Secret,
+    ) -> Result<Envelope, Failure> {
         let url = format!("{endpoint}{method}");
         let mut body = match params {
             Value::Object(m) => m.clone(),
@@ -238,8 +255,12 @@ impl Client {
         })?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
-            let loc = resp.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
-            return Err(Failure { error: Error::Redirect(loc.unwrap_or_default()), reset_at: None });
+            let loc =
+                resp.headers().get("location").and_then(|l| l.to_str().ok()).map(str::to_owned);
+            return Err(Failure {
+                error: Error::Redirect(loc.unwrap_or_default()),
+                reset_at: None,
+            });
         }
         let body = resp.bytes().await.map_err(|e| Failure {
             error: if e.is_timeout() {
@@ -255,7 +276,10 @@ impl Client {
     /// Calls `app.info` on an OAuth server with a user's token: which application and portal
     /// the token belongs to.
     pub async fn oauth_app_info(&self, server_endpoint: &str, auth: &Secret) -> Result<Value> {
-        self.raw(server_endpoint, "app.info", &json!({}), auth).await.map(|e| e.result).map_err(|f| f.error)
+        self.raw(server_endpoint, "app.info", &json!({}), auth)
+            .await
+            .map(|e| e.result)
+            .map_err(|f| f.error)
     }
 }
 
@@ -367,7 +391,10 @@ impl Portal {
             return Err(Error::Uninstalled { member_id: self.inner.member_id.clone() });
         }
         if let Some(reason) = &s.broken {
-            return Err(Error::ReinstallRequired { member_id: self.inner.member_id.clone(), reason: reason.clone() });
+            return Err(Error::ReinstallRequired {
+                member_id: self.inner.member_id.clone(),
+                reason: reason.clone(),
+            });
         }
         Ok(())
     }
@@ -380,11 +407,17 @@ impl Portal {
     /// Calls a method and deserializes its `result`.
     pub async fn call_as<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T> {
         let env = self.call(method, params).await?;
-        serde_json::from_value(env.result).map_err(|e| Error::Decode { what: "result", message: e.to_string() })
+        serde_json::from_value(env.result)
+            .map_err(|e| Error::Decode { what: "result", message: e.to_string() })
     }
 
     /// Calls a method with options.
-    pub async fn call_with(&self, method: &str, params: Value, opts: CallOptions) -> Result<Envelope> {
+    pub async fn call_with(
+        &self,
+        method: &str,
+        params: Value,
+        opts: CallOptions,
+    ) -> Result<Envelope> {
         let client = &self.inner.client;
         let idempotent = opts.idempotent.unwrap_or_else(|| is_idempotent(method));
         let policy = client.inner.config.retry.clone();
@@ -408,17 +441,24 @@ impl Portal {
                 Error::Redirect(location) => {
                     redirects += 1;
                     if redirects > client.inner.config.max_redirects {
-                        return Err(Error::Redirect(format!("more than {} redirects", redirects - 1)));
+                        return Err(Error::Redirect(format!(
+                            "more than {} redirects",
+                            redirects - 1
+                        )));
                     }
                     self.follow_domain_change(location).await?;
                     continue;
                 }
-                Error::Api { code: ErrorCode::ExpiredToken | ErrorCode::InvalidToken, .. } if !refreshed => {
+                Error::Api { code: ErrorCode::ExpiredToken | ErrorCode::InvalidToken, .. }
+                    if !refreshed =>
+                {
                     refreshed = true;
                     self.refresh_after(generation).await?;
                     continue;
                 }
-                Error::Api { code: ErrorCode::QueryLimitExceeded, .. } => Some(policy.delay(attempt)),
+                Error::Api { code: ErrorCode::QueryLimitExceeded, .. } => {
+                    Some(policy.delay(attempt))
+                }
                 Error::Api { code: ErrorCode::OperationTimeLimit, .. } => {
                     let now = client.now_unix();
                     let wait = failure
@@ -428,15 +468,21 @@ impl Portal {
                     self.pause(method, wait);
                     Some(Duration::ZERO)
                 }
-                Error::Transport { message, .. } if message.starts_with("connect") => Some(policy.delay(attempt)),
+                Error::Transport { message, .. } if message.starts_with("connect") => {
+                    Some(policy.delay(attempt))
+                }
                 Error::Timeout { .. } if idempotent => Some(policy.delay(attempt)),
                 Error::Timeout { method, .. } => {
-                    return Err(Error::Timeout { method: method.clone(), may_have_committed: true });
+                    return Err(Error::Timeout {
+                        method: method.clone(),
+                        may_have_committed: true,
+                    });
                 }
                 Error::Transport { .. } if idempotent => Some(policy.delay(attempt)),
                 Error::UnexpectedBody { .. } if idempotent => Some(policy.delay(attempt)),
                 Error::Api {
-                    code: ErrorCode::InternalServerError | ErrorCode::UnexpectedAnswer, ..
+                    code: ErrorCode::InternalServerError | ErrorCode::UnexpectedAnswer,
+                    ..
                 } if idempotent => Some(policy.delay(attempt)),
                 _ => None,
             };
@@ -449,7 +495,9 @@ impl Portal {
                 }
                 _ => {
                     return Err(match failure.error {
-                        Error::Timeout { method, .. } => Error::Timeout { method, may_have_committed: !idempotent },
+                        Error::Timeout { method, .. } => {
+                            Error::Timeout { method, may_have_committed: !idempotent }
+                        }
                         other => other,
                     });
                 }
@@ -521,11 +569,17 @@ impl Portal {
         let mut new = match result {
             Ok(t) => t,
             Err(Error::OAuth { code, description }) => {
-                if matches!(code, ErrorCode::InvalidGrant | ErrorCode::InvalidClient | ErrorCode::InvalidToken) {
+                if matches!(
+                    code,
+                    ErrorCode::InvalidGrant | ErrorCode::InvalidClient | ErrorCode::InvalidToken
+                ) {
                     if let Ok(mut s) = self.state() {
                         s.broken = Some(code.clone());
                     }
-                    return Err(Error::ReinstallRequired { member_id: self.inner.member_id.clone(), reason: code });
+                    return Err(Error::ReinstallRequired {
+                        member_id: self.inner.member_id.clone(),
+                        reason: code,
+                    });
                 }
                 return Err(Error::OAuth { code, description });
             }
@@ -550,9 +604,14 @@ impl Portal {
     /// with the frame's `AUTH_ID` must name our `client_id` and this `member_id`, then
     /// `user.current` and `user.admin` with the same token say who it is. Endpoints come from the
     /// stored installation, never from the frame.
-    pub async fn verify_frame_user(&self, frame: &crate::inbound::FrameRequest) -> Result<FrameUser> {
+    pub async fn verify_frame_user(
+        &self,
+        frame: &crate::inbound::FrameRequest,
+    ) -> Result<FrameUser> {
         if frame.member_id != self.inner.member_id {
-            return Err(Error::FrameNotConfirmed("member_id differs from the installation".to_owned()));
+            return Err(Error::FrameNotConfirmed(
+                "member_id differs from the installation".to_owned(),
+            ));
         }
         self.check_usable()?;
         let (server, portal) = {
@@ -570,13 +629,25 @@ impl Portal {
             return Err(Error::FrameNotConfirmed("token issued for another portal".to_owned()));
         }
         self.inner.bucket.acquire().await;
-        let profile = client.raw(&portal, "user.current", &json!({}), &frame.auth_id).await.map_err(|f| f.error)?.result;
+        let profile = client
+            .raw(&portal, "user.current", &json!({}), &frame.auth_id)
+            .await
+            .map_err(|f| f.error)?
+            .result;
         let user_id = profile
             .get("ID")
             .and_then(crate::quirks::Id::from_value)
             .ok_or(Error::FrameNotConfirmed("user.current has no ID".to_owned()))?;
         self.inner.bucket.acquire().await;
-        let admin = client.raw(&portal, "user.admin", &json!({}), &frame.auth_id).await.map_err(|f| f.error)?.result;
-        Ok(FrameUser { user_id, is_admin: crate::quirks::flex_bool(&admin).unwrap_or(false), profile })
+        let admin = client
+            .raw(&portal, "user.admin", &json!({}), &frame.auth_id)
+            .await
+            .map_err(|f| f.error)?
+            .result;
+        Ok(FrameUser {
+            user_id,
+            is_admin: crate::quirks::flex_bool(&admin).unwrap_or(false),
+            profile,
+        })
     }
 }

@@ -75,7 +75,11 @@ pub(crate) fn parse_inner(status: u16, body: &[u8]) -> Result<Envelope, Failure>
         Ok(v) => v,
         Err(_) => {
             let head = body.iter().skip_while(|b| b.is_ascii_whitespace()).take(1).next();
-            return Err(unexpected(if head == Some(&b'<') { BodyKind::Html } else { BodyKind::NotJson }));
+            return Err(unexpected(if head == Some(&b'<') {
+                BodyKind::Html
+            } else {
+                BodyKind::NotJson
+            }));
         }
     };
     let Value::Object(obj) = v else { return Err(unexpected(BodyKind::NoEnvelope)) };
@@ -85,7 +89,8 @@ pub(crate) fn parse_inner(status: u16, body: &[u8]) -> Result<Envelope, Failure>
             Value::Number(n) => n.to_string(),
             _ => return Err(unexpected(BodyKind::NoEnvelope)),
         };
-        let description = obj.get("error_description").and_then(Value::as_str).unwrap_or("").to_owned();
+        let description =
+            obj.get("error_description").and_then(Value::as_str).unwrap_or("").to_owned();
         let reset_at = time_of(obj.get("time")).and_then(|t| t.operating_reset_at);
         return Err(Failure {
             error: Error::Api { code: ErrorCode::parse(&code), description, status },
@@ -121,11 +126,29 @@ mod tests {
         let e = parse_inner(429, br#"{"error":"operation_time_limit","error_description":"x","time":{"operating_reset_at":99}}"#)
             .unwrap_err();
         assert_eq!(e.reset_at, Some(99));
-        assert!(matches!(e.error, Error::Api { code: ErrorCode::OperationTimeLimit, status: 429, .. }));
-        assert!(matches!(parse(502, b"  <html>bad gateway"), Err(Error::UnexpectedBody { kind: BodyKind::Html, .. })));
-        assert!(matches!(parse(200, br#"{"result":[1,2"#), Err(Error::UnexpectedBody { kind: BodyKind::NotJson, .. })));
-        assert!(matches!(parse(200, br#"{"nothing":1}"#), Err(Error::UnexpectedBody { kind: BodyKind::NoEnvelope, .. })));
-        assert!(matches!(parse(200, b"[]"), Err(Error::UnexpectedBody { kind: BodyKind::NoEnvelope, .. })));
-        assert!(matches!(parse(200, b""), Err(Error::UnexpectedBody { kind: BodyKind::NotJson, .. })));
+        assert!(matches!(
+            e.error,
+            Error::Api { code: ErrorCode::OperationTimeLimit, status: 429, .. }
+        ));
+        assert!(matches!(
+            parse(502, b"  <html>bad gateway"),
+            Err(Error::UnexpectedBody { kind: BodyKind::Html, .. })
+        ));
+        assert!(matches!(
+            parse(200, br#"{"result":[1,2"#),
+            Err(Error::UnexpectedBody { kind: BodyKind::NotJson, .. })
+        ));
+        assert!(matches!(
+            parse(200, br#"{"nothing":1}"#),
+            Err(Error::UnexpectedBody { kind: BodyKind::NoEnvelope, .. })
+        ));
+        assert!(matches!(
+            parse(200, b"[]"),
+            Err(Error::UnexpectedBody { kind: BodyKind::NoEnvelope, .. })
+        ));
+        assert!(matches!(
+            parse(200, b""),
+            Err(Error::UnexpectedBody { kind: BodyKind::NotJson, .. })
+        ));
     }
 }

@@ -174,14 +174,29 @@ impl ErrorCode {
             ExpiredToken | InvalidToken | NoAuthFound | MethodConfirmWaiting | PaymentRequired
             | ApplicationNotFound | NotInstalled | AuthorizationError | ErrorOauth
             | InvalidGrant | InvalidClient | WrongClient => 401,
-            InsufficientScope | AccessDenied | InvalidCredentials | UserAccessError
-            | WrongAuthType | AllowedOnlyIntranetUser | MethodConfirmDenied => 403,
+            InsufficientScope
+            | AccessDenied
+            | InvalidCredentials
+            | UserAccessError
+            | WrongAuthType
+            | AllowedOnlyIntranetUser
+            | MethodConfirmDenied => 403,
             MethodNotFound | NotFound => 404,
-            InvalidRequest | InvalidArgValue | BatchLengthExceeded | Argument | Core
-            | NotActiveLine | ImconnectorNoCorrectProvider
-            | ImconnectorNotSpecifiedCorrectCommand | ImconnectorNotAllTheRequiredData
-            | PlacementMaxCount | PlacementUserMode | PlacementNotFound | EventNotFound
-            | InvalidScope | BadVerificationCode => 400,
+            InvalidRequest
+            | InvalidArgValue
+            | BatchLengthExceeded
+            | Argument
+            | Core
+            | NotActiveLine
+            | ImconnectorNoCorrectProvider
+            | ImconnectorNotSpecifiedCorrectCommand
+            | ImconnectorNotAllTheRequiredData
+            | PlacementMaxCount
+            | PlacementUserMode
+            | PlacementNotFound
+            | EventNotFound
+            | InvalidScope
+            | BadVerificationCode => 400,
             BatchMethodNotAllowed => 405,
             OperationTimeLimit => 429,
             QueryLimitExceeded | OverloadLimit => 503,

@@ -67,7 +67,9 @@ fn normalize(v: Value) -> Value {
         Value::Object(map) => {
             let sequential = !map.is_empty()
                 && map.keys().all(|k| k.parse::<usize>().is_ok_and(|i| i < map.len()))
-                && map.keys().all(|k| k == &k.parse::<usize>().map(|i| i.to_string()).unwrap_or_default());
+                && map
+                    .keys()
+                    .all(|k| k == &k.parse::<usize>().map(|i| i.to_string()).unwrap_or_default());
             if sequential {
                 let mut items: Vec<(usize, Value)> = map
                     .into_iter()
@@ -167,7 +169,8 @@ mod tests {
 
     #[test]
     fn parses_brackets_into_a_tree() {
-        let body = b"event=ONIMCONNECTORMESSAGEADD&data[LINE]=107&data[MESSAGES][0][im][chat_id]=1807\
+        let body =
+            b"event=ONIMCONNECTORMESSAGEADD&data[LINE]=107&data[MESSAGES][0][im][chat_id]=1807\
 &data[MESSAGES][0][message][files][0][name]=a.jpg&data[MESSAGES][0][message][files][1][name]=b.pdf\
 &auth[member_id]=m1&list[]=x&list[]=y&broken[a=1";
         let v = parse(body, FormLimits::default()).unwrap();
@@ -201,6 +204,9 @@ mod tests {
         let s = encode(&p);
         assert!(s.contains("filter%5B%3EID%5D=10"));
         let back = parse(s.as_bytes(), FormLimits::default()).unwrap();
-        assert_eq!(back, json!({"filter": {">ID": "10", "NAME": "A & B"}, "select": ["ID", "NAME"], "halt": "1"}));
+        assert_eq!(
+            back,
+            json!({"filter": {">ID": "10", "NAME": "A & B"}, "select": ["ID", "NAME"], "halt": "1"})
+        );
     }
 }

@@ -55,7 +55,9 @@ mod tests {
         for (name, harness) in targets {
             let dir = root.join(name);
             let mut n = 0;
-            for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            for entry in
+                std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
                 let data = std::fs::read(entry.unwrap().path()).unwrap();
                 harness(&data);
                 n += 1;

@@ -77,7 +77,10 @@ impl FrameRequest {
             Some("0") => Protocol::Http,
             Some("1") | None => Protocol::Https,
             Some(other) => {
-                return Err(Error::InvalidField { field: "PROTOCOL", reason: format!("{other:?} is not 0 or 1") });
+                return Err(Error::InvalidField {
+                    field: "PROTOCOL",
+                    reason: format!("{other:?} is not 0 or 1"),
+                });
             }
         };
         let placement_options = match b.get("PLACEMENT_OPTIONS") {
@@ -87,14 +90,25 @@ impl FrameRequest {
                 Ok(v @ Value::Object(_)) => v,
                 Ok(Value::Array(a)) if a.is_empty() => Value::Object(Default::default()),
                 Ok(_) => {
-                    return Err(Error::InvalidField { field: "PLACEMENT_OPTIONS", reason: "not a JSON object".to_owned() });
+                    return Err(Error::InvalidField {
+                        field: "PLACEMENT_OPTIONS",
+                        reason: "not a JSON object".to_owned(),
+                    });
                 }
-                Err(e) => return Err(Error::InvalidField { field: "PLACEMENT_OPTIONS", reason: e.to_string() }),
+                Err(e) => {
+                    return Err(Error::InvalidField {
+                        field: "PLACEMENT_OPTIONS",
+                        reason: e.to_string(),
+                    });
+                }
             },
             // Some portals send it bracketed (PLACEMENT_OPTIONS[ID]=...).
             Some(v @ Value::Object(_)) => v.clone(),
             Some(_) => {
-                return Err(Error::InvalidField { field: "PLACEMENT_OPTIONS", reason: "unexpected shape".to_owned() });
+                return Err(Error::InvalidField {
+                    field: "PLACEMENT_OPTIONS",
+                    reason: "unexpected shape".to_owned(),
+                });
             }
         };
         let auth_expires = match text(&b, "AUTH_EXPIRES") {
@@ -113,11 +127,15 @@ impl FrameRequest {
             auth_expires,
             refresh_id: text(&b, "REFRESH_ID").filter(|s| !s.is_empty()).map(Secret::new),
             server_endpoint: text(&b, "SERVER_ENDPOINT").filter(|s| !s.is_empty()),
-            application_token: text(&b, "APPLICATION_TOKEN").filter(|s| !s.is_empty()).map(Secret::new),
+            application_token: text(&b, "APPLICATION_TOKEN")
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
             scope: split_scope(&text(&b, "APPLICATION_SCOPE").unwrap_or_default()),
             member_id: required(&b, "member_id")?,
             status: text(&b, "status"),
-            placement: text(&b, "PLACEMENT").filter(|s| !s.is_empty()).unwrap_or_else(|| "DEFAULT".to_owned()),
+            placement: text(&b, "PLACEMENT")
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "DEFAULT".to_owned()),
             placement_options,
         })
     }
@@ -197,7 +215,10 @@ impl EventAuth {
             domain: self.domain.clone(),
             access_token: self.access_token.clone()?,
             refresh_token: self.refresh_token.clone()?,
-            expires_at: self.expires.or(self.expires_in.map(|i| now_unix + i)).unwrap_or(now_unix + 3600),
+            expires_at: self
+                .expires
+                .or(self.expires_in.map(|i| now_unix + i))
+                .unwrap_or(now_unix + 3600),
             client_endpoint: Some(self.client_endpoint.clone()).filter(|s| !s.is_empty())?,
             server_endpoint: self.server_endpoint.clone(),
             scope: self.scope.clone(),
@@ -362,7 +383,8 @@ pub struct Event {
 }
 
 fn typed<T: for<'de> Deserialize<'de>>(data: &Value) -> Result<T> {
-    serde_json::from_value(data.clone()).map_err(|e| Error::InvalidField { field: "data", reason: e.to_string() })
+    serde_json::from_value(data.clone())
+        .map_err(|e| Error::InvalidField { field: "data", reason: e.to_string() })
 }
 
 impl Event {
@@ -403,7 +425,10 @@ impl Event {
             "ONIMCONNECTORDIALOGFINISH" => EventKind::ConnectorDialogFinish(typed(data)?),
             "ONIMCONNECTORSTATUSDELETE" => EventKind::ConnectorStatusDelete {
                 connector: text(data, "connector").ok_or(Error::MissingField("connector"))?,
-                line: data.get("line").and_then(Id::from_value).ok_or(Error::MissingField("line"))?,
+                line: data
+                    .get("line")
+                    .and_then(Id::from_value)
+                    .ok_or(Error::MissingField("line"))?,
             },
             "ONIMCONNECTORLINEDELETE" => EventKind::ConnectorLineDelete {
                 line: Id::from_value(data).ok_or(Error::MissingField("data"))?,
@@ -445,9 +470,15 @@ impl InstallCallback {
     pub fn parse(body: &[u8], now_unix: i64) -> Result<InstallCallback> {
         let event = Event::parse(body)?;
         if !matches!(event.kind, EventKind::AppInstall { .. }) {
-            return Err(Error::InvalidField { field: "event", reason: format!("{} is not ONAPPINSTALL", event.name) });
+            return Err(Error::InvalidField {
+                field: "event",
+                reason: format!("{} is not ONAPPINSTALL", event.name),
+            });
         }
-        let tokens = event.auth.token_set(now_unix).ok_or(Error::MissingField("auth[access_token|refresh_token|client_endpoint]"))?;
+        let tokens = event
+            .auth
+            .token_set(now_unix)
+            .ok_or(Error::MissingField("auth[access_token|refresh_token|client_endpoint]"))?;
         Ok(InstallCallback { event, tokens })
     }
 }
@@ -471,7 +502,10 @@ mod tests {
         assert!(f.verify_application_token(&Secret::new("apptok")).is_ok());
         assert!(f.verify_application_token(&Secret::new("other")).is_err());
         assert!(!format!("{f:?}").contains("a1"));
-        assert!(matches!(FrameRequest::parse("DOMAIN=p", b"member_id=m"), Err(Error::MissingField("AUTH_ID"))));
+        assert!(matches!(
+            FrameRequest::parse("DOMAIN=p", b"member_id=m"),
+            Err(Error::MissingField("AUTH_ID"))
+        ));
         assert!(matches!(
             FrameRequest::parse("DOMAIN=p", b"AUTH_ID=a&member_id=m&PLACEMENT_OPTIONS=%7Bbad"),
             Err(Error::InvalidField { field: "PLACEMENT_OPTIONS", .. })
@@ -501,11 +535,22 @@ mod tests {
 
     #[test]
     fn other_connector_events() {
-        let e = Event::parse(format!("event=ONIMCONNECTORSTATUSDELETE&data[connector]=wa&data[line]=3&{AUTH}").as_bytes()).unwrap();
-        assert_eq!(e.kind, EventKind::ConnectorStatusDelete { connector: "wa".into(), line: Id(3) });
-        let e = Event::parse(format!("event=ONIMCONNECTORLINEDELETE&data=9&{AUTH}").as_bytes()).unwrap();
+        let e = Event::parse(
+            format!("event=ONIMCONNECTORSTATUSDELETE&data[connector]=wa&data[line]=3&{AUTH}")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            e.kind,
+            EventKind::ConnectorStatusDelete { connector: "wa".into(), line: Id(3) }
+        );
+        let e = Event::parse(format!("event=ONIMCONNECTORLINEDELETE&data=9&{AUTH}").as_bytes())
+            .unwrap();
         assert_eq!(e.kind, EventKind::ConnectorLineDelete { line: Id(9) });
-        let e = Event::parse(format!("event=ONAPPUNINSTALL&data[CLEAN]=1&data[LANGUAGE_ID]=de&{AUTH}").as_bytes()).unwrap();
+        let e = Event::parse(
+            format!("event=ONAPPUNINSTALL&data[CLEAN]=1&data[LANGUAGE_ID]=de&{AUTH}").as_bytes(),
+        )
+        .unwrap();
         assert_eq!(e.kind, EventKind::AppUninstall { clean: true, language_id: "de".into() });
         let e = Event::parse(
             format!("event=ONIMCONNECTORMESSAGEUPDATE&data[CONNECTOR]=wa&data[LINE]=1&data[MESSAGES][0][message][id][0]=ext1&data[MESSAGES][0][message][text]=x&data[MESSAGES][0][chat][id]=c&{AUTH}").as_bytes(),
@@ -514,15 +559,22 @@ mod tests {
         let EventKind::ConnectorMessageUpdate(m) = e.kind else { panic!() };
         assert_eq!(m.messages[0].message.id, ["ext1"]);
         assert!(matches!(Event::parse(b"event=X"), Err(Error::MissingField("auth"))));
-        assert!(matches!(Event::parse(format!("event=ONAPPUNINSTALL&data[CLEAN]=maybe&{AUTH}").as_bytes()), Err(Error::InvalidField { .. })));
+        assert!(matches!(
+            Event::parse(format!("event=ONAPPUNINSTALL&data[CLEAN]=maybe&{AUTH}").as_bytes()),
+            Err(Error::InvalidField { .. })
+        ));
     }
 
     #[test]
     fn install_callback_carries_tokens() {
-        let body = format!("event=ONAPPINSTALL&data[VERSION]=1&data[ACTIVE]=Y&data[INSTALLED]=Y&{AUTH}&auth[access_token]=at&auth[refresh_token]=rt&auth[expires_in]=3600");
+        let body = format!(
+            "event=ONAPPINSTALL&data[VERSION]=1&data[ACTIVE]=Y&data[INSTALLED]=Y&{AUTH}&auth[access_token]=at&auth[refresh_token]=rt&auth[expires_in]=3600"
+        );
         let cb = InstallCallback::parse(body.as_bytes(), 100).unwrap();
         assert_eq!(cb.tokens.expires_at, 3700);
         assert_eq!(cb.tokens.refresh_token.expose(), "rt");
-        assert!(InstallCallback::parse(format!("event=ONAPPINSTALL&{AUTH}").as_bytes(), 0).is_err());
+        assert!(
+            InstallCallback::parse(format!("event=ONAPPINSTALL&{AUTH}").as_bytes(), 0).is_err()
+        );
     }
 }

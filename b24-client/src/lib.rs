@@ -27,8 +27,8 @@ pub use error::{BodyKind, Error, ErrorCode, Result};
 pub use limits::{BucketState, Jitter, RateLimit, RetryPolicy, is_idempotent};
 pub use list::{PAGE_SIZE, page_items};
 pub use oauth::{
-    DEFAULT_SERVER_ENDPOINT, MemoryTokenStore, OAuthApp, TokenSet, TokenStore, parse_token_response, split_scope,
-    token_endpoint,
+    DEFAULT_SERVER_ENDPOINT, MemoryTokenStore, OAuthApp, TokenSet, TokenStore,
+    parse_token_response, split_scope, token_endpoint,
 };
 pub use quirks::Id;
 pub use secret::Secret;

@@ -199,7 +199,15 @@ pub fn is_idempotent(method: &str) -> bool {
         "scope" | "methods" | "events" | "profile" | "server.time" | "app.info" | "user.admin"
     ) || matches!(
         last,
-        "get" | "list" | "current" | "info" | "access" | "findbycomm" | "status" | "fields" | "search"
+        "get"
+            | "list"
+            | "current"
+            | "info"
+            | "access"
+            | "findbycomm"
+            | "status"
+            | "fields"
+            | "search"
     ) || m.ends_with(".list.get")
         || m.ends_with(".history.get")
 }
@@ -236,10 +244,22 @@ mod tests {
 
     #[test]
     fn reads_are_idempotent_writes_are_not() {
-        for m in ["user.current", "crm.item.list", "imopenlines.config.list.get", "crm.duplicate.findbycomm", "app.info"] {
+        for m in [
+            "user.current",
+            "crm.item.list",
+            "imopenlines.config.list.get",
+            "crm.duplicate.findbycomm",
+            "app.info",
+        ] {
             assert!(is_idempotent(m), "{m}");
         }
-        for m in ["crm.item.add", "imconnector.send.messages", "event.bind", "batch", "crm.timeline.comment.add"] {
+        for m in [
+            "crm.item.add",
+            "imconnector.send.messages",
+            "event.bind",
+            "batch",
+            "crm.timeline.comment.add",
+        ] {
             assert!(!is_idempotent(m), "{m}");
         }
     }

@@ -26,7 +26,10 @@ pub fn page_items(result: Value) -> Result<Vec<Value>> {
             let arrays: Vec<_> = m.into_iter().filter(|(_, v)| v.is_array()).collect();
             match <[_; 1]>::try_from(arrays) {
                 Ok([(_, Value::Array(a))]) => Ok(a),
-                _ => Err(Error::Decode { what: "list page", message: "no single array of rows".to_owned() }),
+                _ => Err(Error::Decode {
+                    what: "list page",
+                    message: "no single array of rows".to_owned(),
+                }),
             }
         }
         Value::Null => Ok(vec![]),
@@ -64,7 +67,11 @@ struct Scan {
 
 impl Portal {
     /// Every row of a list method, page by page (`start=0`, then each `next`), as a stream.
-    pub fn list(&self, method: &str, params: Value) -> impl Stream<Item = Result<Value>> + Send + 'static {
+    pub fn list(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> impl Stream<Item = Result<Value>> + Send + 'static {
         let st = Pages {
             portal: self.clone(),
             method: method.to_owned(),
@@ -81,7 +88,7 @@ impl Portal {
                 if st.done {
                     return None;
                 }
-                let Some(start) = st.start else { return None };
+                let start = st.start?;
                 let params = with(&st.params, "start", json!(start));
                 let page = match st.portal.call(&st.method, params).await {
                     Ok(env) => env,
@@ -139,13 +146,14 @@ impl Portal {
                 let p = with(&st.params, "filter", Value::Object(filter));
                 let p = with(&p, "order", json!({ st.id_field.clone(): "ASC" }));
                 let p = with(&p, "start", json!(-1));
-                let items = match st.portal.call(&st.method, p).await.and_then(|e| page_items(e.result)) {
-                    Ok(items) => items,
-                    Err(e) => {
-                        st.done = true;
-                        return Some((Err(e), st));
-                    }
-                };
+                let items =
+                    match st.portal.call(&st.method, p).await.and_then(|e| page_items(e.result)) {
+                        Ok(items) => items,
+                        Err(e) => {
+                            st.done = true;
+                            return Some((Err(e), st));
+                        }
+                    };
                 st.done = items.len() < PAGE_SIZE;
                 let last = items.last().and_then(|r| r.get(&st.id_field)).and_then(Id::from_value);
                 match last {
@@ -153,7 +161,10 @@ impl Portal {
                     _ if !items.is_empty() => {
                         st.done = true;
                         return Some((
-                            Err(Error::Decode { what: "list page", message: format!("rows without increasing {}", st.id_field) }),
+                            Err(Error::Decode {
+                                what: "list page",
+                                message: format!("rows without increasing {}", st.id_field),
+                            }),
                             st,
                         ));
                     }

@@ -80,20 +80,25 @@ pub fn token_endpoint(server_endpoint: &str) -> String {
 
 /// Splits a scope string on commas and whitespace (both separators occur).
 pub fn split_scope(s: &str) -> Vec<String> {
-    s.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()).map(str::to_owned).collect()
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Reads a token endpoint answer (`{access_token, refresh_token, expires, expires_in, ...}`) or
 /// its error (`{"error": "invalid_grant", ...}`).
 pub fn parse_token_response(body: &[u8], now_unix: i64) -> Result<TokenSet> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Decode {
-        what: "token response",
-        message: e.to_string(),
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::Decode { what: "token response", message: e.to_string() })?;
     if let Some(code) = v.get("error").and_then(Value::as_str) {
         return Err(Error::OAuth {
             code: ErrorCode::parse(code),
-            description: v.get("error_description").and_then(Value::as_str).unwrap_or("").to_owned(),
+            description: v
+                .get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
         });
     }
     let s = |k: &'static str| -> Result<String> {
@@ -109,7 +114,9 @@ pub fn parse_token_response(body: &[u8], now_unix: i64) -> Result<TokenSet> {
         Some(Value::String(s)) => s.parse().ok(),
         _ => None,
     };
-    let expires_at = num("expires").or_else(|| num("expires_in").map(|i| now_unix + i)).unwrap_or(now_unix + 3600);
+    let expires_at = num("expires")
+        .or_else(|| num("expires_in").map(|i| now_unix + i))
+        .unwrap_or(now_unix + 3600);
     Ok(TokenSet {
         member_id: s("member_id")?,
         domain: opt("domain"),
@@ -171,7 +178,10 @@ mod tests {
 
     #[test]
     fn token_endpoint_comes_from_server_endpoint() {
-        assert_eq!(token_endpoint("https://oauth.bitrix24.tech/rest/"), "https://oauth.bitrix24.tech/oauth/token/");
+        assert_eq!(
+            token_endpoint("https://oauth.bitrix24.tech/rest/"),
+            "https://oauth.bitrix24.tech/oauth/token/"
+        );
         assert_eq!(token_endpoint(""), "https://oauth.bitrix.info/oauth/token/");
         assert_eq!(token_endpoint("http://127.0.0.1:9/rest"), "http://127.0.0.1:9/oauth/token/");
     }
@@ -187,9 +197,13 @@ mod tests {
         assert_eq!(t.scope, ["crm", "imopenlines", "user"]);
         assert_eq!(t.user_id, Some(Id(1)));
         assert!(!format!("{t:?}").contains("a1"));
-        let e = parse_token_response(br#"{"error":"invalid_grant","error_description":"x"}"#, 0).unwrap_err();
+        let e = parse_token_response(br#"{"error":"invalid_grant","error_description":"x"}"#, 0)
+            .unwrap_err();
         assert!(matches!(e, Error::OAuth { code: ErrorCode::InvalidGrant, .. }));
         assert!(matches!(parse_token_response(b"<html>", 0), Err(Error::Decode { .. })));
-        assert!(matches!(parse_token_response(br#"{"access_token":"a"}"#, 0), Err(Error::MissingField(_))));
+        assert!(matches!(
+            parse_token_response(br#"{"access_token":"a"}"#, 0),
+            Err(Error::MissingField(_))
+        ));
     }
 }

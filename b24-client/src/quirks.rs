@@ -174,12 +174,18 @@ mod tests {
             json!({"id": "3", "active": "Y", "dept": ["1", 2], "extra": [], "head": ""}),
         )
         .unwrap();
-        assert_eq!((a.id, a.active, a.dept.len(), a.extra.len(), a.head), (Id(3), true, 2, 0, None));
+        assert_eq!(
+            (a.id, a.active, a.dept.len(), a.extra.len(), a.head),
+            (Id(3), true, 2, 0, None)
+        );
         let b: T = serde_json::from_value(
             json!({"id": 4, "active": false, "dept": 7, "extra": {"k": 1}, "head": "9"}),
         )
         .unwrap();
-        assert_eq!((b.id, b.active, b.dept, b.extra.len(), b.head), (Id(4), false, vec![Id(7)], 1, Some(Id(9))));
+        assert_eq!(
+            (b.id, b.active, b.dept, b.extra.len(), b.head),
+            (Id(4), false, vec![Id(7)], 1, Some(Id(9)))
+        );
         assert!(serde_json::from_value::<T>(json!({"id": "x", "active": "Y"})).is_err());
         assert!(serde_json::from_value::<T>(json!({"id": 1, "active": "maybe"})).is_err());
         assert_eq!(flex_bool(&json!("n")), Some(false));

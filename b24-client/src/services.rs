@@ -150,7 +150,10 @@ impl Portal {
     /// `placement.bind`: binds a handler to a placement (admin only).
     pub async fn placement_bind(&self, placement: &str, handler: &str, title: &str) -> Result<()> {
         let env = self
-            .call("placement.bind", json!({ "PLACEMENT": placement, "HANDLER": handler, "TITLE": title }))
+            .call(
+                "placement.bind",
+                json!({ "PLACEMENT": placement, "HANDLER": handler, "TITLE": title }),
+            )
             .await?;
         ok_true(&env.result, "placement.bind")
     }
@@ -174,22 +177,36 @@ impl Portal {
     }
 
     /// `imconnector.activate`: switches the connector on (`true`) or off on a line.
-    pub async fn imconnector_activate(&self, connector: &str, line: Id, active: bool) -> Result<()> {
+    pub async fn imconnector_activate(
+        &self,
+        connector: &str,
+        line: Id,
+        active: bool,
+    ) -> Result<()> {
         let env = self
-            .call("imconnector.activate", json!({ "CONNECTOR": connector, "LINE": line, "ACTIVE": u8::from(active) }))
+            .call(
+                "imconnector.activate",
+                json!({ "CONNECTOR": connector, "LINE": line, "ACTIVE": u8::from(active) }),
+            )
             .await?;
         ok_true(&env.result, "imconnector.activate")
     }
 
     /// `imconnector.status`: `{LINE, CONNECTOR, ERROR, CONFIGURED, STATUS}`.
     pub async fn imconnector_status(&self, connector: &str, line: Id) -> Result<Value> {
-        Ok(self.call("imconnector.status", json!({ "CONNECTOR": connector, "LINE": line })).await?.result)
+        Ok(self
+            .call("imconnector.status", json!({ "CONNECTOR": connector, "LINE": line }))
+            .await?
+            .result)
     }
 
     /// `imconnector.connector.data.set`: `DATA` `{ID, URL, URL_IM, NAME}` (overwritten whole).
     pub async fn imconnector_data_set(&self, connector: &str, line: Id, data: Value) -> Result<()> {
         let env = self
-            .call("imconnector.connector.data.set", json!({ "CONNECTOR": connector, "LINE": line, "DATA": data }))
+            .call(
+                "imconnector.connector.data.set",
+                json!({ "CONNECTOR": connector, "LINE": line, "DATA": data }),
+            )
             .await?;
         ok_true(&env.result, "imconnector.connector.data.set")
     }
@@ -201,41 +218,81 @@ impl Portal {
 
     /// `imconnector.send.messages`: customers' messages into the open line. Never retried after
     /// a timeout (it may have been delivered).
-    pub async fn imconnector_send_messages(&self, connector: &str, line: Id, messages: Value) -> Result<Value> {
+    pub async fn imconnector_send_messages(
+        &self,
+        connector: &str,
+        line: Id,
+        messages: Value,
+    ) -> Result<Value> {
         Ok(self
-            .call("imconnector.send.messages", json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }))
+            .call(
+                "imconnector.send.messages",
+                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
+            )
             .await?
             .result)
     }
 
     /// `imconnector.update.messages`.
-    pub async fn imconnector_update_messages(&self, connector: &str, line: Id, messages: Value) -> Result<Value> {
+    pub async fn imconnector_update_messages(
+        &self,
+        connector: &str,
+        line: Id,
+        messages: Value,
+    ) -> Result<Value> {
         Ok(self
-            .call("imconnector.update.messages", json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }))
+            .call(
+                "imconnector.update.messages",
+                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
+            )
             .await?
             .result)
     }
 
     /// `imconnector.delete.messages`.
-    pub async fn imconnector_delete_messages(&self, connector: &str, line: Id, messages: Value) -> Result<Value> {
+    pub async fn imconnector_delete_messages(
+        &self,
+        connector: &str,
+        line: Id,
+        messages: Value,
+    ) -> Result<Value> {
         Ok(self
-            .call("imconnector.delete.messages", json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }))
+            .call(
+                "imconnector.delete.messages",
+                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
+            )
             .await?
             .result)
     }
 
     /// `imconnector.send.status.delivery`: an operator's message reached WhatsApp.
-    pub async fn imconnector_status_delivery(&self, connector: &str, line: Id, messages: Value) -> Result<Value> {
+    pub async fn imconnector_status_delivery(
+        &self,
+        connector: &str,
+        line: Id,
+        messages: Value,
+    ) -> Result<Value> {
         Ok(self
-            .call("imconnector.send.status.delivery", json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }))
+            .call(
+                "imconnector.send.status.delivery",
+                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
+            )
             .await?
             .result)
     }
 
     /// `imconnector.send.status.reading`.
-    pub async fn imconnector_status_reading(&self, connector: &str, line: Id, messages: Value) -> Result<Value> {
+    pub async fn imconnector_status_reading(
+        &self,
+        connector: &str,
+        line: Id,
+        messages: Value,
+    ) -> Result<Value> {
         Ok(self
-            .call("imconnector.send.status.reading", json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }))
+            .call(
+                "imconnector.send.status.reading",
+                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
+            )
             .await?
             .result)
     }
@@ -258,7 +315,9 @@ impl Portal {
 
     /// `imopenlines.config.update`.
     pub async fn openlines_config_update(&self, id: Id, params: Value) -> Result<()> {
-        let env = self.call("imopenlines.config.update", json!({ "CONFIG_ID": id, "PARAMS": params })).await?;
+        let env = self
+            .call("imopenlines.config.update", json!({ "CONFIG_ID": id, "PARAMS": params }))
+            .await?;
         ok_true(&env.result, "imopenlines.config.update")
     }
 
@@ -271,37 +330,63 @@ impl Portal {
     /// `crm.duplicate.findbycomm`: CRM entities with these phones (`PHONE`) or e-mails (`EMAIL`),
     /// at most 20 values.
     pub async fn crm_find_by_comm(&self, kind: &str, values: &[&str]) -> Result<DuplicateMatches> {
-        let env = self.call("crm.duplicate.findbycomm", json!({ "type": kind, "values": values })).await?;
+        let env = self
+            .call("crm.duplicate.findbycomm", json!({ "type": kind, "values": values }))
+            .await?;
         match env.result {
             Value::Array(a) if a.is_empty() => Ok(DuplicateMatches::default()),
-            other => serde_json::from_value(other).map_err(|e| Error::Decode { what: "findbycomm", message: e.to_string() }),
+            other => serde_json::from_value(other)
+                .map_err(|e| Error::Decode { what: "findbycomm", message: e.to_string() }),
         }
     }
 
     /// `crm.item.add`: returns the new item (`{"item": {...}}` unwrapped). Not retried after a
     /// timeout.
     pub async fn crm_item_add(&self, entity_type_id: u32, fields: Value) -> Result<Value> {
-        let env = self.call("crm.item.add", json!({ "entityTypeId": entity_type_id, "fields": fields })).await?;
-        env.result.get("item").cloned().ok_or(Error::Decode { what: "crm.item.add", message: "no item".to_owned() })
+        let env = self
+            .call("crm.item.add", json!({ "entityTypeId": entity_type_id, "fields": fields }))
+            .await?;
+        env.result
+            .get("item")
+            .cloned()
+            .ok_or(Error::Decode { what: "crm.item.add", message: "no item".to_owned() })
     }
 
     /// `crm.item.update`.
-    pub async fn crm_item_update(&self, entity_type_id: u32, id: Id, fields: Value) -> Result<Value> {
+    pub async fn crm_item_update(
+        &self,
+        entity_type_id: u32,
+        id: Id,
+        fields: Value,
+    ) -> Result<Value> {
         let env = self
-            .call("crm.item.update", json!({ "entityTypeId": entity_type_id, "id": id, "fields": fields }))
+            .call(
+                "crm.item.update",
+                json!({ "entityTypeId": entity_type_id, "id": id, "fields": fields }),
+            )
             .await?;
-        env.result.get("item").cloned().ok_or(Error::Decode { what: "crm.item.update", message: "no item".to_owned() })
+        env.result
+            .get("item")
+            .cloned()
+            .ok_or(Error::Decode { what: "crm.item.update", message: "no item".to_owned() })
     }
 
     /// `crm.item.list`: one page of items (use [`Portal::list`] or [`Portal::list_all_fast`] with
     /// `id` for all).
     pub async fn crm_item_list(&self, entity_type_id: u32, filter: Value) -> Result<Vec<Value>> {
-        let env = self.call("crm.item.list", json!({ "entityTypeId": entity_type_id, "filter": filter })).await?;
+        let env = self
+            .call("crm.item.list", json!({ "entityTypeId": entity_type_id, "filter": filter }))
+            .await?;
         crate::list::page_items(env.result)
     }
 
     /// `crm.timeline.comment.add` (lower-case `fields`): returns the comment id.
-    pub async fn crm_timeline_comment_add(&self, entity_type: &str, entity_id: Id, comment: &str) -> Result<Id> {
+    pub async fn crm_timeline_comment_add(
+        &self,
+        entity_type: &str,
+        entity_id: Id,
+        comment: &str,
+    ) -> Result<Id> {
         let env = self
             .call(
                 "crm.timeline.comment.add",
@@ -354,11 +439,16 @@ mod tests {
     fn result_false_with_200_is_an_error() {
         assert!(ok_true(&json!(true), "x").is_ok());
         assert!(ok_true(&json!({"result": true}), "x").is_ok());
-        let e = ok_true(&json!({"result": false, "error": "CONNECTOR_ID_REQUIRED"}), "x").unwrap_err();
+        let e =
+            ok_true(&json!({"result": false, "error": "CONNECTOR_ID_REQUIRED"}), "x").unwrap_err();
         assert_eq!(e.code().unwrap().as_str(), "CONNECTOR_ID_REQUIRED");
-        let u: User = serde_json::from_value(json!({"ID": "3", "NAME": "A", "ACTIVE": true, "UF_DEPARTMENT": [1]})).unwrap();
+        let u: User = serde_json::from_value(
+            json!({"ID": "3", "NAME": "A", "ACTIVE": true, "UF_DEPARTMENT": [1]}),
+        )
+        .unwrap();
         assert_eq!((u.id, u.departments.len()), (Id(3), 1));
-        let d: DuplicateMatches = serde_json::from_value(json!({"CONTACT": [275, "2297"]})).unwrap();
+        let d: DuplicateMatches =
+            serde_json::from_value(json!({"CONTACT": [275, "2297"]})).unwrap();
         assert_eq!(d.contacts, [Id(275), Id(2297)]);
     }
 }

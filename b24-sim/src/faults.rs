@@ -82,7 +82,15 @@ pub struct Fault {
 impl Fault {
     /// A fault on every call of `method` (any portal).
     pub fn on(method: &str, action: FaultAction) -> Self {
-        Fault { member_id: None, method: Some(method.to_owned()), nth: None, times: None, action, seen: 0, fired: 0 }
+        Fault {
+            member_id: None,
+            method: Some(method.to_owned()),
+            nth: None,
+            times: None,
+            action,
+            seen: 0,
+            fired: 0,
+        }
     }
 
     /// A fault on every call.
@@ -136,7 +144,10 @@ mod tests {
         assert!(!f.check("m", "user.current"));
         assert!(f.check("m", "CRM.ITEM.ADD"));
         assert!(!f.check("m", "crm.item.add"));
-        let f: Fault = serde_json::from_str(r#"{"method":"x","action":{"kind":"error","code":"QUERY_LIMIT_EXCEEDED"}}"#).unwrap();
+        let f: Fault = serde_json::from_str(
+            r#"{"method":"x","action":{"kind":"error","code":"QUERY_LIMIT_EXCEEDED"}}"#,
+        )
+        .unwrap();
         assert_eq!(f.action, FaultAction::error(ErrorCode::QueryLimitExceeded));
     }
 }

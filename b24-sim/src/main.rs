@@ -59,7 +59,9 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--app-url" => a.app_url = Some(val()?),
             "--client-id" => a.config.client_id = val()?,
             "--client-secret" => a.config.client_secret = val()?,
-            "--access-ttl" => a.config.access_ttl = val()?.parse().map_err(|e| format!("--access-ttl: {e}"))?,
+            "--access-ttl" => {
+                a.config.access_ttl = val()?.parse().map_err(|e| format!("--access-ttl: {e}"))?
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag {other}")),
         }

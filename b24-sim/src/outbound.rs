@@ -40,14 +40,25 @@ pub struct OutFile {
 
 impl Sim {
     /// The query string and form body of a frame POST for `user_id` opening `placement`.
-    pub fn frame_request(&self, member_id: &str, user_id: u64, placement: &str, options: &Value) -> Result<(String, String)> {
+    pub fn frame_request(
+        &self,
+        member_id: &str,
+        user_id: u64,
+        placement: &str,
+        options: &Value,
+    ) -> Result<(String, String)> {
         let t = self.issue(member_id, user_id)?;
         let (domain, app_token) = {
             let st = self.state();
-            let p = st.portals.get(member_id).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+            let p = st
+                .portals
+                .get(member_id)
+                .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
             (p.domain.clone(), p.application_token.clone())
         };
-        let query = form::encode(&json!({"DOMAIN": domain, "PROTOCOL": "0", "LANG": "en", "APP_SID": format!("sid{user_id}")}));
+        let query = form::encode(
+            &json!({"DOMAIN": domain, "PROTOCOL": "0", "LANG": "en", "APP_SID": format!("sid{user_id}")}),
+        );
         let body = form::encode(&json!({
             "AUTH_ID": t["access_token"], "AUTH_EXPIRES": t["expires_in"], "REFRESH_ID": t["refresh_token"],
             "SERVER_ENDPOINT": t["server_endpoint"], "member_id": member_id, "status": "L",
@@ -87,16 +98,32 @@ impl Sim {
 
     /// POSTs the frame of `placement` (with `options` as `PLACEMENT_OPTIONS`) to `url`, as
     /// Bitrix24 does when `user_id` opens it.
-    pub async fn open_frame(&self, member_id: &str, user_id: u64, url: &str, placement: &str, options: &Value) -> Result<Delivery> {
+    pub async fn open_frame(
+        &self,
+        member_id: &str,
+        user_id: u64,
+        url: &str,
+        placement: &str,
+        options: &Value,
+    ) -> Result<Delivery> {
         let (query, body) = self.frame_request(member_id, user_id, placement, options)?;
         let sep = if url.contains('?') { '&' } else { '?' };
         Ok(self.post("FRAME", &format!("{url}{sep}{query}"), body).await)
     }
 
-    fn auth_block(&self, member_id: &str, user_id: u64, opts: &EventOptions, refresh: bool) -> Result<Value> {
+    fn auth_block(
+        &self,
+        member_id: &str,
+        user_id: u64,
+        opts: &EventOptions,
+        refresh: bool,
+    ) -> Result<Value> {
         let (domain, token) = {
             let st = self.state();
-            let p = st.portals.get(member_id).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+            let p = st
+                .portals
+                .get(member_id)
+                .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
             (p.domain.clone(), p.application_token.clone())
         };
         let base = self.base_url()?;
@@ -122,29 +149,51 @@ impl Sim {
     }
 
     /// The form body of an event.
-    pub fn event_body(&self, member_id: &str, event: &str, data: Value, opts: &EventOptions) -> Result<String> {
+    pub fn event_body(
+        &self,
+        member_id: &str,
+        event: &str,
+        data: Value,
+        opts: &EventOptions,
+    ) -> Result<String> {
         let refresh = event.eq_ignore_ascii_case("ONAPPINSTALL");
         let auth = self.auth_block(member_id, 1, opts, refresh)?;
         let ts = self.inner.config.clock.now_unix();
-        Ok(form::encode(&json!({"event": event, "event_handler_id": 1, "data": data, "ts": ts.to_string(), "auth": auth})))
+        Ok(form::encode(
+            &json!({"event": event, "event_handler_id": 1, "data": data, "ts": ts.to_string(), "auth": auth}),
+        ))
     }
 
     /// The install callback of an application without UI: an `ONAPPINSTALL` form with the
     /// installer's tokens, POSTed to `url`.
     pub async fn send_install_callback(&self, member_id: &str, url: &str) -> Result<Delivery> {
-        let body = self.event_body(member_id, "ONAPPINSTALL", json!({"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"}), &EventOptions::default())?;
+        let body = self.event_body(
+            member_id,
+            "ONAPPINSTALL",
+            json!({"VERSION": "1", "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": "en"}),
+            &EventOptions::default(),
+        )?;
         Ok(self.post("INSTALL_CALLBACK", url, body).await)
     }
 
     /// Delivers an event to the handlers bound for it (or `opts.url`). Nothing is delivered
     /// before `installFinish`, and Bitrix24 never retries a failed delivery.
-    pub async fn deliver_event(&self, member_id: &str, event: &str, data: Value, opts: EventOptions) -> Result<Vec<Delivery>> {
+    pub async fn deliver_event(
+        &self,
+        member_id: &str,
+        event: &str,
+        data: Value,
+        opts: EventOptions,
+    ) -> Result<Vec<Delivery>> {
         let event = event.to_ascii_uppercase();
         let urls: Vec<String> = match &opts.url {
             Some(u) => vec![u.clone()],
             None => {
                 let st = self.state();
-                let p = st.portals.get(member_id).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+                let p = st
+                    .portals
+                    .get(member_id)
+                    .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
                 if !p.installed && event != "ONAPPINSTALL" {
                     return Ok(vec![]);
                 }
@@ -165,15 +214,30 @@ impl Sim {
     }
 
     /// An operator writes in the open line: `ONIMCONNECTORMESSAGEADD` with text and files.
-    pub async fn operator_message(&self, member_id: &str, connector: &str, line: u64, chat_id: &str, text: &str, files: &[OutFile], opts: EventOptions) -> Result<Vec<Delivery>> {
+    #[allow(clippy::too_many_arguments)] // one argument per field of the request
+    pub async fn operator_message(
+        &self,
+        member_id: &str,
+        connector: &str,
+        line: u64,
+        chat_id: &str,
+        text: &str,
+        files: &[OutFile],
+        opts: EventOptions,
+    ) -> Result<Vec<Delivery>> {
         let im_id = {
             let mut st = self.state();
-            let p = st.portals.get_mut(member_id).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+            let p = st
+                .portals
+                .get_mut(member_id)
+                .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
             let id = 90_000 + p.im_messages.len() as u64;
-            p.im_messages.push(json!({"id": id, "chat": chat_id, "text": text, "method": "operator"}));
+            p.im_messages
+                .push(json!({"id": id, "chat": chat_id, "text": text, "method": "operator"}));
             id
         };
-        let files: Vec<Value> = files.iter().map(|f| json!({"name": f.name, "link": f.link, "type": f.kind})).collect();
+        let files: Vec<Value> =
+            files.iter().map(|f| json!({"name": f.name, "link": f.link, "type": f.kind})).collect();
         let mut message = json!({"user_id": 1, "text": text});
         if !files.is_empty() {
             message["files"] = Value::Array(files);
@@ -189,17 +253,30 @@ impl Sim {
             let mut st = self.state();
             st.access.retain(|_, g| g.member_id != member_id);
             st.refresh.retain(|_, g| g.member_id != member_id);
-            let p = st.portals.get_mut(member_id).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+            let p = st
+                .portals
+                .get_mut(member_id)
+                .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
             p.uninstalled = true;
             p.installed = false;
             p.placements.clear();
             p.connectors.clear();
-            let h = p.events.iter().filter(|(e, _)| e == "ONAPPUNINSTALL").map(|(_, h)| h.clone()).collect();
+            let h = p
+                .events
+                .iter()
+                .filter(|(e, _)| e == "ONAPPUNINSTALL")
+                .map(|(_, h)| h.clone())
+                .collect();
             p.events.clear();
             h
         };
         let opts = EventOptions { without_tokens: true, ..EventOptions::default() };
-        let body = self.event_body(member_id, "ONAPPUNINSTALL", json!({"LANGUAGE_ID": "en", "CLEAN": u8::from(clean)}), &opts)?;
+        let body = self.event_body(
+            member_id,
+            "ONAPPUNINSTALL",
+            json!({"LANGUAGE_ID": "en", "CLEAN": u8::from(clean)}),
+            &opts,
+        )?;
         let mut out = vec![];
         for url in handlers {
             out.push(self.post("ONAPPUNINSTALL", &url, body.clone()).await);

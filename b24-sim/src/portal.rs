@@ -54,10 +54,19 @@ impl PortalSpec {
             domain: domain.to_owned(),
             rate_limit: RateLimit::STANDARD,
             users: 3,
-            scope: ["crm", "imopenlines", "imconnector", "im", "user", "department", "placement", "pull"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            scope: [
+                "crm",
+                "imopenlines",
+                "imconnector",
+                "im",
+                "user",
+                "department",
+                "placement",
+                "pull",
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
             app_url: None,
             install_finished: true,
         }
@@ -140,7 +149,11 @@ impl Portal {
     }
 
     pub(crate) fn is_admin(&self, user: u64) -> bool {
-        self.users.get(&user).and_then(|u| u.get("IS_ADMIN")).and_then(Value::as_bool).unwrap_or(false)
+        self.users
+            .get(&user)
+            .and_then(|u| u.get("IS_ADMIN"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     /// The scope a method needs (`None`: any token will do).
@@ -161,15 +174,29 @@ impl Portal {
     }
 
     /// Runs one method. `user` is the token's user; `webhook` says the call came by webhook.
-    pub(crate) fn dispatch(&mut self, method: &str, p: &Value, user: u64, webhook: bool, app: &AppView) -> Result<MethodOk, MethodError> {
+    pub(crate) fn dispatch(
+        &mut self,
+        method: &str,
+        p: &Value,
+        user: u64,
+        webhook: bool,
+        app: &AppView,
+    ) -> Result<MethodOk, MethodError> {
         let m = method.to_ascii_lowercase();
-        let needs_app = m.starts_with("imconnector.") || m.starts_with("placement.") || m.starts_with("event.");
+        let needs_app =
+            m.starts_with("imconnector.") || m.starts_with("placement.") || m.starts_with("event.");
         if webhook && needs_app {
             return Err((ErrorCode::WrongAuthType, "Application context required".to_owned()));
         }
-        let admin_only = matches!(m.as_str(), "placement.bind" | "placement.unbind" | "imconnector.list" | "imconnector.register");
+        let admin_only = matches!(
+            m.as_str(),
+            "placement.bind" | "placement.unbind" | "imconnector.list" | "imconnector.register"
+        );
         if admin_only && !self.is_admin(user) {
-            return Err((ErrorCode::AccessDenied, "Access denied! Admin access required".to_owned()));
+            return Err((
+                ErrorCode::AccessDenied,
+                "Access denied! Admin access required".to_owned(),
+            ));
         }
         let ok = |v: Value| Ok(MethodOk::plain(v));
         match m.as_str() {
@@ -178,32 +205,57 @@ impl Portal {
                 "LICENSE": "en_project", "LICENSE_TYPE": "project", "LICENSE_FAMILY": "project"})),
             "scope" => ok(json!(self.scope)),
             "server.time" => ok(json!("2026-01-01T00:00:00+00:00")),
-            "user.current" => self.users.get(&user).cloned().map(ok).unwrap_or_else(|| Err((ErrorCode::NotFound, "user".to_owned()))),
+            "user.current" => self
+                .users
+                .get(&user)
+                .cloned()
+                .map(ok)
+                .unwrap_or_else(|| Err((ErrorCode::NotFound, "user".to_owned()))),
             "user.admin" => ok(json!(self.is_admin(user))),
             "user.get" => {
-                let filter = p.get("FILTER").or_else(|| p.get("filter")).cloned().unwrap_or(Value::Null);
+                let filter =
+                    p.get("FILTER").or_else(|| p.get("filter")).cloned().unwrap_or(Value::Null);
                 let mut filter = filter.as_object().cloned().unwrap_or_default();
                 if let Some(id) = p.get("ID") {
                     filter.insert("ID".to_owned(), id.clone());
                 }
-                let rows: Vec<Value> = self.users.values().filter(|u| matches_filter(u, &filter)).cloned().collect();
+                let rows: Vec<Value> =
+                    self.users.values().filter(|u| matches_filter(u, &filter)).cloned().collect();
                 Ok(paginate(rows, p))
             }
             "department.get" => {
-                let filter: Map<String, Value> = p.as_object().map(|o| {
-                    o.iter().filter(|(k, _)| ["ID", "NAME", "PARENT", "UF_HEAD"].contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
-                }).unwrap_or_default();
-                let rows = self.departments.values().filter(|d| matches_filter(d, &filter)).cloned().collect();
+                let filter: Map<String, Value> = p
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(k, _)| {
+                                ["ID", "NAME", "PARENT", "UF_HEAD"].contains(&k.as_str())
+                            })
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let rows = self
+                    .departments
+                    .values()
+                    .filter(|d| matches_filter(d, &filter))
+                    .cloned()
+                    .collect();
                 Ok(paginate(rows, p))
             }
             "event.bind" => {
-                let event = str_arg(p, "event").ok_or_else(|| arg("event is required"))?.to_ascii_uppercase();
+                let event = str_arg(p, "event")
+                    .ok_or_else(|| arg("event is required"))?
+                    .to_ascii_uppercase();
                 let handler = str_arg(p, "handler").ok_or_else(|| arg("handler is required"))?;
                 if !event.starts_with("ON") {
                     return Err((ErrorCode::EventNotFound, format!("Event {event} not found")));
                 }
                 if str_arg(p, "event_type").as_deref() == Some("offline") && !self.is_admin(user) {
-                    return Err((ErrorCode::AccessDenied, "offline events need an administrator".to_owned()));
+                    return Err((
+                        ErrorCode::AccessDenied,
+                        "offline events need an administrator".to_owned(),
+                    ));
                 }
                 if !self.events.iter().any(|(e, h)| *e == event && *h == handler) {
                     self.events.push((event, handler));
@@ -217,9 +269,15 @@ impl Portal {
                 self.events.retain(|(e, h)| !(*e == event && *h == handler));
                 ok(json!({"count": before - self.events.len()}))
             }
-            "event.get" => ok(Value::Array(self.events.iter().map(|(e, h)| json!({"event": e, "handler": h, "auth_type": "0", "offline": 0})).collect())),
+            "event.get" => ok(Value::Array(
+                self.events
+                    .iter()
+                    .map(|(e, h)| json!({"event": e, "handler": h, "auth_type": "0", "offline": 0}))
+                    .collect(),
+            )),
             "placement.bind" => {
-                let placement = str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
+                let placement =
+                    str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
                 let handler = str_arg(p, "HANDLER").ok_or_else(|| arg("HANDLER is required"))?;
                 if self.placements.len() >= 100 {
                     return Err((ErrorCode::PlacementMaxCount, "too many placements".to_owned()));
@@ -229,9 +287,12 @@ impl Portal {
             }
             "placement.get" => ok(Value::Array(self.placements.clone())),
             "placement.unbind" => {
-                let placement = str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
+                let placement =
+                    str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
                 let before = self.placements.len();
-                self.placements.retain(|x| x.get("placement").and_then(Value::as_str) != Some(placement.as_str()));
+                self.placements.retain(|x| {
+                    x.get("placement").and_then(Value::as_str) != Some(placement.as_str())
+                });
                 if before == self.placements.len() {
                     return Err((ErrorCode::PlacementNotFound, "Placement not found".to_owned()));
                 }
@@ -239,10 +300,17 @@ impl Portal {
             }
             "imconnector.register" => {
                 // Errors of this method come with HTTP 200 and result:false.
-                let fail = |code: &str, d: &str| ok(json!({"result": false, "error": code, "error_description": d}));
-                let Some(id) = str_arg(p, "ID") else { return fail("CONNECTOR_ID_REQUIRED", "ID required") };
+                let fail = |code: &str, d: &str| {
+                    ok(json!({"result": false, "error": code, "error_description": d}))
+                };
+                let Some(id) = str_arg(p, "ID") else {
+                    return fail("CONNECTOR_ID_REQUIRED", "ID required");
+                };
                 if id.contains('.') {
-                    return fail("APPLICATION_REGISTRATION_ERROR_POINT", "ID must not contain a dot");
+                    return fail(
+                        "APPLICATION_REGISTRATION_ERROR_POINT",
+                        "ID must not contain a dot",
+                    );
                 }
                 if str_arg(p, "NAME").is_none() {
                     return fail("NAME_REQUIRED", "NAME required");
@@ -257,43 +325,77 @@ impl Portal {
                 ok(json!({"result": true}))
             }
             "imconnector.unregister" => {
-                let id = str_arg(p, "ID").ok_or_else(|| arg("ID is required"))?.to_ascii_lowercase();
+                let id =
+                    str_arg(p, "ID").ok_or_else(|| arg("ID is required"))?.to_ascii_lowercase();
                 let existed = self.connectors.remove(&id).is_some();
                 self.connector_lines.retain(|(c, _), _| *c != id);
                 ok(json!({"result": existed}))
             }
-            "imconnector.list" => ok(Value::Object(self.connectors.iter().map(|(k, v)| (k.clone(), v.get("NAME").cloned().unwrap_or(Value::Null))).collect())),
+            "imconnector.list" => ok(Value::Object(
+                self.connectors
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.get("NAME").cloned().unwrap_or(Value::Null)))
+                    .collect(),
+            )),
             "imconnector.activate" => {
                 let (c, line) = self.connector_line(p)?;
-                let active = p.get("ACTIVE").and_then(flex_bool).ok_or_else(|| arg("ACTIVE is required"))?;
+                let active =
+                    p.get("ACTIVE").and_then(flex_bool).ok_or_else(|| arg("ACTIVE is required"))?;
                 let e = self.connector_lines.entry((c, line)).or_insert((false, Value::Null));
                 e.0 = active;
                 ok(json!(true))
             }
             "imconnector.status" => {
-                let c = str_arg(p, "CONNECTOR").ok_or_else(|| arg("CONNECTOR is required"))?.to_ascii_lowercase();
+                let c = str_arg(p, "CONNECTOR")
+                    .ok_or_else(|| arg("CONNECTOR is required"))?
+                    .to_ascii_lowercase();
                 let line = p.get("LINE").and_then(Id::from_value).map(|i| i.0).unwrap_or(0);
-                let (active, data) = self.connector_lines.get(&(c.clone(), line)).cloned().unwrap_or((false, Value::Null));
-                ok(json!({"LINE": line.to_string(), "CONNECTOR": c, "ERROR": false, "CONFIGURED": !data.is_null(), "STATUS": active}))
+                let (active, data) = self
+                    .connector_lines
+                    .get(&(c.clone(), line))
+                    .cloned()
+                    .unwrap_or((false, Value::Null));
+                ok(
+                    json!({"LINE": line.to_string(), "CONNECTOR": c, "ERROR": false, "CONFIGURED": !data.is_null(), "STATUS": active}),
+                )
             }
             "imconnector.connector.data.set" => {
                 let (c, line) = self.connector_line(p)?;
-                let data = p.get("DATA").filter(|d| d.is_object()).cloned().ok_or_else(|| arg("DATA is required"))?;
+                let data = p
+                    .get("DATA")
+                    .filter(|d| d.is_object())
+                    .cloned()
+                    .ok_or_else(|| arg("DATA is required"))?;
                 let e = self.connector_lines.entry((c, line)).or_insert((false, Value::Null));
                 e.1 = data;
                 ok(json!(true))
             }
-            "imconnector.send.messages" | "imconnector.update.messages" | "imconnector.delete.messages" => self.connector_messages(&m, p),
+            "imconnector.send.messages"
+            | "imconnector.update.messages"
+            | "imconnector.delete.messages" => self.connector_messages(&m, p),
             "imconnector.send.status.delivery" | "imconnector.send.status.reading" => {
                 self.active_connector_line(p)?;
-                let msgs = p.get("MESSAGES").and_then(Value::as_array).ok_or_else(|| arg("MESSAGES is required"))?;
+                let msgs = p
+                    .get("MESSAGES")
+                    .and_then(Value::as_array)
+                    .ok_or_else(|| arg("MESSAGES is required"))?;
                 for msg in msgs {
                     let im = msg.get("im").ok_or_else(|| arg("im is required"))?;
-                    let mid = im.get("message_id").and_then(Id::from_value).ok_or_else(|| arg("im[message_id] is required"))?;
-                    if !self.im_messages.iter().any(|x| x.get("id").and_then(Id::from_value) == Some(mid)) && m.ends_with("delivery") {
+                    let mid = im
+                        .get("message_id")
+                        .and_then(Id::from_value)
+                        .ok_or_else(|| arg("im[message_id] is required"))?;
+                    if !self
+                        .im_messages
+                        .iter()
+                        .any(|x| x.get("id").and_then(Id::from_value) == Some(mid))
+                        && m.ends_with("delivery")
+                    {
                         return Err(arg("im[message_id] does not exist"));
                     }
-                    if m.ends_with("delivery") && !msg.pointer("/message/id").is_some_and(Value::is_array) {
+                    if m.ends_with("delivery")
+                        && !msg.pointer("/message/id").is_some_and(Value::is_array)
+                    {
                         return Err(arg("message[id] must be an array"));
                     }
                 }
@@ -310,14 +412,30 @@ impl Portal {
                 ok(json!(id))
             }
             "imopenlines.config.get" => {
-                let id = p.get("CONFIG_ID").and_then(Id::from_value).ok_or_else(|| arg("CONFIG_ID is required"))?;
-                self.lines.get(&id.0).cloned().map(ok).unwrap_or_else(|| Err((ErrorCode::NotFound, "Config not found".to_owned())))
+                let id = p
+                    .get("CONFIG_ID")
+                    .and_then(Id::from_value)
+                    .ok_or_else(|| arg("CONFIG_ID is required"))?;
+                self.lines
+                    .get(&id.0)
+                    .cloned()
+                    .map(ok)
+                    .unwrap_or_else(|| Err((ErrorCode::NotFound, "Config not found".to_owned())))
             }
-            "imopenlines.config.list.get" => ok(Value::Array(self.lines.values().cloned().collect())),
+            "imopenlines.config.list.get" => {
+                ok(Value::Array(self.lines.values().cloned().collect()))
+            }
             "imopenlines.config.update" => {
-                let id = p.get("CONFIG_ID").and_then(Id::from_value).ok_or_else(|| arg("CONFIG_ID is required"))?;
-                let line = self.lines.get_mut(&id.0).ok_or((ErrorCode::NotFound, "Config not found".to_owned()))?;
-                if let (Some(l), Some(Value::Object(upd))) = (line.as_object_mut(), p.get("PARAMS")) {
+                let id = p
+                    .get("CONFIG_ID")
+                    .and_then(Id::from_value)
+                    .ok_or_else(|| arg("CONFIG_ID is required"))?;
+                let line = self
+                    .lines
+                    .get_mut(&id.0)
+                    .ok_or((ErrorCode::NotFound, "Config not found".to_owned()))?;
+                if let (Some(l), Some(Value::Object(upd))) = (line.as_object_mut(), p.get("PARAMS"))
+                {
                     for (k, v) in upd {
                         l.insert(k.clone(), v.clone());
                     }
@@ -325,13 +443,20 @@ impl Portal {
                 ok(json!(true))
             }
             "imopenlines.config.delete" => {
-                let id = p.get("CONFIG_ID").and_then(Id::from_value).ok_or_else(|| arg("CONFIG_ID is required"))?;
+                let id = p
+                    .get("CONFIG_ID")
+                    .and_then(Id::from_value)
+                    .ok_or_else(|| arg("CONFIG_ID is required"))?;
                 ok(json!(self.lines.remove(&id.0).is_some()))
             }
             "crm.duplicate.findbycomm" => self.find_by_comm(p),
             "crm.item.add" => {
                 let et = entity_type(p)?;
-                let fields = p.get("fields").and_then(Value::as_object).cloned().ok_or_else(|| arg("fields is required"))?;
+                let fields = p
+                    .get("fields")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .ok_or_else(|| arg("fields is required"))?;
                 let id = self.id();
                 let mut item = fields;
                 item.insert("id".to_owned(), json!(id));
@@ -343,13 +468,23 @@ impl Portal {
             }
             "crm.item.get" => {
                 let et = entity_type(p)?;
-                let id = p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
-                self.crm.get(&et).and_then(|s| s.get(&id.0)).map(|i| ok(json!({"item": i}))).unwrap_or_else(|| Err((ErrorCode::NotFound, "Element not found".to_owned())))
+                let id =
+                    p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
+                self.crm
+                    .get(&et)
+                    .and_then(|s| s.get(&id.0))
+                    .map(|i| ok(json!({"item": i})))
+                    .unwrap_or_else(|| Err((ErrorCode::NotFound, "Element not found".to_owned())))
             }
             "crm.item.update" => {
                 let et = entity_type(p)?;
-                let id = p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
-                let item = self.crm.get_mut(&et).and_then(|s| s.get_mut(&id.0)).ok_or((ErrorCode::NotFound, "Element not found".to_owned()))?;
+                let id =
+                    p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
+                let item = self
+                    .crm
+                    .get_mut(&et)
+                    .and_then(|s| s.get_mut(&id.0))
+                    .ok_or((ErrorCode::NotFound, "Element not found".to_owned()))?;
                 if let (Some(i), Some(Value::Object(f))) = (item.as_object_mut(), p.get("fields")) {
                     for (k, v) in f {
                         i.insert(k.clone(), v.clone());
@@ -359,8 +494,13 @@ impl Portal {
             }
             "crm.item.list" => {
                 let et = entity_type(p)?;
-                let filter = p.get("filter").and_then(Value::as_object).cloned().unwrap_or_default();
-                let rows: Vec<Value> = self.crm.get(&et).map(|s| s.values().filter(|i| matches_filter(i, &filter)).cloned().collect()).unwrap_or_default();
+                let filter =
+                    p.get("filter").and_then(Value::as_object).cloned().unwrap_or_default();
+                let rows: Vec<Value> = self
+                    .crm
+                    .get(&et)
+                    .map(|s| s.values().filter(|i| matches_filter(i, &filter)).cloned().collect())
+                    .unwrap_or_default();
                 let mut page = paginate(rows, p);
                 page.result = json!({"items": page.result});
                 Ok(page)
@@ -370,10 +510,17 @@ impl Portal {
                     return Err(arg("Use lower-case 'fields'"));
                 }
                 let f = p.get("fields").ok_or_else(|| arg("fields is required"))?;
-                let eid = f.get("ENTITY_ID").and_then(Id::from_value).ok_or_else(|| arg("ENTITY_ID is required"))?;
-                let et = str_arg(f, "ENTITY_TYPE").ok_or_else(|| arg("ENTITY_TYPE is required"))?.to_ascii_lowercase();
+                let eid = f
+                    .get("ENTITY_ID")
+                    .and_then(Id::from_value)
+                    .ok_or_else(|| arg("ENTITY_ID is required"))?;
+                let et = str_arg(f, "ENTITY_TYPE")
+                    .ok_or_else(|| arg("ENTITY_TYPE is required"))?
+                    .to_ascii_lowercase();
                 str_arg(f, "COMMENT").ok_or_else(|| arg("COMMENT is required"))?;
-                if !["lead", "deal", "contact", "company"].contains(&et.as_str()) && !et.starts_with("dynamic_") {
+                if !["lead", "deal", "contact", "company"].contains(&et.as_str())
+                    && !et.starts_with("dynamic_")
+                {
                     return Err(arg("ENTITY_TYPE is invalid"));
                 }
                 let id = self.id();
@@ -386,7 +533,11 @@ impl Portal {
                 ok(json!(id))
             }
             "crm.activity.add" => {
-                let f = p.get("fields").and_then(Value::as_object).cloned().ok_or_else(|| arg("fields is required"))?;
+                let f = p
+                    .get("fields")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .ok_or_else(|| arg("fields is required"))?;
                 for k in ["OWNER_TYPE_ID", "OWNER_ID", "TYPE_ID"] {
                     if !f.contains_key(k) {
                         return Err(arg(&format!("{k} is required")));
@@ -411,17 +562,32 @@ impl Portal {
                 ok(json!({"id": id}))
             }
             "crm.activity.get" => {
-                let id = p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
-                self.activities.get(&id.0).cloned().map(ok).unwrap_or_else(|| Err((ErrorCode::NotFound, "Not found".to_owned())))
+                let id =
+                    p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
+                self.activities
+                    .get(&id.0)
+                    .cloned()
+                    .map(ok)
+                    .unwrap_or_else(|| Err((ErrorCode::NotFound, "Not found".to_owned())))
             }
             "crm.activity.list" => {
-                let filter = p.get("filter").and_then(Value::as_object).cloned().unwrap_or_default();
-                let rows = self.activities.values().filter(|a| matches_filter(a, &filter)).cloned().collect();
+                let filter =
+                    p.get("filter").and_then(Value::as_object).cloned().unwrap_or_default();
+                let rows = self
+                    .activities
+                    .values()
+                    .filter(|a| matches_filter(a, &filter))
+                    .cloned()
+                    .collect();
                 Ok(paginate(rows, p))
             }
             "crm.activity.update" => {
-                let id = p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
-                let a = self.activities.get_mut(&id.0).ok_or((ErrorCode::NotFound, "Not found".to_owned()))?;
+                let id =
+                    p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
+                let a = self
+                    .activities
+                    .get_mut(&id.0)
+                    .ok_or((ErrorCode::NotFound, "Not found".to_owned()))?;
                 if let (Some(o), Some(Value::Object(f))) = (a.as_object_mut(), p.get("fields")) {
                     for (k, v) in f {
                         o.insert(k.clone(), v.clone());
@@ -430,20 +596,34 @@ impl Portal {
                 ok(json!(true))
             }
             "crm.activity.delete" => {
-                let id = p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
-                self.activities.remove(&id.0).map(|_| ok(json!(true))).unwrap_or_else(|| Err((ErrorCode::NotFound, "Not found".to_owned())))
+                let id =
+                    p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
+                self.activities
+                    .remove(&id.0)
+                    .map(|_| ok(json!(true)))
+                    .unwrap_or_else(|| Err((ErrorCode::NotFound, "Not found".to_owned())))
             }
             _ => Err((ErrorCode::MethodNotFound, format!("Method not found: {method}"))),
         }
     }
 
     fn connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
-        let c = str_arg(p, "CONNECTOR").ok_or_else(|| arg("CONNECTOR is required"))?.to_ascii_lowercase();
+        let c = str_arg(p, "CONNECTOR")
+            .ok_or_else(|| arg("CONNECTOR is required"))?
+            .to_ascii_lowercase();
         if !self.connectors.contains_key(&c) {
-            return Err((ErrorCode::ImconnectorNoCorrectProvider, format!("connector {c} is not registered")));
+            return Err((
+                ErrorCode::ImconnectorNoCorrectProvider,
+                format!("connector {c} is not registered"),
+            ));
         }
         let line = p.get("LINE").and_then(Id::from_value).ok_or_else(|| arg("LINE is required"))?.0;
-        let active = self.lines.get(&line).and_then(|l| l.get("ACTIVE")).and_then(flex_bool).unwrap_or(false);
+        let active = self
+            .lines
+            .get(&line)
+            .and_then(|l| l.get("ACTIVE"))
+            .and_then(flex_bool)
+            .unwrap_or(false);
         if !active {
             return Err((ErrorCode::NotActiveLine, format!("line {line} is not active")));
         }
@@ -453,23 +633,33 @@ impl Portal {
     fn active_connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
         let key = self.connector_line(p)?;
         if !self.connector_lines.get(&key).is_some_and(|(a, _)| *a) {
-            return Err((ErrorCode::NotActiveLine, "connector is not active on the line".to_owned()));
+            return Err((
+                ErrorCode::NotActiveLine,
+                "connector is not active on the line".to_owned(),
+            ));
         }
         Ok(key)
     }
 
     fn connector_messages(&mut self, m: &str, p: &Value) -> Result<MethodOk, MethodError> {
         self.active_connector_line(p)?;
-        let msgs = p.get("MESSAGES").and_then(Value::as_array).filter(|a| !a.is_empty()).ok_or_else(|| arg("MESSAGES is required"))?;
+        let msgs = p
+            .get("MESSAGES")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| arg("MESSAGES is required"))?;
         let mut results = vec![];
         for msg in msgs.clone() {
             let user_id = msg.pointer("/user/id").and_then(scalar_str);
             let chat_id = msg.pointer("/chat/id").and_then(scalar_str);
-            let text = msg.pointer("/message/text").and_then(Value::as_str).filter(|t| !t.is_empty());
-            let files = msg.pointer("/message/files").and_then(Value::as_array).filter(|f| !f.is_empty());
+            let text =
+                msg.pointer("/message/text").and_then(Value::as_str).filter(|t| !t.is_empty());
+            let files =
+                msg.pointer("/message/files").and_then(Value::as_array).filter(|f| !f.is_empty());
             let name_ok = ["name", "last_name"].iter().all(|k| {
                 msg.get("user").and_then(|u| u.get(*k)).and_then(Value::as_str).is_none_or(|n| {
-                    n.chars().count() <= 25 && n.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'')
+                    n.chars().count() <= 25
+                        && n.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'')
                 })
             });
             let mut errors = vec![];
@@ -517,7 +707,8 @@ impl Portal {
                 s.trim().to_ascii_lowercase()
             }
         };
-        let wanted: Vec<String> = values.iter().map(|v| norm(v)).filter(|v| !v.is_empty()).collect();
+        let wanted: Vec<String> =
+            values.iter().map(|v| norm(v)).filter(|v| !v.is_empty()).collect();
         let wanted_type = str_arg(p, "entity_type").map(|s| s.to_ascii_uppercase());
         let mut out = Map::new();
         for (et, name) in [(1u32, "LEAD"), (3, "CONTACT"), (4, "COMPANY")] {
@@ -532,8 +723,12 @@ impl Portal {
                         .filter(|(_, item)| {
                             item.get("fm").and_then(Value::as_array).is_some_and(|fm| {
                                 fm.iter().any(|f| {
-                                    f.get("typeId").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(&kind))
-                                        && f.get("value").and_then(Value::as_str).is_some_and(|v| wanted.contains(&norm(v)))
+                                    f.get("typeId")
+                                        .and_then(Value::as_str)
+                                        .is_some_and(|t| t.eq_ignore_ascii_case(&kind))
+                                        && f.get("value")
+                                            .and_then(Value::as_str)
+                                            .is_some_and(|v| wanted.contains(&norm(v)))
                                 })
                             })
                         })
@@ -569,7 +764,11 @@ fn str_arg(p: &Value, k: &str) -> Option<String> {
 }
 
 fn entity_type(p: &Value) -> Result<u32, MethodError> {
-    let et = p.get("entityTypeId").and_then(Id::from_value).ok_or_else(|| arg("entityTypeId is required"))?.0;
+    let et = p
+        .get("entityTypeId")
+        .and_then(Id::from_value)
+        .ok_or_else(|| arg("entityTypeId is required"))?
+        .0;
     match u32::try_from(et) {
         Ok(et @ (1..=4 | 7 | 31 | 128..=1000)) => Ok(et),
         _ => Err((ErrorCode::NotFound, format!("Smart process {et} not found"))),
@@ -577,7 +776,9 @@ fn entity_type(p: &Value) -> Result<u32, MethodError> {
 }
 
 fn get_ci<'a>(row: &'a Value, key: &str) -> Option<&'a Value> {
-    row.get(key).or_else(|| row.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    row.get(key).or_else(|| {
+        row.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
+    })
 }
 
 fn cmp_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
@@ -604,7 +805,9 @@ pub(crate) fn matches_filter(row: &Value, filter: &Map<String, Value>) -> bool {
             .unwrap_or(("=", k.as_str()));
         let have = get_ci(row, key).unwrap_or(&Value::Null);
         let eq = |w: &Value| match (flex_bool(have), flex_bool(w), have, w) {
-            (_, _, Value::Bool(_), _) | (_, _, _, Value::Bool(_)) => flex_bool(have) == flex_bool(w),
+            (_, _, Value::Bool(_), _) | (_, _, _, Value::Bool(_)) => {
+                flex_bool(have) == flex_bool(w)
+            }
             _ => cmp_values(have, w) == Some(Equal),
         };
         match op {

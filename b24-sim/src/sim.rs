@@ -40,7 +40,10 @@ pub struct SimConfig {
 
 impl std::fmt::Debug for SimConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimConfig").field("client_id", &self.client_id).field("access_ttl", &self.access_ttl).finish_non_exhaustive()
+        f.debug_struct("SimConfig")
+            .field("client_id", &self.client_id)
+            .field("access_ttl", &self.access_ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -143,7 +146,9 @@ pub struct Sim {
 
 impl std::fmt::Debug for Sim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sim").field("base", &self.inner.base.lock().ok().and_then(|b| b.clone())).finish_non_exhaustive()
+        f.debug_struct("Sim")
+            .field("base", &self.inner.base.lock().ok().and_then(|b| b.clone()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -151,7 +156,8 @@ type Reply = http::Response<Vec<u8>>;
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
     let mut r = http::Response::new(body);
-    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
@@ -198,7 +204,10 @@ impl Sim {
 
     /// The application's keys.
     pub fn app(&self) -> b24_client::OAuthApp {
-        b24_client::OAuthApp::new(self.inner.config.client_id.clone(), self.inner.config.client_secret.clone())
+        b24_client::OAuthApp::new(
+            self.inner.config.client_id.clone(),
+            self.inner.config.client_secret.clone(),
+        )
     }
 
     /// Adds a portal.
@@ -214,7 +223,9 @@ impl Sim {
         if !addr.ip().is_loopback() {
             return Err(Error::NotLoopback(addr));
         }
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
         let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
         if let Ok(mut b) = self.inner.base.lock() {
             *b = Some(format!("http://{local}"));
@@ -225,17 +236,26 @@ impl Sim {
     }
 
     /// The warp filter that serves everything (for embedding in another server).
-    pub fn filter(&self) -> impl Filter<Extract = (Reply,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static {
+    pub fn filter(
+        &self,
+    ) -> impl Filter<Extract = (Reply,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static
+    {
         let sim = self.clone();
         warp::method()
             .and(warp::path::full())
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::header::headers_cloned())
             .and(warp::body::bytes().or(warp::any().map(Bytes::new)).unify())
-            .then(move |m: http::Method, path: warp::path::FullPath, q: String, h: http::HeaderMap, body: Bytes| {
-                let sim = sim.clone();
-                async move { sim.handle(&m, path.as_str(), &q, &h, &body).await }
-            })
+            .then(
+                move |m: http::Method,
+                      path: warp::path::FullPath,
+                      q: String,
+                      h: http::HeaderMap,
+                      body: Bytes| {
+                    let sim = sim.clone();
+                    async move { sim.handle(&m, path.as_str(), &q, &h, &body).await }
+                },
+            )
     }
 
     /// The simulator's root URL (`http://127.0.0.1:PORT`).
@@ -250,7 +270,12 @@ impl Sim {
 
     /// A portal's REST root (`client_endpoint`).
     pub fn client_endpoint(&self, member_id: &str) -> Result<String> {
-        let domain = self.state().portals.get(member_id).map(|p| p.domain.clone()).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+        let domain = self
+            .state()
+            .portals
+            .get(member_id)
+            .map(|p| p.domain.clone())
+            .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
         Ok(format!("{}/p/{domain}/rest/", self.base_url()?))
     }
 
@@ -261,19 +286,32 @@ impl Sim {
     /// Issues a token pair for a user of a portal (as an install or a frame open would).
     pub fn issue_tokens(&self, member_id: &str, user_id: u64) -> Result<TokenSet> {
         let v = self.issue(member_id, user_id)?;
-        b24_client::parse_token_response(v.to_string().as_bytes(), self.now()).map_err(|e| Error::Delivery(e.to_string()))
+        b24_client::parse_token_response(v.to_string().as_bytes(), self.now())
+            .map_err(|e| Error::Delivery(e.to_string()))
     }
 
     pub(crate) fn issue(&self, member_id: &str, user_id: u64) -> Result<Value> {
         let base = self.base_url()?;
         let now = self.now();
         let mut st = self.state();
-        let (domain, scope) = st.portals.get(member_id).map(|p| (p.domain.clone(), p.scope.join(","))).ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
+        let (domain, scope) = st
+            .portals
+            .get(member_id)
+            .map(|p| (p.domain.clone(), p.scope.join(",")))
+            .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
         let access = st.token("at");
         let refresh = st.token("rt");
-        let g = Grant { member_id: member_id.to_owned(), user_id, expires_at: now + self.inner.config.access_ttl, access: access.clone() };
+        let g = Grant {
+            member_id: member_id.to_owned(),
+            user_id,
+            expires_at: now + self.inner.config.access_ttl,
+            access: access.clone(),
+        };
         st.access.insert(access.clone(), g.clone());
-        st.refresh.insert(refresh.clone(), Grant { expires_at: now + self.inner.config.refresh_ttl, ..g });
+        st.refresh.insert(
+            refresh.clone(),
+            Grant { expires_at: now + self.inner.config.refresh_ttl, ..g },
+        );
         Ok(json!({
             "access_token": access, "refresh_token": refresh, "expires": now + self.inner.config.access_ttl,
             "expires_in": self.inner.config.access_ttl, "scope": scope, "domain": "oauth.sim",
@@ -345,7 +383,12 @@ impl Sim {
 
     /// Calls of one method (case-insensitive).
     pub fn calls_to(&self, method: &str) -> Vec<RecordedCall> {
-        self.state().calls.iter().filter(|c| c.method.eq_ignore_ascii_case(method)).cloned().collect()
+        self.state()
+            .calls
+            .iter()
+            .filter(|c| c.method.eq_ignore_ascii_case(method))
+            .cloned()
+            .collect()
     }
 
     /// Every delivery to the application so far.
@@ -383,26 +426,48 @@ impl Sim {
         hit
     }
 
-    async fn handle(&self, method: &http::Method, path: &str, query: &str, headers: &http::HeaderMap, body: &[u8]) -> Reply {
-        let ua = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    async fn handle(
+        &self,
+        method: &http::Method,
+        path: &str,
+        query: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Reply {
+        let ua =
+            headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let is_json = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.contains("json"));
         let mut params = Map::new();
-        merge(&mut params, form::parse(query.as_bytes(), FormLimits::default()).unwrap_or(Value::Null));
+        merge(
+            &mut params,
+            form::parse(query.as_bytes(), FormLimits::default()).unwrap_or(Value::Null),
+        );
         if !body.is_empty() && *method != http::Method::GET {
-            let parsed = if is_json { serde_json::from_slice(body).ok() } else { form::parse(body, FormLimits::default()).ok() };
+            let parsed = if is_json {
+                serde_json::from_slice(body).ok()
+            } else {
+                form::parse(body, FormLimits::default()).ok()
+            };
             match parsed {
                 Some(v @ Value::Object(_)) => merge(&mut params, v),
-                _ => return json_reply(400, &error_body(&ErrorCode::InvalidRequest, "cannot parse the request body")),
+                _ => {
+                    return json_reply(
+                        400,
+                        &error_body(&ErrorCode::InvalidRequest, "cannot parse the request body"),
+                    );
+                }
             }
         }
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match segs.as_slice() {
             ["oauth", "token", ..] => self.oauth_token(params, ua).await,
             ["oauth", "authorize", ..] => self.oauth_authorize(&params),
-            ["rest", m] if m.trim_end_matches(".json").trim_end_matches('/') == "app.info" => self.oauth_app_info(params, ua),
+            ["rest", m] if m.trim_end_matches(".json").trim_end_matches('/') == "app.info" => {
+                self.oauth_app_info(params, ua)
+            }
             ["rest", "app.info", ""] => self.oauth_app_info(params, ua),
             ["p", domain, "rest", rest @ ..] => self.rest(domain, rest, query, params, ua).await,
             ["p", domain] | ["p", domain, ""] => self.shell_page(domain, &params),
@@ -430,16 +495,26 @@ impl Sim {
                 let c = ErrorCode::parse(code);
                 return Err((c.http_status(), c, "injected"));
             }
-            if s("client_id") != self.inner.config.client_id || s("client_secret") != self.inner.config.client_secret {
+            if s("client_id") != self.inner.config.client_id
+                || s("client_secret") != self.inner.config.client_secret
+            {
                 return Err((401, ErrorCode::InvalidClient, "Invalid client credentials"));
             }
             let grant = match s("grant_type").as_str() {
                 "refresh_token" => {
                     let mut st = self.state();
-                    let g = st.refresh.remove(&s("refresh_token")).ok_or((400, ErrorCode::InvalidGrant, "Invalid grant"))?;
+                    let g = st.refresh.remove(&s("refresh_token")).ok_or((
+                        400,
+                        ErrorCode::InvalidGrant,
+                        "Invalid grant",
+                    ))?;
                     st.access.remove(&g.access);
                     if g.expires_at < now {
-                        return Err((400, ErrorCode::InvalidGrant, "The refresh token has expired"));
+                        return Err((
+                            400,
+                            ErrorCode::InvalidGrant,
+                            "The refresh token has expired",
+                        ));
                     }
                     if st.portals.get(&g.member_id).is_none_or(|p| p.uninstalled) {
                         return Err((401, ErrorCode::InvalidClient, "Application not installed"));
@@ -447,7 +522,11 @@ impl Sim {
                     g
                 }
                 "authorization_code" => {
-                    let g = self.state().codes.remove(&s("code")).ok_or((400, ErrorCode::InvalidGrant, "Invalid code"))?;
+                    let g = self.state().codes.remove(&s("code")).ok_or((
+                        400,
+                        ErrorCode::InvalidGrant,
+                        "Invalid code",
+                    ))?;
                     if g.expires_at < now {
                         return Err((400, ErrorCode::InvalidGrant, "The code has expired"));
                     }
@@ -455,14 +534,26 @@ impl Sim {
                 }
                 _ => return Err((400, ErrorCode::InvalidRequest, "grant_type")),
             };
-            self.issue(&grant.member_id, grant.user_id).map_err(|_| (400, ErrorCode::InvalidGrant, "portal is gone"))
+            self.issue(&grant.member_id, grant.user_id)
+                .map_err(|_| (400, ErrorCode::InvalidGrant, "portal is gone"))
         })();
         let (status, body, error) = match outcome {
             Ok(v) => (200, v, None),
-            Err((status, code, d)) => (status, error_body(&code, d), Some(code.as_str().to_owned())),
+            Err((status, code, d)) => {
+                (status, error_body(&code, d), Some(code.as_str().to_owned()))
+            }
         };
         let member = body.get("member_id").and_then(Value::as_str).map(str::to_owned);
-        self.record(RecordedCall { member_id: member, method: "oauth/token".to_owned(), params: recorded, auth: None, status, error, in_batch: false, user_agent: ua });
+        self.record(RecordedCall {
+            member_id: member,
+            method: "oauth/token".to_owned(),
+            params: recorded,
+            auth: None,
+            status,
+            error,
+            in_batch: false,
+            user_agent: ua,
+        });
         json_reply(status, &body)
     }
 
@@ -471,7 +562,10 @@ impl Sim {
         let member = s("member_id");
         let redirect = s("redirect_uri");
         if s("client_id") != self.inner.config.client_id || redirect.is_empty() {
-            return json_reply(400, &error_body(&ErrorCode::InvalidClient, "unknown client or no redirect_uri"));
+            return json_reply(
+                400,
+                &error_body(&ErrorCode::InvalidClient, "unknown client or no redirect_uri"),
+            );
         }
         let now = self.now();
         let mut st = self.state();
@@ -479,8 +573,18 @@ impl Sim {
             return json_reply(400, &error_body(&ErrorCode::InvalidRequest, "member_id"));
         };
         let code = st.token("code");
-        st.codes.insert(code.clone(), Grant { member_id: member.clone(), user_id: 1, expires_at: now + 30, access: String::new() });
-        let q = form::encode(&json!({"code": code, "state": s("state"), "domain": domain, "member_id": member, "scope": "", "server_domain": "oauth.sim"}));
+        st.codes.insert(
+            code.clone(),
+            Grant {
+                member_id: member.clone(),
+                user_id: 1,
+                expires_at: now + 30,
+                access: String::new(),
+            },
+        );
+        let q = form::encode(
+            &json!({"code": code, "state": s("state"), "domain": domain, "member_id": member, "scope": "", "server_domain": "oauth.sim"}),
+        );
         let sep = if redirect.contains('?') { '&' } else { '?' };
         let mut r = reply(302, "text/plain", vec![]);
         if let Ok(v) = http::HeaderValue::from_str(&format!("{redirect}{sep}{q}")) {
@@ -489,9 +593,19 @@ impl Sim {
         r
     }
 
-    fn auth_grant(&self, auth: Option<&str>) -> std::result::Result<Grant, (ErrorCode, &'static str)> {
-        let auth = auth.filter(|a| !a.is_empty()).ok_or((ErrorCode::NoAuthFound, "Wrong authorization data"))?;
-        let g = self.state().access.get(auth).cloned().ok_or((ErrorCode::InvalidToken, "The access token provided is invalid."))?;
+    fn auth_grant(
+        &self,
+        auth: Option<&str>,
+    ) -> std::result::Result<Grant, (ErrorCode, &'static str)> {
+        let auth = auth
+            .filter(|a| !a.is_empty())
+            .ok_or((ErrorCode::NoAuthFound, "Wrong authorization data"))?;
+        let g = self
+            .state()
+            .access
+            .get(auth)
+            .cloned()
+            .ok_or((ErrorCode::InvalidToken, "The access token provided is invalid."))?;
         if g.expires_at < self.now() {
             return Err((ErrorCode::ExpiredToken, "The access token provided has expired."));
         }
@@ -506,18 +620,31 @@ impl Sim {
                 let st = self.state();
                 let base = self.base_url().unwrap_or_default();
                 match st.portals.get(&g.member_id) {
-                    Some(p) => (200, json!({"result": {
+                    Some(p) => (
+                        200,
+                        json!({"result": {
                         "client_id": self.inner.config.client_id, "scope": p.scope.join(","), "expires": iso8601(g.expires_at),
                         "install": {"installed": p.installed, "version": 1, "status": "L", "scope": p.scope.join(","), "domain": p.domain,
                                     "uri": format!("{base}/p/{}/", p.domain), "client_endpoint": format!("{base}/p/{}/rest/", p.domain),
                                     "member_id": p.member_id, "member_type": "PORTAL"},
-                        "user_id": g.user_id}, "time": self.time_block(0.0)}), Some(g.member_id.clone())),
+                        "user_id": g.user_id}, "time": self.time_block(0.0)}),
+                        Some(g.member_id.clone()),
+                    ),
                     None => (401, error_body(&ErrorCode::InvalidToken, "portal is gone"), None),
                 }
             }
         };
         let error = body.get("error").and_then(Value::as_str).map(str::to_owned);
-        self.record(RecordedCall { member_id: member, method: "oauth/app.info".to_owned(), params: Value::Object(params), auth: auth.map(Secret::new), status, error, in_batch: false, user_agent: ua });
+        self.record(RecordedCall {
+            member_id: member,
+            method: "oauth/app.info".to_owned(),
+            params: Value::Object(params),
+            auth: auth.map(Secret::new),
+            status,
+            error,
+            in_batch: false,
+            user_agent: ua,
+        });
         json_reply(status, &body)
     }
 
@@ -528,14 +655,23 @@ impl Sim {
                "operating_reset_at": now + 600, "operating": operating})
     }
 
-    async fn rest(&self, domain: &str, rest: &[&str], query: &str, mut params: Map<String, Value>, ua: Option<String>) -> Reply {
+    async fn rest(
+        &self,
+        domain: &str,
+        rest: &[&str],
+        query: &str,
+        mut params: Map<String, Value>,
+        ua: Option<String>,
+    ) -> Reply {
         // A renamed portal answers with a redirect to its new domain.
         let renamed = self.state().renamed.get(domain).cloned();
         if let Some(new) = renamed {
             let base = self.base_url().unwrap_or_default();
             let q = if query.is_empty() { String::new() } else { format!("?{query}") };
             let mut r = reply(302, "text/html", b"<html>Moved</html>".to_vec());
-            if let Ok(v) = http::HeaderValue::from_str(&format!("{base}/p/{new}/rest/{}{q}", rest.join("/"))) {
+            if let Ok(v) =
+                http::HeaderValue::from_str(&format!("{base}/p/{new}/rest/{}{q}", rest.join("/")))
+            {
                 r.headers_mut().insert(http::header::LOCATION, v);
             }
             return r;
@@ -545,8 +681,12 @@ impl Sim {
         };
         let (webhook, method) = match rest {
             [m] => (None, m.trim_end_matches(".json").to_owned()),
-            [uid, code, m] => (Some((uid.to_string(), code.to_string())), m.trim_end_matches(".json").to_owned()),
-            _ => return json_reply(404, &error_body(&ErrorCode::MethodNotFound, "Method not found")),
+            [uid, code, m] => {
+                (Some((uid.to_string(), code.to_string())), m.trim_end_matches(".json").to_owned())
+            }
+            _ => {
+                return json_reply(404, &error_body(&ErrorCode::MethodNotFound, "Method not found"));
+            }
         };
         let auth = params.remove("auth").and_then(|a| match a {
             Value::String(s) => Some(s),
@@ -557,31 +697,67 @@ impl Sim {
         if let Some(d) = fault.as_ref().and_then(FaultAction::latency) {
             tokio::time::sleep(d).await;
         }
-        let (status, body) = self.rest_inner(&member_id, &method, webhook, auth.as_deref(), Value::Object(params), fault.as_ref(), ua.clone());
+        let (status, body) = self.rest_inner(
+            &member_id,
+            &method,
+            webhook,
+            auth.as_deref(),
+            Value::Object(params),
+            fault.as_ref(),
+            ua.clone(),
+        );
         let error = body.get("error").and_then(Value::as_str).map(str::to_owned);
-        self.record(RecordedCall { member_id: Some(member_id), method: method.clone(), params: recorded_params, auth: auth.map(Secret::new), status, error, in_batch: false, user_agent: ua });
+        self.record(RecordedCall {
+            member_id: Some(member_id),
+            method: method.clone(),
+            params: recorded_params,
+            auth: auth.map(Secret::new),
+            status,
+            error,
+            in_batch: false,
+            user_agent: ua,
+        });
         match fault {
             Some(FaultAction::TimeoutAfterCommit { ms }) => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 json_reply(status, &body)
             }
-            Some(FaultAction::Html { status }) => reply(status, "text/html", b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>".to_vec()),
+            Some(FaultAction::Html { status }) => reply(
+                status,
+                "text/html",
+                b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+                    .to_vec(),
+            ),
             Some(FaultAction::Truncated) => {
                 let s = body.to_string().into_bytes();
                 reply(status, "application/json", s[..s.len() / 2].to_vec())
             }
-            Some(FaultAction::NotJson) => reply(200, "text/plain", b"Service temporarily unavailable".to_vec()),
+            Some(FaultAction::NotJson) => {
+                reply(200, "text/plain", b"Service temporarily unavailable".to_vec())
+            }
             _ => json_reply(status, &body),
         }
     }
 
-    fn rest_inner(&self, member_id: &str, method: &str, webhook: Option<(String, String)>, auth: Option<&str>, params: Value, fault: Option<&FaultAction>, ua: Option<String>) -> (u16, Value) {
+    #[allow(clippy::too_many_arguments)] // one argument per field of the request
+    fn rest_inner(
+        &self,
+        member_id: &str,
+        method: &str,
+        webhook: Option<(String, String)>,
+        auth: Option<&str>,
+        params: Value,
+        fault: Option<&FaultAction>,
+        ua: Option<String>,
+    ) -> (u16, Value) {
         let err = |code: ErrorCode, d: &str| (code.http_status(), error_body(&code, d));
         // The leaky bucket counts every request, a batch once.
         {
             let now = Instant::now().duration_since(self.inner.origin);
             let mut st = self.state();
-            let Some(p) = st.portals.get_mut(member_id) else { return err(ErrorCode::PortalDeleted, "Portal was deleted") };
+            let Some(p) = st.portals.get_mut(member_id) else {
+                return err(ErrorCode::PortalDeleted, "Portal was deleted");
+            };
             let limit = p.rate_limit;
             if !p.bucket.try_take(limit, now) {
                 return err(ErrorCode::QueryLimitExceeded, "Too many requests");
@@ -596,7 +772,10 @@ impl Sim {
                 let c = ErrorCode::OperationTimeLimit;
                 let mut b = error_body(&c, "Method is blocked due to operation time limit.");
                 if let Some(o) = b.as_object_mut() {
-                    o.insert("time".to_owned(), json!({"operating": 480.0, "operating_reset_at": self.now() + reset_in}));
+                    o.insert(
+                        "time".to_owned(),
+                        json!({"operating": 480.0, "operating_reset_at": self.now() + reset_in}),
+                    );
                 }
                 return (c.http_status(), b);
             }
@@ -611,7 +790,9 @@ impl Sim {
             }
             None => match self.auth_grant(auth) {
                 Ok(g) if g.member_id == member_id => g.user_id,
-                Ok(_) => return err(ErrorCode::InvalidToken, "The token belongs to another portal"),
+                Ok(_) => {
+                    return err(ErrorCode::InvalidToken, "The token belongs to another portal");
+                }
                 Err((code, d)) => return err(code, d),
             },
         };
@@ -620,11 +801,16 @@ impl Sim {
             return self.batch(member_id, user, webhook.is_some(), &params, &app, ua);
         }
         let mut st = self.state();
-        let Some(p) = st.portals.get_mut(member_id) else { return err(ErrorCode::PortalDeleted, "Portal was deleted") };
+        let Some(p) = st.portals.get_mut(member_id) else {
+            return err(ErrorCode::PortalDeleted, "Portal was deleted");
+        };
         if let Some(scope) = Portal::scope_of(method)
             && !p.scope.iter().any(|s| s == scope)
         {
-            return err(ErrorCode::InsufficientScope, "The request requires higher privileges than provided by the access token");
+            return err(
+                ErrorCode::InsufficientScope,
+                "The request requires higher privileges than provided by the access token",
+            );
         }
         match p.dispatch(method, &params, user, webhook.is_some(), &app) {
             Ok(MethodOk { result, total, next }) => {
@@ -643,31 +829,51 @@ impl Sim {
         }
     }
 
-    fn batch(&self, member_id: &str, user: u64, webhook: bool, params: &Value, app: &AppView, ua: Option<String>) -> (u16, Value) {
+    fn batch(
+        &self,
+        member_id: &str,
+        user: u64,
+        webhook: bool,
+        params: &Value,
+        app: &AppView,
+        ua: Option<String>,
+    ) -> (u16, Value) {
         let halt = params.get("halt").and_then(b24_client::quirks::flex_bool).unwrap_or(false);
         let cmds: Vec<(String, String)> = match params.get("cmd") {
-            Some(Value::Object(o)) => o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect(),
-            Some(Value::Array(a)) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v.as_str().unwrap_or("").to_owned())).collect(),
+            Some(Value::Object(o)) => {
+                o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned())).collect()
+            }
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.as_str().unwrap_or("").to_owned()))
+                .collect(),
             _ => return (400, error_body(&ErrorCode::Argument, "cmd is required")),
         };
         if cmds.len() > b24_client::BATCH_LIMIT {
             let c = ErrorCode::BatchLengthExceeded;
             return (c.http_status(), error_body(&c, "Max batch length exceeded"));
         }
-        let (mut result, mut errors, mut totals, mut nexts) = (Map::new(), Map::new(), Map::new(), Map::new());
+        let (mut result, mut errors, mut totals, mut nexts) =
+            (Map::new(), Map::new(), Map::new(), Map::new());
         for (key, cmd) in cmds {
             let (m, q) = cmd.split_once('?').unwrap_or((cmd.as_str(), ""));
             let m = m.trim_end_matches(".json").to_owned();
             let sub = form::parse(q.as_bytes(), FormLimits::default()).unwrap_or(Value::Null);
             let sub = substitute_refs(&sub, &result);
             let outcome = if m.eq_ignore_ascii_case("batch") {
-                Err((ErrorCode::BatchMethodNotAllowed, "Batch call is not allowed in batch".to_owned()))
+                Err((
+                    ErrorCode::BatchMethodNotAllowed,
+                    "Batch call is not allowed in batch".to_owned(),
+                ))
             } else {
                 let mut st = self.state();
                 match st.portals.get_mut(member_id) {
                     None => Err((ErrorCode::PortalDeleted, "Portal was deleted".to_owned())),
                     Some(p) => match Portal::scope_of(&m) {
-                        Some(scope) if !p.scope.iter().any(|s| s == scope) => Err((ErrorCode::InsufficientScope, "insufficient scope".to_owned())),
+                        Some(scope) if !p.scope.iter().any(|s| s == scope) => {
+                            Err((ErrorCode::InsufficientScope, "insufficient scope".to_owned()))
+                        }
                         _ => p.dispatch(&m, &sub, user, webhook, app),
                     },
                 }
@@ -676,7 +882,16 @@ impl Sim {
                 Ok(_) => (200, None),
                 Err((c, _)) => (c.http_status(), Some(c.as_str().to_owned())),
             };
-            self.record(RecordedCall { member_id: Some(member_id.to_owned()), method: m, params: sub, auth: None, status, error, in_batch: true, user_agent: ua.clone() });
+            self.record(RecordedCall {
+                member_id: Some(member_id.to_owned()),
+                method: m,
+                params: sub,
+                auth: None,
+                status,
+                error,
+                in_batch: true,
+                user_agent: ua.clone(),
+            });
             match outcome {
                 Ok(ok) => {
                     result.insert(key.clone(), ok.result);
@@ -697,7 +912,10 @@ impl Sim {
         }
         // PHP sends empty maps as [].
         let php = |m: Map<String, Value>| if m.is_empty() { json!([]) } else { Value::Object(m) };
-        (200, json!({"result": {"result": php(result), "result_error": php(errors), "result_total": php(totals), "result_next": php(nexts), "result_time": []}, "time": self.time_block(0.4)}))
+        (
+            200,
+            json!({"result": {"result": php(result), "result_error": php(errors), "result_total": php(totals), "result_next": php(nexts), "result_time": []}, "time": self.time_block(0.4)}),
+        )
     }
 
     fn shell_page(&self, domain: &str, params: &Map<String, Value>) -> Reply {
@@ -716,7 +934,11 @@ impl Sim {
                 json_reply(200, &json!({"ok": true}))
             }
             ["tokens"] => {
-                let user = params.get("user_id").and_then(b24_client::Id::from_value).map(|i| i.0).unwrap_or(1);
+                let user = params
+                    .get("user_id")
+                    .and_then(b24_client::Id::from_value)
+                    .map(|i| i.0)
+                    .unwrap_or(1);
                 match self.issue(&member, user) {
                     Ok(v) => json_reply(200, &v),
                     Err(e) => json_reply(404, &json!({"error": e.to_string()})),
@@ -729,8 +951,12 @@ impl Sim {
                 }
                 Err(e) => json_reply(400, &json!({"error": e.to_string()})),
             },
-            ["calls"] => json_reply(200, &serde_json::to_value(self.calls()).unwrap_or(Value::Null)),
-            ["deliveries"] => json_reply(200, &serde_json::to_value(self.deliveries()).unwrap_or(Value::Null)),
+            ["calls"] => {
+                json_reply(200, &serde_json::to_value(self.calls()).unwrap_or(Value::Null))
+            }
+            ["deliveries"] => {
+                json_reply(200, &serde_json::to_value(self.deliveries()).unwrap_or(Value::Null))
+            }
             _ => json_reply(404, &json!({"error": "unknown control path"})),
         }
     }
@@ -750,7 +976,12 @@ pub(crate) fn iso8601(unix: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -801,7 +1032,9 @@ fn substitute_refs(v: &Value, done: &Map<String, Value>) -> Value {
             Value::String(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(|x| substitute_refs(x, done)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), substitute_refs(x, done))).collect()),
+        Value::Object(m) => {
+            Value::Object(m.iter().map(|(k, x)| (k.clone(), substitute_refs(x, done))).collect())
+        }
         other => other.clone(),
     }
 }

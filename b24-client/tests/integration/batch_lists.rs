@@ -18,7 +18,11 @@ async fn batch_with_references_halt_and_chunks() {
     assert_eq!(env.sim.calls_to("batch").len(), 1);
 
     // 120 commands: three requests of at most 50, references across chunks resolved.
-    let mut big = Batch::new().add("c0", "crm.item.add", json!({"entityTypeId": 3, "fields": {"name": "first"}}));
+    let mut big = Batch::new().add(
+        "c0",
+        "crm.item.add",
+        json!({"entityTypeId": 3, "fields": {"name": "first"}}),
+    );
     for i in 1..120 {
         big.push(format!("c{i}"), "crm.item.add", json!({"entityTypeId": 3, "fields": {"name": format!("n{i}"), "parentId": result_ref("c0", &["item", "id"])}}));
     }
@@ -42,22 +46,40 @@ async fn batch_with_references_halt_and_chunks() {
 
 #[tokio::test]
 async fn lists_page_with_start_and_next_and_fast_mode() {
-    let env = env_with(|s| { s.users = 120; s.rate_limit = b24_client::RateLimit { burst: 1000, per_second: 1000.0 } }, b24_client::RateLimit { burst: 1000, per_second: 1000.0 }).await;
+    let env = env_with(
+        |s| {
+            s.users = 120;
+            s.rate_limit = b24_client::RateLimit { burst: 1000, per_second: 1000.0 }
+        },
+        b24_client::RateLimit { burst: 1000, per_second: 1000.0 },
+    )
+    .await;
     let p = env.portal();
     let users: Vec<_> = p.list("user.get", json!({})).try_collect().await.unwrap();
     assert_eq!(users.len(), 120);
     assert_eq!(env.sim.calls_to("user.get").len(), 3);
-    let starts: Vec<_> = env.sim.calls_to("user.get").iter().map(|c| c.params["start"].clone()).collect();
+    let starts: Vec<_> =
+        env.sim.calls_to("user.get").iter().map(|c| c.params["start"].clone()).collect();
     assert_eq!(starts, [json!(0), json!(50), json!(100)]);
 
     for i in 0..75 {
         p.crm_item_add(3, json!({"name": format!("c{i}")})).await.unwrap();
     }
-    let items: Vec<_> = p.list("crm.item.list", json!({"entityTypeId": 3})).try_collect().await.unwrap();
+    let items: Vec<_> =
+        p.list("crm.item.list", json!({"entityTypeId": 3})).try_collect().await.unwrap();
     assert_eq!(items.len(), 75);
-    let fast: Vec<_> = p.list_all_fast("crm.item.list", json!({"entityTypeId": 3}), "id").try_collect().await.unwrap();
+    let fast: Vec<_> = p
+        .list_all_fast("crm.item.list", json!({"entityTypeId": 3}), "id")
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(fast.len(), 75);
-    let fast_calls: Vec<_> = env.sim.calls_to("crm.item.list").into_iter().filter(|c| c.params["start"] == json!(-1)).collect();
+    let fast_calls: Vec<_> = env
+        .sim
+        .calls_to("crm.item.list")
+        .into_iter()
+        .filter(|c| c.params["start"] == json!(-1))
+        .collect();
     assert_eq!(fast_calls.len(), 2);
     assert!(fast_calls[1].params["filter"].get(">id").is_some());
     let ids: Vec<u64> = fast.iter().map(|i| i["id"].as_u64().unwrap()).collect();
@@ -66,9 +88,18 @@ async fn lists_page_with_start_and_next_and_fast_mode() {
 
 #[tokio::test]
 async fn a_failing_page_ends_the_stream_with_the_error() {
-    let env = env_with(|s| { s.users = 120; s.rate_limit = b24_client::RateLimit { burst: 1000, per_second: 1000.0 } }, b24_client::RateLimit { burst: 1000, per_second: 1000.0 }).await;
+    let env = env_with(
+        |s| {
+            s.users = 120;
+            s.rate_limit = b24_client::RateLimit { burst: 1000, per_second: 1000.0 }
+        },
+        b24_client::RateLimit { burst: 1000, per_second: 1000.0 },
+    )
+    .await;
     let p = env.portal();
-    env.sim.add_fault(b24_sim::Fault::on("user.get", b24_sim::FaultAction::error(ErrorCode::AccessDenied)).nth(2));
+    env.sim.add_fault(
+        b24_sim::Fault::on("user.get", b24_sim::FaultAction::error(ErrorCode::AccessDenied)).nth(2),
+    );
     let r: Result<Vec<_>, _> = p.list("user.get", json!({})).try_collect().await;
     assert!(matches!(r, Err(Error::Api { code: ErrorCode::AccessDenied, .. })));
 }

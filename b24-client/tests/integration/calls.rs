@@ -39,18 +39,29 @@ async fn every_documented_code_injected_by_the_sim_comes_back_typed() {
     let env = env().await;
     let p = env.portal();
     // Handled elsewhere: refresh, backoff, pause; 5xx on a read is retried.
-    let skip = [ErrorCode::ExpiredToken, ErrorCode::InvalidToken, ErrorCode::QueryLimitExceeded, ErrorCode::OperationTimeLimit];
+    let skip = [
+        ErrorCode::ExpiredToken,
+        ErrorCode::InvalidToken,
+        ErrorCode::QueryLimitExceeded,
+        ErrorCode::OperationTimeLimit,
+    ];
     let retried = [ErrorCode::InternalServerError, ErrorCode::UnexpectedAnswer];
     for code in retried.clone() {
-        env.sim.add_fault(b24_sim::Fault::on("crm.item.add", b24_sim::FaultAction::error(code.clone())).times(1));
+        env.sim.add_fault(
+            b24_sim::Fault::on("crm.item.add", b24_sim::FaultAction::error(code.clone())).times(1),
+        );
         let e = p.call("crm.item.add", json!({"entityTypeId": 3, "fields": {}})).await.unwrap_err();
         assert_eq!(e.code(), Some(&code), "a write is not retried");
-        env.sim.add_fault(b24_sim::Fault::on("user.current", b24_sim::FaultAction::error(code.clone())).times(1));
+        env.sim.add_fault(
+            b24_sim::Fault::on("user.current", b24_sim::FaultAction::error(code.clone())).times(1),
+        );
         p.call("user.current", json!({})).await.unwrap();
         env.sim.clear_faults();
     }
     for code in ErrorCode::all().filter(|c| !skip.contains(c) && !retried.contains(c)) {
-        env.sim.add_fault(b24_sim::Fault::on("user.current", b24_sim::FaultAction::error(code.clone())).times(1));
+        env.sim.add_fault(
+            b24_sim::Fault::on("user.current", b24_sim::FaultAction::error(code.clone())).times(1),
+        );
         let e = p.call("user.current", json!({})).await.unwrap_err();
         match e {
             Error::Api { code: got, status, .. } => {
@@ -74,11 +85,18 @@ async fn services_for_the_product() {
     p.imconnector_register(json!({"ID": "wab24", "NAME": "WhatsApp", "ICON": {"DATA_IMAGE": "data:image/svg+xml,x"}, "PLACEMENT_HANDLER": "http://127.0.0.1:1/c"}))
         .await
         .unwrap();
-    let line = p.openlines_config_add(json!({"LINE_NAME": "+7 999", "QUEUE": [{"ENTITY_TYPE": "user", "ENTITY_ID": 2}]})).await.unwrap();
+    let line = p
+        .openlines_config_add(
+            json!({"LINE_NAME": "+7 999", "QUEUE": [{"ENTITY_TYPE": "user", "ENTITY_ID": 2}]}),
+        )
+        .await
+        .unwrap();
     let e = p.imconnector_send_messages("wab24", line, json!([{"user": {"id": "1"}, "message": {"id": "m1", "text": "hi"}, "chat": {"id": "c"}}])).await.unwrap_err();
     assert_eq!(e.code(), Some(&ErrorCode::NotActiveLine));
     p.imconnector_activate("wab24", line, true).await.unwrap();
-    p.imconnector_data_set("wab24", line, json!({"ID": "wab24", "NAME": "WhatsApp"})).await.unwrap();
+    p.imconnector_data_set("wab24", line, json!({"ID": "wab24", "NAME": "WhatsApp"}))
+        .await
+        .unwrap();
     assert_eq!(p.imconnector_status("wab24", line).await.unwrap()["STATUS"], true);
     let r = p
         .imconnector_send_messages(
@@ -97,20 +115,33 @@ async fn services_for_the_product() {
     p.openlines_config_update(line, json!({"CRM_CREATE_SECOND": "N"})).await.unwrap();
     assert_eq!(p.openlines_config_get(line).await.unwrap()["CRM_CREATE_SECOND"], "N");
 
-    assert_eq!(p.crm_find_by_comm("PHONE", &["+7 (999) 123-45-67"]).await.unwrap(), Default::default());
+    assert_eq!(
+        p.crm_find_by_comm("PHONE", &["+7 (999) 123-45-67"]).await.unwrap(),
+        Default::default()
+    );
     let c = p.crm_item_add(3, json!({"name": "Anna", "fm": [{"typeId": "PHONE", "valueType": "WORK", "value": "+79991234567"}]})).await.unwrap();
     let cid = Id::from_value(&c["id"]).unwrap();
     let m = p.crm_find_by_comm("PHONE", &["+7 (999) 123-45-67"]).await.unwrap();
     assert_eq!(m.contacts, [cid]);
     p.crm_item_update(3, cid, json!({"lastName": "K"})).await.unwrap();
     assert_eq!(p.crm_item_list(3, json!({"lastName": "K"})).await.unwrap().len(), 1);
-    let comment = p.crm_timeline_comment_add("contact", cid, "WhatsApp chat started").await.unwrap();
+    let comment =
+        p.crm_timeline_comment_add("contact", cid, "WhatsApp chat started").await.unwrap();
     assert!(comment.0 > 0);
-    let a = p.crm_activity_add(json!({"OWNER_TYPE_ID": 3, "OWNER_ID": cid, "TYPE_ID": 4, "SUBJECT": "call"})).await.unwrap();
+    let a = p
+        .crm_activity_add(
+            json!({"OWNER_TYPE_ID": 3, "OWNER_ID": cid, "TYPE_ID": 4, "SUBJECT": "call"}),
+        )
+        .await
+        .unwrap();
     p.crm_activity_update(a, json!({"SUBJECT": "call back"})).await.unwrap();
     assert_eq!(p.crm_activity_get(a).await.unwrap()["SUBJECT"], "call back");
     assert_eq!(p.crm_activity_list(json!({"OWNER_ID": cid})).await.unwrap().len(), 1);
     p.crm_activity_delete(a).await.unwrap();
-    p.crm_activity_todo_add(json!({"ownerTypeId": 3, "ownerId": cid, "deadline": "2026-01-01T10:00:00"})).await.unwrap();
+    p.crm_activity_todo_add(
+        json!({"ownerTypeId": 3, "ownerId": cid, "deadline": "2026-01-01T10:00:00"}),
+    )
+    .await
+    .unwrap();
     p.openlines_config_delete(line).await.unwrap();
 }

@@ -18,12 +18,17 @@ async fn a_timeout_after_commit_on_an_add_is_not_retried() {
     let p = client.portal(env.sim.issue_tokens(MEMBER, 1).unwrap());
     env.sim.add_fault(Fault::on("crm.item.add", FaultAction::TimeoutAfterCommit { ms: 1500 }));
     let e = p.crm_item_add(3, json!({"name": "Anna"})).await.unwrap_err();
-    assert!(matches!(&e, Error::Timeout { method, may_have_committed: true } if method == "crm.item.add"), "{e:?}");
+    assert!(
+        matches!(&e, Error::Timeout { method, may_have_committed: true } if method == "crm.item.add"),
+        "{e:?}"
+    );
     assert_eq!(env.sim.calls_to("crm.item.add").len(), 1, "sent once, never again");
     let state = env.sim.inspect(MEMBER).unwrap();
     assert_eq!(state["crm"]["3"].as_array().unwrap().len(), 1, "the write did commit");
     // A read under the same fault is retried (it is idempotent).
-    env.sim.add_fault(Fault::on("crm.item.list", FaultAction::TimeoutAfterCommit { ms: 1500 }).times(1));
+    env.sim.add_fault(
+        Fault::on("crm.item.list", FaultAction::TimeoutAfterCommit { ms: 1500 }).times(1),
+    );
     assert_eq!(p.crm_item_list(3, json!({})).await.unwrap().len(), 1);
     assert_eq!(env.sim.calls_to("crm.item.list").len(), 2);
 }
@@ -39,7 +44,10 @@ async fn html_truncated_and_non_json_bodies_are_typed_and_reads_retried() {
     ] {
         env.sim.add_fault(Fault::on("crm.item.add", action.clone()).times(1));
         let e = p.crm_item_add(3, json!({"name": "x"})).await.unwrap_err();
-        assert!(matches!(e, Error::UnexpectedBody { kind: k, .. } if k == kind), "{action:?}: {e:?}");
+        assert!(
+            matches!(e, Error::UnexpectedBody { kind: k, .. } if k == kind),
+            "{action:?}: {e:?}"
+        );
         env.sim.add_fault(Fault::on("user.current", action).times(1));
         p.user_current().await.unwrap();
     }
@@ -73,10 +81,12 @@ async fn uninstall_while_requests_are_in_flight() {
     let env = env().await;
     let p = env.portal();
     env.sim.add_fault(Fault::on("crm.item.list", FaultAction::Latency { ms: 300 }));
-    let calls: Vec<_> = (0..20).map(|_| {
-        let p = p.clone();
-        tokio::spawn(async move { p.crm_item_list(3, json!({})).await })
-    }).collect();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.crm_item_list(3, json!({})).await })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     env.sim.uninstall(MEMBER, true).await.unwrap();
     p.mark_uninstalled();

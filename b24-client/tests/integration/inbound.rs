@@ -1,6 +1,9 @@
 use std::{net::SocketAddr, sync::Arc};
 
-use b24_client::{Error, Id, inbound::{Event, EventKind, FrameRequest, InstallCallback}};
+use b24_client::{
+    Error, Id,
+    inbound::{Event, EventKind, FrameRequest, InstallCallback},
+};
 use b24_sim::{EventOptions, OutFile};
 use bytes::Bytes;
 use serde_json::json;
@@ -24,7 +27,8 @@ async fn app() -> (String, Arc<Mutex<Vec<(String, Bytes)>>>) {
                 "ok"
             }
         });
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(warp::serve(route).incoming(listener).run());
     (format!("http://{addr}"), got)
@@ -34,7 +38,17 @@ async fn app() -> (String, Arc<Mutex<Vec<(String, Bytes)>>>) {
 async fn frame_posts_are_parsed_and_the_user_verified_through_the_portal() {
     let env = env().await;
     let (url, got) = app().await;
-    let d = env.sim.open_frame(MEMBER, 2, &format!("{url}/frame"), "CRM_DEAL_DETAIL_TAB", &json!({"ID": "8061", "URI": "/crm/deal/details/8061/"})).await.unwrap();
+    let d = env
+        .sim
+        .open_frame(
+            MEMBER,
+            2,
+            &format!("{url}/frame"),
+            "CRM_DEAL_DETAIL_TAB",
+            &json!({"ID": "8061", "URI": "/crm/deal/details/8061/"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(d.status, 200);
     let (target, body) = got.lock().await[0].clone();
     let query = target.split_once('?').unwrap().1;
@@ -70,16 +84,53 @@ async fn install_callback_and_events_from_the_portal() {
     portal.event_bind("ONIMCONNECTORMESSAGEADD", &format!("{url}/events")).await.unwrap();
     portal.event_bind("ONAPPUNINSTALL", &format!("{url}/events")).await.unwrap();
 
-    let files = [OutFile { name: "a.jpg".into(), link: "http://127.0.0.1/f/1".into(), kind: "image".into() }];
-    let ds = env.sim.operator_message(MEMBER, "wab24", 12, "79991234567", "[b]Klaus:[/b] Hi", &files, EventOptions { copies: 2, ..Default::default() }).await.unwrap();
+    let files = [OutFile {
+        name: "a.jpg".into(),
+        link: "http://127.0.0.1/f/1".into(),
+        kind: "image".into(),
+    }];
+    let ds = env
+        .sim
+        .operator_message(
+            MEMBER,
+            "wab24",
+            12,
+            "79991234567",
+            "[b]Klaus:[/b] Hi",
+            &files,
+            EventOptions { copies: 2, ..Default::default() },
+        )
+        .await
+        .unwrap();
     assert_eq!(ds.len(), 2, "duplicated");
-    env.sim.operator_message(MEMBER, "wab24", 12, "79991234567", "forged", &[], EventOptions { forge_token: true, ..Default::default() }).await.unwrap();
-    let bodies: Vec<Bytes> = got.lock().await.iter().filter(|(t, _)| t.starts_with("/events")).map(|(_, b)| b.clone()).collect();
+    env.sim
+        .operator_message(
+            MEMBER,
+            "wab24",
+            12,
+            "79991234567",
+            "forged",
+            &[],
+            EventOptions { forge_token: true, ..Default::default() },
+        )
+        .await
+        .unwrap();
+    let bodies: Vec<Bytes> = got
+        .lock()
+        .await
+        .iter()
+        .filter(|(t, _)| t.starts_with("/events"))
+        .map(|(_, b)| b.clone())
+        .collect();
     assert_eq!(bodies.len(), 3);
     let e1 = Event::parse(&bodies[0]).unwrap();
     let e2 = Event::parse(&bodies[1]).unwrap();
     e1.verify(&app_token).unwrap();
-    let (EventKind::ConnectorMessageAdd(m1), EventKind::ConnectorMessageAdd(m2)) = (&e1.kind, &e2.kind) else { panic!() };
+    let (EventKind::ConnectorMessageAdd(m1), EventKind::ConnectorMessageAdd(m2)) =
+        (&e1.kind, &e2.kind)
+    else {
+        panic!()
+    };
     assert_eq!(m1.messages[0].im, m2.messages[0].im, "a duplicate carries the same ids");
     assert_eq!(m1.messages[0].message.files[0].name, "a.jpg");
     assert_eq!(m1.line, Id(12));
@@ -101,9 +152,35 @@ async fn events_wait_for_install_finish() {
     let p = env.portal();
     p.event_bind("ONIMCONNECTORMESSAGEADD", &format!("{url}/events")).await.unwrap();
     assert!(!p.app_info().await.unwrap().installed);
-    assert!(env.sim.operator_message(MEMBER, "wab24", 1, "c", "x", &[], EventOptions::default()).await.unwrap().is_empty());
+    assert!(
+        env.sim
+            .operator_message(MEMBER, "wab24", 1, "c", "x", &[], EventOptions::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     env.sim.finish_install(MEMBER);
-    assert_eq!(env.sim.operator_message(MEMBER, "wab24", 1, "c", "x", &[], EventOptions::default()).await.unwrap().len(), 1);
-    let late = env.sim.deliver_event(MEMBER, "ONIMCONNECTORSTATUSDELETE", json!({"connector": "wab24", "line": 1}), EventOptions { delay: Some(std::time::Duration::from_millis(50)), url: Some(format!("{url}/events")), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        env.sim
+            .operator_message(MEMBER, "wab24", 1, "c", "x", &[], EventOptions::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let late = env
+        .sim
+        .deliver_event(
+            MEMBER,
+            "ONIMCONNECTORSTATUSDELETE",
+            json!({"connector": "wab24", "line": 1}),
+            EventOptions {
+                delay: Some(std::time::Duration::from_millis(50)),
+                url: Some(format!("{url}/events")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(late[0].status, 200);
 }

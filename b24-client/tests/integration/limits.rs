@@ -17,17 +17,24 @@ async fn sustained_load_is_held_to_the_bucket() {
     let p = env.portal();
     let n = 60;
     let started = Instant::now();
-    let calls: Vec<_> = (0..n).map(|_| {
-        let p = p.clone();
-        tokio::spawn(async move { p.call("user.current", json!({})).await })
-    }).collect();
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.call("user.current", json!({})).await })
+        })
+        .collect();
     for c in calls {
         c.await.unwrap().unwrap();
     }
     let took = started.elapsed();
     // 10 at once, then 50 more at 50/s: at least about a second.
     assert!(took >= Duration::from_millis(900), "{took:?}");
-    let refused = env.sim.calls_to("user.current").iter().filter(|c| c.error.as_deref() == Some("QUERY_LIMIT_EXCEEDED")).count();
+    let refused = env
+        .sim
+        .calls_to("user.current")
+        .iter()
+        .filter(|c| c.error.as_deref() == Some("QUERY_LIMIT_EXCEEDED"))
+        .count();
     assert!(refused <= 2, "{refused} refused by the portal");
     assert_eq!(p.retry_count() as usize, refused);
     assert_eq!(env.sim.calls_to("user.current").len(), n + refused);
@@ -37,16 +44,27 @@ async fn sustained_load_is_held_to_the_bucket() {
 /// are retried with backoff; the caller still sees no QUERY_LIMIT_EXCEEDED.
 #[tokio::test]
 async fn query_limit_exceeded_is_retried_with_backoff() {
-    let env = env_with(|s| s.rate_limit = RateLimit { burst: 5, per_second: 40.0 }, RateLimit { burst: 1000, per_second: 1000.0 }).await;
+    let env = env_with(
+        |s| s.rate_limit = RateLimit { burst: 5, per_second: 40.0 },
+        RateLimit { burst: 1000, per_second: 1000.0 },
+    )
+    .await;
     let p = env.portal();
-    let calls: Vec<_> = (0..30).map(|_| {
-        let p = p.clone();
-        tokio::spawn(async move { p.call("user.current", json!({})).await })
-    }).collect();
+    let calls: Vec<_> = (0..30)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.call("user.current", json!({})).await })
+        })
+        .collect();
     for c in calls {
         c.await.unwrap().unwrap();
     }
-    let refused = env.sim.calls_to("user.current").iter().filter(|c| c.error.as_deref() == Some("QUERY_LIMIT_EXCEEDED")).count();
+    let refused = env
+        .sim
+        .calls_to("user.current")
+        .iter()
+        .filter(|c| c.error.as_deref() == Some("QUERY_LIMIT_EXCEEDED"))
+        .count();
     assert!(refused > 0, "the portal did refuse");
     assert_eq!(p.retry_count() as usize, refused);
 }
@@ -55,7 +73,9 @@ async fn query_limit_exceeded_is_retried_with_backoff() {
 async fn operation_time_limit_pauses_the_method_until_reset() {
     let env = env().await;
     let p = env.portal();
-    env.sim.add_fault(Fault::on("crm.item.list", FaultAction::OperationTimeLimit { reset_in: 1 }).times(1));
+    env.sim.add_fault(
+        Fault::on("crm.item.list", FaultAction::OperationTimeLimit { reset_in: 1 }).times(1),
+    );
     let started = Instant::now();
     p.crm_item_list(3, json!({})).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(900));
@@ -66,7 +86,9 @@ async fn operation_time_limit_pauses_the_method_until_reset() {
 async fn overload_limit_is_not_a_rate_limit() {
     let env = env().await;
     let p = env.portal();
-    env.sim.add_fault(Fault::on("user.current", FaultAction::error(ErrorCode::OverloadLimit)).times(1));
+    env.sim.add_fault(
+        Fault::on("user.current", FaultAction::error(ErrorCode::OverloadLimit)).times(1),
+    );
     let e = p.call("user.current", json!({})).await.unwrap_err();
     assert!(matches!(e, Error::Api { code: ErrorCode::OverloadLimit, status: 503, .. }));
     assert_eq!(env.sim.calls_to("user.current").len(), 1);

@@ -26,7 +26,10 @@ async fn an_expired_token_is_refreshed_once_and_the_call_retried() {
     assert!(matches!(e, Error::ReinstallRequired { reason: ErrorCode::InvalidGrant, .. }), "{e:?}");
     // And it stays so without another request.
     let n = env.sim.calls().len();
-    assert!(matches!(stale.call("user.current", json!({})).await, Err(Error::ReinstallRequired { .. })));
+    assert!(matches!(
+        stale.call("user.current", json!({})).await,
+        Err(Error::ReinstallRequired { .. })
+    ));
     assert_eq!(env.sim.calls().len(), n);
 }
 
@@ -37,16 +40,27 @@ async fn a_storm_of_401s_causes_exactly_one_refresh() {
     // Slow down the token endpoint so that every call sees the 401 before the refresh lands.
     env.sim.add_fault(Fault::on("oauth/token", FaultAction::Latency { ms: 200 }));
     env.sim.expire_access_tokens(MEMBER);
-    let calls: Vec<_> = (0..100).map(|_| {
-        let p = p.clone();
-        tokio::spawn(async move { p.call("user.current", json!({})).await })
-    }).collect();
+    let calls: Vec<_> = (0..100)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.call("user.current", json!({})).await })
+        })
+        .collect();
     for c in calls {
         assert_eq!(c.await.unwrap().unwrap().result["ID"], "1");
     }
-    assert_eq!(env.sim.calls_to("oauth/token").len(), 1, "exactly one refresh reached the OAuth server");
+    assert_eq!(
+        env.sim.calls_to("oauth/token").len(),
+        1,
+        "exactly one refresh reached the OAuth server"
+    );
     assert_eq!(p.refresh_count(), 1);
-    let expired = env.sim.calls_to("user.current").iter().filter(|c| c.error.as_deref() == Some("expired_token")).count();
+    let expired = env
+        .sim
+        .calls_to("user.current")
+        .iter()
+        .filter(|c| c.error.as_deref() == Some("expired_token"))
+        .count();
     assert!(expired >= 50, "the storm was real: {expired} calls saw expired_token");
 }
 
@@ -57,7 +71,10 @@ async fn invalid_grant_means_reinstall() {
     env.sim.expire_access_tokens(MEMBER);
     env.sim.expire_refresh_tokens(MEMBER);
     let e = p.call("user.current", json!({})).await.unwrap_err();
-    assert!(matches!(&e, Error::ReinstallRequired { member_id, reason: ErrorCode::InvalidGrant } if member_id == MEMBER), "{e:?}");
+    assert!(
+        matches!(&e, Error::ReinstallRequired { member_id, reason: ErrorCode::InvalidGrant } if member_id == MEMBER),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -81,10 +98,17 @@ async fn the_token_endpoint_comes_from_server_endpoint_and_secrets_stay_out_of_d
 #[tokio::test]
 async fn a_wrong_client_secret_is_refused_by_the_oauth_server() {
     let env = env().await;
-    let bad = b24_client::Client::builder(b24_client::OAuthApp::new(env.sim.app().client_id, "wrong")).rate_limit(RateLimit::ENTERPRISE).build().unwrap();
+    let bad =
+        b24_client::Client::builder(b24_client::OAuthApp::new(env.sim.app().client_id, "wrong"))
+            .rate_limit(RateLimit::ENTERPRISE)
+            .build()
+            .unwrap();
     let p = bad.portal(env.sim.issue_tokens(MEMBER, 1).unwrap());
     env.sim.expire_access_tokens(MEMBER);
     let e = p.call("user.current", json!({})).await.unwrap_err();
-    assert!(matches!(e, Error::ReinstallRequired { reason: ErrorCode::InvalidClient, .. }), "{e:?}");
+    assert!(
+        matches!(e, Error::ReinstallRequired { reason: ErrorCode::InvalidClient, .. }),
+        "{e:?}"
+    );
     let _ = Duration::ZERO;
 }
