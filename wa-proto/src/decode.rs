@@ -168,6 +168,13 @@ impl<'a> Decoder<'a> {
             return Ok(Content::Bytes(bytes.to_vec()));
         }
         match self.string(header, "content") {
+            // Content is text only where an encoder writes it compactly again (a token, or a
+            // packed string of at most 127 characters); anything else is the same as raw bytes.
+            Ok(Item::Text(text))
+                if token::lookup(&text).is_none() && Alphabet::for_text(&text).is_none() =>
+            {
+                Ok(Content::Bytes(text.into_owned().into_bytes()))
+            }
             Ok(Item::Text(text)) => Ok(Content::Text(text)),
             Ok(Item::Jid(jid)) => Ok(Content::Jid(jid)),
             Err(Error::InvalidStringTag { tag }) => Err(Error::InvalidContentTag { tag }),
@@ -191,9 +198,14 @@ impl<'a> Decoder<'a> {
         self.string(header, what)
     }
 
-    /// A string that must not be a JID (tags, keys, JID parts).
+    /// A string that must not be a JID (tags, keys, JID parts). JID tags are refused before they
+    /// are read, so JID parts cannot nest and the decoder's recursion stays bounded by node depth.
     fn text(&mut self, what: &'static str) -> Result<Text> {
-        match self.item(what)? {
+        let header = self.reader.u8()?;
+        if matches!(header, tag::JID_PAIR | tag::AD_JID | tag::FB_JID | tag::INTEROP_JID) {
+            return Err(Error::InvalidJid { reason: "a JID where plain text belongs" });
+        }
+        match self.string(header, what)? {
             Item::Text(text) => Ok(text),
             Item::Jid(_) => Err(Error::InvalidJid { reason: "a JID where plain text belongs" }),
         }
@@ -240,15 +252,19 @@ impl<'a> Decoder<'a> {
             tag::FB_JID => {
                 let user = self.text("JID user")?;
                 let device = self.reader.u16()?;
-                let server = self.text("JID server")?;
-                Ok(Item::Jid(Jid::with_device(user, Server::from_name(&server), device)))
+                if self.text("JID server")? != Server::Messenger.as_str() {
+                    return Err(Error::InvalidJid { reason: "an FB JID must be on msgr" });
+                }
+                Ok(Item::Jid(Jid::with_device(user, Server::Messenger, device)))
             }
             tag::INTEROP_JID => {
                 let user = self.text("JID user")?;
                 let device = self.reader.u16()?;
                 let integrator = self.reader.u16()?;
-                let server = self.text("JID server")?;
-                let jid = Jid::with_device(user, Server::from_name(&server), device);
+                if self.text("JID server")? != Server::Interop.as_str() {
+                    return Err(Error::InvalidJid { reason: "an interop JID must be on interop" });
+                }
+                let jid = Jid::with_device(user, Server::Interop, device);
                 Ok(Item::Jid(Jid { integrator, ..jid }))
             }
             index => token::single(index)

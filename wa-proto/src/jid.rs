@@ -200,24 +200,32 @@ impl FromStr for Jid {
         }
         let server = Server::from_name(server);
         let (user_agent, device) = match user_part.rsplit_once(':') {
-            Some((user, device)) => (user, parse_number::<u16>(device, "device")?),
+            Some((user, device)) => (user, parse_number::<u16>(device)?),
             None => (user_part, 0),
         };
         if server == Server::Interop {
             let (integrator, user) = user_agent
                 .split_once('-')
                 .ok_or(Error::InvalidJid { reason: "an interop JID needs integrator-user" })?;
-            let integrator = parse_number::<u16>(integrator, "integrator")?;
+            let integrator = parse_number::<u16>(integrator)?;
+            if user.contains(':') {
+                return Err(Error::InvalidJid { reason: "a user must not contain ':'" });
+            }
             return Ok(Self { integrator, device, ..Self::new(user, server) });
         }
         let (user, agent) = match user_agent.rsplit_once('.') {
             Some((user, agent))
                 if !agent.is_empty() && agent.bytes().all(|b| b.is_ascii_digit()) =>
             {
-                (user, parse_number::<u8>(agent, "agent")?)
+                (user, parse_number::<u8>(agent)?)
             }
             _ => (user_agent, 0),
         };
+        if user.contains(':') || (agent_given(user_agent) && user.contains('.')) {
+            return Err(Error::InvalidJid {
+                reason: "a user must not contain ':' or an agent twice",
+            });
+        }
         if user.is_empty() && (agent != 0 || device != 0) {
             return Err(Error::InvalidJid { reason: "a device or agent needs a user" });
         }
@@ -225,7 +233,14 @@ impl FromStr for Jid {
     }
 }
 
-fn parse_number<T: FromStr>(digits: &str, _what: &'static str) -> Result<T, Error> {
+/// Whether `user_agent` ends in `.digits`, the agent suffix.
+fn agent_given(user_agent: &str) -> bool {
+    user_agent
+        .rsplit_once('.')
+        .is_some_and(|(_, agent)| !agent.is_empty() && agent.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn parse_number<T: FromStr>(digits: &str) -> Result<T, Error> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::InvalidJid {
             reason: "device, agent and integrator must be decimal numbers",

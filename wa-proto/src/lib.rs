@@ -5,6 +5,8 @@
 mod decode;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jid;
 mod node;
 mod packed;

@@ -93,6 +93,15 @@ fn malformed_inputs_have_their_own_errors() {
     );
     // A JID pair whose server is empty.
     assert!(matches!(decode(&[0, 0xf8, 3, 8, 8, 0xfa, 0, 0]), Err(Error::InvalidJid { .. })));
+    // A packed string may hold up to 254 characters, but encoders pack at most 127: as content it
+    // is bytes, so that decode -> encode -> decode is stable.
+    let mut long_hex = vec![0, 0xf8, 2, 8, 0xfb, 0x7f];
+    long_hex.extend([0xab; 127]);
+    assert_eq!(decode(&long_hex).unwrap().content, Content::Bytes("AB".repeat(127).into_bytes()));
+    // JID pairs nested in JID pairs: refused at once, not recursed into.
+    let mut nested = vec![0, 0xf8, 2, 8];
+    nested.extend(std::iter::repeat_n(0xfa, 1_000_000));
+    assert!(matches!(decode(&nested), Err(Error::InvalidJid { .. })));
     // A list that announces more children than bytes remain.
     assert!(matches!(decode(&[0, 0xf8, 2, 8, 0xf9, 0xff, 0xff]), Err(Error::UnexpectedEnd { .. })));
 }

@@ -1,3 +1,4 @@
 //! wa-proto's integration tests, one binary.
 
 mod codec;
+mod fuzz_seeds;
