@@ -46,7 +46,8 @@ mod tests {
     #[test]
     fn replays_committed_seeds() {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-        let targets: [(&str, fn(&[u8])); 4] = [
+        type Harness = fn(&[u8]);
+        let targets: [(&str, Harness); 4] = [
             ("b24_frame", super::frame),
             ("b24_install", super::install),
             ("b24_event", super::event),

@@ -685,7 +685,10 @@ impl Sim {
                 (Some((uid.to_string(), code.to_string())), m.trim_end_matches(".json").to_owned())
             }
             _ => {
-                return json_reply(404, &error_body(&ErrorCode::MethodNotFound, "Method not found"));
+                return json_reply(
+                    404,
+                    &error_body(&ErrorCode::MethodNotFound, "Method not found"),
+                );
             }
         };
         let auth = params.remove("auth").and_then(|a| match a {
@@ -984,16 +987,6 @@ pub(crate) fn iso8601(unix: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn iso_dates() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00+00:00");
-        assert_eq!(super::iso8601(1_778_747_192), "2026-05-14T08:26:32+00:00");
-        assert_eq!(super::iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
-    }
-}
-
 /// Replaces `$result[key][path]` inside string parameters with earlier results, as Bitrix24
 /// does; unresolved references stay as literal text.
 fn substitute_refs(v: &Value, done: &Map<String, Value>) -> Value {
@@ -1036,5 +1029,15 @@ fn substitute_refs(v: &Value, done: &Map<String, Value>) -> Value {
             Value::Object(m.iter().map(|(k, x)| (k.clone(), substitute_refs(x, done))).collect())
         }
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_dates() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(super::iso8601(1_778_747_192), "2026-05-14T08:26:32+00:00");
+        assert_eq!(super::iso8601(951_782_400), "2000-02-29T00:00:00+00:00");
     }
 }

@@ -36,7 +36,7 @@ async fn sustained_load_is_held_to_the_bucket() {
         .filter(|c| c.error.as_deref() == Some("QUERY_LIMIT_EXCEEDED"))
         .count();
     assert!(refused <= 2, "{refused} refused by the portal");
-    assert_eq!(p.retry_count() as usize, refused);
+    assert_eq!(p.retry_count(), refused as u64);
     assert_eq!(env.sim.calls_to("user.current").len(), n + refused);
 }
 
@@ -66,7 +66,7 @@ async fn query_limit_exceeded_is_retried_with_backoff() {
         .filter(|c| c.error.as_deref() == Some("QUERY_LIMIT_EXCEEDED"))
         .count();
     assert!(refused > 0, "the portal did refuse");
-    assert_eq!(p.retry_count() as usize, refused);
+    assert_eq!(p.retry_count(), refused as u64);
 }
 
 #[tokio::test]
