@@ -130,12 +130,15 @@ impl Jitter {
         Jitter(Arc::new(f))
     }
 
-    /// Up to `max` of pseudo-random jitter, seeded from the process's hash keys.
+    /// Up to `max` of pseudo-random jitter, seeded from the process's hash keys; every draw
+    /// differs, so that concurrent callers retrying at the same attempt spread out.
     pub fn random(max: Duration) -> Self {
         use std::hash::{BuildHasher, RandomState};
+        use std::sync::atomic::{AtomicU64, Ordering};
         let seed = RandomState::new();
+        let draws = AtomicU64::new(0);
         Jitter(Arc::new(move |attempt| {
-            let h = seed.hash_one(attempt);
+            let h = seed.hash_one((attempt, draws.fetch_add(1, Ordering::Relaxed)));
             let frac = (h % 1_000_000) as f64 / 1_000_000.0;
             max.mul_f64(frac)
         }))
@@ -239,7 +242,9 @@ mod tests {
         assert_eq!(p.delay(2), Duration::from_millis(750));
         assert_eq!(p.delay(40), Duration::from_secs(30));
         let j = Jitter::random(Duration::from_millis(10));
-        assert!(j.get(3) < Duration::from_millis(10));
+        let draws: Vec<_> = (0..20).map(|_| j.get(3)).collect();
+        assert!(draws.iter().all(|d| *d < Duration::from_millis(10)));
+        assert!(draws.iter().any(|d| *d != draws[0]), "draws differ");
     }
 
     #[test]

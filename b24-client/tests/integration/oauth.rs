@@ -61,6 +61,7 @@ async fn a_storm_of_401s_causes_exactly_one_refresh() {
         .iter()
         .filter(|c| c.error.as_deref() == Some("expired_token"))
         .count();
+    eprintln!("401 storm: 100 calls, {expired} saw expired_token, {} refresh", p.refresh_count());
     assert!(expired >= 50, "the storm was real: {expired} calls saw expired_token");
 }
 
