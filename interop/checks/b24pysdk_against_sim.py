@@ -1,0 +1,173 @@
+"""The official Bitrix24 Python SDK (b24pysdk) against b24-sim.
+
+scripts/test starts `b24-sim serve --users 120` on 127.0.0.1 with an ephemeral port and passes the
+JSON line it prints in the file named by B24_SIM_INFO. The SDK hard-codes https://<domain>/rest/
+and https://oauth.bitrix24.tech/; the only change made to it here is at the transport: each
+request's URL is rewritten to the simulator's loopback address before it is sent. Everything
+else (envelopes, errors, token refresh, batch, pagination) is the SDK's own code.
+
+Prints one line per scenario and ends with `RESULT passed=N failed=M`.
+"""
+
+import ipaddress
+import json
+import os
+import sys
+import traceback
+import urllib.parse
+
+import requests
+import requests.adapters
+
+import b24pysdk
+from b24pysdk import BitrixAppLocal, BitrixToken
+
+info = json.load(open(os.environ["B24_SIM_INFO"]))
+BASE = info["base_url"]
+PORTAL = info["portals"][0]
+DOMAIN = PORTAL["domain"]
+MEMBER = PORTAL["member_id"]
+assert ipaddress.ip_address(urllib.parse.urlsplit(BASE).hostname).is_loopback, "loopback only"
+
+_send = requests.adapters.HTTPAdapter.send
+
+
+def _rewrite(self, request, **kwargs):
+    url = urllib.parse.urlsplit(request.url)
+    if url.netloc == DOMAIN:
+        request.url = urllib.parse.urlunsplit(("http", BASE[len("http://"):], f"/p/{DOMAIN}{url.path}", url.query, ""))
+    elif url.netloc.startswith("oauth.bitrix"):
+        request.url = urllib.parse.urlunsplit(("http", BASE[len("http://"):], url.path, url.query, ""))
+    elif not url.netloc.startswith("127.0.0.1"):
+        raise RuntimeError(f"refusing to reach {url.netloc}: loopback only")
+    return _send(self, request, **kwargs)
+
+
+requests.adapters.HTTPAdapter.send = _rewrite
+
+app = BitrixAppLocal(domain=DOMAIN, client_id=info["client_id"], client_secret=info["client_secret"])
+token = BitrixToken(
+    domain=DOMAIN,
+    auth_token=PORTAL["tokens"]["access_token"],
+    refresh_token=PORTAL["tokens"]["refresh_token"],
+    bitrix_app=app,
+)
+
+
+def sim_calls(method):
+    calls = requests.get(f"{BASE}/_sim/calls", timeout=10).json()
+    return [c for c in calls if c["method"] == method]
+
+
+passed = failed = 0
+
+
+def scenario(name):
+    def wrap(fn):
+        global passed, failed
+        try:
+            detail = fn()
+            passed += 1
+            print(f"ok   {name}: {detail}")
+        except Exception as e:  # noqa: BLE001 - every failure is reported, then counted
+            failed += 1
+            print(f"FAIL {name}: {e!r}")
+            traceback.print_exc(file=sys.stdout)
+        return fn
+    return wrap
+
+
+@scenario("a call: user.current")
+def _():
+    r = token.call_method("user.current")
+    assert r["result"]["ID"] == "1", r
+    assert "time" in r and "operating_reset_at" in r["time"], r
+    return f"user {r['result']['ID']} ({r['result']['NAME']})"
+
+
+@scenario("token refresh on expired_token")
+def _():
+    old_access, old_refresh = token.auth_token, token.refresh_token
+    requests.post(f"{BASE}/_sim/expire", params={"member_id": MEMBER}, timeout=10).raise_for_status()
+    r = token.call_method("user.current")
+    assert r["result"]["ID"] == "1", r
+    assert token.auth_token != old_access and token.refresh_token != old_refresh, "the pair rotated"
+    refreshes = sim_calls("oauth/token")
+    assert len(refreshes) == 1 and refreshes[0]["status"] == 200, refreshes
+    assert refreshes[0]["params"]["grant_type"] == "refresh_token"
+    expired = [c for c in sim_calls("user.current") if c["error"] == "expired_token"]
+    assert len(expired) == 1, expired
+    return "one refresh, the call retried, the pair rotated"
+
+
+@scenario("app.info on the OAuth server")
+def _():
+    r = app.get_app_info(token.auth_token)
+    assert r.result.client_id == info["client_id"], r.result
+    assert r.result.install.member_id == MEMBER, r.result
+    assert r.result.user_id == 1, r.result
+    return f"client_id and member_id match, token valid until {r.result.expires.isoformat()}"
+
+
+@scenario("a batch with a $result reference and a failing command")
+def _():
+    r = token.call_batch({
+        "me": ("user.current", {}),
+        "same": ("user.get", {"ID": "$result[me][ID]"}),
+        "bad": ("no.such.method", {}),
+    })
+    body = r["result"]
+    assert body["result"]["me"]["ID"] == "1", body
+    assert body["result"]["same"][0]["ID"] == "1", body
+    assert body["result_error"]["bad"]["error"] == "ERROR_METHOD_NOT_FOUND", body
+    return "3 commands, reference resolved, error reported per command"
+
+
+@scenario("a paginated list: user.get over 120 users")
+def _():
+    before = len(sim_calls("user.get"))
+    r = token.call_list("user.get")
+    rows = r["result"] if isinstance(r, dict) else list(r)
+    ids = [int(u["ID"]) for u in rows]
+    assert ids == list(range(1, 121)), ids[:5]
+    pages = len(sim_calls("user.get")) - before
+    assert pages == 3, pages
+    return f"{len(ids)} rows in {pages} pages"
+
+
+@scenario("a large export: call_list_fast (start=-1)")
+def _():
+    before = len(sim_calls("user.get"))
+    r = token.call_list_fast("user.get")
+    rows = r["result"] if isinstance(r, dict) else list(r)
+    ids = sorted(int(u["ID"]) for u in rows)
+    assert ids == list(range(1, 121)), ids[:5]
+    calls = sim_calls("user.get")[before:]
+    assert all(c["params"].get("start") in (-1, "-1") for c in calls), [c["params"] for c in calls]
+    return f"{len(ids)} rows from {len(calls)} list commands (batched by the SDK), none with a total"
+
+
+@scenario("an error: unknown method")
+def _():
+    try:
+        token.call_method("no.such.method")
+    except b24pysdk.errors.BitrixAPIError as e:
+        assert e.status_code == 404, e.status_code
+        assert "ERROR_METHOD_NOT_FOUND" in (e.error or str(e)), e
+        return f"{type(e).__name__} ({e.error})"
+    raise AssertionError("no exception")
+
+
+@scenario("an error: ERROR_ARGUMENT from crm.timeline.comment.add")
+def _():
+    try:
+        token.call_method("crm.timeline.comment.add", {"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "spaceship", "COMMENT": "x"}})
+    except b24pysdk.errors.BitrixAPIError as e:
+        assert e.status_code == 400, e.status_code
+        return f"{type(e).__name__} ({e.error})"
+    raise AssertionError("no exception")
+
+
+print(f"b24pysdk {b24pysdk.__version__} against b24-sim at {BASE}: {passed} scenarios passed, {failed} failed")
+print(f"RESULT passed={passed} failed={failed}")
+sys.exit(1 if failed else 0)
