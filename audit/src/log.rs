@@ -205,6 +205,9 @@ const VERIFY_BATCH: i64 = 1000;
 
 /// Walks the whole chain: every record must be present (1..=head without gaps), hash to its stored
 /// hash and link to its predecessor, and the head must be the last record. Returns the head.
+///
+/// Run it inside one snapshot (an SQLite transaction; PostgreSQL `REPEATABLE READ`): under
+/// READ COMMITTED a concurrent append between its statements looks like a missing record.
 pub async fn verify(conn: &mut AnyConnection) -> Result<Head> {
     let mut expected_seq = 1;
     let mut prev = GENESIS;
