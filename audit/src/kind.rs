@@ -1,0 +1,99 @@
+//! The kinds of event the product records.
+
+use std::{fmt, str::FromStr};
+
+/// What an audit record describes. Stored as its [`Kind::as_str`] name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// The app was installed (or reinstalled) on a portal.
+    AppInstalled,
+    /// The app was uninstalled from a portal.
+    AppUninstalled,
+    /// A session token was issued to a portal user.
+    AuthIssued,
+    /// A WhatsApp line was created.
+    LineCreated,
+    /// A WhatsApp line was deleted.
+    LineDeleted,
+    /// A line's status changed (linked, disconnected, ...).
+    LineStatusChanged,
+    /// A line was assigned to a user for the first time.
+    LineAssigned,
+    /// A line was moved from one user to another (or unassigned).
+    LineReassigned,
+    /// A WhatsApp message was received; the payload is the raw event.
+    MessageReceived,
+    /// A message status (sent, delivered, read) was updated; the payload is the raw receipt.
+    StatusUpdate,
+    /// A line's WhatsApp connection state changed; the payload is the raw event.
+    ConnectionState,
+}
+
+impl Kind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Kind; 11] = [
+        Kind::AppInstalled,
+        Kind::AppUninstalled,
+        Kind::AuthIssued,
+        Kind::LineCreated,
+        Kind::LineDeleted,
+        Kind::LineStatusChanged,
+        Kind::LineAssigned,
+        Kind::LineReassigned,
+        Kind::MessageReceived,
+        Kind::StatusUpdate,
+        Kind::ConnectionState,
+    ];
+
+    /// The stable name stored in the database and written to exports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::AppInstalled => "app.installed",
+            Kind::AppUninstalled => "app.uninstalled",
+            Kind::AuthIssued => "auth.issued",
+            Kind::LineCreated => "line.created",
+            Kind::LineDeleted => "line.deleted",
+            Kind::LineStatusChanged => "line.status_changed",
+            Kind::LineAssigned => "line.assigned",
+            Kind::LineReassigned => "line.reassigned",
+            Kind::MessageReceived => "wa.message_received",
+            Kind::StatusUpdate => "wa.status_update",
+            Kind::ConnectionState => "wa.connection_state",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name is not one of [`Kind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown audit record kind")]
+pub struct UnknownKind;
+
+impl FromStr for Kind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or(UnknownKind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for kind in Kind::ALL {
+            assert!(seen.insert(kind.as_str()));
+            assert_eq!(kind.as_str().parse::<Kind>(), Ok(kind));
+        }
+        assert_eq!("app.reinstalled".parse::<Kind>(), Err(UnknownKind));
+    }
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod crypto;
+mod db;
+mod error;
+mod model;
+mod store;
+mod tenant;
+
+pub use audit;
+pub use crypto::{MasterKey, OsRandom, Random};
+pub use error::{Error, Result};
+pub use model::{
+    Caller, Contact, Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line,
+    LineId, LineStatus, MAX_PAGE, Media, Message, MessageId, MessageKind, MessageStatus,
+    OutboxItem, PortalTokens, Recorded, StatusChange, TenantInfo, TenantStatus, User, UserId,
+};
+pub use store::{Cleanup, Store};
+pub use tenant::Tenant;

@@ -1,0 +1,377 @@
+//! The tenants registry and the handles it gives out.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use sha2::{Digest, Sha256};
+use sqlx::{AnyPool, Row, any::AnyPoolOptions};
+use time::OffsetDateTime;
+
+use crate::{
+    Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
+    crypto::{OsRandom, Random, TenantKey, aad},
+    db::{Db, MigrationSet},
+    model::{check_len, validate_member_id},
+};
+
+/// What to do with a tenant's data on uninstall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Keep everything so that a reinstall finds it (the default when the portal does not ask).
+    Keep,
+    /// Delete the tenant's file or schema (the portal's `CLEAN` flag).
+    Clean,
+}
+
+enum Layout {
+    /// `dir/control.db` and `dir/tenants/<member_id>.db`.
+    Sqlite { dir: PathBuf, pools: Mutex<HashMap<String, AnyPool>> },
+    /// A control schema and one `t_<hash>` schema per tenant in one pool.
+    Postgres { pool: AnyPool, control_schema: String },
+}
+
+/// The registry of tenants, and the factory of [`Tenant`] handles. Cheap to share (`Arc`).
+pub struct Store {
+    control: Db,
+    layout: Layout,
+    master: MasterKey,
+    random: Arc<dyn Random>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.control.backend()).finish_non_exhaustive()
+    }
+}
+
+const PG_CONNECTIONS: u32 = 8;
+
+impl Store {
+    /// The embedded default: SQLite files under `dir` (created if needed).
+    pub async fn open_sqlite(dir: &Path, master: MasterKey) -> Result<Store> {
+        std::fs::create_dir_all(dir.join("tenants"))?;
+        let control = Db::Sqlite(Db::open_sqlite(&dir.join("control.db")).await?);
+        control.migrate(MigrationSet::Control).await?;
+        let layout = Layout::Sqlite { dir: dir.to_owned(), pools: Mutex::new(HashMap::new()) };
+        Ok(Store { control, layout, master, random: Arc::new(OsRandom) })
+    }
+
+    /// PostgreSQL at `url`: the registry in `control_schema`, each tenant in its own schema.
+    /// `control_schema` must be a plain lower-case identifier.
+    pub async fn open_postgres(
+        url: &str,
+        control_schema: &str,
+        master: MasterKey,
+    ) -> Result<Store> {
+        let ident_ok = !control_schema.is_empty()
+            && control_schema.len() <= 40
+            && control_schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !control_schema.as_bytes()[0].is_ascii_digit();
+        if !ident_ok {
+            return Err(Error::InvalidInput("control schema must be a lower-case identifier"));
+        }
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(PG_CONNECTIONS).connect(url).await?;
+        let control = Db::Postgres { pool: pool.clone(), schema: control_schema.to_owned() };
+        control.migrate(MigrationSet::Control).await?;
+        let layout = Layout::Postgres { pool, control_schema: control_schema.to_owned() };
+        Ok(Store { control, layout, master, random: Arc::new(OsRandom) })
+    }
+
+    /// Replaces the nonce source (tests pass a deterministic one).
+    pub fn with_random(mut self, random: Arc<dyn Random>) -> Store {
+        self.random = random;
+        self
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> audit::Backend {
+        self.control.backend()
+    }
+
+    /// The storage name of a tenant: its file name under `tenants/` (SQLite) or its schema
+    /// (PostgreSQL). For operators and tests; the API never needs it.
+    pub fn storage_name(&self, member_id: &str) -> String {
+        match &self.layout {
+            Layout::Sqlite { .. } => format!("{member_id}.db"),
+            Layout::Postgres { control_schema, .. } => {
+                let h = Sha256::digest(format!("{control_schema}\0{member_id}").as_bytes());
+                format!("t_{}", &hex::encode(h)[..24])
+            }
+        }
+    }
+
+    async fn tenant_db(&self, member_id: &str) -> Result<Db> {
+        let name = self.storage_name(member_id);
+        match &self.layout {
+            Layout::Sqlite { dir, pools } => {
+                if let Some(p) = lock(pools)?.get(member_id) {
+                    return Ok(Db::Sqlite(p.clone()));
+                }
+                let pool = Db::open_sqlite(&dir.join("tenants").join(&name)).await?;
+                let pool = lock(pools)?.entry(member_id.to_owned()).or_insert(pool).clone();
+                Ok(Db::Sqlite(pool))
+            }
+            Layout::Postgres { pool, .. } => Ok(Db::Postgres { pool: pool.clone(), schema: name }),
+        }
+    }
+
+    /// Registers (or re-activates) a tenant, creates or migrates its storage, and records
+    /// `app.installed` in the registry's audit log. Safe to repeat.
+    pub async fn install(&self, install: &Install, now: OffsetDateTime) -> Result<TenantInfo> {
+        validate_member_id(&install.member_id)?;
+        check_len(&install.domain, 255, "domain longer than 255 bytes")?;
+        check_len(&install.plan, 64, "plan longer than 64 bytes")?;
+        if install.line_quota < 0 {
+            return Err(Error::InvalidInput("negative line quota"));
+        }
+        let member_id = install.member_id.as_str();
+        let db = self.tenant_db(member_id).await?;
+        db.migrate(MigrationSet::Tenant).await?;
+        {
+            let mut tx = db.write().await?;
+            sqlx::query("UPDATE settings SET line_quota = $1 WHERE id = 1")
+                .bind(install.line_quota)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        let tokens = match &install.tokens {
+            Some(t) => Some(self.seal_tokens(member_id, t)?),
+            None => None,
+        };
+        let at = audit::unix_ms(now);
+        let mut tx = self.control.write().await?;
+        sqlx::query(
+            "INSERT INTO tenants (member_id, domain, status, plan, line_quota, trial_ends_at, tokens, \
+             storage, installed_at, updated_at) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT (member_id) DO UPDATE SET domain = excluded.domain, status = 'active', \
+             plan = excluded.plan, line_quota = excluded.line_quota, \
+             trial_ends_at = excluded.trial_ends_at, tokens = excluded.tokens, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(member_id)
+        .bind(install.domain.as_str())
+        .bind(install.plan.as_str())
+        .bind(install.line_quota)
+        .bind(install.trial_ends_at)
+        .bind(tokens)
+        .bind(self.storage_name(member_id))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        let payload = serde_json::json!({ "domain": install.domain, "plan": install.plan,
+            "line_quota": install.line_quota })
+        .to_string();
+        let subject = format!("tenant:{member_id}");
+        let entry = audit::Entry {
+            kind: audit::Kind::AppInstalled,
+            actor: "system",
+            subject: &subject,
+            payload: payload.as_bytes(),
+        };
+        audit::append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        self.info(member_id).await
+    }
+
+    /// Marks a tenant uninstalled and forgets its portal tokens. With [`Cleanup::Clean`] its
+    /// file or schema is deleted too; otherwise a later [`Store::install`] finds everything.
+    pub async fn uninstall(
+        &self,
+        member_id: &str,
+        cleanup: Cleanup,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        validate_member_id(member_id)?;
+        self.info(member_id).await?;
+        if cleanup == Cleanup::Clean {
+            match &self.layout {
+                Layout::Sqlite { dir, pools } => {
+                    let pool = lock(pools)?.remove(member_id);
+                    if let Some(pool) = pool {
+                        pool.close().await;
+                    }
+                    let base = dir.join("tenants").join(self.storage_name(member_id));
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut p = base.clone().into_os_string();
+                        p.push(suffix);
+                        match std::fs::remove_file(&p) {
+                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                                return Err(e.into());
+                            }
+                            _ => {}
+                        }
+                    }
+                    let media = dir.join("tenants").join(member_id);
+                    if media.is_dir() {
+                        std::fs::remove_dir_all(media)?;
+                    }
+                }
+                Layout::Postgres { pool, .. } => {
+                    let schema = self.storage_name(member_id);
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                    )))
+                    .execute(pool)
+                    .await?;
+                }
+            }
+        }
+        let mut tx = self.control.write().await?;
+        sqlx::query("UPDATE tenants SET status = 'uninstalled', tokens = NULL, updated_at = $2 WHERE member_id = $1")
+            .bind(member_id)
+            .bind(audit::unix_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        let payload = format!("{{\"clean\":{}}}", cleanup == Cleanup::Clean);
+        let subject = format!("tenant:{member_id}");
+        let entry = audit::Entry {
+            kind: audit::Kind::AppUninstalled,
+            actor: "system",
+            subject: &subject,
+            payload: payload.as_bytes(),
+        };
+        audit::append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Blocks or unblocks a tenant.
+    pub async fn set_status(
+        &self,
+        member_id: &str,
+        status: TenantStatus,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        validate_member_id(member_id)?;
+        let mut tx = self.control.write().await?;
+        let n = sqlx::query("UPDATE tenants SET status = $2, updated_at = $3 WHERE member_id = $1")
+            .bind(member_id)
+            .bind(status.as_str())
+            .bind(audit::unix_ms(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::UnknownTenant);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The registry entry of a tenant.
+    pub async fn info(&self, member_id: &str) -> Result<TenantInfo> {
+        validate_member_id(member_id)?;
+        let mut tx = self.control.read().await?;
+        let row = sqlx::query(
+            "SELECT member_id, domain, status, plan, line_quota, trial_ends_at FROM tenants WHERE member_id = $1",
+        )
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::UnknownTenant)?;
+        let status: String = row.try_get("status")?;
+        Ok(TenantInfo {
+            member_id: row.try_get("member_id")?,
+            domain: row.try_get("domain")?,
+            status: status.parse()?,
+            plan: row.try_get("plan")?,
+            line_quota: row.try_get("line_quota")?,
+            trial_ends_at: row.try_get("trial_ends_at")?,
+        })
+    }
+
+    /// The portal's OAuth tokens, decrypted.
+    pub async fn portal_tokens(&self, member_id: &str) -> Result<Option<PortalTokens>> {
+        validate_member_id(member_id)?;
+        let mut tx = self.control.read().await?;
+        let row = sqlx::query("SELECT tokens FROM tenants WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::UnknownTenant)?;
+        let sealed: Option<Vec<u8>> = row.try_get(0)?;
+        let Some(sealed) = sealed else { return Ok(None) };
+        let key = TenantKey::derive(&self.master, member_id)?;
+        let plain = key.open(&token_aad(member_id), &sealed)?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&plain).map_err(|_| Error::Corrupt("tokens"))?;
+        let s = |k: &str| v[k].as_str().map(str::to_owned).ok_or(Error::Corrupt("tokens"));
+        Ok(Some(PortalTokens {
+            access_token: s("access_token")?,
+            refresh_token: s("refresh_token")?,
+            expires_at: v["expires_at"].as_i64().ok_or(Error::Corrupt("tokens"))?,
+        }))
+    }
+
+    /// Replaces the portal's OAuth tokens (after a refresh).
+    pub async fn set_portal_tokens(
+        &self,
+        member_id: &str,
+        tokens: &PortalTokens,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        validate_member_id(member_id)?;
+        let sealed = self.seal_tokens(member_id, tokens)?;
+        let mut tx = self.control.write().await?;
+        let n = sqlx::query("UPDATE tenants SET tokens = $2, updated_at = $3 WHERE member_id = $1")
+            .bind(member_id)
+            .bind(sealed)
+            .bind(audit::unix_ms(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::UnknownTenant);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn seal_tokens(&self, member_id: &str, t: &PortalTokens) -> Result<Vec<u8>> {
+        let json = zeroize::Zeroizing::new(
+            serde_json::json!({ "access_token": t.access_token, "refresh_token": t.refresh_token,
+                "expires_at": t.expires_at })
+            .to_string(),
+        );
+        let key = TenantKey::derive(&self.master, member_id)?;
+        key.seal(self.random.as_ref(), &token_aad(member_id), json.as_bytes())
+    }
+
+    /// A handle bound to one active tenant's file or schema.
+    pub async fn tenant(&self, member_id: &str) -> Result<Tenant> {
+        let info = self.info(member_id).await?;
+        if info.status != TenantStatus::Active {
+            return Err(Error::TenantInactive(info.status));
+        }
+        let db = self.tenant_db(member_id).await?;
+        let key = TenantKey::derive(&self.master, member_id)?;
+        Ok(Tenant::new(member_id.to_owned(), db, key, self.random.clone()))
+    }
+
+    /// Verifies the registry's own audit chain (installs and uninstalls).
+    pub async fn verify_audit(&self) -> Result<audit::Head> {
+        let mut tx = self.control.read().await?;
+        Ok(audit::verify(&mut tx).await?)
+    }
+
+    /// The migration versions applied to a tenant's schema (for tests and diagnostics).
+    pub async fn tenant_migrations(&self, member_id: &str) -> Result<Vec<i64>> {
+        validate_member_id(member_id)?;
+        self.tenant_db(member_id).await?.applied_migrations().await
+    }
+}
+
+fn token_aad(member_id: &str) -> Vec<u8> {
+    aad(&[b"portal-tokens", member_id.as_bytes()])
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| Error::Corrupt("pool registry (a thread panicked)"))
+}

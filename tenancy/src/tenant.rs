@@ -1,0 +1,997 @@
+//! One tenant's data, scoped by the caller. Every method is one transaction.
+
+use std::sync::Arc;
+
+use sqlx::{Any, AnyConnection, Row, Transaction, any::AnyRow};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::{
+    Caller, Contact, Conversation, ConversationId, Error, HistoryPage, Inbound, Line, LineId,
+    LineStatus, Media, Message, MessageId, MessageStatus, OutboxItem, Recorded, Result,
+    StatusChange, User, UserId,
+    crypto::{Random, TenantKey, aad},
+    db::Db,
+    model::{check_len, page_limit},
+};
+
+/// A handle on one tenant's file or schema. It cannot name another tenant's data: every query runs
+/// against the storage it was opened on. Cheap to clone.
+#[derive(Clone)]
+pub struct Tenant {
+    member_id: Arc<str>,
+    db: Db,
+    key: Arc<TenantKey>,
+    random: Arc<dyn Random>,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("member_id", &self.member_id)
+            .field("backend", &self.db.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, direction, kind, body, \
+    media_path, media_mime, media_size, media_sha256, quoted_id, status, sent_at, delivered_at, \
+    read_at, sender, at";
+
+const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
+    c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
+
+type Tx = Transaction<'static, Any>;
+
+async fn audit_in(
+    tx: &mut AnyConnection,
+    kind: audit::Kind,
+    caller: Caller,
+    subject: &str,
+    payload: &[u8],
+    now: OffsetDateTime,
+) -> Result<()> {
+    let actor = caller.actor();
+    audit::append(tx, audit::Entry { kind, actor: &actor, subject, payload }, now).await?;
+    Ok(())
+}
+
+fn line_from_row(row: &AnyRow) -> Result<Line> {
+    let status: String = row.try_get("status")?;
+    Ok(Line {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        phone: row.try_get("phone")?,
+        status: status.parse()?,
+        assigned_user: row.try_get("assigned_user")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn message_from_row(row: &AnyRow) -> Result<Message> {
+    let direction: String = row.try_get("direction")?;
+    let kind: String = row.try_get("kind")?;
+    let media_path: Option<String> = row.try_get("media_path")?;
+    let media = match media_path {
+        None => None,
+        Some(path) => {
+            let sha: Vec<u8> =
+                row.try_get::<Option<Vec<u8>>, _>("media_sha256")?.unwrap_or_default();
+            Some(Media {
+                path,
+                mime: row.try_get::<Option<String>, _>("media_mime")?.unwrap_or_default(),
+                size: row.try_get::<Option<i64>, _>("media_size")?.unwrap_or_default(),
+                sha256: sha.as_slice().try_into().map_err(|_| Error::Corrupt("media hash"))?,
+            })
+        }
+    };
+    Ok(Message {
+        id: row.try_get("id")?,
+        conversation_id: row.try_get("conversation_id")?,
+        line_id: row.try_get("line_id")?,
+        wa_id: row.try_get("wa_id")?,
+        direction: direction.parse()?,
+        kind: kind.parse()?,
+        text: row.try_get("body")?,
+        media,
+        quoted_id: row.try_get("quoted_id")?,
+        status: MessageStatus::from_rank(row.try_get("status")?)?,
+        sent_at: row.try_get("sent_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+        read_at: row.try_get("read_at")?,
+        sender: row.try_get("sender")?,
+        at: row.try_get("at")?,
+    })
+}
+
+fn conversation_from_row(row: &AnyRow) -> Result<Conversation> {
+    let line_id = row.try_get("line_id")?;
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        line_id,
+        contact: Contact {
+            id: row.try_get("contact_id")?,
+            line_id,
+            jid: row.try_get("jid")?,
+            phone: row.try_get("phone")?,
+            push_name: row.try_get("push_name")?,
+        },
+        unread: row.try_get("unread")?,
+        last_message_id: row.try_get("last_message_id")?,
+        last_message_at: row.try_get("last_message_at")?,
+    })
+}
+
+/// A line the caller may see (not deleted), or `NotFound`.
+async fn visible_line(tx: &mut AnyConnection, caller: Caller, line_id: LineId) -> Result<Line> {
+    let row = sqlx::query(
+        "SELECT id, name, phone, status, assigned_user, created_at FROM lines \
+         WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(line_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("line"))?;
+    let line = line_from_row(&row)?;
+    if caller.sees(line.assigned_user) { Ok(line) } else { Err(Error::NotFound("line")) }
+}
+
+/// A conversation the caller may see, or `NotFound`.
+async fn visible_conversation(
+    tx: &mut AnyConnection,
+    caller: Caller,
+    id: ConversationId,
+) -> Result<Conversation> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {CONVERSATION_COLUMNS}, l.assigned_user FROM conversations c \
+         JOIN contacts k ON k.id = c.contact_id JOIN lines l ON l.id = c.line_id \
+         WHERE c.id = $1 AND l.deleted_at IS NULL"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(Error::NotFound("conversation"))?;
+    let assigned: Option<UserId> = row.try_get("assigned_user")?;
+    if !caller.sees(assigned) {
+        return Err(Error::NotFound("conversation"));
+    }
+    conversation_from_row(&row)
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl Tenant {
+    pub(crate) fn new(
+        member_id: String,
+        db: Db,
+        key: TenantKey,
+        random: Arc<dyn Random>,
+    ) -> Tenant {
+        Tenant { member_id: member_id.into(), db, key: Arc::new(key), random }
+    }
+
+    /// The portal's member_id.
+    pub fn member_id(&self) -> &str {
+        &self.member_id
+    }
+
+    async fn write(&self) -> Result<Tx> {
+        self.db.write().await
+    }
+
+    async fn read(&self) -> Result<Tx> {
+        self.db.read().await
+    }
+
+    // ----- users -----
+
+    /// Creates or updates a portal user (administrators and the server only).
+    pub async fn upsert_user(
+        &self,
+        caller: Caller,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_admin("only administrators manage users")?;
+        check_len(&user.name, 255, "user name longer than 255 bytes")?;
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "INSERT INTO users (id, name, is_admin, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, is_admin = excluded.is_admin, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(user.id)
+        .bind(user.name.as_str())
+        .bind(i64::from(user.is_admin))
+        .bind(audit::unix_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's users (administrators only).
+    pub async fn users(&self, caller: Caller) -> Result<Vec<User>> {
+        caller.require_admin("only administrators list users")?;
+        let mut tx = self.read().await?;
+        let rows = sqlx::query("SELECT id, name, is_admin FROM users ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(User {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    is_admin: r.try_get::<i64, _>("is_admin")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    // ----- lines -----
+
+    /// Creates a line if the plan's quota allows another one.
+    pub async fn create_line(
+        &self,
+        caller: Caller,
+        name: &str,
+        phone: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Line> {
+        caller.require_admin("only administrators create lines")?;
+        check_len(name, 255, "line name longer than 255 bytes")?;
+        if name.trim().is_empty() {
+            return Err(Error::InvalidInput("line name is empty"));
+        }
+        if let Some(p) = phone {
+            check_len(p, 32, "phone longer than 32 bytes")?;
+        }
+        let mut tx = self.write().await?;
+        // Touching the settings row takes its lock, so concurrent creators are serialised.
+        let max: i64 = sqlx::query(
+            "UPDATE settings SET line_quota = line_quota WHERE id = 1 RETURNING line_quota",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let current: i64 = sqlx::query("SELECT COUNT(*) FROM lines WHERE deleted_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if current >= max {
+            return Err(Error::QuotaExceeded { current, max });
+        }
+        let at = audit::unix_ms(now);
+        let row = sqlx::query(
+            "INSERT INTO lines (name, phone, status, created_at) VALUES ($1, $2, 'new', $3) \
+             RETURNING id, name, phone, status, assigned_user, created_at",
+        )
+        .bind(name)
+        .bind(phone)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let line = line_from_row(&row)?;
+        let subject = format!("line:{}", line.id);
+        audit_in(&mut tx, audit::Kind::LineCreated, caller, &subject, b"{}", now).await?;
+        tx.commit().await?;
+        Ok(line)
+    }
+
+    /// Deletes a line: it disappears for everyone and stops counting against the quota. Its
+    /// history is kept (a deleted line is never reused).
+    pub async fn delete_line(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_admin("only administrators delete lines")?;
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        sqlx::query("UPDATE lines SET deleted_at = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(audit::unix_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        let subject = format!("line:{line_id}");
+        audit_in(&mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Assigns a line to a user (or unassigns it with `None`). The new assignee sees the line's
+    /// whole history; unread counts are kept.
+    pub async fn assign_line(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        user: Option<UserId>,
+        now: OffsetDateTime,
+    ) -> Result<Line> {
+        caller.require_admin("only administrators assign lines")?;
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        if let Some(uid) = user {
+            let known = sqlx::query("SELECT COUNT(*) FROM users WHERE id = $1")
+                .bind(uid)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>(0)?;
+            if known == 0 {
+                return Err(Error::NotFound("user"));
+            }
+        }
+        sqlx::query("UPDATE lines SET assigned_user = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let kind = if line.assigned_user.is_none() {
+            audit::Kind::LineAssigned
+        } else {
+            audit::Kind::LineReassigned
+        };
+        let payload = serde_json::json!({ "from": line.assigned_user, "to": user }).to_string();
+        let subject = format!("line:{line_id}");
+        audit_in(&mut tx, kind, caller, &subject, payload.as_bytes(), now).await?;
+        tx.commit().await?;
+        Ok(Line { assigned_user: user, ..line })
+    }
+
+    /// Records a line's WhatsApp connection state (the server's line runtime only), with the raw
+    /// event in the audit log.
+    pub async fn set_line_status(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        status: LineStatus,
+        raw: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_system("only the server changes line status")?;
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        sqlx::query("UPDATE lines SET status = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let subject = format!("line:{line_id}");
+        audit_in(&mut tx, audit::Kind::ConnectionState, caller, &subject, raw, now).await?;
+        if line.status != status {
+            let payload =
+                serde_json::json!({ "from": line.status.as_str(), "to": status.as_str() })
+                    .to_string();
+            audit_in(
+                &mut tx,
+                audit::Kind::LineStatusChanged,
+                caller,
+                &subject,
+                payload.as_bytes(),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The lines the caller may see: all of them for administrators, their own for users.
+    pub async fn lines(&self, caller: Caller) -> Result<Vec<Line>> {
+        let mut tx = self.read().await?;
+        let rows = match caller {
+            Caller::System | Caller::Admin(_) => {
+                sqlx::query(
+                    "SELECT id, name, phone, status, assigned_user, created_at FROM lines \
+                     WHERE deleted_at IS NULL ORDER BY id",
+                )
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            Caller::User(uid) => {
+                sqlx::query(
+                    "SELECT id, name, phone, status, assigned_user, created_at FROM lines \
+                     WHERE deleted_at IS NULL AND assigned_user = $1 ORDER BY id",
+                )
+                .bind(uid)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        rows.iter().map(line_from_row).collect()
+    }
+
+    /// One line, if the caller may see it.
+    pub async fn line(&self, caller: Caller, line_id: LineId) -> Result<Line> {
+        let mut tx = self.read().await?;
+        visible_line(&mut tx, caller, line_id).await
+    }
+
+    // ----- messages -----
+
+    /// Records an inbound message (the server's line runtime only): upserts the contact and the
+    /// conversation, stores the message, bumps the unread count and appends the raw event to the
+    /// audit log, all in one transaction. A redelivered `wa_id` changes nothing.
+    pub async fn record_inbound(
+        &self,
+        caller: Caller,
+        m: &Inbound,
+        now: OffsetDateTime,
+    ) -> Result<Recorded> {
+        caller.require_system("only the server records inbound messages")?;
+        check_len(&m.jid, 128, "jid longer than 128 bytes")?;
+        check_len(&m.wa_id, 128, "wa_id longer than 128 bytes")?;
+        if let Some(t) = &m.text {
+            check_len(t, 65_536, "text longer than 64 KiB")?;
+        }
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, m.line_id).await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
+        )))
+        .bind(m.line_id)
+        .bind(m.wa_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            let message = message_from_row(&row)?;
+            let unread: i64 = sqlx::query("SELECT unread FROM conversations WHERE id = $1")
+                .bind(message.conversation_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            return Ok(Recorded { message, new: false, unread });
+        }
+        let at = audit::unix_ms(now);
+        let contact_id: i64 = sqlx::query(
+            "INSERT INTO contacts (line_id, jid, phone, push_name, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (line_id, jid) DO UPDATE SET \
+             phone = COALESCE(excluded.phone, contacts.phone), \
+             push_name = COALESCE(excluded.push_name, contacts.push_name), \
+             updated_at = excluded.updated_at RETURNING id",
+        )
+        .bind(m.line_id)
+        .bind(m.jid.as_str())
+        .bind(m.phone.as_deref())
+        .bind(m.push_name.as_deref())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let conversation_id: i64 = sqlx::query(
+            "INSERT INTO conversations (line_id, contact_id, unread) VALUES ($1, $2, 0) \
+             ON CONFLICT (line_id, contact_id) DO UPDATE SET unread = conversations.unread \
+             RETURNING id",
+        )
+        .bind(m.line_id)
+        .bind(contact_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let quoted_id: Option<i64> = match &m.quoted_wa_id {
+            None => None,
+            Some(q) => sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
+                .bind(m.line_id)
+                .bind(q.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?,
+        };
+        let media = m.media.as_ref();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages (conversation_id, line_id, wa_id, direction, kind, body, media_path, \
+             media_mime, media_size, media_sha256, quoted_id, status, delivered_at, sender, at) \
+             VALUES ($1, $2, $3, 'in', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12) \
+             RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(conversation_id)
+        .bind(m.line_id)
+        .bind(m.wa_id.as_str())
+        .bind(m.kind.as_str())
+        .bind(m.text.as_deref())
+        .bind(media.map(|x| x.path.clone()))
+        .bind(media.map(|x| x.mime.clone()))
+        .bind(media.map(|x| x.size))
+        .bind(media.map(|x| x.sha256.to_vec()))
+        .bind(quoted_id)
+        .bind(MessageStatus::Delivered.rank())
+        .bind(at)
+        .bind(m.jid.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = message_from_row(&row)?;
+        let unread: i64 = sqlx::query(
+            "UPDATE conversations SET unread = unread + 1, last_message_id = $2, last_message_at = $3 \
+             WHERE id = $1 RETURNING unread",
+        )
+        .bind(conversation_id)
+        .bind(message.id)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let subject = format!("message:{}", message.id);
+        audit_in(&mut tx, audit::Kind::MessageReceived, caller, &subject, &m.raw, now).await?;
+        tx.commit().await?;
+        Ok(Recorded { message, new: true, unread })
+    }
+
+    /// Sets a conversation's unread count to zero.
+    pub async fn mark_read(&self, caller: Caller, conversation: ConversationId) -> Result<()> {
+        let mut tx = self.write().await?;
+        visible_conversation(&mut tx, caller, conversation).await?;
+        sqlx::query("UPDATE conversations SET unread = 0 WHERE id = $1")
+            .bind(conversation)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies a receipt (the server's line runtime only). The status only moves forward
+    /// (pending, sent, delivered, read); each step's time is kept, and a later step fills the
+    /// times of the steps it implies. The raw receipt is audited either way.
+    pub async fn update_status(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        wa_id: &str,
+        status: MessageStatus,
+        raw: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<StatusChange> {
+        caller.require_system("only the server applies receipts")?;
+        check_len(wa_id, 128, "wa_id longer than 128 bytes")?;
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        let at = audit::unix_ms(now);
+        let updated = sqlx::query(
+            "UPDATE messages SET status = $1, \
+             sent_at = CASE WHEN $1 >= 1 THEN COALESCE(sent_at, $2) ELSE sent_at END, \
+             delivered_at = CASE WHEN $1 >= 2 THEN COALESCE(delivered_at, $2) ELSE delivered_at END, \
+             read_at = CASE WHEN $1 >= 3 THEN COALESCE(read_at, $2) ELSE read_at END \
+             WHERE line_id = $3 AND wa_id = $4 AND status < $1 RETURNING id",
+        )
+        .bind(status.rank())
+        .bind(at)
+        .bind(line_id)
+        .bind(wa_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (change, subject) = match updated {
+            Some(row) => (StatusChange::Advanced, format!("message:{}", row.try_get::<i64, _>(0)?)),
+            None => {
+                let found =
+                    sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
+                        .bind(line_id)
+                        .bind(wa_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                match found {
+                    Some(row) => {
+                        (StatusChange::Unchanged, format!("message:{}", row.try_get::<i64, _>(0)?))
+                    }
+                    None => (StatusChange::UnknownMessage, format!("line:{line_id}")),
+                }
+            }
+        };
+        audit_in(&mut tx, audit::Kind::StatusUpdate, caller, &subject, raw, now).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    /// One page of a conversation's history, newest first. `before` is the previous page's
+    /// [`HistoryPage::next`] (keyset pagination: stable while new messages arrive).
+    pub async fn history(
+        &self,
+        caller: Caller,
+        conversation: ConversationId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<HistoryPage> {
+        let limit = page_limit(limit)?;
+        let mut tx = self.read().await?;
+        visible_conversation(&mut tx, caller, conversation).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND id < $2 \
+             ORDER BY id DESC LIMIT $3"
+        )))
+        .bind(conversation)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        let more = i64::try_from(messages.len()).unwrap_or(i64::MAX) > limit;
+        messages.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more { messages.last().map(|m| m.id) } else { None };
+        Ok(HistoryPage { messages, next })
+    }
+
+    /// One message, if the caller may see its line.
+    pub async fn message(&self, caller: Caller, id: MessageId) -> Result<Message> {
+        let mut tx = self.read().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("message"))?;
+        let message = message_from_row(&row)?;
+        visible_conversation(&mut tx, caller, message.conversation_id)
+            .await
+            .map_err(|_| Error::NotFound("message"))?;
+        Ok(message)
+    }
+
+    /// The conversations of a line the caller may see, most recent first.
+    pub async fn conversations(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+    ) -> Result<Vec<Conversation>> {
+        let mut tx = self.read().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts k ON k.id = c.contact_id \
+             WHERE c.line_id = $1 ORDER BY c.last_message_at DESC, c.id DESC"
+        )))
+        .bind(line_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    /// One conversation, if the caller may see its line.
+    pub async fn conversation(&self, caller: Caller, id: ConversationId) -> Result<Conversation> {
+        let mut tx = self.read().await?;
+        visible_conversation(&mut tx, caller, id).await
+    }
+
+    /// Contacts on the caller's lines whose name, phone or JID contains `query` (case-insensitive).
+    pub async fn search_contacts(
+        &self,
+        caller: Caller,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>> {
+        let limit = page_limit(limit)?;
+        check_len(query, 128, "search longer than 128 bytes")?;
+        let pattern = like_pattern(query);
+        let mut tx = self.read().await?;
+        let (scope, uid) = match caller {
+            Caller::System | Caller::Admin(_) => ("1 = $5", 1),
+            Caller::User(uid) => ("l.assigned_user = $5", uid),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT k.id, k.line_id, k.jid, k.phone, k.push_name FROM contacts k \
+             JOIN lines l ON l.id = k.line_id \
+             WHERE l.deleted_at IS NULL AND {scope} AND \
+             (LOWER(COALESCE(k.push_name, '')) LIKE $1 ESCAPE '\\' \
+              OR LOWER(COALESCE(k.phone, '')) LIKE $2 ESCAPE '\\' \
+              OR LOWER(k.jid) LIKE $3 ESCAPE '\\') \
+             ORDER BY k.id LIMIT $4"
+        )))
+        .bind(pattern.as_str())
+        .bind(pattern.as_str())
+        .bind(pattern.as_str())
+        .bind(limit)
+        .bind(uid)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Contact {
+                    id: r.try_get("id")?,
+                    line_id: r.try_get("line_id")?,
+                    jid: r.try_get("jid")?,
+                    phone: r.try_get("phone")?,
+                    push_name: r.try_get("push_name")?,
+                })
+            })
+            .collect()
+    }
+
+    // ----- outbox -----
+
+    /// Queues a text message for sending: a pending message row and an outbox row, once per
+    /// idempotency key (a repeated key returns the first result and queues nothing).
+    pub async fn enqueue_text(
+        &self,
+        caller: Caller,
+        conversation: ConversationId,
+        text: &str,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Message, OutboxItem)> {
+        check_len(text, 65_536, "text longer than 64 KiB")?;
+        check_len(idempotency_key, 128, "idempotency key longer than 128 bytes")?;
+        if idempotency_key.is_empty() {
+            return Err(Error::InvalidInput("empty idempotency key"));
+        }
+        let mut tx = self.write().await?;
+        let conv = visible_conversation(&mut tx, caller, conversation).await?;
+        if let Some(item) = outbox_by_key(&mut tx, idempotency_key).await? {
+            let mid = item.message_id.ok_or(Error::Corrupt("outbox"))?;
+            // The key is the caller's: it must name a send in a conversation they can see.
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND conversation_id = $2"
+            )))
+            .bind(mid)
+            .bind(conversation)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::InvalidInput("idempotency key already used for another conversation"))?;
+            return Ok((message_from_row(&row)?, item));
+        }
+        let at = audit::unix_ms(now);
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages (conversation_id, line_id, direction, kind, body, status, sender, at) \
+             VALUES ($1, $2, 'out', 'text', $3, 0, $4, $5) RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(conversation)
+        .bind(conv.line_id)
+        .bind(text)
+        .bind(caller.actor())
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = message_from_row(&row)?;
+        sqlx::query(
+            "INSERT INTO outbox (line_id, message_id, kind, idempotency_key, state, attempts, \
+             created_at, updated_at) VALUES ($1, $2, 'send', $3, 'pending', 0, $4, $4)",
+        )
+        .bind(conv.line_id)
+        .bind(message.id)
+        .bind(idempotency_key)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET last_message_id = $2, last_message_at = $3 WHERE id = $1",
+        )
+        .bind(conversation)
+        .bind(message.id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        let item =
+            outbox_by_key(&mut tx, idempotency_key).await?.ok_or(Error::Corrupt("outbox"))?;
+        tx.commit().await?;
+        Ok((message, item))
+    }
+
+    /// Pending outbox items, oldest first (the server only).
+    pub async fn pending_outbox(&self, caller: Caller, limit: u32) -> Result<Vec<OutboxItem>> {
+        caller.require_system("only the server reads the outbox")?;
+        let limit = page_limit(limit)?;
+        let mut tx = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT id, line_id, message_id, kind, idempotency_key, state, attempts FROM outbox \
+             WHERE state = 'pending' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Marks a send done: the message gets WhatsApp's id and the `Sent` status.
+    pub async fn complete_send(
+        &self,
+        caller: Caller,
+        outbox_id: i64,
+        wa_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_system("only the server completes sends")?;
+        check_len(wa_id, 128, "wa_id longer than 128 bytes")?;
+        let mut tx = self.write().await?;
+        let at = audit::unix_ms(now);
+        let row = sqlx::query(
+            "UPDATE outbox SET state = 'done', attempts = attempts + 1, updated_at = $2 \
+             WHERE id = $1 AND state = 'pending' RETURNING message_id",
+        )
+        .bind(outbox_id)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("pending outbox item"))?;
+        let mid: Option<i64> = row.try_get(0)?;
+        sqlx::query(
+            "UPDATE messages SET wa_id = $2, status = 1, sent_at = $3 WHERE id = $1 AND status < 1",
+        )
+        .bind(mid)
+        .bind(wa_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ----- device store -----
+
+    /// Writes (Some) or deletes (None) entries of a line's device store in one transaction.
+    /// Values are sealed with the tenant key and bound to (line, namespace, key). Server only.
+    pub async fn device_write(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        entries: &[(&str, &str, Option<&[u8]>)],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_system("only the server touches device keys")?;
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        for (namespace, key, value) in entries {
+            check_len(namespace, 64, "namespace longer than 64 bytes")?;
+            check_len(key, 256, "key longer than 256 bytes")?;
+            match value {
+                Some(v) => {
+                    let sealed = self.key.seal(
+                        self.random.as_ref(),
+                        &device_aad(line_id, namespace, key),
+                        v,
+                    )?;
+                    sqlx::query(
+                        "INSERT INTO device_store (line_id, namespace, key, value, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (line_id, namespace, key) \
+                         DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(line_id)
+                    .bind(*namespace)
+                    .bind(*key)
+                    .bind(sealed)
+                    .bind(audit::unix_ms(now))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM device_store WHERE line_id = $1 AND namespace = $2 AND key = $3")
+                        .bind(line_id)
+                        .bind(*namespace)
+                        .bind(*key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reads and decrypts one device-store entry. Server only.
+    pub async fn device_get(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        caller.require_system("only the server touches device keys")?;
+        let mut tx = self.read().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        let row = sqlx::query(
+            "SELECT value FROM device_store WHERE line_id = $1 AND namespace = $2 AND key = $3",
+        )
+        .bind(line_id)
+        .bind(namespace)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let sealed: Vec<u8> = r.try_get(0)?;
+                Ok(Some(self.key.open(&device_aad(line_id, namespace, key), &sealed)?))
+            }
+        }
+    }
+
+    /// The keys in one namespace of a line's device store, sorted. Server only.
+    pub async fn device_keys(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        namespace: &str,
+    ) -> Result<Vec<String>> {
+        caller.require_system("only the server touches device keys")?;
+        let mut tx = self.read().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        let rows = sqlx::query(
+            "SELECT key FROM device_store WHERE line_id = $1 AND namespace = $2 ORDER BY key",
+        )
+        .bind(line_id)
+        .bind(namespace)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    // ----- audit -----
+
+    /// Verifies this tenant's audit chain (administrators and the server).
+    pub async fn verify_audit(&self, caller: Caller) -> Result<audit::Head> {
+        caller.require_admin("only administrators verify the audit log")?;
+        let mut tx = self.read().await?;
+        Ok(audit::verify(&mut tx).await?)
+    }
+
+    /// One page of this tenant's audit log (administrators and the server).
+    pub async fn audit_query(&self, caller: Caller, q: &audit::Query) -> Result<audit::Page> {
+        caller.require_admin("only administrators read the audit log")?;
+        let mut tx = self.read().await?;
+        Ok(audit::query(&mut tx, q).await?)
+    }
+
+    /// Writes this tenant's audit log as NDJSON (administrators and the server).
+    pub async fn audit_export(
+        &self,
+        caller: Caller,
+        q: &audit::Query,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64> {
+        caller.require_admin("only administrators export the audit log")?;
+        let mut tx = self.read().await?;
+        Ok(audit::export_ndjson(&mut tx, q, out).await?)
+    }
+
+    /// Which database this tenant lives in.
+    pub fn backend(&self) -> audit::Backend {
+        self.db.backend()
+    }
+}
+
+fn device_aad(line_id: LineId, namespace: &str, key: &str) -> Vec<u8> {
+    aad(&[b"device", &line_id.to_be_bytes(), namespace.as_bytes(), key.as_bytes()])
+}
+
+async fn outbox_by_key(tx: &mut AnyConnection, key: &str) -> Result<Option<OutboxItem>> {
+    let row = sqlx::query(
+        "SELECT id, line_id, message_id, kind, idempotency_key, state, attempts FROM outbox \
+         WHERE idempotency_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    row.as_ref().map(outbox_from_row).transpose()
+}
+
+fn outbox_from_row(r: &AnyRow) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.try_get("id")?,
+        line_id: r.try_get("line_id")?,
+        message_id: r.try_get("message_id")?,
+        kind: r.try_get("kind")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("Ana"), "%ana%");
+        assert_eq!(like_pattern("50%_\\"), "%50\\%\\_\\\\%");
+    }
+}

@@ -1,0 +1,474 @@
+//! The storage contract, identical on every backend.
+
+use sqlx::Row;
+use tenancy::{
+    Cleanup, Error, LineStatus, MessageStatus, PortalTokens, StatusChange, TenantStatus, audit,
+};
+
+use crate::support::{ADMIN, ALICE, BOB, Env, SYSTEM, at, inbound, install};
+
+crate::on_every_backend!(
+    migrations_run_from_empty_and_are_idempotent,
+    quota_error_names_current_and_maximum,
+    users_cannot_manage_lines,
+    reassignment_moves_full_history_and_keeps_unread,
+    inbound_bumps_unread_once_and_mark_read_clears,
+    status_only_moves_forward,
+    history_pages_by_keyset,
+    contact_search_is_scoped_and_escapes_wildcards,
+    uninstall_keeps_data_for_reinstall,
+    uninstall_clean_deletes_data,
+    blocked_tenant_cannot_be_opened,
+    portal_tokens_are_encrypted_at_rest,
+    device_store_is_encrypted_and_bound_to_its_place,
+    outbox_is_idempotent,
+    every_operation_is_audited_and_tampering_is_detected,
+    untrusted_input_gets_typed_errors,
+);
+
+async fn migrations_run_from_empty_and_are_idempotent(env: Env) {
+    let t = env.tenant("a", 1).await;
+    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2]);
+    // Installing again re-runs the migrator: nothing new is applied, data stays.
+    t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    env.store.install(&install(t.member_id(), 1), at(3)).await.unwrap();
+    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2]);
+    assert_eq!(t.lines(ADMIN).await.unwrap().len(), 1);
+}
+
+async fn quota_error_names_current_and_maximum(env: Env) {
+    let t = env.tenant("a", 2).await;
+    t.create_line(ADMIN, "One", Some("+100"), at(2)).await.unwrap();
+    t.create_line(ADMIN, "Two", None, at(2)).await.unwrap();
+    let err = t.create_line(ADMIN, "Three", None, at(2)).await.unwrap_err();
+    assert!(matches!(err, Error::QuotaExceeded { current: 2, max: 2 }), "{err:?}");
+    assert_eq!(err.to_string(), "line quota reached: the tenant has 2 of 2 lines");
+    // A deleted line frees its slot; raising the plan's quota allows more.
+    let first = t.lines(ADMIN).await.unwrap()[0].id;
+    t.delete_line(ADMIN, first, at(3)).await.unwrap();
+    t.create_line(ADMIN, "Three", None, at(4)).await.unwrap();
+    env.store.install(&install(t.member_id(), 3), at(5)).await.unwrap();
+    t.create_line(ADMIN, "Four", None, at(6)).await.unwrap();
+    assert_eq!(t.lines(ADMIN).await.unwrap().len(), 3);
+}
+
+async fn users_cannot_manage_lines(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    assert!(matches!(t.create_line(ALICE, "x", None, at(2)).await, Err(Error::Forbidden(_))));
+    assert!(matches!(
+        t.assign_line(ALICE, line.id, Some(2), at(2)).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(t.delete_line(ALICE, line.id, at(2)).await, Err(Error::Forbidden(_))));
+    assert!(matches!(
+        t.record_inbound(ADMIN, &inbound(line.id, "1@s.whatsapp.net", "w", "x"), at(2)).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        t.assign_line(ADMIN, line.id, Some(99), at(2)).await,
+        Err(Error::NotFound("user"))
+    ));
+}
+
+async fn reassignment_moves_full_history_and_keeps_unread(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "Support", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(3)).await.unwrap();
+    for i in 0..5 {
+        let m = inbound(line.id, "555@s.whatsapp.net", &format!("W{i}"), &format!("hello {i}"));
+        t.record_inbound(SYSTEM, &m, at(10 + i)).await.unwrap();
+    }
+    let conv = t.conversations(ALICE, line.id).await.unwrap().remove(0);
+    assert_eq!(conv.unread, 5);
+    assert!(t.lines(BOB).await.unwrap().is_empty());
+    assert!(matches!(t.history(BOB, conv.id, None, 50).await, Err(Error::NotFound(_))));
+
+    let moved = t.assign_line(ADMIN, line.id, Some(3), at(20)).await.unwrap();
+    assert_eq!(moved.assigned_user, Some(3));
+    assert!(t.lines(ALICE).await.unwrap().is_empty());
+    assert!(matches!(t.conversation(ALICE, conv.id).await, Err(Error::NotFound(_))));
+    let page = t.history(BOB, conv.id, None, 50).await.unwrap();
+    assert_eq!(page.messages.len(), 5);
+    assert_eq!(page.messages[4].text.as_deref(), Some("hello 0"));
+    assert_eq!(t.conversation(BOB, conv.id).await.unwrap().unread, 5);
+
+    let kinds: Vec<_> = t
+        .audit_query(
+            ADMIN,
+            &audit::Query { subject: Some(format!("line:{}", line.id)), ..Default::default() },
+        )
+        .await
+        .unwrap()
+        .records
+        .iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [audit::Kind::LineCreated, audit::Kind::LineAssigned, audit::Kind::LineReassigned]
+    );
+}
+
+async fn inbound_bumps_unread_once_and_mark_read_clears(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let mut m = inbound(line.id, "777@s.whatsapp.net", "WA1", "hi");
+    m.push_name = Some("Ana".to_owned());
+    let first = t.record_inbound(SYSTEM, &m, at(10)).await.unwrap();
+    assert!(first.new);
+    assert_eq!(first.unread, 1);
+    assert_eq!(first.message.status, MessageStatus::Delivered);
+    // A redelivery changes nothing.
+    let again = t.record_inbound(SYSTEM, &m, at(11)).await.unwrap();
+    assert!(!again.new);
+    assert_eq!(again.message.id, first.message.id);
+    assert_eq!(again.unread, 1);
+    let mut reply = inbound(line.id, "777@s.whatsapp.net", "WA2", "are you there?");
+    reply.quoted_wa_id = Some("WA1".to_owned());
+    let second = t.record_inbound(SYSTEM, &reply, at(12)).await.unwrap();
+    assert_eq!(second.unread, 2);
+    assert_eq!(second.message.quoted_id, Some(first.message.id));
+    let conv = t.conversation(ADMIN, first.message.conversation_id).await.unwrap();
+    assert_eq!((conv.unread, conv.last_message_id), (2, Some(second.message.id)));
+    assert_eq!(conv.contact.push_name.as_deref(), Some("Ana"));
+    t.mark_read(ADMIN, conv.id).await.unwrap();
+    assert_eq!(t.conversation(ADMIN, conv.id).await.unwrap().unread, 0);
+    assert!(matches!(t.mark_read(ALICE, conv.id).await, Err(Error::NotFound(_))));
+}
+
+async fn status_only_moves_forward(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let rec = t
+        .record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "IN", "x"), at(3))
+        .await
+        .unwrap();
+    let (msg, item) =
+        t.enqueue_text(ADMIN, rec.message.conversation_id, "reply", "key-1", at(4)).await.unwrap();
+    assert_eq!(msg.status, MessageStatus::Pending);
+    t.complete_send(SYSTEM, item.id, "OUT1", at(5)).await.unwrap();
+    let up = |s, ms| t.update_status(SYSTEM, line.id, "OUT1", s, b"{}", at(ms));
+    assert_eq!(up(MessageStatus::Read, 7).await.unwrap(), StatusChange::Advanced);
+    assert_eq!(up(MessageStatus::Delivered, 8).await.unwrap(), StatusChange::Unchanged);
+    assert_eq!(up(MessageStatus::Sent, 9).await.unwrap(), StatusChange::Unchanged);
+    let m = t.message(ADMIN, msg.id).await.unwrap();
+    assert_eq!(m.status, MessageStatus::Read);
+    // Read implies delivered: the skipped step gets the read time; sent keeps its own.
+    assert_eq!((m.sent_at, m.delivered_at, m.read_at), (Some(5), Some(7), Some(7)));
+    assert_eq!(
+        t.update_status(SYSTEM, line.id, "nope", MessageStatus::Read, b"{}", at(9)).await.unwrap(),
+        StatusChange::UnknownMessage
+    );
+    let audited = t
+        .audit_query(
+            ADMIN,
+            &audit::Query { kind: Some(audit::Kind::StatusUpdate), ..Default::default() },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audited.records.len(), 4);
+}
+
+async fn history_pages_by_keyset(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let mut conv = 0;
+    for i in 0..45 {
+        let r = t
+            .record_inbound(
+                SYSTEM,
+                &inbound(line.id, "1@s.whatsapp.net", &format!("W{i}"), &format!("{i}")),
+                at(10 + i),
+            )
+            .await
+            .unwrap();
+        conv = r.message.conversation_id;
+    }
+    let mut seen = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = t.history(ADMIN, conv, before, 20).await.unwrap();
+        pages += 1;
+        // Messages arriving while paging do not shift the pages already being read.
+        if pages == 1 {
+            t.record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "LATE", "late"), at(99))
+                .await
+                .unwrap();
+        }
+        seen.extend(page.messages.iter().map(|m| m.text.clone().unwrap()));
+        match page.next {
+            Some(n) => before = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..45).rev().map(|i| i.to_string()).collect();
+    assert_eq!(seen, expected);
+    assert!(matches!(t.history(ADMIN, conv, None, 0).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(t.history(ADMIN, conv, None, 201).await, Err(Error::InvalidInput(_))));
+}
+
+async fn contact_search_is_scoped_and_escapes_wildcards(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let l1 = t.create_line(ADMIN, "L1", None, at(2)).await.unwrap();
+    let l2 = t.create_line(ADMIN, "L2", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, l1.id, Some(2), at(3)).await.unwrap();
+    t.assign_line(ADMIN, l2.id, Some(3), at(3)).await.unwrap();
+    for (line, jid, name, wa) in [
+        (l1.id, "111@s.whatsapp.net", "Maria Silva", "a"),
+        (l1.id, "112@s.whatsapp.net", "100% Juice", "b"),
+        (l2.id, "221@s.whatsapp.net", "Mario Rossi", "c"),
+    ] {
+        let mut m = inbound(line, jid, wa, "x");
+        m.push_name = Some(name.to_owned());
+        t.record_inbound(SYSTEM, &m, at(4)).await.unwrap();
+    }
+    let names =
+        |v: Vec<tenancy::Contact>| v.into_iter().map(|c| c.push_name.unwrap()).collect::<Vec<_>>();
+    assert_eq!(
+        names(t.search_contacts(ADMIN, "MARI", 10).await.unwrap()),
+        ["Maria Silva", "Mario Rossi"]
+    );
+    assert_eq!(names(t.search_contacts(ALICE, "mari", 10).await.unwrap()), ["Maria Silva"]);
+    assert_eq!(names(t.search_contacts(BOB, "mari", 10).await.unwrap()), ["Mario Rossi"]);
+    assert_eq!(names(t.search_contacts(ADMIN, "%", 10).await.unwrap()), ["100% Juice"]);
+    assert_eq!(names(t.search_contacts(ADMIN, "22", 10).await.unwrap()), ["Mario Rossi"]);
+    assert!(t.search_contacts(Caller::User(42), "", 10).await.unwrap().is_empty());
+}
+
+use tenancy::Caller;
+
+async fn uninstall_keeps_data_for_reinstall(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    t.record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "W", "kept"), at(3))
+        .await
+        .unwrap();
+    let member = t.member_id().to_owned();
+    env.store.uninstall(&member, Cleanup::Keep, at(4)).await.unwrap();
+    assert!(matches!(
+        env.store.tenant(&member).await,
+        Err(Error::TenantInactive(TenantStatus::Uninstalled))
+    ));
+    env.store.install(&install(&member, 5), at(5)).await.unwrap();
+    let t = env.store.tenant(&member).await.unwrap();
+    let conv = t.conversations(ADMIN, line.id).await.unwrap().remove(0);
+    let page = t.history(ADMIN, conv.id, None, 10).await.unwrap();
+    assert_eq!(page.messages[0].text.as_deref(), Some("kept"));
+    assert_eq!(env.store.verify_audit().await.unwrap().seq, 3);
+}
+
+async fn uninstall_clean_deletes_data(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let other = env.tenant("b", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    t.record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "W", "gone"), at(3))
+        .await
+        .unwrap();
+    other.create_line(ADMIN, "Other", None, at(2)).await.unwrap();
+    let member = t.member_id().to_owned();
+    env.store.uninstall(&member, Cleanup::Clean, at(4)).await.unwrap();
+    // The old handle is dead, not pointing at anything else.
+    assert!(t.lines(ADMIN).await.is_err());
+    env.store.install(&install(&member, 5), at(5)).await.unwrap();
+    let t = env.store.tenant(&member).await.unwrap();
+    assert!(t.lines(ADMIN).await.unwrap().is_empty());
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 0);
+    // The other tenant is untouched.
+    assert_eq!(other.lines(ADMIN).await.unwrap()[0].name, "Other");
+}
+
+async fn blocked_tenant_cannot_be_opened(env: Env) {
+    let t = env.tenant("a", 5).await;
+    env.store.set_status(t.member_id(), TenantStatus::Blocked, at(2)).await.unwrap();
+    assert!(matches!(
+        env.store.tenant(t.member_id()).await,
+        Err(Error::TenantInactive(TenantStatus::Blocked))
+    ));
+    assert!(matches!(env.store.tenant(&env.member("nobody")).await, Err(Error::UnknownTenant)));
+    assert!(matches!(env.store.tenant("../../etc").await, Err(Error::InvalidMemberId)));
+}
+
+async fn portal_tokens_are_encrypted_at_rest(env: Env) {
+    let member = env.member("tok");
+    let mut i = install(&member, 1);
+    i.tokens = Some(PortalTokens {
+        access_token: "ACCESS-SECRET-123".to_owned(),
+        refresh_token: "REFRESH-SECRET-456".to_owned(),
+        expires_at: 99,
+    });
+    env.store.install(&i, at(1)).await.unwrap();
+    assert_eq!(env.store.portal_tokens(&member).await.unwrap(), i.tokens);
+    let new = PortalTokens {
+        access_token: "A2".to_owned(),
+        refresh_token: "R2".to_owned(),
+        expires_at: 100,
+    };
+    env.store.set_portal_tokens(&member, &new, at(2)).await.unwrap();
+    assert_eq!(env.store.portal_tokens(&member).await.unwrap(), Some(new));
+    // A different master key cannot read them.
+    if let Some(dir) = &env.dir {
+        let other =
+            tenancy::Store::open_sqlite(dir.path(), tenancy::MasterKey::from_bytes([1; 32]))
+                .await
+                .unwrap();
+        assert!(matches!(other.portal_tokens(&member).await, Err(Error::Decrypt)));
+        let bytes = std::fs::read(dir.path().join("control.db")).unwrap();
+        let needle = b"ACCESS-SECRET";
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle));
+    }
+    env.store.uninstall(&member, Cleanup::Keep, at(3)).await.unwrap();
+    assert_eq!(env.store.portal_tokens(&member).await.unwrap(), None);
+}
+
+async fn device_store_is_encrypted_and_bound_to_its_place(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let l1 = t.create_line(ADMIN, "L1", None, at(2)).await.unwrap();
+    let l2 = t.create_line(ADMIN, "L2", None, at(2)).await.unwrap();
+    let secret: &[u8] = b"IDENTITY-PRIVATE-KEY-BYTES";
+    t.device_write(
+        SYSTEM,
+        l1.id,
+        &[
+            ("identity", "self", Some(secret)),
+            ("prekey", "1", Some(b"p1")),
+            ("prekey", "2", Some(b"p2")),
+        ],
+        at(3),
+    )
+    .await
+    .unwrap();
+    t.device_write(SYSTEM, l2.id, &[("identity", "self", Some(b"other line"))], at(3))
+        .await
+        .unwrap();
+    assert_eq!(
+        t.device_get(SYSTEM, l1.id, "identity", "self").await.unwrap().unwrap().as_slice(),
+        secret
+    );
+    assert_eq!(t.device_keys(SYSTEM, l1.id, "prekey").await.unwrap(), ["1", "2"]);
+    t.device_write(SYSTEM, l1.id, &[("prekey", "1", None)], at(4)).await.unwrap();
+    assert_eq!(t.device_keys(SYSTEM, l1.id, "prekey").await.unwrap(), ["2"]);
+    assert!(t.device_get(SYSTEM, l1.id, "prekey", "1").await.unwrap().is_none());
+    assert!(matches!(
+        t.device_get(ADMIN, l1.id, "identity", "self").await,
+        Err(Error::Forbidden(_))
+    ));
+
+    let mut raw = env.raw(t.member_id()).await;
+    let stored: Vec<u8> =
+        sqlx::query("SELECT value FROM device_store WHERE line_id = $1 AND key = 'self'")
+            .bind(l1.id)
+            .fetch_one(&mut raw)
+            .await
+            .unwrap()
+            .get(0);
+    assert!(!stored.windows(secret.len()).any(|w| w == secret));
+    // Copying line 2's sealed value over line 1's is refused on read.
+    sqlx::query("UPDATE device_store SET value = (SELECT value FROM device_store WHERE line_id = $2 AND key = 'self') WHERE line_id = $1 AND key = 'self'")
+        .bind(l1.id)
+        .bind(l2.id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    assert!(matches!(t.device_get(SYSTEM, l1.id, "identity", "self").await, Err(Error::Decrypt)));
+}
+
+async fn outbox_is_idempotent(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(2)).await.unwrap();
+    let rec = t
+        .record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "IN", "x"), at(3))
+        .await
+        .unwrap();
+    let conv = rec.message.conversation_id;
+    let (m1, o1) = t.enqueue_text(ALICE, conv, "hello", "k1", at(4)).await.unwrap();
+    let (m2, o2) = t.enqueue_text(ALICE, conv, "hello", "k1", at(5)).await.unwrap();
+    assert_eq!((m1.id, o1.id), (m2.id, o2.id));
+    assert_eq!(m1.sender, "user:2");
+    assert!(matches!(t.enqueue_text(BOB, conv, "x", "k2", at(5)).await, Err(Error::NotFound(_))));
+    let pending = t.pending_outbox(SYSTEM, 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    t.complete_send(SYSTEM, o1.id, "WAOUT", at(6)).await.unwrap();
+    assert!(t.pending_outbox(SYSTEM, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        t.complete_send(SYSTEM, o1.id, "WAOUT", at(7)).await,
+        Err(Error::NotFound(_))
+    ));
+    let m = t.message(ALICE, m1.id).await.unwrap();
+    assert_eq!((m.wa_id.as_deref(), m.status), (Some("WAOUT"), MessageStatus::Sent));
+    let page = t.history(ALICE, conv, None, 10).await.unwrap();
+    assert_eq!(page.messages.len(), 2);
+}
+
+async fn every_operation_is_audited_and_tampering_is_detected(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(3)).await.unwrap();
+    t.set_line_status(SYSTEM, line.id, LineStatus::Connected, b"{\"raw\":1}", at(4)).await.unwrap();
+    let raw_event = b"{\"raw\":\"message event\"}";
+    let mut m = inbound(line.id, "1@s.whatsapp.net", "W", "x");
+    m.raw = raw_event.to_vec();
+    t.record_inbound(SYSTEM, &m, at(5)).await.unwrap();
+    let page = t.audit_query(ADMIN, &audit::Query::default()).await.unwrap();
+    let kinds: Vec<_> = page.records.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "line.created",
+            "line.assigned",
+            "wa.connection_state",
+            "line.status_changed",
+            "wa.message_received"
+        ]
+    );
+    assert_eq!(page.records[4].payload, raw_event);
+    assert!(matches!(
+        t.audit_query(ALICE, &audit::Query::default()).await,
+        Err(Error::Forbidden(_))
+    ));
+    let mut out = Vec::new();
+    assert_eq!(t.audit_export(ADMIN, &audit::Query::default(), &mut out).await.unwrap(), 5);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 5);
+
+    // The database refuses changes through the normal path...
+    let mut raw = env.raw(t.member_id()).await;
+    assert!(
+        sqlx::query("UPDATE audit_log SET actor = 'x' WHERE seq = 2")
+            .execute(&mut raw)
+            .await
+            .is_err()
+    );
+    assert!(sqlx::query("DELETE FROM audit_log WHERE seq = 5").execute(&mut raw).await.is_err());
+    // ...and a superuser going around the triggers is caught by verify().
+    env.bypass_triggers(t.member_id(), "UPDATE audit_log SET actor = 'admin:2' WHERE seq = 2")
+        .await;
+    assert!(matches!(
+        t.verify_audit(ADMIN).await,
+        Err(Error::Audit(audit::Error::Tampered {
+            seq: 2,
+            reason: audit::TamperReason::ContentChanged
+        }))
+    ));
+}
+
+async fn untrusted_input_gets_typed_errors(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let long = "x".repeat(300);
+    assert!(matches!(t.create_line(ADMIN, &long, None, at(2)).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(t.create_line(ADMIN, "  ", None, at(2)).await, Err(Error::InvalidInput(_))));
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let mut m = inbound(line.id, &long, "W", "x");
+    assert!(matches!(t.record_inbound(SYSTEM, &m, at(3)).await, Err(Error::InvalidInput(_))));
+    m.jid = "1@s.whatsapp.net".to_owned();
+    m.line_id = 999;
+    assert!(matches!(t.record_inbound(SYSTEM, &m, at(3)).await, Err(Error::NotFound("line"))));
+    assert!(matches!(
+        env.store.install(&install("bad id!", 1), at(1)).await,
+        Err(Error::InvalidMemberId)
+    ));
+    // Nothing half-written by the refused calls.
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 1);
+}
