@@ -76,6 +76,47 @@ pub(crate) fn aes_cbc_decrypt(
         .map_err(|_| Error::BadPadding(what))
 }
 
+/// The 12-byte AES-GCM nonce of the Noise handshake and transport: 8 zero bytes, then the
+/// big-endian 32-bit counter.
+fn gcm_nonce(counter: u32) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    nonce[8..].copy_from_slice(&counter.to_be_bytes());
+    nonce
+}
+
+/// AES-256-GCM encryption with the Noise nonce layout and `aad` (empty in the transport phase).
+pub(crate) fn aes_gcm_encrypt(
+    key: &[u8; 32],
+    counter: u32,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    use aes_gcm::{
+        Aes256Gcm, KeyInit, Nonce,
+        aead::{Aead, Payload},
+    };
+    Aes256Gcm::new(&(*key).into())
+        .encrypt(&Nonce::from(gcm_nonce(counter)), Payload { msg: plaintext, aad })
+        .map_err(|_| Error::malformed("AES-GCM plaintext", "too long"))
+}
+
+/// AES-256-GCM decryption; a wrong key, nonce, aad or altered ciphertext is [`Error::BadMac`].
+pub(crate) fn aes_gcm_decrypt(
+    key: &[u8; 32],
+    counter: u32,
+    aad: &[u8],
+    ciphertext: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>> {
+    use aes_gcm::{
+        Aes256Gcm, KeyInit, Nonce,
+        aead::{Aead, Payload},
+    };
+    Aes256Gcm::new(&(*key).into())
+        .decrypt(&Nonce::from(gcm_nonce(counter)), Payload { msg: ciphertext, aad })
+        .map_err(|_| Error::BadMac(what))
+}
+
 /// Splits a fixed-size array into two fixed-size halves.
 pub(crate) fn split<const A: usize, const B: usize>(bytes: &[u8]) -> ([u8; A], [u8; B]) {
     let mut a = [0u8; A];
@@ -99,6 +140,21 @@ mod tests {
             hex::encode(okm.as_ref()),
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
         );
+    }
+
+    #[test]
+    fn gcm_nonce_layout_and_tamper() {
+        assert_eq!(gcm_nonce(0x0102_0304), [0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]);
+        let key = [3u8; 32];
+        let ct = aes_gcm_encrypt(&key, 5, b"aad", b"hello").unwrap();
+        assert_eq!(ct.len(), 5 + 16);
+        assert_eq!(aes_gcm_decrypt(&key, 5, b"aad", &ct, "t").unwrap(), b"hello");
+        assert_eq!(aes_gcm_decrypt(&key, 6, b"aad", &ct, "t"), Err(Error::BadMac("t")));
+        assert_eq!(aes_gcm_decrypt(&key, 5, b"aae", &ct, "t"), Err(Error::BadMac("t")));
+        let mut bad = ct.clone();
+        bad[0] ^= 1;
+        assert_eq!(aes_gcm_decrypt(&key, 5, b"aad", &bad, "t"), Err(Error::BadMac("t")));
+        assert_eq!(aes_gcm_decrypt(&key, 5, b"aad", &ct[..15], "t"), Err(Error::BadMac("t")));
     }
 
     #[test]

@@ -88,9 +88,93 @@ pub enum Error {
     /// A media blob is too short or not a whole number of cipher blocks.
     #[error("media blob is truncated or misaligned")]
     MediaTruncated,
+    /// A frame declares a payload longer than the codec accepts.
+    #[error("frame of {len} bytes exceeds the maximum of {max}")]
+    FrameTooLarge {
+        /// The declared (or requested) payload length.
+        len: usize,
+        /// The largest accepted payload length.
+        max: usize,
+    },
+    /// The first bytes of a connection are neither `WA\x06\x03` nor an `ED\x00\x01` routing prefix.
+    #[error("bad connection header: {0}")]
+    BadConnectionHeader(&'static str),
+    /// A Noise handshake message is missing a part or has a part of the wrong size.
+    #[error("bad handshake message: {0}")]
+    Handshake(&'static str),
+    /// A Noise cipher counter would wrap: the connection must be replaced.
+    #[error("noise counter exhausted")]
+    NonceExhausted,
+    /// A certificate of the server's chain is not signed by its issuer (root or intermediate).
+    #[error("bad signature on the {0} certificate")]
+    CertBadSignature(CertRole),
+    /// A certificate names the wrong issuer serial.
+    #[error("{cert} certificate has issuer serial {found}, expected {expected}")]
+    CertIssuerSerial {
+        /// Which certificate.
+        cert: CertRole,
+        /// The serial it should name.
+        expected: u32,
+        /// The serial it names.
+        found: u32,
+    },
+    /// The leaf certificate's key is not the server's Noise static key.
+    #[error("leaf certificate key does not match the server static key")]
+    CertKeyMismatch,
+    /// A certificate's validity ended before `now`.
+    #[error("{cert} certificate expired at {not_after} (now {now})")]
+    CertExpired {
+        /// Which certificate.
+        cert: CertRole,
+        /// End of validity, unix seconds.
+        not_after: u64,
+        /// The time checked against, unix seconds.
+        now: u64,
+    },
+    /// A certificate's validity starts after `now`.
+    #[error("{cert} certificate is not valid before {not_before} (now {now})")]
+    CertNotYetValid {
+        /// Which certificate.
+        cert: CertRole,
+        /// Start of validity, unix seconds.
+        not_before: u64,
+        /// The time checked against, unix seconds.
+        now: u64,
+    },
+    /// A certificate (or the chain) is structurally invalid: missing parts, a key that is not 32
+    /// bytes, undecodable details.
+    #[error("malformed {cert} certificate: {reason}")]
+    CertMalformed {
+        /// Which certificate (or the chain itself).
+        cert: CertRole,
+        /// What is wrong.
+        reason: String,
+    },
     /// A key store failed; the message names the backend's error.
     #[error("store error: {0}")]
     Store(String),
+}
+
+/// Which certificate of the server's chain an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertRole {
+    /// The whole chain (the `CertChain` message itself).
+    Chain,
+    /// The intermediate certificate, signed by the root key.
+    Intermediate,
+    /// The leaf certificate, which certifies the server's Noise static key.
+    Leaf,
+}
+
+impl std::fmt::Display for CertRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Chain => "chain",
+            Self::Intermediate => "intermediate",
+            Self::Leaf => "leaf",
+        })
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -6,10 +6,12 @@ mod error;
 mod keys;
 pub mod xeddsa;
 
-pub use error::{Error, Result};
+pub use error::{CertRole, Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
+pub mod cert;
 mod crypto;
 pub mod media;
+pub mod noise;
 mod proto;
 pub mod signal;
 pub mod store;
