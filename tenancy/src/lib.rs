@@ -20,5 +20,5 @@ pub use model::{
 };
 pub use signal::{Clock, LineSignalStore};
 pub use store::{Cleanup, Store};
-pub use wa_session;
 pub use tenant::Tenant;
+pub use wa_session;

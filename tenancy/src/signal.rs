@@ -211,7 +211,9 @@ impl LineSignalStore {
 
     async fn put(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
         let now = (self.clock)();
-        self.tenant.device_write(Caller::System, self.line_id, &[(namespace, key, Some(value))], now).await
+        self.tenant
+            .device_write(Caller::System, self.line_id, &[(namespace, key, Some(value))], now)
+            .await
     }
 
     /// Applies `commit` in one transaction: session, identity, consumed prekey, sender key.
@@ -324,7 +326,10 @@ impl SignedPreKeyStore for LineSignalStore {
 
 #[async_trait]
 impl SessionStore for LineSignalStore {
-    async fn session(&self, address: &ProtocolAddress) -> wa_session::Result<Option<SessionRecord>> {
+    async fn session(
+        &self,
+        address: &ProtocolAddress,
+    ) -> wa_session::Result<Option<SessionRecord>> {
         let bytes = self.get(NS_SESSION, &address_key(address)).await?;
         bytes.map(|b| SessionRecord::deserialize(&b)).transpose()
     }
@@ -340,7 +345,10 @@ impl SessionStore for LineSignalStore {
 
 #[async_trait]
 impl SenderKeyStore for LineSignalStore {
-    async fn sender_key(&self, name: &SenderKeyName) -> wa_session::Result<Option<SenderKeyRecord>> {
+    async fn sender_key(
+        &self,
+        name: &SenderKeyName,
+    ) -> wa_session::Result<Option<SenderKeyRecord>> {
         let bytes = self.get(NS_SENDER_KEY, &sender_key_key(name)).await?;
         bytes.map(|b| SenderKeyRecord::deserialize(&b)).transpose()
     }
@@ -372,8 +380,12 @@ mod tests {
         assert_eq!((back, reg), (identity.clone(), 77));
         let pre = PreKeyRecord { id: 5, key_pair: identity.clone() };
         assert_eq!(decode_pre_key(5, &encode_pre_key(&pre)).unwrap(), pre);
-        let signed =
-            SignedPreKeyRecord { id: 9, key_pair: identity, signature: [3; 64], timestamp: 1 << 40 };
+        let signed = SignedPreKeyRecord {
+            id: 9,
+            key_pair: identity,
+            signature: [3; 64],
+            timestamp: 1 << 40,
+        };
         assert_eq!(decode_signed(9, &encode_signed(&signed)).unwrap(), signed);
         for bad in [&b""[..], &[2; 33], &[1; 5], &[1; 104]] {
             assert!(decode_local(bad).is_err());

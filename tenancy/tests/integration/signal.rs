@@ -10,8 +10,8 @@ use tenancy::{
         self, IdentityKeyPair, KeyPair, PrivateKey,
         signal::{SessionRecord, cipher},
         store::{
-            CommitStore, IdentityStore, SignedPreKeyStore, MessageCommit, PreKeyStore, ProtocolAddress,
-            SenderKeyName, SessionStore,
+            CommitStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress, SenderKeyName,
+            SessionStore, SignedPreKeyStore,
             conformance::{TestRng, device_keys},
         },
     },
@@ -39,11 +39,8 @@ pub(crate) fn run<F: Future>(future: F) -> F::Output {
             drop(HELD.with(|held| std::mem::take(&mut *held.borrow_mut())));
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let _release = Release(rt.handle().clone());
     rt.block_on(future)
 }
@@ -176,7 +173,8 @@ async fn signal_records_are_encrypted_at_rest(env: Env) {
         bob.one_time.key_pair.private.secret_bytes().to_vec(),
     ];
     let mut raw = env.raw(t.member_id()).await;
-    let rows = sqlx::query("SELECT key, value FROM device_store").fetch_all(&mut raw).await.unwrap();
+    let rows =
+        sqlx::query("SELECT key, value FROM device_store").fetch_all(&mut raw).await.unwrap();
     assert_eq!(rows.len(), 2);
     for row in &rows {
         let value: Vec<u8> = row.try_get(1).unwrap();
@@ -205,13 +203,8 @@ async fn signal_conversation_survives_restart(mut env: Env) {
     let (alice_id, alice_reg) = device(5);
     let bob_keys = device_keys(6, &mut rng);
     let (ta, line_a) = line_store(&env, "alice", &alice_id, alice_reg).await;
-    let (tb, line_b) = line_store(
-        &env,
-        "bob",
-        &bob_keys.device.identity,
-        bob_keys.device.registration_id,
-    )
-    .await;
+    let (tb, line_b) =
+        line_store(&env, "bob", &bob_keys.device.identity, bob_keys.device.registration_id).await;
     let (to_bob, to_alice) = (ProtocolAddress::new("bob", 1), ProtocolAddress::new("alice", 1));
     let group_own = SenderKeyName::new("9@g.us", ProtocolAddress::new("me", 1));
     let group_alice = SenderKeyName::new("9@g.us", to_alice.clone());
@@ -269,7 +262,10 @@ async fn signal_conversation_survives_restart(mut env: Env) {
         cipher::decrypt_message(&bob, &to_alice, held_back.serialized(), &mut rng).await,
         Err(wa_session::Error::DuplicateMessage { .. })
     ));
-    assert_eq!(cipher::group_decrypt(&bob, &group_alice, g1.serialized()).await.unwrap(), b"group before");
+    assert_eq!(
+        cipher::group_decrypt(&bob, &group_alice, g1.serialized()).await.unwrap(),
+        b"group before"
+    );
     for i in 6..12u8 {
         let m = cipher::encrypt(&alice, &to_bob, &[b'a', i]).await.unwrap();
         assert_eq!(m.enc_type(), "msg");
@@ -284,7 +280,10 @@ async fn signal_conversation_survives_restart(mut env: Env) {
         );
     }
     let g2 = cipher::group_encrypt(&alice, &group_own, b"group after", &mut rng).await.unwrap();
-    assert_eq!(cipher::group_decrypt(&bob, &group_alice, g2.serialized()).await.unwrap(), b"group after");
+    assert_eq!(
+        cipher::group_decrypt(&bob, &group_alice, g2.serialized()).await.unwrap(),
+        b"group after"
+    );
 }
 
 /// A line without a stored identity has no Signal store; only the server may open one; a

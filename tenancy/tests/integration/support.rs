@@ -61,7 +61,9 @@ impl Env {
     pub(crate) async fn reopen(&mut self) {
         self.store = match (&self.dir, &self.control) {
             (Some(dir), _) => Store::open_sqlite(dir.path(), master()).await.unwrap(),
-            (None, Some(control)) => Store::open_postgres(&pg_url(), control, master()).await.unwrap(),
+            (None, Some(control)) => {
+                Store::open_postgres(&pg_url(), control, master()).await.unwrap()
+            }
             (None, None) => unreachable!("an Env is on SQLite or on PostgreSQL"),
         };
     }
@@ -150,12 +152,11 @@ fn drop_test_schemas(url: &str, controls: &[String]) -> Result<(), sqlx::Error> 
         let mut c = AnyConnection::connect(url).await?;
         sqlx::raw_sql("SET lock_timeout = '20s'").execute(&mut c).await?;
         for control in controls {
-            let tenants: Vec<String> = sqlx::query_scalar(AssertSqlSafe(format!(
-                "SELECT storage FROM {control}.tenants"
-            )))
-            .fetch_all(&mut c)
-            .await
-            .unwrap_or_default();
+            let tenants: Vec<String> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT storage FROM {control}.tenants")))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_default();
             for schema in tenants.iter().chain([control]) {
                 // Connections the test left idle inside a transaction (a dropped read transaction
                 // whose rollback task never ran) hold locks in the schema: end them first.
@@ -211,12 +212,11 @@ pub(crate) async fn pg_schemas_named(names: &[String]) -> i64 {
     let mut c = AnyConnection::connect(&pg_url()).await.unwrap();
     let mut n = 0;
     for name in names {
-        let found: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1")
-                .bind(name)
-                .fetch_one(&mut c)
-                .await
-                .unwrap();
+        let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1")
+            .bind(name)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
         n += found;
     }
     n
