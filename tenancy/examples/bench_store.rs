@@ -1,5 +1,6 @@
-//! `scripts/bench store`: inbound message inserts per second and history page latency with a
-//! conversation of 1 million messages, on SQLite or PostgreSQL.
+//! `scripts/bench store [MESSAGES]`: inbound message inserts per second and history page latency
+//! with a conversation of MESSAGES messages (100k by default there, 1M here), on SQLite or
+//! PostgreSQL. scripts/bench runs both and reports SQLite as "ours", PostgreSQL as "peer".
 //!
 //! ```text
 //! cargo run --release -p tenancy --example bench_store -- sqlite [MESSAGES] [INSERTS]

@@ -6,6 +6,7 @@ mod crypto;
 mod db;
 mod error;
 mod model;
+mod signal;
 mod store;
 mod tenant;
 
@@ -17,5 +18,7 @@ pub use model::{
     LineId, LineStatus, MAX_PAGE, Media, Message, MessageId, MessageKind, MessageStatus,
     OutboxItem, PortalTokens, Recorded, StatusChange, TenantInfo, TenantStatus, User, UserId,
 };
+pub use signal::{Clock, LineSignalStore};
 pub use store::{Cleanup, Store};
 pub use tenant::Tenant;
+pub use wa_session;

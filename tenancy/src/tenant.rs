@@ -837,39 +837,11 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Result<()> {
         caller.require_system("only the server touches device keys")?;
-        let mut tx = self.write().await?;
-        visible_line(&mut tx, caller, line_id).await?;
+        let mut tx = self.device_begin(line_id, true).await?;
         for (namespace, key, value) in entries {
-            check_len(namespace, 64, "namespace longer than 64 bytes")?;
-            check_len(key, 256, "key longer than 256 bytes")?;
             match value {
-                Some(v) => {
-                    let sealed = self.key.seal(
-                        self.random.as_ref(),
-                        &device_aad(line_id, namespace, key),
-                        v,
-                    )?;
-                    sqlx::query(
-                        "INSERT INTO device_store (line_id, namespace, key, value, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (line_id, namespace, key) \
-                         DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    )
-                    .bind(line_id)
-                    .bind(*namespace)
-                    .bind(*key)
-                    .bind(sealed)
-                    .bind(audit::unix_ms(now))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM device_store WHERE line_id = $1 AND namespace = $2 AND key = $3")
-                        .bind(line_id)
-                        .bind(*namespace)
-                        .bind(*key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                Some(v) => self.device_put(&mut tx, line_id, namespace, key, v, now).await?,
+                None => device_delete(&mut tx, line_id, namespace, key).await?,
             }
         }
         tx.commit().await?;
@@ -885,8 +857,54 @@ impl Tenant {
         key: &str,
     ) -> Result<Option<Zeroizing<Vec<u8>>>> {
         caller.require_system("only the server touches device keys")?;
-        let mut tx = self.read().await?;
-        visible_line(&mut tx, caller, line_id).await?;
+        let mut tx = self.device_begin(line_id, false).await?;
+        self.device_read(&mut tx, line_id, namespace, key).await
+    }
+
+    /// A transaction on a line's device store (write or read-only), after checking the line exists.
+    pub(crate) async fn device_begin(&self, line_id: LineId, write: bool) -> Result<Tx> {
+        let mut tx = if write { self.write().await? } else { self.read().await? };
+        visible_line(&mut tx, Caller::System, line_id).await?;
+        Ok(tx)
+    }
+
+    /// Seals `value` and upserts it under (line, namespace, key) inside `tx`.
+    pub(crate) async fn device_put(
+        &self,
+        tx: &mut AnyConnection,
+        line_id: LineId,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        check_len(namespace, 64, "namespace longer than 64 bytes")?;
+        check_len(key, 256, "key longer than 256 bytes")?;
+        let sealed =
+            self.key.seal(self.random.as_ref(), &device_aad(line_id, namespace, key), value)?;
+        sqlx::query(
+            "INSERT INTO device_store (line_id, namespace, key, value, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (line_id, namespace, key) \
+             DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(line_id)
+        .bind(namespace)
+        .bind(key)
+        .bind(sealed)
+        .bind(audit::unix_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Reads and opens the value under (line, namespace, key) inside `tx`.
+    pub(crate) async fn device_read(
+        &self,
+        tx: &mut AnyConnection,
+        line_id: LineId,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let row = sqlx::query(
             "SELECT value FROM device_store WHERE line_id = $1 AND namespace = $2 AND key = $3",
         )
@@ -956,6 +974,22 @@ impl Tenant {
     pub fn backend(&self) -> audit::Backend {
         self.db.backend()
     }
+}
+
+/// Deletes the entry under (line, namespace, key) inside `tx` (nothing if there is none).
+pub(crate) async fn device_delete(
+    tx: &mut AnyConnection,
+    line_id: LineId,
+    namespace: &str,
+    key: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM device_store WHERE line_id = $1 AND namespace = $2 AND key = $3")
+        .bind(line_id)
+        .bind(namespace)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }
 
 fn device_aad(line_id: LineId, namespace: &str, key: &str) -> Vec<u8> {

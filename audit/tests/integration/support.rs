@@ -7,6 +7,41 @@ pub(crate) struct Db {
     pub(crate) conn: AnyConnection,
     pub(crate) backend: audit::Backend,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL schema, dropped with the Db so the shared test database does not grow.
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let Some((url, schema)) = self.schema.take() else { return };
+        // A thread and runtime of its own: Drop may run inside the test's runtime.
+        let dropped = std::thread::spawn(move || -> Result<(), sqlx::Error> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let mut c = AnyConnection::connect(&url).await?;
+                // The test's own connection may still sit in a transaction holding locks.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                     JOIN pg_class r ON r.oid = l.relation \
+                     JOIN pg_namespace n ON n.oid = r.relnamespace \
+                     WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                )
+                .bind(&schema)
+                .execute(&mut c)
+                .await?;
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "SET lock_timeout = '20s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test schema: {e}");
+        }
+    }
 }
 
 impl Db {
@@ -16,7 +51,7 @@ impl Db {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("audit.db").display());
         let mut conn = AnyConnection::connect(&url).await.unwrap();
         sqlx::raw_sql(audit::schema_sql(audit::Backend::Sqlite)).execute(&mut conn).await.unwrap();
-        Db { conn, backend: audit::Backend::Sqlite, _dir: Some(dir) }
+        Db { conn, backend: audit::Backend::Sqlite, _dir: Some(dir), schema: None }
     }
 
     #[allow(dead_code)]
@@ -38,7 +73,7 @@ impl Db {
             .execute(&mut conn)
             .await
             .unwrap();
-        Db { conn, backend: audit::Backend::Postgres, _dir: None }
+        Db { conn, backend: audit::Backend::Postgres, _dir: None, schema: Some((url, schema)) }
     }
 
     /// Runs `sql` as a superuser going around the append-only triggers.

@@ -6,6 +6,7 @@
 mod conformance;
 mod crash;
 mod isolation;
+mod signal;
 mod support;
 
 /// Expands each named test (an `async fn(Env)`) once per backend.

@@ -44,11 +44,28 @@ impl Env {
     #[allow(dead_code)]
     pub(crate) async fn postgres() -> Env {
         let url = pg_url();
-        let control = format!("c_{}", uuid::Uuid::new_v4().simple());
+        SWEEP.call_once(|| {
+            let url = url.clone();
+            let _ = std::thread::spawn(move || sweep_leftovers(&url)).join();
+        });
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let control = format!("{PG_PREFIX}{}_{}", unix_secs(), &id[..16]);
         let store = Store::open_postgres(&url, &control, master())
             .await
             .unwrap_or_else(|e| panic!("pg-tests asked for but PostgreSQL at {url} failed: {e}"));
         Env { store, dir: None, member_prefix: "m".to_owned(), control: Some(control) }
+    }
+
+    /// Drops the store and opens a new one on the same directory or control schema (a restart).
+    #[allow(dead_code)]
+    pub(crate) async fn reopen(&mut self) {
+        self.store = match (&self.dir, &self.control) {
+            (Some(dir), _) => Store::open_sqlite(dir.path(), master()).await.unwrap(),
+            (None, Some(control)) => {
+                Store::open_postgres(&pg_url(), control, master()).await.unwrap()
+            }
+            (None, None) => unreachable!("an Env is on SQLite or on PostgreSQL"),
+        };
     }
 
     pub(crate) fn member(&self, name: &str) -> String {
@@ -97,6 +114,112 @@ impl Env {
         };
         sqlx::raw_sql(AssertSqlSafe(script)).execute(&mut c).await.unwrap();
     }
+}
+
+/// Test control schemas are `ct_<unix seconds>_<random>`; their tenant schemas are listed in their
+/// `tenants` table. Each [`Env`] drops its own on drop; [`sweep_leftovers`] removes those of runs
+/// that died before dropping (older than [`LEFTOVER_SECS`], so concurrent runs are left alone).
+const PG_PREFIX: &str = "ct_";
+const LEFTOVER_SECS: u64 = 3 * 3600;
+static SWEEP: std::sync::Once = std::sync::Once::new();
+
+#[allow(clippy::disallowed_methods)] // the schema name records when the test ran
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(control) = self.control.take() {
+            let url = pg_url();
+            // A thread of its own: Drop may run inside (or outside) a test's runtime.
+            let done = std::thread::spawn(move || drop_test_schemas(&url, &[control])).join();
+            if let Ok(Err(e)) = done {
+                eprintln!("could not drop test schemas: {e}");
+            }
+        }
+    }
+}
+
+/// Drops each control schema and every tenant schema it registered.
+fn drop_test_schemas(url: &str, controls: &[String]) -> Result<(), sqlx::Error> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut c = AnyConnection::connect(url).await?;
+        sqlx::raw_sql("SET lock_timeout = '20s'").execute(&mut c).await?;
+        for control in controls {
+            let tenants: Vec<String> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT storage FROM {control}.tenants")))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_default();
+            for schema in tenants.iter().chain([control]) {
+                // Connections the test left idle inside a transaction (a dropped read transaction
+                // whose rollback task never ran) hold locks in the schema: end them first.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                     JOIN pg_class r ON r.oid = l.relation \
+                     JOIN pg_namespace n ON n.oid = r.relnamespace \
+                     WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                )
+                .bind(schema)
+                .execute(&mut c)
+                .await?;
+                if schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+                        .execute(&mut c)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Drops the test schemas of earlier runs that never cleaned up (killed, aborted).
+fn sweep_leftovers(url: &str) {
+    let found: Result<Vec<String>, sqlx::Error> = (|| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async {
+            sqlx::any::install_default_drivers();
+            let mut c = AnyConnection::connect(url).await?;
+            sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'ct\\_%'")
+                .fetch_all(&mut c)
+                .await
+        })
+    })();
+    let cutoff = unix_secs().saturating_sub(LEFTOVER_SECS);
+    let old: Vec<String> = found
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| {
+            let secs = name.strip_prefix(PG_PREFIX).and_then(|r| r.split('_').next());
+            secs.and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s < cutoff)
+        })
+        .collect();
+    if let Err(e) = drop_test_schemas(url, &old) {
+        eprintln!("could not sweep leftover test schemas: {e}");
+    }
+}
+
+/// Counts the schemas of one test run's control schema still present (for the hygiene test).
+#[allow(dead_code)]
+pub(crate) async fn pg_schemas_named(names: &[String]) -> i64 {
+    let mut c = AnyConnection::connect(&pg_url()).await.unwrap();
+    let mut n = 0;
+    for name in names {
+        let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1")
+            .bind(name)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        n += found;
+    }
+    n
 }
 
 pub(crate) fn install(member_id: &str, quota: i64) -> Install {

@@ -1,0 +1,408 @@
+//! The wa-session key stores of one line, kept in that line's encrypted device store.
+//!
+//! Every Signal record is one device-store entry (sealed with the tenant key, bound to line,
+//! namespace and key), so key material is encrypted at rest exactly as the rest of the device
+//! store is. Namespaces:
+//!
+//! | namespace            | key                        | value                                   |
+//! |----------------------|----------------------------|-----------------------------------------|
+//! | `signal.local`       | `identity`                 | version 1, private key (32), reg. id (4) |
+//! | `signal.identity`    | address (`name.device`)    | the remote public key (33, `0x05` form) |
+//! | `signal.prekey`      | id (decimal)               | version 1, private key (32)             |
+//! | `signal.signed`      | id (decimal)               | version 1, private (32), sig (64), ts (8) |
+//! | `signal.session`     | address                    | wa-session's session record             |
+//! | `signal.sender_key`  | `<len>:<group>` + address  | wa-session's sender key record          |
+//!
+//! A [`MessageCommit`] is applied in one database transaction; a failure anywhere in it rolls
+//! everything back.
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use wa_session::{
+    IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey,
+    signal::{PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyRecord},
+    store::{
+        CommitStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress, SenderKeyName,
+        SenderKeyStore, SessionStore, SignedPreKeyStore,
+    },
+};
+use zeroize::Zeroizing;
+
+use crate::{Caller, Error, LineId, Result, Tenant, tenant::device_delete};
+
+const NS_LOCAL: &str = "signal.local";
+const NS_IDENTITY: &str = "signal.identity";
+const NS_PRE_KEY: &str = "signal.prekey";
+const NS_SIGNED: &str = "signal.signed";
+const NS_SESSION: &str = "signal.session";
+const NS_SENDER_KEY: &str = "signal.sender_key";
+const LOCAL_IDENTITY: &str = "identity";
+const RECORD_VERSION: u8 = 1;
+
+/// Where a [`LineSignalStore`] gets the time it stamps on its writes (`updated_at`).
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// Every wa-session store trait (identity, prekeys, signed prekeys, sessions, sender keys and the
+/// atomic per-message commit) for one line of one tenant, persisted in the line's encrypted device
+/// store. Made by [`Tenant::create_signal_store`] or [`Tenant::signal_store`]; cheap to clone.
+///
+/// Errors of the database or of decryption come back as [`wa_session::Error::Store`] (with
+/// tenancy's message, which carries no key material); records that do not parse come back as
+/// wa-session's own parse errors.
+#[derive(Clone)]
+pub struct LineSignalStore {
+    tenant: Tenant,
+    line_id: LineId,
+    identity: IdentityKeyPair,
+    registration_id: u32,
+    clock: Clock,
+}
+
+impl fmt::Debug for LineSignalStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineSignalStore")
+            .field("tenant", &self.tenant.member_id())
+            .field("line_id", &self.line_id)
+            .field("identity", &self.identity.public)
+            .field("registration_id", &self.registration_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<Error> for wa_session::Error {
+    fn from(e: Error) -> Self {
+        wa_session::Error::Store(e.to_string())
+    }
+}
+
+fn corrupt(what: &'static str) -> wa_session::Error {
+    wa_session::Error::from(Error::Corrupt(what))
+}
+
+fn private_key(bytes: &[u8], what: &'static str) -> wa_session::Result<PrivateKey> {
+    PrivateKey::from_slice(bytes).map_err(|_| corrupt(what))
+}
+
+fn encode_local(identity: &IdentityKeyPair, registration_id: u32) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(Vec::with_capacity(37));
+    v.push(RECORD_VERSION);
+    v.extend_from_slice(identity.private.secret_bytes());
+    v.extend_from_slice(&registration_id.to_be_bytes());
+    v
+}
+
+fn decode_local(bytes: &[u8]) -> wa_session::Result<(IdentityKeyPair, u32)> {
+    match bytes {
+        [RECORD_VERSION, private @ .., r0, r1, r2, r3] if private.len() == 32 => Ok((
+            KeyPair::from_private(private_key(private, "signal identity")?),
+            u32::from_be_bytes([*r0, *r1, *r2, *r3]),
+        )),
+        _ => Err(corrupt("signal identity")),
+    }
+}
+
+fn encode_pre_key(record: &PreKeyRecord) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(Vec::with_capacity(33));
+    v.push(RECORD_VERSION);
+    v.extend_from_slice(record.key_pair.private.secret_bytes());
+    v
+}
+
+fn decode_pre_key(id: u32, bytes: &[u8]) -> wa_session::Result<PreKeyRecord> {
+    match bytes {
+        [RECORD_VERSION, private @ ..] if private.len() == 32 => Ok(PreKeyRecord {
+            id,
+            key_pair: KeyPair::from_private(private_key(private, "signal prekey")?),
+        }),
+        _ => Err(corrupt("signal prekey")),
+    }
+}
+
+fn encode_signed(record: &SignedPreKeyRecord) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(Vec::with_capacity(105));
+    v.push(RECORD_VERSION);
+    v.extend_from_slice(record.key_pair.private.secret_bytes());
+    v.extend_from_slice(&record.signature);
+    v.extend_from_slice(&record.timestamp.to_be_bytes());
+    v
+}
+
+fn decode_signed(id: u32, bytes: &[u8]) -> wa_session::Result<SignedPreKeyRecord> {
+    let bad = || corrupt("signal signed prekey");
+    let ([RECORD_VERSION], rest) = bytes.split_at_checked(1).ok_or_else(bad)? else {
+        return Err(bad());
+    };
+    if rest.len() != 32 + 64 + 8 {
+        return Err(bad());
+    }
+    let (private, rest) = rest.split_at(32);
+    let (signature, timestamp) = rest.split_at(64);
+    Ok(SignedPreKeyRecord {
+        id,
+        key_pair: KeyPair::from_private(private_key(private, "signal signed prekey")?),
+        signature: signature.try_into().map_err(|_| bad())?,
+        timestamp: u64::from_be_bytes(timestamp.try_into().map_err(|_| bad())?),
+    })
+}
+
+/// The device-store key of an address. Injective: the device id is the digits after the last dot.
+fn address_key(address: &ProtocolAddress) -> String {
+    address.to_string()
+}
+
+/// The device-store key of a sender key name; the group id is length-prefixed so that no two
+/// names share a key whatever characters they contain.
+fn sender_key_key(name: &SenderKeyName) -> String {
+    format!("{}:{}|{}", name.group_id.len(), name.group_id, name.sender)
+}
+
+impl Tenant {
+    /// Stores a line's Signal identity (key pair and registration id) and returns the line's store.
+    /// Replaces an identity stored before. Server only.
+    pub async fn create_signal_store(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        identity: &IdentityKeyPair,
+        registration_id: u32,
+        clock: Clock,
+    ) -> Result<LineSignalStore> {
+        let value = encode_local(identity, registration_id);
+        self.device_write(caller, line_id, &[(NS_LOCAL, LOCAL_IDENTITY, Some(&value))], clock())
+            .await?;
+        Ok(LineSignalStore {
+            tenant: self.clone(),
+            line_id,
+            identity: identity.clone(),
+            registration_id,
+            clock,
+        })
+    }
+
+    /// The Signal store of a line whose identity was stored by [`Tenant::create_signal_store`]
+    /// (`NotFound("signal identity")` otherwise). Server only.
+    pub async fn signal_store(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        clock: Clock,
+    ) -> Result<LineSignalStore> {
+        let bytes = self
+            .device_get(caller, line_id, NS_LOCAL, LOCAL_IDENTITY)
+            .await?
+            .ok_or(Error::NotFound("signal identity"))?;
+        let (identity, registration_id) =
+            decode_local(&bytes).map_err(|_| Error::Corrupt("signal identity"))?;
+        Ok(LineSignalStore { tenant: self.clone(), line_id, identity, registration_id, clock })
+    }
+}
+
+impl LineSignalStore {
+    /// The line this store belongs to.
+    pub fn line_id(&self) -> LineId {
+        self.line_id
+    }
+
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        self.tenant.device_get(Caller::System, self.line_id, namespace, key).await
+    }
+
+    async fn put(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
+        let now = (self.clock)();
+        self.tenant
+            .device_write(Caller::System, self.line_id, &[(namespace, key, Some(value))], now)
+            .await
+    }
+
+    /// Applies `commit` in one transaction: session, identity, consumed prekey, sender key.
+    async fn apply(&self, commit: MessageCommit) -> Result<()> {
+        let now = (self.clock)();
+        let line = self.line_id;
+        let session = commit.session.map(|(a, r)| (address_key(&a), r.serialize()));
+        let sender_key = commit.sender_key.map(|(n, r)| (sender_key_key(&n), r.serialize()));
+        let mut tx = self.tenant.device_begin(line, true).await?;
+        if let Some((key, bytes)) = &session {
+            self.tenant.device_put(&mut tx, line, NS_SESSION, key, bytes, now).await?;
+        }
+        if let Some((address, identity)) = &commit.identity {
+            let key = address_key(address);
+            let bytes = identity.serialize();
+            self.tenant.device_put(&mut tx, line, NS_IDENTITY, &key, &bytes, now).await?;
+        }
+        if let Some(id) = commit.consumed_pre_key {
+            device_delete(&mut tx, line, NS_PRE_KEY, &id.to_string()).await?;
+        }
+        if let Some((key, bytes)) = &sender_key {
+            self.tenant.device_put(&mut tx, line, NS_SENDER_KEY, key, bytes, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityStore for LineSignalStore {
+    async fn identity_key_pair(&self) -> wa_session::Result<IdentityKeyPair> {
+        Ok(self.identity.clone())
+    }
+
+    async fn local_registration_id(&self) -> wa_session::Result<u32> {
+        Ok(self.registration_id)
+    }
+
+    async fn identity(&self, address: &ProtocolAddress) -> wa_session::Result<Option<IdentityKey>> {
+        match self.get(NS_IDENTITY, &address_key(address)).await? {
+            None => Ok(None),
+            Some(bytes) => PublicKey::deserialize(&bytes)
+                .map(Some)
+                .map_err(|_| corrupt("signal remote identity")),
+        }
+    }
+
+    async fn is_trusted_identity(
+        &self,
+        address: &ProtocolAddress,
+        key: &IdentityKey,
+    ) -> wa_session::Result<bool> {
+        Ok(self.identity(address).await?.is_none_or(|known| known == *key))
+    }
+
+    async fn save_identity(
+        &self,
+        address: &ProtocolAddress,
+        key: &IdentityKey,
+    ) -> wa_session::Result<bool> {
+        // Read and write in one transaction, so the answer matches what was replaced.
+        let now = (self.clock)();
+        let line = self.line_id;
+        let name = address_key(address);
+        let mut tx = self.tenant.device_begin(line, true).await?;
+        let previous = self.tenant.device_read(&mut tx, line, NS_IDENTITY, &name).await?;
+        let changed = match previous {
+            None => false,
+            Some(bytes) => {
+                PublicKey::deserialize(&bytes).map_err(|_| corrupt("signal remote identity"))?
+                    != *key
+            }
+        };
+        self.tenant.device_put(&mut tx, line, NS_IDENTITY, &name, &key.serialize(), now).await?;
+        tx.commit().await.map_err(Error::from)?;
+        Ok(changed)
+    }
+}
+
+#[async_trait]
+impl PreKeyStore for LineSignalStore {
+    async fn pre_key(&self, id: u32) -> wa_session::Result<Option<PreKeyRecord>> {
+        let bytes = self.get(NS_PRE_KEY, &id.to_string()).await?;
+        bytes.map(|b| decode_pre_key(id, &b)).transpose()
+    }
+
+    async fn save_pre_key(&self, record: &PreKeyRecord) -> wa_session::Result<()> {
+        Ok(self.put(NS_PRE_KEY, &record.id.to_string(), &encode_pre_key(record)).await?)
+    }
+
+    async fn remove_pre_key(&self, id: u32) -> wa_session::Result<()> {
+        let now = (self.clock)();
+        let key = id.to_string();
+        let entries = [(NS_PRE_KEY, key.as_str(), None)];
+        Ok(self.tenant.device_write(Caller::System, self.line_id, &entries, now).await?)
+    }
+}
+
+#[async_trait]
+impl SignedPreKeyStore for LineSignalStore {
+    async fn signed_pre_key(&self, id: u32) -> wa_session::Result<Option<SignedPreKeyRecord>> {
+        let bytes = self.get(NS_SIGNED, &id.to_string()).await?;
+        bytes.map(|b| decode_signed(id, &b)).transpose()
+    }
+
+    async fn save_signed_pre_key(&self, record: &SignedPreKeyRecord) -> wa_session::Result<()> {
+        Ok(self.put(NS_SIGNED, &record.id.to_string(), &encode_signed(record)).await?)
+    }
+}
+
+#[async_trait]
+impl SessionStore for LineSignalStore {
+    async fn session(
+        &self,
+        address: &ProtocolAddress,
+    ) -> wa_session::Result<Option<SessionRecord>> {
+        let bytes = self.get(NS_SESSION, &address_key(address)).await?;
+        bytes.map(|b| SessionRecord::deserialize(&b)).transpose()
+    }
+
+    async fn save_session(
+        &self,
+        address: &ProtocolAddress,
+        record: &SessionRecord,
+    ) -> wa_session::Result<()> {
+        Ok(self.put(NS_SESSION, &address_key(address), &record.serialize()).await?)
+    }
+}
+
+#[async_trait]
+impl SenderKeyStore for LineSignalStore {
+    async fn sender_key(
+        &self,
+        name: &SenderKeyName,
+    ) -> wa_session::Result<Option<SenderKeyRecord>> {
+        let bytes = self.get(NS_SENDER_KEY, &sender_key_key(name)).await?;
+        bytes.map(|b| SenderKeyRecord::deserialize(&b)).transpose()
+    }
+
+    async fn save_sender_key(
+        &self,
+        name: &SenderKeyName,
+        record: &SenderKeyRecord,
+    ) -> wa_session::Result<()> {
+        Ok(self.put(NS_SENDER_KEY, &sender_key_key(name), &record.serialize()).await?)
+    }
+}
+
+#[async_trait]
+impl CommitStore for LineSignalStore {
+    async fn commit(&self, commit: MessageCommit) -> wa_session::Result<()> {
+        Ok(self.apply(commit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_refuse_garbage() {
+        let identity = KeyPair::from_private(PrivateKey::from_bytes([4; 32]));
+        let (back, reg) = decode_local(&encode_local(&identity, 77)).unwrap();
+        assert_eq!((back, reg), (identity.clone(), 77));
+        let pre = PreKeyRecord { id: 5, key_pair: identity.clone() };
+        assert_eq!(decode_pre_key(5, &encode_pre_key(&pre)).unwrap(), pre);
+        let signed = SignedPreKeyRecord {
+            id: 9,
+            key_pair: identity,
+            signature: [3; 64],
+            timestamp: 1 << 40,
+        };
+        assert_eq!(decode_signed(9, &encode_signed(&signed)).unwrap(), signed);
+        for bad in [&b""[..], &[2; 33], &[1; 5], &[1; 104]] {
+            assert!(decode_local(bad).is_err());
+            assert!(decode_signed(1, bad).is_err());
+        }
+        assert!(decode_pre_key(1, &[2; 33]).is_err(), "unknown record version");
+        assert!(decode_pre_key(1, &[1; 32]).is_err(), "short record");
+    }
+
+    #[test]
+    fn keys_are_injective() {
+        let a = SenderKeyName::new("g:1", ProtocolAddress::new("x", 1));
+        let b = SenderKeyName::new("g", ProtocolAddress::new("1|x", 1));
+        assert_ne!(sender_key_key(&a), sender_key_key(&b));
+        assert_ne!(
+            address_key(&ProtocolAddress::new("a.1", 2)),
+            address_key(&ProtocolAddress::new("a", 12))
+        );
+    }
+}
