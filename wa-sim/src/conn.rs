@@ -55,16 +55,19 @@ struct Outcome {
     end: Option<Node>,
 }
 
+/// Accepts the WebSocket upgrade on `/ws/chat` only (the error type is tungstenite's).
+#[allow(clippy::result_large_err)]
+fn check_path(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+    if request.uri().path() == "/ws/chat" {
+        Ok(response)
+    } else {
+        let mut refused = ErrorResponse::new(Some("not found".to_owned()));
+        *refused.status_mut() = StatusCode::NOT_FOUND;
+        Err(refused)
+    }
+}
+
 pub(crate) async fn run(sim: Sim, stream: TcpStream) {
-    let check_path = |request: &Request, response: Response| {
-        if request.uri().path() == "/ws/chat" {
-            Ok(response)
-        } else {
-            let mut refused = ErrorResponse::new(Some("not found".to_owned()));
-            *refused.status_mut() = StatusCode::NOT_FOUND;
-            Err(refused)
-        }
-    };
     let Ok(ws) = accept_hdr_async(stream, check_path).await else { return };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let id = {
@@ -413,7 +416,7 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
             platform: pending.platform.clone(),
             removed: false,
             prekeys: Default::default(),
-            signed_prekey: registration.signed_prekey.clone(),
+            signed_prekey: registration.signed_prekey,
         },
     );
     let paired = PairedDevice {

@@ -221,7 +221,7 @@ pub(crate) struct PendingPair {
 
 pub(crate) enum Role {
     Handshaking,
-    Registering { refs: Vec<String>, registration: Registration, pending: Option<PendingPair> },
+    Registering { refs: Vec<String>, registration: Registration, pending: Option<Box<PendingPair>> },
     LoggedIn { phone: String, device: u16 },
 }
 
@@ -488,7 +488,7 @@ impl Sim {
                     .build()])
                 .build();
             if let Role::Registering { pending, .. } = &mut entry.role {
-                *pending = Some(PendingPair {
+                *pending = Some(Box::new(PendingPair {
                     iq_id,
                     phone: phone.to_owned(),
                     device,
@@ -497,7 +497,7 @@ impl Sim {
                     account_key: account.identity.public,
                     platform,
                     done: tx,
-                });
+                }));
             }
             // Reserve the id and key index now, so two scans never share them.
             account.next_device += 1;
