@@ -22,6 +22,7 @@ const t = tally('wa-sim-baileys');
 const debug = !!process.env.WA_SIM_DEBUG;
 const children = [];
 const sockets = [];
+const figures = {};
 
 function cleanup() {
   for (const sock of sockets) { try { sock.end(undefined); } catch {} }
@@ -146,6 +147,7 @@ try {
     'Baileys completed the Noise handshake (chain under the sim root) and shows a 5-field QR');
 
   // 2. Scan as the phone.
+  const t0 = performance.now();
   r = await step('scan', () => control(info, 'POST', '/scan', { qr, phone: PHONE }));
   t.ok(r?.status === 200 && r.body.device >= 1, `control: scan paired the device (${JSON.stringify(r?.body)})`);
   const paired = r?.body ?? {};
@@ -159,6 +161,7 @@ try {
   c = connect(info, auth);
   await step('open after 515', () => c.until((s) => s.open, 'open after restart'));
   t.ok(c.seen.open && c.seen.qrs.length === 0, 'restarted socket logged in and reached open with no QR');
+  figures.scanToOpenMs = Math.round(performance.now() - t0);
   await new Promise((res) => setTimeout(res, 500));
   r = await control(info, 'GET', `/accounts/${PHONE}/devices`);
   const device = r.body.find?.((d) => d.device === paired.device);
@@ -172,9 +175,11 @@ try {
   await step('close', () => c.until((s) => s.close, 'close'));
 
   // 4. Restart with saved creds: no QR, open again.
+  const t1 = performance.now();
   c = connect(info, auth);
   await step('open with saved creds', () => c.until((s) => s.open, 'open with saved creds'));
   t.ok(c.seen.open && c.seen.qrs.length === 0, 'logged in again with saved creds, no QR');
+  figures.reloginToOpenMs = Math.round(performance.now() - t1);
 
   // 5. Stream errors from the control API.
   r = await control(info, 'POST', '/stream-error', { phone: PHONE, error: '503' });
@@ -214,6 +219,7 @@ try {
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }
+console.log(`wa-sim-baileys: figures ${JSON.stringify(figures)}`);
 t.finish('wa-sim serve + Baileys: handshake under the sim root, QR (5-field), pairing by the control API with ADV signatures, 515 restart, login, prekey upload, open, ping, usync, re-login with saved creds, 503, replaced, kick (401), refused login, wrong ADV secret');
 cleanup();
 process.exit(process.exitCode ?? 0);
