@@ -1,0 +1,433 @@
+//! One client connection: WebSocket, frames, the Noise responder, then stanzas.
+
+use std::{collections::VecDeque, time::Duration};
+
+use futures_util::{SinkExt as _, StreamExt as _, stream::SplitSink, stream::SplitStream};
+use tokio::{net::TcpStream, sync::mpsc};
+use tokio_tungstenite::{
+    WebSocketStream, accept_hdr_async,
+    tungstenite::{
+        Message,
+        handshake::server::{ErrorResponse, Request, Response},
+        http::StatusCode,
+    },
+};
+use tracing::{debug, info, warn};
+use wa_proto::{Jid, Node, proto::handshake::ClientPayload};
+use wa_session::{
+    KeyPair, PublicKey,
+    noise::{FrameDecoder, FrameEncoder, ResponderHandshake, Transport},
+};
+
+use crate::{
+    Sim,
+    adv::verify_device_signature,
+    display::render,
+    iq,
+    sim::{
+        Command, ConnEntry, Device, PairedDevice, Registration, Role, SignedPreKey, StreamError,
+        lid_jid, phone_jid,
+    },
+};
+
+/// How long a client has to finish the Noise handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How many refs a `pair-device` carries.
+const PAIR_REFS: usize = 6;
+
+type Ws = WebSocketStream<TcpStream>;
+
+struct Conn {
+    sim: Sim,
+    id: u64,
+    sink: SplitSink<Ws, Message>,
+    source: SplitStream<Ws>,
+    decoder: FrameDecoder,
+    encoder: FrameEncoder,
+    queue: VecDeque<Vec<u8>>,
+}
+
+/// What handling one stanza asks for.
+#[derive(Default)]
+struct Outcome {
+    replies: Vec<Node>,
+    /// Send this, then close.
+    end: Option<Node>,
+}
+
+/// Accepts the WebSocket upgrade on `/ws/chat` only (the error type is tungstenite's).
+#[allow(clippy::result_large_err)]
+fn check_path(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+    if request.uri().path() == "/ws/chat" {
+        Ok(response)
+    } else {
+        let mut refused = ErrorResponse::new(Some("not found".to_owned()));
+        *refused.status_mut() = StatusCode::NOT_FOUND;
+        Err(refused)
+    }
+}
+
+pub(crate) async fn run(sim: Sim, stream: TcpStream) {
+    let Ok(ws) = accept_hdr_async(stream, check_path).await else { return };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let id = {
+        let mut state = sim.state();
+        state.counters.connections += 1;
+        state.next_conn += 1;
+        let id = state.next_conn;
+        state.conns.insert(id, ConnEntry { tx, role: Role::Handshaking });
+        id
+    };
+    let (sink, source) = ws.split();
+    let mut conn = Conn {
+        sim: sim.clone(),
+        id,
+        sink,
+        source,
+        decoder: FrameDecoder::server(),
+        encoder: FrameEncoder::server(),
+        queue: VecDeque::new(),
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.handshake()).await {
+        Ok(Some((transport, noise_key, payload))) => {
+            sim.state().counters.handshakes += 1;
+            conn.serve(transport, noise_key, payload, &mut rx).await;
+        }
+        _ => sim.state().counters.handshake_failures += 1,
+    }
+    let _ = conn.sink.close().await;
+    if let Some(entry) = sim.state().conns.remove(&id)
+        && let Role::Registering { pending: Some(pending), .. } = entry.role
+    {
+        let _ =
+            pending.done.send(Err(crate::Error::PairingFailed("the connection closed".to_owned())));
+    }
+    debug!(conn = id, "closed");
+}
+
+impl Conn {
+    async fn next_frame(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(frame) = self.queue.pop_front() {
+                return Some(frame);
+            }
+            match self.source.next().await? {
+                Ok(Message::Binary(bytes)) => self.queue.extend(self.decoder.feed(&bytes).ok()?),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn send_frame(&mut self, payload: &[u8]) -> Option<()> {
+        let bytes = self.encoder.encode(payload).ok()?;
+        self.sink.send(Message::Binary(bytes.into())).await.ok()
+    }
+
+    async fn send_node(&mut self, transport: &mut Transport, node: &Node) -> Option<()> {
+        debug!(conn = self.id, "out {}", render(node));
+        let plain = wa_proto::encode(node).ok()?;
+        let sealed = transport.encrypt(&plain).ok()?;
+        self.sim.state().counters.stanzas_out += 1;
+        self.send_frame(&sealed).await
+    }
+
+    async fn handshake(&mut self) -> Option<(Transport, PublicKey, ClientPayload)> {
+        let hello = self.next_frame().await?;
+        let ephemeral = KeyPair::generate(&mut *self.sim.rng());
+        let inner = &self.sim.inner;
+        let (state, server_hello) =
+            ResponderHandshake::respond(&hello, ephemeral, &inner.static_key, &inner.chain)
+                .map_err(|e| warn!(conn = self.id, "bad ClientHello: {e}"))
+                .ok()?;
+        self.send_frame(&server_hello).await?;
+        let finish = self.next_frame().await?;
+        let (transport, accepted) = state
+            .process(&finish)
+            .map_err(|e| warn!(conn = self.id, "bad ClientFinish: {e}"))
+            .ok()?;
+        Some((transport, accepted.noise_key, accepted.payload))
+    }
+
+    async fn serve(
+        &mut self,
+        mut transport: Transport,
+        noise_key: PublicKey,
+        payload: ClientPayload,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+    ) {
+        let first = admit(&self.sim, self.id, noise_key, &payload);
+        for node in &first.replies {
+            if self.send_node(&mut transport, node).await.is_none() {
+                return;
+            }
+        }
+        if let Some(node) = &first.end {
+            let _ = self.send_node(&mut transport, node).await;
+            return;
+        }
+        loop {
+            tokio::select! {
+                message = self.source.next() => {
+                    let frames = match message {
+                        Some(Ok(Message::Binary(bytes))) => match self.decoder.feed(&bytes) {
+                            Ok(frames) => frames,
+                            Err(_) => return,
+                        },
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                        Some(Ok(_)) => continue,
+                    };
+                    for frame in frames {
+                        let Ok(plain) = transport.decrypt(&frame) else {
+                            // Like the real server, a frame that does not decrypt ends the stream.
+                            self.sim.state().counters.handshake_failures += 1;
+                            return;
+                        };
+                        let Ok(node) = wa_proto::decode(&plain) else {
+                            warn!(conn = self.id, "undecodable stanza");
+                            continue;
+                        };
+                        debug!(conn = self.id, "in  {}", render(&node));
+                        self.sim.state().counters.stanzas_in += 1;
+                        let outcome = handle(&self.sim, self.id, &node);
+                        for reply in &outcome.replies {
+                            if self.send_node(&mut transport, reply).await.is_none() {
+                                return;
+                            }
+                        }
+                        if let Some(end) = &outcome.end {
+                            let _ = self.send_node(&mut transport, end).await;
+                            return;
+                        }
+                    }
+                }
+                command = rx.recv() => match command {
+                    Some(Command::Send(node)) => {
+                        if self.send_node(&mut transport, &node).await.is_none() {
+                            return;
+                        }
+                    }
+                    Some(Command::End(node)) => {
+                        let _ = self.send_node(&mut transport, &node).await;
+                        return;
+                    }
+                    Some(Command::Close) | None => return,
+                },
+            }
+        }
+    }
+}
+
+fn be_uint(bytes: Option<&[u8]>) -> Option<u32> {
+    let bytes = bytes?;
+    if bytes.is_empty() || bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+}
+
+/// Decides what a freshly handshaken connection is: a registration (pair-device), a login
+/// (`<success>`), or refused (`<failure>`).
+fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> Outcome {
+    if let Some(data) = &payload.device_pairing_data {
+        let identity = data.e_ident.as_deref().and_then(|k| PublicKey::from_slice(k).ok());
+        let registration_id = be_uint(data.e_regid.as_deref());
+        let (Some(identity_key), Some(registration_id)) = (identity, registration_id) else {
+            return failure(sim, "400");
+        };
+        let signed_prekey =
+            match (be_uint(data.e_skey_id.as_deref()), &data.e_skey_val, &data.e_skey_sig) {
+                (Some(id), Some(public), Some(signature)) => {
+                    Some(SignedPreKey { id, public: public.clone(), signature: signature.clone() })
+                }
+                _ => None,
+            };
+        let refs: Vec<String> =
+            (0..PAIR_REFS).map(|_| format!("2@{}", sim.random_text(60))).collect();
+        let iq_id = sim.random_text(10);
+        let node = Node::builder("iq")
+            .attr("from", Jid::server_jid())
+            .attr("id", iq_id)
+            .attr("type", "set")
+            .attr("xmlns", "md")
+            .children([Node::builder("pair-device")
+                .children(
+                    refs.iter().map(|r| Node::builder("ref").bytes(r.as_bytes().to_vec()).build()),
+                )
+                .build()])
+            .build();
+        let mut state = sim.state();
+        if let Some(entry) = state.conns.get_mut(&id) {
+            entry.role = Role::Registering {
+                refs,
+                registration: Registration {
+                    noise_key,
+                    identity_key,
+                    registration_id,
+                    signed_prekey,
+                },
+                pending: None,
+            };
+        }
+        state.counters.pair_device_sent += 1;
+        info!(conn = id, "registration: pair-device sent");
+        return Outcome { replies: vec![node], end: None };
+    }
+    let (Some(username), Some(device)) = (payload.username, payload.device) else {
+        return failure(sim, "401");
+    };
+    let phone = username.to_string();
+    let Ok(device) = u16::try_from(device) else { return failure(sim, "401") };
+    let mut state = sim.state();
+    let known = state.accounts.get(&phone).and_then(|account| {
+        let entry = account.devices.get(&device)?;
+        (device != 0 && !entry.removed && entry.noise_key == Some(noise_key))
+            .then(|| account.lid.clone())
+    });
+    let Some(lid) = known else {
+        drop(state);
+        info!(conn = id, phone, device, "login refused");
+        return failure(sim, "401");
+    };
+    // A second connection of the same device replaces the first.
+    for (other, entry) in &state.conns {
+        if *other != id
+            && matches!(&entry.role, Role::LoggedIn { phone: p, device: d } if *p == phone && *d == device)
+        {
+            let _ = entry.tx.send(Command::End(StreamError::Replaced.node()));
+        }
+    }
+    if let Some(entry) = state.conns.get_mut(&id) {
+        entry.role = Role::LoggedIn { phone: phone.clone(), device };
+    }
+    state.counters.logins += 1;
+    drop(state);
+    info!(conn = id, phone, device, "logged in");
+    let now = sim.now().to_string();
+    let success = Node::builder("success")
+        .attr("t", now.clone())
+        .attr("props", "1")
+        .attr("abprops", "1")
+        .attr("location", "sim")
+        .attr("lid", lid_jid(&lid, 0))
+        .attr("creation", now)
+        .build();
+    let offline =
+        Node::builder("ib").children([Node::builder("offline").attr("count", "0").build()]).build();
+    Outcome { replies: vec![success, offline], end: None }
+}
+
+fn failure(sim: &Sim, reason: &'static str) -> Outcome {
+    sim.state().counters.login_failures += 1;
+    Outcome {
+        replies: vec![],
+        end: Some(Node::builder("failure").attr("reason", reason).attr("location", "sim").build()),
+    }
+}
+
+fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
+    match node.tag.as_ref() {
+        "iq" => {
+            let kind = node.attr_str("type").unwrap_or_default();
+            if kind == "result" || kind == "error" {
+                return pairing_answer(sim, id, node).unwrap_or_default();
+            }
+            let context = {
+                let state = sim.state();
+                match state.conns.get(&id).map(|c| &c.role) {
+                    Some(Role::LoggedIn { phone, device }) => Some((phone.clone(), *device)),
+                    _ => None,
+                }
+            };
+            Outcome { replies: vec![iq::answer(sim, context.as_ref(), node)], end: None }
+        }
+        "message" | "receipt" | "notification" | "call" => {
+            let Ok(msg_id) = node.attr_str("id") else { return Outcome::default() };
+            let ack = Node::builder("ack")
+                .attr("id", msg_id.to_owned())
+                .attr("class", node.tag.to_string())
+                .opt_attr("from", node.attr_opt_jid("to").ok().flatten())
+                .opt_attr(
+                    "type",
+                    node.attr_opt_str("type")
+                        .ok()
+                        .flatten()
+                        .filter(|_| node.tag != "message")
+                        .map(str::to_owned),
+                )
+                .attr("t", sim.now().to_string())
+                .build();
+            Outcome { replies: vec![ack], end: None }
+        }
+        _ => Outcome::default(),
+    }
+}
+
+/// The companion's answer to pair-success: check the device signature, add the device, 515.
+fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
+    let iq_id = node.attr_str("id").ok()?;
+    let mut guard = sim.state();
+    let state = &mut *guard;
+    let entry = state.conns.get_mut(&id)?;
+    let Role::Registering { registration, pending, .. } = &mut entry.role else { return None };
+    if pending.as_ref()?.iq_id != iq_id {
+        return None;
+    }
+    let pending = pending.take()?;
+    let registration = registration.clone();
+    let returned = node
+        .child("pair-device-sign")
+        .and_then(|sign| sign.child("device-identity"))
+        .filter(|identity| {
+            identity.attr_str("key-index").ok().and_then(|k| k.parse::<u32>().ok())
+                == Some(pending.key_index)
+        })
+        .and_then(Node::content_bytes);
+    let verdict = match returned {
+        None => Err(crate::Error::PairingFailed(format!(
+            "no pair-device-sign with key-index {} (got type {:?})",
+            pending.key_index,
+            node.attr_str("type").unwrap_or_default()
+        ))),
+        Some(bytes) => verify_device_signature(
+            bytes,
+            &pending.details,
+            &pending.account_key,
+            &registration.identity_key,
+        ),
+    };
+    if let Err(error) = verdict {
+        warn!(conn = id, "pairing refused: {error}");
+        state.counters.pairing_failures += 1;
+        let _ = pending.done.send(Err(error));
+        return Some(Outcome {
+            replies: vec![],
+            end: Some(Node::builder("stream:error").attr("code", "401").build()),
+        });
+    }
+    let account = state.accounts.get_mut(&pending.phone)?;
+    account.devices.insert(
+        pending.device,
+        Device {
+            noise_key: Some(registration.noise_key),
+            identity_key: registration.identity_key,
+            registration_id: registration.registration_id,
+            key_index: pending.key_index,
+            platform: pending.platform.clone(),
+            removed: false,
+            prekeys: Default::default(),
+            signed_prekey: registration.signed_prekey,
+        },
+    );
+    let paired = PairedDevice {
+        phone: pending.phone.clone(),
+        device: pending.device,
+        jid: phone_jid(&pending.phone, pending.device).to_string(),
+        lid: lid_jid(&account.lid, pending.device).to_string(),
+    };
+    state.counters.pairings += 1;
+    state.counters.stream_errors += 1;
+    info!(conn = id, jid = paired.jid, "paired; sending 515");
+    let _ = pending.done.send(Ok(paired));
+    Some(Outcome { replies: vec![], end: Some(StreamError::RestartRequired.node()) })
+}

@@ -1,0 +1,168 @@
+//! The control API over HTTP JSON (loopback only). Routes are listed in the crate README.
+
+use std::{convert::Infallible, net::SocketAddr};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::{Filter, Reply, http::StatusCode, reply};
+
+use crate::{Error, Result, Sim, StreamError, Target};
+
+#[derive(Debug, Deserialize)]
+struct CreateAccount {
+    phone: String,
+    lid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Scan {
+    qr: String,
+    phone: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Kick {
+    phone: String,
+    device: u16,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct TargetBody {
+    phone: Option<String>,
+    device: Option<u16>,
+    /// For `/stream-error`: `515`, `503`, `replaced`, `device_removed`.
+    error: Option<String>,
+}
+
+fn status_of(error: &Error) -> StatusCode {
+    match error {
+        Error::NoAccount(_) | Error::NoDevice { .. } | Error::NoPairingConnection => {
+            StatusCode::NOT_FOUND
+        }
+        Error::AccountExists(_) => StatusCode::CONFLICT,
+        Error::PairingTimeout => StatusCode::GATEWAY_TIMEOUT,
+        Error::PairingFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn respond(result: Result<Value>) -> reply::Response {
+    match result {
+        Ok(value) => reply::json(&value).into_response(),
+        Err(error) => reply::with_status(
+            reply::json(&json!({ "error": error.to_string() })),
+            status_of(&error),
+        )
+        .into_response(),
+    }
+}
+
+fn to_value(value: impl serde::Serialize) -> Result<Value> {
+    Ok(serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
+fn json_body<T: serde::de::DeserializeOwned + Send>()
+-> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(64 * 1024).and(warp::body::json())
+}
+
+impl Sim {
+    /// The control API as a warp filter (for embedding in another server).
+    pub fn control_filter(
+        &self,
+    ) -> impl Filter<Extract = (reply::Response,), Error = warp::Rejection> + Clone + use<> {
+        let sim = self.clone();
+        let with_sim = warp::any().map(move || sim.clone());
+
+        let create =
+            warp::post().and(warp::path!("accounts")).and(with_sim.clone()).and(json_body()).map(
+                |sim: Sim, body: CreateAccount| {
+                    respond(sim.create_account(&body.phone, body.lid.as_deref()).and_then(to_value))
+                },
+            );
+        let list = warp::get()
+            .and(warp::path!("accounts"))
+            .and(with_sim.clone())
+            .map(|sim: Sim| respond(to_value(sim.accounts())));
+        let devices = warp::get()
+            .and(warp::path!("accounts" / String / "devices"))
+            .and(with_sim.clone())
+            .map(|phone: String, sim: Sim| respond(sim.devices(&phone).and_then(to_value)));
+        let scan =
+            warp::post().and(warp::path!("scan")).and(with_sim.clone()).and(json_body()).then(
+                |sim: Sim, body: Scan| async move {
+                    respond(sim.scan(&body.qr, &body.phone).await.and_then(to_value))
+                },
+            );
+        let kick =
+            warp::post().and(warp::path!("kick")).and(with_sim.clone()).and(json_body()).map(
+                |sim: Sim, body: Kick| {
+                    respond(sim.kick(&body.phone, body.device).map(|n| json!({ "closed": n })))
+                },
+            );
+        let stream_error = warp::post()
+            .and(warp::path!("stream-error"))
+            .and(with_sim.clone())
+            .and(json_body())
+            .map(|sim: Sim, body: TargetBody| {
+                let Some(error) = body.error.as_deref().and_then(StreamError::parse) else {
+                    return reply::with_status(
+                        reply::json(&json!({ "error": "error must be 515, 503, replaced or device_removed" })),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .into_response();
+                };
+                let target = Target { phone: body.phone, device: body.device };
+                respond(Ok(json!({ "closed": sim.inject(&target, error) })))
+            });
+        let close =
+            warp::post().and(warp::path!("close")).and(with_sim.clone()).and(json_body()).map(
+                |sim: Sim, body: TargetBody| {
+                    let target = Target { phone: body.phone, device: body.device };
+                    respond(Ok(json!({ "closed": sim.close(&target) })))
+                },
+            );
+        let counters = warp::get()
+            .and(warp::path!("counters"))
+            .and(with_sim)
+            .map(|sim: Sim| respond(to_value(sim.counters())));
+        create
+            .or(list)
+            .unify()
+            .or(devices)
+            .unify()
+            .or(scan)
+            .unify()
+            .or(kick)
+            .unify()
+            .or(stream_error)
+            .unify()
+            .or(close)
+            .unify()
+            .or(counters)
+            .unify()
+    }
+
+    /// Binds the control API on `addr` (loopback only) and serves it in the background.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoopback`], [`Error::Bind`].
+    pub async fn serve_control(&self, addr: SocketAddr) -> Result<SocketAddr> {
+        if !addr.ip().is_loopback() {
+            return Err(Error::NotLoopback(addr));
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+        let filter = self.control_filter().recover(|_| async {
+            Ok::<_, Infallible>(reply::with_status(
+                reply::json(&json!({ "error": "no such route or bad body" })),
+                StatusCode::NOT_FOUND,
+            ))
+        });
+        tokio::spawn(warp::serve(filter).incoming(listener).run());
+        Ok(local)
+    }
+}

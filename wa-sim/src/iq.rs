@@ -1,0 +1,360 @@
+//! Answers to the iq requests a client makes: prekeys, keepalive, presence, usync, media hosts,
+//! and well-formed answers to the login-time queries the simulator does not model.
+
+use wa_proto::{Jid, Node};
+
+use crate::{
+    Sim,
+    sim::{SignedPreKey, lid_jid, phone_jid},
+};
+
+/// The most one-time prekeys the server keeps per device.
+const MAX_PREKEYS: usize = 2000;
+
+fn result(request: &Node) -> wa_proto::NodeBuilder {
+    Node::builder("iq")
+        .attr("from", Jid::server_jid())
+        .attr("id", request.attr_str("id").unwrap_or_default().to_owned())
+        .attr("type", "result")
+}
+
+fn error(request: &Node, code: &'static str, text: &'static str) -> Node {
+    Node::builder("iq")
+        .attr("from", Jid::server_jid())
+        .attr("id", request.attr_str("id").unwrap_or_default().to_owned())
+        .attr("type", "error")
+        .children([Node::builder("error").attr("code", code).attr("text", text).build()])
+        .build()
+}
+
+fn bytes_node(tag: &'static str, bytes: impl Into<Vec<u8>>) -> Node {
+    Node::builder(tag).bytes(bytes).build()
+}
+
+fn be(value: u32, len: usize) -> Vec<u8> {
+    value.to_be_bytes()[4 - len..].to_vec()
+}
+
+fn parse_be(bytes: Option<&[u8]>) -> Option<u32> {
+    let bytes = bytes?;
+    (!bytes.is_empty() && bytes.len() <= 4)
+        .then(|| bytes.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)))
+}
+
+/// The answer to one iq `get`/`set`. `me` is the logged-in account and device, if any.
+pub(crate) fn answer(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Node {
+    let xmlns = request.attr_str("xmlns").unwrap_or_default();
+    let kind = request.attr_str("type").unwrap_or_default();
+    let first = request.children().first().map(|c| c.tag.as_ref()).unwrap_or_default();
+    let handled = !matches!(
+        (xmlns, first),
+        ("w:stats", _) | ("w:sync:app:state", _) | ("urn:xmpp:whatsapp:dirty", _)
+    );
+    {
+        let mut state = sim.state();
+        state.counters.iqs += 1;
+        if !handled {
+            state.counters.iqs_unhandled += 1;
+        }
+    }
+    match (xmlns, kind, first) {
+        ("encrypt", "set", "rotate") => rotate(sim, me, request),
+        ("encrypt", "set", _) => upload_prekeys(sim, me, request),
+        ("encrypt", "get", "count") => {
+            let count = with_device(sim, me, |d| d.prekeys.len()).unwrap_or(0);
+            result(request)
+                .children([Node::builder("count").attr("value", count.to_string()).build()])
+                .build()
+        }
+        ("encrypt", "get", "digest") => digest(sim, me, request),
+        ("encrypt", "get", "key") => bundles(sim, request),
+        ("usync", _, _) => usync(sim, request),
+        ("w:m", _, "media_conn") => {
+            let auth = sim.random_text(40);
+            result(request)
+                .children([Node::builder("media_conn")
+                    .attr("auth", auth)
+                    .attr("ttl", "300")
+                    .attr("auth_ttl", "21600")
+                    .attr("max_buckets", "12")
+                    .children([Node::builder("host")
+                        .attr("hostname", sim.inner.config.media_host.clone())
+                        .build()])
+                    .build()])
+                .build()
+        }
+        ("md", "set", "remove-companion-device") => {
+            if let Some((phone, device)) = me {
+                let mut state = sim.state();
+                if let Some(d) =
+                    state.accounts.get_mut(phone).and_then(|a| a.devices.get_mut(device))
+                {
+                    d.removed = true;
+                }
+            }
+            result(request).build()
+        }
+        ("abt", "get", _) => result(request)
+            .children([Node::builder("props")
+                .attr("protocol", "1")
+                .attr("hash", "sim")
+                .attr("refresh", "86400")
+                .children([])
+                .build()])
+            .build(),
+        ("w", "get", "props") => result(request)
+            .children([Node::builder("props")
+                .attr("protocol", "2")
+                .attr("hash", "sim")
+                .attr("refresh", "86400")
+                .children([])
+                .build()])
+            .build(),
+        ("privacy", "get", _) => {
+            let categories = [
+                ("last", "all"),
+                ("online", "all"),
+                ("profile", "all"),
+                ("status", "contacts"),
+                ("readreceipts", "all"),
+                ("groupadd", "all"),
+                ("calladd", "all"),
+                ("messages", "all"),
+            ];
+            result(request)
+                .children([Node::builder("privacy")
+                    .children(categories.iter().map(|(name, value)| {
+                        Node::builder("category").attr("name", *name).attr("value", *value).build()
+                    }))
+                    .build()])
+                .build()
+        }
+        ("blocklist", "get", _) => {
+            result(request).children([Node::builder("list").children([]).build()]).build()
+        }
+        ("w:p" | "passive" | "presence", _, _) => result(request).build(),
+        _ => result(request).build(),
+    }
+}
+
+fn with_device<T>(
+    sim: &Sim,
+    me: Option<&(String, u16)>,
+    f: impl FnOnce(&mut crate::sim::Device) -> T,
+) -> Option<T> {
+    let (phone, device) = me?;
+    let mut state = sim.state();
+    state.accounts.get_mut(phone)?.devices.get_mut(device).map(f)
+}
+
+fn signed_prekey(node: &Node) -> Option<SignedPreKey> {
+    Some(SignedPreKey {
+        id: parse_be(node.child("id")?.content_bytes())?,
+        public: node.child("value")?.content_bytes()?.to_vec(),
+        signature: node.child("signature")?.content_bytes()?.to_vec(),
+    })
+}
+
+fn upload_prekeys(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Node {
+    let mut keys = Vec::new();
+    for key in request.child("list").map(Node::children).unwrap_or_default() {
+        let id = parse_be(key.child("id").and_then(Node::content_bytes));
+        let value = key.child("value").and_then(Node::content_bytes);
+        match (id, value) {
+            (Some(id), Some(value)) if value.len() == 32 => keys.push((id, value.to_vec())),
+            _ => return error(request, "400", "bad-request"),
+        }
+    }
+    let skey = request.child("skey").and_then(signed_prekey);
+    let registration = parse_be(request.child("registration").and_then(Node::content_bytes));
+    let uploaded = keys.len();
+    let stored = with_device(sim, me, |device| {
+        for (id, value) in keys {
+            if device.prekeys.len() < MAX_PREKEYS {
+                device.prekeys.insert(id, value);
+            }
+        }
+        if let Some(skey) = skey {
+            device.signed_prekey = Some(skey);
+        }
+        if let Some(registration) = registration {
+            device.registration_id = registration;
+        }
+    });
+    if stored.is_none() {
+        return error(request, "401", "not-authorized");
+    }
+    sim.state().counters.prekeys_uploaded += uploaded as u64;
+    result(request).build()
+}
+
+fn rotate(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Node {
+    let skey = request.child("rotate").and_then(|r| r.child("skey")).and_then(signed_prekey);
+    let Some(skey) = skey else { return error(request, "400", "bad-request") };
+    match with_device(sim, me, |device| device.signed_prekey = Some(skey)) {
+        Some(()) => result(request).build(),
+        None => error(request, "401", "not-authorized"),
+    }
+}
+
+/// What the server holds for the device: registration id, identity, signed prekey, prekey ids.
+fn digest(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Node {
+    let held = with_device(sim, me, |device| {
+        (
+            device.registration_id,
+            device.identity_key,
+            device.signed_prekey.clone(),
+            device.prekeys.keys().copied().collect::<Vec<_>>(),
+        )
+    });
+    let Some((registration, identity, Some(skey), ids)) = held else {
+        return error(request, "404", "item-not-found");
+    };
+    result(request)
+        .children([Node::builder("digest")
+            .children([
+                bytes_node("registration", be(registration, 4)),
+                bytes_node("type", vec![5]),
+                bytes_node("identity", identity.as_bytes().to_vec()),
+                Node::builder("skey")
+                    .children([
+                        bytes_node("id", be(skey.id, 3)),
+                        bytes_node("value", skey.public),
+                        bytes_node("signature", skey.signature),
+                    ])
+                    .build(),
+                Node::builder("list")
+                    .children(ids.into_iter().map(|id| bytes_node("id", be(id, 3))))
+                    .build(),
+            ])
+            .build()])
+        .build()
+}
+
+/// Prekey bundles for `<key><user jid=.../>...</key>`; each one-time prekey is handed out once.
+fn bundles(sim: &Sim, request: &Node) -> Node {
+    let users = request.child("key").map(Node::children).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut state = sim.state();
+    for user in users {
+        let Ok(jid) = user.attr_jid("jid") else { continue };
+        let phone = state
+            .accounts
+            .values()
+            .find(|a| a.phone == jid.user || a.lid == jid.user)
+            .map(|a| a.phone.clone());
+        let device = phone
+            .as_ref()
+            .and_then(|p| state.accounts.get_mut(p))
+            .and_then(|a| a.devices.get_mut(&jid.device))
+            .filter(|d| !d.removed);
+        let Some(device) = device else {
+            out.push(
+                Node::builder("user")
+                    .attr("jid", jid)
+                    .children([Node::builder("error")
+                        .attr("code", "404")
+                        .attr("text", "item-not-found")
+                        .build()])
+                    .build(),
+            );
+            continue;
+        };
+        let Some(skey) = device.signed_prekey.clone() else { continue };
+        let prekey = device.prekeys.pop_first();
+        let mut children = vec![
+            bytes_node("registration", be(device.registration_id, 4)),
+            bytes_node("type", vec![5]),
+            bytes_node("identity", device.identity_key.as_bytes().to_vec()),
+        ];
+        if let Some((id, value)) = prekey {
+            children.push(
+                Node::builder("key")
+                    .children([bytes_node("id", be(id, 3)), bytes_node("value", value)])
+                    .build(),
+            );
+        }
+        children.push(
+            Node::builder("skey")
+                .children([
+                    bytes_node("id", be(skey.id, 3)),
+                    bytes_node("value", skey.public),
+                    bytes_node("signature", skey.signature),
+                ])
+                .build(),
+        );
+        out.push(Node::builder("user").attr("jid", jid).children(children).build());
+    }
+    drop(state);
+    result(request).children([Node::builder("list").children(out).build()]).build()
+}
+
+/// `usync`: for each user, the protocols asked for (devices, contact, lid; others empty).
+fn usync(sim: &Sim, request: &Node) -> Node {
+    let Some(query) = request.child("usync") else { return error(request, "400", "bad-request") };
+    let protocols: Vec<String> = query
+        .child("query")
+        .map(|q| q.children().iter().map(|p| p.tag.to_string()).collect())
+        .unwrap_or_default();
+    let users = query.child("list").map(Node::children).unwrap_or_default();
+    let state = sim.state();
+    let mut out = Vec::new();
+    for user in users {
+        let asked = user.attr_opt_jid("jid").ok().flatten();
+        let contact = user
+            .child("contact")
+            .and_then(Node::content_bytes)
+            .map(|c| String::from_utf8_lossy(c).trim_start_matches('+').to_owned());
+        let account = state.accounts.values().find(|a| match (&asked, &contact) {
+            (Some(jid), _) => a.phone == jid.user || a.lid == jid.user,
+            (None, Some(phone)) => &a.phone == phone,
+            (None, None) => false,
+        });
+        let jid = match (account, &asked) {
+            (_, Some(jid)) => jid.to_non_device(),
+            (Some(a), None) => phone_jid(&a.phone, 0),
+            (None, None) => continue,
+        };
+        let mut children = Vec::new();
+        for protocol in &protocols {
+            let node = match (protocol.as_str(), account) {
+                ("devices", Some(a)) => Node::builder("devices")
+                    .children([Node::builder("device-list")
+                        .children(a.devices.iter().filter(|(_, d)| !d.removed).map(|(id, d)| {
+                            let mut b = Node::builder("device").attr("id", id.to_string());
+                            if *id != 0 {
+                                b = b.attr("key-index", d.key_index.to_string());
+                            }
+                            b.build()
+                        }))
+                        .build()])
+                    .build(),
+                ("contact", a) => Node::builder("contact")
+                    .attr("type", if a.is_some() { "in" } else { "out" })
+                    .build(),
+                ("lid", Some(a)) => Node::builder("lid").attr("val", lid_jid(&a.lid, 0)).build(),
+                (other, _) => Node::new(other.to_owned()),
+            };
+            children.push(node);
+        }
+        out.push(Node::builder("user").attr("jid", jid).children(children).build());
+    }
+    drop(state);
+    let mut usync = Node::builder("usync")
+        .attr("mode", query.attr_str("mode").unwrap_or("query").to_owned())
+        .attr("index", "0")
+        .attr("last", "true");
+    if let Ok(sid) = query.attr_str("sid") {
+        usync = usync.attr("sid", sid.to_owned());
+    }
+    result(request)
+        .children([usync
+            .children([
+                Node::builder("result")
+                    .children(protocols.iter().map(|p| Node::new(p.clone())))
+                    .build(),
+                Node::builder("list").children(out).build(),
+            ])
+            .build()])
+        .build()
+}

@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod adv;
+mod clock;
+mod conn;
+mod control;
+pub mod display;
+mod error;
+mod iq;
+mod qr;
+mod sim;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use qr::{QR_URL_PREFIX, QrCode};
+pub use sim::{
+    AccountInfo, Counters, DeviceInfo, PAIRING_TIMEOUT, PairedDevice, Sim, SimConfig, StreamError,
+    Target,
+};

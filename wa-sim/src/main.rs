@@ -1,0 +1,89 @@
+//! `wa-sim serve`: runs the simulator on loopback and prints one JSON line with its WebSocket
+//! URL, the test root's public key (hex) and the control API's address.
+
+#![forbid(unsafe_code)]
+
+use std::{net::SocketAddr, process::ExitCode};
+
+use serde_json::json;
+use wa_sim::{Sim, SimConfig};
+
+const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--control-addr 127.0.0.1:0] [--seed N]
+
+Serves a simulated WhatsApp Web server on a loopback address. Prints one JSON line:
+{\"ws_url\", \"root_key\", \"control_url\", \"static_key\"}. Logs go to stderr (RUST_LOG=wa_sim=debug
+shows every stanza).";
+
+struct Args {
+    addr: SocketAddr,
+    control: SocketAddr,
+    seed: Option<u64>,
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    if it.next().as_deref() != Some("serve") {
+        return Err("expected the `serve` command".to_owned());
+    }
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut args = Args { addr: loopback, control: loopback, seed: None };
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--control-addr" => {
+                args.control = value()?.parse().map_err(|e| format!("--control-addr: {e}"))?;
+            }
+            "--seed" => args.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(error) => {
+            if !error.is_empty() {
+                eprintln!("wa-sim: {error}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("wa_sim=info")),
+        )
+        .init();
+    let sim = Sim::new(SimConfig { seed: args.seed, ..SimConfig::default() });
+    let ws = match sim.serve_ws(args.addr).await {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("wa-sim: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let control = match sim.serve_control(args.control).await {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("wa-sim: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "{}",
+        json!({
+            "ws_url": format!("ws://{ws}/ws/chat"),
+            "root_key": hex::encode(sim.root_key().as_bytes()),
+            "static_key": hex::encode(sim.static_key().as_bytes()),
+            "control_url": format!("http://{control}"),
+        })
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    ExitCode::SUCCESS
+}

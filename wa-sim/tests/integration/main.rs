@@ -1,0 +1,293 @@
+//! wa-sim's integration tests, one binary: a companion written with wa-session's Noise initiator
+//! and strict certificate verifier pairs with the simulator and logs in.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use futures_util::{SinkExt as _, StreamExt as _};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use prost::Message as _;
+use rand::{SeedableRng as _, rngs::StdRng};
+use sha2::Sha256;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{WebSocketStream, client_async, tungstenite::Message};
+use wa_proto::{
+    Jid, Node,
+    proto::{
+        adv::{SignedDeviceIdentity, SignedDeviceIdentityHmac},
+        handshake::{ClientPayload, client_payload::DevicePairingRegistrationData},
+    },
+};
+use wa_session::{
+    KeyPair,
+    cert::CertVerifier,
+    noise::{FrameDecoder, FrameEncoder, InitiatorHandshake, Transport},
+};
+use wa_sim::{Error, ManualClock, Sim, SimConfig};
+
+const NOW: u64 = 1_800_000_000;
+const PHONE: &str = "15550002222";
+
+struct Client {
+    ws: WebSocketStream<TcpStream>,
+    decoder: FrameDecoder,
+    encoder: FrameEncoder,
+    transport: Transport,
+}
+
+impl Client {
+    async fn frame(ws: &mut WebSocketStream<TcpStream>, decoder: &mut FrameDecoder) -> Vec<u8> {
+        loop {
+            match ws.next().await.unwrap().unwrap() {
+                Message::Binary(bytes) => {
+                    let mut frames = decoder.feed(&bytes).unwrap();
+                    if !frames.is_empty() {
+                        assert_eq!(frames.len(), 1);
+                        return frames.remove(0);
+                    }
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// Connects and completes the handshake, verifying the chain strictly under the sim's root.
+    async fn connect(sim: &Sim, url: &str, noise_key: &KeyPair, payload: &ClientPayload) -> Self {
+        let stream =
+            TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches("/ws/chat"))
+                .await
+                .unwrap();
+        let (mut ws, _) = client_async(url, stream).await.unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut encoder = FrameEncoder::client(None).unwrap();
+        let mut decoder = FrameDecoder::client();
+        let (state, hello) = InitiatorHandshake::start(KeyPair::generate(&mut rng));
+        ws.send(Message::Binary(encoder.encode(&hello).unwrap().into())).await.unwrap();
+        let server_hello = Self::frame(&mut ws, &mut decoder).await;
+        let verifier = CertVerifier::new(sim.root_key(), NOW);
+        let (transport, finish, server) =
+            state.process(&server_hello, &verifier, noise_key, payload).unwrap();
+        assert_eq!(server.static_key, sim.static_key());
+        ws.send(Message::Binary(encoder.encode(&finish).unwrap().into())).await.unwrap();
+        Self { ws, decoder, encoder, transport }
+    }
+
+    async fn recv(&mut self) -> Node {
+        let frame = Self::frame(&mut self.ws, &mut self.decoder).await;
+        wa_proto::decode(&self.transport.decrypt(&frame).unwrap()).unwrap()
+    }
+
+    async fn send(&mut self, node: &Node) {
+        let sealed = self.transport.encrypt(&wa_proto::encode(node).unwrap()).unwrap();
+        self.ws.send(Message::Binary(self.encoder.encode(&sealed).unwrap().into())).await.unwrap();
+    }
+}
+
+struct Companion {
+    noise: KeyPair,
+    identity: KeyPair,
+    adv: [u8; 32],
+}
+
+impl Companion {
+    fn registration(&self) -> ClientPayload {
+        ClientPayload {
+            passive: Some(false),
+            device_pairing_data: Some(DevicePairingRegistrationData {
+                e_regid: Some(1234u32.to_be_bytes().to_vec()),
+                e_keytype: Some(vec![5]),
+                e_ident: Some(self.identity.public.as_bytes().to_vec()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Answers pair-success as a companion does; `tamper` breaks the device signature.
+    fn sign(&self, pair_success: &Node, tamper: bool) -> Node {
+        let success = pair_success.child("pair-success").unwrap();
+        let wrapped = success.child("device-identity").unwrap().content_bytes().unwrap();
+        let wrapped = SignedDeviceIdentityHmac::decode(wrapped).unwrap();
+        let signed_bytes = wrapped.details.unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.adv).unwrap();
+        mac.update(&signed_bytes);
+        mac.verify_slice(&wrapped.hmac.unwrap()).unwrap();
+        let mut signed = SignedDeviceIdentity::decode(signed_bytes.as_slice()).unwrap();
+        let details = signed.details.clone().unwrap();
+        let account =
+            wa_session::PublicKey::from_slice(signed.account_signature_key.as_deref().unwrap())
+                .unwrap();
+        let message = [&[6, 0][..], &details, self.identity.public.as_bytes()].concat();
+        account.verify(&message, signed.account_signature.as_deref().unwrap()).unwrap();
+        let message =
+            [&[6, 1][..], &details, self.identity.public.as_bytes(), account.as_bytes()].concat();
+        let mut signature = self.identity.sign(&message, &mut StdRng::seed_from_u64(8)).to_vec();
+        if tamper {
+            signature[5] ^= 1;
+        }
+        signed.device_signature = Some(signature);
+        signed.account_signature_key = None;
+        let key_index = wa_proto::proto::adv::DeviceIdentity::decode(details.as_slice())
+            .unwrap()
+            .key_index
+            .unwrap();
+        Node::builder("iq")
+            .attr("to", Jid::server_jid())
+            .attr("type", "result")
+            .attr("id", pair_success.attr_str("id").unwrap().to_owned())
+            .children([Node::builder("pair-device-sign")
+                .children([Node::builder("device-identity")
+                    .attr("key-index", key_index.to_string())
+                    .bytes(signed.encode_to_vec())
+                    .build()])
+                .build()])
+            .build()
+    }
+
+    fn qr(&self, reference: &str) -> String {
+        // The older four-field form.
+        format!(
+            "{reference},{},{},{}",
+            STANDARD.encode(self.noise.public.as_bytes()),
+            STANDARD.encode(self.identity.public.as_bytes()),
+            STANDARD.encode(self.adv)
+        )
+    }
+}
+
+async fn start(seed: u64) -> (Sim, String) {
+    let sim = Sim::new(SimConfig {
+        seed: Some(seed),
+        clock: Arc::new(ManualClock::new(NOW)),
+        ..SimConfig::default()
+    });
+    sim.create_account(PHONE, Some("100200300400500")).unwrap();
+    let addr = sim.serve_ws("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (sim, format!("ws://{addr}/ws/chat"))
+}
+
+/// Registers, takes the first ref, and lets the phone scan; returns the pair-success and the
+/// scan's outcome handle.
+async fn register_and_scan(
+    sim: &Sim,
+    url: &str,
+    companion: &Companion,
+    tamper: bool,
+) -> (Client, Result<wa_sim::PairedDevice, Error>) {
+    let mut client = Client::connect(sim, url, &companion.noise, &companion.registration()).await;
+    let pair_device = client.recv().await;
+    let refs: Vec<_> = pair_device.child("pair-device").unwrap().children_with_tag("ref").collect();
+    assert_eq!(refs.len(), 6);
+    let reference = String::from_utf8(refs[0].content_bytes().unwrap().to_vec()).unwrap();
+    client
+        .send(
+            &Node::builder("iq")
+                .attr("type", "result")
+                .attr("id", pair_device.attr_str("id").unwrap().to_owned())
+                .build(),
+        )
+        .await;
+    let scanner = sim.clone();
+    let qr = companion.qr(&reference);
+    let scan = tokio::spawn(async move { scanner.scan(&qr, PHONE).await });
+    let pair_success = client.recv().await;
+    let device = pair_success.child("pair-success").unwrap().child("device").unwrap();
+    assert_eq!(device.attr_jid("jid").unwrap().user, PHONE);
+    assert_eq!(device.attr_jid("lid").unwrap().user, "100200300400500");
+    client.send(&companion.sign(&pair_success, tamper)).await;
+    let outcome = tokio::time::timeout(Duration::from_secs(5), scan).await.unwrap().unwrap();
+    (client, outcome)
+}
+
+#[tokio::test]
+async fn pairs_logs_in_and_refuses_strangers() {
+    let (sim, url) = start(1).await;
+    let mut rng = StdRng::seed_from_u64(2);
+    let companion = Companion {
+        noise: KeyPair::generate(&mut rng),
+        identity: KeyPair::generate(&mut rng),
+        adv: [9; 32],
+    };
+    let (mut client, outcome) = register_and_scan(&sim, &url, &companion, false).await;
+    let paired = outcome.unwrap();
+    assert_eq!((paired.device, paired.jid.as_str()), (1, "15550002222:1@s.whatsapp.net"));
+    let end = client.recv().await;
+    assert_eq!((end.tag.as_ref(), end.attr_str("code").unwrap()), ("stream:error", "515"));
+
+    // Login with the paired device's noise key.
+    let login = ClientPayload {
+        username: Some(PHONE.parse().unwrap()),
+        device: Some(1),
+        passive: Some(true),
+        ..Default::default()
+    };
+    let mut client = Client::connect(&sim, &url, &companion.noise, &login).await;
+    let success = client.recv().await;
+    assert_eq!(success.tag, "success");
+    assert_eq!(success.attr_str("t").unwrap(), NOW.to_string());
+    assert_eq!(success.attr_jid("lid").unwrap().user, "100200300400500");
+    let count = Node::builder("iq")
+        .attr("id", "c1")
+        .attr("type", "get")
+        .attr("xmlns", "encrypt")
+        .children([Node::new("count")])
+        .build();
+    client.recv().await; // <ib><offline/></ib>
+    client.send(&count).await;
+    let answer = client.recv().await;
+    assert_eq!(answer.child("count").unwrap().attr_str("value").unwrap(), "0");
+
+    // Another noise key claiming the same device, and an unknown device: failure 401.
+    let stranger = KeyPair::generate(&mut rng);
+    let mut other = Client::connect(&sim, &url, &stranger, &login).await;
+    assert_eq!(other.recv().await.attr_str("reason").unwrap(), "401");
+    let unknown = ClientPayload { device: Some(7), ..login.clone() };
+    let mut other = Client::connect(&sim, &url, &companion.noise, &unknown).await;
+    assert_eq!(other.recv().await.attr_str("reason").unwrap(), "401");
+
+    // Kick: the live connection gets 401 device_removed; the next login is refused.
+    assert_eq!(sim.kick(PHONE, 1).unwrap(), 1);
+    let end = client.recv().await;
+    assert_eq!(end.child("conflict").unwrap().attr_str("type").unwrap(), "device_removed");
+    let mut again = Client::connect(&sim, &url, &companion.noise, &login).await;
+    assert_eq!(again.recv().await.tag, "failure");
+    let counters = sim.counters();
+    assert_eq!((counters.pairings, counters.logins, counters.login_failures), (1, 1, 3));
+}
+
+#[tokio::test]
+async fn a_bad_device_signature_fails_pairing() {
+    let (sim, url) = start(3).await;
+    let mut rng = StdRng::seed_from_u64(4);
+    let companion = Companion {
+        noise: KeyPair::generate(&mut rng),
+        identity: KeyPair::generate(&mut rng),
+        adv: [1; 32],
+    };
+    let (_client, outcome) = register_and_scan(&sim, &url, &companion, true).await;
+    assert!(matches!(outcome, Err(Error::Session(_))), "{outcome:?}");
+    assert_eq!(sim.devices(PHONE).unwrap().len(), 1);
+    assert_eq!(sim.counters().pairing_failures, 1);
+    // A QR nobody shows.
+    assert!(matches!(
+        sim.scan(&companion.qr("2@nobody"), PHONE).await,
+        Err(Error::NoPairingConnection)
+    ));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_keys() {
+    let a = Sim::new(SimConfig { seed: Some(11), ..SimConfig::default() });
+    let b = Sim::new(SimConfig { seed: Some(11), ..SimConfig::default() });
+    let c = Sim::new(SimConfig { seed: Some(12), ..SimConfig::default() });
+    assert_eq!(a.root_key(), b.root_key());
+    assert_eq!(a.static_key(), b.static_key());
+    assert_ne!(a.root_key(), c.root_key());
+    assert_eq!(
+        a.create_account("15550003333", None).unwrap(),
+        b.create_account("15550003333", None).unwrap()
+    );
+}
