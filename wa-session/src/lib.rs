@@ -9,6 +9,8 @@ pub mod xeddsa;
 pub use error::{Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 mod crypto;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 mod proto;
 pub mod signal;
