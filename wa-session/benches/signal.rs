@@ -12,7 +12,7 @@
 //! Without `measure` (as under `cargo test --all-targets`) it runs one round and exits.
 
 #![expect(clippy::disallowed_methods, reason = "a benchmark measures wall-clock time")]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::{
     hint::black_box,
@@ -75,7 +75,7 @@ async fn establish() -> Pair {
 /// One round: `ROUND` round trips, the direction changing every `TURN_EVERY`.
 async fn round(pair: &mut Pair) {
     for index in 0..ROUND {
-        let (sender, receiver, to, from) = if (index / TURN_EVERY) % 2 == 0 {
+        let (sender, receiver, to, from) = if (index / TURN_EVERY).is_multiple_of(2) {
             (&pair.alice, &pair.bob, &pair.to_bob, &pair.to_alice)
         } else {
             (&pair.bob, &pair.alice, &pair.to_alice, &pair.to_bob)

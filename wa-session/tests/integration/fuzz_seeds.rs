@@ -96,8 +96,10 @@ fn vector_bodies(name: &str, picks: &[usize]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The seeds of each target: (file name, bytes, whether they must decrypt).
-fn expected_seeds() -> Vec<(&'static str, Vec<(String, Vec<u8>)>, bool)> {
+/// A target, its seeds (file name, bytes), and whether they must decrypt.
+type Seeds = (&'static str, Vec<(String, Vec<u8>)>, bool);
+
+fn expected_seeds() -> Vec<Seeds> {
     let named = |prefix: &str, seeds: Vec<Vec<u8>>| -> Vec<(String, Vec<u8>)> {
         seeds.into_iter().enumerate().map(|(i, s)| (format!("{prefix}-{i:02}"), s)).collect()
     };
