@@ -10,6 +10,8 @@ pub use error::{CertRole, Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 pub mod cert;
 mod crypto;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod noise;
 mod proto;
