@@ -882,3 +882,41 @@ pub fn signal_actions_seeds() -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// Feeds a connection's bytes to a [`FrameDecoder`](crate::noise::FrameDecoder) in both roles,
+/// once whole and once in chunks whose size the first input byte chooses.
+///
+/// Properties: no panic; the chunking never changes the outcome (the same frames, or an error
+/// both ways); the decoder never buffers more than one frame.
+pub fn noise_frame(data: &[u8]) {
+    use crate::noise::{FrameDecoder, MAX_FRAME_LEN};
+
+    let Some((&chunking, stream)) = data.split_first() else { return };
+    let step = usize::from(chunking % 32) + 1;
+    for make in [FrameDecoder::server as fn() -> FrameDecoder, FrameDecoder::client] {
+        let whole = make().feed(stream);
+        let mut decoder = make();
+        let mut chunked = Ok(Vec::new());
+        for chunk in stream.chunks(step) {
+            match decoder.feed(chunk) {
+                Ok(frames) => {
+                    if let Ok(all) = &mut chunked {
+                        all.extend(frames);
+                    }
+                }
+                Err(error) => {
+                    chunked = Err(error);
+                    break;
+                }
+            }
+            assert!(decoder.buffered() <= 3 + MAX_FRAME_LEN, "buffered more than one frame");
+        }
+        match (whole, chunked) {
+            (Ok(whole), Ok(chunked)) => assert_eq!(whole, chunked, "chunking changed the frames"),
+            (Err(_), Err(_)) => {}
+            (whole, chunked) => {
+                panic!("chunks of {step} changed the outcome: whole {whole:?}, chunked {chunked:?}")
+            }
+        }
+    }
+}

@@ -78,6 +78,11 @@ fn sender_key_message_seeds_replay() {
 }
 
 #[test]
+fn noise_frame_seeds_replay() {
+    replay("noise_frame", fuzzing::noise_frame, 7);
+}
+
+#[test]
 fn signal_actions_seeds_replay() {
     replay("signal_actions", fuzzing::signal_actions, 6);
 }
