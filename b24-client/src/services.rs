@@ -224,13 +224,7 @@ impl Portal {
         line: Id,
         messages: Value,
     ) -> Result<Value> {
-        Ok(self
-            .call(
-                "imconnector.send.messages",
-                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
-            )
-            .await?
-            .result)
+        self.connector_messages("imconnector.send.messages", connector, line, messages).await
     }
 
     /// `imconnector.update.messages`.
@@ -240,13 +234,7 @@ impl Portal {
         line: Id,
         messages: Value,
     ) -> Result<Value> {
-        Ok(self
-            .call(
-                "imconnector.update.messages",
-                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
-            )
-            .await?
-            .result)
+        self.connector_messages("imconnector.update.messages", connector, line, messages).await
     }
 
     /// `imconnector.delete.messages`.
@@ -256,13 +244,7 @@ impl Portal {
         line: Id,
         messages: Value,
     ) -> Result<Value> {
-        Ok(self
-            .call(
-                "imconnector.delete.messages",
-                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
-            )
-            .await?
-            .result)
+        self.connector_messages("imconnector.delete.messages", connector, line, messages).await
     }
 
     /// `imconnector.send.status.delivery`: an operator's message reached WhatsApp.
@@ -272,13 +254,7 @@ impl Portal {
         line: Id,
         messages: Value,
     ) -> Result<Value> {
-        Ok(self
-            .call(
-                "imconnector.send.status.delivery",
-                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
-            )
-            .await?
-            .result)
+        self.connector_messages("imconnector.send.status.delivery", connector, line, messages).await
     }
 
     /// `imconnector.send.status.reading`.
@@ -288,13 +264,19 @@ impl Portal {
         line: Id,
         messages: Value,
     ) -> Result<Value> {
-        Ok(self
-            .call(
-                "imconnector.send.status.reading",
-                json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages }),
-            )
-            .await?
-            .result)
+        self.connector_messages("imconnector.send.status.reading", connector, line, messages).await
+    }
+
+    /// The shape every `imconnector.*messages` and status method shares.
+    async fn connector_messages(
+        &self,
+        method: &str,
+        connector: &str,
+        line: Id,
+        messages: Value,
+    ) -> Result<Value> {
+        let params = json!({ "CONNECTOR": connector, "LINE": line, "MESSAGES": messages });
+        Ok(self.call(method, params).await?.result)
     }
 
     /// `imopenlines.config.add`: creates an open line; returns its id.
