@@ -53,7 +53,8 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
 }
 
 /// A `<message>` with `<participants><to jid><enc/></to>...</participants>` from `me`: each
-/// addressed device gets its own `<message from ...><enc/></message>`. Returns whether anything
+/// addressed device of the chat partner or of `me`'s own account gets its own
+/// `<message from ...><enc/></message>`; devices of other accounts are ignored. Returns whether anything
 /// was addressed.
 pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> bool {
     let Ok(id) = node.attr_str("id") else { return false };
@@ -66,9 +67,15 @@ pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> bool {
     let mut guard = sim.state();
     let state = &mut *guard;
     let mut addressed = false;
+    let chat = account_of(state, &to);
     for target in participants.children_with_tag("to") {
         let (Ok(jid), Some(enc)) = (target.attr_jid("jid"), target.child("enc")) else { continue };
         let Some(recipient) = account_of(state, &jid) else { continue };
+        // Only the chat partner's devices and the sender's own other devices may be addressed.
+        if Some(&recipient) != chat.as_ref() && &recipient != phone {
+            debug!(id, to = %jid, "device of a third account addressed; dropped");
+            continue;
+        }
         let lid = jid.server == Server::Lid;
         let (Some(from), Some(alt)) =
             (device_jid(state, phone, *device, lid), device_jid(state, phone, *device, !lid))

@@ -122,6 +122,8 @@ pub struct DeviceInfo {
     pub connections: usize,
     /// One-time prekeys the server holds for it.
     pub prekeys: usize,
+    /// Routed messages and receipts waiting for its ack.
+    pub queued: usize,
 }
 
 /// Counters of what the simulator did.
@@ -443,6 +445,7 @@ impl Sim {
                     .filter(|c| matches!(&c.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == id))
                     .count(),
                 prekeys: device.prekeys.len(),
+                queued: state.queues.get(&(phone.to_owned(), id)).map_or(0, Vec::len),
             })
             .collect())
     }
@@ -548,6 +551,8 @@ impl Sim {
                 .filter(|_| device != 0)
                 .ok_or_else(|| Error::NoDevice { phone: phone.to_owned(), device })?;
             entry.removed = true;
+            // A removed device never logs in again: drop what was waiting for it.
+            state.queues.remove(&(phone.to_owned(), device));
         }
         Ok(self.inject(
             &Target { phone: Some(phone.to_owned()), device: Some(device) },

@@ -306,6 +306,7 @@ fn the_same_seed_gives_the_same_keys() {
 }
 
 const BOB: &str = "15550004444";
+const CAROL: &str = "15550005555";
 
 /// Pairs `companion` with account `phone`; returns its device id.
 async fn pair(sim: &Sim, url: &str, companion: &Companion, phone: &'static str) -> u16 {
@@ -380,6 +381,9 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     let (alice, bob) = (companion(), companion());
     assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
     assert_eq!(pair(&sim, &url, &bob, BOB).await, 1);
+    let carol = companion();
+    sim.create_account(CAROL, None).unwrap();
+    assert_eq!(pair(&sim, &url, &carol, CAROL).await, 1);
 
     // Bob is offline: Alice's message is acked by the server and queued for bob:1 only (device 0,
     // the simulated phone, takes nothing).
@@ -388,7 +392,12 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     a.send(&text_message(
         "M1",
         "15550004444@s.whatsapp.net",
-        &["15550004444@s.whatsapp.net", "15550004444:1@s.whatsapp.net"],
+        // Carol's device is not in this chat: the server drops that copy.
+        &[
+            "15550004444@s.whatsapp.net",
+            "15550004444:1@s.whatsapp.net",
+            "15550005555:1@s.whatsapp.net",
+        ],
         b"secret",
     ))
     .await;
@@ -401,6 +410,12 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
         ),
         ("ack", "message", "M1")
     );
+
+    let queued_at = |phone: &str| {
+        sim.devices(phone).unwrap().iter().map(|d| (d.device, d.queued)).collect::<Vec<_>>()
+    };
+    assert_eq!(queued_at(BOB), [(0, 0), (1, 1)]);
+    assert_eq!(queued_at(CAROL), [(0, 0), (1, 0)]);
 
     // Bob logs in: the queued message, then <ib><offline count="1"/>. Not acked: redelivered.
     for _ in 0..2 {
@@ -464,8 +479,23 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     assert_eq!((queued.len(), count), (0, 0));
     drop(a);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let (_a, queued, count) = login(&sim, &url, &alice, PHONE).await;
+    let (mut a, queued, count) = login(&sim, &url, &alice, PHONE).await;
     assert_eq!((queued.len(), count), (0, 0));
     let counters = sim.counters();
     assert_eq!((counters.routed, counters.acked), (3, 3));
+
+    // A kicked device's queue is dropped.
+    drop(_b);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.send(&text_message(
+        "M3",
+        "15550004444@s.whatsapp.net",
+        &["15550004444:1@s.whatsapp.net"],
+        b"3",
+    ))
+    .await;
+    assert_eq!(a.recv().await.attr_str("id").unwrap(), "M3");
+    assert_eq!(queued_at(BOB), [(0, 0), (1, 1)]);
+    sim.kick(BOB, 1).unwrap();
+    assert_eq!(queued_at(BOB), [(0, 0), (1, 0)]);
 }
