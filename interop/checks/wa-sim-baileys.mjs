@@ -5,123 +5,14 @@
 // in, uploads prekeys and reaches `open`; restarted with its saved creds it logs in with no QR.
 // Then the control API's stream errors and kick, and a QR with a wrong ADV secret (refused by
 // Baileys' HMAC check, so the pairing fails).
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import makeWASocket, { initAuthCreds, WA_CERT_DETAILS, DisconnectReason } from '@whiskeysockets/baileys';
+import { WA_CERT_DETAILS, DisconnectReason } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
+import { cleanup, connect, control, freshAuth, startSim } from './lib/wa-sim.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
-const simBinary = path.join(targetDir, 'release', 'wa-sim');
-const VERSION = [2, 3000, 1043857760];
 const PHONE = '15550001111';
 const t = tally('wa-sim-baileys');
-const debug = !!process.env.WA_SIM_DEBUG;
-const children = [];
-const sockets = [];
 const figures = {};
-
-function cleanup() {
-  for (const sock of sockets) { try { sock.end(undefined); } catch {} }
-  for (const child of children) { try { child.kill('SIGKILL'); } catch {} }
-}
-process.on('exit', cleanup);
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { cleanup(); process.exit(1); });
-
-const silent = {
-  level: 'silent',
-  child() { return silent; },
-  trace() {}, debug() {}, info() {},
-  warn(...a) { if (debug) console.error('baileys warn', ...a); },
-  error(...a) { if (debug) console.error('baileys error', ...a); },
-  fatal(...a) { if (debug) console.error('baileys fatal', ...a); },
-};
-
-function startSim() {
-  const child = spawn(simBinary, ['serve', '--addr', '127.0.0.1:0', '--seed', '7'], {
-    stdio: ['ignore', 'pipe', debug ? 'inherit' : 'ignore'],
-    env: { ...process.env, RUST_LOG: debug ? 'wa_sim=debug' : 'wa_sim=warn' },
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => resolve(JSON.parse(line)));
-    child.once('exit', (code) => reject(new Error(`wa-sim exited with ${code}`)));
-  });
-}
-
-async function control(info, method, route, body) {
-  const res = await fetch(info.control_url + route, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-// An in-memory Signal key store in the shape Baileys' auth state expects.
-function memoryKeys() {
-  const data = {};
-  return {
-    async get(type, ids) {
-      const out = {};
-      for (const id of ids) if (data[type]?.[id] !== undefined) out[id] = data[type][id];
-      return out;
-    },
-    async set(update) {
-      for (const type of Object.keys(update)) {
-        data[type] ??= {};
-        for (const [id, value] of Object.entries(update[type])) {
-          if (value === null || value === undefined) delete data[type][id]; else data[type][id] = value;
-        }
-      }
-    },
-    count(type) { return Object.keys(data[type] ?? {}).length; },
-  };
-}
-
-// One Baileys socket; resolves `events` as they come.
-function connect(info, auth) {
-  const sock = makeWASocket({
-    waWebSocketUrl: info.ws_url,
-    auth,
-    logger: silent,
-    printQRInTerminal: false,
-    version: VERSION,
-    syncFullHistory: false,
-    markOnlineOnConnect: false,
-    connectTimeoutMs: 15000,
-    defaultQueryTimeoutMs: 15000,
-  });
-  sockets.push(sock);
-  const seen = { qrs: [], open: false, close: null };
-  const waiters = [];
-  const notify = () => { for (const w of waiters.splice(0)) w(); };
-  sock.ev.on('creds.update', (update) => Object.assign(auth.creds, update));
-  sock.ev.on('connection.update', (u) => {
-    if (u.qr) seen.qrs.push(u.qr);
-    if (u.connection === 'open') seen.open = true;
-    if (u.connection === 'close') {
-      seen.close = { statusCode: u.lastDisconnect?.error?.output?.statusCode, message: u.lastDisconnect?.error?.message };
-    }
-    notify();
-  });
-  const until = (predicate, what, ms = 20000) => new Promise((resolve, reject) => {
-    const check = () => {
-      if (predicate(seen)) { clearTimeout(timer); resolve(seen); return true; }
-      return false;
-    };
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; close=${JSON.stringify(seen.close)}`)), ms);
-    if (!check()) {
-      const loop = () => { if (!check()) waiters.push(loop); };
-      waiters.push(loop);
-    }
-  });
-  return { sock, seen, until };
-}
 
 const step = async (what, fn) => {
   try { return await fn(); } catch (error) { t.ok(false, `${what}: ${error.message}`); return undefined; }
@@ -138,7 +29,7 @@ try {
   r = await control(info, 'POST', '/accounts', { phone: PHONE });
   t.ok(r.status === 409, 'control: duplicate account refused');
 
-  const auth = { creds: initAuthCreds(), keys: memoryKeys() };
+  const auth = freshAuth();
 
   // 1. Registration: pair-device -> QR.
   let c = connect(info, auth);
@@ -202,7 +93,7 @@ try {
   t.ok(!c.seen.open && c.seen.close?.statusCode === 401, `removed device's login refused with failure 401 (${JSON.stringify(c.seen.close)})`);
 
   // 7. A QR with a wrong ADV secret: Baileys' HMAC check refuses pair-success, pairing fails.
-  const other = { creds: initAuthCreds(), keys: memoryKeys() };
+  const other = freshAuth();
   c = connect(info, other);
   const qr2 = await step('second QR', async () => (await c.until((s) => s.qrs.length > 0, 'qr')).qrs[0]);
   const fields = (qr2 ?? '').split(',');

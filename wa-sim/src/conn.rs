@@ -23,7 +23,7 @@ use crate::{
     Sim,
     adv::verify_device_signature,
     display::render,
-    iq,
+    iq, route,
     sim::{
         Command, ConnEntry, Device, PairedDevice, Registration, Role, SignedPreKey, StreamError,
         lid_jid, phone_jid,
@@ -301,6 +301,8 @@ fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> O
         entry.role = Role::LoggedIn { phone: phone.clone(), device };
     }
     state.counters.logins += 1;
+    // Taken under the same lock that made the connection routable, so nothing is lost or doubled.
+    let queued = route::pending(&state, &phone, device);
     drop(state);
     info!(conn = id, phone, device, "logged in");
     let now = sim.now().to_string();
@@ -312,9 +314,13 @@ fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> O
         .attr("lid", lid_jid(&lid, 0))
         .attr("creation", now)
         .build();
-    let offline =
-        Node::builder("ib").children([Node::builder("offline").attr("count", "0").build()]).build();
-    Outcome { replies: vec![success, offline], end: None }
+    let offline = Node::builder("ib")
+        .children([Node::builder("offline").attr("count", queued.len().to_string()).build()])
+        .build();
+    let mut replies = vec![success];
+    replies.extend(queued);
+    replies.push(offline);
+    Outcome { replies, end: None }
 }
 
 fn failure(sim: &Sim, reason: &'static str) -> Outcome {
@@ -341,8 +347,23 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
             };
             Outcome { replies: vec![iq::answer(sim, context.as_ref(), node)], end: None }
         }
+        "ack" => {
+            if let Some(me) = logged_in(sim, id) {
+                route::acked(sim, &me, node);
+            }
+            Outcome::default()
+        }
         "message" | "receipt" | "notification" | "call" => {
             let Ok(msg_id) = node.attr_str("id") else { return Outcome::default() };
+            if let Some(me) = logged_in(sim, id) {
+                match node.tag.as_ref() {
+                    "message" => {
+                        route::message(sim, &me, node);
+                    }
+                    "receipt" => route::receipt(sim, &me, node),
+                    _ => {}
+                }
+            }
             let ack = Node::builder("ack")
                 .attr("id", msg_id.to_owned())
                 .attr("class", node.tag.to_string())
@@ -360,6 +381,14 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
             Outcome { replies: vec![ack], end: None }
         }
         _ => Outcome::default(),
+    }
+}
+
+/// The account and device a connection is logged in as.
+fn logged_in(sim: &Sim, id: u64) -> Option<(String, u16)> {
+    match sim.state().conns.get(&id).map(|c| &c.role) {
+        Some(Role::LoggedIn { phone, device }) => Some((phone.clone(), *device)),
+        _ => None,
     }
 }
 

@@ -91,6 +91,7 @@ pub(crate) fn answer(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> N
                 {
                     d.removed = true;
                 }
+                state.queues.remove(&(phone.clone(), *device));
             }
             result(request).build()
         }

@@ -10,6 +10,7 @@ pub mod display;
 mod error;
 mod iq;
 mod qr;
+mod route;
 mod sim;
 
 pub use clock::{Clock, ManualClock, SystemClock};

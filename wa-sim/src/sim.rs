@@ -122,6 +122,8 @@ pub struct DeviceInfo {
     pub connections: usize,
     /// One-time prekeys the server holds for it.
     pub prekeys: usize,
+    /// Routed messages and receipts waiting for its ack.
+    pub queued: usize,
 }
 
 /// Counters of what the simulator did.
@@ -155,6 +157,10 @@ pub struct Counters {
     pub prekeys_uploaded: u64,
     /// Stream errors sent.
     pub stream_errors: u64,
+    /// Messages and receipts routed to a device (queued, and sent if it was connected).
+    pub routed: u64,
+    /// Routed stanzas the recipient acked (removed from its queue).
+    pub acked: u64,
 }
 
 /// The result of a completed pairing.
@@ -239,9 +245,18 @@ pub(crate) struct ConnEntry {
     pub(crate) role: Role,
 }
 
+/// A routed stanza waiting for the recipient's ack.
+pub(crate) struct Queued {
+    pub(crate) class: &'static str,
+    pub(crate) id: String,
+    pub(crate) node: Node,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) accounts: BTreeMap<String, Account>,
+    /// Per device (`phone`, `device`): routed stanzas not yet acked.
+    pub(crate) queues: BTreeMap<(String, u16), Vec<Queued>>,
     pub(crate) conns: BTreeMap<u64, ConnEntry>,
     pub(crate) next_conn: u64,
     pub(crate) counters: Counters,
@@ -352,9 +367,16 @@ impl Sim {
         if !valid(phone) {
             return Err(Error::BadPhone(phone.to_owned()));
         }
-        let (identity, raw_id, lid) = {
+        let (identity, raw_id, lid, signed_prekey) = {
             let mut rng = self.rng();
             let identity = KeyPair::generate(&mut *rng);
+            // The phone's signed prekey, so senders can build a session with device 0 (Baileys
+            // refuses to send when no own device can be encrypted for). Nothing is delivered to it.
+            let prekey = KeyPair::generate(&mut *rng);
+            let serialized = [&[5u8][..], prekey.public.as_bytes()].concat();
+            let signature = identity.sign(&serialized, &mut *rng).to_vec();
+            let signed_prekey =
+                SignedPreKey { id: 1, public: prekey.public.as_bytes().to_vec(), signature };
             let raw_id = rng.random::<u32>();
             let lid = match lid {
                 Some(lid) if valid(lid) => lid.to_owned(),
@@ -363,7 +385,7 @@ impl Sim {
                     format!("{}", rng.random_range(100_000_000_000_000u64..1_000_000_000_000_000))
                 }
             };
-            (identity, raw_id, lid)
+            (identity, raw_id, lid, signed_prekey)
         };
         let mut state = self.state();
         if state.accounts.contains_key(phone) {
@@ -377,7 +399,7 @@ impl Sim {
             platform: Some("android".to_owned()),
             removed: false,
             prekeys: BTreeMap::new(),
-            signed_prekey: None,
+            signed_prekey: Some(signed_prekey),
         };
         let account = Account {
             phone: phone.to_owned(),
@@ -423,6 +445,7 @@ impl Sim {
                     .filter(|c| matches!(&c.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == id))
                     .count(),
                 prekeys: device.prekeys.len(),
+                queued: state.queues.get(&(phone.to_owned(), id)).map_or(0, Vec::len),
             })
             .collect())
     }
@@ -528,6 +551,8 @@ impl Sim {
                 .filter(|_| device != 0)
                 .ok_or_else(|| Error::NoDevice { phone: phone.to_owned(), device })?;
             entry.removed = true;
+            // A removed device never logs in again: drop what was waiting for it.
+            state.queues.remove(&(phone.to_owned(), device));
         }
         Ok(self.inject(
             &Target { phone: Some(phone.to_owned()), device: Some(device) },

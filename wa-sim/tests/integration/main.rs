@@ -177,6 +177,17 @@ async fn register_and_scan(
     companion: &Companion,
     tamper: bool,
 ) -> (Client, Result<wa_sim::PairedDevice, Error>) {
+    register_and_scan_as(sim, url, companion, tamper, PHONE).await
+}
+
+/// [`register_and_scan`] with the phone of account `phone`.
+async fn register_and_scan_as(
+    sim: &Sim,
+    url: &str,
+    companion: &Companion,
+    tamper: bool,
+    phone: &'static str,
+) -> (Client, Result<wa_sim::PairedDevice, Error>) {
     let mut client = Client::connect(sim, url, &companion.noise, &companion.registration()).await;
     let pair_device = client.recv().await;
     let refs: Vec<_> = pair_device.child("pair-device").unwrap().children_with_tag("ref").collect();
@@ -192,11 +203,13 @@ async fn register_and_scan(
         .await;
     let scanner = sim.clone();
     let qr = companion.qr(&reference);
-    let scan = tokio::spawn(async move { scanner.scan(&qr, PHONE).await });
+    let scan = tokio::spawn(async move { scanner.scan(&qr, phone).await });
     let pair_success = client.recv().await;
     let device = pair_success.child("pair-success").unwrap().child("device").unwrap();
-    assert_eq!(device.attr_jid("jid").unwrap().user, PHONE);
-    assert_eq!(device.attr_jid("lid").unwrap().user, "100200300400500");
+    assert_eq!(device.attr_jid("jid").unwrap().user, phone);
+    if phone == PHONE {
+        assert_eq!(device.attr_jid("lid").unwrap().user, "100200300400500");
+    }
     client.send(&companion.sign(&pair_success, tamper)).await;
     let outcome = tokio::time::timeout(Duration::from_secs(5), scan).await.unwrap().unwrap();
     (client, outcome)
@@ -290,4 +303,199 @@ fn the_same_seed_gives_the_same_keys() {
         a.create_account("15550003333", None).unwrap(),
         b.create_account("15550003333", None).unwrap()
     );
+}
+
+const BOB: &str = "15550004444";
+const CAROL: &str = "15550005555";
+
+/// Pairs `companion` with account `phone`; returns its device id.
+async fn pair(sim: &Sim, url: &str, companion: &Companion, phone: &'static str) -> u16 {
+    let (mut client, outcome) = register_and_scan_as(sim, url, companion, false, phone).await;
+    assert_eq!(client.recv().await.attr_str("code").unwrap(), "515");
+    outcome.unwrap().device
+}
+
+/// Logs in; returns the client, the stanzas between `<success>` and `<ib>`, and the offline count.
+async fn login(
+    sim: &Sim,
+    url: &str,
+    companion: &Companion,
+    phone: &str,
+) -> (Client, Vec<Node>, u64) {
+    let payload = ClientPayload {
+        username: Some(phone.parse().unwrap()),
+        device: Some(1),
+        passive: Some(true),
+        ..Default::default()
+    };
+    let mut client = Client::connect(sim, url, &companion.noise, &payload).await;
+    assert_eq!(client.recv().await.tag, "success");
+    let mut queued = Vec::new();
+    loop {
+        let node = client.recv().await;
+        if node.tag == "ib" {
+            let count = node.child("offline").unwrap().attr_u64("count").unwrap();
+            return (client, queued, count);
+        }
+        queued.push(node);
+    }
+}
+
+fn text_message(id: &str, to: &str, device_jids: &[&str], ciphertext: &[u8]) -> Node {
+    Node::builder("message")
+        .attr("id", id.to_owned())
+        .attr("to", to.parse::<Jid>().unwrap())
+        .attr("type", "text")
+        .children([
+            Node::builder("participants")
+                .children(device_jids.iter().map(|jid| {
+                    Node::builder("to")
+                        .attr("jid", jid.parse::<Jid>().unwrap())
+                        .children([Node::builder("enc")
+                            .attr("v", "2")
+                            .attr("type", "pkmsg")
+                            .bytes(ciphertext.to_vec())
+                            .build()])
+                        .build()
+                }))
+                .build(),
+            Node::builder("device-identity").bytes(vec![7, 7]).build(),
+        ])
+        .build()
+}
+
+fn ack(class: &str, id: &str) -> Node {
+    Node::builder("ack").attr("class", class.to_owned()).attr("id", id.to_owned()).build()
+}
+
+#[tokio::test]
+async fn routes_messages_queues_offline_and_relays_receipts() {
+    let (sim, url) = start(3).await;
+    sim.create_account(BOB, Some("900800700600500")).unwrap();
+    let mut rng = StdRng::seed_from_u64(4);
+    let mut companion = || Companion {
+        noise: KeyPair::generate(&mut rng),
+        identity: KeyPair::generate(&mut rng),
+        adv: [3; 32],
+    };
+    let (alice, bob) = (companion(), companion());
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    assert_eq!(pair(&sim, &url, &bob, BOB).await, 1);
+    let carol = companion();
+    sim.create_account(CAROL, None).unwrap();
+    assert_eq!(pair(&sim, &url, &carol, CAROL).await, 1);
+
+    // Bob is offline: Alice's message is acked by the server and queued for bob:1 only (device 0,
+    // the simulated phone, takes nothing).
+    let (mut a, queued, count) = login(&sim, &url, &alice, PHONE).await;
+    assert!(queued.is_empty() && count == 0);
+    a.send(&text_message(
+        "M1",
+        "15550004444@s.whatsapp.net",
+        // Carol's device is not in this chat: the server drops that copy.
+        &[
+            "15550004444@s.whatsapp.net",
+            "15550004444:1@s.whatsapp.net",
+            "15550005555:1@s.whatsapp.net",
+        ],
+        b"secret",
+    ))
+    .await;
+    let server_ack = a.recv().await;
+    assert_eq!(
+        (
+            server_ack.tag.as_ref(),
+            server_ack.attr_str("class").unwrap(),
+            server_ack.attr_str("id").unwrap()
+        ),
+        ("ack", "message", "M1")
+    );
+
+    let queued_at = |phone: &str| {
+        sim.devices(phone).unwrap().iter().map(|d| (d.device, d.queued)).collect::<Vec<_>>()
+    };
+    assert_eq!(queued_at(BOB), [(0, 0), (1, 1)]);
+    assert_eq!(queued_at(CAROL), [(0, 0), (1, 0)]);
+
+    // Bob logs in: the queued message, then <ib><offline count="1"/>. Not acked: redelivered.
+    for _ in 0..2 {
+        let (b, queued, count) = login(&sim, &url, &bob, BOB).await;
+        assert_eq!((queued.len(), count), (1, 1));
+        let m = &queued[0];
+        assert_eq!(m.tag, "message");
+        assert_eq!(m.attr_str("id").unwrap(), "M1");
+        assert_eq!(m.attr_jid("from").unwrap().to_string(), "15550002222:1@s.whatsapp.net");
+        assert_eq!(m.attr_jid("sender_lid").unwrap().to_string(), "100200300400500:1@lid");
+        assert_eq!(m.attr_str("type").unwrap(), "text");
+        assert_eq!(m.attr_str("t").unwrap(), NOW.to_string());
+        assert!(m.attr("recipient").is_none());
+        let enc = m.child("enc").unwrap();
+        assert_eq!(
+            (enc.attr_str("type").unwrap(), enc.content_bytes().unwrap()),
+            ("pkmsg", &b"secret"[..])
+        );
+        assert_eq!(m.child("device-identity").unwrap().content_bytes().unwrap(), [7, 7]);
+        drop(b);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Acked, then a delivery receipt relayed to Alice's device.
+    let (mut b, queued, _) = login(&sim, &url, &bob, BOB).await;
+    assert_eq!(queued.len(), 1);
+    b.send(&ack("message", "M1")).await;
+    b.send(
+        &Node::builder("receipt")
+            .attr("id", "M1")
+            .attr("to", "15550002222:1@s.whatsapp.net".parse::<Jid>().unwrap())
+            .build(),
+    )
+    .await;
+    let receipt_ack = b.recv().await;
+    assert_eq!(
+        (receipt_ack.attr_str("class").unwrap(), receipt_ack.attr_str("id").unwrap()),
+        ("receipt", "M1")
+    );
+    let receipt = a.recv().await;
+    assert_eq!(receipt.tag, "receipt");
+    assert_eq!(receipt.attr_str("id").unwrap(), "M1");
+    assert_eq!(receipt.attr_jid("from").unwrap().to_string(), "15550004444:1@s.whatsapp.net");
+    assert!(receipt.attr("type").is_none());
+    a.send(&ack("receipt", "M1")).await;
+
+    // Live delivery in LID addressing, while Bob is connected.
+    a.send(&text_message("M2", "900800700600500@lid", &["900800700600500:1@lid"], b"two")).await;
+    assert_eq!(a.recv().await.attr_str("id").unwrap(), "M2");
+    let m = b.recv().await;
+    assert_eq!(m.attr_str("id").unwrap(), "M2");
+    assert_eq!(m.attr_jid("from").unwrap().to_string(), "100200300400500:1@lid");
+    assert_eq!(m.attr_jid("sender_pn").unwrap().to_string(), "15550002222:1@s.whatsapp.net");
+    b.send(&ack("message", "M2")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Everything acked: nothing queued on the next logins.
+    let (_b, queued, count) = login(&sim, &url, &bob, BOB).await;
+    assert_eq!((queued.len(), count), (0, 0));
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (mut a, queued, count) = login(&sim, &url, &alice, PHONE).await;
+    assert_eq!((queued.len(), count), (0, 0));
+    let counters = sim.counters();
+    assert_eq!((counters.routed, counters.acked), (3, 3));
+
+    // A kicked device's queue is dropped.
+    drop(_b);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    a.send(&text_message(
+        "M3",
+        "15550004444@s.whatsapp.net",
+        &["15550004444:1@s.whatsapp.net"],
+        b"3",
+    ))
+    .await;
+    assert_eq!(a.recv().await.attr_str("id").unwrap(), "M3");
+    assert_eq!(queued_at(BOB), [(0, 0), (1, 1)]);
+    sim.kick(BOB, 1).unwrap();
+    assert_eq!(queued_at(BOB), [(0, 0), (1, 0)]);
 }

@@ -1,0 +1,169 @@
+//! Message and receipt routing between logged-in devices, with a per-device offline queue.
+//!
+//! Every stanza routed to a companion goes into that device's queue first; it is sent at once if
+//! the device is connected, and sent again on every later login until the device acks it
+//! (`<ack class id>`). Device 0 (the simulated phone) has no connection and queues nothing.
+
+use tracing::debug;
+use wa_proto::{Jid, Node, Server};
+
+use crate::Sim;
+use crate::sim::{Command, Queued, Role, State, lid_jid, phone_jid};
+
+/// One addressed account, found by phone number or LID.
+fn account_of(state: &State, jid: &Jid) -> Option<String> {
+    state
+        .accounts
+        .values()
+        .find(|a| match jid.server {
+            Server::Lid => a.lid == jid.user,
+            _ => a.phone == jid.user,
+        })
+        .map(|a| a.phone.clone())
+}
+
+/// The device JID of `phone:device` in the addressing of `like` (LID or phone number).
+fn device_jid(state: &State, phone: &str, device: u16, lid: bool) -> Option<Jid> {
+    let account = state.accounts.get(phone)?;
+    Some(if lid { lid_jid(&account.lid, device) } else { phone_jid(phone, device) })
+}
+
+/// Queues `node` for `phone:device` and sends it to the device's open connections.
+fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id: &str, node: Node) {
+    if device == 0 {
+        return;
+    }
+    let live =
+        state.accounts.get(phone).and_then(|a| a.devices.get(&device)).is_some_and(|d| !d.removed);
+    if !live {
+        return;
+    }
+    for entry in state.conns.values() {
+        if matches!(&entry.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == device)
+        {
+            let _ = entry.tx.send(Command::Send(node.clone()));
+        }
+    }
+    state.counters.routed += 1;
+    state.queues.entry((phone.to_owned(), device)).or_default().push(Queued {
+        class,
+        id: id.to_owned(),
+        node,
+    });
+}
+
+/// A `<message>` with `<participants><to jid><enc/></to>...</participants>` from `me`: each
+/// addressed device of the chat partner or of `me`'s own account gets its own
+/// `<message from ...><enc/></message>`; devices of other accounts are ignored. Returns whether anything
+/// was addressed.
+pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> bool {
+    let Ok(id) = node.attr_str("id") else { return false };
+    let Ok(to) = node.attr_jid("to") else { return false };
+    let Some(participants) = node.child("participants") else { return false };
+    let kind = node.attr_opt_str("type").ok().flatten().unwrap_or("text").to_owned();
+    let identity = node.child("device-identity").cloned();
+    let now = sim.now().to_string();
+    let (phone, device) = me;
+    let mut guard = sim.state();
+    let state = &mut *guard;
+    let mut addressed = false;
+    let chat = account_of(state, &to);
+    for target in participants.children_with_tag("to") {
+        let (Ok(jid), Some(enc)) = (target.attr_jid("jid"), target.child("enc")) else { continue };
+        let Some(recipient) = account_of(state, &jid) else { continue };
+        // Only the chat partner's devices and the sender's own other devices may be addressed.
+        if Some(&recipient) != chat.as_ref() && &recipient != phone {
+            debug!(id, to = %jid, "device of a third account addressed; dropped");
+            continue;
+        }
+        let lid = jid.server == Server::Lid;
+        let (Some(from), Some(alt)) =
+            (device_jid(state, phone, *device, lid), device_jid(state, phone, *device, !lid))
+        else {
+            continue;
+        };
+        let mut out = Node::builder("message")
+            .attr("id", id.to_owned())
+            .attr("from", from)
+            .attr("type", kind.clone())
+            .attr("t", now.clone())
+            .attr("addressing_mode", if lid { "lid" } else { "pn" })
+            .attr(if lid { "sender_pn" } else { "sender_lid" }, alt);
+        // A copy for the sender's own other devices says which chat it belongs to.
+        if &recipient == phone {
+            out = out.attr("recipient", to.clone());
+        }
+        let mut children = vec![enc.clone()];
+        if let Some(identity) = &identity {
+            children.push(identity.clone());
+        }
+        let out = out.children(children).build();
+        debug!(id, to = %jid, "routing message");
+        deliver(state, &recipient, jid.device, "message", id, out);
+        addressed = true;
+    }
+    addressed
+}
+
+/// A `<receipt id to [participant] [type]>` from `me`, relayed to the devices of the account
+/// `to` names (except `me`) as `<receipt id from=me [participant] [type] t>`. The receipt type is
+/// relayed as sent (an `inactive` receipt stays `inactive`). Like an ack, the receipt removes the
+/// message with that id from `me`'s queue (Baileys answers a message it decrypted with a receipt
+/// only, and acks only failures).
+pub(crate) fn receipt(sim: &Sim, me: &(String, u16), node: &Node) {
+    let (Ok(id), Ok(to)) = (node.attr_str("id"), node.attr_jid("to")) else { return };
+    let (phone, device) = me;
+    let now = sim.now().to_string();
+    let mut guard = sim.state();
+    let state = &mut *guard;
+    // The recipient's receipt also settles the message it names, like an ack.
+    let mut settled = 0;
+    if let Some(queue) = state.queues.get_mut(me) {
+        let before = queue.len();
+        queue.retain(|q| !(q.id == id && q.class == "message"));
+        settled = before - queue.len();
+    }
+    state.counters.acked += settled as u64;
+    let Some(sender) = account_of(state, &to) else { return };
+    let Some(from) = device_jid(state, phone, *device, to.server == Server::Lid) else { return };
+    let devices: Vec<u16> = state
+        .accounts
+        .get(&sender)
+        .map(|a| a.devices.keys().copied().collect())
+        .unwrap_or_default();
+    let mut out = Node::builder("receipt").attr("id", id.to_owned()).attr("from", from);
+    for key in ["participant", "type", "recipient"] {
+        if let Ok(Some(value)) = node.attr_opt_str(key) {
+            out = out.attr(key, value.to_owned());
+        }
+    }
+    let out = out.attr("t", now).children(node.children().to_vec()).build();
+    for target in devices {
+        if sender == *phone && target == *device {
+            continue;
+        }
+        deliver(state, &sender, target, "receipt", id, out.clone());
+    }
+}
+
+/// The client acked a routed stanza: drop it from the device's queue.
+pub(crate) fn acked(sim: &Sim, me: &(String, u16), node: &Node) {
+    let (Ok(id), Ok(class)) = (node.attr_str("id"), node.attr_str("class")) else { return };
+    let mut state = sim.state();
+    let mut removed = 0;
+    if let Some(queue) = state.queues.get_mut(me) {
+        let before = queue.len();
+        queue.retain(|q| !(q.id == id && q.class == class));
+        removed = before - queue.len();
+    }
+    state.counters.acked += removed as u64;
+}
+
+/// What is queued for `phone:device`, oldest first (sent at login, before `<ib><offline>`).
+pub(crate) fn pending(state: &State, phone: &str, device: u16) -> Vec<Node> {
+    state
+        .queues
+        .get(&(phone.to_owned(), device))
+        .map(|q| q.iter().map(|q| q.node.clone()).collect())
+        .unwrap_or_default()
+}
