@@ -46,6 +46,9 @@ pub enum Error {
     /// The pairing did not complete in time.
     #[error("pairing timed out")]
     PairingTimeout,
+    /// The media host's TLS certificate or configuration could not be made.
+    #[error("media TLS: {0}")]
+    Tls(String),
     /// A node could not be encoded or decoded.
     #[error(transparent)]
     Proto(#[from] wa_proto::Error),

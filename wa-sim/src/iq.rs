@@ -70,16 +70,16 @@ pub(crate) fn answer(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> N
         ("encrypt", "get", "key") => bundles(sim, request),
         ("usync", _, _) => usync(sim, request),
         ("w:m", _, "media_conn") => {
-            let auth = sim.random_text(40);
+            let auth = sim.media_auth();
+            let host =
+                sim.media().host.clone().unwrap_or_else(|| sim.inner.config.media_host.clone());
             result(request)
                 .children([Node::builder("media_conn")
                     .attr("auth", auth)
                     .attr("ttl", "300")
                     .attr("auth_ttl", "21600")
                     .attr("max_buckets", "12")
-                    .children([Node::builder("host")
-                        .attr("hostname", sim.inner.config.media_host.clone())
-                        .build()])
+                    .children([Node::builder("host").attr("hostname", host).build()])
                     .build()])
                 .build()
         }

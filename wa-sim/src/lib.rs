@@ -9,6 +9,7 @@ mod control;
 pub mod display;
 mod error;
 mod iq;
+mod media;
 mod qr;
 mod route;
 mod sim;

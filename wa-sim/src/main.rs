@@ -8,15 +8,18 @@ use std::{net::SocketAddr, process::ExitCode};
 use serde_json::json;
 use wa_sim::{Sim, SimConfig};
 
-const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--control-addr 127.0.0.1:0] [--seed N]
+const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--control-addr 127.0.0.1:0] [--media-addr 127.0.0.1:0] [--media-max-bytes N] [--seed N]
 
 Serves a simulated WhatsApp Web server on a loopback address. Prints one JSON line:
-{\"ws_url\", \"root_key\", \"control_url\", \"static_key\"}. Logs go to stderr (RUST_LOG=wa_sim=debug
+{\"ws_url\", \"root_key\", \"control_url\", \"static_key\", \"media_url\"} (HTTPS with a
+self-signed certificate; blobs kept in memory up to --media-max-bytes, default 64 MiB). Logs go to stderr (RUST_LOG=wa_sim=debug
 shows every stanza).";
 
 struct Args {
     addr: SocketAddr,
     control: SocketAddr,
+    media: SocketAddr,
+    media_max: usize,
     seed: Option<u64>,
 }
 
@@ -25,13 +28,25 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         return Err("expected the `serve` command".to_owned());
     }
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut args = Args { addr: loopback, control: loopback, seed: None };
+    let mut args = Args {
+        addr: loopback,
+        control: loopback,
+        media: loopback,
+        media_max: 64 << 20,
+        seed: None,
+    };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
             "--control-addr" => {
                 args.control = value()?.parse().map_err(|e| format!("--control-addr: {e}"))?;
+            }
+            "--media-addr" => {
+                args.media = value()?.parse().map_err(|e| format!("--media-addr: {e}"))?;
+            }
+            "--media-max-bytes" => {
+                args.media_max = value()?.parse().map_err(|e| format!("--media-max-bytes: {e}"))?;
             }
             "--seed" => args.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
             "-h" | "--help" => return Err(String::new()),
@@ -75,6 +90,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let media = match sim.serve_media(args.media, args.media_max).await {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("wa-sim: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     println!(
         "{}",
         json!({
@@ -82,6 +104,7 @@ async fn main() -> ExitCode {
             "root_key": hex::encode(sim.root_key().as_bytes()),
             "static_key": hex::encode(sim.static_key().as_bytes()),
             "control_url": format!("http://{control}"),
+            "media_url": format!("https://{media}"),
         })
     );
     let _ = tokio::signal::ctrl_c().await;

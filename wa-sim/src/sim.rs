@@ -28,7 +28,8 @@ pub struct SimConfig {
     pub seed: Option<u64>,
     /// The clock for timestamps and certificate validity.
     pub clock: Arc<dyn Clock>,
-    /// The host name `media_conn` answers with.
+    /// The host name `media_conn` answers with until [`Sim::serve_media`] runs (then the media
+    /// host's `127.0.0.1:<port>`).
     pub media_host: String,
 }
 
@@ -269,6 +270,7 @@ pub(crate) struct Inner {
     pub(crate) config: SimConfig,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) state: Mutex<State>,
+    pub(crate) media: Mutex<crate::media::MediaState>,
 }
 
 /// A simulated WhatsApp server with its users' primary phones. Clones share the simulator.
@@ -320,6 +322,7 @@ impl Sim {
                 config,
                 rng: Mutex::new(rng),
                 state: Mutex::new(State::default()),
+                media: Mutex::new(crate::media::MediaState::default()),
             }),
         }
     }
@@ -339,6 +342,10 @@ impl Sim {
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind; keep serving.
         self.inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn media(&self) -> MutexGuard<'_, crate::media::MediaState> {
+        self.inner.media.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn rng(&self) -> MutexGuard<'_, StdRng> {
