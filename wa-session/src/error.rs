@@ -153,6 +153,44 @@ pub enum Error {
     /// A key store failed; the message names the backend's error.
     #[error("store error: {0}")]
     Store(String),
+    /// The server answered an iq with `type="error"`.
+    #[error("iq error {code}: {text}")]
+    Iq {
+        /// The `code` of `<error>`.
+        code: String,
+        /// The `text` of `<error>`.
+        text: String,
+    },
+    /// A stanza lacks something it must have, or has an attribute or child of the wrong form.
+    #[error("malformed <{tag}> stanza: {reason}")]
+    Stanza {
+        /// The stanza's tag.
+        tag: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A prekey bundle in a key-fetch answer is missing a key or has one of the wrong size.
+    #[error("unusable prekey bundle for {jid}: {reason}")]
+    BadBundle {
+        /// The device the bundle is for.
+        jid: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A message stanza holds no `<enc>` addressed to this device.
+    #[error("message {id} has nothing encrypted for this device")]
+    NothingToDecrypt {
+        /// The message id.
+        id: String,
+    },
+    /// An `<enc>` of a type or version this crate does not decrypt.
+    #[error("unsupported <enc> type {enc_type:?} v={version:?}")]
+    UnsupportedEnc {
+        /// The `type` attribute.
+        enc_type: String,
+        /// The `v` attribute.
+        version: String,
+    },
 }
 
 /// Which certificate of the server's chain an error is about.
@@ -181,6 +219,10 @@ impl std::fmt::Display for CertRole {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    pub(crate) fn stanza(tag: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Stanza { tag: tag.into(), reason: reason.into() }
+    }
+
     pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> Self {
         Self::Malformed { what, reason: reason.into() }
     }

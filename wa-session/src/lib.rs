@@ -13,6 +13,7 @@ mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod media;
+pub mod message;
 pub mod noise;
 mod proto;
 pub mod signal;

@@ -1,0 +1,34 @@
+//! Message stanzas, sans-IO: ids, participant hashes, device-list (usync) and prekey-bundle
+//! queries, encrypting a `proto::e2e::Message` for every device of a chat, decrypting what arrives,
+//! and receipts and acks.
+//!
+//! Every function takes time and randomness as parameters and works on [`wa_proto::Node`]s; the
+//! Signal operations run over a [`SignalStore`](crate::store::SignalStore) through
+//! [`crate::signal::cipher`]. The same API serves a companion device (which attaches its ADV signed
+//! device identity when it starts sessions) and a primary phone (device 0, which has none).
+
+pub mod bundle;
+mod bytes;
+pub mod id;
+pub mod iq;
+pub mod phash;
+pub mod receipt;
+pub mod receive;
+pub mod send;
+pub mod usync;
+
+#[cfg(test)]
+pub(crate) mod xml;
+
+pub use bundle::{establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address};
+pub use id::generate_message_id;
+pub use phash::participant_hash;
+pub use receipt::{
+    Receipt, ReceiptKind, RetryRequest, SeenKind, ack, delivery_receipt, parse_receipt, retry_receipt,
+    seen_receipt,
+};
+pub use receive::{
+    AddressingMode, MessageInfo, ReceivedMessage, decrypt_message, parse_message_info,
+};
+pub use send::{Encrypted, OwnDevice, encrypt_message, encrypt_retry, missing_sessions};
+pub use usync::{DeviceEntry, UserDevices, devices_query, parse_devices};
