@@ -108,7 +108,9 @@ pub async fn establish_sessions<S: SignalStore + ?Sized>(
     let mut failed = Vec::new();
     for (jid, bundle) in bundles {
         let outcome = match bundle {
-            Ok(bundle) => cipher::process_pre_key_bundle(store, &protocol_address(jid), bundle, rng).await,
+            Ok(bundle) => {
+                cipher::process_pre_key_bundle(store, &protocol_address(jid), bundle, rng).await
+            }
             Err(error) => Err(error.clone()),
         };
         match outcome {
@@ -185,7 +187,10 @@ mod tests {
         let bob_jid = jid("5522:1@s.whatsapp.net");
         let gone = Node::builder("user")
             .attr("jid", jid("5522:9@s.whatsapp.net"))
-            .children([Node::builder("error").attr("code", "404").attr("text", "item-not-found").build()])
+            .children([Node::builder("error")
+                .attr("code", "404")
+                .attr("text", "item-not-found")
+                .build()])
             .build();
         let mut short = user_node(&jid("5522:2@s.whatsapp.net"), &bob.bundle);
         if let wa_proto::Content::Nodes(children) = &mut short.content {
@@ -201,16 +206,14 @@ mod tests {
         );
 
         // Without a one-time prekey, and with the keys inside <keys>.
-        let mut no_one_time = bob.bundle.clone();
+        let mut no_one_time = bob.bundle;
         no_one_time.pre_key = None;
         let flat = user_node(&bob_jid, &no_one_time);
         let nested = Node::builder("user")
             .attr("jid", bob_jid.clone())
             .children([
                 flat.child("registration").unwrap().clone(),
-                Node::builder("keys")
-                    .children(flat.children()[1..].iter().cloned())
-                    .build(),
+                Node::builder("keys").children(flat.children()[1..].iter().cloned()).build(),
             ])
             .build();
         assert_eq!(parse_bundle(&nested, &bob_jid).unwrap(), no_one_time);

@@ -51,7 +51,10 @@ mod tests {
         assert!(check_result(&ok).is_ok());
         let error = Node::builder("iq")
             .attr("type", "error")
-            .children([Node::builder("error").attr("code", "404").attr("text", "item-not-found").build()])
+            .children([Node::builder("error")
+                .attr("code", "404")
+                .attr("text", "item-not-found")
+                .build()])
             .build();
         assert_eq!(
             check_result(&error),

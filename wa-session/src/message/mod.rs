@@ -20,12 +20,14 @@ pub mod usync;
 #[cfg(test)]
 pub(crate) mod xml;
 
-pub use bundle::{establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address};
+pub use bundle::{
+    establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address,
+};
 pub use id::generate_message_id;
 pub use phash::participant_hash;
 pub use receipt::{
-    Receipt, ReceiptKind, RetryRequest, SeenKind, ack, delivery_receipt, parse_receipt, retry_receipt,
-    seen_receipt,
+    Receipt, ReceiptKind, RetryRequest, SeenKind, ack, delivery_receipt, parse_receipt,
+    retry_receipt, seen_receipt,
 };
 pub use receive::{
     AddressingMode, MessageInfo, ReceivedMessage, decrypt_message, parse_message_info,

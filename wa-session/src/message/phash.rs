@@ -39,6 +39,9 @@ mod tests {
         let digest = Sha256::digest(joined.as_bytes());
         assert_eq!(hash, format!("2:{}", STANDARD_NO_PAD.encode(&digest[..6])));
         assert_ne!(hash, participant_hash([&a]));
-        assert_eq!(participant_hash([]), format!("2:{}", STANDARD_NO_PAD.encode(&Sha256::digest(b"")[..6])));
+        assert_eq!(
+            participant_hash([]),
+            format!("2:{}", STANDARD_NO_PAD.encode(&Sha256::digest(b"")[..6]))
+        );
     }
 }

@@ -24,8 +24,10 @@ fn jid_attr(node: &Node, key: &str) -> Result<Option<Jid>> {
 pub fn ack(stanza: &Node, own: Option<&Jid>, error: Option<u16>) -> Result<Node> {
     let tag = stanza.tag.to_string();
     let id = text_attr(stanza, "id").ok_or_else(|| Error::stanza(tag.clone(), "missing id"))?;
-    let from = jid_attr(stanza, "from")?.ok_or_else(|| Error::stanza(tag.clone(), "missing from"))?;
-    let mut ack = Node::builder("ack").attr("id", id.to_owned()).attr("to", from).attr("class", tag);
+    let from =
+        jid_attr(stanza, "from")?.ok_or_else(|| Error::stanza(tag.clone(), "missing from"))?;
+    let mut ack =
+        Node::builder("ack").attr("id", id.to_owned()).attr("to", from).attr("class", tag);
     if let Some(code) = error {
         ack = ack.attr("error", code.to_string());
     }
@@ -55,7 +57,8 @@ pub fn receipt(
     kind: Option<&'static str>,
     timestamp: Option<u64>,
 ) -> Result<Node> {
-    let (first, rest) = ids.split_first().ok_or_else(|| Error::stanza("receipt", "no message ids"))?;
+    let (first, rest) =
+        ids.split_first().ok_or_else(|| Error::stanza("receipt", "no message ids"))?;
     let mut node = Node::builder("receipt").attr("id", first.clone()).attr("to", to.clone());
     if let Some(participant) = participant {
         node = node.attr("participant", participant.clone());
@@ -136,19 +139,17 @@ pub fn retry_receipt(
     device_identity: Option<&[u8]>,
 ) -> Result<Node> {
     let id = text_attr(message, "id").ok_or_else(|| Error::stanza("message", "missing id"))?;
-    let from = jid_attr(message, "from")?.ok_or_else(|| Error::stanza("message", "missing from"))?;
-    let mut node = Node::builder("receipt")
-        .attr("id", id.to_owned())
-        .attr("type", "retry")
-        .attr("to", from);
+    let from =
+        jid_attr(message, "from")?.ok_or_else(|| Error::stanza("message", "missing from"))?;
+    let mut node =
+        Node::builder("receipt").attr("id", id.to_owned()).attr("type", "retry").attr("to", from);
     for key in ["recipient", "participant"] {
         if let Some(jid) = jid_attr(message, key)? {
             node = node.attr(key, jid);
         }
     }
-    let mut retry = Node::builder("retry")
-        .attr("count", count.to_string())
-        .attr("id", id.to_owned());
+    let mut retry =
+        Node::builder("retry").attr("count", count.to_string()).attr("id", id.to_owned());
     if let Some(t) = text_attr(message, "t") {
         retry = retry.attr("t", t.to_owned());
     }
@@ -164,7 +165,10 @@ pub fn retry_receipt(
         if let Some((id, key)) = own_keys.pre_key {
             keys.push(
                 Node::builder("key")
-                    .children([bytes_node("id", be(id, 3)), bytes_node("value", key.as_bytes().to_vec())])
+                    .children([
+                        bytes_node("id", be(id, 3)),
+                        bytes_node("value", key.as_bytes().to_vec()),
+                    ])
                     .build(),
             );
         }
@@ -257,7 +261,9 @@ pub fn parse_receipt(node: &Node) -> Result<Receipt> {
         }
     }
     let timestamp = match node.attr("t") {
-        Some(_) => node.attr_u64("t").map_err(|error| Error::stanza("receipt", error.to_string()))?,
+        Some(_) => {
+            node.attr_u64("t").map_err(|error| Error::stanza("receipt", error.to_string()))?
+        }
         None => 0,
     };
     let kind = match text_attr(node, "type") {
@@ -271,14 +277,17 @@ pub fn parse_receipt(node: &Node) -> Result<Receipt> {
 }
 
 fn parse_retry(node: &Node, sender: &Jid) -> Result<RetryRequest> {
-    let retry = node.child("retry").ok_or_else(|| Error::stanza("receipt", "retry without <retry>"))?;
+    let retry =
+        node.child("retry").ok_or_else(|| Error::stanza("receipt", "retry without <retry>"))?;
     let count = retry
         .attr_u64("count")
         .ok()
         .and_then(|count| u32::try_from(count).ok())
         .ok_or_else(|| Error::stanza("retry", "count is not a number"))?;
     let timestamp = match retry.attr("t") {
-        Some(_) => Some(retry.attr_u64("t").map_err(|error| Error::stanza("retry", error.to_string()))?),
+        Some(_) => {
+            Some(retry.attr_u64("t").map_err(|error| Error::stanza("retry", error.to_string()))?)
+        }
         None => None,
     };
     let registration_id = match node.child("registration") {
@@ -365,11 +374,22 @@ mod tests {
         let mut shapes = xml(&delivery_receipt(&info(false, false)));
         shapes += &xml(&delivery_receipt(&info(true, false)));
         shapes += &xml(&delivery_receipt(&info(false, true)));
-        shapes += &xml(&seen_receipt(&jid("5522@s.whatsapp.net"), None, &ids, SeenKind::Read, 1_700_000_100).unwrap());
-        shapes += &xml(
-            &seen_receipt(&jid("1203@g.us"), Some(&jid("5522:2@s.whatsapp.net")), &ids[..1], SeenKind::Played, 1)
-                .unwrap(),
-        );
+        shapes += &xml(&seen_receipt(
+            &jid("5522@s.whatsapp.net"),
+            None,
+            &ids,
+            SeenKind::Read,
+            1_700_000_100,
+        )
+        .unwrap());
+        shapes += &xml(&seen_receipt(
+            &jid("1203@g.us"),
+            Some(&jid("5522:2@s.whatsapp.net")),
+            &ids[..1],
+            SeenKind::Played,
+            1,
+        )
+        .unwrap());
         insta::assert_snapshot!(shapes);
         assert!(seen_receipt(&jid("5522@s.whatsapp.net"), None, &[], SeenKind::Read, 1).is_err());
     }
@@ -397,7 +417,7 @@ mod tests {
         let ReceiptKind::Retry(request) = parse_receipt(&relay(second)).unwrap().kind else {
             panic!("not a retry")
         };
-        let mut expected = keys.clone();
+        let mut expected = keys;
         expected.device_id = 2;
         assert_eq!(request.keys, Some(expected));
         assert_eq!(request.device_identity.as_deref(), Some(&[9u8, 9][..]));

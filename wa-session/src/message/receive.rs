@@ -93,7 +93,7 @@ pub fn parse_message_info(node: &Node, own: &OwnDevice) -> Result<MessageInfo> {
             Some(recipient) => recipient.to_non_device(),
             None => from.to_non_device(),
         };
-        (chat, from.clone(), false)
+        (chat, from, false)
     } else if matches!(from.server, Server::Group | Server::Broadcast) {
         let participant = participant
             .ok_or_else(|| Error::stanza("message", "group message without participant"))?;
@@ -119,7 +119,9 @@ pub fn parse_message_info(node: &Node, own: &OwnDevice) -> Result<MessageInfo> {
         }
     }
     let timestamp = match node.attr("t") {
-        Some(_) => node.attr_u64("t").map_err(|error| Error::stanza("message", error.to_string()))?,
+        Some(_) => {
+            node.attr_u64("t").map_err(|error| Error::stanza("message", error.to_string()))?
+        }
         None => 0,
     };
     let text = |key: &str| node.attr_opt_str(key).ok().flatten().map(str::to_owned);
@@ -154,7 +156,8 @@ fn our_encs<'a>(node: &'a Node, own: &OwnDevice) -> Vec<&'a Node> {
 
 fn decode(padded: &[u8]) -> Result<e2e::Message> {
     let plaintext = padding::unpad(padded)?;
-    e2e::Message::decode(plaintext).map_err(|error| Error::malformed("e2e message", error.to_string()))
+    e2e::Message::decode(plaintext)
+        .map_err(|error| Error::malformed("e2e message", error.to_string()))
 }
 
 fn enc_bytes(enc: &Node) -> Result<&[u8]> {
@@ -220,7 +223,8 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
     if info.from_me
         && let Some(sent) = message.device_sent_message.take()
     {
-        if let Some(chat) = sent.destination_jid.as_deref().and_then(|jid| jid.parse::<Jid>().ok()) {
+        if let Some(chat) = sent.destination_jid.as_deref().and_then(|jid| jid.parse::<Jid>().ok())
+        {
             info.chat = chat;
         }
         let context = message.message_context_info.take();
@@ -322,9 +326,12 @@ mod tests {
         let info = parse_message_info(&group, &own()).unwrap();
         assert!(info.is_group);
         assert_eq!((info.chat, info.sender), (jid("1203@g.us"), jid("5522:1@s.whatsapp.net")));
-        let no_participant = Node::builder("message").attr("id", "G").attr("from", jid("1203@g.us")).build();
+        let no_participant =
+            Node::builder("message").attr("id", "G").attr("from", jid("1203@g.us")).build();
         assert!(parse_message_info(&no_participant, &own()).is_err());
-        assert!(parse_message_info(&Node::builder("message").attr("id", "G").build(), &own()).is_err());
+        assert!(
+            parse_message_info(&Node::builder("message").attr("id", "G").build(), &own()).is_err()
+        );
         let bad_t = Node::builder("message")
             .attr("id", "G")
             .attr("from", jid("5522@s.whatsapp.net"))

@@ -325,7 +325,7 @@ mod tests {
         let wrapped = e2e::Message {
             ephemeral_message: Some(Box::new(e2e::message::FutureProofMessage {
                 message: Some(Box::new(e2e::Message {
-                    image_message: Some(Box::new(Default::default())),
+                    image_message: Some(Box::default()),
                     ..Default::default()
                 })),
             })),

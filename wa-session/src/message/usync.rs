@@ -15,9 +15,8 @@ pub fn devices_query(request_id: &str, sid: &str, users: &[Jid], with_lid: bool)
     if with_lid {
         protocols.push(Node::new("lid"));
     }
-    let list = users
-        .iter()
-        .map(|user| Node::builder("user").attr("jid", user.to_non_device()).build());
+    let list =
+        users.iter().map(|user| Node::builder("user").attr("jid", user.to_non_device()).build());
     let usync = Node::builder("usync")
         .attr("sid", sid.to_owned())
         .attr("mode", "query")

@@ -5,6 +5,7 @@
 
 mod fuzz_seeds;
 mod media;
+mod message;
 mod noise;
 mod session;
 mod vectors;
