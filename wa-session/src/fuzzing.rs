@@ -920,3 +920,135 @@ pub fn noise_frame(data: &[u8]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Message stanzas.
+
+/// The fixed receiver of [`message_stanza`]: Bob's companion `5522:1`, with a signed and a
+/// one-time prekey; the sender of the seeds is Alice's `5511:1`.
+struct StanzaWorld {
+    bob: Device,
+    bob_own: crate::message::OwnDevice,
+    seeds: Vec<Vec<u8>>,
+}
+
+fn stanza_bob_store(bob: &Device) -> MemoryStore {
+    let store = MemoryStore::new(bob.identity.clone(), bob.registration_id);
+    block_on(async {
+        store.save_signed_pre_key(&bob.signed).await.expect("memory store");
+        store.save_pre_key(&bob.one_time).await.expect("memory store");
+    });
+    store
+}
+
+fn stanza_world() -> &'static StanzaWorld {
+    static WORLD: OnceLock<StanzaWorld> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        use wa_proto::{Jid, Node, proto::e2e};
+
+        use crate::message::{OwnDevice, encrypt_message, receipt};
+
+        let mut rng = TestRng(41);
+        let bob = Device::new(52, &mut rng);
+        let alice = Device::new(51, &mut rng);
+        let alice_jid: Jid = "5511:1@s.whatsapp.net".parse().expect("fixed JID");
+        let bob_jid: Jid = "5522:1@s.whatsapp.net".parse().expect("fixed JID");
+        let alice_own = OwnDevice {
+            jid: alice_jid.clone(),
+            lid: None,
+            device_identity: Some(b"alice identity".to_vec()),
+        };
+        let alice_store = MemoryStore::new(alice.identity.clone(), alice.registration_id);
+        let mut seeds = Vec::new();
+        let deliver = |sent: &Node, kind: &'static str| {
+            let participants = sent.child("participants").expect("built with participants");
+            let enc = participants.children()[0].child("enc").expect("one enc").clone();
+            Node::builder("message")
+                .attr("id", sent.attr_str("id").expect("id").to_owned())
+                .attr("from", alice_jid.clone())
+                .attr("type", kind)
+                .attr("t", "1700000000")
+                .attr("notify", "Alice")
+                .children([enc])
+                .build()
+        };
+        block_on(async {
+            crate::signal::cipher::process_pre_key_bundle(
+                &alice_store,
+                &crate::message::protocol_address(&bob_jid),
+                &bob.bundle(Some(&bob.one_time)),
+                &mut rng,
+            )
+            .await
+            .expect("fixed bundle");
+            let chat = bob_jid.to_non_device();
+            for (id, body) in [("3EB0F1", "first"), ("3EB0F2", "second")] {
+                let message =
+                    e2e::Message { conversation: Some(body.into()), ..Default::default() };
+                let sent = encrypt_message(
+                    &alice_store,
+                    &alice_own,
+                    id,
+                    &chat,
+                    &message,
+                    std::slice::from_ref(&bob_jid),
+                    &mut rng,
+                )
+                .await
+                .expect("a session exists");
+                seeds.push(deliver(&sent.node, "text"));
+            }
+        });
+        let retry =
+            receipt::retry_receipt(&seeds[0], 2, &bob.bundle(Some(&bob.one_time)), true, None)
+                .expect("well-formed message");
+        let mut relayed = retry;
+        relayed.attrs.retain(|(key, _)| key != "to");
+        relayed.attrs.push(("from".into(), bob_jid.clone().into()));
+        seeds.push(relayed);
+        let seeds = seeds
+            .iter()
+            .map(|node| wa_proto::encode(node).expect("encodable").split_off(1))
+            .collect();
+        let bob_own = OwnDevice { jid: bob_jid, lid: None, device_identity: None };
+        StanzaWorld { bob, bob_own, seeds }
+    })
+}
+
+/// Seeds for [`message_stanza`]: two `<message>`s from Alice (a `pkmsg`, then another `pkmsg` of
+/// the same session) and a retry receipt with keys, as node bodies (no frame flags byte).
+#[must_use]
+pub fn message_stanza_seeds() -> Vec<Vec<u8>> {
+    stanza_world().seeds.clone()
+}
+
+/// Decodes a node body and runs every message-layer parser over it, then decrypts it as Bob's
+/// fixed device. Returns whether it decrypted.
+///
+/// Properties: no panic; a decrypted message does not decrypt a second time.
+pub fn message_stanza(data: &[u8]) -> bool {
+    use crate::message::{
+        ack, decrypt_message, parse_bundles, parse_devices, parse_message_info, parse_receipt,
+    };
+
+    let Ok(node) = wa_proto::decode_node(data) else { return false };
+    let world = stanza_world();
+    let _ = parse_message_info(&node, &world.bob_own);
+    let _ = parse_receipt(&node);
+    let _ = parse_devices(&node);
+    let _ = parse_bundles(&node);
+    let _ = ack(&node, Some(&world.bob_own.jid), None);
+    let store = stanza_bob_store(&world.bob);
+    let mut rng = TestRng(3);
+    block_on(async {
+        match decrypt_message(&store, &world.bob_own, &node, &mut rng).await {
+            Ok(_) => {
+                if decrypt_message(&store, &world.bob_own, &node, &mut rng).await.is_ok() {
+                    panic!("a message stanza decrypted twice");
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    })
+}

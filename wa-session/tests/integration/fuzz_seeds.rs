@@ -171,3 +171,35 @@ fn committed_seeds_are_current_and_reach_decryption() {
         }
     }
 }
+
+#[test]
+fn message_stanza_seeds_replay() {
+    replay(
+        "message_stanza",
+        |data| {
+            let _ = fuzzing::message_stanza(data);
+        },
+        3,
+    );
+}
+
+#[test]
+fn message_stanza_seeds_are_current() {
+    let write = std::env::var_os("WAB24_WRITE_SEEDS").is_some();
+    let dir = fuzz_dir().join("corpus").join("message_stanza");
+    let seeds = fuzzing::message_stanza_seeds();
+    // Two messages that reach decryption, and a retry receipt that only the parsers read.
+    let decrypted: Vec<bool> = seeds.iter().map(|seed| fuzzing::message_stanza(seed)).collect();
+    assert_eq!(decrypted, [true, true, false]);
+    for (index, bytes) in seeds.iter().enumerate() {
+        let path = dir.join(format!("ours-{index:02}"));
+        if write {
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(&path, bytes).unwrap();
+        } else {
+            let committed = fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (WAB24_WRITE_SEEDS=1)", path.display()));
+            assert_eq!(&committed, bytes, "{} is stale (WAB24_WRITE_SEEDS=1)", path.display());
+        }
+    }
+}

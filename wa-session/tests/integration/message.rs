@@ -7,6 +7,7 @@
 use std::{cell::RefCell, collections::BTreeMap};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD_NO_PAD};
+use prost::Message as _;
 use sha2::{Digest, Sha256};
 use wa_proto::{
     Jid, Node,
@@ -15,9 +16,9 @@ use wa_proto::{
 use wa_session::{
     Error, KeyPair, PrivateKey, PublicKey,
     message::{self, OwnDevice, ReceiptKind, ReceivedMessage, bundle::protocol_address, receipt},
-    signal::{PreKeyBundle, PreKeyRecord, SessionRecord, SignedPreKeyRecord, cipher},
+    signal::{PreKeyBundle, PreKeyRecord, SessionRecord, SignedPreKeyRecord, cipher, padding},
     store::{
-        MemoryStore, PreKeyStore as _, SessionStore as _, SignedPreKeyStore as _,
+        MemoryStore, PreKeyStore as _, SenderKeyName, SessionStore as _, SignedPreKeyStore as _,
         conformance::{TestRng, block_on},
     },
 };
@@ -496,4 +497,97 @@ fn phash_matches_baileys() {
         assert_eq!(ours.len(), 10);
         assert!(ours.starts_with(baileys), "{ours} vs Baileys {baileys}");
     }
+}
+
+/// A group message as it reaches one member: the sender key comes in a pairwise `pkmsg`, the
+/// content in the `skmsg`; later messages carry only the `skmsg`.
+#[test]
+fn group_message_with_sender_key_distribution() {
+    block_on(async {
+        let mut rng = TestRng(21);
+        let a1 = Device::new("5511:1@s.whatsapp.net", "111:1@lid", 1, Some(b"identity")).await;
+        let b0 = Device::new("5522@s.whatsapp.net", "222@lid", 3, None).await;
+        let group = jid("120363000000000001@g.us");
+        let name = SenderKeyName::new(group.to_string(), protocol_address(&a1.own.jid));
+        cipher::process_pre_key_bundle(
+            &a1.store,
+            &protocol_address(&b0.own.jid),
+            &b0.take_bundle(),
+            &mut rng,
+        )
+        .await
+        .unwrap();
+        let distribution =
+            cipher::create_sender_key_distribution(&a1.store, &name, &mut rng).await.unwrap();
+        let carrier = e2e::Message {
+            sender_key_distribution_message: Some(e2e::message::SenderKeyDistributionMessage {
+                group_id: Some(group.to_string()),
+                axolotl_sender_key_distribution_message: Some(distribution.serialized().to_vec()),
+            }),
+            ..Default::default()
+        };
+        let group_message = |id: &str, encs: Vec<Node>| {
+            wire(
+                &Node::builder("message")
+                    .attr("id", id.to_owned())
+                    .attr("from", group.clone())
+                    .attr("participant", a1.own.jid.clone())
+                    .attr("type", "text")
+                    .attr("t", "1700000500")
+                    .children(encs)
+                    .build(),
+            )
+        };
+        let enc = |kind: &'static str, bytes: &[u8]| {
+            Node::builder("enc").attr("v", "2").attr("type", kind).bytes(bytes.to_vec()).build()
+        };
+        let pairwise = cipher::encrypt(
+            &a1.store,
+            &protocol_address(&b0.own.jid),
+            &padding::pad(&carrier.encode_to_vec(), &mut rng),
+        )
+        .await
+        .unwrap();
+        let first = cipher::group_encrypt(
+            &a1.store,
+            &name,
+            &padding::pad(&text("hello group").encode_to_vec(), &mut rng),
+            &mut rng,
+        )
+        .await
+        .unwrap();
+        let received = receive(
+            &b0,
+            &group_message(
+                "G1",
+                vec![
+                    enc(pairwise.enc_type(), pairwise.serialized()),
+                    enc("skmsg", first.serialized()),
+                ],
+            ),
+            &mut rng,
+        )
+        .await;
+        assert_eq!(received.message, text("hello group"));
+        assert!(received.info.is_group && !received.info.from_me);
+        assert_eq!((received.info.chat, received.info.sender), (group.clone(), a1.own.jid.clone()));
+
+        let second = cipher::group_encrypt(
+            &a1.store,
+            &name,
+            &padding::pad(&text("second").encode_to_vec(), &mut rng),
+            &mut rng,
+        )
+        .await
+        .unwrap();
+        let second = group_message("G2", vec![enc("skmsg", second.serialized())]);
+        assert_eq!(receive(&b0, &second, &mut rng).await.message, text("second"));
+
+        // A member that never got the sender key asks for a retry.
+        let b1 = Device::new("5522:1@s.whatsapp.net", "222:1@lid", 4, None).await;
+        let error =
+            message::decrypt_message(&b1.store, &b1.own, &second, &mut rng).await.unwrap_err();
+        assert!(matches!(error, Error::NoSenderKey { .. }), "{error:?}");
+        assert!(error.asks_for_retry_receipt());
+    });
 }
