@@ -12,7 +12,10 @@ use prost::Message as _;
 use rand::CryptoRng;
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::{WebSocketStream, client_async, tungstenite::Message};
+use tokio_tungstenite::{
+    WebSocketStream, client_async_with_config,
+    tungstenite::{Message, protocol::WebSocketConfig},
+};
 use wa_proto::{
     Jid, Node,
     proto::{
@@ -172,7 +175,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         payload: &ClientPayload,
         rng: &mut impl CryptoRng,
     ) -> Result<Self> {
-        let (mut ws, _) = client_async(url, stream).await.map_err(fail)?;
+        // A small read buffer, as the simulator's own (tungstenite allocates it up front).
+        let config = WebSocketConfig::default().read_buffer_size(crate::conn::READ_BUFFER);
+        let (mut ws, _) = client_async_with_config(url, stream, Some(config)).await.map_err(fail)?;
         let mut decoder = FrameDecoder::client();
         let mut encoder = FrameEncoder::client(None)?;
         let mut frames = VecDeque::new();

@@ -170,7 +170,7 @@ impl Sim {
             .and(warp::path!("faults" / "clear"))
             .and(with_sim.clone())
             .map(|sim: Sim| respond(Ok(json!({ "cleared": sim.clear_faults() }))));
-        let faults = warp::get()
+        let list_faults = warp::get()
             .and(warp::path!("faults"))
             .and(with_sim.clone())
             .map(|sim: Sim| respond(to_value(sim.faults())));
@@ -182,7 +182,7 @@ impl Sim {
                     Err(error) => respond(Err(error)),
                 }
             });
-        create
+        let calls = create
             .or(list)
             .unify()
             .or(devices)
@@ -197,18 +197,21 @@ impl Sim {
             .unify()
             .or(counters)
             .unify()
-            .or(latency)
-            .unify()
+            // Boxed in two halves: one long chain of `or`s overflows the trait solver.
+            .boxed();
+        let faults = latency
             .or(drop)
             .unify()
             .or(black_hole)
             .unify()
             .or(clear)
             .unify()
-            .or(faults)
+            .or(list_faults)
             .unify()
             .or(certificate)
             .unify()
+            .boxed();
+        calls.or(faults).unify()
     }
 
     /// Binds the control API on `addr` (loopback only) and serves it in the background.
