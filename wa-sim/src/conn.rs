@@ -140,7 +140,7 @@ pub(crate) async fn run<S: Stream>(sim: Sim, stream: S) {
             }
         }
     }
-    if let Some(entry) = sim.state().conns.remove(&id)
+    if let Some(entry) = sim.state().remove_conn(id)
         && let Role::Registering { pending: Some(pending), .. } = entry.role
     {
         let _ =
@@ -437,18 +437,12 @@ fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> O
     };
     // A second connection of the same device replaces the first.
     let mut replaced = 0;
-    for (other, entry) in &state.conns {
-        if *other != id
-            && matches!(&entry.role, Role::LoggedIn { phone: p, device: d } if *p == phone && *d == device)
-        {
-            let _ = entry.tx.send(Command::End(StreamError::Replaced.node()));
-            replaced += 1;
-        }
+    for (_, entry) in state.connections_of(&phone, device) {
+        let _ = entry.tx.send(Command::End(StreamError::Replaced.node()));
+        replaced += 1;
     }
     state.counters.stream_errors += replaced;
-    if let Some(entry) = state.conns.get_mut(&id) {
-        entry.role = Role::LoggedIn { phone: phone.clone(), device };
-    }
+    state.log_in(id, &phone, device);
     state.counters.logins += 1;
     // Taken under the same lock that made the connection routable, so nothing is lost or doubled.
     let queued = route::pending(&state, &phone, device);

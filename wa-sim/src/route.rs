@@ -8,7 +8,7 @@ use tracing::debug;
 use wa_proto::{Jid, Node, Server};
 
 use crate::Sim;
-use crate::sim::{Command, Queued, Role, State, lid_jid, phone_jid};
+use crate::sim::{Command, Queued, State, lid_jid, phone_jid};
 
 /// One addressed account, found by phone number or LID.
 fn account_of(state: &State, jid: &Jid) -> Option<String> {
@@ -35,11 +35,8 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
     if !live {
         return;
     }
-    for entry in state.conns.values() {
-        if matches!(&entry.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == device)
-        {
-            let _ = entry.tx.send(Command::Send(node.clone()));
-        }
+    for (_, entry) in state.connections_of(phone, device) {
+        let _ = entry.tx.send(Command::Send(node.clone()));
     }
     state.counters.routed += 1;
     if class == "receipt" {

@@ -295,6 +295,47 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Latency and drop rules, in the order they were set.
     pub(crate) faults: Vec<crate::fault::FaultRule>,
+    /// Per device: its logged-in connections, an index over `conns` so that routing a stanza
+    /// does not visit every connection.
+    online: BTreeMap<(String, u16), Vec<u64>>,
+}
+
+impl State {
+    /// Marks connection `id` logged in as `phone:device`.
+    pub(crate) fn log_in(&mut self, id: u64, phone: &str, device: u16) {
+        if let Some(entry) = self.conns.get_mut(&id) {
+            entry.role = Role::LoggedIn { phone: phone.to_owned(), device };
+            self.online.entry((phone.to_owned(), device)).or_default().push(id);
+        }
+    }
+
+    /// Forgets connection `id`; its entry, if it was there.
+    pub(crate) fn remove_conn(&mut self, id: u64) -> Option<ConnEntry> {
+        let entry = self.conns.remove(&id)?;
+        if let Role::LoggedIn { phone, device } = &entry.role {
+            let key = (phone.clone(), *device);
+            if let Some(ids) = self.online.get_mut(&key) {
+                ids.retain(|c| *c != id);
+                if ids.is_empty() {
+                    self.online.remove(&key);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// The logged-in connections of `phone:device`, with their ids.
+    pub(crate) fn connections_of(
+        &self,
+        phone: &str,
+        device: u16,
+    ) -> impl Iterator<Item = (u64, &ConnEntry)> {
+        self.online
+            .get(&(phone.to_owned(), device))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| Some((*id, self.conns.get(id)?)))
+    }
 }
 
 pub(crate) struct Inner {
@@ -483,11 +524,7 @@ impl Sim {
                 lid: lid_jid(&account.lid, id).to_string(),
                 platform: device.platform.clone(),
                 removed: device.removed,
-                connections: state
-                    .conns
-                    .values()
-                    .filter(|c| matches!(&c.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == id))
-                    .count(),
+                connections: state.connections_of(phone, id).count(),
                 prekeys: device.prekeys.len(),
                 queued: state.queues.get(&(phone.to_owned(), id)).map_or(0, Vec::len),
             })
