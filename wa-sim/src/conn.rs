@@ -12,9 +12,9 @@ use tokio_tungstenite::{
     WebSocketStream, accept_hdr_async_with_config,
     tungstenite::{
         Message,
-        protocol::WebSocketConfig,
         handshake::server::{ErrorResponse, Request, Response},
         http::StatusCode,
+        protocol::WebSocketConfig,
     },
 };
 use tracing::{debug, info, warn};
