@@ -17,11 +17,11 @@ use wa_proto::{Jid, Node, proto::handshake::ClientPayload};
 use wa_session::{
     KeyPair, PublicKey,
     noise::{FrameDecoder, FrameEncoder, ResponderHandshake, Transport},
+    pairing::adv::{device_identity_of_reply, verify_device_signature},
 };
 
 use crate::{
     Sim,
-    adv::verify_device_signature,
     display::render,
     iq, route,
     sim::{
@@ -404,27 +404,16 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
     }
     let pending = pending.take()?;
     let registration = registration.clone();
-    let returned = node
-        .child("pair-device-sign")
-        .and_then(|sign| sign.child("device-identity"))
-        .filter(|identity| {
-            identity.attr_str("key-index").ok().and_then(|k| k.parse::<u32>().ok())
-                == Some(pending.key_index)
+    let verdict = device_identity_of_reply(node, pending.key_index)
+        .and_then(|bytes| {
+            verify_device_signature(
+                bytes,
+                &pending.details,
+                &pending.account_key,
+                &registration.identity_key,
+            )
         })
-        .and_then(Node::content_bytes);
-    let verdict = match returned {
-        None => Err(crate::Error::PairingFailed(format!(
-            "no pair-device-sign with key-index {} (got type {:?})",
-            pending.key_index,
-            node.attr_str("type").unwrap_or_default()
-        ))),
-        Some(bytes) => verify_device_signature(
-            bytes,
-            &pending.details,
-            &pending.account_key,
-            &registration.identity_key,
-        ),
-    };
+        .map_err(crate::Error::from);
     if let Err(error) = verdict {
         warn!(conn = id, "pairing refused: {error}");
         state.counters.pairing_failures += 1;

@@ -11,12 +11,13 @@ use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use wa_proto::{Jid, Node, Server, proto::cert::CertChain};
-use wa_session::{KeyPair, PublicKey, cert::ChainSpec};
-
-use crate::{
-    Clock, Error, QrCode, Result, SystemClock,
-    adv::{DeviceFacts, sign_device_identity},
+use wa_session::{
+    KeyPair, PublicKey,
+    cert::ChainSpec,
+    pairing::adv::{DeviceFacts, sign_device_identity},
 };
+
+use crate::{Clock, Error, QrCode, Result, SystemClock};
 
 /// How long [`Sim::scan`] waits for the companion's `pair-device-sign`.
 pub const PAIRING_TIMEOUT: Duration = Duration::from_secs(20);
