@@ -15,6 +15,7 @@ mod crypto;
 pub mod fuzzing;
 pub mod media;
 pub mod noise;
+pub mod client;
 pub mod pairing;
 mod proto;
 pub mod signal;
