@@ -229,6 +229,11 @@ fn be_uint(bytes: Option<&[u8]>) -> Option<u32> {
 /// Decides what a freshly handshaken connection is: a registration (pair-device), a login
 /// (`<success>`), or refused (`<failure>`).
 fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> Outcome {
+    let v = payload.user_agent.as_ref().and_then(|u| u.app_version.as_ref());
+    let v = v.map(|v| (v.primary(), v.secondary(), v.tertiary())).unwrap_or_default();
+    if sim.inner.config.min_version.is_some_and(|m| (m.primary, m.secondary, m.tertiary) > v) {
+        return failure(sim, "405");
+    }
     if let Some(data) = &payload.device_pairing_data {
         let identity = data.e_ident.as_deref().and_then(|k| PublicKey::from_slice(k).ok());
         let registration_id = be_uint(data.e_regid.as_deref());

@@ -32,11 +32,18 @@ pub struct SimConfig {
     /// The host name `media_conn` answers with until [`Sim::serve_media`] runs (then the media
     /// host's `127.0.0.1:<port>`).
     pub media_host: String,
+    /// Clients announcing an older WhatsApp Web version get `<failure reason="405"/>`.
+    pub min_version: Option<wa_session::pairing::ClientVersion>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { seed: None, clock: Arc::new(SystemClock), media_host: "127.0.0.1".to_owned() }
+        Self {
+            seed: None,
+            clock: Arc::new(SystemClock),
+            media_host: "127.0.0.1".to_owned(),
+            min_version: None,
+        }
     }
 }
 

@@ -231,6 +231,7 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
             };
             info!(%reason, "disconnected");
             if reason.is_logout() {
+                self.credentials.lock().await.account = None;
                 if let Err(error) = self.store.clear_credentials().await {
                     warn!("could not delete the credentials: {error}");
                 }
