@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use wa_session::{
     IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey,
-    signal::{PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyRecord},
     credentials::DeviceCredentials,
+    signal::{PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyRecord},
     store::{
-        CommitStore, DeviceStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress, SenderKeyName,
-        SenderKeyStore, SessionStore, SignedPreKeyStore,
+        CommitStore, DeviceStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress,
+        SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore,
     },
 };
 use zeroize::Zeroizing;
@@ -373,6 +373,24 @@ impl CommitStore for LineSignalStore {
     }
 }
 
+#[async_trait]
+impl DeviceStore for LineSignalStore {
+    async fn credentials(&self) -> wa_session::Result<Option<DeviceCredentials>> {
+        let bytes = self.get(NS_CREDENTIALS, CREDENTIALS).await?;
+        bytes.map(|b| DeviceCredentials::from_bytes(&b)).transpose()
+    }
+
+    async fn save_credentials(&self, credentials: &DeviceCredentials) -> wa_session::Result<()> {
+        Ok(self.put(NS_CREDENTIALS, CREDENTIALS, &credentials.to_bytes()).await?)
+    }
+
+    async fn clear_credentials(&self) -> wa_session::Result<()> {
+        let now = (self.clock)();
+        let entries = [(NS_CREDENTIALS, CREDENTIALS, None)];
+        Ok(self.tenant.device_write(Caller::System, self.line_id, &entries, now).await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,23 +426,5 @@ mod tests {
             address_key(&ProtocolAddress::new("a.1", 2)),
             address_key(&ProtocolAddress::new("a", 12))
         );
-    }
-}
-
-#[async_trait]
-impl DeviceStore for LineSignalStore {
-    async fn credentials(&self) -> wa_session::Result<Option<DeviceCredentials>> {
-        let bytes = self.get(NS_CREDENTIALS, CREDENTIALS).await?;
-        bytes.map(|b| DeviceCredentials::from_bytes(&b)).transpose()
-    }
-
-    async fn save_credentials(&self, credentials: &DeviceCredentials) -> wa_session::Result<()> {
-        Ok(self.put(NS_CREDENTIALS, CREDENTIALS, &credentials.to_bytes()).await?)
-    }
-
-    async fn clear_credentials(&self) -> wa_session::Result<()> {
-        let now = (self.clock)();
-        let entries = [(NS_CREDENTIALS, CREDENTIALS, None)];
-        Ok(self.tenant.device_write(Caller::System, self.line_id, &entries, now).await?)
     }
 }

@@ -294,7 +294,9 @@ mod tests {
             &*credentials.adv_secret,
         ] {
             assert!(!debug.contains(&hex::encode(secret)));
-            assert!(!debug.contains(&format!("{:?}", &secret[..4]).trim_end_matches(']').to_owned()));
+            assert!(
+                !debug.contains(&format!("{:?}", &secret[..4]).trim_end_matches(']').to_owned())
+            );
         }
         insta::assert_snapshot!(debug);
     }
@@ -306,7 +308,7 @@ mod tests {
         insta::assert_snapshot!(hex::encode(&*bytes));
         assert_eq!(DeviceCredentials::from_bytes(&bytes).unwrap(), credentials);
 
-        let mut unpaired = credentials.clone();
+        let mut unpaired = credentials;
         unpaired.account = None;
         unpaired.push_name = None;
         let back = DeviceCredentials::from_bytes(&unpaired.to_bytes()).unwrap();

@@ -9,13 +9,13 @@ pub mod xeddsa;
 pub use error::{CertRole, Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 pub mod cert;
+pub mod client;
 pub mod credentials;
 mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod media;
 pub mod noise;
-pub mod client;
 pub mod pairing;
 mod proto;
 pub mod signal;

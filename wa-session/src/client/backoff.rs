@@ -110,7 +110,10 @@ mod tests {
             }
             // The fifth delay is 5 s before jitter.
             let delay = backoff.next_delay(&mut rng);
-            assert!(delay <= Duration::from_secs(5) && delay >= Duration::from_secs(4), "{delay:?}");
+            assert!(
+                delay <= Duration::from_secs(5) && delay >= Duration::from_secs(4),
+                "{delay:?}"
+            );
             delays.push(delay);
         }
         delays.sort();

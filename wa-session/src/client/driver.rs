@@ -44,10 +44,7 @@ pub(crate) enum Command {
 }
 
 /// Sends an iq through `commands` and waits for its answer (no time limit).
-pub(crate) async fn request(
-    commands: &mpsc::UnboundedSender<Command>,
-    node: Node,
-) -> Result<Node> {
+pub(crate) async fn request(commands: &mpsc::UnboundedSender<Command>, node: Node) -> Result<Node> {
     let (reply, answer) = oneshot::channel();
     commands.send(Command::Iq { node, reply }).map_err(|_| Error::NotConnected)?;
     answer.await.map_err(|_| Error::NotConnected)?
@@ -118,7 +115,11 @@ impl<S: SignalStore + DeviceStore + 'static> Ctx<S> {
             Err(error) => warn!("passive active failed: {error}"),
         }
         let push_name = self.credentials.lock().await.push_name.clone();
-        if self.connection.send(Command::Send(stanza::presence_available(push_name.as_deref()))).is_err() {
+        if self
+            .connection
+            .send(Command::Send(stanza::presence_available(push_name.as_deref())))
+            .is_err()
+        {
             return;
         }
         self.emit(Event::Connected).await;
@@ -286,7 +287,8 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         };
         let ephemeral = KeyPair::generate(&mut self.rng);
         let now = self.config.clock.now();
-        let connect = Socket::connect(&self.config, ephemeral, &credentials.noise_key, &payload, now);
+        let connect =
+            Socket::connect(&self.config, ephemeral, &credentials.noise_key, &payload, now);
         let socket = match timeout(self.config.connect_timeout, connect).await {
             Ok(Ok(socket)) => socket,
             Ok(Err(error)) => return (DisconnectReason::ConnectFailed(error.to_string()), false),
@@ -340,9 +342,8 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         drop(conn.tasks);
         // A polite close, but a dead peer must not hold us up.
         let _ = timeout(Duration::from_secs(1), conn.socket.close()).await;
-        let stable = conn
-            .logged_in_at
-            .is_some_and(|at| at.elapsed() >= self.config.backoff.stable_after);
+        let stable =
+            conn.logged_in_at.is_some_and(|at| at.elapsed() >= self.config.backoff.stable_after);
         (reason, stable)
     }
 

@@ -60,7 +60,10 @@ impl IqMatcher {
         let answer = if kind == Some("error") {
             let error = node.child("error");
             let attr = |key| {
-                error.and_then(|e| e.attr_opt_str(key).ok().flatten()).unwrap_or_default().to_owned()
+                error
+                    .and_then(|e| e.attr_opt_str(key).ok().flatten())
+                    .unwrap_or_default()
+                    .to_owned()
             };
             Err(Error::Iq { code: attr("code"), text: attr("text") })
         } else {
@@ -115,7 +118,9 @@ mod tests {
 
         // Unknown ids, requests and other tags are not answers.
         assert!(!matcher.resolve(&answer("ab-9", "result")));
-        assert!(!matcher.resolve(&Node::builder("iq").attr("id", "ab-1").attr("type", "get").build()));
+        assert!(
+            !matcher.resolve(&Node::builder("iq").attr("id", "ab-1").attr("type", "get").build())
+        );
         assert!(!matcher.resolve(&Node::builder("ack").attr("id", "ab-1").build()));
 
         assert!(matcher.resolve(&answer("mine", "error")));

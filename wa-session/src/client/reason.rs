@@ -79,7 +79,9 @@ impl DisconnectReason {
             ("401", _) => Self::LoggedOut,
             ("503", _) => Self::ServiceUnavailable,
             ("500", _) => Self::InternalServerError,
-            (code, _) => Self::ServerError { tag: "stream:error".to_owned(), code: code.to_owned() },
+            (code, _) => {
+                Self::ServerError { tag: "stream:error".to_owned(), code: code.to_owned() }
+            }
         }
     }
 

@@ -92,9 +92,8 @@ async fn open(config: &Config) -> Result<WebSocketStream<Box<dyn Io>>> {
         other => return Err(Error::Connect(format!("unsupported scheme {other:?}"))),
     };
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| connect_error("TCP", e))?;
+    let tcp =
+        TcpStream::connect((host.as_str(), port)).await.map_err(|e| connect_error("TCP", e))?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Io> = if tls {
         let connector = tokio_rustls::TlsConnector::from(Arc::new(tls_config(config)?));

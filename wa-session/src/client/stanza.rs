@@ -3,9 +3,7 @@
 
 use wa_proto::{Jid, Node};
 
-use crate::{
-    Error, Result, credentials::DeviceCredentials, signal::PreKeyRecord,
-};
+use crate::{Error, Result, credentials::DeviceCredentials, signal::PreKeyRecord};
 
 fn iq(xmlns: &'static str, kind: &'static str) -> wa_proto::NodeBuilder {
     Node::builder("iq").attr("to", Jid::server_jid()).attr("type", kind).attr("xmlns", xmlns)

@@ -147,15 +147,18 @@ pub fn verify_pair_success(
     let signed_bytes = wrapped
         .details
         .ok_or_else(|| Error::malformed("SignedDeviceIdentityHmac", "no details"))?;
-    let hmac = wrapped.hmac.ok_or_else(|| Error::malformed("SignedDeviceIdentityHmac", "no hmac"))?;
+    let hmac =
+        wrapped.hmac.ok_or_else(|| Error::malformed("SignedDeviceIdentityHmac", "no hmac"))?;
     let prefix: &[u8] = if hosted { &HOSTED_PREFIX } else { &[] };
     hmac_sha256(adv_secret, &[prefix, &signed_bytes])
         .verify_slice(&hmac)
         .map_err(|_| Error::AdvHmacMismatch)?;
 
     let mut signed: SignedDeviceIdentity = decode(&signed_bytes, "SignedDeviceIdentity")?;
-    let details =
-        signed.details.clone().ok_or_else(|| Error::malformed("SignedDeviceIdentity", "no details"))?;
+    let details = signed
+        .details
+        .clone()
+        .ok_or_else(|| Error::malformed("SignedDeviceIdentity", "no details"))?;
     let account_key = signed
         .account_signature_key
         .as_deref()
@@ -373,8 +376,7 @@ mod tests {
         let reply = pair_device_sign(&success.iq_id, &verified);
         assert_eq!(reply.attr_str("id").unwrap(), "p1");
         let returned = device_identity_of_reply(&reply, 3).unwrap();
-        verify_device_signature(returned, &s.details, &s.account.public, &s.device.public)
-            .unwrap();
+        verify_device_signature(returned, &s.details, &s.account.public, &s.device.public).unwrap();
         // What the device keeps names the account key; what it sends back does not.
         let kept = SignedDeviceIdentity::decode(verified.signed_identity.as_slice()).unwrap();
         let sent = SignedDeviceIdentity::decode(returned).unwrap();
@@ -412,8 +414,7 @@ mod tests {
         );
         // A zeroed account signature under a valid HMAC.
         let wrapped = SignedDeviceIdentityHmac::decode(s.wrapped.as_slice()).unwrap();
-        let mut signed =
-            SignedDeviceIdentity::decode(wrapped.details.unwrap().as_slice()).unwrap();
+        let mut signed = SignedDeviceIdentity::decode(wrapped.details.unwrap().as_slice()).unwrap();
         signed.account_signature = Some(vec![0; 64]);
         let signed = signed.encode_to_vec();
         let hmac = hmac_sha256(&ADV, &[&signed]).finalize().into_bytes().to_vec();

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use super::{
-    CommitStore, DeviceStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress, SenderKeyName,
-    SenderKeyStore, SessionStore, SignedPreKeyStore,
+    CommitStore, DeviceStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress,
+    SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore,
 };
 use crate::{
     Error, IdentityKey, IdentityKeyPair, Result,
@@ -164,13 +164,6 @@ impl CommitStore for MemoryStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    crate::store_conformance_tests!(|identity, registration_id| async move {
-        crate::store::MemoryStore::new(identity, registration_id)
-    });
-}
-
 #[async_trait]
 impl DeviceStore for MemoryStore {
     async fn credentials(&self) -> Result<Option<DeviceCredentials>> {
@@ -187,4 +180,11 @@ impl DeviceStore for MemoryStore {
         self.lock()?.credentials = None;
         Ok(())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    crate::store_conformance_tests!(|identity, registration_id| async move {
+        crate::store::MemoryStore::new(identity, registration_id)
+    });
 }

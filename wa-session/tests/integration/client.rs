@@ -233,7 +233,9 @@ async fn qr_refs_rotate_until_nobody_scanned() {
         codes.iter().map(|c| c.split(',').next().unwrap().to_owned()).collect();
     assert_eq!(refs.len(), 6);
     // The keys in the codes stay the same; only the ref changes.
-    assert!(codes.iter().all(|c| c.split_once(',').unwrap().1 == codes[0].split_once(',').unwrap().1));
+    assert!(
+        codes.iter().all(|c| c.split_once(',').unwrap().1 == codes[0].split_once(',').unwrap().1)
+    );
     assert_eq!(disconnected(&mut events).await, (DisconnectReason::PairingTimeout, None));
     ends(&mut events).await;
     assert_eq!(sim.counters().connections, 1);
@@ -297,4 +299,57 @@ async fn logout_removes_the_companion_and_forgets_the_credentials() {
     assert!(sim.devices(PHONE).unwrap()[1].removed);
     assert_eq!(store.credentials().await.unwrap(), None);
     assert!(matches!(client.logout().await, Err(wa_session::Error::NotPaired)));
+}
+
+/// A TLS terminator in front of the simulator, with a fresh self-signed certificate for
+/// `localhost`; returns its port and the certificate (DER).
+async fn tls_proxy(sim_url: &str) -> (u16, Vec<u8>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = key.cert.der().to_vec();
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![key.cert.der().clone()], der)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = sim_url.trim_start_matches("ws://").trim_end_matches("/ws/chat").to_owned();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut sim = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut sim).await;
+            });
+        }
+    });
+    (port, cert)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_with_a_trusted_self_signed_certificate() {
+    let (sim, url) = start_sim(SimConfig::default()).await;
+    let (port, cert) = tls_proxy(&url).await;
+    let wss = format!("wss://localhost:{port}/ws/chat");
+    let trusted = Config { tls_roots: Some(vec![cert]), ..config(&sim, &wss, 80) };
+    let (client, mut events) = Client::start(trusted, new_store(80)).await.unwrap();
+    expect_qr(&mut events).await;
+    client.close();
+
+    // Without trusting it, the TLS handshake fails (and is retried with backoff).
+    let untrusted = Config { tls_roots: Some(vec![]), ..config(&sim, &wss, 81) };
+    let (client, mut events) = Client::start(untrusted, new_store(81)).await.unwrap();
+    match disconnected(&mut events).await {
+        (DisconnectReason::ConnectFailed(why), Some(_)) => assert!(why.contains("TLS"), "{why}"),
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    client.close();
+    assert_eq!(sim.counters().connections, 1);
 }
