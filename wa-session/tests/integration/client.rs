@@ -353,3 +353,96 @@ async fn wss_with_a_trusted_self_signed_certificate() {
     client.close();
     assert_eq!(sim.counters().connections, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prekeys_are_topped_up_at_login_when_the_server_runs_low() {
+    use wa_session::client::PreKeyPolicy;
+    let (sim, url) = start_sim(SimConfig::default()).await;
+    let policy = PreKeyPolicy { min: 5, initial: 6, top_up: 3 };
+    let store = new_store(90);
+    let first = Config { pre_keys: policy, ..config(&sim, &url, 90) };
+    let (client, mut events) = Client::start(first, store.clone()).await.unwrap();
+    let (code, _) = expect_qr(&mut events).await;
+    let paired = sim.scan(&code, PHONE).await.unwrap();
+    assert!(matches!(next(&mut events).await, Event::PairSuccess { .. }));
+    disconnected(&mut events).await;
+    let uploaded = connected(&mut events).await;
+    assert!(matches!(uploaded.as_slice(), [Event::PreKeysUploaded { count: 6 }]), "{uploaded:?}");
+
+    // Two senders fetch our bundle: each takes one one-time prekey.
+    for _ in 0..2 {
+        let fetch = Node::builder("iq")
+            .attr("to", wa_proto::Jid::server_jid())
+            .attr("type", "get")
+            .attr("xmlns", "encrypt")
+            .children([Node::builder("key")
+                .children([Node::builder("user")
+                    .attr("jid", paired.jid.parse::<wa_proto::Jid>().unwrap())
+                    .attr("reason", "identity")
+                    .build()])
+                .build()])
+            .build();
+        let answer = client.iq(fetch).await.unwrap();
+        assert!(answer.child("list").unwrap().child("user").unwrap().child("key").is_some());
+    }
+    assert_eq!(sim.devices(PHONE).unwrap()[1].prekeys, 4);
+    client.close();
+    disconnected(&mut events).await;
+
+    let again = Config { pre_keys: policy, ..config(&sim, &url, 91) };
+    let (_client, mut events) = Client::start(again, store.clone()).await.unwrap();
+    let uploaded = connected(&mut events).await;
+    assert!(matches!(uploaded.as_slice(), [Event::PreKeysUploaded { count: 3 }]), "{uploaded:?}");
+    assert_eq!(sim.devices(PHONE).unwrap()[1].prekeys, 7);
+    assert_eq!(store.credentials().await.unwrap().unwrap().next_pre_key_id, 10);
+    assert!(store.pre_key(9).await.unwrap().is_some());
+}
+
+/// A TCP proxy in front of the simulator; `stall` turns its open connections into dead sockets
+/// (the simulator side is dropped, the client side stays open and silent).
+async fn stalling_proxy(sim_url: &str) -> (String, Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = sim_url.trim_start_matches("ws://").trim_end_matches("/ws/chat").to_owned();
+    let stall = Arc::new(tokio::sync::Notify::new());
+    let stall_all = stall.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let (stall, upstream) = (stall_all.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let mut sim = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut sim) => {}
+                    () = stall.notified() => {
+                        drop(sim);
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        drop(client);
+                    }
+                }
+            });
+        }
+    });
+    (format!("ws://127.0.0.1:{port}/ws/chat"), stall)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_socket_is_detected_by_keepalive_and_replaced() {
+    let (sim, url) = start_sim(SimConfig::default()).await;
+    let store = paired_store(&sim, &url, 100).await;
+    let (proxied, stall) = stalling_proxy(&url).await;
+    let config = Config {
+        keepalive_interval: Duration::from_millis(100),
+        keepalive_timeout: Duration::from_millis(300),
+        ..config(&sim, &proxied, 101)
+    };
+    let (_client, mut events) = Client::start(config, store).await.unwrap();
+    connected(&mut events).await;
+    // Let a few pings through, then cut the path without closing the client's socket.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    stall.notify_waiters();
+    let (reason, delay) = disconnected(&mut events).await;
+    assert_eq!(reason, DisconnectReason::KeepaliveTimeout);
+    assert!(delay.is_some());
+    connected(&mut events).await;
+    assert_eq!(sim.devices(PHONE).unwrap()[1].connections, 1);
+}
