@@ -429,9 +429,7 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         conn: &mut Connection<S>,
     ) -> Option<DisconnectReason> {
         let ack = stanza::ack_for(node).map_err(|e| warn!("cannot ack: {e}")).ok();
-        let low = node.attr_opt_str("type").ok().flatten() == Some("encrypt")
-            && stanza::pre_key_count(node).is_ok_and(|n| n < self.config.pre_keys.min);
-        if low {
+        if stanza::is_low_pre_key_notice(node, self.config.pre_keys.min) {
             let rng = self.task_rng();
             conn.tasks.spawn(conn.ctx.clone().top_up_then_ack(ack, rng));
             return None;

@@ -95,6 +95,13 @@ pub(crate) fn pre_key_count(node: &Node) -> Result<u32> {
         .ok_or_else(|| Error::malformed("prekey count", "no numeric <count value>"))
 }
 
+/// Whether `notification` is the server saying it runs low on our one-time prekeys:
+/// `<notification type="encrypt"><count value=N/></notification>` with N below `min`.
+pub(crate) fn is_low_pre_key_notice(notification: &Node, min: u32) -> bool {
+    notification.attr_opt_str("type").ok().flatten() == Some("encrypt")
+        && pre_key_count(notification).is_ok_and(|count| count < min)
+}
+
 /// The upload of one-time prekeys, with our registration id, identity and signed prekey, in the
 /// order the server expects.
 pub(crate) fn pre_key_upload(credentials: &DeviceCredentials, keys: &[PreKeyRecord]) -> Node {
@@ -203,6 +210,16 @@ mod tests {
             .children([Node::builder("count").attr("value", "3").build()])
             .build();
         assert_eq!(pre_key_count(&answer).unwrap(), 3);
+        let notice = |kind: &'static str, value: &'static str| {
+            Node::builder("notification")
+                .attr("type", kind)
+                .children([Node::builder("count").attr("value", value).build()])
+                .build()
+        };
+        assert!(is_low_pre_key_notice(&notice("encrypt", "4"), 5));
+        assert!(!is_low_pre_key_notice(&notice("encrypt", "5"), 5));
+        assert!(!is_low_pre_key_notice(&notice("encrypt", "x"), 5));
+        assert!(!is_low_pre_key_notice(&notice("devices", "0"), 5));
         assert!(pre_key_count(&Node::builder("iq").build()).is_err());
         let mut rng = StdRng::seed_from_u64(3);
         let credentials = DeviceCredentials::generate(1_700_000_000, &mut rng);
