@@ -410,6 +410,10 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
     let pending = pending.take()?;
     let registration = registration.clone();
     let verdict = device_identity_of_reply(node, pending.key_index)
+        .map_err(|e| {
+            let kind = node.attr_str("type").unwrap_or_default();
+            crate::Error::PairingFailed(format!("{e} (got type {kind:?})"))
+        })
         .and_then(|bytes| {
             verify_device_signature(
                 bytes,
@@ -417,8 +421,8 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
                 &pending.account_key,
                 &registration.identity_key,
             )
-        })
-        .map_err(crate::Error::from);
+            .map_err(crate::Error::from)
+        });
     if let Err(error) = verdict {
         warn!(conn = id, "pairing refused: {error}");
         state.counters.pairing_failures += 1;
