@@ -84,10 +84,15 @@ async fn disconnected(events: &mut Events) -> (DisconnectReason, Option<Duration
 
 /// Pairs a fresh device with the account and closes its client; returns its store.
 async fn paired_store(sim: &Sim, url: &str, seed: u64) -> Arc<MemoryStore> {
+    paired_store_of(sim, url, seed, PHONE).await
+}
+
+/// [`paired_store`] for the account `phone`.
+async fn paired_store_of(sim: &Sim, url: &str, seed: u64, phone: &str) -> Arc<MemoryStore> {
     let store = new_store(seed);
     let (client, mut events) = Client::start(config(sim, url, seed), store.clone()).await.unwrap();
     let (code, _) = expect_qr(&mut events).await;
-    sim.scan(&code, PHONE).await.unwrap();
+    sim.scan(&code, phone).await.unwrap();
     assert!(matches!(next(&mut events).await, Event::PairSuccess { .. }));
     assert_eq!(disconnected(&mut events).await.0, DisconnectReason::RestartRequired);
     connected(&mut events).await;
@@ -445,4 +450,68 @@ async fn a_dead_socket_is_detected_by_keepalive_and_replaced() {
     assert!(delay.is_some());
     connected(&mut events).await;
     assert_eq!(sim.devices(PHONE).unwrap()[1].connections, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stanzas_are_acked_only_when_the_application_says_so() {
+    const BOB: &str = "15550009999";
+    let (sim, url) = start_sim(SimConfig::default()).await;
+    sim.create_account(BOB, None).unwrap();
+    let alice_store = paired_store(&sim, &url, 110).await;
+    let bob_store = paired_store_of(&sim, &url, 111, BOB).await;
+    let (alice, mut alice_events) =
+        Client::start(config(&sim, &url, 112), alice_store.clone()).await.unwrap();
+    connected(&mut alice_events).await;
+    let (bob, mut bob_events) = Client::start(config(&sim, &url, 113), bob_store).await.unwrap();
+    connected(&mut bob_events).await;
+
+    let to_alice = wa_proto::Jid::new(PHONE, wa_proto::Server::User);
+    let message = Node::builder("message")
+        .attr("id", "3EB0ACKTEST")
+        .attr("to", to_alice)
+        .attr("type", "text")
+        .children([Node::builder("participants")
+            .children([Node::builder("to")
+                .attr("jid", format!("{PHONE}:1@s.whatsapp.net").parse::<wa_proto::Jid>().unwrap())
+                .children([Node::builder("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(vec![1, 2, 3])
+                    .build()])
+                .build()])
+            .build()])
+        .build();
+    bob.send(message).unwrap();
+
+    let Event::Stanza { node, ack } = next(&mut alice_events).await else {
+        panic!("expected the message as a stanza")
+    };
+    assert_eq!((node.tag.as_ref(), node.attr_str("id").unwrap()), ("message", "3EB0ACKTEST"));
+    assert_eq!(node.attr_jid("from").unwrap().user, BOB);
+    assert_eq!(ack.node().attr_str("class").unwrap(), "message");
+    assert_eq!(ack.node().attr_jid("to").unwrap(), node.attr_jid("from").unwrap());
+    // Not acked (the handler "failed"): the server keeps it and delivers it again at next login.
+    drop(ack);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sim.devices(PHONE).unwrap()[1].queued, 1);
+    alice.close();
+    disconnected(&mut alice_events).await;
+
+    let (_alice, mut alice_events) =
+        Client::start(config(&sim, &url, 114), alice_store).await.unwrap();
+    let Event::Stanza { node, ack } = next(&mut alice_events).await else {
+        panic!("expected the message again")
+    };
+    assert_eq!(node.attr_str("id").unwrap(), "3EB0ACKTEST");
+    assert!(ack.ack());
+    connected(&mut alice_events).await;
+    let mut queued = 1;
+    for _ in 0..40 {
+        queued = sim.devices(PHONE).unwrap()[1].queued;
+        if queued == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(queued, 0, "the ack settled the queued message");
 }
