@@ -12,6 +12,7 @@
 //! | `signal.signed`      | id (decimal)               | version 1, private (32), sig (64), ts (8) |
 //! | `signal.session`     | address                    | wa-session's session record             |
 //! | `signal.sender_key`  | `<len>:<group>` + address  | wa-session's sender key record          |
+//! | `device.credentials` | `credentials`              | wa-session's `DeviceCredentials` bytes  |
 //!
 //! A [`MessageCommit`] is applied in one database transaction; a failure anywhere in it rolls
 //! everything back.
@@ -22,10 +23,11 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use wa_session::{
     IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey,
+    credentials::DeviceCredentials,
     signal::{PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyRecord},
     store::{
-        CommitStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress, SenderKeyName,
-        SenderKeyStore, SessionStore, SignedPreKeyStore,
+        CommitStore, DeviceStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress,
+        SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore,
     },
 };
 use zeroize::Zeroizing;
@@ -39,6 +41,8 @@ const NS_SIGNED: &str = "signal.signed";
 const NS_SESSION: &str = "signal.session";
 const NS_SENDER_KEY: &str = "signal.sender_key";
 const LOCAL_IDENTITY: &str = "identity";
+const NS_CREDENTIALS: &str = "device.credentials";
+const CREDENTIALS: &str = "credentials";
 const RECORD_VERSION: u8 = 1;
 
 /// Where a [`LineSignalStore`] gets the time it stamps on its writes (`updated_at`).
@@ -366,6 +370,24 @@ impl SenderKeyStore for LineSignalStore {
 impl CommitStore for LineSignalStore {
     async fn commit(&self, commit: MessageCommit) -> wa_session::Result<()> {
         Ok(self.apply(commit).await?)
+    }
+}
+
+#[async_trait]
+impl DeviceStore for LineSignalStore {
+    async fn credentials(&self) -> wa_session::Result<Option<DeviceCredentials>> {
+        let bytes = self.get(NS_CREDENTIALS, CREDENTIALS).await?;
+        bytes.map(|b| DeviceCredentials::from_bytes(&b)).transpose()
+    }
+
+    async fn save_credentials(&self, credentials: &DeviceCredentials) -> wa_session::Result<()> {
+        Ok(self.put(NS_CREDENTIALS, CREDENTIALS, &credentials.to_bytes()).await?)
+    }
+
+    async fn clear_credentials(&self) -> wa_session::Result<()> {
+        let now = (self.clock)();
+        let entries = [(NS_CREDENTIALS, CREDENTIALS, None)];
+        Ok(self.tenant.device_write(Caller::System, self.line_id, &entries, now).await?)
     }
 }
 

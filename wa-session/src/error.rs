@@ -150,9 +150,41 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// A key store failed; the message names the backend's error.
-    #[error("store error: {0}")]
-    Store(String),
+    /// `pair-success`'s HMAC does not match our ADV secret: not meant for this device.
+    #[error("pair-success HMAC does not match the ADV secret")]
+    AdvHmacMismatch,
+    /// `pair-success`'s account signature over our identity key does not verify.
+    #[error("pair-success account signature does not verify")]
+    AdvAccountSignature,
+    /// A companion's device signature (in `pair-device-sign`) does not verify.
+    #[error("pair-device-sign device signature does not verify")]
+    AdvDeviceSignature,
+    /// A `pair-device-sign` names another key index than the one the phone gave.
+    #[error("pair-device-sign key index {found:?}, expected {expected}")]
+    AdvKeyIndex {
+        /// The key index the phone gave.
+        expected: u32,
+        /// The one the answer names, if any.
+        found: Option<u32>,
+    },
+    /// A `pair-device-sign` returns another identity than the one the phone signed.
+    #[error("pair-device-sign does not match what was signed: {0}")]
+    AdvMismatch(&'static str),
+    /// The operation needs a paired device and the credentials have no account.
+    #[error("the device is not paired")]
+    NotPaired,
+    /// Connecting failed (TCP, TLS, WebSocket or the Noise handshake's transport).
+    #[error("connect failed: {0}")]
+    Connect(String),
+    /// There is no open connection to send on.
+    #[error("not connected")]
+    NotConnected,
+    /// The client has stopped (logged out, closed, or a reason that does not reconnect).
+    #[error("the client has stopped")]
+    Stopped,
+    /// Something the client waited for did not come in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
     /// The server answered an iq with `type="error"`.
     #[error("iq error {code}: {text}")]
     Iq {
@@ -161,6 +193,9 @@ pub enum Error {
         /// The `text` of `<error>`.
         text: String,
     },
+    /// A key store failed; the message names the backend's error.
+    #[error("store error: {0}")]
+    Store(String),
     /// A stanza lacks something it must have, or has an attribute or child of the wrong form.
     #[error("malformed <{tag}> stanza: {reason}")]
     Stanza {

@@ -9,12 +9,15 @@ pub mod xeddsa;
 pub use error::{CertRole, Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 pub mod cert;
+pub mod client;
+pub mod credentials;
 mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod media;
 pub mod message;
 pub mod noise;
+pub mod pairing;
 mod proto;
 pub mod signal;
 pub mod store;

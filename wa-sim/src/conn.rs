@@ -22,11 +22,11 @@ use wa_proto::{Jid, Node, proto::handshake::ClientPayload};
 use wa_session::{
     KeyPair, PublicKey,
     noise::{FrameDecoder, FrameEncoder, ResponderHandshake, Transport},
+    pairing::adv::{device_identity_of_reply, verify_device_signature},
 };
 
 use crate::{
     Sim,
-    adv::verify_device_signature,
     display::render,
     fault::{self, Outbound},
     iq, route,
@@ -375,6 +375,11 @@ fn be_uint(bytes: Option<&[u8]>) -> Option<u32> {
 /// Decides what a freshly handshaken connection is: a registration (pair-device), a login
 /// (`<success>`), or refused (`<failure>`).
 fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> Outcome {
+    let v = payload.user_agent.as_ref().and_then(|u| u.app_version.as_ref());
+    let v = v.map(|v| (v.primary(), v.secondary(), v.tertiary())).unwrap_or_default();
+    if sim.inner.config.min_version.is_some_and(|m| (m.primary, m.secondary, m.tertiary) > v) {
+        return failure(sim, "405");
+    }
     if let Some(data) = &payload.device_pairing_data {
         let identity = data.e_ident.as_deref().and_then(|k| PublicKey::from_slice(k).ok());
         let registration_id = be_uint(data.e_regid.as_deref());
@@ -547,27 +552,20 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
     }
     let pending = pending.take()?;
     let registration = registration.clone();
-    let returned = node
-        .child("pair-device-sign")
-        .and_then(|sign| sign.child("device-identity"))
-        .filter(|identity| {
-            identity.attr_str("key-index").ok().and_then(|k| k.parse::<u32>().ok())
-                == Some(pending.key_index)
+    let verdict = device_identity_of_reply(node, pending.key_index)
+        .map_err(|e| {
+            let kind = node.attr_str("type").unwrap_or_default();
+            crate::Error::PairingFailed(format!("{e} (got type {kind:?})"))
         })
-        .and_then(Node::content_bytes);
-    let verdict = match returned {
-        None => Err(crate::Error::PairingFailed(format!(
-            "no pair-device-sign with key-index {} (got type {:?})",
-            pending.key_index,
-            node.attr_str("type").unwrap_or_default()
-        ))),
-        Some(bytes) => verify_device_signature(
-            bytes,
-            &pending.details,
-            &pending.account_key,
-            &registration.identity_key,
-        ),
-    };
+        .and_then(|bytes| {
+            verify_device_signature(
+                bytes,
+                &pending.details,
+                &pending.account_key,
+                &registration.identity_key,
+            )
+            .map_err(crate::Error::from)
+        });
     if let Err(error) = verdict {
         warn!(conn = id, "pairing refused: {error}");
         state.counters.pairing_failures += 1;

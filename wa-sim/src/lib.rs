@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod adv;
 mod clock;
 pub mod companion;
 mod conn;

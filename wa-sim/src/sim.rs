@@ -11,12 +11,13 @@ use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use wa_proto::{Jid, Node, Server, proto::cert::CertChain};
-use wa_session::{KeyPair, PublicKey, cert::ChainSpec};
-
-use crate::{
-    Clock, Error, QrCode, Result, SystemClock,
-    adv::{DeviceFacts, sign_device_identity},
+use wa_session::{
+    KeyPair, PublicKey,
+    cert::ChainSpec,
+    pairing::adv::{DeviceFacts, sign_device_identity},
 };
+
+use crate::{Clock, Error, QrCode, Result, SystemClock};
 
 /// How long [`Sim::scan`] waits for the companion's `pair-device-sign`.
 pub const PAIRING_TIMEOUT: Duration = Duration::from_secs(20);
@@ -31,11 +32,18 @@ pub struct SimConfig {
     /// The host name `media_conn` answers with until [`Sim::serve_media`] runs (then the media
     /// host's `127.0.0.1:<port>`).
     pub media_host: String,
+    /// Clients announcing an older WhatsApp Web version get `<failure reason="405"/>`.
+    pub min_version: Option<wa_session::pairing::ClientVersion>,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { seed: None, clock: Arc::new(SystemClock), media_host: "127.0.0.1".to_owned() }
+        Self {
+            seed: None,
+            clock: Arc::new(SystemClock),
+            media_host: "127.0.0.1".to_owned(),
+            min_version: None,
+        }
     }
 }
 

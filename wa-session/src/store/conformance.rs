@@ -17,9 +17,10 @@ use std::{
 
 use rand_core::{CryptoRng, Infallible, TryCryptoRng, TryRng};
 
-use super::{MessageCommit, ProtocolAddress, SenderKeyName, SignalStore};
+use super::{DeviceStore, MessageCommit, ProtocolAddress, SenderKeyName, SignalStore};
 use crate::{
     Error, KeyPair, PrivateKey,
+    credentials::{DeviceCredentials, PairedAccount},
     signal::{
         PreKeyBundle, PreKeyRecord, SessionRecord, SignedPreKeyRecord, cipher, generate_pre_keys,
     },
@@ -309,6 +310,41 @@ pub async fn conversation<S: SignalStore>(alice: S, bob: S, bob_keys: PeerKeys) 
     ));
 }
 
+/// Device credentials: none at first, saved and replaced whole, cleared.
+pub async fn device_credentials<S: SignalStore + DeviceStore>(store: S, device: Device) {
+    assert_eq!(store.credentials().await.unwrap(), None);
+    store.clear_credentials().await.unwrap();
+    let mut rng = TestRng(31);
+    let mut credentials = DeviceCredentials::generate_with_identity(
+        device.identity.clone(),
+        device.registration_id,
+        1_700_000_000,
+        &mut rng,
+    );
+    store.save_credentials(&credentials).await.unwrap();
+    assert_eq!(store.credentials().await.unwrap().as_ref(), Some(&credentials));
+
+    credentials.next_pre_key_id = 813;
+    credentials.push_name = Some("Shop".to_owned());
+    credentials.account = Some(PairedAccount {
+        jid: "15550001111:3@s.whatsapp.net".parse().unwrap(),
+        lid: Some("100200300:3@lid".parse().unwrap()),
+        account_key: KeyPair::generate(&mut rng).public,
+        key_index: 3,
+        signed_identity: vec![9; 80],
+        platform: Some("android".to_owned()),
+        business_name: Some("Shop Ltd".to_owned()),
+    });
+    store.save_credentials(&credentials).await.unwrap();
+    assert_eq!(store.credentials().await.unwrap().as_ref(), Some(&credentials));
+    // The Signal identity is untouched by the credentials.
+    assert_eq!(store.identity_key_pair().await.unwrap(), device.identity);
+
+    store.clear_credentials().await.unwrap();
+    assert_eq!(store.credentials().await.unwrap(), None);
+    store.clear_credentials().await.unwrap();
+}
+
 /// Expands the conformance suite for a store backend.
 ///
 /// `make` is an expression callable as `make(identity: KeyPair, registration_id: u32)` returning a
@@ -370,6 +406,15 @@ macro_rules! store_conformance_tests {
                         d,
                     )
                     .await
+                })
+            }
+
+            #[test]
+            fn device_credentials() {
+                ($run)(async {
+                    let d = new_device(1);
+                    c::device_credentials(($make)(d.identity.clone(), d.registration_id).await, d)
+                        .await
                 })
             }
 

@@ -11,11 +11,12 @@ use async_trait::async_trait;
 use zeroize::Zeroizing;
 
 use super::{
-    CommitStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress, SenderKeyName,
-    SenderKeyStore, SessionStore, SignedPreKeyStore,
+    CommitStore, DeviceStore, IdentityStore, MessageCommit, PreKeyStore, ProtocolAddress,
+    SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore,
 };
 use crate::{
     Error, IdentityKey, IdentityKeyPair, Result,
+    credentials::DeviceCredentials,
     signal::{PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyRecord},
 };
 
@@ -26,6 +27,7 @@ struct Inner {
     signed_pre_keys: HashMap<u32, SignedPreKeyRecord>,
     sessions: HashMap<ProtocolAddress, Zeroizing<Vec<u8>>>,
     sender_keys: HashMap<SenderKeyName, Zeroizing<Vec<u8>>>,
+    credentials: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// Keeps everything in memory behind one lock.
@@ -158,6 +160,24 @@ impl CommitStore for MemoryStore {
         if let Some((name, bytes)) = sender_key {
             inner.sender_keys.insert(name, bytes);
         }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeviceStore for MemoryStore {
+    async fn credentials(&self) -> Result<Option<DeviceCredentials>> {
+        let bytes = self.lock()?.credentials.clone();
+        bytes.map(|b| DeviceCredentials::from_bytes(&b)).transpose()
+    }
+
+    async fn save_credentials(&self, credentials: &DeviceCredentials) -> Result<()> {
+        self.lock()?.credentials = Some(credentials.to_bytes());
+        Ok(())
+    }
+
+    async fn clear_credentials(&self) -> Result<()> {
+        self.lock()?.credentials = None;
         Ok(())
     }
 }

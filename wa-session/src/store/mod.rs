@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use crate::{
     IdentityKey, IdentityKeyPair, Result,
+    credentials::DeviceCredentials,
     signal::{PreKeyRecord, SenderKeyRecord, SessionRecord, SignedPreKeyRecord},
 };
 
@@ -120,6 +121,18 @@ pub trait SenderKeyStore: Send + Sync {
     async fn sender_key(&self, name: &SenderKeyName) -> Result<Option<SenderKeyRecord>>;
     /// Stores the record for `name` (outside of a message).
     async fn save_sender_key(&self, name: &SenderKeyName, record: &SenderKeyRecord) -> Result<()>;
+}
+
+/// The device's own credentials ([`DeviceCredentials`]): keys, ADV secret, prekey counter and,
+/// once paired, the account. Backends keep them encrypted at rest.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// The stored credentials, if any.
+    async fn credentials(&self) -> Result<Option<DeviceCredentials>>;
+    /// Stores `credentials`, replacing what was there.
+    async fn save_credentials(&self, credentials: &DeviceCredentials) -> Result<()>;
+    /// Deletes the credentials (logged out); a no-op when there are none.
+    async fn clear_credentials(&self) -> Result<()>;
 }
 
 /// Everything that encrypting or decrypting one message changes.

@@ -1,0 +1,99 @@
+//! What the client tells the application.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wa_proto::{Jid, Node};
+
+use super::{DisconnectReason, driver::Command};
+use crate::Error;
+
+/// An event of the client's life cycle, in the order things happened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// Show this QR code (text to render as a QR image) until `expires` has passed; the next
+    /// one follows. Only while registering (not paired).
+    Qr {
+        /// The QR text.
+        code: String,
+        /// How long it is valid (60 s for the first, 20 s for the others).
+        expires: Duration,
+    },
+    /// A phone scanned the code and the pairing verified; the credentials are saved. The server
+    /// now restarts the stream (515) and the client logs in by itself.
+    PairSuccess {
+        /// Our device JID.
+        jid: Jid,
+        /// Our LID, if given.
+        lid: Option<Jid>,
+        /// The phone's platform.
+        platform: Option<String>,
+        /// The business name, for a business account.
+        business_name: Option<String>,
+    },
+    /// A `pair-success` did not verify (wrong HMAC or account signature); the client stops.
+    PairError {
+        /// Why.
+        error: Error,
+    },
+    /// Logged in and ready: prekeys checked (and uploaded if low), `passive active` and
+    /// `presence available` sent.
+    Connected,
+    /// The connection ended. `reconnect_in` is when the client tries again, `None` if it
+    /// stopped (then the event stream ends).
+    Disconnected {
+        /// Why.
+        reason: DisconnectReason,
+        /// The delay before the next attempt, if any.
+        reconnect_in: Option<Duration>,
+    },
+    /// The device is logged out (removed from the phone, banned, or [`Client::logout`]); its
+    /// credentials are deleted and the client stopped.
+    ///
+    /// [`Client::logout`]: super::Client::logout
+    LoggedOut {
+        /// Why.
+        reason: DisconnectReason,
+    },
+    /// One-time prekeys were uploaded (the server held fewer than the minimum).
+    PreKeysUploaded {
+        /// How many.
+        count: u32,
+    },
+    /// A `message`, `receipt` or `call` stanza no feature of the client handles yet. It is acked
+    /// to the server only when the application calls [`PendingAck::ack`], after it has handled
+    /// (and stored) it; if it never does, the server delivers it again later.
+    Stanza {
+        /// The stanza.
+        node: Node,
+        /// Its ack.
+        ack: PendingAck,
+    },
+}
+
+/// The ack of a stanza the application handles. Sent by [`PendingAck::ack`] only: dropping it
+/// leaves the stanza unacknowledged, so the server redelivers it (at-least-once delivery).
+#[derive(Debug)]
+pub struct PendingAck {
+    ack: Node,
+    connection: mpsc::UnboundedSender<Command>,
+}
+
+impl PendingAck {
+    pub(crate) fn new(ack: Node, connection: mpsc::UnboundedSender<Command>) -> Self {
+        Self { ack, connection }
+    }
+
+    /// The `<ack>` node that will be sent.
+    #[must_use]
+    pub fn node(&self) -> &Node {
+        &self.ack
+    }
+
+    /// Sends the ack on the connection the stanza came on. Returns `false` if that connection has
+    /// ended meanwhile (the server will redeliver the stanza on the next one).
+    pub fn ack(self) -> bool {
+        self.connection.send(Command::Send(self.ack)).is_ok()
+    }
+}
