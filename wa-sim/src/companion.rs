@@ -7,26 +7,21 @@ use std::collections::VecDeque;
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use futures_util::{SinkExt as _, StreamExt as _};
-use hmac::{Hmac, KeyInit as _, Mac as _};
-use prost::Message as _;
 use rand::CryptoRng;
-use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::{
     WebSocketStream, client_async_with_config,
     tungstenite::{Message, protocol::WebSocketConfig},
 };
 use wa_proto::{
-    Jid, Node,
-    proto::{
-        adv::{DeviceIdentity, SignedDeviceIdentity, SignedDeviceIdentityHmac},
-        handshake::{ClientPayload, client_payload::DevicePairingRegistrationData},
-    },
+    Node,
+    proto::handshake::{ClientPayload, client_payload::DevicePairingRegistrationData},
 };
 use wa_session::{
     KeyPair, PublicKey,
     cert::CertVerifier,
     noise::{FrameDecoder, FrameEncoder, InitiatorHandshake, Transport},
+    pairing::adv::{PairSuccess, pair_device_sign, verify_pair_success},
 };
 
 use crate::{Error, Result};
@@ -106,44 +101,11 @@ impl Companion {
     ///
     /// [`Error::Companion`] if the iq is malformed or a check fails.
     pub fn sign_pair_success(&self, iq: &Node, rng: &mut impl CryptoRng) -> Result<Node> {
-        let success = iq.child("pair-success").ok_or_else(|| fail("no pair-success"))?;
-        let wrapped = success
-            .child("device-identity")
-            .and_then(Node::content_bytes)
-            .ok_or_else(|| fail("no device-identity"))?;
-        let wrapped = SignedDeviceIdentityHmac::decode(wrapped).map_err(fail)?;
-        let signed_bytes = wrapped.details.ok_or_else(|| fail("no details"))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.adv_secret).map_err(fail)?;
-        mac.update(&signed_bytes);
-        mac.verify_slice(&wrapped.hmac.unwrap_or_default()).map_err(|_| fail("bad ADV HMAC"))?;
-        let mut signed = SignedDeviceIdentity::decode(signed_bytes.as_slice()).map_err(fail)?;
-        let details = signed.details.clone().ok_or_else(|| fail("no identity details"))?;
-        let account =
-            PublicKey::from_slice(signed.account_signature_key.as_deref().unwrap_or_default())
+        let success = PairSuccess::parse(iq).map_err(fail)?;
+        let pairing =
+            verify_pair_success(&success.device_identity, &self.adv_secret, &self.identity, rng)
                 .map_err(fail)?;
-        let message = [&[6, 0][..], &details, self.identity.public.as_bytes()].concat();
-        account
-            .verify(&message, signed.account_signature.as_deref().unwrap_or_default())
-            .map_err(fail)?;
-        let message =
-            [&[6, 1][..], &details, self.identity.public.as_bytes(), account.as_bytes()].concat();
-        signed.device_signature = Some(self.identity.sign(&message, rng).to_vec());
-        signed.account_signature_key = None;
-        let key_index = DeviceIdentity::decode(details.as_slice())
-            .map_err(fail)?
-            .key_index
-            .ok_or_else(|| fail("no key index"))?;
-        Ok(Node::builder("iq")
-            .attr("to", Jid::server_jid())
-            .attr("type", "result")
-            .attr("id", iq.attr_str("id").map_err(fail)?.to_owned())
-            .children([Node::builder("pair-device-sign")
-                .children([Node::builder("device-identity")
-                    .attr("key-index", key_index.to_string())
-                    .bytes(signed.encode_to_vec())
-                    .build()])
-                .build()])
-            .build())
+        Ok(pair_device_sign(&success.iq_id, &pairing))
     }
 }
 
