@@ -91,6 +91,13 @@ pub struct Config {
     pub seed: Option<u64>,
     /// Capacity of the event channel; the client waits when the application lags behind.
     pub event_buffer: usize,
+    /// How long a sent message may wait for the server's ack, across reconnects, before
+    /// [`Client::send_message`](super::Client::send_message) gives up.
+    pub send_timeout: Duration,
+    /// How long a device list learnt through usync is trusted.
+    pub device_cache_ttl: Duration,
+    /// How many sent messages are kept for retry receipts.
+    pub sent_messages_kept: usize,
 }
 
 impl Default for Config {
@@ -113,6 +120,9 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             seed: None,
             event_buffer: 256,
+            send_timeout: Duration::from_secs(60),
+            device_cache_ttl: Duration::from_secs(3600),
+            sent_messages_kept: 1000,
         }
     }
 }

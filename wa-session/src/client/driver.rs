@@ -2,7 +2,7 @@
 //! loop that reads stanzas, runs the client's commands and the QR timer; the features that wait
 //! for answers (prekeys, keepalive, logout) run as tasks that talk to the loop through commands.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use rand::{SeedableRng as _, rngs::StdRng};
 use rand_core::Rng as _;
@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use wa_proto::Node;
 
 use super::{
-    Backoff, Config, DisconnectReason, Event, PendingAck, QrRotation, Shared,
+    Backoff, Config, DisconnectReason, Event, PendingAck, QrRotation, Shared, inbox,
     iq::{IqMatcher, IqReply},
     render::render,
     socket::Socket,
@@ -39,6 +39,8 @@ pub(crate) enum Command {
     Send(Node),
     /// Send an iq (given an id if it has none) and route its answer to `reply`.
     Iq { node: Node, reply: IqReply },
+    /// Send a `<message>` and route the server's ack of `id` to `reply`.
+    Message { id: String, node: Node, reply: oneshot::Sender<Node> },
     /// End the connection for this reason.
     End(DisconnectReason),
 }
@@ -70,12 +72,12 @@ impl Drop for Tasks {
 }
 
 /// What a connection's tasks share with the driver.
-struct Ctx<S> {
-    connection: mpsc::UnboundedSender<Command>,
+pub(crate) struct Ctx<S> {
+    pub(crate) connection: mpsc::UnboundedSender<Command>,
     events: mpsc::Sender<Event>,
-    store: Arc<S>,
-    credentials: Arc<Mutex<DeviceCredentials>>,
-    config: Arc<Config>,
+    pub(crate) store: Arc<S>,
+    pub(crate) credentials: Arc<Mutex<DeviceCredentials>>,
+    pub(crate) config: Arc<Config>,
 }
 
 impl<S> Clone for Ctx<S> {
@@ -97,7 +99,7 @@ impl<S: SignalStore + DeviceStore + 'static> Ctx<S> {
             .map_err(|_| Error::Timeout("iq answer"))?
     }
 
-    async fn emit(&self, event: Event) {
+    pub(crate) async fn emit(&self, event: Event) {
         let _ = self.events.send(event).await;
     }
 
@@ -197,6 +199,10 @@ struct Connection<S> {
     tasks: Tasks,
     qr: Option<(QrRotation, Instant)>,
     logged_in_at: Option<Instant>,
+    /// Sent messages waiting for the server's ack, by id.
+    acks: HashMap<String, oneshot::Sender<Node>>,
+    /// The task that handles incoming messages and receipts, once logged in.
+    inbox: Option<mpsc::UnboundedSender<Node>>,
 }
 
 /// The client's background task.
@@ -310,6 +316,8 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
             tasks: Tasks::default(),
             qr: None,
             logged_in_at: None,
+            acks: HashMap::new(),
+            inbox: None,
         };
         let reason = loop {
             let qr_deadline = conn.qr.as_ref().map(|(_, deadline)| *deadline);
@@ -338,6 +346,7 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
                 break reason;
             }
         };
+        self.shared.online.send_replace(false);
         conn.matcher.fail_all();
         drop(conn.tasks);
         // A polite close, but a dead peer must not hold us up.
@@ -356,6 +365,10 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
             Command::End(reason) => return Some(reason),
             Command::Send(node) => node,
             Command::Iq { node, reply } => conn.matcher.register(node, reply),
+            Command::Message { id, node, reply } => {
+                conn.acks.insert(id, reply);
+                node
+            }
         };
         debug!("out {}", render(&node, false));
         match conn.socket.send(&node).await {
@@ -402,12 +415,27 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
                 let rng = self.task_rng();
                 conn.tasks.spawn(conn.ctx.clone().after_login(rng));
                 conn.tasks.spawn(conn.ctx.clone().keepalive());
+                let (inbox, stanzas) = mpsc::unbounded_channel();
+                let rng = self.task_rng();
+                conn.tasks.spawn(inbox::serve(conn.ctx.clone(), self.shared.clone(), stanzas, rng));
+                conn.inbox = Some(inbox);
+                self.shared.online.send_replace(true);
                 None
             }
             "failure" => Some(DisconnectReason::from_failure(&node)),
             "stream:error" => Some(DisconnectReason::from_stream_error(&node)),
             "xmlstreamend" => Some(DisconnectReason::StreamEnd),
             "notification" => self.notification(&node, conn).await,
+            "ack" => {
+                self.server_ack(&node, conn).await;
+                None
+            }
+            "message" | "receipt" if conn.inbox.is_some() => {
+                if let Some(inbox) = &conn.inbox {
+                    let _ = inbox.send(node);
+                }
+                None
+            }
             "message" | "receipt" | "call" => {
                 match stanza::ack_for(&node) {
                     Ok(ack) => {
@@ -422,6 +450,22 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         }
     }
 
+    /// The server accepted a message we sent: wake its sender, then tell the application.
+    async fn server_ack(&mut self, node: &Node, conn: &mut Connection<S>) {
+        if node.attr_opt_str("class").ok().flatten() != Some("message") {
+            return;
+        }
+        let Some(id) = node.attr_opt_str("id").ok().flatten() else { return };
+        let Some(waiter) = conn.acks.remove(id) else { return };
+        let id = id.to_owned();
+        let timestamp =
+            node.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0);
+        // The sender first: the application may be waiting in `send_message` while the event
+        // channel is full.
+        let _ = waiter.send(node.clone());
+        self.emit(Event::Sent { id, timestamp }).await;
+    }
+
     /// Notifications the life cycle handles are acked after handling; the others at once.
     async fn notification(
         &mut self,
@@ -429,6 +473,12 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         conn: &mut Connection<S>,
     ) -> Option<DisconnectReason> {
         let ack = stanza::ack_for(node).map_err(|e| warn!("cannot ack: {e}")).ok();
+        if node.attr_opt_str("type").ok().flatten() == Some("devices")
+            && let Ok(Some(from)) = node.attr_opt_jid("from")
+        {
+            debug!(%from, "device list changed");
+            self.shared.state().devices.invalidate(&from);
+        }
         if stanza::is_low_pre_key_notice(node, self.config.pre_keys.min) {
             let rng = self.task_rng();
             conn.tasks.spawn(conn.ctx.clone().top_up_then_ack(ack, rng));

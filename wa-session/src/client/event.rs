@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use wa_proto::{Jid, Node};
+use tokio::sync::{mpsc, oneshot};
+use wa_proto::{Jid, Node, proto::e2e};
 
 use super::{DisconnectReason, driver::Command};
-use crate::Error;
+use crate::{
+    Error,
+    message::{MessageInfo, Receipt},
+};
 
 /// An event of the client's life cycle, in the order things happened.
 #[derive(Debug)]
@@ -61,6 +64,32 @@ pub enum Event {
         /// How many.
         count: u32,
     },
+    /// A message arrived and decrypted. Store it, then call [`MessageAck::ack`]: only then does
+    /// the client make the Signal state change permanent, send the delivery receipt and ack the
+    /// stanza. Until then the server keeps it; dropping the token makes the client reconnect, and
+    /// the message (and what followed) is delivered again. Messages come one at a time: the next
+    /// one waits for this one's token.
+    ///
+    /// A crash after the application stored the message but before the client committed means
+    /// the message comes again: recognise it by `info.id`.
+    Message {
+        /// Who sent it, where, when.
+        info: MessageInfo,
+        /// The content.
+        message: e2e::Message,
+        /// Confirms that the application has stored it.
+        ack: MessageAck,
+    },
+    /// The server accepted a message we sent (its ack: one tick).
+    Sent {
+        /// The message id.
+        id: String,
+        /// The server's timestamp (0 when absent).
+        timestamp: u64,
+    },
+    /// A receipt for messages we sent (delivered, read, played, or another type); retry
+    /// receipts are handled by the client and do not come here. Already acked.
+    Receipt(Receipt),
     /// A `message`, `receipt` or `call` stanza no feature of the client handles yet. It is acked
     /// to the server only when the application calls [`PendingAck::ack`], after it has handled
     /// (and stored) it; if it never does, the server delivers it again later.
@@ -95,5 +124,25 @@ impl PendingAck {
     /// ended meanwhile (the server will redeliver the stanza on the next one).
     pub fn ack(self) -> bool {
         self.connection.send(Command::Send(self.ack)).is_ok()
+    }
+}
+
+/// The application's confirmation that it has stored an [`Event::Message`].
+#[derive(Debug)]
+pub struct MessageAck {
+    done: oneshot::Sender<()>,
+}
+
+impl MessageAck {
+    pub(crate) fn new() -> (Self, oneshot::Receiver<()>) {
+        let (done, receiver) = oneshot::channel();
+        (Self { done }, receiver)
+    }
+
+    /// Confirms: the client commits the message's Signal state, sends the delivery receipt and
+    /// acks the stanza. Returns `false` if the connection it came on has ended meanwhile (the
+    /// server delivers it again; the application recognises it by id).
+    pub fn ack(self) -> bool {
+        self.done.send(()).is_ok()
     }
 }

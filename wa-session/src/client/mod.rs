@@ -20,32 +20,46 @@
 //!   [`Event::LoggedOut`] and their credentials are deleted; `replaced`, 405 (client too old) and
 //!   a temporary ban stop the client without deleting anything.
 //!
-//! Incoming `message`, `receipt` and `call` stanzas come as [`Event::Stanza`] with a
-//! [`PendingAck`]: they are acked to the server only when the application says so, after its
-//! handler has stored them.
+//! Messaging (1:1): [`Client::send_message`] (and `send_text`, `send_reply`, `send_reaction`)
+//! encrypts for every device of the chat and our own other devices (device lists from usync,
+//! cached; sessions from prekey bundles) and waits for the server's ack ([`Event::Sent`]).
+//! Incoming messages are decrypted without committing the Signal state and handed over as
+//! [`Event::Message`] with a [`MessageAck`]; only when the application confirms is the state
+//! committed (one atomic store write), the delivery receipt sent and the stanza acked, so a crash
+//! means redelivery, never loss. Undecryptable messages get retry receipts; retry receipts for
+//! our messages are answered from a bounded store of sent messages. Receipts come as
+//! [`Event::Receipt`]; `devices` notifications refresh the device cache. Other `message`,
+//! `receipt` and `call` stanzas come as [`Event::Stanza`] with a [`PendingAck`].
 
 mod backoff;
 mod config;
+mod devices;
 mod driver;
 mod event;
+mod inbox;
 mod iq;
 mod qr;
 mod reason;
 mod render;
+mod send;
+mod sent;
 mod socket;
 mod stanza;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 
 use rand::{SeedableRng as _, rngs::StdRng};
-use tokio::sync::{Mutex, mpsc};
+use rand_core::Rng as _;
+use tokio::sync::{Mutex, mpsc, watch};
 use wa_proto::Node;
 
 pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{Config, PreKeyPolicy, SystemClock, UnixClock, WA_WEB_ORIGIN, WA_WEB_URL};
-pub use event::{Event, PendingAck};
+pub use event::{Event, MessageAck, PendingAck};
 pub use qr::{FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT, QrRotation};
 pub use reason::DisconnectReason;
+pub use inbox::MAX_RETRIES;
+pub use send::{Quoted, SentMessage};
 #[cfg(test)]
 pub(crate) use render::render;
 pub use stanza::ack_for;
@@ -59,15 +73,64 @@ use crate::{
 };
 
 /// What the handle and the driver share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     version: RwLock<ClientVersion>,
+    /// Whether a connection is logged in (messages wait for it).
+    online: watch::Sender<bool>,
+    /// Device lists, sent messages, retry counts.
+    state: std::sync::Mutex<MessagingState>,
+    /// Serialises the Signal read-modify-write steps of sending and of committing received
+    /// messages (a session record is read, changed and written back).
+    signal: Mutex<()>,
+    /// Randomness for ids and encryption, split off per use.
+    rng: std::sync::Mutex<StdRng>,
+}
+
+/// The messaging state shared by the handle and the connection tasks.
+#[derive(Debug)]
+pub(crate) struct MessagingState {
+    devices: devices::DeviceCache,
+    sent: sent::SentStore,
+    retries: sent::RetryCounts,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("version", &self.version())
+            .field("online", &*self.online.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
     fn version(&self) -> ClientVersion {
         *self.version.read().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn state(&self) -> MutexGuard<'_, MessagingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn rng(&self) -> StdRng {
+        StdRng::from_rng(&mut *self.rng.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A random id for iqs and usync sessions.
+    fn random_id(&self) -> String {
+        format!("{:016x}", self.rng().next_u64())
+    }
+}
+
+/// Sends an iq through `commands` and waits for its answer, at most `config.iq_timeout`.
+async fn iq_with(
+    commands: &mpsc::UnboundedSender<driver::Command>,
+    config: &Config,
+    node: Node,
+) -> Result<Node> {
+    tokio::time::timeout(config.iq_timeout, request(commands, node))
+        .await
+        .map_err(|_| Error::Timeout("iq answer"))?
 }
 
 /// The events of a client, in order. Ends when the client stops.
@@ -75,12 +138,19 @@ pub type Events = mpsc::Receiver<Event>;
 
 /// A handle on a running client; clones share it. When every handle is dropped, the client
 /// closes its connection and stops.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
+    store: Arc<dyn SignalStore>,
     shared: Arc<Shared>,
     credentials: Arc<Mutex<DeviceCredentials>>,
     config: Arc<Config>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("shared", &self.shared).finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -125,13 +195,23 @@ impl Client {
         };
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (events, events_rx) = mpsc::channel(config.event_buffer.max(1));
-        let shared = Arc::new(Shared { version: RwLock::new(config.version) });
+        let shared = Arc::new(Shared {
+            version: RwLock::new(config.version),
+            online: watch::Sender::new(false),
+            state: std::sync::Mutex::new(MessagingState {
+                devices: devices::DeviceCache::default(),
+                sent: sent::SentStore::new(config.sent_messages_kept),
+                retries: sent::RetryCounts::new(config.sent_messages_kept),
+            }),
+            signal: Mutex::new(()),
+            rng: std::sync::Mutex::new(StdRng::from_rng(&mut rng)),
+        });
         let credentials = Arc::new(Mutex::new(credentials));
         let backoff = Backoff::new(config.backoff);
         let config = Arc::new(config);
         let driver = Driver {
             config: config.clone(),
-            store,
+            store: store.clone(),
             shared: shared.clone(),
             events,
             commands: commands_rx,
@@ -140,7 +220,8 @@ impl Client {
             backoff,
         };
         tokio::spawn(driver.run());
-        Ok((Self { commands, shared, credentials, config }, events_rx))
+        let store: Arc<dyn SignalStore> = store;
+        Ok((Self { commands, store, shared, credentials, config }, events_rx))
     }
 
     /// The WhatsApp Web version announced at the next connect.
@@ -167,9 +248,19 @@ impl Client {
     /// [`Error::Iq`] for an error answer, [`Error::NotConnected`] if there is no connection or it
     /// ended first, [`Error::Timeout`].
     pub async fn iq(&self, node: Node) -> Result<Node> {
-        tokio::time::timeout(self.config.iq_timeout, request(&self.commands, node))
-            .await
-            .map_err(|_| Error::Timeout("iq answer"))?
+        iq_with(&self.commands, &self.config, node).await
+    }
+
+    /// Forgets the cached device list of `user` (the next message asks usync again).
+    pub fn forget_devices(&self, user: &wa_proto::Jid) {
+        self.shared.state().devices.invalidate(user);
+    }
+
+    /// The same user (and device) in the other addressing (LID <-> phone number), if learnt from
+    /// usync or message attributes.
+    #[must_use]
+    pub fn alternate_jid(&self, jid: &wa_proto::Jid) -> Option<wa_proto::Jid> {
+        self.shared.state().devices.lids().other(jid)
     }
 
     /// Sends a stanza on the current connection (dropped if there is none).

@@ -54,6 +54,10 @@ pub enum DisconnectReason {
     ConnectionLost,
     /// No answer to a keepalive ping in time: a dead socket; reconnects.
     KeepaliveTimeout,
+    /// The application dropped a message's [`MessageAck`](super::MessageAck) without confirming
+    /// it: the client reconnects so that the server delivers it (and what followed) again, in
+    /// order.
+    MessageNotHandled,
     /// Connecting (TCP, TLS, WebSocket, Noise) failed; reconnects.
     ConnectFailed(String),
     /// Every QR ref expired without a scan; not reconnected.
@@ -117,6 +121,7 @@ impl DisconnectReason {
                 | Self::StreamEnd
                 | Self::ConnectionLost
                 | Self::KeepaliveTimeout
+                | Self::MessageNotHandled
                 | Self::ConnectFailed(_)
         )
     }
@@ -160,6 +165,7 @@ impl fmt::Display for DisconnectReason {
             Self::ServerError { tag, code } => write!(f, "<{tag}> code {code:?}"),
             Self::StreamEnd => f.write_str("stream ended by the server"),
             Self::ConnectionLost => f.write_str("connection lost"),
+            Self::MessageNotHandled => f.write_str("a message was not confirmed by the application"),
             Self::KeepaliveTimeout => f.write_str("keepalive timed out"),
             Self::ConnectFailed(why) => write!(f, "connect failed: {why}"),
             Self::PairingTimeout => f.write_str("no QR code was scanned in time"),

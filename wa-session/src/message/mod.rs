@@ -30,7 +30,8 @@ pub use receipt::{
     retry_receipt, seen_receipt,
 };
 pub use receive::{
-    AddressingMode, MessageInfo, ReceivedMessage, decrypt_message, parse_message_info,
+    AddressingMode, MessageInfo, ReceivedMessage, decrypt_message, decrypt_message_uncommitted,
+    parse_message_info,
 };
 pub use send::{Encrypted, OwnDevice, encrypt_message, encrypt_retry, missing_sessions};
 pub use usync::{DeviceEntry, UserDevices, devices_query, parse_devices};

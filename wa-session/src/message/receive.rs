@@ -8,8 +8,12 @@ use wa_proto::{Jid, Node, Server, proto::e2e};
 use super::{bundle::protocol_address, send::OwnDevice};
 use crate::{
     Error, Result,
-    signal::{cipher, padding},
-    store::{SenderKeyName, SignalStore},
+    signal::{
+        cipher,
+        message::{SenderKeyDistributionMessage, SenderKeyMessage},
+        padding,
+    },
+    store::{MessageCommit, SenderKeyName, SignalStore},
 };
 
 /// How the sender addressed the message: by phone number or by LID.
@@ -160,12 +164,17 @@ fn decode(padded: &[u8]) -> Result<e2e::Message> {
         .map_err(|error| Error::malformed("e2e message", error.to_string()))
 }
 
+fn enc_type(enc: &Node) -> &str {
+    enc.attr_opt_str("type").ok().flatten().unwrap_or_default()
+}
+
 fn enc_bytes(enc: &Node) -> Result<&[u8]> {
     enc.content_bytes().ok_or_else(|| Error::stanza("enc", "no ciphertext"))
 }
 
 /// Decrypts a `<message>` addressed to this device and processes an attached sender key
-/// distribution. Each Signal step commits to the store as it succeeds (one commit per `<enc>`).
+/// distribution. Every Signal state change of the message is written in one
+/// [`MessageCommit`](crate::store::MessageCommit).
 ///
 /// Errors: [`Error::Stanza`] for a malformed envelope, [`Error::NothingToDecrypt`],
 /// [`Error::UnsupportedEnc`], [`Error::DuplicateMessage`] for a message already decrypted, and
@@ -176,32 +185,51 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
     node: &Node,
     rng: &mut (impl CryptoRng + Send),
 ) -> Result<ReceivedMessage> {
+    let (received, commit) = decrypt_message_uncommitted(store, own, node, rng).await?;
+    store.commit(commit).await?;
+    Ok(received)
+}
+
+/// [`decrypt_message`] without writing anything: the message and the one commit that makes its
+/// Signal state changes permanent. Until it is applied, the same stanza decrypts again; once it
+/// is, a redelivery fails with [`Error::DuplicateMessage`]. This is what lets a client hand a
+/// message to the application before its ratchet moves on.
+pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
+    store: &S,
+    own: &OwnDevice,
+    node: &Node,
+    rng: &mut (impl CryptoRng + Send),
+) -> Result<(ReceivedMessage, MessageCommit)> {
     let mut info = parse_message_info(node, own)?;
     let encs = our_encs(node, own);
     if encs.is_empty() {
         return Err(Error::NothingToDecrypt { id: info.id.clone() });
     }
     let sender = protocol_address(&info.sender);
-    let mut pairwise = None;
-    let mut group = None;
     for enc in &encs {
         let version = enc.attr_opt_str("v").ok().flatten().unwrap_or_default();
-        let enc_type = enc.attr_opt_str("type").ok().flatten().unwrap_or_default();
-        if version != "2" || !matches!(enc_type, "pkmsg" | "msg" | "skmsg") {
+        if version != "2" || !matches!(enc_type(enc), "pkmsg" | "msg" | "skmsg") {
             return Err(Error::UnsupportedEnc {
-                enc_type: enc_type.to_owned(),
+                enc_type: enc_type(enc).to_owned(),
                 version: version.to_owned(),
             });
         }
     }
+    let mut commit = MessageCommit::default();
+    let mut pairwise = None;
+    let mut group = None;
     // Pairwise first: it may carry the sender key the group ciphertext needs.
-    for enc in encs.iter().filter(|enc| enc.attr_opt_str("type").ok().flatten() != Some("skmsg")) {
+    for enc in encs.iter().filter(|enc| enc_type(enc) != "skmsg") {
+        if pairwise.is_some() {
+            return Err(Error::stanza("message", "more than one pairwise <enc> for this device"));
+        }
         let bytes = enc_bytes(enc)?;
-        let padded = if enc.attr_opt_str("type").ok().flatten() == Some("pkmsg") {
-            cipher::decrypt_pre_key_message(store, &sender, bytes, rng).await?
+        let (padded, step) = if enc_type(enc) == "pkmsg" {
+            cipher::decrypt_pre_key_message_uncommitted(store, &sender, bytes, rng).await?
         } else {
-            cipher::decrypt_message(store, &sender, bytes, rng).await?
+            cipher::decrypt_message_uncommitted(store, &sender, bytes, rng).await?
         };
+        commit = step;
         let message = decode(&padded)?;
         if let Some(distribution) = &message.sender_key_distribution_message
             && let (Some(group_id), Some(bytes)) = (
@@ -210,13 +238,34 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
             )
         {
             let name = SenderKeyName::new(group_id, sender.clone());
-            cipher::process_sender_key_distribution(store, &name, bytes).await?;
+            let distribution = SenderKeyDistributionMessage::deserialize(bytes)?;
+            let mut record = store.sender_key(&name).await?.unwrap_or_default();
+            record.process_distribution(&distribution);
+            commit.sender_key = Some((name, record));
         }
         pairwise = Some(message);
     }
-    for enc in encs.iter().filter(|enc| enc.attr_opt_str("type").ok().flatten() == Some("skmsg")) {
+    for enc in encs.iter().filter(|enc| enc_type(enc) == "skmsg") {
         let name = SenderKeyName::new(info.chat.to_string(), sender.clone());
-        let padded = cipher::group_decrypt(store, &name, enc_bytes(enc)?).await?;
+        let message = SenderKeyMessage::deserialize(enc_bytes(enc)?)?;
+        let mut record = match commit.sender_key.take() {
+            Some((known, record)) if known == name => record,
+            other => {
+                commit.sender_key = other;
+                store.sender_key(&name).await?.ok_or_else(|| Error::NoSenderKey {
+                    name: name.to_string(),
+                    key_id: Some(message.key_id),
+                })?
+            }
+        };
+        let padded = record.decrypt(&message).map_err(|error| match error {
+            Error::NoSenderKey { key_id, .. } => Error::NoSenderKey { name: name.to_string(), key_id },
+            other => other,
+        })?;
+        if commit.sender_key.is_some() {
+            return Err(Error::stanza("message", "sender keys for two groups in one message"));
+        }
+        commit.sender_key = Some((name, record));
         group = Some(decode(&padded)?);
     }
     let mut message = group.or(pairwise).unwrap_or_default();
@@ -235,7 +284,7 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
     }
     let device_identity =
         node.child("device-identity").and_then(Node::content_bytes).map(<[u8]>::to_vec);
-    Ok(ReceivedMessage { info, message, device_identity })
+    Ok((ReceivedMessage { info, message, device_identity }, commit))
 }
 
 impl Error {

@@ -80,6 +80,20 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
     bytes: &[u8],
     rng: &mut (impl CryptoRng + Send),
 ) -> Result<Vec<u8>> {
+    let (plaintext, commit) = decrypt_message_uncommitted(store, address, bytes, rng).await?;
+    store.commit(commit).await?;
+    Ok(plaintext)
+}
+
+/// [`decrypt_message`] without writing anything: returns the plaintext and the
+/// [`MessageCommit`] that would make it permanent. Until that commit is applied the message can be
+/// decrypted again (a redelivery after a crash still decrypts).
+pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
+    store: &S,
+    address: &ProtocolAddress,
+    bytes: &[u8],
+    rng: &mut (impl CryptoRng + Send),
+) -> Result<(Vec<u8>, MessageCommit)> {
     let message = SignalMessage::deserialize(bytes)?;
     let mut record = store
         .session(address)
@@ -92,13 +106,9 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
     if let Some(remote) = record.remote_identity() {
         check_trust(store, address, &remote).await?;
     }
-    store
-        .commit(MessageCommit {
-            session: Some((address.clone(), record)),
-            ..MessageCommit::default()
-        })
-        .await?;
-    Ok(plaintext)
+    let commit =
+        MessageCommit { session: Some((address.clone(), record)), ..MessageCommit::default() };
+    Ok((plaintext, commit))
 }
 
 /// Decrypts a `pkmsg` from `address`, creating the session (and consuming the one-time prekey) in
@@ -109,6 +119,20 @@ pub async fn decrypt_pre_key_message<S: SignalStore + ?Sized>(
     bytes: &[u8],
     rng: &mut (impl CryptoRng + Send),
 ) -> Result<Vec<u8>> {
+    let (plaintext, commit) =
+        decrypt_pre_key_message_uncommitted(store, address, bytes, rng).await?;
+    store.commit(commit).await?;
+    Ok(plaintext)
+}
+
+/// [`decrypt_pre_key_message`] without writing anything: the plaintext and the commit (session,
+/// identity, consumed prekey) to apply once the message is safe.
+pub async fn decrypt_pre_key_message_uncommitted<S: SignalStore + ?Sized>(
+    store: &S,
+    address: &ProtocolAddress,
+    bytes: &[u8],
+    rng: &mut (impl CryptoRng + Send),
+) -> Result<(Vec<u8>, MessageCommit)> {
     let message = PreKeySignalMessage::deserialize(bytes)?;
     check_trust(store, address, &message.identity_key).await?;
     let identity = store.identity_key_pair().await?;
@@ -130,15 +154,13 @@ pub async fn decrypt_pre_key_message<S: SignalStore + ?Sized>(
     };
     let outcome =
         session::decrypt_pre_key(&mut record, &identity, registration_id, &message, pre_keys, rng)?;
-    store
-        .commit(MessageCommit {
-            session: Some((address.clone(), record)),
-            identity: Some((address.clone(), outcome.remote_identity)),
-            consumed_pre_key: outcome.consumed_pre_key,
-            ..MessageCommit::default()
-        })
-        .await?;
-    Ok(outcome.plaintext)
+    let commit = MessageCommit {
+        session: Some((address.clone(), record)),
+        identity: Some((address.clone(), outcome.remote_identity)),
+        consumed_pre_key: outcome.consumed_pre_key,
+        ..MessageCommit::default()
+    };
+    Ok((outcome.plaintext, commit))
 }
 
 /// Our distribution message for the group in `name` (whose sender is us), creating our sender key

@@ -1,0 +1,347 @@
+//! Sending 1:1 messages: device lists (usync, cached), sessions from prekey bundles, encryption
+//! for every device of the chat and our own other devices, delivery until the server acks, and
+//! the participant-hash check of that ack.
+
+use prost::Message as _;
+use tokio::{sync::oneshot, time::Instant};
+use tracing::{debug, warn};
+use wa_proto::{
+    Jid, Node, Server,
+    proto::{
+        adv::SignedDeviceIdentity,
+        common::MessageKey,
+        e2e::{self, ContextInfo, message::ExtendedTextMessage, message::ReactionMessage},
+    },
+};
+
+use super::{Client, Shared, driver::Command, sent::SentEntry};
+use crate::{
+    Error, Result,
+    credentials::DeviceCredentials,
+    message::{
+        Encrypted, MessageInfo, OwnDevice, SeenKind, devices_query, encrypt_message,
+        establish_sessions, fetch_bundles_iq, generate_message_id, missing_sessions,
+        parse_bundles, parse_devices, seen_receipt,
+    },
+    store::SignalStore,
+};
+
+/// A message the server has accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// Its id.
+    pub id: String,
+    /// The chat it went to.
+    pub chat: Jid,
+    /// The server's timestamp from its ack (`t`, unix seconds; 0 when absent).
+    pub timestamp: u64,
+    /// How many devices it was encrypted for (our own other devices included).
+    pub devices: usize,
+}
+
+/// A message to quote in a reply or to react to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quoted {
+    /// Its id (the stanza id).
+    pub id: String,
+    /// Who sent it (a device or user JID).
+    pub sender: Jid,
+    /// Whether we sent it.
+    pub from_me: bool,
+    /// Its content (what the reply shows as quoted).
+    pub message: e2e::Message,
+}
+
+impl Quoted {
+    /// The message of an [`Event::Message`](super::Event::Message).
+    #[must_use]
+    pub fn of(info: &MessageInfo, message: &e2e::Message) -> Self {
+        Self {
+            id: info.id.clone(),
+            sender: info.sender.to_non_device(),
+            from_me: info.from_me,
+            message: message.clone(),
+        }
+    }
+}
+
+/// This device as the message layer sees it, if paired. The `<device-identity>` it attaches is
+/// the ADV identity without the account signature key (the form WhatsApp sends there).
+pub(crate) fn own_device(credentials: &DeviceCredentials) -> Option<OwnDevice> {
+    let account = credentials.account.as_ref()?;
+    let device_identity = SignedDeviceIdentity::decode(account.signed_identity.as_slice())
+        .ok()
+        .map(|mut identity| {
+            identity.account_signature_key = None;
+            identity.encode_to_vec()
+        });
+    Some(OwnDevice {
+        jid: account.jid.clone(),
+        lid: account.lid.as_ref().map(|lid| Jid { device: account.jid.device, ..lid.to_non_device() }),
+        device_identity,
+    })
+}
+
+/// Our own account in the addressing of `chat`.
+fn own_user_like(own: &OwnDevice, chat: &Jid) -> Jid {
+    match (&chat.server, &own.lid) {
+        (Server::Lid, Some(lid)) => lid.to_non_device(),
+        _ => own.jid.to_non_device(),
+    }
+}
+
+impl Shared {
+    /// The devices of `users` (the chat partner and ourselves), from the cache or usync.
+    pub(crate) async fn devices(
+        &self,
+        commands: &tokio::sync::mpsc::UnboundedSender<Command>,
+        config: &super::Config,
+        users: &[Jid],
+    ) -> Result<Vec<Jid>> {
+        let now = config.clock.now();
+        let ttl = config.device_cache_ttl.as_secs();
+        let mut missing = Vec::new();
+        let mut devices = Vec::new();
+        {
+            let state = self.state();
+            for user in users {
+                match state.devices.get(user, now, ttl) {
+                    Some(list) => devices.extend(list),
+                    None => missing.push(user.to_non_device()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(devices);
+        }
+        let sid = self.random_id();
+        let answer = super::iq_with(commands, config, devices_query(&self.random_id(), &sid, &missing, true)).await?;
+        let answer = parse_devices(&answer)?;
+        let mut state = self.state();
+        state.devices.insert(&answer, now);
+        for user in &missing {
+            match state.devices.get(user, now, u64::MAX) {
+                Some(list) => devices.extend(list),
+                None => debug!(%user, "usync did not list this user"),
+            }
+        }
+        Ok(devices)
+    }
+
+    /// Starts sessions with the `devices` that have none, from their prekey bundles. Call with
+    /// the Signal lock held.
+    pub(crate) async fn ensure_sessions<S: SignalStore + ?Sized>(
+        &self,
+        store: &S,
+        commands: &tokio::sync::mpsc::UnboundedSender<Command>,
+        config: &super::Config,
+        devices: &[Jid],
+    ) -> Result<()> {
+        let missing = missing_sessions(store, devices).await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let answer = super::iq_with(commands, config, fetch_bundles_iq(&self.random_id(), &missing)).await?;
+        let bundles = parse_bundles(&answer)?;
+        let mut rng = self.rng();
+        for (device, error) in establish_sessions(store, &bundles, &mut rng).await? {
+            warn!(%device, "no session: {error}");
+        }
+        Ok(())
+    }
+
+    /// Encrypts `message` for `devices` (sessions first), under the Signal lock.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn encrypt<S: SignalStore + ?Sized>(
+        &self,
+        store: &S,
+        commands: &tokio::sync::mpsc::UnboundedSender<Command>,
+        config: &super::Config,
+        own: &OwnDevice,
+        id: &str,
+        chat: &Jid,
+        message: &e2e::Message,
+        devices: &[Jid],
+    ) -> Result<Encrypted> {
+        let targets: Vec<Jid> = devices.iter().filter(|d| !own.is_this_device(d)).cloned().collect();
+        let _signal = self.signal.lock().await;
+        self.ensure_sessions(store, commands, config, &targets).await?;
+        let mut rng = self.rng();
+        let encrypted = encrypt_message(store, own, id, chat, message, devices, &mut rng).await?;
+        for (device, error) in &encrypted.skipped {
+            warn!(%device, "not encrypted for: {error}");
+        }
+        Ok(encrypted)
+    }
+}
+
+impl Client {
+    /// Sends `message` to the 1:1 `chat` (a user JID, phone number or LID): every device of the
+    /// chat partner and our own other devices (which get a `DeviceSentMessage` copy). Waits for
+    /// the server's ack, sending again after reconnects, at most the configured `send_timeout`.
+    /// Messages sent one after the other from one task arrive in that order.
+    ///
+    /// Media messages built elsewhere go through here too.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotPaired`], [`Error::Timeout`] if no ack came in time (the message may still
+    /// have been delivered), usync and bundle iq errors, store errors, [`Error::Stopped`].
+    pub async fn send_message(&self, chat: &Jid, message: e2e::Message) -> Result<SentMessage> {
+        let own = own_device(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
+        let chat = chat.to_non_device();
+        let id = {
+            let mut rng = self.shared.rng();
+            generate_message_id(Some(&own.jid.user), self.config.clock.now(), &mut rng)
+        };
+        let users = [chat.clone(), own_user_like(&own, &chat)];
+        let devices = self.shared.devices(&self.commands, &self.config, &users).await?;
+        let encrypted = self
+            .shared
+            .encrypt(&*self.store, &self.commands, &self.config, &own, &id, &chat, &message, &devices)
+            .await?;
+        self.shared
+            .state()
+            .sent
+            .insert(id.clone(), SentEntry { chat: chat.clone(), message: message.clone() });
+        let ack = self.deliver(&id, encrypted.node).await?;
+        if let Some(phash) = ack.attr_opt_str("phash").ok().flatten()
+            && phash != encrypted.phash
+        {
+            debug!(id, "participant hash mismatch: refreshing the device lists");
+            self.send_to_missed(&own, &id, &chat, &message, &users, &devices).await?;
+        }
+        let timestamp = ack.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0);
+        Ok(SentMessage { id, chat, timestamp, devices: devices.len() })
+    }
+
+    /// Sends a text message.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_message`].
+    pub async fn send_text(&self, chat: &Jid, text: &str) -> Result<SentMessage> {
+        let message = e2e::Message { conversation: Some(text.to_owned()), ..Default::default() };
+        self.send_message(chat, message).await
+    }
+
+    /// Sends `text` as a reply quoting `quoted` (an `extendedTextMessage` whose `ContextInfo`
+    /// names the quoted stanza id, its sender and content).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_message`].
+    pub async fn send_reply(&self, chat: &Jid, text: &str, quoted: &Quoted) -> Result<SentMessage> {
+        let participant = if quoted.from_me {
+            own_device(&*self.credentials.lock().await).map(|own| own.jid.to_non_device())
+        } else {
+            Some(quoted.sender.to_non_device())
+        };
+        let context = ContextInfo {
+            stanza_id: Some(quoted.id.clone()),
+            participant: participant.map(|jid| jid.to_string()),
+            quoted_message: Some(Box::new(quoted.message.clone())),
+            ..Default::default()
+        };
+        let message = e2e::Message {
+            extended_text_message: Some(Box::new(ExtendedTextMessage {
+                text: Some(text.to_owned()),
+                context_info: Some(Box::new(context)),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        self.send_message(chat, message).await
+    }
+
+    /// Reacts to `target` with `emoji` (an empty string takes a reaction back).
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_message`].
+    pub async fn send_reaction(
+        &self,
+        chat: &Jid,
+        target: &Quoted,
+        emoji: &str,
+    ) -> Result<SentMessage> {
+        let now_ms = self.config.clock.now().saturating_mul(1000);
+        let message = e2e::Message {
+            reaction_message: Some(ReactionMessage {
+                key: Some(MessageKey {
+                    remote_jid: Some(chat.to_non_device().to_string()),
+                    from_me: Some(target.from_me),
+                    id: Some(target.id.clone()),
+                    participant: None,
+                }),
+                text: Some(emoji.to_owned()),
+                sender_timestamp_ms: Some(i64::try_from(now_ms).unwrap_or(i64::MAX)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        self.send_message(chat, message).await
+    }
+
+    /// Tells `sender` (in `chat`) that we read the messages `ids`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Stanza`] if `ids` is empty, [`Error::Stopped`].
+    pub fn mark_read(&self, chat: &Jid, sender: &Jid, ids: &[String]) -> Result<()> {
+        let now = self.config.clock.now();
+        let chat = if chat.server == Server::Group { chat.clone() } else { sender.to_non_device() };
+        self.send(seen_receipt(&chat, Some(sender), ids, SeenKind::Read, now)?)
+    }
+
+    /// Sends the message stanza `node` until the server acks it (across reconnects).
+    async fn deliver(&self, id: &str, node: Node) -> Result<Node> {
+        let deadline = Instant::now() + self.config.send_timeout;
+        let mut online = self.shared.online.subscribe();
+        loop {
+            tokio::time::timeout_at(deadline, online.wait_for(|online| *online))
+                .await
+                .map_err(|_| Error::Timeout("server ack of a message"))?
+                .map_err(|_| Error::Stopped)?;
+            let (reply, answer) = oneshot::channel();
+            self.commands
+                .send(Command::Message { id: id.to_owned(), node: node.clone(), reply })
+                .map_err(|_| Error::Stopped)?;
+            match tokio::time::timeout_at(deadline, answer).await {
+                Ok(Ok(ack)) => return Ok(ack),
+                // The connection ended first: send again on the next one.
+                Ok(Err(_)) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                Err(_) => return Err(Error::Timeout("server ack of a message")),
+            }
+        }
+    }
+
+    /// After a participant-hash mismatch: fetch the device lists again and send the message to
+    /// the devices the first stanza missed (once; no ack awaited).
+    async fn send_to_missed(
+        &self,
+        own: &OwnDevice,
+        id: &str,
+        chat: &Jid,
+        message: &e2e::Message,
+        users: &[Jid],
+        sent_to: &[Jid],
+    ) -> Result<()> {
+        {
+            let mut state = self.shared.state();
+            for user in users {
+                state.devices.invalidate(user);
+            }
+        }
+        let fresh = self.shared.devices(&self.commands, &self.config, users).await?;
+        let missed: Vec<Jid> = fresh.into_iter().filter(|d| !sent_to.contains(d)).collect();
+        if missed.iter().all(|device| own.is_this_device(device)) {
+            return Ok(());
+        }
+        let encrypted = self
+            .shared
+            .encrypt(&*self.store, &self.commands, &self.config, own, id, chat, message, &missed)
+            .await?;
+        self.send(encrypted.node)
+    }
+}
