@@ -35,7 +35,8 @@ pub struct SentMessage {
     pub chat: Jid,
     /// The server's timestamp from its ack (`t`, unix seconds; 0 when absent).
     pub timestamp: u64,
-    /// How many devices it was encrypted for (our own other devices included).
+    /// How many devices it was addressed to: the chat partner's and our own other devices, as
+    /// the device list named them (a device without a usable session is counted but skipped).
     pub devices: usize,
 }
 
@@ -212,7 +213,8 @@ impl Client {
             self.send_to_missed(&own, &id, &chat, &message, &users, &devices).await?;
         }
         let timestamp = ack.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0);
-        Ok(SentMessage { id, chat, timestamp, devices: devices.len() })
+        let addressed = devices.iter().filter(|device| !own.is_this_device(device)).count();
+        Ok(SentMessage { id, chat, timestamp, devices: addressed })
     }
 
     /// Sends a text message.

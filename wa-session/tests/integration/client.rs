@@ -473,8 +473,9 @@ async fn stanzas_are_acked_only_when_the_application_says_so() {
         .children([Node::builder("participants")
             .children([Node::builder("to")
                 .attr("jid", format!("{PHONE}:1@s.whatsapp.net").parse::<wa_proto::Jid>().unwrap())
+                // An <enc> version the client does not know: handed over as a raw stanza.
                 .children([Node::builder("enc")
-                    .attr("v", "2")
+                    .attr("v", "3")
                     .attr("type", "msg")
                     .bytes(vec![1, 2, 3])
                     .build()])

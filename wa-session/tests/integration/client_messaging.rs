@@ -1,0 +1,389 @@
+//! The Client's messaging against wa-sim: text, quoted reply, reaction and receipts both ways,
+//! our own other device's copy, exactly-once delivery while sockets are killed, a handler that
+//! does not confirm, and a stale device list.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
+use wa_proto::{Jid, Server, proto::e2e};
+use wa_session::{
+    KeyPair,
+    client::{BackoffPolicy, Client, Config, DisconnectReason, Event, Events, Quoted},
+    message::{MessageInfo, ReceiptKind},
+    signal::generate_registration_id,
+    store::MemoryStore,
+};
+use wa_sim::{Sim, SimConfig, Target};
+
+const ALICE: &str = "15550002001";
+const BOB: &str = "15550002002";
+const CAROL: &str = "15550002003";
+
+async fn start_sim() -> (Sim, String) {
+    let sim = Sim::new(SimConfig { seed: Some(7), ..SimConfig::default() });
+    sim.create_account(ALICE, Some("200000000000001")).unwrap();
+    sim.create_account(BOB, Some("200000000000002")).unwrap();
+    sim.create_account(CAROL, Some("200000000000003")).unwrap();
+    let addr = sim.serve_ws("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    (sim, format!("ws://{addr}/ws/chat"))
+}
+
+fn config(sim: &Sim, url: &str, seed: u64) -> Config {
+    Config {
+        url: url.to_owned(),
+        root_key: sim.root_key(),
+        seed: Some(seed),
+        backoff: BackoffPolicy {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+            ..BackoffPolicy::default()
+        },
+        ..Config::default()
+    }
+}
+
+fn user(phone: &str) -> Jid {
+    Jid::new(phone, Server::User)
+}
+
+struct Peer {
+    client: Client,
+    events: Events,
+}
+
+/// Pairs a new companion of `phone` and waits until it is logged in.
+async fn pair(sim: &Sim, seed: u64, phone: &str, config: Config) -> Peer {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let store = Arc::new(MemoryStore::new(
+        KeyPair::generate(&mut rng),
+        generate_registration_id(&mut rng),
+    ));
+    let (client, mut events) = Client::start(config, store).await.unwrap();
+    let code = loop {
+        if let Event::Qr { code, .. } = next(&mut events).await {
+            break code;
+        }
+    };
+    sim.scan(&code, phone).await.unwrap();
+    loop {
+        if matches!(next(&mut events).await, Event::Connected) {
+            break;
+        }
+    }
+    Peer { client, events }
+}
+
+async fn next(events: &mut Events) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the event stream is still open")
+}
+
+impl Peer {
+    /// The next event `pick` accepts; messages passed over are confirmed, other events skipped.
+    async fn expect<T>(&mut self, mut pick: impl FnMut(&Event) -> Option<T>) -> (T, Event) {
+        loop {
+            let event = next(&mut self.events).await;
+            if let Some(found) = pick(&event) {
+                return (found, event);
+            }
+            if let Event::Message { ack, .. } = event {
+                ack.ack();
+            }
+        }
+    }
+
+    /// The next message, confirmed.
+    async fn message(&mut self) -> (MessageInfo, e2e::Message) {
+        let (_, event) = self.expect(|e| matches!(e, Event::Message { .. }).then_some(())).await;
+        let Event::Message { info, message, ack } = event else { unreachable!() };
+        assert!(ack.ack());
+        (info, message)
+    }
+
+    async fn receipt(&mut self, id: &str, kind: &ReceiptKind) -> Jid {
+        let (sender, _) = self
+            .expect(|e| match e {
+                Event::Receipt(r) if r.ids.iter().any(|i| i == id) && &r.kind == kind => {
+                    Some(r.sender.clone())
+                }
+                _ => None,
+            })
+            .await;
+        sender
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_reply_reaction_and_receipts_both_ways() {
+    let (sim, url) = start_sim().await;
+    let mut alice = pair(&sim, 1, ALICE, config(&sim, &url, 1)).await;
+    let mut alice2 = pair(&sim, 2, ALICE, config(&sim, &url, 2)).await;
+    let mut bob = pair(&sim, 3, BOB, config(&sim, &url, 3)).await;
+
+    let sent = alice.client.send_text(&user(BOB), "hello bob").await.unwrap();
+    assert_eq!(sent.chat, user(BOB));
+    assert!(sent.devices >= 3, "bob's phone and companion, alice's phone and other companion");
+    let (id, _) = alice
+        .expect(|e| match e {
+            Event::Sent { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(id, sent.id);
+
+    let (info, message) = bob.message().await;
+    assert_eq!((info.id.as_str(), message.conversation.as_deref()), (sent.id.as_str(), Some("hello bob")));
+    assert_eq!((info.chat.clone(), info.sender.user.as_str(), info.from_me), (user(ALICE), ALICE, false));
+    // Alice's other companion gets the from-me copy, in the chat with bob.
+    let (copy, copy_message) = alice2.message().await;
+    assert_eq!((copy.id.as_str(), copy.from_me, copy.chat.clone()), (sent.id.as_str(), true, user(BOB)));
+    assert_eq!(copy_message.conversation.as_deref(), Some("hello bob"));
+
+    let delivered_by = alice.receipt(&sent.id, &ReceiptKind::Delivered).await;
+    assert_eq!(delivered_by.user, BOB);
+    bob.client.mark_read(&info.chat, &info.sender, std::slice::from_ref(&info.id)).unwrap();
+    assert_eq!(alice.receipt(&sent.id, &ReceiptKind::Read).await.user, BOB);
+
+    // Bob replies, quoting.
+    let reply = bob.client.send_reply(&user(ALICE), "hi alice", &Quoted::of(&info, &message)).await.unwrap();
+    let (reply_info, reply_message) = alice.message().await;
+    assert_eq!(reply_info.id, reply.id);
+    let text = reply_message.extended_text_message.expect("an extended text message");
+    assert_eq!(text.text.as_deref(), Some("hi alice"));
+    let context = text.context_info.expect("a context info");
+    assert_eq!(context.stanza_id.as_deref(), Some(sent.id.as_str()));
+    assert_eq!(context.participant.as_deref(), Some(format!("{ALICE}@s.whatsapp.net").as_str()));
+    assert_eq!(context.quoted_message.unwrap().conversation.as_deref(), Some("hello bob"));
+    assert_eq!(bob.receipt(&reply.id, &ReceiptKind::Delivered).await.user, ALICE);
+
+    // Alice reacts to the reply, bob to alice's first message.
+    let quoted_reply = Quoted::of(&reply_info, &e2e::Message::default());
+    alice.client.send_reaction(&user(BOB), &quoted_reply, "👍").await.unwrap();
+    let (_, reaction) = bob.message().await;
+    let reaction = reaction.reaction_message.expect("a reaction");
+    assert_eq!(reaction.text.as_deref(), Some("👍"));
+    let key = reaction.key.unwrap();
+    assert_eq!((key.id.as_deref(), key.from_me), (Some(reply.id.as_str()), Some(false)));
+    let mine = Quoted::of(&info, &message);
+    bob.client.send_reaction(&user(ALICE), &mine, "❤").await.unwrap();
+    let (_, reaction) = alice.message().await;
+    let key = reaction.reaction_message.unwrap().key.unwrap();
+    assert_eq!(key.id.as_deref(), Some(sent.id.as_str()));
+    // The LID of alice was learnt from the message attributes.
+    assert_eq!(
+        bob.client.alternate_jid(&format!("{ALICE}:1@s.whatsapp.net").parse().unwrap()),
+        Some("200000000000001:1@lid".parse().unwrap())
+    );
+}
+
+/// What one client's application stored: per chat, the texts in arrival order; the ids seen.
+#[derive(Default)]
+struct AppStore {
+    chats: HashMap<Jid, Vec<String>>,
+    ids: HashSet<String>,
+    redelivered: usize,
+}
+
+fn spawn_app(mut events: Events, received: Arc<AtomicUsize>) -> Arc<Mutex<AppStore>> {
+    let store = Arc::new(Mutex::new(AppStore::default()));
+    let app = store.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let Event::Message { info, message, ack } = event else { continue };
+            {
+                let mut store = app.lock().unwrap();
+                // The window between our store write and the client's commit: recognised by id.
+                if store.ids.insert(info.id.clone()) {
+                    let text = message.conversation.unwrap_or_default();
+                    store.chats.entry(info.chat.clone()).or_default().push(text);
+                    received.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    store.redelivered += 1;
+                }
+            }
+            ack.ack();
+        }
+    });
+    store
+}
+
+/// The number of messages of the exactly-once test: `WA_EXACTLY_ONCE_MESSAGES` (10,000 in
+/// `scripts/test --release`), 600 by default so that a debug run stays well under a minute.
+fn exchange_size() -> usize {
+    std::env::var("WA_EXACTLY_ONCE_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(600)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_arrives_exactly_once_and_in_order_while_sockets_are_killed() {
+    const KILLS: usize = 100;
+    let total = exchange_size();
+    let (sim, url) = start_sim().await;
+    let phones = [ALICE, BOB, CAROL];
+    let mut clients = Vec::new();
+    let mut stores = Vec::new();
+    let received = Arc::new(AtomicUsize::new(0));
+    for (i, phone) in phones.iter().enumerate() {
+        let seed = 100 + i as u64;
+        let peer = pair(&sim, seed, phone, config(&sim, &url, seed)).await;
+        stores.push(spawn_app(peer.events, received.clone()));
+        clients.push(peer.client);
+    }
+    // Four directions over three chats: alice <-> bob, alice <-> carol, bob -> carol.
+    let directions = [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2)];
+    let per_direction = total / directions.len();
+    let started = std::time::Instant::now();
+    let mut senders = Vec::new();
+    for (from, to) in directions {
+        let client = clients[from].clone();
+        let chat = user(phones[to]);
+        senders.push(tokio::spawn(async move {
+            for n in 0..per_direction {
+                client.send_text(&chat, &format!("{from}->{to} #{n}")).await.unwrap();
+            }
+        }));
+    }
+    // The kills, at seeded random points of the exchange.
+    let done = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let (sim, received, done) = (sim.clone(), received.clone(), done.clone());
+        let expected = per_direction * directions.len();
+        tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(42);
+            let mut points: Vec<usize> =
+                (0..KILLS).map(|_| rng.random_range(0..expected * 9 / 10)).collect();
+            points.sort_unstable();
+            let mut kills = 0;
+            for point in points {
+                while received.load(Ordering::SeqCst) < point && !done.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // A socket that is down right now is not a kill: pick another until one closes.
+                loop {
+                    let phone = phones[rng.random_range(0..phones.len())];
+                    let target = Target { phone: Some(phone.to_owned()), device: Some(1) };
+                    if sim.close(&target) > 0 {
+                        kills += 1;
+                        break;
+                    }
+                    if done.load(Ordering::SeqCst) {
+                        return kills;
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+            kills
+        })
+    };
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let expected = per_direction * directions.len();
+    for _ in 0..600 {
+        if received.load(Ordering::SeqCst) >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done.store(true, Ordering::SeqCst);
+    let kills = killer.await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(kills, KILLS, "every kill closed a live socket");
+    let mut redelivered = 0;
+    for (from, to) in directions {
+        let store = stores[to].lock().unwrap();
+        let texts = store.chats.get(&user(phones[from])).cloned().unwrap_or_default();
+        let wanted: Vec<String> = (0..per_direction).map(|n| format!("{from}->{to} #{n}")).collect();
+        assert_eq!(texts.len(), wanted.len(), "{from}->{to}: every message, once");
+        assert_eq!(texts, wanted, "{from}->{to}: in order");
+    }
+    for store in &stores {
+        redelivered += store.lock().unwrap().redelivered;
+    }
+    // A redelivery happens only when a kill fell between the application's write and the
+    // client's commit.
+    assert!(redelivered <= KILLS, "{redelivered} redeliveries for {KILLS} kills");
+    eprintln!("{expected} messages, {kills} kills, {redelivered} redelivered, {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_handler_did_not_confirm_comes_again_once() {
+    let (sim, url) = start_sim().await;
+    let alice = pair(&sim, 11, ALICE, config(&sim, &url, 11)).await;
+    let mut bob = pair(&sim, 12, BOB, config(&sim, &url, 12)).await;
+    for text in ["one", "two", "three"] {
+        alice.client.send_text(&user(BOB), text).await.unwrap();
+    }
+    let mut stored = Vec::new();
+    let mut crashed = false;
+    let mut reconnected = false;
+    while stored.len() < 3 {
+        match next(&mut bob.events).await {
+            Event::Message { message, ack, .. } => {
+                let text = message.conversation.unwrap();
+                if text == "two" && !crashed {
+                    // The handler "crashes": nothing stored, the token dropped.
+                    crashed = true;
+                    drop(ack);
+                    continue;
+                }
+                stored.push(text);
+                assert!(ack.ack());
+            }
+            Event::Disconnected { reason, .. } => {
+                assert_eq!(reason, DisconnectReason::MessageNotHandled);
+                reconnected = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(crashed && reconnected);
+    assert_eq!(stored, ["one", "two", "three"]);
+    // Nothing else comes: each message was delivered to the store once.
+    let more = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            if let Some(Event::Message { .. }) = bob.events.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(more.is_err(), "no message came a second time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_device_list_is_refreshed_when_its_time_to_live_ends() {
+    let (sim, url) = start_sim().await;
+    let ttl = Duration::from_secs(2);
+    let alice_config = Config { device_cache_ttl: ttl, ..config(&sim, &url, 21) };
+    let alice = pair(&sim, 21, ALICE, alice_config).await;
+    let mut bob = pair(&sim, 22, BOB, config(&sim, &url, 22)).await;
+    alice.client.send_text(&user(BOB), "first").await.unwrap();
+    assert_eq!(bob.message().await.1.conversation.as_deref(), Some("first"));
+    let cached_at = std::time::Instant::now();
+
+    // Bob links a second companion after alice cached his device list.
+    let mut bob2 = pair(&sim, 23, BOB, config(&sim, &url, 23)).await;
+    let stale = alice.client.send_text(&user(BOB), "second").await.unwrap();
+    assert_eq!(bob.message().await.1.conversation.as_deref(), Some("second"));
+    let nothing = tokio::time::timeout(Duration::from_millis(300), bob2.events.recv()).await;
+    assert!(
+        !matches!(nothing, Ok(Some(Event::Message { .. }))),
+        "the stale list did not name the new companion"
+    );
+    assert_eq!(stale.devices, 3);
+
+    tokio::time::sleep(ttl.saturating_sub(cached_at.elapsed()) + Duration::from_millis(1100)).await;
+    let fresh = alice.client.send_text(&user(BOB), "third").await.unwrap();
+    assert_eq!(fresh.devices, 4);
+    let (info, message) = bob2.message().await;
+    assert_eq!((info.id, message.conversation.as_deref()), (fresh.id, Some("third")));
+}
