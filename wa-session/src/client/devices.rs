@@ -92,10 +92,10 @@ mod tests {
     fn answer() -> Vec<UserDevices> {
         vec![UserDevices {
             user: jid("5511@s.whatsapp.net"),
-            devices: vec![DeviceEntry { id: 0, key_index: None }, DeviceEntry {
-                id: 3,
-                key_index: Some(1),
-            }],
+            devices: vec![
+                DeviceEntry { id: 0, key_index: None },
+                DeviceEntry { id: 3, key_index: Some(1) },
+            ],
             lid: Some(jid("777@lid")),
         }]
     }

@@ -75,8 +75,8 @@ pub enum Event {
     Message {
         /// Who sent it, where, when.
         info: MessageInfo,
-        /// The content.
-        message: e2e::Message,
+        /// The content (boxed: it is large).
+        message: Box<e2e::Message>,
         /// Confirms that the application has stored it.
         ack: MessageAck,
     },

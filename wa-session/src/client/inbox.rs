@@ -117,7 +117,8 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
     }
     let info = received.info.clone();
     let (token, confirmed) = MessageAck::new();
-    ctx.emit(Event::Message { info: received.info, message: received.message, ack: token }).await;
+    let message = Box::new(received.message);
+    ctx.emit(Event::Message { info: received.info, message, ack: token }).await;
     if confirmed.await.is_err() {
         debug!(id = info.id, "message not confirmed: reconnecting for a redelivery");
         let _ = ctx.connection.send(Command::End(super::DisconnectReason::MessageNotHandled));
@@ -245,7 +246,12 @@ async fn resend<S: SignalStore + DeviceStore + 'static>(
             cipher::process_pre_key_bundle(&*ctx.store, &address, keys, rng).await?;
         } else {
             shared
-                .ensure_sessions(&*ctx.store, &ctx.connection, &ctx.config, std::slice::from_ref(device))
+                .ensure_sessions(
+                    &*ctx.store,
+                    &ctx.connection,
+                    &ctx.config,
+                    std::slice::from_ref(device),
+                )
                 .await?;
         }
         encrypt_retry(&*ctx.store, own, id, &entry.chat, &entry.message, device, request.count, rng)

@@ -56,12 +56,12 @@ use wa_proto::Node;
 pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{Config, PreKeyPolicy, SystemClock, UnixClock, WA_WEB_ORIGIN, WA_WEB_URL};
 pub use event::{Event, MessageAck, PendingAck};
+pub use inbox::MAX_RETRIES;
 pub use qr::{FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT, QrRotation};
 pub use reason::DisconnectReason;
-pub use inbox::MAX_RETRIES;
-pub use send::{Quoted, SentMessage};
 #[cfg(test)]
 pub(crate) use render::render;
+pub use send::{Quoted, SentMessage};
 pub use stanza::ack_for;
 
 use self::driver::{Command, Driver, request};

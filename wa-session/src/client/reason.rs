@@ -165,7 +165,9 @@ impl fmt::Display for DisconnectReason {
             Self::ServerError { tag, code } => write!(f, "<{tag}> code {code:?}"),
             Self::StreamEnd => f.write_str("stream ended by the server"),
             Self::ConnectionLost => f.write_str("connection lost"),
-            Self::MessageNotHandled => f.write_str("a message was not confirmed by the application"),
+            Self::MessageNotHandled => {
+                f.write_str("a message was not confirmed by the application")
+            }
             Self::KeepaliveTimeout => f.write_str("keepalive timed out"),
             Self::ConnectFailed(why) => write!(f, "connect failed: {why}"),
             Self::PairingTimeout => f.write_str("no QR code was scanned in time"),

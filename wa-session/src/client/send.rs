@@ -20,8 +20,8 @@ use crate::{
     credentials::DeviceCredentials,
     message::{
         Encrypted, MessageInfo, OwnDevice, SeenKind, devices_query, encrypt_message,
-        establish_sessions, fetch_bundles_iq, generate_message_id, missing_sessions,
-        parse_bundles, parse_devices, seen_receipt,
+        establish_sessions, fetch_bundles_iq, generate_message_id, missing_sessions, parse_bundles,
+        parse_devices, seen_receipt,
     },
     store::SignalStore,
 };
@@ -78,7 +78,10 @@ pub(crate) fn own_device(credentials: &DeviceCredentials) -> Option<OwnDevice> {
         });
     Some(OwnDevice {
         jid: account.jid.clone(),
-        lid: account.lid.as_ref().map(|lid| Jid { device: account.jid.device, ..lid.to_non_device() }),
+        lid: account
+            .lid
+            .as_ref()
+            .map(|lid| Jid { device: account.jid.device, ..lid.to_non_device() }),
         device_identity,
     })
 }
@@ -116,7 +119,12 @@ impl Shared {
             return Ok(devices);
         }
         let sid = self.random_id();
-        let answer = super::iq_with(commands, config, devices_query(&self.random_id(), &sid, &missing, true)).await?;
+        let answer = super::iq_with(
+            commands,
+            config,
+            devices_query(&self.random_id(), &sid, &missing, true),
+        )
+        .await?;
         let answer = parse_devices(&answer)?;
         let mut state = self.state();
         state.devices.insert(&answer, now);
@@ -142,7 +150,8 @@ impl Shared {
         if missing.is_empty() {
             return Ok(());
         }
-        let answer = super::iq_with(commands, config, fetch_bundles_iq(&self.random_id(), &missing)).await?;
+        let answer =
+            super::iq_with(commands, config, fetch_bundles_iq(&self.random_id(), &missing)).await?;
         let bundles = parse_bundles(&answer)?;
         let mut rng = self.rng();
         for (device, error) in establish_sessions(store, &bundles, &mut rng).await? {
@@ -164,7 +173,8 @@ impl Shared {
         message: &e2e::Message,
         devices: &[Jid],
     ) -> Result<Encrypted> {
-        let targets: Vec<Jid> = devices.iter().filter(|d| !own.is_this_device(d)).cloned().collect();
+        let targets: Vec<Jid> =
+            devices.iter().filter(|d| !own.is_this_device(d)).cloned().collect();
         let _signal = self.signal.lock().await;
         self.ensure_sessions(store, commands, config, &targets).await?;
         let mut rng = self.rng();
@@ -199,7 +209,16 @@ impl Client {
         let devices = self.shared.devices(&self.commands, &self.config, &users).await?;
         let encrypted = self
             .shared
-            .encrypt(&*self.store, &self.commands, &self.config, &own, &id, &chat, &message, &devices)
+            .encrypt(
+                &*self.store,
+                &self.commands,
+                &self.config,
+                &own,
+                &id,
+                &chat,
+                &message,
+                &devices,
+            )
             .await?;
         self.shared
             .state()
@@ -212,7 +231,8 @@ impl Client {
             debug!(id, "participant hash mismatch: refreshing the device lists");
             self.send_to_missed(&own, &id, &chat, &message, &users, &devices).await?;
         }
-        let timestamp = ack.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let timestamp =
+            ack.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0);
         let addressed = devices.iter().filter(|device| !own.is_this_device(device)).count();
         Ok(SentMessage { id, chat, timestamp, devices: addressed })
     }

@@ -259,7 +259,9 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
             }
         };
         let padded = record.decrypt(&message).map_err(|error| match error {
-            Error::NoSenderKey { key_id, .. } => Error::NoSenderKey { name: name.to_string(), key_id },
+            Error::NoSenderKey { key_id, .. } => {
+                Error::NoSenderKey { name: name.to_string(), key_id }
+            }
             other => other,
         })?;
         if commit.sender_key.is_some() {

@@ -61,10 +61,8 @@ struct Peer {
 /// Pairs a new companion of `phone` and waits until it is logged in.
 async fn pair(sim: &Sim, seed: u64, phone: &str, config: Config) -> Peer {
     let mut rng = StdRng::seed_from_u64(seed);
-    let store = Arc::new(MemoryStore::new(
-        KeyPair::generate(&mut rng),
-        generate_registration_id(&mut rng),
-    ));
+    let store =
+        Arc::new(MemoryStore::new(KeyPair::generate(&mut rng), generate_registration_id(&mut rng)));
     let (client, mut events) = Client::start(config, store).await.unwrap();
     let code = loop {
         if let Event::Qr { code, .. } = next(&mut events).await {
@@ -106,7 +104,7 @@ impl Peer {
         let (_, event) = self.expect(|e| matches!(e, Event::Message { .. }).then_some(())).await;
         let Event::Message { info, message, ack } = event else { unreachable!() };
         assert!(ack.ack());
-        (info, message)
+        (info, *message)
     }
 
     async fn receipt(&mut self, id: &str, kind: &ReceiptKind) -> Jid {
@@ -141,11 +139,20 @@ async fn text_reply_reaction_and_receipts_both_ways() {
     assert_eq!(id, sent.id);
 
     let (info, message) = bob.message().await;
-    assert_eq!((info.id.as_str(), message.conversation.as_deref()), (sent.id.as_str(), Some("hello bob")));
-    assert_eq!((info.chat.clone(), info.sender.user.as_str(), info.from_me), (user(ALICE), ALICE, false));
+    assert_eq!(
+        (info.id.as_str(), message.conversation.as_deref()),
+        (sent.id.as_str(), Some("hello bob"))
+    );
+    assert_eq!(
+        (info.chat.clone(), info.sender.user.as_str(), info.from_me),
+        (user(ALICE), ALICE, false)
+    );
     // Alice's other companion gets the from-me copy, in the chat with bob.
     let (copy, copy_message) = alice2.message().await;
-    assert_eq!((copy.id.as_str(), copy.from_me, copy.chat.clone()), (sent.id.as_str(), true, user(BOB)));
+    assert_eq!(
+        (copy.id.as_str(), copy.from_me, copy.chat.clone()),
+        (sent.id.as_str(), true, user(BOB))
+    );
     assert_eq!(copy_message.conversation.as_deref(), Some("hello bob"));
 
     let delivered_by = alice.receipt(&sent.id, &ReceiptKind::Delivered).await;
@@ -154,7 +161,11 @@ async fn text_reply_reaction_and_receipts_both_ways() {
     assert_eq!(alice.receipt(&sent.id, &ReceiptKind::Read).await.user, BOB);
 
     // Bob replies, quoting.
-    let reply = bob.client.send_reply(&user(ALICE), "hi alice", &Quoted::of(&info, &message)).await.unwrap();
+    let reply = bob
+        .client
+        .send_reply(&user(ALICE), "hi alice", &Quoted::of(&info, &message))
+        .await
+        .unwrap();
     let (reply_info, reply_message) = alice.message().await;
     assert_eq!(reply_info.id, reply.id);
     let text = reply_message.extended_text_message.expect("an extended text message");
@@ -217,9 +228,9 @@ fn spawn_app(mut events: Events, received: Arc<AtomicUsize>) -> Arc<Mutex<AppSto
 }
 
 /// The number of messages of the exactly-once test: `WA_EXACTLY_ONCE_MESSAGES` (10,000 in
-/// `scripts/test --release`), 600 by default so that a debug run stays well under a minute.
+/// by default: about 20 s in a debug build on two shared cores; set it lower for a quick run).
 fn exchange_size() -> usize {
-    std::env::var("WA_EXACTLY_ONCE_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(600)
+    std::env::var("WA_EXACTLY_ONCE_MESSAGES").ok().and_then(|n| n.parse().ok()).unwrap_or(10_000)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -240,7 +251,7 @@ async fn every_message_arrives_exactly_once_and_in_order_while_sockets_are_kille
     // Four directions over three chats: alice <-> bob, alice <-> carol, bob -> carol.
     let directions = [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2)];
     let per_direction = total / directions.len();
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let mut senders = Vec::new();
     for (from, to) in directions {
         let client = clients[from].clone();
@@ -301,7 +312,8 @@ async fn every_message_arrives_exactly_once_and_in_order_while_sockets_are_kille
     for (from, to) in directions {
         let store = stores[to].lock().unwrap();
         let texts = store.chats.get(&user(phones[from])).cloned().unwrap_or_default();
-        let wanted: Vec<String> = (0..per_direction).map(|n| format!("{from}->{to} #{n}")).collect();
+        let wanted: Vec<String> =
+            (0..per_direction).map(|n| format!("{from}->{to} #{n}")).collect();
         assert_eq!(texts.len(), wanted.len(), "{from}->{to}: every message, once");
         assert_eq!(texts, wanted, "{from}->{to}: in order");
     }
@@ -368,7 +380,7 @@ async fn a_stale_device_list_is_refreshed_when_its_time_to_live_ends() {
     let mut bob = pair(&sim, 22, BOB, config(&sim, &url, 22)).await;
     alice.client.send_text(&user(BOB), "first").await.unwrap();
     assert_eq!(bob.message().await.1.conversation.as_deref(), Some("first"));
-    let cached_at = std::time::Instant::now();
+    let cached_at = tokio::time::Instant::now();
 
     // Bob links a second companion after alice cached his device list.
     let mut bob2 = pair(&sim, 23, BOB, config(&sim, &url, 23)).await;
