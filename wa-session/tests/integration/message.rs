@@ -18,7 +18,8 @@ use wa_session::{
     message::{self, OwnDevice, ReceiptKind, ReceivedMessage, bundle::protocol_address, receipt},
     signal::{PreKeyBundle, PreKeyRecord, SessionRecord, SignedPreKeyRecord, cipher, padding},
     store::{
-        MemoryStore, PreKeyStore as _, SenderKeyName, SessionStore as _, SignedPreKeyStore as _,
+        CommitStore as _, MemoryStore, PreKeyStore as _, SenderKeyName, SessionStore as _,
+        SignedPreKeyStore as _,
         conformance::{TestRng, block_on},
     },
 };
@@ -241,8 +242,30 @@ fn alice_and_bob_through_nodes() {
         assert_eq!(at_b0.info.id, id);
         assert_eq!(at_b0.info.push_name.as_deref(), Some("Someone"));
         assert_eq!(at_b0.device_identity.as_deref(), Some(alice_identity));
-        let at_b1 = receive(&b1, &deliver(&sent.node, &a1.own.jid, &b1.own.jid), &mut rng).await;
-        assert_eq!(at_b1.message, text("hello bob"));
+        // Decrypting without committing writes nothing: the same stanza decrypts again (a
+        // redelivery after a crash), until the commit is applied; then it is a duplicate.
+        // (The extra decryptions use their own randomness: the rest sees the same stream.)
+        let mut rng_b1 = TestRng(78);
+        let to_b1 = deliver(&sent.node, &a1.own.jid, &b1.own.jid);
+        let (peek, commit) =
+            message::decrypt_message_uncommitted(&b1.store, &b1.own, &to_b1, &mut rng)
+                .await
+                .unwrap();
+        assert_eq!(peek.message, text("hello bob"));
+        assert!(b1.store.session(&message::protocol_address(&a1.own.jid)).await.unwrap().is_none());
+        let consumed = commit.consumed_pre_key.expect("the pkmsg used a one-time prekey");
+        assert!(b1.store.pre_key(consumed).await.unwrap().is_some(), "not consumed yet");
+        let (again, _) =
+            message::decrypt_message_uncommitted(&b1.store, &b1.own, &to_b1, &mut rng_b1)
+                .await
+                .unwrap();
+        assert_eq!(again, peek);
+        b1.store.commit(commit).await.unwrap();
+        assert!(b1.store.pre_key(consumed).await.unwrap().is_none());
+        let duplicate =
+            message::decrypt_message_uncommitted(&b1.store, &b1.own, &to_b1, &mut rng_b1).await;
+        assert!(matches!(duplicate, Err(Error::DuplicateMessage { .. })), "{duplicate:?}");
+        let at_b1 = peek;
 
         // Alice's other device gets the DeviceSentMessage: from_me, chat = Bob.
         let at_a2 = receive(&a2, &deliver(&sent.node, &a1.own.jid, &a2.own.jid), &mut rng).await;
