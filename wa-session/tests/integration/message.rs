@@ -265,7 +265,6 @@ fn alice_and_bob_through_nodes() {
         let duplicate =
             message::decrypt_message_uncommitted(&b1.store, &b1.own, &to_b1, &mut rng_b1).await;
         assert!(matches!(duplicate, Err(Error::DuplicateMessage { .. })), "{duplicate:?}");
-        let at_b1 = peek;
 
         // Alice's other device gets the DeviceSentMessage: from_me, chat = Bob.
         let at_a2 = receive(&a2, &deliver(&sent.node, &a1.own.jid, &a2.own.jid), &mut rng).await;
