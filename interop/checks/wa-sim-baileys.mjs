@@ -4,11 +4,13 @@
 // key, HMAC with the ADV secret from the QR, device signature verified), restarts after 515, logs
 // in, uploads prekeys and reaches `open`; restarted with its saved creds it logs in with no QR.
 // Then the control API's stream errors and kick, and a QR with a wrong ADV secret (refused by
-// Baileys' HMAC check, so the pairing fails).
+// Baileys' HMAC check, so the pairing fails). Last, a fresh Baileys pairs and opens over wss://
+// with an https.Agent trusting only the simulator's self-signed certificate.
 import { randomBytes } from 'node:crypto';
+import https from 'node:https';
 import { WA_CERT_DETAILS, DisconnectReason } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
-import { cleanup, connect, control, freshAuth, startSim } from './lib/wa-sim.mjs';
+import { cleanup, connect, control, freshAuth, pairAndOpen, startSim } from './lib/wa-sim.mjs';
 
 const PHONE = '15550001111';
 const t = tally('wa-sim-baileys');
@@ -107,10 +109,28 @@ try {
   const k = r.body;
   t.ok(k.pairings === 1 && k.pair_device_sent === 2 && k.logins >= 4 && k.login_failures === 1 && k.handshake_failures === 0,
     `counters (${JSON.stringify(k)})`);
+
+  // 8. wss://: a fresh Baileys pairs and opens over TLS, trusting only the simulator's
+  // self-signed certificate (an https.Agent with it as the CA; verification stays on).
+  t.ok(/^wss:\/\/127\.0\.0\.1:\d+\/ws\/chat$/.test(info.wss_url ?? '') && info.certificate_pem?.startsWith('-----BEGIN CERTIFICATE-----'),
+    `wa-sim serve --tls prints wss_url and the certificate (${info.wss_url})`);
+  const overTls = { ...info, ws_url: info.wss_url };
+  const untrusted = connect(overTls, freshAuth());
+  await step('untrusted wss', () => untrusted.until((s) => s.close, 'close without trust'));
+  t.ok(!untrusted.seen.open && untrusted.seen.qrs.length === 0, `without the certificate Baileys cannot connect over wss (${JSON.stringify(untrusted.seen.close)})`);
+  untrusted.sock.end(undefined);
+  const agent = new https.Agent({ ca: info.certificate_pem });
+  const tls = await step('pair over wss', () => pairAndOpen(overTls, PHONE, { agent }));
+  t.ok(tls?.c.seen.open === true, 'Baileys paired and reached connection: open over wss://');
+  const pongTls = await step('ping over wss', () => tls.c.sock.query({ tag: 'iq', attrs: { to: '@s.whatsapp.net', type: 'get', xmlns: 'w:p' }, content: [{ tag: 'ping', attrs: {} }] }));
+  t.ok(pongTls?.attrs?.type === 'result', 'w:p ping answered over wss');
+  r = await control(info, 'GET', '/counters');
+  t.ok(r.body.tls_connections >= 2 && r.body.tls_failures >= 1 && r.body.pairings === 2,
+    `counters count the TLS connections and the refused one (${r.body.tls_connections} tls, ${r.body.tls_failures} failed)`);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }
 console.log(`wa-sim-baileys: figures ${JSON.stringify(figures)}`);
-t.finish('wa-sim serve + Baileys: handshake under the sim root, QR (5-field), pairing by the control API with ADV signatures, 515 restart, login, prekey upload, open, ping, usync, re-login with saved creds, 503, replaced, kick (401), refused login, wrong ADV secret');
+t.finish('wa-sim serve + Baileys: handshake under the sim root, QR (5-field), pairing by the control API with ADV signatures, 515 restart, login, prekey upload, open, ping, usync, re-login with saved creds, 503, replaced, kick (401), refused login, wrong ADV secret, pairing and open over wss:// trusting the sim certificate');
 cleanup();
 process.exit(process.exitCode ?? 0);

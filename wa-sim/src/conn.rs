@@ -3,11 +3,16 @@
 use std::{collections::VecDeque, time::Duration};
 
 use futures_util::{SinkExt as _, StreamExt as _, stream::SplitSink, stream::SplitStream};
-use tokio::{net::TcpStream, sync::mpsc};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt as _, AsyncWrite},
+    sync::mpsc,
+    time::{Instant, sleep, sleep_until},
+};
 use tokio_tungstenite::{
-    WebSocketStream, accept_hdr_async,
+    WebSocketStream, accept_hdr_async_with_config,
     tungstenite::{
         Message,
+        protocol::WebSocketConfig,
         handshake::server::{ErrorResponse, Request, Response},
         http::StatusCode,
     },
@@ -23,6 +28,7 @@ use crate::{
     Sim,
     adv::verify_device_signature,
     display::render,
+    fault::{self, Outbound},
     iq, route,
     sim::{
         Command, ConnEntry, Device, PairedDevice, Registration, Role, SignedPreKey, StreamError,
@@ -32,20 +38,40 @@ use crate::{
 
 /// How long a client has to finish the Noise handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// tungstenite allocates its read buffer up front (128 KiB by default); stanzas are small, and
+/// 10,000 idle connections would hold 1.25 GiB in it alone.
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
 /// How many refs a `pair-device` carries.
 const PAIR_REFS: usize = 6;
 
-type Ws = WebSocketStream<TcpStream>;
+/// What a connection runs over: TCP (`ws://`) or TLS over TCP (`wss://`).
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for S {}
 
-struct Conn {
+struct Conn<S: Stream> {
     sim: Sim,
     id: u64,
-    sink: SplitSink<Ws, Message>,
-    source: SplitStream<Ws>,
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    source: SplitStream<WebSocketStream<S>>,
     decoder: FrameDecoder,
     encoder: FrameEncoder,
     queue: VecDeque<Vec<u8>>,
+    /// Encoded frames held back by a latency fault, with when each is due, oldest first.
+    outbox: VecDeque<(Instant, Vec<u8>)>,
+    /// Received frames held back by a latency fault, with when each is due, oldest first.
+    inbox: VecDeque<(Instant, Vec<u8>)>,
 }
+
+/// How a connection's stanza loop ended.
+enum Ending {
+    /// Close the WebSocket.
+    Close,
+    /// Keep the socket open and silent (black hole).
+    Dead,
+}
+
+/// Whether to go on after handling something.
+type Flow = Result<(), Ending>;
 
 /// What handling one stanza asks for.
 #[derive(Default)]
@@ -67,8 +93,11 @@ fn check_path(request: &Request, response: Response) -> Result<Response, ErrorRe
     }
 }
 
-pub(crate) async fn run(sim: Sim, stream: TcpStream) {
-    let Ok(ws) = accept_hdr_async(stream, check_path).await else { return };
+pub(crate) async fn run<S: Stream>(sim: Sim, stream: S) {
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let Ok(ws) = accept_hdr_async_with_config(stream, check_path, Some(config)).await else {
+        return;
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let id = {
         let mut state = sim.state();
@@ -87,16 +116,31 @@ pub(crate) async fn run(sim: Sim, stream: TcpStream) {
         decoder: FrameDecoder::server(),
         encoder: FrameEncoder::server(),
         queue: VecDeque::new(),
+        outbox: VecDeque::new(),
+        inbox: VecDeque::new(),
     };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.handshake()).await {
+    let ending = match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.handshake()).await {
         Ok(Some((transport, noise_key, payload))) => {
             sim.state().counters.handshakes += 1;
-            conn.serve(transport, noise_key, payload, &mut rx).await;
+            conn.serve(transport, noise_key, payload, &mut rx).await
         }
-        _ => sim.state().counters.handshake_failures += 1,
+        _ => {
+            sim.state().counters.handshake_failures += 1;
+            Ending::Close
+        }
+    };
+    match ending {
+        Ending::Close => {
+            let _ = conn.sink.close().await;
+        }
+        Ending::Dead => {
+            debug!(conn = id, "black-holed");
+            if let Ok(ws) = conn.sink.reunite(conn.source) {
+                hold(&sim, ws.into_inner(), &mut rx).await;
+            }
+        }
     }
-    let _ = conn.sink.close().await;
-    if let Some(entry) = sim.state().conns.remove(&id)
+    if let Some(entry) = sim.state().remove_conn(id)
         && let Role::Registering { pending: Some(pending), .. } = entry.role
     {
         let _ =
@@ -105,7 +149,28 @@ pub(crate) async fn run(sim: Sim, stream: TcpStream) {
     debug!(conn = id, "closed");
 }
 
-impl Conn {
+/// A dead socket: read and discard whatever the client sends, answer nothing, until the client
+/// closes it or the control API closes it. Stanzas routed meanwhile are counted as dropped (they
+/// stay queued for the device's next login).
+async fn hold<S: Stream>(sim: &Sim, mut stream: S, rx: &mut mpsc::UnboundedReceiver<Command>) {
+    let mut buffer = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buffer) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    return;
+                }
+            }
+            command = rx.recv() => match command {
+                Some(Command::Send(_)) => sim.state().counters.dropped += 1,
+                Some(Command::BlackHole) => {}
+                Some(Command::End(_) | Command::Close) | None => return,
+            },
+        }
+    }
+}
+
+impl<S: Stream> Conn<S> {
     async fn next_frame(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(frame) = self.queue.pop_front() {
@@ -124,12 +189,53 @@ impl Conn {
         self.sink.send(Message::Binary(bytes.into())).await.ok()
     }
 
+    /// Encrypts and sends a stanza, unless a drop fault takes it; under a latency fault the
+    /// frame waits in the outbox (behind any frame already waiting, so the order is kept).
     async fn send_node(&mut self, transport: &mut Transport, node: &Node) -> Option<()> {
+        let verdict = {
+            let mut state = self.sim.state();
+            let verdict = fault::outbound(&mut state, self.id);
+            if verdict != Outbound::Drop {
+                state.counters.stanzas_out += 1;
+            }
+            verdict
+        };
+        let Outbound::Send(delay) = verdict else {
+            debug!(conn = self.id, "dropped by a fault: {}", render(node));
+            return Some(());
+        };
         debug!(conn = self.id, "out {}", render(node));
         let plain = wa_proto::encode(node).ok()?;
         let sealed = transport.encrypt(&plain).ok()?;
-        self.sim.state().counters.stanzas_out += 1;
-        self.send_frame(&sealed).await
+        let bytes = self.encoder.encode(&sealed).ok()?;
+        if delay.is_zero() && self.outbox.is_empty() {
+            return self.sink.send(Message::Binary(bytes.into())).await.ok();
+        }
+        self.outbox.push_back((Instant::now() + delay, bytes));
+        Some(())
+    }
+
+    /// Sends every held-back frame that is due (`all`: every one, waiting as needed).
+    async fn flush(&mut self, all: bool) -> Option<()> {
+        while let Some((due, _)) = self.outbox.front() {
+            if *due > Instant::now() {
+                if !all {
+                    break;
+                }
+                sleep_until(*due).await;
+            }
+            let (_, bytes) = self.outbox.pop_front()?;
+            self.sink.send(Message::Binary(bytes.into())).await.ok()?;
+        }
+        Some(())
+    }
+
+    /// Sends a last stanza after everything held back, then closes.
+    async fn finish(&mut self, transport: &mut Transport, node: &Node) -> Ending {
+        if self.send_node(transport, node).await.is_some() {
+            let _ = self.flush(true).await;
+        }
+        Ending::Close
     }
 
     async fn handshake(&mut self) -> Option<(Transport, PublicKey, ClientPayload)> {
@@ -140,6 +246,9 @@ impl Conn {
             ResponderHandshake::respond(&hello, ephemeral, &inner.static_key, &inner.chain)
                 .map_err(|e| warn!(conn = self.id, "bad ClientHello: {e}"))
                 .ok()?;
+        // Only a rule for every connection covers a connection this early.
+        let delay = fault::latency(&self.sim.state(), self.id).send_ms;
+        sleep(Duration::from_millis(delay)).await;
         self.send_frame(&server_hello).await?;
         let finish = self.next_frame().await?;
         let (transport, accepted) = state
@@ -149,70 +258,107 @@ impl Conn {
         Some((transport, accepted.noise_key, accepted.payload))
     }
 
+    /// Decrypts and handles one received frame, sending the replies.
+    async fn process(&mut self, transport: &mut Transport, frame: &[u8]) -> Flow {
+        let Ok(plain) = transport.decrypt(frame) else {
+            // Like the real server, a frame that does not decrypt ends the stream.
+            self.sim.state().counters.handshake_failures += 1;
+            return Err(Ending::Close);
+        };
+        let Ok(node) = wa_proto::decode(&plain) else {
+            warn!(conn = self.id, "undecodable stanza");
+            return Ok(());
+        };
+        debug!(conn = self.id, "in  {}", render(&node));
+        self.sim.state().counters.stanzas_in += 1;
+        let outcome = handle(&self.sim, self.id, &node);
+        for reply in &outcome.replies {
+            self.send_node(transport, reply).await.ok_or(Ending::Close)?;
+        }
+        match &outcome.end {
+            Some(end) => Err(self.finish(transport, end).await),
+            None => Ok(()),
+        }
+    }
+
+    /// Frames that arrived in one WebSocket message: handled now, or held back by a latency
+    /// fault (behind any frame already waiting).
+    async fn received(&mut self, transport: &mut Transport, frames: Vec<Vec<u8>>) -> Flow {
+        for frame in frames {
+            let delay = fault::inbound(&mut self.sim.state(), self.id);
+            if delay.is_zero() && self.inbox.is_empty() {
+                self.process(transport, &frame).await?;
+            } else {
+                self.inbox.push_back((Instant::now() + delay, frame));
+            }
+        }
+        Ok(())
+    }
+
+    async fn command(&mut self, transport: &mut Transport, command: Option<Command>) -> Flow {
+        match command {
+            Some(Command::Send(node)) => {
+                self.send_node(transport, &node).await.ok_or(Ending::Close)
+            }
+            Some(Command::End(node)) => Err(self.finish(transport, &node).await),
+            Some(Command::BlackHole) => Err(Ending::Dead),
+            Some(Command::Close) | None => Err(Ending::Close),
+        }
+    }
+
     async fn serve(
         &mut self,
         mut transport: Transport,
         noise_key: PublicKey,
         payload: ClientPayload,
         rx: &mut mpsc::UnboundedReceiver<Command>,
-    ) {
+    ) -> Ending {
         let first = admit(&self.sim, self.id, noise_key, &payload);
         for node in &first.replies {
             if self.send_node(&mut transport, node).await.is_none() {
-                return;
+                return Ending::Close;
             }
         }
         if let Some(node) = &first.end {
-            let _ = self.send_node(&mut transport, node).await;
-            return;
+            return self.finish(&mut transport, node).await;
         }
+        // Frames the client sent right after its handshake frame.
+        let early: Vec<Vec<u8>> = self.queue.drain(..).collect();
+        if let Err(ending) = self.received(&mut transport, early).await {
+            return ending;
+        }
+        // Far enough never to fire; the branches below are disabled while their queue is empty.
+        let never = Instant::now() + Duration::from_secs(86_400 * 365);
         loop {
-            tokio::select! {
-                message = self.source.next() => {
-                    let frames = match message {
-                        Some(Ok(Message::Binary(bytes))) => match self.decoder.feed(&bytes) {
-                            Ok(frames) => frames,
-                            Err(_) => return,
-                        },
-                        Some(Ok(Message::Close(_)) | Err(_)) | None => return,
-                        Some(Ok(_)) => continue,
-                    };
-                    for frame in frames {
-                        let Ok(plain) = transport.decrypt(&frame) else {
-                            // Like the real server, a frame that does not decrypt ends the stream.
-                            self.sim.state().counters.handshake_failures += 1;
-                            return;
-                        };
-                        let Ok(node) = wa_proto::decode(&plain) else {
-                            warn!(conn = self.id, "undecodable stanza");
-                            continue;
-                        };
-                        debug!(conn = self.id, "in  {}", render(&node));
-                        self.sim.state().counters.stanzas_in += 1;
-                        let outcome = handle(&self.sim, self.id, &node);
-                        for reply in &outcome.replies {
-                            if self.send_node(&mut transport, reply).await.is_none() {
-                                return;
-                            }
-                        }
-                        if let Some(end) = &outcome.end {
-                            let _ = self.send_node(&mut transport, end).await;
-                            return;
-                        }
-                    }
-                }
-                command = rx.recv() => match command {
-                    Some(Command::Send(node)) => {
-                        if self.send_node(&mut transport, &node).await.is_none() {
-                            return;
-                        }
-                    }
-                    Some(Command::End(node)) => {
-                        let _ = self.send_node(&mut transport, &node).await;
-                        return;
-                    }
-                    Some(Command::Close) | None => return,
+            let out_due = self.outbox.front().map(|(due, _)| *due);
+            let in_due = self.inbox.front().map(|(due, _)| *due);
+            let flow = tokio::select! {
+                message = self.source.next() => match message {
+                    Some(Ok(Message::Binary(bytes))) => match self.decoder.feed(&bytes) {
+                        Ok(frames) => self.received(&mut transport, frames).await,
+                        Err(_) => Err(Ending::Close),
+                    },
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => Err(Ending::Close),
+                    Some(Ok(_)) => Ok(()),
                 },
+                command = rx.recv() => self.command(&mut transport, command).await,
+                () = sleep_until(out_due.unwrap_or(never)), if out_due.is_some() => {
+                    self.flush(false).await.ok_or(Ending::Close)
+                }
+                () = sleep_until(in_due.unwrap_or(never)), if in_due.is_some() => {
+                    let mut flow = Ok(());
+                    while flow.is_ok()
+                        && let Some((due, _)) = self.inbox.front()
+                        && *due <= Instant::now()
+                        && let Some((_, frame)) = self.inbox.pop_front()
+                    {
+                        flow = self.process(&mut transport, &frame).await;
+                    }
+                    flow
+                }
+            };
+            if let Err(ending) = flow {
+                return ending;
             }
         }
     }
@@ -290,16 +436,13 @@ fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> O
         return failure(sim, "401");
     };
     // A second connection of the same device replaces the first.
-    for (other, entry) in &state.conns {
-        if *other != id
-            && matches!(&entry.role, Role::LoggedIn { phone: p, device: d } if *p == phone && *d == device)
-        {
-            let _ = entry.tx.send(Command::End(StreamError::Replaced.node()));
-        }
+    let mut replaced = 0;
+    for (_, entry) in state.connections_of(&phone, device) {
+        let _ = entry.tx.send(Command::End(StreamError::Replaced.node()));
+        replaced += 1;
     }
-    if let Some(entry) = state.conns.get_mut(&id) {
-        entry.role = Role::LoggedIn { phone: phone.clone(), device };
-    }
+    state.counters.stream_errors += replaced;
+    state.log_in(id, &phone, device);
     state.counters.logins += 1;
     // Taken under the same lock that made the connection routable, so nothing is lost or doubled.
     let queued = route::pending(&state, &phone, device);

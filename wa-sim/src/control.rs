@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use warp::{Filter, Reply, http::StatusCode, reply};
 
-use crate::{Error, Result, Sim, StreamError, Target};
+use crate::{Error, Latency, Result, Sim, StreamError, Target};
 
 #[derive(Debug, Deserialize)]
 struct CreateAccount {
@@ -32,6 +32,25 @@ struct TargetBody {
     device: Option<u16>,
     /// For `/stream-error`: `515`, `503`, `replaced`, `device_removed`.
     error: Option<String>,
+    /// For `/faults/latency`: delay on frames sent, ms.
+    #[serde(default)]
+    send_ms: u64,
+    /// For `/faults/latency`: delay on frames received, ms.
+    #[serde(default)]
+    receive_ms: u64,
+    /// For `/faults/drop`: how many stanzas to drop.
+    stanzas: Option<u32>,
+}
+
+impl TargetBody {
+    fn target(&self) -> Target {
+        Target { phone: self.phone.clone(), device: self.device }
+    }
+}
+
+fn bad_request(message: &str) -> reply::Response {
+    reply::with_status(reply::json(&json!({ "error": message })), StatusCode::BAD_REQUEST)
+        .into_response()
 }
 
 fn status_of(error: &Error) -> StatusCode {
@@ -106,27 +125,64 @@ impl Sim {
             .and(json_body())
             .map(|sim: Sim, body: TargetBody| {
                 let Some(error) = body.error.as_deref().and_then(StreamError::parse) else {
-                    return reply::with_status(
-                        reply::json(&json!({ "error": "error must be 515, 503, replaced or device_removed" })),
-                        StatusCode::BAD_REQUEST,
-                    )
-                    .into_response();
+                    return bad_request("error must be 515, 503, replaced or device_removed");
                 };
-                let target = Target { phone: body.phone, device: body.device };
-                respond(Ok(json!({ "closed": sim.inject(&target, error) })))
+                respond(Ok(json!({ "closed": sim.inject(&body.target(), error) })))
             });
         let close =
             warp::post().and(warp::path!("close")).and(with_sim.clone()).and(json_body()).map(
                 |sim: Sim, body: TargetBody| {
-                    let target = Target { phone: body.phone, device: body.device };
-                    respond(Ok(json!({ "closed": sim.close(&target) })))
+                    respond(Ok(json!({ "closed": sim.close(&body.target()) })))
                 },
             );
         let counters = warp::get()
             .and(warp::path!("counters"))
-            .and(with_sim)
+            .and(with_sim.clone())
             .map(|sim: Sim| respond(to_value(sim.counters())));
-        create
+        let latency = warp::post()
+            .and(warp::path!("faults" / "latency"))
+            .and(with_sim.clone())
+            .and(json_body())
+            .map(|sim: Sim, body: TargetBody| {
+                let latency = Latency { send_ms: body.send_ms, receive_ms: body.receive_ms };
+                sim.set_latency(&body.target(), latency);
+                respond(Ok(json!({ "faults": sim.faults() })))
+            });
+        let drop = warp::post()
+            .and(warp::path!("faults" / "drop"))
+            .and(with_sim.clone())
+            .and(json_body())
+            .map(|sim: Sim, body: TargetBody| {
+                let Some(count) = body.stanzas.filter(|n| *n > 0) else {
+                    return bad_request("stanzas must be a positive number");
+                };
+                sim.drop_stanzas(&body.target(), count);
+                respond(Ok(json!({ "faults": sim.faults() })))
+            });
+        let black_hole = warp::post()
+            .and(warp::path!("faults" / "black-hole"))
+            .and(with_sim.clone())
+            .and(json_body())
+            .map(|sim: Sim, body: TargetBody| {
+                respond(Ok(json!({ "black_holed": sim.black_hole(&body.target()) })))
+            });
+        let clear = warp::post()
+            .and(warp::path!("faults" / "clear"))
+            .and(with_sim.clone())
+            .map(|sim: Sim| respond(Ok(json!({ "cleared": sim.clear_faults() }))));
+        let list_faults = warp::get()
+            .and(warp::path!("faults"))
+            .and(with_sim.clone())
+            .map(|sim: Sim| respond(to_value(sim.faults())));
+        let certificate =
+            warp::get().and(warp::path!("certificate")).and(with_sim).map(|sim: Sim| {
+                match sim.certificate_pem() {
+                    Ok(pem) => reply::with_header(pem, "content-type", "application/x-pem-file")
+                        .into_response(),
+                    Err(error) => respond(Err(error)),
+                }
+            });
+        let calls = create
             .or(list)
             .unify()
             .or(devices)
@@ -141,6 +197,21 @@ impl Sim {
             .unify()
             .or(counters)
             .unify()
+            // Boxed in two halves: one long chain of `or`s overflows the trait solver.
+            .boxed();
+        let faults = latency
+            .or(drop)
+            .unify()
+            .or(black_hole)
+            .unify()
+            .or(clear)
+            .unify()
+            .or(list_faults)
+            .unify()
+            .or(certificate)
+            .unify()
+            .boxed();
+        calls.or(faults).unify()
     }
 
     /// Binds the control API on `addr` (loopback only) and serves it in the background.

@@ -46,9 +46,12 @@ pub enum Error {
     /// The pairing did not complete in time.
     #[error("pairing timed out")]
     PairingTimeout,
-    /// The media host's TLS certificate or configuration could not be made.
-    #[error("media TLS: {0}")]
+    /// The TLS certificate or configuration (`wss://`, media host) could not be made.
+    #[error("TLS: {0}")]
     Tls(String),
+    /// The test companion ([`crate::companion`]) failed: connection, handshake or a bad frame.
+    #[error("companion: {0}")]
+    Companion(String),
     /// A node could not be encoded or decoded.
     #[error(transparent)]
     Proto(#[from] wa_proto::Error),

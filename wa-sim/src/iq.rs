@@ -263,6 +263,7 @@ fn bundles(sim: &Sim, request: &Node) -> Node {
         };
         let Some(skey) = device.signed_prekey.clone() else { continue };
         let prekey = device.prekeys.pop_first();
+        let served = u64::from(prekey.is_some());
         let mut children = vec![
             bytes_node("registration", be(device.registration_id, 4)),
             bytes_node("type", vec![5]),
@@ -285,6 +286,7 @@ fn bundles(sim: &Sim, request: &Node) -> Node {
                 .build(),
         );
         out.push(Node::builder("user").attr("jid", jid).children(children).build());
+        state.counters.prekeys_served += served;
     }
     drop(state);
     result(request).children([Node::builder("list").children(out).build()]).build()

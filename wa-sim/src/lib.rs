@@ -4,18 +4,22 @@
 
 pub mod adv;
 mod clock;
+pub mod companion;
 mod conn;
 mod control;
 pub mod display;
 mod error;
+mod fault;
 mod iq;
 mod media;
 mod qr;
 mod route;
 mod sim;
+mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use fault::{FaultKind, FaultRule, Latency};
 pub use qr::{QR_URL_PREFIX, QrCode};
 pub use sim::{
     AccountInfo, Counters, DeviceInfo, PAIRING_TIMEOUT, PairedDevice, Sim, SimConfig, StreamError,

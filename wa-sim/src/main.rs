@@ -8,15 +8,18 @@ use std::{net::SocketAddr, process::ExitCode};
 use serde_json::json;
 use wa_sim::{Sim, SimConfig};
 
-const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--control-addr 127.0.0.1:0] [--media-addr 127.0.0.1:0] [--media-max-bytes N] [--seed N]
+const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--wss-addr 127.0.0.1:0 | --tls] [--control-addr 127.0.0.1:0] [--media-addr 127.0.0.1:0] [--media-max-bytes N] [--seed N]
 
 Serves a simulated WhatsApp Web server on a loopback address. Prints one JSON line:
-{\"ws_url\", \"root_key\", \"control_url\", \"static_key\", \"media_url\"} (HTTPS with a
-self-signed certificate; blobs kept in memory up to --media-max-bytes, default 64 MiB). Logs go to stderr (RUST_LOG=wa_sim=debug
-shows every stanza).";
+{\"ws_url\", \"wss_url\", \"root_key\", \"static_key\", \"control_url\", \"media_url\",
+\"certificate_pem\"}. wss_url (only with --wss-addr or --tls, which picks a free loopback
+port) and media_url (HTTPS) present the self-signed certificate certificate_pem, also served at
+GET {control_url}/certificate. Blobs are kept in memory up to --media-max-bytes, default 64 MiB.
+Logs go to stderr (RUST_LOG=wa_sim=debug shows every stanza).";
 
 struct Args {
     addr: SocketAddr,
+    wss: Option<SocketAddr>,
     control: SocketAddr,
     media: SocketAddr,
     media_max: usize,
@@ -30,6 +33,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut args = Args {
         addr: loopback,
+        wss: None,
         control: loopback,
         media: loopback,
         media_max: 64 << 20,
@@ -39,6 +43,10 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
             "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--wss-addr" => {
+                args.wss = Some(value()?.parse().map_err(|e| format!("--wss-addr: {e}"))?);
+            }
+            "--tls" => args.wss = Some(args.wss.unwrap_or(loopback)),
             "--control-addr" => {
                 args.control = value()?.parse().map_err(|e| format!("--control-addr: {e}"))?;
             }
@@ -54,6 +62,26 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     Ok(args)
+}
+
+/// Starts every listener; the JSON line to print.
+async fn serve(sim: &Sim, args: &Args) -> wa_sim::Result<serde_json::Value> {
+    let ws = sim.serve_ws(args.addr).await?;
+    let wss = match args.wss {
+        Some(addr) => Some(sim.serve_wss(addr).await?),
+        None => None,
+    };
+    let control = sim.serve_control(args.control).await?;
+    let media = sim.serve_media(args.media, args.media_max).await?;
+    Ok(json!({
+        "ws_url": format!("ws://{ws}/ws/chat"),
+        "wss_url": wss.map(|wss| format!("wss://{wss}/ws/chat")),
+        "root_key": hex::encode(sim.root_key().as_bytes()),
+        "static_key": hex::encode(sim.static_key().as_bytes()),
+        "control_url": format!("http://{control}"),
+        "media_url": format!("https://{media}"),
+        "certificate_pem": sim.certificate_pem()?,
+    }))
 }
 
 #[tokio::main]
@@ -76,37 +104,13 @@ async fn main() -> ExitCode {
         )
         .init();
     let sim = Sim::new(SimConfig { seed: args.seed, ..SimConfig::default() });
-    let ws = match sim.serve_ws(args.addr).await {
-        Ok(addr) => addr,
+    match serve(&sim, &args).await {
+        Ok(info) => println!("{info}"),
         Err(error) => {
             eprintln!("wa-sim: {error}");
             return ExitCode::FAILURE;
         }
-    };
-    let control = match sim.serve_control(args.control).await {
-        Ok(addr) => addr,
-        Err(error) => {
-            eprintln!("wa-sim: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let media = match sim.serve_media(args.media, args.media_max).await {
-        Ok(addr) => addr,
-        Err(error) => {
-            eprintln!("wa-sim: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!(
-        "{}",
-        json!({
-            "ws_url": format!("ws://{ws}/ws/chat"),
-            "root_key": hex::encode(sim.root_key().as_bytes()),
-            "static_key": hex::encode(sim.static_key().as_bytes()),
-            "control_url": format!("http://{control}"),
-            "media_url": format!("https://{media}"),
-        })
-    );
+    }
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }

@@ -5,20 +5,13 @@
 //! encrypted file). The answer is `{"url", "direct_path", "handle"}`; downloads are
 //! `GET <direct_path>` (the query is ignored). Blobs live in memory within a total size limit.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+use std::{collections::HashMap, net::SocketAddr};
 
 use base64::Engine as _;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Bytes};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use tokio_rustls::{
-    TlsAcceptor,
-    rustls::{
-        self, ServerConfig,
-        pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
-    },
-};
 
 use crate::{Error, Result, Sim};
 
@@ -32,8 +25,11 @@ pub(crate) struct MediaState {
     pub(crate) host: Option<String>,
     auths: Vec<String>,
     blobs: HashMap<String, Bytes>,
-    total: usize,
+    pub(crate) total: usize,
     limit: usize,
+    /// Blobs accepted and served, for the counters.
+    pub(crate) uploads: u64,
+    pub(crate) downloads: u64,
 }
 
 impl MediaState {
@@ -75,25 +71,9 @@ impl MediaError {
     }
 }
 
-fn tls_config() -> Result<ServerConfig> {
-    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-    let key = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| Error::Tls(format!("certificate: {e}")))?;
-    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(vec![key.cert.der().clone()], der)
-            .map_err(|e| Error::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
 impl Sim {
-    /// Starts the media blob host on `addr` (HTTPS, self-signed certificate for `127.0.0.1` and
-    /// `localhost`, made at start), keeping at most `max_bytes` of blobs in memory. From then on
+    /// Starts the media blob host on `addr` (HTTPS with the simulator's self-signed certificate,
+    /// [`Sim::certificate_der`]), keeping at most `max_bytes` of blobs in memory. From then on
     /// `media_conn` answers advertise `127.0.0.1:<port>`. Returns the bound address.
     ///
     /// # Errors
@@ -103,7 +83,7 @@ impl Sim {
         if !addr.ip().is_loopback() {
             return Err(Error::NotLoopback(addr));
         }
-        let acceptor = TlsAcceptor::from(Arc::new(tls_config()?));
+        let acceptor = self.tls()?.acceptor(&[b"http/1.1"])?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -222,6 +202,7 @@ async fn upload(
         }
         let key = format!("/v/t62.{kind}/{id}");
         media.total += body.len();
+        media.uploads += 1;
         media.blobs.insert(key.clone(), body);
         (media.host.clone().unwrap_or_default(), key)
     };
@@ -240,7 +221,12 @@ async fn upload(
 }
 
 fn download(sim: &Sim, path: &str) -> Result<Response<Full<Bytes>>, MediaError> {
-    let blob = sim.media().blobs.get(path).cloned().ok_or(MediaError::NotFound)?;
+    let blob = {
+        let mut media = sim.media();
+        let blob = media.blobs.get(path).cloned().ok_or(MediaError::NotFound)?;
+        media.downloads += 1;
+        blob
+    };
     let mut response = Response::new(Full::new(blob));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

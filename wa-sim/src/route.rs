@@ -8,18 +8,15 @@ use tracing::debug;
 use wa_proto::{Jid, Node, Server};
 
 use crate::Sim;
-use crate::sim::{Command, Queued, Role, State, lid_jid, phone_jid};
+use crate::sim::{Command, Queued, State, lid_jid, phone_jid};
 
 /// One addressed account, found by phone number or LID.
 fn account_of(state: &State, jid: &Jid) -> Option<String> {
-    state
-        .accounts
-        .values()
-        .find(|a| match jid.server {
-            Server::Lid => a.lid == jid.user,
-            _ => a.phone == jid.user,
-        })
-        .map(|a| a.phone.clone())
+    if jid.server != Server::Lid {
+        // Accounts are keyed by phone number: no scan (this is on every routed message).
+        return state.accounts.get(&jid.user).map(|a| a.phone.clone());
+    }
+    state.accounts.values().find(|a| a.lid == jid.user).map(|a| a.phone.clone())
 }
 
 /// The device JID of `phone:device` in the addressing of `like` (LID or phone number).
@@ -38,13 +35,13 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
     if !live {
         return;
     }
-    for entry in state.conns.values() {
-        if matches!(&entry.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == device)
-        {
-            let _ = entry.tx.send(Command::Send(node.clone()));
-        }
+    for (_, entry) in state.connections_of(phone, device) {
+        let _ = entry.tx.send(Command::Send(node.clone()));
     }
     state.counters.routed += 1;
+    if class == "receipt" {
+        state.counters.receipts_relayed += 1;
+    }
     state.queues.entry((phone.to_owned(), device)).or_default().push(Queued {
         class,
         id: id.to_owned(),

@@ -127,28 +127,37 @@ pub struct DeviceInfo {
     pub queued: usize,
 }
 
-/// Counters of what the simulator did.
+/// Counters of what the simulator did, since it started. Fields marked *now* are gauges taken
+/// when read; the others only grow.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
-    /// WebSocket connections accepted.
+    /// WebSocket connections accepted (`ws://` and `wss://`).
     pub connections: u64,
+    /// Connections open *now* (handshaking, registering, logged in or black-holed).
+    pub connections_open: u64,
+    /// Of [`Counters::connections`], those over `wss://`.
+    pub tls_connections: u64,
+    /// TLS handshakes on the `wss://` listener that failed.
+    pub tls_failures: u64,
     /// Noise handshakes completed.
     pub handshakes: u64,
-    /// Handshakes or frames that failed.
+    /// Noise handshakes that failed or timed out, and frames that did not decrypt afterwards.
     pub handshake_failures: u64,
-    /// `pair-device` stanzas sent.
+    /// `pair-device` stanzas sent (registrations).
     pub pair_device_sent: u64,
     /// Pairings completed (device signature verified).
     pub pairings: u64,
     /// Pairings refused (bad answer or signature).
     pub pairing_failures: u64,
+    /// Companions registered directly through [`Sim::register_companion`] (no QR).
+    pub registered: u64,
     /// `<success>` sent.
     pub logins: u64,
     /// `<failure>` sent.
     pub login_failures: u64,
     /// Stanzas received after the handshake.
     pub stanzas_in: u64,
-    /// Stanzas sent after the handshake.
+    /// Stanzas sent after the handshake (dropped ones not included).
     pub stanzas_out: u64,
     /// iq requests answered.
     pub iqs: u64,
@@ -156,12 +165,33 @@ pub struct Counters {
     pub iqs_unhandled: u64,
     /// One-time prekeys uploaded.
     pub prekeys_uploaded: u64,
-    /// Stream errors sent.
+    /// One-time prekeys handed out in prekey bundles.
+    pub prekeys_served: u64,
+    /// Stream errors sent (injected, kicks, 515 after pairing, replaced).
     pub stream_errors: u64,
     /// Messages and receipts routed to a device (queued, and sent if it was connected).
     pub routed: u64,
-    /// Routed stanzas the recipient acked (removed from its queue).
+    /// Of [`Counters::routed`], the receipts.
+    pub receipts_relayed: u64,
+    /// Routed stanzas the recipient acked or, for messages, answered with a receipt (removed
+    /// from its queue).
     pub acked: u64,
+    /// Routed stanzas waiting in device queues *now*.
+    pub queued: u64,
+    /// Media blobs uploaded.
+    pub media_uploads: u64,
+    /// Media blobs downloaded.
+    pub media_downloads: u64,
+    /// Bytes of media blobs stored *now*.
+    pub media_bytes: u64,
+    /// Frames sent later because of a latency fault.
+    pub delayed_out: u64,
+    /// Frames received and handled later because of a latency fault.
+    pub delayed_in: u64,
+    /// Stanzas not sent because of a drop fault or a black-holed connection.
+    pub dropped: u64,
+    /// Connections turned into dead sockets by [`Sim::black_hole`].
+    pub black_holed: u64,
 }
 
 /// The result of a completed pairing.
@@ -239,6 +269,8 @@ pub(crate) enum Command {
     /// Send the node, then close.
     End(Node),
     Close,
+    /// Stop sending and answering, keep the socket open (a dead connection).
+    BlackHole,
 }
 
 pub(crate) struct ConnEntry {
@@ -261,6 +293,49 @@ pub(crate) struct State {
     pub(crate) conns: BTreeMap<u64, ConnEntry>,
     pub(crate) next_conn: u64,
     pub(crate) counters: Counters,
+    /// Latency and drop rules, in the order they were set.
+    pub(crate) faults: Vec<crate::fault::FaultRule>,
+    /// Per device: its logged-in connections, an index over `conns` so that routing a stanza
+    /// does not visit every connection.
+    online: BTreeMap<(String, u16), Vec<u64>>,
+}
+
+impl State {
+    /// Marks connection `id` logged in as `phone:device`.
+    pub(crate) fn log_in(&mut self, id: u64, phone: &str, device: u16) {
+        if let Some(entry) = self.conns.get_mut(&id) {
+            entry.role = Role::LoggedIn { phone: phone.to_owned(), device };
+            self.online.entry((phone.to_owned(), device)).or_default().push(id);
+        }
+    }
+
+    /// Forgets connection `id`; its entry, if it was there.
+    pub(crate) fn remove_conn(&mut self, id: u64) -> Option<ConnEntry> {
+        let entry = self.conns.remove(&id)?;
+        if let Role::LoggedIn { phone, device } = &entry.role {
+            let key = (phone.clone(), *device);
+            if let Some(ids) = self.online.get_mut(&key) {
+                ids.retain(|c| *c != id);
+                if ids.is_empty() {
+                    self.online.remove(&key);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// The logged-in connections of `phone:device`, with their ids.
+    pub(crate) fn connections_of(
+        &self,
+        phone: &str,
+        device: u16,
+    ) -> impl Iterator<Item = (u64, &ConnEntry)> {
+        self.online
+            .get(&(phone.to_owned(), device))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| Some((*id, self.conns.get(id)?)))
+    }
 }
 
 pub(crate) struct Inner {
@@ -271,6 +346,8 @@ pub(crate) struct Inner {
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) state: Mutex<State>,
     pub(crate) media: Mutex<crate::media::MediaState>,
+    /// The self-signed certificate of `wss://` and the media host, made on first use.
+    pub(crate) tls: Mutex<Option<Arc<crate::tls::SelfSigned>>>,
 }
 
 /// A simulated WhatsApp server with its users' primary phones. Clones share the simulator.
@@ -323,6 +400,7 @@ impl Sim {
                 rng: Mutex::new(rng),
                 state: Mutex::new(State::default()),
                 media: Mutex::new(crate::media::MediaState::default()),
+                tls: Mutex::new(None),
             }),
         }
     }
@@ -446,11 +524,7 @@ impl Sim {
                 lid: lid_jid(&account.lid, id).to_string(),
                 platform: device.platform.clone(),
                 removed: device.removed,
-                connections: state
-                    .conns
-                    .values()
-                    .filter(|c| matches!(&c.role, Role::LoggedIn { phone: p, device: d } if p == phone && *d == id))
-                    .count(),
+                connections: state.connections_of(phone, id).count(),
                 prekeys: device.prekeys.len(),
                 queued: state.queues.get(&(phone.to_owned(), id)).map_or(0, Vec::len),
             })
@@ -591,10 +665,61 @@ impl Sim {
             .count()
     }
 
-    /// The counters so far.
+    /// The counters so far (see [`Counters`] for each one).
     #[must_use]
     pub fn counters(&self) -> Counters {
-        self.state().counters.clone()
+        let mut counters = {
+            let state = self.state();
+            let mut counters = state.counters.clone();
+            counters.connections_open = state.conns.len() as u64;
+            counters.queued = state.queues.values().map(|q| q.len() as u64).sum();
+            counters
+        };
+        let media = self.media();
+        counters.media_uploads = media.uploads;
+        counters.media_downloads = media.downloads;
+        counters.media_bytes = media.total as u64;
+        counters
+    }
+
+    /// Adds a companion device to account `phone` as if it had been paired, without the QR
+    /// dance: meant for load tests that connect thousands of devices. The device still has to
+    /// complete the Noise handshake with `noise_key` and log in with a `ClientPayload` naming
+    /// `phone` and the returned device id to get `<success>`. `identity_key` and
+    /// `registration_id` are what usync and prekey bundles hand out for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`].
+    pub fn register_companion(
+        &self,
+        phone: &str,
+        noise_key: PublicKey,
+        identity_key: PublicKey,
+        registration_id: u32,
+    ) -> Result<u16> {
+        let mut state = self.state();
+        let account =
+            state.accounts.get_mut(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+        let device = account.next_device;
+        let key_index = account.next_key_index;
+        account.next_device += 1;
+        account.next_key_index += 1;
+        account.devices.insert(
+            device,
+            Device {
+                noise_key: Some(noise_key),
+                identity_key,
+                registration_id,
+                key_index,
+                platform: Some("load".to_owned()),
+                removed: false,
+                prekeys: BTreeMap::new(),
+                signed_prekey: None,
+            },
+        );
+        state.counters.registered += 1;
+        Ok(device)
     }
 
     /// Binds the WebSocket listener (`/ws/chat`) on `addr`, loopback only, and serves it in the
@@ -604,12 +729,7 @@ impl Sim {
     ///
     /// [`Error::NotLoopback`], [`Error::Bind`].
     pub async fn serve_ws(&self, addr: SocketAddr) -> Result<SocketAddr> {
-        if !addr.ip().is_loopback() {
-            return Err(Error::NotLoopback(addr));
-        }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| Error::Bind { addr, source })?;
+        let listener = bind(addr).await?;
         let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
         let sim = self.clone();
         tokio::spawn(async move {
@@ -620,9 +740,50 @@ impl Sim {
         });
         Ok(local)
     }
+
+    /// Binds the same WebSocket service over TLS (`wss://{addr}/ws/chat`), loopback only, with
+    /// the simulator's self-signed certificate ([`Sim::certificate_der`], for `127.0.0.1` and
+    /// `localhost`). Returns the bound address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotLoopback`], [`Error::Bind`], [`Error::Tls`].
+    pub async fn serve_wss(&self, addr: SocketAddr) -> Result<SocketAddr> {
+        let acceptor = self.tls()?.acceptor(&[])?;
+        let listener = bind(addr).await?;
+        let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+        let sim = self.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let sim = sim.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match acceptor.accept(stream).await {
+                        Ok(tls) => {
+                            sim.state().counters.tls_connections += 1;
+                            crate::conn::run(sim, tls).await;
+                        }
+                        Err(error) => {
+                            tracing::debug!(%error, "wss: TLS handshake failed");
+                            sim.state().counters.tls_failures += 1;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(local)
+    }
 }
 
-fn matches(entry: &ConnEntry, target: &Target) -> bool {
+/// Binds a loopback TCP listener.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    if !addr.ip().is_loopback() {
+        return Err(Error::NotLoopback(addr));
+    }
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })
+}
+
+pub(crate) fn matches(entry: &ConnEntry, target: &Target) -> bool {
     let Some(phone) = &target.phone else { return true };
     match &entry.role {
         Role::LoggedIn { phone: p, device } => {

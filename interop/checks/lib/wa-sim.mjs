@@ -31,9 +31,10 @@ export const silent = {
   fatal(...a) { if (debug) console.error('baileys fatal', ...a); },
 };
 
-// Spawns `wa-sim serve` on loopback; resolves its JSON line {ws_url, root_key, control_url, ...}.
+// Spawns `wa-sim serve` on loopback with a `wss://` listener too; resolves its JSON line
+// {ws_url, wss_url, root_key, control_url, media_url, certificate_pem, ...}.
 export function startSim(seed = 7) {
-  const child = spawn(simBinary, ['serve', '--addr', '127.0.0.1:0', '--seed', String(seed)], {
+  const child = spawn(simBinary, ['serve', '--addr', '127.0.0.1:0', '--tls', '--seed', String(seed)], {
     stdio: ['ignore', 'pipe', debug ? 'inherit' : 'ignore'],
     env: { ...process.env, RUST_LOG: debug ? 'wa_sim=debug' : 'wa_sim=warn' },
   });

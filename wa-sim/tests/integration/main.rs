@@ -4,160 +4,89 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod faults;
 mod media;
+mod wss;
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use futures_util::{SinkExt as _, StreamExt as _};
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use prost::Message as _;
 use rand::{SeedableRng as _, rngs::StdRng};
-use sha2::Sha256;
 use tokio::net::TcpStream;
-use tokio_tungstenite::{WebSocketStream, client_async, tungstenite::Message};
 use wa_proto::{
     Jid, Node,
-    proto::{
-        adv::{SignedDeviceIdentity, SignedDeviceIdentityHmac},
-        handshake::{ClientPayload, client_payload::DevicePairingRegistrationData},
-    },
+    proto::{adv::SignedDeviceIdentity, handshake::ClientPayload},
 };
-use wa_session::{
-    KeyPair,
-    cert::CertVerifier,
-    noise::{FrameDecoder, FrameEncoder, InitiatorHandshake, Transport},
+use wa_session::KeyPair;
+use wa_sim::{
+    Error, ManualClock, Sim, SimConfig,
+    companion::{self, Companion},
 };
-use wa_sim::{Error, ManualClock, Sim, SimConfig};
 
 const NOW: u64 = 1_800_000_000;
 const PHONE: &str = "15550002222";
 
-struct Client {
-    ws: WebSocketStream<TcpStream>,
-    decoder: FrameDecoder,
-    encoder: FrameEncoder,
-    transport: Transport,
+/// wa-sim's own test companion over plain TCP, with failures as panics.
+struct Client<S = TcpStream>(companion::Client<S>);
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
+    async fn recv(&mut self) -> Node {
+        self.0.recv().await.unwrap()
+    }
+
+    async fn send(&mut self, node: &Node) {
+        self.0.send(node).await.unwrap();
+    }
 }
 
 impl Client {
-    async fn frame(ws: &mut WebSocketStream<TcpStream>, decoder: &mut FrameDecoder) -> Vec<u8> {
-        loop {
-            match ws.next().await.unwrap().unwrap() {
-                Message::Binary(bytes) => {
-                    let mut frames = decoder.feed(&bytes).unwrap();
-                    if !frames.is_empty() {
-                        assert_eq!(frames.len(), 1);
-                        return frames.remove(0);
-                    }
-                }
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-
     /// Connects and completes the handshake, verifying the chain strictly under the sim's root.
     async fn connect(sim: &Sim, url: &str, noise_key: &KeyPair, payload: &ClientPayload) -> Self {
         let stream =
             TcpStream::connect(url.trim_start_matches("ws://").trim_end_matches("/ws/chat"))
                 .await
                 .unwrap();
-        let (mut ws, _) = client_async(url, stream).await.unwrap();
         let mut rng = StdRng::seed_from_u64(5);
-        let mut encoder = FrameEncoder::client(None).unwrap();
-        let mut decoder = FrameDecoder::client();
-        let (state, hello) = InitiatorHandshake::start(KeyPair::generate(&mut rng));
-        ws.send(Message::Binary(encoder.encode(&hello).unwrap().into())).await.unwrap();
-        let server_hello = Self::frame(&mut ws, &mut decoder).await;
-        let verifier = CertVerifier::new(sim.root_key(), NOW);
-        let (transport, finish, server) =
-            state.process(&server_hello, &verifier, noise_key, payload).unwrap();
-        assert_eq!(server.static_key, sim.static_key());
-        ws.send(Message::Binary(encoder.encode(&finish).unwrap().into())).await.unwrap();
-        Self { ws, decoder, encoder, transport }
-    }
-
-    async fn recv(&mut self) -> Node {
-        let frame = Self::frame(&mut self.ws, &mut self.decoder).await;
-        wa_proto::decode(&self.transport.decrypt(&frame).unwrap()).unwrap()
-    }
-
-    async fn send(&mut self, node: &Node) {
-        let sealed = self.transport.encrypt(&wa_proto::encode(node).unwrap()).unwrap();
-        self.ws.send(Message::Binary(self.encoder.encode(&sealed).unwrap().into())).await.unwrap();
-    }
-}
-
-struct Companion {
-    noise: KeyPair,
-    identity: KeyPair,
-    adv: [u8; 32],
-}
-
-impl Companion {
-    fn registration(&self) -> ClientPayload {
-        ClientPayload {
-            passive: Some(false),
-            device_pairing_data: Some(DevicePairingRegistrationData {
-                e_regid: Some(1234u32.to_be_bytes().to_vec()),
-                e_keytype: Some(vec![5]),
-                e_ident: Some(self.identity.public.as_bytes().to_vec()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// Answers pair-success as a companion does; `tamper` breaks the device signature.
-    fn sign(&self, pair_success: &Node, tamper: bool) -> Node {
-        let success = pair_success.child("pair-success").unwrap();
-        let wrapped = success.child("device-identity").unwrap().content_bytes().unwrap();
-        let wrapped = SignedDeviceIdentityHmac::decode(wrapped).unwrap();
-        let signed_bytes = wrapped.details.unwrap();
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.adv).unwrap();
-        mac.update(&signed_bytes);
-        mac.verify_slice(&wrapped.hmac.unwrap()).unwrap();
-        let mut signed = SignedDeviceIdentity::decode(signed_bytes.as_slice()).unwrap();
-        let details = signed.details.clone().unwrap();
-        let account =
-            wa_session::PublicKey::from_slice(signed.account_signature_key.as_deref().unwrap())
-                .unwrap();
-        let message = [&[6, 0][..], &details, self.identity.public.as_bytes()].concat();
-        account.verify(&message, signed.account_signature.as_deref().unwrap()).unwrap();
-        let message =
-            [&[6, 1][..], &details, self.identity.public.as_bytes(), account.as_bytes()].concat();
-        let mut signature = self.identity.sign(&message, &mut StdRng::seed_from_u64(8)).to_vec();
-        if tamper {
-            signature[5] ^= 1;
-        }
-        signed.device_signature = Some(signature);
-        signed.account_signature_key = None;
-        let key_index = wa_proto::proto::adv::DeviceIdentity::decode(details.as_slice())
-            .unwrap()
-            .key_index
-            .unwrap();
-        Node::builder("iq")
-            .attr("to", Jid::server_jid())
-            .attr("type", "result")
-            .attr("id", pair_success.attr_str("id").unwrap().to_owned())
-            .children([Node::builder("pair-device-sign")
-                .children([Node::builder("device-identity")
-                    .attr("key-index", key_index.to_string())
-                    .bytes(signed.encode_to_vec())
-                    .build()])
-                .build()])
-            .build()
-    }
-
-    fn qr(&self, reference: &str) -> String {
-        // The older four-field form.
-        format!(
-            "{reference},{},{},{}",
-            STANDARD.encode(self.noise.public.as_bytes()),
-            STANDARD.encode(self.identity.public.as_bytes()),
-            STANDARD.encode(self.adv)
+        let client = companion::Client::connect(
+            stream,
+            url,
+            sim.root_key(),
+            NOW,
+            noise_key,
+            payload,
+            &mut rng,
         )
+        .await
+        .unwrap();
+        Self(client)
     }
+}
+
+/// Companion keys from a seeded generator.
+fn new_companion(rng: &mut StdRng) -> Companion {
+    Companion::generate(rng)
+}
+
+/// The companion's answer to pair-success; `tamper` flips a bit of the device signature.
+fn sign(companion: &Companion, pair_success: &Node, tamper: bool) -> Node {
+    let answer = companion.sign_pair_success(pair_success, &mut StdRng::seed_from_u64(8)).unwrap();
+    if !tamper {
+        return answer;
+    }
+    let identity = answer.child("pair-device-sign").unwrap().child("device-identity").unwrap();
+    let mut signed = SignedDeviceIdentity::decode(identity.content_bytes().unwrap()).unwrap();
+    signed.device_signature.as_mut().unwrap()[5] ^= 1;
+    Node::builder("iq")
+        .attr("to", Jid::server_jid())
+        .attr("type", "result")
+        .attr("id", answer.attr_str("id").unwrap().to_owned())
+        .children([Node::builder("pair-device-sign")
+            .children([Node::builder("device-identity")
+                .attr("key-index", identity.attr_str("key-index").unwrap().to_owned())
+                .bytes(signed.encode_to_vec())
+                .build()])
+            .build()])
+        .build()
 }
 
 async fn start(seed: u64) -> (Sim, String) {
@@ -190,7 +119,8 @@ async fn register_and_scan_as(
     tamper: bool,
     phone: &'static str,
 ) -> (Client, Result<wa_sim::PairedDevice, Error>) {
-    let mut client = Client::connect(sim, url, &companion.noise, &companion.registration()).await;
+    let mut client =
+        Client::connect(sim, url, &companion.noise, &companion.registration_payload()).await;
     let pair_device = client.recv().await;
     let refs: Vec<_> = pair_device.child("pair-device").unwrap().children_with_tag("ref").collect();
     assert_eq!(refs.len(), 6);
@@ -212,7 +142,7 @@ async fn register_and_scan_as(
     if phone == PHONE {
         assert_eq!(device.attr_jid("lid").unwrap().user, "100200300400500");
     }
-    client.send(&companion.sign(&pair_success, tamper)).await;
+    client.send(&sign(companion, &pair_success, tamper)).await;
     let outcome = tokio::time::timeout(Duration::from_secs(5), scan).await.unwrap().unwrap();
     (client, outcome)
 }
@@ -221,11 +151,7 @@ async fn register_and_scan_as(
 async fn pairs_logs_in_and_refuses_strangers() {
     let (sim, url) = start(1).await;
     let mut rng = StdRng::seed_from_u64(2);
-    let companion = Companion {
-        noise: KeyPair::generate(&mut rng),
-        identity: KeyPair::generate(&mut rng),
-        adv: [9; 32],
-    };
+    let companion = new_companion(&mut rng);
     let (mut client, outcome) = register_and_scan(&sim, &url, &companion, false).await;
     let paired = outcome.unwrap();
     assert_eq!((paired.device, paired.jid.as_str()), (1, "15550002222:1@s.whatsapp.net"));
@@ -277,11 +203,7 @@ async fn pairs_logs_in_and_refuses_strangers() {
 async fn a_bad_device_signature_fails_pairing() {
     let (sim, url) = start(3).await;
     let mut rng = StdRng::seed_from_u64(4);
-    let companion = Companion {
-        noise: KeyPair::generate(&mut rng),
-        identity: KeyPair::generate(&mut rng),
-        adv: [1; 32],
-    };
+    let companion = new_companion(&mut rng);
     let (_client, outcome) = register_and_scan(&sim, &url, &companion, true).await;
     assert!(matches!(outcome, Err(Error::Session(_))), "{outcome:?}");
     assert_eq!(sim.devices(PHONE).unwrap().len(), 1);
@@ -375,11 +297,7 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     let (sim, url) = start(3).await;
     sim.create_account(BOB, Some("900800700600500")).unwrap();
     let mut rng = StdRng::seed_from_u64(4);
-    let mut companion = || Companion {
-        noise: KeyPair::generate(&mut rng),
-        identity: KeyPair::generate(&mut rng),
-        adv: [3; 32],
-    };
+    let mut companion = || new_companion(&mut rng);
     let (alice, bob) = (companion(), companion());
     assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
     assert_eq!(pair(&sim, &url, &bob, BOB).await, 1);
