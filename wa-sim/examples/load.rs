@@ -65,7 +65,11 @@ fn message(id: String, to: &str, bytes: Vec<u8>) -> Node {
         .children([Node::builder("participants")
             .children([Node::builder("to")
                 .attr("jid", device)
-                .children([Node::builder("enc").attr("v", "2").attr("type", "msg").bytes(bytes).build()])
+                .children([Node::builder("enc")
+                    .attr("v", "2")
+                    .attr("type", "msg")
+                    .bytes(bytes)
+                    .build()])
                 .build()])
             .build()])
         .build()
@@ -241,13 +245,19 @@ async fn main() {
         )));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (delivered0, acked0, counters0) =
-        (tally.delivered.load(Ordering::Relaxed), tally.server_acked.load(Ordering::Relaxed), sim.counters());
+    let (delivered0, acked0, counters0) = (
+        tally.delivered.load(Ordering::Relaxed),
+        tally.server_acked.load(Ordering::Relaxed),
+        sim.counters(),
+    );
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds as u64)).await;
     let elapsed = t0.elapsed().as_secs_f64();
-    let (delivered1, acked1, counters1) =
-        (tally.delivered.load(Ordering::Relaxed), tally.server_acked.load(Ordering::Relaxed), sim.counters());
+    let (delivered1, acked1, counters1) = (
+        tally.delivered.load(Ordering::Relaxed),
+        tally.server_acked.load(Ordering::Relaxed),
+        sim.counters(),
+    );
     running.store(false, Ordering::Relaxed);
     let (rss_traffic, hwm) = memory();
     let rate = (delivered1 - delivered0) as f64 / elapsed;

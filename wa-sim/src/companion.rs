@@ -177,7 +177,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     ) -> Result<Self> {
         // A small read buffer, as the simulator's own (tungstenite allocates it up front).
         let config = WebSocketConfig::default().read_buffer_size(crate::conn::READ_BUFFER);
-        let (mut ws, _) = client_async_with_config(url, stream, Some(config)).await.map_err(fail)?;
+        let (mut ws, _) =
+            client_async_with_config(url, stream, Some(config)).await.map_err(fail)?;
         let mut decoder = FrameDecoder::client();
         let mut encoder = FrameEncoder::client(None)?;
         let mut frames = VecDeque::new();

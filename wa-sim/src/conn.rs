@@ -12,9 +12,9 @@ use tokio_tungstenite::{
     WebSocketStream, accept_hdr_async_with_config,
     tungstenite::{
         Message,
-        protocol::WebSocketConfig,
         handshake::server::{ErrorResponse, Request, Response},
         http::StatusCode,
+        protocol::WebSocketConfig,
     },
 };
 use tracing::{debug, info, warn};
@@ -498,11 +498,10 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
         }
         "message" | "receipt" | "notification" | "call" => {
             let Ok(msg_id) = node.attr_str("id") else { return Outcome::default() };
+            let mut phash = None;
             if let Some(me) = logged_in(sim, id) {
                 match node.tag.as_ref() {
-                    "message" => {
-                        route::message(sim, &me, node);
-                    }
+                    "message" => phash = route::message(sim, &me, node).phash,
                     "receipt" => route::receipt(sim, &me, node),
                     _ => {}
                 }
@@ -520,6 +519,8 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
                         .map(str::to_owned),
                 )
                 .attr("t", sim.now().to_string())
+                // The sender's device list was stale: the server's own participant hash.
+                .opt_attr("phash", phash)
                 .build();
             Outcome { replies: vec![ack], end: None }
         }

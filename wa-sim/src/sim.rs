@@ -295,6 +295,8 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Latency and drop rules, in the order they were set.
     pub(crate) faults: Vec<crate::fault::FaultRule>,
+    /// Stanzas routed to a device 0, handed to the simulated phones once the lock is released.
+    pub(crate) to_phones: Vec<(String, Node)>,
     /// Per device: its logged-in connections, an index over `conns` so that routing a stanza
     /// does not visit every connection.
     online: BTreeMap<(String, u16), Vec<u64>>,
@@ -348,6 +350,8 @@ pub(crate) struct Inner {
     pub(crate) media: Mutex<crate::media::MediaState>,
     /// The self-signed certificate of `wss://` and the media host, made on first use.
     pub(crate) tls: Mutex<Option<Arc<crate::tls::SelfSigned>>>,
+    /// The simulated primary phones, by account phone number.
+    pub(crate) phones: Mutex<std::collections::HashMap<String, Arc<crate::phone::Phone>>>,
 }
 
 /// A simulated WhatsApp server with its users' primary phones. Clones share the simulator.
@@ -401,6 +405,7 @@ impl Sim {
                 state: Mutex::new(State::default()),
                 media: Mutex::new(crate::media::MediaState::default()),
                 tls: Mutex::new(None),
+                phones: Mutex::default(),
             }),
         }
     }
@@ -452,16 +457,10 @@ impl Sim {
         if !valid(phone) {
             return Err(Error::BadPhone(phone.to_owned()));
         }
-        let (identity, raw_id, lid, signed_prekey) = {
+        let now = self.now();
+        let (identity, raw_id, lid, phone_keys) = {
             let mut rng = self.rng();
             let identity = KeyPair::generate(&mut *rng);
-            // The phone's signed prekey, so senders can build a session with device 0 (Baileys
-            // refuses to send when no own device can be encrypted for). Nothing is delivered to it.
-            let prekey = KeyPair::generate(&mut *rng);
-            let serialized = [&[5u8][..], prekey.public.as_bytes()].concat();
-            let signature = identity.sign(&serialized, &mut *rng).to_vec();
-            let signed_prekey =
-                SignedPreKey { id: 1, public: prekey.public.as_bytes().to_vec(), signature };
             let raw_id = rng.random::<u32>();
             let lid = match lid {
                 Some(lid) if valid(lid) => lid.to_owned(),
@@ -470,8 +469,13 @@ impl Sim {
                     format!("{}", rng.random_range(100_000_000_000_000u64..1_000_000_000_000_000))
                 }
             };
-            (identity, raw_id, lid, signed_prekey)
+            // The phone's Signal store; the server publishes its signed prekey and one-time
+            // prekeys for device 0 from the same keys (senders start sessions from them).
+            let keys =
+                crate::phone::new_phone(&identity, raw_id & 0x3fff, phone, &lid, now, &mut rng)?;
+            (identity, raw_id, lid, keys)
         };
+        let (phone_state, signed_prekey, one_time) = phone_keys;
         let mut state = self.state();
         if state.accounts.contains_key(phone) {
             return Err(Error::AccountExists(phone.to_owned()));
@@ -483,7 +487,7 @@ impl Sim {
             key_index: 0,
             platform: Some("android".to_owned()),
             removed: false,
-            prekeys: BTreeMap::new(),
+            prekeys: one_time.into_iter().collect(),
             signed_prekey: Some(signed_prekey),
         };
         let account = Account {
@@ -497,6 +501,8 @@ impl Sim {
         };
         let info = account_info(&account);
         state.accounts.insert(phone.to_owned(), account);
+        drop(state);
+        self.phones().insert(phone.to_owned(), Arc::new(phone_state));
         Ok(info)
     }
 

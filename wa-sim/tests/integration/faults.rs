@@ -136,9 +136,8 @@ async fn faults_over_http() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let base = format!("http://{control}");
-    let post = |path: &str, body: serde_json::Value| {
-        http.post(format!("{base}{path}")).json(&body).send()
-    };
+    let post =
+        |path: &str, body: serde_json::Value| http.post(format!("{base}{path}")).json(&body).send();
     let json = |res: reqwest::Response| async move {
         assert_eq!(res.status(), 200);
         res.json::<serde_json::Value>().await.unwrap()
@@ -172,7 +171,9 @@ async fn faults_over_http() {
     assert_eq!(pem.status(), 200);
     assert_eq!(pem.text().await.unwrap(), sim.certificate_pem().unwrap());
     let counters = json(http.get(format!("{base}/counters")).send().await.unwrap()).await;
-    for key in ["connections_open", "dropped", "delayed_out", "black_holed", "queued", "media_bytes"] {
+    for key in
+        ["connections_open", "dropped", "delayed_out", "black_holed", "queued", "media_bytes"]
+    {
         assert!(counters.get(key).is_some(), "{key} missing from {counters}");
     }
 }

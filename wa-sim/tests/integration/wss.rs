@@ -63,12 +63,12 @@ async fn pairs_and_logs_in_over_wss_trusting_the_sim_certificate() {
     assert_eq!(sim.certificate_der().unwrap(), sim.certificate_der().unwrap());
 
     let companion = new_companion(&mut StdRng::seed_from_u64(22));
-    let mut client = connect_tls(&sim, &url, &companion.noise, &companion.registration_payload())
-        .await
-        .unwrap();
+    let mut client =
+        connect_tls(&sim, &url, &companion.noise, &companion.registration_payload()).await.unwrap();
     let pair_device = client.recv().await;
     let reference = pair_device.child("pair-device").unwrap().children_with_tag("ref").next();
-    let reference = String::from_utf8(reference.unwrap().content_bytes().unwrap().to_vec()).unwrap();
+    let reference =
+        String::from_utf8(reference.unwrap().content_bytes().unwrap().to_vec()).unwrap();
     let scanner = sim.clone();
     let qr = companion.qr(&reference);
     let scan = tokio::spawn(async move { scanner.scan(&qr, PHONE).await });
