@@ -6,6 +6,7 @@
 
 mod faults;
 mod media;
+mod phone;
 mod wss;
 
 use std::{sync::Arc, time::Duration};
