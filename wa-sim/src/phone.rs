@@ -645,6 +645,23 @@ impl Sim {
         Ok(id)
     }
 
+    /// The last messages (at most 256) routed to companion `phone:device`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDevice`] if the account has no such device.
+    pub fn device_received(&self, phone: &str, device: u16) -> Result<Vec<crate::RoutedMessage>> {
+        let state = self.state();
+        if !state.accounts.get(phone).is_some_and(|a| a.devices.contains_key(&device)) {
+            return Err(Error::NoDevice { phone: phone.to_owned(), device });
+        }
+        Ok(state
+            .routed_log
+            .get(&(phone.to_owned(), device))
+            .map(|log| log.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// What the phone of account `phone` decrypted (or failed to), oldest first.
     ///
     /// # Errors

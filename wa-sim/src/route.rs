@@ -9,7 +9,10 @@ use tracing::debug;
 use wa_proto::{Jid, Node, Server};
 
 use crate::Sim;
-use crate::sim::{Command, Queued, State, lid_jid, phone_jid};
+use crate::sim::{Command, Queued, RoutedMessage, State, lid_jid, phone_jid};
+
+/// How many routed messages are remembered per companion for the control API.
+const ROUTED_LOG: usize = 256;
 
 /// One addressed account, found by phone number or LID.
 fn account_of(state: &State, jid: &Jid) -> Option<String> {
@@ -47,6 +50,27 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
     state.counters.routed += 1;
     if class == "receipt" {
         state.counters.receipts_relayed += 1;
+    }
+    if class == "message" {
+        let log = state.routed_log.entry((phone.to_owned(), device)).or_default();
+        if log.len() >= ROUTED_LOG {
+            log.pop_front();
+        }
+        log.push_back(RoutedMessage {
+            id: id.to_owned(),
+            from: node
+                .attr_opt_jid("from")
+                .ok()
+                .flatten()
+                .map(|j| j.to_string())
+                .unwrap_or_default(),
+            kind: node.attr_opt_str("type").ok().flatten().unwrap_or_default().to_owned(),
+            enc_types: node
+                .children_with_tag("enc")
+                .map(|e| e.attr_opt_str("type").ok().flatten().unwrap_or_default().to_owned())
+                .collect(),
+            t: node.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0),
+        });
     }
     state.queues.entry((phone.to_owned(), device)).or_default().push(Queued {
         class,

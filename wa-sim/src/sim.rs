@@ -207,6 +207,21 @@ pub struct PairedDevice {
     pub lid: String,
 }
 
+/// A message routed to a companion, as the server saw it (it cannot decrypt it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoutedMessage {
+    /// The message id.
+    pub id: String,
+    /// The sending device, as delivered (`from`).
+    pub from: String,
+    /// The stanza's `type` (`text`, `media`, ...).
+    pub kind: String,
+    /// The `type` of each `<enc>` (`pkmsg`, `msg`, `skmsg`).
+    pub enc_types: Vec<String>,
+    /// When it was routed (the sim clock, unix seconds).
+    pub t: u64,
+}
+
 pub(crate) struct Account {
     pub(crate) phone: String,
     pub(crate) lid: String,
@@ -295,6 +310,8 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Latency and drop rules, in the order they were set.
     pub(crate) faults: Vec<crate::fault::FaultRule>,
+    /// The last messages routed to each companion (what the control API lists).
+    pub(crate) routed_log: BTreeMap<(String, u16), std::collections::VecDeque<RoutedMessage>>,
     /// Stanzas routed to a device 0, handed to the simulated phones once the lock is released.
     pub(crate) to_phones: Vec<(String, Node)>,
     /// Per device: its logged-in connections, an index over `conns` so that routing a stanza

@@ -393,3 +393,94 @@ async fn the_message_ack_carries_the_server_phash_when_the_list_is_stale() {
     assert_ne!(fresh, current);
     assert_eq!(ack.attr_opt_str("phash").unwrap(), Some(fresh.as_str()));
 }
+
+#[tokio::test]
+async fn phones_over_the_control_api() {
+    use serde_json::json;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (sim, _url, mut alice, _bob) = two_accounts(80).await;
+    let control = sim.serve_control("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{control}");
+
+    // Send as Bob's phone; Alice's companion decrypts it.
+    let res = http
+        .post(format!("{base}/phones/{BOB}/send"))
+        .json(&json!({"to": PHONE, "text": "over http", "quoted": {"id": "Q9"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let got = alice.receive().await;
+    assert_eq!(
+        (got.info.id.as_str(), text(&got.message).as_deref()),
+        (id.as_str(), Some("over http"))
+    );
+
+    // The server's view of what reached Alice's companion.
+    let routed: serde_json::Value = http
+        .get(format!("{base}/accounts/{PHONE}/devices/1/received"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = routed.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["id"], id.as_str());
+    assert_eq!(last["from"], format!("{BOB}@s.whatsapp.net"));
+    assert_eq!(last["enc_types"], json!(["pkmsg"]));
+
+    // Auto-answer on; Alice writes; the answer comes back; the phone lists what it decrypted.
+    let res = http
+        .post(format!("{base}/phones/{BOB}/auto-answer"))
+        .json(&json!({"enabled": true, "template": "you said {text}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let devices = [
+        jid(&format!("{BOB}@s.whatsapp.net")),
+        jid(&format!("{BOB}:1@s.whatsapp.net")),
+        jid(&format!("{PHONE}@s.whatsapp.net")),
+    ];
+    alice.send_text("H1", BOB, &devices, "yo").await;
+    let answer = alice.receive().await;
+    assert_eq!(text(&answer.message).as_deref(), Some("you said yo"));
+    let received: serde_json::Value = http
+        .get(format!("{base}/phones/{BOB}/received"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let messages = received["messages"].as_array().unwrap();
+    assert!(messages.iter().any(|m| m["id"] == "H1" && m["text"] == "yo"), "{received}");
+
+    // Bad bodies and unknown phones.
+    let res = http
+        .post(format!("{base}/phones/{BOB}/send"))
+        .json(&json!({"to": PHONE, "text": "a", "image": "AAAA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = http
+        .post(format!("{base}/phones/{BOB}/send"))
+        .json(&json!({"to": "999999999", "text": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = http.get(format!("{base}/phones/123456789/received")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let res = http
+        .post(format!("{base}/phones/{BOB}/read"))
+        .json(&json!({"chat": PHONE, "ids": ["H1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
