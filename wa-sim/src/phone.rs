@@ -164,6 +164,9 @@ impl Phone {
     }
 }
 
+/// One-time prekeys as the server keeps them: (id, public key).
+pub(crate) type OneTimePreKeys = Vec<(u32, Vec<u8>)>;
+
 /// A new phone for an account: its store, and what the server publishes for device 0 (the signed
 /// prekey and the one-time prekeys, public halves), from the same keys.
 pub(crate) fn new_phone(
@@ -173,7 +176,7 @@ pub(crate) fn new_phone(
     lid: &str,
     now: u64,
     rng: &mut StdRng,
-) -> Result<(Phone, SignedPreKey, Vec<(u32, Vec<u8>)>)> {
+) -> Result<(Phone, SignedPreKey, OneTimePreKeys)> {
     let signed = SignedPreKeyRecord::generate(identity, 1, now, rng);
     let prekeys = generate_pre_keys(1, PHONE_PREKEYS, rng);
     let store = MemoryStore::new(identity.clone(), registration_id);

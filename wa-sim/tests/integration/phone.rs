@@ -218,7 +218,7 @@ async fn phone_sends_text_quote_and_media_to_a_companion_and_its_own_companion_g
     bob.receive().await;
 
     // An image: the blob is on the media host and decrypts to the bytes sent.
-    let picture: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let picture: Vec<u8> = (0..3000u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
     let content = PhoneContent::Media {
         kind: MediaKind::Image,
         bytes: picture.clone(),
