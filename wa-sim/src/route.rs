@@ -32,10 +32,8 @@ fn device_jid(state: &State, phone: &str, device: u16, lid: bool) -> Option<Jid>
 /// Queues `node` for `phone:device` and sends it to the device's open connections.
 fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id: &str, node: Node) {
     if device == 0 {
-        state.counters.routed += 1;
-        if class == "receipt" {
-            state.counters.receipts_relayed += 1;
-        }
+        // Phones ack nothing: counted apart, so `routed` = `acked` once companions caught up.
+        state.counters.to_phones += 1;
         state.to_phones.push((phone.to_owned(), node));
         return;
     }

@@ -171,6 +171,8 @@ pub struct Counters {
     pub stream_errors: u64,
     /// Messages and receipts routed to a device (queued, and sent if it was connected).
     pub routed: u64,
+    /// Messages and receipts handed to the simulated phones (device 0), not in `routed`.
+    pub to_phones: u64,
     /// Of [`Counters::routed`], the receipts.
     pub receipts_relayed: u64,
     /// Routed stanzas the recipient acked or, for messages, answered with a receipt (removed
