@@ -52,6 +52,9 @@ pub enum Error {
     /// The test companion ([`crate::companion`]) failed: connection, handshake or a bad frame.
     #[error("companion: {0}")]
     Companion(String),
+    /// A simulated phone could not send or answer: unknown recipient, bad content, media store.
+    #[error("phone: {0}")]
+    Phone(String),
     /// A node could not be encoded or decoded.
     #[error(transparent)]
     Proto(#[from] wa_proto::Error),

@@ -179,6 +179,8 @@ pub struct Counters {
     pub stream_errors: u64,
     /// Messages and receipts routed to a device (queued, and sent if it was connected).
     pub routed: u64,
+    /// Messages and receipts handed to the simulated phones (device 0), not in `routed`.
+    pub to_phones: u64,
     /// Of [`Counters::routed`], the receipts.
     pub receipts_relayed: u64,
     /// Routed stanzas the recipient acked or, for messages, answered with a receipt (removed
@@ -213,6 +215,21 @@ pub struct PairedDevice {
     pub jid: String,
     /// `lid:device@lid`.
     pub lid: String,
+}
+
+/// A message routed to a companion, as the server saw it (it cannot decrypt it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoutedMessage {
+    /// The message id.
+    pub id: String,
+    /// The sending device, as delivered (`from`).
+    pub from: String,
+    /// The stanza's `type` (`text`, `media`, ...).
+    pub kind: String,
+    /// The `type` of each `<enc>` (`pkmsg`, `msg`, `skmsg`).
+    pub enc_types: Vec<String>,
+    /// When it was routed (the sim clock, unix seconds).
+    pub t: u64,
 }
 
 pub(crate) struct Account {
@@ -303,6 +320,10 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Latency and drop rules, in the order they were set.
     pub(crate) faults: Vec<crate::fault::FaultRule>,
+    /// The last messages routed to each companion (what the control API lists).
+    pub(crate) routed_log: BTreeMap<(String, u16), std::collections::VecDeque<RoutedMessage>>,
+    /// Stanzas routed to a device 0, handed to the simulated phones once the lock is released.
+    pub(crate) to_phones: Vec<(String, Node)>,
     /// Per device: its logged-in connections, an index over `conns` so that routing a stanza
     /// does not visit every connection.
     online: BTreeMap<(String, u16), Vec<u64>>,
@@ -356,6 +377,8 @@ pub(crate) struct Inner {
     pub(crate) media: Mutex<crate::media::MediaState>,
     /// The self-signed certificate of `wss://` and the media host, made on first use.
     pub(crate) tls: Mutex<Option<Arc<crate::tls::SelfSigned>>>,
+    /// The simulated primary phones, by account phone number.
+    pub(crate) phones: Mutex<std::collections::HashMap<String, Arc<crate::phone::Phone>>>,
 }
 
 /// A simulated WhatsApp server with its users' primary phones. Clones share the simulator.
@@ -409,6 +432,7 @@ impl Sim {
                 state: Mutex::new(State::default()),
                 media: Mutex::new(crate::media::MediaState::default()),
                 tls: Mutex::new(None),
+                phones: Mutex::default(),
             }),
         }
     }
@@ -460,16 +484,10 @@ impl Sim {
         if !valid(phone) {
             return Err(Error::BadPhone(phone.to_owned()));
         }
-        let (identity, raw_id, lid, signed_prekey) = {
+        let now = self.now();
+        let (identity, raw_id, lid, phone_keys) = {
             let mut rng = self.rng();
             let identity = KeyPair::generate(&mut *rng);
-            // The phone's signed prekey, so senders can build a session with device 0 (Baileys
-            // refuses to send when no own device can be encrypted for). Nothing is delivered to it.
-            let prekey = KeyPair::generate(&mut *rng);
-            let serialized = [&[5u8][..], prekey.public.as_bytes()].concat();
-            let signature = identity.sign(&serialized, &mut *rng).to_vec();
-            let signed_prekey =
-                SignedPreKey { id: 1, public: prekey.public.as_bytes().to_vec(), signature };
             let raw_id = rng.random::<u32>();
             let lid = match lid {
                 Some(lid) if valid(lid) => lid.to_owned(),
@@ -478,8 +496,13 @@ impl Sim {
                     format!("{}", rng.random_range(100_000_000_000_000u64..1_000_000_000_000_000))
                 }
             };
-            (identity, raw_id, lid, signed_prekey)
+            // The phone's Signal store; the server publishes its signed prekey and one-time
+            // prekeys for device 0 from the same keys (senders start sessions from them).
+            let keys =
+                crate::phone::new_phone(&identity, raw_id & 0x3fff, phone, &lid, now, &mut rng)?;
+            (identity, raw_id, lid, keys)
         };
+        let (phone_state, signed_prekey, one_time) = phone_keys;
         let mut state = self.state();
         if state.accounts.contains_key(phone) {
             return Err(Error::AccountExists(phone.to_owned()));
@@ -491,7 +514,7 @@ impl Sim {
             key_index: 0,
             platform: Some("android".to_owned()),
             removed: false,
-            prekeys: BTreeMap::new(),
+            prekeys: one_time.into_iter().collect(),
             signed_prekey: Some(signed_prekey),
         };
         let account = Account {
@@ -505,6 +528,8 @@ impl Sim {
         };
         let info = account_info(&account);
         state.accounts.insert(phone.to_owned(), account);
+        drop(state);
+        self.phones().insert(phone.to_owned(), Arc::new(phone_state));
         Ok(info)
     }
 
