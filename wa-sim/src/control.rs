@@ -132,7 +132,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::NoAccount(_) | Error::NoDevice { .. } | Error::NoPairingConnection => {
             StatusCode::NOT_FOUND
         }
-        Error::AccountExists(_) => StatusCode::CONFLICT,
+        Error::AccountExists(_) | Error::TooManyCompanions(_) => StatusCode::CONFLICT,
         Error::PairingTimeout => StatusCode::GATEWAY_TIMEOUT,
         Error::PairingFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,

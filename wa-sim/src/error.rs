@@ -37,6 +37,9 @@ pub enum Error {
         /// The device id.
         device: u16,
     },
+    /// The account already has [`crate::MAX_COMPANIONS`] companions linked; remove one first.
+    #[error("account {0} already has the maximum of 4 linked companion devices")]
+    TooManyCompanions(String),
     /// No connection waits for a pairing with this QR's ref and keys.
     #[error("no connection is showing this QR")]
     NoPairingConnection,

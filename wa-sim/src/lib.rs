@@ -23,6 +23,6 @@ pub use fault::{FaultKind, FaultRule, Latency};
 pub use phone::{MediaKind, PhoneContent, PhoneMessage, PhoneReceipt, PhoneReceived, Quoted};
 pub use qr::{QR_URL_PREFIX, QrCode};
 pub use sim::{
-    AccountInfo, Counters, DeviceInfo, PAIRING_TIMEOUT, PairedDevice, RoutedMessage, Sim,
-    SimConfig, StreamError, Target,
+    AccountInfo, Counters, DeviceInfo, MAX_COMPANIONS, PAIRING_TIMEOUT, PairedDevice,
+    RoutedMessage, Sim, SimConfig, StreamError, Target,
 };

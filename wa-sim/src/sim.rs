@@ -19,6 +19,9 @@ use wa_session::{
 
 use crate::{Clock, Error, QrCode, Result, SystemClock};
 
+/// How many companion devices an account can have linked at once, as on WhatsApp.
+pub const MAX_COMPANIONS: usize = 4;
+
 /// How long [`Sim::scan`] waits for the companion's `pair-device-sign`.
 pub const PAIRING_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -240,6 +243,17 @@ pub(crate) struct Account {
     pub(crate) next_key_index: u32,
     pub(crate) next_device: u16,
     pub(crate) devices: BTreeMap<u16, Device>,
+}
+
+impl Account {
+    /// Refuses a new companion when [`MAX_COMPANIONS`] are linked (removed ones do not count).
+    fn check_room_for_companion(&self, phone: &str) -> Result<()> {
+        let linked = self.devices.iter().filter(|(id, d)| **id != 0 && !d.removed).count();
+        if linked >= MAX_COMPANIONS {
+            return Err(Error::TooManyCompanions(phone.to_owned()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -571,7 +585,8 @@ impl Sim {
     ///
     /// # Errors
     ///
-    /// [`Error::BadQr`], [`Error::NoAccount`], [`Error::NoPairingConnection`] if no connection
+    /// [`Error::BadQr`], [`Error::NoAccount`], [`Error::TooManyCompanions`] if the account already
+    /// has [`MAX_COMPANIONS`] linked, [`Error::NoPairingConnection`] if no connection
     /// shows this ref with these keys, [`Error::PairingFailed`] if the answer is refused,
     /// [`Error::PairingTimeout`].
     pub async fn scan(&self, qr: &str, phone: &str) -> Result<PairedDevice> {
@@ -583,6 +598,7 @@ impl Sim {
             let state = &mut *guard;
             let account =
                 state.accounts.get_mut(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+            account.check_room_for_companion(phone)?;
             let entry = state
                 .conns
                 .values_mut()
@@ -723,7 +739,8 @@ impl Sim {
     ///
     /// # Errors
     ///
-    /// [`Error::NoAccount`].
+    /// [`Error::NoAccount`], [`Error::TooManyCompanions`] (the limit of [`MAX_COMPANIONS`]
+    /// holds here too).
     pub fn register_companion(
         &self,
         phone: &str,
@@ -734,6 +751,7 @@ impl Sim {
         let mut state = self.state();
         let account =
             state.accounts.get_mut(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+        account.check_room_for_companion(phone)?;
         let device = account.next_device;
         let key_index = account.next_key_index;
         account.next_device += 1;

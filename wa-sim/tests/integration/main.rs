@@ -418,3 +418,42 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     sim.kick(BOB, 1).unwrap();
     assert_eq!(queued_at(BOB), [(0, 0), (1, 0)]);
 }
+
+#[tokio::test]
+async fn an_account_links_at_most_four_companions() {
+    let (sim, url) = start(21).await;
+    let mut rng = StdRng::seed_from_u64(22);
+    let mut devices = Vec::new();
+    for _ in 0..wa_sim::MAX_COMPANIONS {
+        devices.push(pair(&sim, &url, &new_companion(&mut rng), PHONE).await);
+    }
+    assert_eq!(devices, [1, 2, 3, 4]);
+
+    // A fifth: the phone refuses to scan, and no pair-success reaches the companion.
+    let fifth = new_companion(&mut rng);
+    let mut client = Client::connect(&sim, &url, &fifth.noise, &fifth.registration_payload()).await;
+    let pair_device = client.recv().await;
+    let refs = pair_device.child("pair-device").unwrap();
+    let first = refs.children_with_tag("ref").next().unwrap();
+    let reference = String::from_utf8(first.content_bytes().unwrap().to_vec()).unwrap();
+    assert!(matches!(
+        sim.scan(&fifth.qr(&reference), PHONE).await,
+        Err(Error::TooManyCompanions(phone)) if phone == PHONE
+    ));
+    let key = new_companion(&mut rng);
+    assert!(matches!(
+        sim.register_companion(PHONE, key.noise.public, key.identity.public, 7),
+        Err(Error::TooManyCompanions(_))
+    ));
+    assert_eq!(sim.devices(PHONE).unwrap().len(), 5);
+
+    // Removing one makes room; the same waiting connection can now be paired.
+    sim.kick(PHONE, devices[0]).unwrap();
+    let qr = fifth.qr(&reference);
+    let device = sim.scan(&qr, PHONE);
+    let (outcome, ()) = tokio::join!(device, async {
+        let pair_success = client.recv().await;
+        client.send(&sign(&fifth, &pair_success, false)).await;
+    });
+    assert_eq!(outcome.unwrap().device, 5);
+}
