@@ -50,7 +50,7 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
+pub(crate) fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.tls_roots {
         Some(certs) => {
