@@ -71,7 +71,7 @@ fn phone(i: usize) -> String {
 #[allow(dead_code)]
 enum Line {
     Client(Client, Events),
-    Raw(RawClient<TcpStream>),
+    Raw(Box<RawClient<TcpStream>>),
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +196,7 @@ async fn main() {
                 if success.tag != "success" {
                     return Err(format!("line {i}: {}", success.tag));
                 }
-                Ok(Line::Raw(client))
+                Ok(Line::Raw(Box::new(client)))
             }
         }));
     }

@@ -57,7 +57,7 @@ impl MediaState {
     pub(crate) fn new(seed: Option<u64>) -> Self {
         let rng = match seed {
             // Apart from the connection's own stream, so that media does not shift it.
-            Some(seed) => StdRng::seed_from_u64(seed ^ 0x6d65_6469_61),
+            Some(seed) => StdRng::seed_from_u64(seed ^ 0x006d_6564_6961),
             None => StdRng::from_rng(&mut rand::rng()),
         };
         Self { conn: Mutex::new(None), tls: OnceLock::new(), rng: std::sync::Mutex::new(rng) }
