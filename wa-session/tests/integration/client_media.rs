@@ -199,3 +199,90 @@ async fn downloads_are_bounded_by_the_configured_maximum() {
     message.document_message.as_mut().unwrap().file_length = None;
     assert_eq!(client.download_to_vec(&message).await, Err(Error::MediaTooLarge { limit: 4096 }));
 }
+
+/// A hostile media host on loopback (HTTPS, its own self-signed certificate): to every request it
+/// answers `head` and then, chunk after chunk, endless bytes. Returns its port and certificate.
+async fn hostile_host(head: &'static str) -> (u16, Vec<u8>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = key.cert.der().to_vec();
+    let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![key.cert.der().clone()], der)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut request = [0u8; 4096];
+                let _ = tls.read(&mut request).await;
+                if tls.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+                while tls.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    (port, cert)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_host_cannot_make_a_download_read_past_the_limit() {
+    // Downloading a message that carries its URL needs no WhatsApp connection: the client's
+    // server is unreachable here.
+    let (port, cert) = hostile_host("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await;
+    let mut rng = StdRng::seed_from_u64(8);
+    let identity = KeyPair::generate(&mut rng);
+    let store = Arc::new(MemoryStore::new(identity, generate_registration_id(&mut rng)));
+    let config = Config {
+        url: "ws://127.0.0.1:9/ws/chat".to_owned(),
+        tls_roots: Some(vec![cert]),
+        max_media_download: 100_000,
+        ..Config::default()
+    };
+    let (client, _events) = Client::start(config, store).await.unwrap();
+    let uploaded = wa_session::client::UploadedMedia {
+        kind: MediaKind::Video,
+        url: format!("https://127.0.0.1:{port}/v/t62.video/endless"),
+        direct_path: "/v/t62.video/endless".to_owned(),
+        media_key: zeroize::Zeroizing::new([3; 32]),
+        info: media::MediaInfo { file_sha256: [0; 32], file_enc_sha256: [0; 32], file_length: 0 },
+        media_key_timestamp: 0,
+    };
+    let mut message = uploaded.message(&MediaOptions::default());
+    message.video_message.as_mut().unwrap().file_length = None;
+    // No Content-Length: the bytes are counted as they come, and the download stops at the limit.
+    let mut sink = tokio::io::sink();
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(10), client.download(&message, &mut sink))
+            .await
+            .expect("the download ends by itself");
+    assert_eq!(outcome, Err(Error::MediaTooLarge { limit: 100_000 }));
+
+    // A host that does not speak HTTP.
+    let (port, cert) = hostile_host("SSH-2.0-OpenSSH\r\n").await;
+    let mut rng = StdRng::seed_from_u64(9);
+    let identity = KeyPair::generate(&mut rng);
+    let store = Arc::new(MemoryStore::new(identity, generate_registration_id(&mut rng)));
+    let config = Config {
+        url: "ws://127.0.0.1:9/ws/chat".to_owned(),
+        tls_roots: Some(vec![cert]),
+        ..Config::default()
+    };
+    let (client, _events) = Client::start(config, store).await.unwrap();
+    message.video_message.as_mut().unwrap().url =
+        Some(format!("https://127.0.0.1:{port}/v/t62.video/endless"));
+    let outcome = client.download_to_vec(&message).await;
+    assert!(matches!(outcome, Err(Error::MediaHttp(_))), "{outcome:?}");
+}
