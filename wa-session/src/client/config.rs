@@ -91,6 +91,14 @@ pub struct Config {
     pub seed: Option<u64>,
     /// Capacity of the event channel; the client waits when the application lags behind.
     pub event_buffer: usize,
+    /// The largest media blob [`Client::download`](super::Client::download) accepts (a hostile
+    /// host cannot make it read more); default 100 MiB.
+    pub max_media_download: u64,
+    /// The largest file [`Client::upload`](super::Client::upload) encrypts (it holds the blob in
+    /// memory to hash it before the POST); default 100 MiB.
+    pub max_media_upload: u64,
+    /// The longest wait for a media host's answer or its next bytes.
+    pub media_timeout: Duration,
 }
 
 impl Default for Config {
@@ -113,6 +121,9 @@ impl Default for Config {
             clock: Arc::new(SystemClock),
             seed: None,
             event_buffer: 256,
+            max_media_download: 100 * 1024 * 1024,
+            max_media_upload: 100 * 1024 * 1024,
+            media_timeout: Duration::from_secs(60),
         }
     }
 }

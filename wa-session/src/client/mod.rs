@@ -29,6 +29,9 @@ mod config;
 mod driver;
 mod event;
 mod iq;
+mod media;
+mod media_conn;
+mod media_message;
 mod qr;
 mod reason;
 mod render;
@@ -44,6 +47,8 @@ use wa_proto::Node;
 pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{Config, PreKeyPolicy, SystemClock, UnixClock, WA_WEB_ORIGIN, WA_WEB_URL};
 pub use event::{Event, PendingAck};
+pub use media_conn::{MediaConn, upload_path_type};
+pub use media_message::{MediaKind, MediaOptions, MediaRef, UploadedMedia, VOICE_NOTE_MIMETYPE};
 pub use qr::{FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT, QrRotation};
 pub use reason::DisconnectReason;
 #[cfg(test)]
@@ -81,6 +86,7 @@ pub struct Client {
     shared: Arc<Shared>,
     credentials: Arc<Mutex<DeviceCredentials>>,
     config: Arc<Config>,
+    media: Arc<media::MediaState>,
 }
 
 impl Client {
@@ -128,6 +134,7 @@ impl Client {
         let shared = Arc::new(Shared { version: RwLock::new(config.version) });
         let credentials = Arc::new(Mutex::new(credentials));
         let backoff = Backoff::new(config.backoff);
+        let media = Arc::new(media::MediaState::new(config.seed));
         let config = Arc::new(config);
         let driver = Driver {
             config: config.clone(),
@@ -140,7 +147,7 @@ impl Client {
             backoff,
         };
         tokio::spawn(driver.run());
-        Ok((Self { commands, shared, credentials, config }, events_rx))
+        Ok((Self { commands, shared, credentials, config, media }, events_rx))
     }
 
     /// The WhatsApp Web version announced at the next connect.
