@@ -1,6 +1,6 @@
 // Two unmodified Baileys 7.0.0-rc14 clients on two wa-sim accounts, both paired through the
 // control API, exchange 1:1 text through the simulator's routing: each decrypts the other's
-// message (messages.upsert), delivery receipts reach the sender (messages.update status), a
+// message (messages.upsert), delivery and read receipts reach the sender (messages.update status), a
 // message sent while the recipient is offline arrives once on reconnect (offline queue), and a
 // quoted reply arrives carrying the quoted stanza id.
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
@@ -83,7 +83,8 @@ try {
   t.ok(textOf(received(bob2, m3?.key.id)[0]) === 'while you were away', 'the queued message arrived on reconnect and decrypted');
   // Bob decrypts the queued message during login, before he is online, so Baileys answers with
   // an `inactive` receipt (no messages.update status at Alice); check the relayed stanza itself.
-  const receiptFor = (c, id) => c.seen.receipts.find((r) => r.id === id && r.from?.startsWith(BOB));
+  // (Bob's simulated phone, always online, answers at once: look for his companion's receipt.)
+  const receiptFor = (c, id) => c.seen.receipts.find((r) => r.id === id && r.from === `${BOB}:1@s.whatsapp.net`);
   await step('receipt after reconnect', () => alice.c.until(() => receiptFor(alice.c, m3?.key.id), 'receipt for the queued message'));
   const r3 = receiptFor(alice.c, m3?.key.id);
   t.ok(r3?.from === `${BOB}:1@s.whatsapp.net` && (r3.type === undefined || r3.type === 'inactive'),
@@ -108,12 +109,19 @@ try {
   t.ok(textOf(reply) === 'replying' && context?.stanzaId === m1?.key.id,
     `the quoted reply arrived with the quoted stanza id (${context?.stanzaId} vs ${m1?.key.id})`);
 
+  // 5. Read receipts: Alice reads Bob's reply; Bob's message turns READ (status 4).
+  const readBy = (c, id) => c.seen.updates.some((u) => u.key.id === id && (u.update.status ?? 0) >= 4);
+  t.ok(!readBy(bob3, m4?.key.id), 'the reply is not read before alice reads it');
+  await step('alice reads', () => alice.c.sock.readMessages([reply.key]));
+  await step('read receipt at bob', () => bob3.until(() => readBy(bob3, m4?.key.id), 'read receipt at bob'));
+  t.ok(readBy(bob3, m4?.key.id), 'bob saw his reply turn read (messages.update status 4) after alice read it');
+
   await sleep(300);
   const r = await control(info, 'GET', '/counters');
   t.ok(r.body.routed === r.body.acked && r.body.routed >= 12 && r.body.handshake_failures === 0, `counters (${JSON.stringify(r.body)})`);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }
-t.finish('wa-sim + two Baileys clients: 1:1 text both ways (pkmsg and msg), delivery receipts, offline queue with redelivery on login and removal on ack, quoted reply');
+t.finish('wa-sim + two Baileys clients: 1:1 text both ways (pkmsg and msg), delivery and read receipts, offline queue with redelivery on login and removal on ack, quoted reply');
 cleanup();
 process.exit(process.exitCode ?? 0);

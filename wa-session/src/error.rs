@@ -226,6 +226,28 @@ pub enum Error {
         /// The `v` attribute.
         version: String,
     },
+    /// A message has no media part (image, video, document, audio, sticker) to download.
+    #[error("the message has no media to download")]
+    NotMedia,
+    /// A media host could not be reached or spoke broken HTTP.
+    #[error("media host: {0}")]
+    MediaHttp(String),
+    /// A media host answered with an HTTP status other than success (404 for an unknown blob).
+    #[error("media host answered HTTP {status}")]
+    MediaStatus {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// A media file or blob is larger than allowed (the configured limit, or for a download
+    /// also what the message announced).
+    #[error("media larger than the limit of {limit} bytes")]
+    MediaTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Reading an upload's source or writing a download's destination failed.
+    #[error("media stream: {0}")]
+    MediaSink(String),
 }
 
 /// Which certificate of the server's chain an error is about.

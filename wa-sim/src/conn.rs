@@ -503,11 +503,10 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
         }
         "message" | "receipt" | "notification" | "call" => {
             let Ok(msg_id) = node.attr_str("id") else { return Outcome::default() };
+            let mut phash = None;
             if let Some(me) = logged_in(sim, id) {
                 match node.tag.as_ref() {
-                    "message" => {
-                        route::message(sim, &me, node);
-                    }
+                    "message" => phash = route::message(sim, &me, node).phash,
                     "receipt" => route::receipt(sim, &me, node),
                     _ => {}
                 }
@@ -525,6 +524,8 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
                         .map(str::to_owned),
                 )
                 .attr("t", sim.now().to_string())
+                // The sender's device list was stale: the server's own participant hash.
+                .opt_attr("phash", phash)
                 .build();
             Outcome { replies: vec![ack], end: None }
         }

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use warp::{Filter, Reply, http::StatusCode, reply};
 
-use crate::{Error, Latency, Result, Sim, StreamError, Target};
+use crate::{
+    Error, Latency, MediaKind, PhoneContent, PhoneMessage, Quoted, Result, Sim, StreamError, Target,
+};
 
 #[derive(Debug, Deserialize)]
 struct CreateAccount {
@@ -48,6 +50,78 @@ impl TargetBody {
     }
 }
 
+/// `POST /phones/{phone}/send`: `to` and one of `text`, `image`, `video`, `document`, `voice`
+/// (base64), with `mimetype`, `caption`, `file_name`, `seconds`, `quoted`.
+#[derive(Debug, Deserialize)]
+struct PhoneSend {
+    to: String,
+    text: Option<String>,
+    image: Option<String>,
+    video: Option<String>,
+    document: Option<String>,
+    voice: Option<String>,
+    mimetype: Option<String>,
+    caption: Option<String>,
+    file_name: Option<String>,
+    seconds: Option<u32>,
+    quoted: Option<QuotedBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct QuotedBody {
+    id: String,
+    participant: Option<String>,
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AutoAnswer {
+    enabled: bool,
+    template: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Read {
+    chat: String,
+    ids: Vec<String>,
+}
+
+impl PhoneSend {
+    /// The message this body asks for, or what is wrong with it.
+    fn message(self) -> Result<PhoneMessage, String> {
+        use base64::Engine as _;
+        let decode = |b64: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("media is not base64: {e}"))
+        };
+        let media = |kind, b64: &str, default: &str| -> Result<PhoneContent, String> {
+            Ok(PhoneContent::Media {
+                kind,
+                bytes: decode(b64)?,
+                mimetype: self.mimetype.clone().unwrap_or_else(|| default.to_owned()),
+                caption: self.caption.clone(),
+                file_name: self.file_name.clone(),
+            })
+        };
+        let content = match (&self.text, &self.image, &self.video, &self.document, &self.voice) {
+            (Some(text), None, None, None, None) => PhoneContent::Text(text.clone()),
+            (None, Some(b64), None, None, None) => media(MediaKind::Image, b64, "image/jpeg")?,
+            (None, None, Some(b64), None, None) => media(MediaKind::Video, b64, "video/mp4")?,
+            (None, None, None, Some(b64), None) => {
+                media(MediaKind::Document, b64, "application/octet-stream")?
+            }
+            (None, None, None, None, Some(b64)) => {
+                PhoneContent::Voice { bytes: decode(b64)?, seconds: self.seconds.unwrap_or(1) }
+            }
+            _ => return Err("give exactly one of text, image, video, document, voice".to_owned()),
+        };
+        let quoted =
+            self.quoted.map(|q| Quoted { id: q.id, participant: q.participant, text: q.text });
+        Ok(PhoneMessage { to: self.to, content, quoted })
+    }
+}
+
 fn bad_request(message: &str) -> reply::Response {
     reply::with_status(reply::json(&json!({ "error": message })), StatusCode::BAD_REQUEST)
         .into_response()
@@ -58,7 +132,7 @@ fn status_of(error: &Error) -> StatusCode {
         Error::NoAccount(_) | Error::NoDevice { .. } | Error::NoPairingConnection => {
             StatusCode::NOT_FOUND
         }
-        Error::AccountExists(_) => StatusCode::CONFLICT,
+        Error::AccountExists(_) | Error::TooManyCompanions(_) => StatusCode::CONFLICT,
         Error::PairingTimeout => StatusCode::GATEWAY_TIMEOUT,
         Error::PairingFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::BAD_REQUEST,
@@ -174,6 +248,65 @@ impl Sim {
             .and(warp::path!("faults"))
             .and(with_sim.clone())
             .map(|sim: Sim| respond(to_value(sim.faults())));
+        let phone_send = warp::post()
+            .and(warp::path!("phones" / String / "send"))
+            .and(with_sim.clone())
+            .and(warp::body::content_length_limit(16 << 20).and(warp::body::json()))
+            .then(|phone: String, sim: Sim, body: PhoneSend| async move {
+                match body.message() {
+                    Ok(message) => {
+                        respond(sim.phone_send(&phone, message).await.map(|id| json!({ "id": id })))
+                    }
+                    Err(error) => bad_request(&error),
+                }
+            });
+        let phone_received = warp::get()
+            .and(warp::path!("phones" / String / "received"))
+            .and(with_sim.clone())
+            .map(|phone: String, sim: Sim| {
+                respond(sim.phone_received(&phone).and_then(|received| {
+                    let receipts = sim.phone_receipts(&phone)?;
+                    to_value(json!({ "messages": received, "receipts": receipts }))
+                }))
+            });
+        let auto_answer = warp::post()
+            .and(warp::path!("phones" / String / "auto-answer"))
+            .and(with_sim.clone())
+            .and(json_body())
+            .map(|phone: String, sim: Sim, body: AutoAnswer| {
+                let template =
+                    body.enabled.then(|| body.template.unwrap_or_else(|| "echo: {text}".into()));
+                respond(
+                    sim.set_auto_answer(&phone, template.clone())
+                        .map(|()| json!({ "auto_answer": template })),
+                )
+            });
+        let read = warp::post()
+            .and(warp::path!("phones" / String / "read"))
+            .and(with_sim.clone())
+            .and(json_body())
+            .map(|phone: String, sim: Sim, body: Read| {
+                respond(
+                    sim.phone_read(&phone, &body.chat, &body.ids)
+                        .map(|()| json!({ "read": body.ids })),
+                )
+            });
+        let device_received = warp::get()
+            .and(warp::path!("accounts" / String / "devices" / u16 / "received"))
+            .and(with_sim.clone())
+            .map(|phone: String, device: u16, sim: Sim| {
+                respond(sim.device_received(&phone, device).and_then(to_value))
+            });
+        let phones = phone_send
+            .or(phone_received)
+            .unify()
+            .or(auto_answer)
+            .unify()
+            .or(read)
+            .unify()
+            .or(device_received)
+            .unify()
+            .boxed();
         let certificate =
             warp::get().and(warp::path!("certificate")).and(with_sim).map(|sim: Sim| {
                 match sim.certificate_pem() {
@@ -211,7 +344,7 @@ impl Sim {
             .or(certificate)
             .unify()
             .boxed();
-        calls.or(faults).unify()
+        calls.or(faults).unify().or(phones).unify()
     }
 
     /// Binds the control API on `addr` (loopback only) and serves it in the background.

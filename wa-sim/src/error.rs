@@ -37,6 +37,9 @@ pub enum Error {
         /// The device id.
         device: u16,
     },
+    /// The account already has [`crate::MAX_COMPANIONS`] companions linked; remove one first.
+    #[error("account {0} already has the maximum of 4 linked companion devices")]
+    TooManyCompanions(String),
     /// No connection waits for a pairing with this QR's ref and keys.
     #[error("no connection is showing this QR")]
     NoPairingConnection,
@@ -52,6 +55,9 @@ pub enum Error {
     /// The test companion ([`crate::companion`]) failed: connection, handshake or a bad frame.
     #[error("companion: {0}")]
     Companion(String),
+    /// A simulated phone could not send or answer: unknown recipient, bad content, media store.
+    #[error("phone: {0}")]
+    Phone(String),
     /// A node could not be encoded or decoded.
     #[error(transparent)]
     Proto(#[from] wa_proto::Error),

@@ -5,7 +5,7 @@ use wa_proto::{Jid, Node};
 
 use crate::{
     Sim,
-    sim::{SignedPreKey, lid_jid, phone_jid},
+    sim::{SignedPreKey, State, lid_jid, phone_jid},
 };
 
 /// The most one-time prekeys the server keeps per device.
@@ -239,57 +239,65 @@ fn bundles(sim: &Sim, request: &Node) -> Node {
     let mut state = sim.state();
     for user in users {
         let Ok(jid) = user.attr_jid("jid") else { continue };
-        let phone = state
-            .accounts
-            .values()
-            .find(|a| a.phone == jid.user || a.lid == jid.user)
-            .map(|a| a.phone.clone());
-        let device = phone
-            .as_ref()
-            .and_then(|p| state.accounts.get_mut(p))
-            .and_then(|a| a.devices.get_mut(&jid.device))
-            .filter(|d| !d.removed);
-        let Some(device) = device else {
-            out.push(
-                Node::builder("user")
-                    .attr("jid", jid)
-                    .children([Node::builder("error")
-                        .attr("code", "404")
-                        .attr("text", "item-not-found")
-                        .build()])
-                    .build(),
-            );
-            continue;
-        };
-        let Some(skey) = device.signed_prekey.clone() else { continue };
-        let prekey = device.prekeys.pop_first();
-        let served = u64::from(prekey.is_some());
-        let mut children = vec![
-            bytes_node("registration", be(device.registration_id, 4)),
-            bytes_node("type", vec![5]),
-            bytes_node("identity", device.identity_key.as_bytes().to_vec()),
-        ];
-        if let Some((id, value)) = prekey {
-            children.push(
-                Node::builder("key")
-                    .children([bytes_node("id", be(id, 3)), bytes_node("value", value)])
-                    .build(),
-            );
+        if let Some(node) = bundle(&mut state, &jid) {
+            out.push(node);
         }
-        children.push(
-            Node::builder("skey")
-                .children([
-                    bytes_node("id", be(skey.id, 3)),
-                    bytes_node("value", skey.public),
-                    bytes_node("signature", skey.signature),
-                ])
-                .build(),
-        );
-        out.push(Node::builder("user").attr("jid", jid).children(children).build());
-        state.counters.prekeys_served += served;
     }
     drop(state);
     result(request).children([Node::builder("list").children(out).build()]).build()
+}
+
+/// The `<user jid>` bundle of one device (or its 404 error), consuming a one-time prekey; `None`
+/// when the device has no signed prekey yet. The `encrypt` iq and the simulated phones
+/// ([`crate::phone`]) both take bundles here.
+pub(crate) fn bundle(state: &mut State, jid: &Jid) -> Option<Node> {
+    let phone = state
+        .accounts
+        .values()
+        .find(|a| a.phone == jid.user || a.lid == jid.user)
+        .map(|a| a.phone.clone());
+    let device = phone
+        .as_ref()
+        .and_then(|p| state.accounts.get_mut(p))
+        .and_then(|a| a.devices.get_mut(&jid.device))
+        .filter(|d| !d.removed);
+    let Some(device) = device else {
+        return Some(
+            Node::builder("user")
+                .attr("jid", jid.clone())
+                .children([Node::builder("error")
+                    .attr("code", "404")
+                    .attr("text", "item-not-found")
+                    .build()])
+                .build(),
+        );
+    };
+    let skey = device.signed_prekey.clone()?;
+    let prekey = device.prekeys.pop_first();
+    let served = u64::from(prekey.is_some());
+    let mut children = vec![
+        bytes_node("registration", be(device.registration_id, 4)),
+        bytes_node("type", vec![5]),
+        bytes_node("identity", device.identity_key.as_bytes().to_vec()),
+    ];
+    if let Some((id, value)) = prekey {
+        children.push(
+            Node::builder("key")
+                .children([bytes_node("id", be(id, 3)), bytes_node("value", value)])
+                .build(),
+        );
+    }
+    children.push(
+        Node::builder("skey")
+            .children([
+                bytes_node("id", be(skey.id, 3)),
+                bytes_node("value", skey.public),
+                bytes_node("signature", skey.signature),
+            ])
+            .build(),
+    );
+    state.counters.prekeys_served += served;
+    Some(Node::builder("user").attr("jid", jid.clone()).children(children).build())
 }
 
 /// `usync`: for each user, the protocols asked for (devices, contact, lid; others empty).

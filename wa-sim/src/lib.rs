@@ -11,6 +11,7 @@ mod error;
 mod fault;
 mod iq;
 mod media;
+mod phone;
 mod qr;
 mod route;
 mod sim;
@@ -19,8 +20,9 @@ mod tls;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use fault::{FaultKind, FaultRule, Latency};
+pub use phone::{MediaKind, PhoneContent, PhoneMessage, PhoneReceipt, PhoneReceived, Quoted};
 pub use qr::{QR_URL_PREFIX, QrCode};
 pub use sim::{
-    AccountInfo, Counters, DeviceInfo, PAIRING_TIMEOUT, PairedDevice, Sim, SimConfig, StreamError,
-    Target,
+    AccountInfo, Counters, DeviceInfo, MAX_COMPANIONS, PAIRING_TIMEOUT, PairedDevice,
+    RoutedMessage, Sim, SimConfig, StreamError, Target,
 };

@@ -192,9 +192,21 @@ async fn upload(
     if digest != token {
         return Err(MediaError::Hash);
     }
+    let (url, direct_path, id) = store_blob(sim, kind, body)?;
+    let body = json!({ "url": url, "direct_path": direct_path, "handle": id });
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// Stores an encrypted blob of media type `kind` (an upload, or a simulated phone's media) within
+/// the size limit; returns its `url`, `direct_path` and handle.
+fn store_blob(sim: &Sim, kind: &str, body: Bytes) -> Result<(String, String, String), MediaError> {
     let id = sim.random_text(32);
     let oh = sim.random_text(24);
-    let kind = kind.to_owned();
     let (host, direct) = {
         let mut media = sim.media();
         if body.len() > media.limit.saturating_sub(media.total) {
@@ -207,17 +219,14 @@ async fn upload(
         (media.host.clone().unwrap_or_default(), key)
     };
     let direct_path = format!("{direct}?ccb=11-4&oh={oh}&oe=00000000&_nc_sid=5e03e0");
-    let body = json!({
-        "url": format!("https://{host}{direct_path}&mms3=true"),
-        "direct_path": direct_path,
-        "handle": id,
-    });
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    Ok(response)
+    Ok((format!("https://{host}{direct_path}&mms3=true"), direct_path, id))
+}
+
+/// [`store_blob`] for the simulated phones: the blob goes straight into the store.
+pub(crate) fn store_phone_blob(sim: &Sim, kind: &str, body: Vec<u8>) -> Result<(String, String)> {
+    store_blob(sim, kind, Bytes::from(body))
+        .map(|(url, direct_path, _)| (url, direct_path))
+        .map_err(|error| Error::Phone(format!("media store: {error}")))
 }
 
 fn download(sim: &Sim, path: &str) -> Result<Response<Full<Bytes>>, MediaError> {

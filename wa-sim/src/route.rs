@@ -2,13 +2,17 @@
 //!
 //! Every stanza routed to a companion goes into that device's queue first; it is sent at once if
 //! the device is connected, and sent again on every later login until the device acks it
-//! (`<ack class id>`). Device 0 (the simulated phone) has no connection and queues nothing.
+//! (`<ack class id>`). Stanzas for device 0 go to the account's simulated phone
+//! ([`crate::phone`]), which decrypts messages and handles receipts.
 
 use tracing::debug;
 use wa_proto::{Jid, Node, Server};
 
 use crate::Sim;
-use crate::sim::{Command, Queued, State, lid_jid, phone_jid};
+use crate::sim::{Command, Queued, RoutedMessage, State, lid_jid, phone_jid};
+
+/// How many routed messages are remembered per companion for the control API.
+const ROUTED_LOG: usize = 256;
 
 /// One addressed account, found by phone number or LID.
 fn account_of(state: &State, jid: &Jid) -> Option<String> {
@@ -28,6 +32,9 @@ fn device_jid(state: &State, phone: &str, device: u16, lid: bool) -> Option<Jid>
 /// Queues `node` for `phone:device` and sends it to the device's open connections.
 fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id: &str, node: Node) {
     if device == 0 {
+        // Phones ack nothing: counted apart, so `routed` = `acked` once companions caught up.
+        state.counters.to_phones += 1;
+        state.to_phones.push((phone.to_owned(), node));
         return;
     }
     let live =
@@ -42,6 +49,27 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
     if class == "receipt" {
         state.counters.receipts_relayed += 1;
     }
+    if class == "message" {
+        let log = state.routed_log.entry((phone.to_owned(), device)).or_default();
+        if log.len() >= ROUTED_LOG {
+            log.pop_front();
+        }
+        log.push_back(RoutedMessage {
+            id: id.to_owned(),
+            from: node
+                .attr_opt_jid("from")
+                .ok()
+                .flatten()
+                .map(|j| j.to_string())
+                .unwrap_or_default(),
+            kind: node.attr_opt_str("type").ok().flatten().unwrap_or_default().to_owned(),
+            enc_types: node
+                .children_with_tag("enc")
+                .map(|e| e.attr_opt_str("type").ok().flatten().unwrap_or_default().to_owned())
+                .collect(),
+            t: node.attr_opt_str("t").ok().flatten().and_then(|t| t.parse().ok()).unwrap_or(0),
+        });
+    }
     state.queues.entry((phone.to_owned(), device)).or_default().push(Queued {
         class,
         id: id.to_owned(),
@@ -49,24 +77,66 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
     });
 }
 
-/// A `<message>` with `<participants><to jid><enc/></to>...</participants>` from `me`: each
-/// addressed device of the chat partner or of `me`'s own account gets its own
-/// `<message from ...><enc/></message>`; devices of other accounts are ignored. Returns whether anything
-/// was addressed.
-pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> bool {
-    let Ok(id) = node.attr_str("id") else { return false };
-    let Ok(to) = node.attr_jid("to") else { return false };
-    let Some(participants) = node.child("participants") else { return false };
+/// What routing a `<message>` did.
+#[derive(Debug, Default)]
+pub(crate) struct Routed {
+    /// Whether any device was addressed.
+    pub(crate) addressed: bool,
+    /// The server's participant hash when the message's `phash` differs from it (the sender's
+    /// device lists are stale): the ack carries it.
+    pub(crate) phash: Option<String>,
+}
+
+/// A `<message>` from `me`, either with `<participants><to jid><enc/></to>...</participants>` or,
+/// for a retry resend, `<message to=<device>><enc/></message>` to one device: each addressed
+/// device of the chat partner or of `me`'s own account gets its own
+/// `<message from ...><enc/></message>`; devices of other accounts are ignored.
+///
+/// A `phash` attribute is checked against [`participant_hash`] over the devices the message
+/// should reach (every live device of the chat partner and `me`'s own other live devices, in the
+/// chat's addressing), as the server knows them now.
+///
+/// [`participant_hash`]: wa_session::message::participant_hash
+pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> Routed {
+    let mut routed = Routed::default();
+    let Ok(id) = node.attr_str("id") else { return routed };
+    let Ok(to) = node.attr_jid("to") else { return routed };
+    let targets: Vec<(Jid, Vec<Node>)> = match node.child("participants") {
+        Some(participants) => participants
+            .children_with_tag("to")
+            .filter_map(|t| Some((t.attr_jid("jid").ok()?, vec![t.child("enc")?.clone()])))
+            .collect(),
+        // A direct `<enc>` (retry resend) goes to the one device `to` names.
+        None => {
+            let encs: Vec<Node> = node.children_with_tag("enc").cloned().collect();
+            if encs.is_empty() {
+                return routed;
+            }
+            vec![(to.clone(), encs)]
+        }
+    };
+    // The chat: `to`, or for a direct copy to one of our own devices, its `recipient`.
+    let chat_jid = match node.attr_opt_jid("recipient").ok().flatten() {
+        Some(recipient) if node.child("participants").is_none() => recipient,
+        _ => to.to_non_device(),
+    };
     let kind = node.attr_opt_str("type").ok().flatten().unwrap_or("text").to_owned();
     let identity = node.child("device-identity").cloned();
     let now = sim.now().to_string();
     let (phone, device) = me;
     let mut guard = sim.state();
     let state = &mut *guard;
-    let mut addressed = false;
-    let chat = account_of(state, &to);
-    for target in participants.children_with_tag("to") {
-        let (Ok(jid), Some(enc)) = (target.attr_jid("jid"), target.child("enc")) else { continue };
+    let chat = account_of(state, &chat_jid);
+    if let (Ok(Some(claimed)), Some(chat)) = (node.attr_opt_str("phash"), &chat) {
+        let expected = expected_phash(state, me, chat, chat_jid.server == Server::Lid);
+        // Baileys sends the first 6 base64 characters of the whole hash: a prefix of ours.
+        let matches = claimed == expected || (claimed.len() >= 8 && expected.starts_with(claimed));
+        if !matches {
+            debug!(id, claimed, expected, "stale participant list");
+            routed.phash = Some(expected);
+        }
+    }
+    for (jid, encs) in targets {
         let Some(recipient) = account_of(state, &jid) else { continue };
         // Only the chat partner's devices and the sender's own other devices may be addressed.
         if Some(&recipient) != chat.as_ref() && &recipient != phone {
@@ -88,18 +158,44 @@ pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> bool {
             .attr(if lid { "sender_pn" } else { "sender_lid" }, alt);
         // A copy for the sender's own other devices says which chat it belongs to.
         if &recipient == phone {
-            out = out.attr("recipient", to.clone());
+            out = out.attr("recipient", chat_jid.clone());
         }
-        let mut children = vec![enc.clone()];
+        let mut children = encs;
         if let Some(identity) = &identity {
             children.push(identity.clone());
         }
         let out = out.children(children).build();
         debug!(id, to = %jid, "routing message");
         deliver(state, &recipient, jid.device, "message", id, out);
-        addressed = true;
+        routed.addressed = true;
     }
-    addressed
+    let to_phones = std::mem::take(&mut state.to_phones);
+    drop(guard);
+    crate::phone::dispatch(sim, to_phones);
+    routed
+}
+
+/// The participant hash of a message from `me` to account `chat`: every live device of `chat`
+/// and `me`'s own other live devices.
+fn expected_phash(state: &State, me: &(String, u16), chat: &str, lid: bool) -> String {
+    let mut devices = Vec::new();
+    for account in [chat, me.0.as_str()] {
+        let Some(account) = state.accounts.get(account) else { continue };
+        for (&id, device) in &account.devices {
+            if device.removed || (account.phone == me.0 && id == me.1) {
+                continue;
+            }
+            devices.push(if lid {
+                lid_jid(&account.lid, id)
+            } else {
+                phone_jid(&account.phone, id)
+            });
+        }
+        if chat == me.0 {
+            break;
+        }
+    }
+    wa_session::message::participant_hash(devices.iter())
 }
 
 /// A `<receipt id to [participant] [type]>` from `me`, relayed to the devices of the account
@@ -141,6 +237,9 @@ pub(crate) fn receipt(sim: &Sim, me: &(String, u16), node: &Node) {
         }
         deliver(state, &sender, target, "receipt", id, out.clone());
     }
+    let to_phones = std::mem::take(&mut state.to_phones);
+    drop(guard);
+    crate::phone::dispatch(sim, to_phones);
 }
 
 /// The client acked a routed stanza: drop it from the device's queue.

@@ -19,6 +19,9 @@ use wa_session::{
 
 use crate::{Clock, Error, QrCode, Result, SystemClock};
 
+/// How many companion devices an account can have linked at once, as on WhatsApp.
+pub const MAX_COMPANIONS: usize = 4;
+
 /// How long [`Sim::scan`] waits for the companion's `pair-device-sign`.
 pub const PAIRING_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -179,6 +182,8 @@ pub struct Counters {
     pub stream_errors: u64,
     /// Messages and receipts routed to a device (queued, and sent if it was connected).
     pub routed: u64,
+    /// Messages and receipts handed to the simulated phones (device 0), not in `routed`.
+    pub to_phones: u64,
     /// Of [`Counters::routed`], the receipts.
     pub receipts_relayed: u64,
     /// Routed stanzas the recipient acked or, for messages, answered with a receipt (removed
@@ -215,6 +220,21 @@ pub struct PairedDevice {
     pub lid: String,
 }
 
+/// A message routed to a companion, as the server saw it (it cannot decrypt it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoutedMessage {
+    /// The message id.
+    pub id: String,
+    /// The sending device, as delivered (`from`).
+    pub from: String,
+    /// The stanza's `type` (`text`, `media`, ...).
+    pub kind: String,
+    /// The `type` of each `<enc>` (`pkmsg`, `msg`, `skmsg`).
+    pub enc_types: Vec<String>,
+    /// When it was routed (the sim clock, unix seconds).
+    pub t: u64,
+}
+
 pub(crate) struct Account {
     pub(crate) phone: String,
     pub(crate) lid: String,
@@ -223,6 +243,17 @@ pub(crate) struct Account {
     pub(crate) next_key_index: u32,
     pub(crate) next_device: u16,
     pub(crate) devices: BTreeMap<u16, Device>,
+}
+
+impl Account {
+    /// Refuses a new companion when [`MAX_COMPANIONS`] are linked (removed ones do not count).
+    fn check_room_for_companion(&self, phone: &str) -> Result<()> {
+        let linked = self.devices.iter().filter(|(id, d)| **id != 0 && !d.removed).count();
+        if linked >= MAX_COMPANIONS {
+            return Err(Error::TooManyCompanions(phone.to_owned()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -303,6 +334,10 @@ pub(crate) struct State {
     pub(crate) counters: Counters,
     /// Latency and drop rules, in the order they were set.
     pub(crate) faults: Vec<crate::fault::FaultRule>,
+    /// The last messages routed to each companion (what the control API lists).
+    pub(crate) routed_log: BTreeMap<(String, u16), std::collections::VecDeque<RoutedMessage>>,
+    /// Stanzas routed to a device 0, handed to the simulated phones once the lock is released.
+    pub(crate) to_phones: Vec<(String, Node)>,
     /// Per device: its logged-in connections, an index over `conns` so that routing a stanza
     /// does not visit every connection.
     online: BTreeMap<(String, u16), Vec<u64>>,
@@ -356,6 +391,8 @@ pub(crate) struct Inner {
     pub(crate) media: Mutex<crate::media::MediaState>,
     /// The self-signed certificate of `wss://` and the media host, made on first use.
     pub(crate) tls: Mutex<Option<Arc<crate::tls::SelfSigned>>>,
+    /// The simulated primary phones, by account phone number.
+    pub(crate) phones: Mutex<std::collections::HashMap<String, Arc<crate::phone::Phone>>>,
 }
 
 /// A simulated WhatsApp server with its users' primary phones. Clones share the simulator.
@@ -409,6 +446,7 @@ impl Sim {
                 state: Mutex::new(State::default()),
                 media: Mutex::new(crate::media::MediaState::default()),
                 tls: Mutex::new(None),
+                phones: Mutex::default(),
             }),
         }
     }
@@ -460,16 +498,10 @@ impl Sim {
         if !valid(phone) {
             return Err(Error::BadPhone(phone.to_owned()));
         }
-        let (identity, raw_id, lid, signed_prekey) = {
+        let now = self.now();
+        let (identity, raw_id, lid, phone_keys) = {
             let mut rng = self.rng();
             let identity = KeyPair::generate(&mut *rng);
-            // The phone's signed prekey, so senders can build a session with device 0 (Baileys
-            // refuses to send when no own device can be encrypted for). Nothing is delivered to it.
-            let prekey = KeyPair::generate(&mut *rng);
-            let serialized = [&[5u8][..], prekey.public.as_bytes()].concat();
-            let signature = identity.sign(&serialized, &mut *rng).to_vec();
-            let signed_prekey =
-                SignedPreKey { id: 1, public: prekey.public.as_bytes().to_vec(), signature };
             let raw_id = rng.random::<u32>();
             let lid = match lid {
                 Some(lid) if valid(lid) => lid.to_owned(),
@@ -478,8 +510,13 @@ impl Sim {
                     format!("{}", rng.random_range(100_000_000_000_000u64..1_000_000_000_000_000))
                 }
             };
-            (identity, raw_id, lid, signed_prekey)
+            // The phone's Signal store; the server publishes its signed prekey and one-time
+            // prekeys for device 0 from the same keys (senders start sessions from them).
+            let keys =
+                crate::phone::new_phone(&identity, raw_id & 0x3fff, phone, &lid, now, &mut rng)?;
+            (identity, raw_id, lid, keys)
         };
+        let (phone_state, signed_prekey, one_time) = phone_keys;
         let mut state = self.state();
         if state.accounts.contains_key(phone) {
             return Err(Error::AccountExists(phone.to_owned()));
@@ -491,7 +528,7 @@ impl Sim {
             key_index: 0,
             platform: Some("android".to_owned()),
             removed: false,
-            prekeys: BTreeMap::new(),
+            prekeys: one_time.into_iter().collect(),
             signed_prekey: Some(signed_prekey),
         };
         let account = Account {
@@ -505,6 +542,8 @@ impl Sim {
         };
         let info = account_info(&account);
         state.accounts.insert(phone.to_owned(), account);
+        drop(state);
+        self.phones().insert(phone.to_owned(), Arc::new(phone_state));
         Ok(info)
     }
 
@@ -546,7 +585,8 @@ impl Sim {
     ///
     /// # Errors
     ///
-    /// [`Error::BadQr`], [`Error::NoAccount`], [`Error::NoPairingConnection`] if no connection
+    /// [`Error::BadQr`], [`Error::NoAccount`], [`Error::TooManyCompanions`] if the account already
+    /// has [`MAX_COMPANIONS`] linked, [`Error::NoPairingConnection`] if no connection
     /// shows this ref with these keys, [`Error::PairingFailed`] if the answer is refused,
     /// [`Error::PairingTimeout`].
     pub async fn scan(&self, qr: &str, phone: &str) -> Result<PairedDevice> {
@@ -558,6 +598,7 @@ impl Sim {
             let state = &mut *guard;
             let account =
                 state.accounts.get_mut(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+            account.check_room_for_companion(phone)?;
             let entry = state
                 .conns
                 .values_mut()
@@ -698,7 +739,8 @@ impl Sim {
     ///
     /// # Errors
     ///
-    /// [`Error::NoAccount`].
+    /// [`Error::NoAccount`], [`Error::TooManyCompanions`] (the limit of [`MAX_COMPANIONS`]
+    /// holds here too).
     pub fn register_companion(
         &self,
         phone: &str,
@@ -709,6 +751,7 @@ impl Sim {
         let mut state = self.state();
         let account =
             state.accounts.get_mut(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+        account.check_room_for_companion(phone)?;
         let device = account.next_device;
         let key_index = account.next_key_index;
         account.next_device += 1;

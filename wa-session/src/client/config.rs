@@ -98,6 +98,14 @@ pub struct Config {
     pub device_cache_ttl: Duration,
     /// How many sent messages are kept for retry receipts.
     pub sent_messages_kept: usize,
+    /// The largest media blob [`Client::download`](super::Client::download) accepts (a hostile
+    /// host cannot make it read more); default 100 MiB.
+    pub max_media_download: u64,
+    /// The largest file [`Client::upload`](super::Client::upload) encrypts (it holds the blob in
+    /// memory to hash it before the POST); default 100 MiB.
+    pub max_media_upload: u64,
+    /// The longest wait for a media host's answer or its next bytes.
+    pub media_timeout: Duration,
 }
 
 impl Default for Config {
@@ -123,6 +131,9 @@ impl Default for Config {
             send_timeout: Duration::from_secs(60),
             device_cache_ttl: Duration::from_secs(3600),
             sent_messages_kept: 1000,
+            max_media_download: 100 * 1024 * 1024,
+            max_media_upload: 100 * 1024 * 1024,
+            media_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -38,6 +38,9 @@ mod driver;
 mod event;
 mod inbox;
 mod iq;
+mod media;
+mod media_conn;
+mod media_message;
 mod qr;
 mod reason;
 mod render;
@@ -57,6 +60,8 @@ pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{Config, PreKeyPolicy, SystemClock, UnixClock, WA_WEB_ORIGIN, WA_WEB_URL};
 pub use event::{Event, MessageAck, PendingAck};
 pub use inbox::MAX_RETRIES;
+pub use media_conn::{MediaConn, upload_path_type};
+pub use media_message::{MediaKind, MediaOptions, MediaRef, UploadedMedia, VOICE_NOTE_MIMETYPE};
 pub use qr::{FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT, QrRotation};
 pub use reason::DisconnectReason;
 #[cfg(test)]
@@ -145,6 +150,7 @@ pub struct Client {
     shared: Arc<Shared>,
     credentials: Arc<Mutex<DeviceCredentials>>,
     config: Arc<Config>,
+    media: Arc<media::MediaState>,
 }
 
 impl std::fmt::Debug for Client {
@@ -208,6 +214,7 @@ impl Client {
         });
         let credentials = Arc::new(Mutex::new(credentials));
         let backoff = Backoff::new(config.backoff);
+        let media = Arc::new(media::MediaState::new(config.seed));
         let config = Arc::new(config);
         let driver = Driver {
             config: config.clone(),
@@ -221,7 +228,7 @@ impl Client {
         };
         tokio::spawn(driver.run());
         let store: Arc<dyn SignalStore> = store;
-        Ok((Self { commands, store, shared, credentials, config }, events_rx))
+        Ok((Self { commands, store, shared, credentials, config, media }, events_rx))
     }
 
     /// The WhatsApp Web version announced at the next connect.

@@ -10,8 +10,10 @@ use tokio::{
     net::TcpStream,
 };
 use tokio_tungstenite::{
-    WebSocketStream, client_async,
-    tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue},
+    WebSocketStream, client_async_with_config,
+    tungstenite::{
+        Message, client::IntoClientRequest as _, http::HeaderValue, protocol::WebSocketConfig,
+    },
 };
 use wa_proto::{Node, proto::handshake::ClientPayload};
 
@@ -21,6 +23,11 @@ use crate::{
     cert::CertVerifier,
     noise::{FrameDecoder, FrameEncoder, InitiatorHandshake, Transport},
 };
+
+/// The WebSocket read buffer. tungstenite allocates its default of 128 KiB up front for every
+/// connection, which alone is over the memory budget of an idle line; stanzas arrive in frames
+/// of a few hundred bytes, and larger ones are read in several passes.
+const READ_BUFFER: usize = 8 * 1024;
 
 /// A byte stream the WebSocket runs over: plain TCP or TLS.
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -50,7 +57,7 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
+pub(crate) fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.tls_roots {
         Some(certs) => {
@@ -102,7 +109,10 @@ async fn open(config: &Config) -> Result<WebSocketStream<Box<dyn Io>>> {
     } else {
         Box::new(tcp)
     };
-    let (ws, _) = client_async(request, stream).await.map_err(|e| connect_error("WebSocket", e))?;
+    let ws_config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (ws, _) = client_async_with_config(request, stream, Some(ws_config))
+        .await
+        .map_err(|e| connect_error("WebSocket", e))?;
     Ok(ws)
 }
 

@@ -18,7 +18,7 @@ use crate::{
 pub mod conformance;
 mod memory;
 
-pub use memory::MemoryStore;
+pub use memory::{MEMORY_STORE_VERSION, MemoryStore};
 
 /// A Signal address: a user (WhatsApp's Signal user form, e.g. `5511987654321` or `123.1:2` ...) and
 /// a device id.

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cast_possible_truncation)]
 
 mod client;
+mod client_media;
 mod client_messaging;
 mod fuzz_seeds;
 mod media;

@@ -6,6 +6,7 @@
 
 mod faults;
 mod media;
+mod phone;
 mod wss;
 
 use std::{sync::Arc, time::Duration};
@@ -305,19 +306,15 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     sim.create_account(CAROL, None).unwrap();
     assert_eq!(pair(&sim, &url, &carol, CAROL).await, 1);
 
-    // Bob is offline: Alice's message is acked by the server and queued for bob:1 only (device 0,
-    // the simulated phone, takes nothing).
+    // Bob is offline: Alice's message is acked by the server and queued for bob:1. (Bob's phone,
+    // device 0, is left out: it would decrypt, and these ciphertexts are fake; see phone.rs.)
     let (mut a, queued, count) = login(&sim, &url, &alice, PHONE).await;
     assert!(queued.is_empty() && count == 0);
     a.send(&text_message(
         "M1",
         "15550004444@s.whatsapp.net",
         // Carol's device is not in this chat: the server drops that copy.
-        &[
-            "15550004444@s.whatsapp.net",
-            "15550004444:1@s.whatsapp.net",
-            "15550005555:1@s.whatsapp.net",
-        ],
+        &["15550004444:1@s.whatsapp.net", "15550005555:1@s.whatsapp.net"],
         b"secret",
     ))
     .await;
@@ -402,7 +399,9 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     let (mut a, queued, count) = login(&sim, &url, &alice, PHONE).await;
     assert_eq!((queued.len(), count), (0, 0));
     let counters = sim.counters();
-    assert_eq!((counters.routed, counters.acked), (3, 3));
+    // M1, M2 and Bob's receipt to Alice's companion; the copy of the receipt for Alice's phone
+    // is counted apart.
+    assert_eq!((counters.routed, counters.acked, counters.to_phones), (3, 3, 1));
 
     // A kicked device's queue is dropped.
     drop(_b);
@@ -418,4 +417,43 @@ async fn routes_messages_queues_offline_and_relays_receipts() {
     assert_eq!(queued_at(BOB), [(0, 0), (1, 1)]);
     sim.kick(BOB, 1).unwrap();
     assert_eq!(queued_at(BOB), [(0, 0), (1, 0)]);
+}
+
+#[tokio::test]
+async fn an_account_links_at_most_four_companions() {
+    let (sim, url) = start(21).await;
+    let mut rng = StdRng::seed_from_u64(22);
+    let mut devices = Vec::new();
+    for _ in 0..wa_sim::MAX_COMPANIONS {
+        devices.push(pair(&sim, &url, &new_companion(&mut rng), PHONE).await);
+    }
+    assert_eq!(devices, [1, 2, 3, 4]);
+
+    // A fifth: the phone refuses to scan, and no pair-success reaches the companion.
+    let fifth = new_companion(&mut rng);
+    let mut client = Client::connect(&sim, &url, &fifth.noise, &fifth.registration_payload()).await;
+    let pair_device = client.recv().await;
+    let refs = pair_device.child("pair-device").unwrap();
+    let first = refs.children_with_tag("ref").next().unwrap();
+    let reference = String::from_utf8(first.content_bytes().unwrap().to_vec()).unwrap();
+    assert!(matches!(
+        sim.scan(&fifth.qr(&reference), PHONE).await,
+        Err(Error::TooManyCompanions(phone)) if phone == PHONE
+    ));
+    let key = new_companion(&mut rng);
+    assert!(matches!(
+        sim.register_companion(PHONE, key.noise.public, key.identity.public, 7),
+        Err(Error::TooManyCompanions(_))
+    ));
+    assert_eq!(sim.devices(PHONE).unwrap().len(), 5);
+
+    // Removing one makes room; the same waiting connection can now be paired.
+    sim.kick(PHONE, devices[0]).unwrap();
+    let qr = fifth.qr(&reference);
+    let device = sim.scan(&qr, PHONE);
+    let (outcome, ()) = tokio::join!(device, async {
+        let pair_success = client.recv().await;
+        client.send(&sign(&fifth, &pair_success, false)).await;
+    });
+    assert_eq!(outcome.unwrap().device, 5);
 }

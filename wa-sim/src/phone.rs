@@ -1,0 +1,717 @@
+//! The simulated primary phones (device 0 of each account): a Signal store with the account's
+//! identity key, its signed prekey and one-time prekeys; they decrypt what is routed to them,
+//! answer with receipts, send as their account, resend on retry receipts and can auto-answer.
+//!
+//! Every message operation is wa-session's message layer (`encrypt_message`, `decrypt_message`,
+//! receipts, `encrypt_retry`); this module only feeds it stanzas and keys and routes its output
+//! through [`crate::route`] as if device 0 had sent it over a socket.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use rand::{SeedableRng as _, rngs::StdRng};
+use serde::Serialize;
+use tracing::debug;
+use wa_proto::{
+    Jid, Node, Server,
+    proto::e2e::{self, ContextInfo},
+};
+use wa_session::{
+    IdentityKeyPair,
+    media::{MediaEncryptor, MediaType},
+    message::{
+        OwnDevice, ReceiptKind, establish_sessions, missing_sessions, parse_bundle, parse_receipt,
+    },
+    signal::{PreKeyBundle, SignedPreKeyRecord, generate_pre_keys},
+    store::{MemoryStore, PreKeyStore as _, SignedPreKeyStore as _},
+};
+
+use crate::{
+    Error, Result, Sim,
+    sim::{SignedPreKey, State, lid_jid, phone_jid},
+};
+
+/// One-time prekeys a phone publishes when its account is created.
+pub(crate) const PHONE_PREKEYS: u32 = 100;
+
+/// What a simulated phone sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneMessage {
+    /// The other account: a phone number, or a JID (`<phone>@s.whatsapp.net`, `<lid>@lid`). The
+    /// message is addressed in that form (a phone number: phone-number addressing).
+    pub to: String,
+    /// What it says.
+    pub content: PhoneContent,
+    /// The message it replies to, if any.
+    pub quoted: Option<Quoted>,
+}
+
+/// The content of a [`PhoneMessage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PhoneContent {
+    /// A text message.
+    Text(String),
+    /// An image, video or document: the plaintext bytes are encrypted and stored in the sim's media
+    /// host (which must be serving: [`Sim::serve_media`]).
+    Media {
+        /// `image`, `video` or `document`.
+        kind: MediaKind,
+        /// The file.
+        bytes: Vec<u8>,
+        /// Its MIME type.
+        mimetype: String,
+        /// A caption, if any.
+        caption: Option<String>,
+        /// The file name (documents).
+        file_name: Option<String>,
+    },
+    /// A voice note (`audioMessage` with `ptt: true`, `audio/ogg; codecs=opus`).
+    Voice {
+        /// The ogg/opus file.
+        bytes: Vec<u8>,
+        /// Its length in seconds.
+        seconds: u32,
+    },
+}
+
+/// The media kinds a phone sends besides voice notes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// `imageMessage`.
+    Image,
+    /// `videoMessage`.
+    Video,
+    /// `documentMessage`.
+    Document,
+}
+
+/// The message a [`PhoneMessage`] replies to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Quoted {
+    /// Its id (`ContextInfo.stanzaId`).
+    pub id: String,
+    /// Who wrote it (`ContextInfo.participant`, a user JID); the chat partner when `None`.
+    pub participant: Option<String>,
+    /// Its text (`ContextInfo.quotedMessage.conversation`), if known.
+    pub text: Option<String>,
+}
+
+/// A message a simulated phone decrypted (or failed to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhoneReceived {
+    /// The message id.
+    pub id: String,
+    /// The chat (the other user; for `from_me` copies, the chat they went to).
+    pub chat: String,
+    /// The device that sent it.
+    pub sender: String,
+    /// Whether one of the account's own companions sent it (a `DeviceSentMessage` copy).
+    pub from_me: bool,
+    /// `text`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, `reaction` or `other`.
+    pub kind: String,
+    /// The text of a text message.
+    pub text: Option<String>,
+    /// A media caption.
+    pub caption: Option<String>,
+    /// The id of the quoted message of a reply.
+    pub quoted_id: Option<String>,
+    /// Media: MIME type.
+    pub mimetype: Option<String>,
+    /// Media: `directPath`.
+    pub direct_path: Option<String>,
+    /// Media: plaintext length.
+    pub file_length: Option<u64>,
+    /// Why decryption failed (a retry receipt was sent), if it did.
+    pub error: Option<String>,
+}
+
+/// A receipt the phone got for one of its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PhoneReceipt {
+    /// The message id.
+    pub id: String,
+    /// The device that sent the receipt.
+    pub from: String,
+    /// `delivered`, `read`, `played`, `retry` or the raw type.
+    pub kind: String,
+}
+
+#[derive(Default)]
+struct Log {
+    received: Vec<PhoneReceived>,
+    receipts: Vec<PhoneReceipt>,
+    /// What the phone sent, by id, for retry receipts: (chat, message).
+    sent: HashMap<String, (Jid, e2e::Message)>,
+    /// The auto-answer template (`{text}` is replaced by the incoming text), when on.
+    auto_answer: Option<String>,
+}
+
+/// The phone of one account.
+pub(crate) struct Phone {
+    store: MemoryStore,
+    own: OwnDevice,
+    /// Signal operations of one phone run one at a time (the ratchet state is read and written).
+    signal: tokio::sync::Mutex<()>,
+    log: Mutex<Log>,
+}
+
+impl Phone {
+    fn log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One-time prekeys as the server keeps them: (id, public key).
+pub(crate) type OneTimePreKeys = Vec<(u32, Vec<u8>)>;
+
+/// A new phone for an account: its store, and what the server publishes for device 0 (the signed
+/// prekey and the one-time prekeys, public halves), from the same keys.
+pub(crate) fn new_phone(
+    identity: &IdentityKeyPair,
+    registration_id: u32,
+    phone: &str,
+    lid: &str,
+    now: u64,
+    rng: &mut StdRng,
+) -> Result<(Phone, SignedPreKey, OneTimePreKeys)> {
+    let signed = SignedPreKeyRecord::generate(identity, 1, now, rng);
+    let prekeys = generate_pre_keys(1, PHONE_PREKEYS, rng);
+    let store = MemoryStore::new(identity.clone(), registration_id);
+    // The memory store never waits: its futures complete on first poll.
+    futures::executor::block_on(async {
+        store.save_signed_pre_key(&signed).await?;
+        for prekey in &prekeys {
+            store.save_pre_key(prekey).await?;
+        }
+        Ok::<_, wa_session::Error>(())
+    })?;
+    let published = SignedPreKey {
+        id: signed.id,
+        public: signed.key_pair.public.as_bytes().to_vec(),
+        signature: signed.signature.to_vec(),
+    };
+    let one_time = prekeys.iter().map(|p| (p.id, p.key_pair.public.as_bytes().to_vec())).collect();
+    let own =
+        OwnDevice { jid: phone_jid(phone, 0), lid: Some(lid_jid(lid, 0)), device_identity: None };
+    let phone =
+        Phone { store, own, signal: tokio::sync::Mutex::new(()), log: Mutex::new(Log::default()) };
+    Ok((phone, published, one_time))
+}
+
+/// A random generator for one phone operation, drawn from the sim's (so seeded sims stay
+/// reproducible up to task scheduling).
+fn fork_rng(sim: &Sim) -> StdRng {
+    StdRng::from_rng(&mut *sim.rng())
+}
+
+fn phone_of(sim: &Sim, phone: &str) -> Result<Arc<Phone>> {
+    sim.phones().get(phone).cloned().ok_or_else(|| Error::NoAccount(phone.to_owned()))
+}
+
+/// Hands stanzas routed to device 0 to the phones; each is handled on its own task.
+pub(crate) fn dispatch(sim: &Sim, stanzas: Vec<(String, Node)>) {
+    if stanzas.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        debug!("no runtime: stanzas for phones dropped");
+        return;
+    };
+    for (phone, node) in stanzas {
+        let sim = sim.clone();
+        runtime.spawn(async move {
+            let outcome = match node.tag.as_ref() {
+                "message" => on_message(&sim, &phone, &node).await,
+                "receipt" => on_receipt(&sim, &phone, &node).await,
+                _ => Ok(()),
+            };
+            if let Err(error) = outcome {
+                debug!(phone, %error, "phone could not handle a stanza");
+            }
+        });
+    }
+}
+
+fn summarize(
+    id: &str,
+    info_chat: &Jid,
+    sender: &Jid,
+    from_me: bool,
+    message: &e2e::Message,
+) -> PhoneReceived {
+    let message = wa_session::message::send::normalized(message);
+    let mut out = PhoneReceived {
+        id: id.to_owned(),
+        chat: info_chat.to_string(),
+        sender: sender.to_string(),
+        from_me,
+        kind: "other".to_owned(),
+        text: None,
+        caption: None,
+        quoted_id: None,
+        mimetype: None,
+        direct_path: None,
+        file_length: None,
+        error: None,
+    };
+    let mut context: Option<&ContextInfo> = None;
+    if let Some(text) = &message.conversation {
+        out.kind = "text".to_owned();
+        out.text = Some(text.clone());
+    } else if let Some(extended) = &message.extended_text_message {
+        out.kind = "text".to_owned();
+        out.text.clone_from(&extended.text);
+        context = extended.context_info.as_deref();
+    } else if let Some(image) = &message.image_message {
+        out.kind = "image".to_owned();
+        out.caption.clone_from(&image.caption);
+        out.mimetype.clone_from(&image.mimetype);
+        out.direct_path.clone_from(&image.direct_path);
+        out.file_length = image.file_length;
+        context = image.context_info.as_deref();
+    } else if let Some(video) = &message.video_message {
+        out.kind = "video".to_owned();
+        out.caption.clone_from(&video.caption);
+        out.mimetype.clone_from(&video.mimetype);
+        out.direct_path.clone_from(&video.direct_path);
+        out.file_length = video.file_length;
+        context = video.context_info.as_deref();
+    } else if let Some(audio) = &message.audio_message {
+        out.kind = if audio.ptt == Some(true) { "ptt" } else { "audio" }.to_owned();
+        out.mimetype.clone_from(&audio.mimetype);
+        out.direct_path.clone_from(&audio.direct_path);
+        out.file_length = audio.file_length;
+        context = audio.context_info.as_deref();
+    } else if let Some(document) = &message.document_message {
+        out.kind = "document".to_owned();
+        out.caption.clone_from(&document.caption);
+        out.mimetype.clone_from(&document.mimetype);
+        out.direct_path.clone_from(&document.direct_path);
+        out.file_length = document.file_length;
+        context = document.context_info.as_deref();
+    } else if message.sticker_message.is_some() {
+        out.kind = "sticker".to_owned();
+    } else if message.reaction_message.is_some() {
+        out.kind = "reaction".to_owned();
+    }
+    out.quoted_id = context.and_then(|c| c.stanza_id.clone());
+    out
+}
+
+/// A `<message>` routed to the phone (already in its delivered form, with `from`).
+async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
+    use wa_session::message::{decrypt_message, delivery_receipt, retry_receipt};
+    let phone = phone_of(sim, account)?;
+    let mut rng = fork_rng(sim);
+    let me = (account.to_owned(), 0);
+    let outcome = {
+        let _signal = phone.signal.lock().await;
+        decrypt_message(&phone.store, &phone.own, node, &mut rng).await
+    };
+    match outcome {
+        Ok(received) => {
+            let info = &received.info;
+            let entry =
+                summarize(&info.id, &info.chat, &info.sender, info.from_me, &received.message);
+            let answer = {
+                let mut log = phone.log();
+                log.received.push(entry.clone());
+                log.auto_answer.clone()
+            };
+            crate::route::receipt(sim, &me, &delivery_receipt(info));
+            // Never answer another simulated phone (device 0): two answering phones would loop.
+            if let Some(template) = answer.filter(|_| !info.from_me && info.sender.device != 0) {
+                let text = match entry.kind.as_str() {
+                    "text" => template.replace("{text}", entry.text.as_deref().unwrap_or_default()),
+                    kind => format!("got your {kind}"),
+                };
+                let message = PhoneMessage {
+                    to: info.chat.to_string(),
+                    content: PhoneContent::Text(text),
+                    quoted: None,
+                };
+                Box::pin(sim.phone_send(account, message)).await?;
+            }
+            Ok(())
+        }
+        Err(error) => {
+            let id = node.attr_str("id").unwrap_or_default().to_owned();
+            let from = node.attr_opt_jid("from").ok().flatten();
+            debug!(account, id, %error, "phone could not decrypt; asking for a retry");
+            phone.log().received.push(PhoneReceived {
+                id,
+                chat: from.as_ref().map(|f| f.to_non_device().to_string()).unwrap_or_default(),
+                sender: from.map(|f| f.to_string()).unwrap_or_default(),
+                from_me: false,
+                kind: "undecryptable".to_owned(),
+                text: None,
+                caption: None,
+                quoted_id: None,
+                mimetype: None,
+                direct_path: None,
+                file_length: None,
+                error: Some(error.to_string()),
+            });
+            let keys = own_bundle(&phone).await?;
+            let receipt = retry_receipt(node, 1, &keys, true, None)?;
+            crate::route::receipt(sim, &me, &receipt);
+            Ok(())
+        }
+    }
+}
+
+/// The phone's own keys for a retry receipt (signed prekey only; the sender starts a session
+/// from them).
+async fn own_bundle(phone: &Phone) -> Result<PreKeyBundle> {
+    use wa_session::store::IdentityStore as _;
+    let identity = phone.store.identity_key_pair().await?;
+    let signed = phone
+        .store
+        .signed_pre_key(1)
+        .await?
+        .ok_or_else(|| Error::Phone("no signed prekey".to_owned()))?;
+    Ok(PreKeyBundle {
+        registration_id: phone.store.local_registration_id().await?,
+        device_id: 0,
+        pre_key: None,
+        signed_pre_key_id: signed.id,
+        signed_pre_key: signed.key_pair.public,
+        signed_pre_key_signature: signed.signature.to_vec(),
+        identity_key: identity.public,
+    })
+}
+
+/// A receipt relayed to the phone: recorded; a retry receipt for a message the phone sent gets
+/// it re-encrypted for the asking device (`encrypt_retry`) and routed to that device alone.
+async fn on_receipt(sim: &Sim, account: &str, node: &Node) -> Result<()> {
+    let phone = phone_of(sim, account)?;
+    let receipt = parse_receipt(node)?;
+    let kind = match &receipt.kind {
+        ReceiptKind::Delivered => "delivered".to_owned(),
+        ReceiptKind::Read => "read".to_owned(),
+        ReceiptKind::Played => "played".to_owned(),
+        ReceiptKind::Retry(_) => "retry".to_owned(),
+        ReceiptKind::Other(other) => other.clone(),
+    };
+    let from = node.attr_opt_jid("from").ok().flatten().unwrap_or_else(|| receipt.sender.clone());
+    {
+        let mut log = phone.log();
+        for id in &receipt.ids {
+            log.receipts.push(PhoneReceipt {
+                id: id.clone(),
+                from: from.to_string(),
+                kind: kind.clone(),
+            });
+        }
+    }
+    let ReceiptKind::Retry(retry) = &receipt.kind else { return Ok(()) };
+    let Some(id) = receipt.ids.first() else { return Ok(()) };
+    let Some((chat, message)) = phone.log().sent.get(id).cloned() else {
+        debug!(account, id, "retry receipt for a message the phone did not send");
+        return Ok(());
+    };
+    let mut rng = fork_rng(sim);
+    let resend = {
+        let _signal = phone.signal.lock().await;
+        // The asking device may have lost its session: start a new one from the keys it sent.
+        if let Some(keys) = &retry.keys {
+            establish_sessions(&phone.store, &[(from.clone(), Ok(keys.clone()))], &mut rng).await?;
+        }
+        wa_session::message::encrypt_retry(
+            &phone.store,
+            &phone.own,
+            id,
+            &chat,
+            &message,
+            &from,
+            retry.count,
+            &mut rng,
+        )
+        .await?
+    };
+    crate::route::message(sim, &(account.to_owned(), 0), &resend);
+    Ok(())
+}
+
+/// The account and addressing `to` names: (account phone, chat JID in that addressing).
+fn recipient(state: &State, to: &str) -> Result<(String, Jid)> {
+    let unknown = || Error::Phone(format!("unknown recipient {to:?}"));
+    let jid: Jid = if to.bytes().all(|b| b.is_ascii_digit()) {
+        phone_jid(to, 0)
+    } else {
+        to.parse().map_err(|_| unknown())?
+    };
+    let lid = jid.server == Server::Lid;
+    let account = if lid {
+        state.accounts.values().find(|a| a.lid == jid.user)
+    } else {
+        state.accounts.get(&jid.user)
+    }
+    .ok_or_else(unknown)?;
+    let chat = if lid { lid_jid(&account.lid, 0) } else { phone_jid(&account.phone, 0) };
+    Ok((account.phone.clone(), chat.to_non_device()))
+}
+
+/// The devices a message from `phone` to `chat` goes to: every live device of the recipient
+/// that has keys, and the sender's own live companions, in the chat's addressing.
+fn fanout(state: &State, phone: &str, recipient: &str, lid: bool) -> Vec<Jid> {
+    let mut out = Vec::new();
+    for (account, skip_primary) in [(recipient, false), (phone, true)] {
+        let Some(account) = state.accounts.get(account) else { continue };
+        for (&id, device) in &account.devices {
+            if device.removed || device.signed_prekey.is_none() || (skip_primary && id == 0) {
+                continue;
+            }
+            out.push(if lid { lid_jid(&account.lid, id) } else { phone_jid(&account.phone, id) });
+        }
+    }
+    out
+}
+
+/// Encrypts `bytes` as WhatsApp media of `media_type`, stores the blob, and returns
+/// (url, direct path, media key, file SHA-256, encrypted SHA-256, length).
+struct Uploaded {
+    url: String,
+    direct_path: String,
+    media_key: [u8; 32],
+    info: wa_session::media::MediaInfo,
+}
+
+fn upload(sim: &Sim, media_type: MediaType, bytes: &[u8]) -> Result<Uploaded> {
+    let mut media_key = [0u8; 32];
+    rand::Rng::fill_bytes(&mut *sim.rng(), &mut media_key);
+    let mut encryptor = MediaEncryptor::new(&media_key, media_type);
+    let mut blob = Vec::with_capacity(bytes.len() + 32);
+    encryptor.update(bytes, &mut blob);
+    let info = encryptor.finish(&mut blob);
+    let (url, direct_path) = crate::media::store_phone_blob(sim, media_type.name(), blob)?;
+    Ok(Uploaded { url, direct_path, media_key, info })
+}
+
+fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::Message> {
+    let context = message.quoted.as_ref().map(|quoted| ContextInfo {
+        stanza_id: Some(quoted.id.clone()),
+        participant: Some(quoted.participant.clone().unwrap_or_else(|| chat.to_string())),
+        quoted_message: quoted.text.as_ref().map(|text| {
+            Box::new(e2e::Message { conversation: Some(text.clone()), ..Default::default() })
+        }),
+        ..Default::default()
+    });
+    let mut out = e2e::Message::default();
+    match &message.content {
+        PhoneContent::Text(text) if context.is_none() => out.conversation = Some(text.clone()),
+        PhoneContent::Text(text) => {
+            out.extended_text_message = Some(Box::new(e2e::message::ExtendedTextMessage {
+                text: Some(text.clone()),
+                context_info: context.map(Box::new),
+                ..Default::default()
+            }));
+        }
+        PhoneContent::Media { kind, bytes, mimetype, caption, file_name } => {
+            let media_type = match kind {
+                MediaKind::Image => MediaType::Image,
+                MediaKind::Video => MediaType::Video,
+                MediaKind::Document => MediaType::Document,
+            };
+            let up = upload(sim, media_type, bytes)?;
+            let context = context.map(Box::new);
+            match kind {
+                MediaKind::Image => {
+                    out.image_message = Some(Box::new(e2e::message::ImageMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        mimetype: Some(mimetype.clone()),
+                        caption: caption.clone(),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_sha256: Some(up.info.file_sha256.to_vec()),
+                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
+                        file_length: Some(up.info.file_length),
+                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
+                        context_info: context,
+                        ..Default::default()
+                    }));
+                }
+                MediaKind::Video => {
+                    out.video_message = Some(Box::new(e2e::message::VideoMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        mimetype: Some(mimetype.clone()),
+                        caption: caption.clone(),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_sha256: Some(up.info.file_sha256.to_vec()),
+                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
+                        file_length: Some(up.info.file_length),
+                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
+                        context_info: context,
+                        ..Default::default()
+                    }));
+                }
+                MediaKind::Document => {
+                    out.document_message = Some(Box::new(e2e::message::DocumentMessage {
+                        url: Some(up.url),
+                        direct_path: Some(up.direct_path),
+                        mimetype: Some(mimetype.clone()),
+                        caption: caption.clone(),
+                        file_name: file_name.clone(),
+                        title: file_name.clone(),
+                        media_key: Some(up.media_key.to_vec()),
+                        file_sha256: Some(up.info.file_sha256.to_vec()),
+                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
+                        file_length: Some(up.info.file_length),
+                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
+                        context_info: context,
+                        ..Default::default()
+                    }));
+                }
+            }
+        }
+        PhoneContent::Voice { bytes, seconds } => {
+            // Voice notes are `audio` media (the ptt flag is in the message, not the HKDF info).
+            let up = upload(sim, MediaType::Audio, bytes)?;
+            out.audio_message = Some(Box::new(e2e::message::AudioMessage {
+                url: Some(up.url),
+                direct_path: Some(up.direct_path),
+                mimetype: Some("audio/ogg; codecs=opus".to_owned()),
+                seconds: Some(*seconds),
+                ptt: Some(true),
+                media_key: Some(up.media_key.to_vec()),
+                file_sha256: Some(up.info.file_sha256.to_vec()),
+                file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
+                file_length: Some(up.info.file_length),
+                media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
+                context_info: context.map(Box::new),
+                ..Default::default()
+            }));
+        }
+    }
+    Ok(out)
+}
+
+impl Sim {
+    pub(crate) fn phones(&self) -> MutexGuard<'_, HashMap<String, Arc<Phone>>> {
+        self.inner.phones.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The phone of account `phone` sends `message` as its account: sessions are started from the
+    /// devices' prekey bundles (one-time prekeys consumed as the `encrypt` iq does), the message
+    /// is encrypted for every device of the recipient and, as a `DeviceSentMessage`, for the
+    /// account's own companions, and routed as if device 0 had sent it. Returns the message id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`], [`Error::Phone`] for an unknown recipient or a media store failure,
+    /// [`Error::Session`] if encryption fails.
+    pub async fn phone_send(&self, phone: &str, message: PhoneMessage) -> Result<String> {
+        let sender = phone_of(self, phone)?;
+        let (devices, chat) = {
+            let state = self.state();
+            let (account, chat) = recipient(&state, &message.to)?;
+            (fanout(&state, phone, &account, chat.server == Server::Lid), chat)
+        };
+        let content = build_message(self, &message, &chat)?;
+        let mut rng = fork_rng(self);
+        let id = wa_session::message::generate_message_id(Some(phone), self.now(), &mut rng);
+        let encrypted = {
+            let _signal = sender.signal.lock().await;
+            let missing = missing_sessions(&sender.store, &devices).await?;
+            if !missing.is_empty() {
+                let bundles: Vec<_> = {
+                    let mut state = self.state();
+                    missing
+                        .iter()
+                        .filter_map(|jid| {
+                            let node = crate::iq::bundle(&mut state, jid)?;
+                            Some((jid.clone(), parse_bundle(&node, jid)))
+                        })
+                        .collect()
+                };
+                for (jid, error) in establish_sessions(&sender.store, &bundles, &mut rng).await? {
+                    debug!(phone, %jid, %error, "no session with a device");
+                }
+            }
+            wa_session::message::encrypt_message(
+                &sender.store,
+                &sender.own,
+                &id,
+                &chat,
+                &content,
+                &devices,
+                &mut rng,
+            )
+            .await?
+        };
+        sender.log().sent.insert(id.clone(), (chat, content));
+        crate::route::message(self, &(phone.to_owned(), 0), &encrypted.node);
+        Ok(id)
+    }
+
+    /// The last messages (at most 256) routed to companion `phone:device`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDevice`] if the account has no such device.
+    pub fn device_received(&self, phone: &str, device: u16) -> Result<Vec<crate::RoutedMessage>> {
+        let state = self.state();
+        if !state.accounts.get(phone).is_some_and(|a| a.devices.contains_key(&device)) {
+            return Err(Error::NoDevice { phone: phone.to_owned(), device });
+        }
+        Ok(state
+            .routed_log
+            .get(&(phone.to_owned(), device))
+            .map(|log| log.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// What the phone of account `phone` decrypted (or failed to), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`].
+    pub fn phone_received(&self, phone: &str) -> Result<Vec<PhoneReceived>> {
+        Ok(phone_of(self, phone)?.log().received.clone())
+    }
+
+    /// The receipts the phone of account `phone` got for its messages, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`].
+    pub fn phone_receipts(&self, phone: &str) -> Result<Vec<PhoneReceipt>> {
+        Ok(phone_of(self, phone)?.log().receipts.clone())
+    }
+
+    /// Turns the phone's auto-answer on (`Some(template)`, `{text}` standing for the incoming
+    /// text; media get "got your <kind>") or off. It answers messages from other accounts'
+    /// companions, not from other simulated phones (two answering phones would loop).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`].
+    pub fn set_auto_answer(&self, phone: &str, template: Option<String>) -> Result<()> {
+        phone_of(self, phone)?.log().auto_answer = template;
+        Ok(())
+    }
+
+    /// The phone of account `phone` marks `ids` of `chat` (a phone number or JID) read: a read
+    /// receipt relayed to the sender's devices.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`], [`Error::Phone`] for an unknown chat, [`Error::Session`].
+    pub fn phone_read(&self, phone: &str, chat: &str, ids: &[String]) -> Result<()> {
+        phone_of(self, phone)?;
+        let chat = recipient(&self.state(), chat)?.1;
+        let receipt = wa_session::message::seen_receipt(
+            &chat,
+            None,
+            ids,
+            wa_session::message::SeenKind::Read,
+            self.now(),
+        )?;
+        crate::route::receipt(self, &(phone.to_owned(), 0), &receipt);
+        Ok(())
+    }
+}
