@@ -1,6 +1,6 @@
 //! A bot on a simulated WhatsApp: starts a wa-sim in the process (or uses one already running),
 //! creates an account, links a fresh device to it by having the simulated phone scan the QR
-//! code, then serves the incoming stanzas.
+//! code, then echoes every text it receives and sends every image back to its sender.
 //!
 //! ```text
 //! cargo run -p wa-session --example echo_bot -- [--phone DIGITS] [--seconds N]
@@ -13,10 +13,10 @@
 //! starts one on loopback. `--seconds N` stops after N seconds (for scripts); by default it runs
 //! until interrupted.
 //!
-//! What it answers: the Client does not decrypt or send chat messages yet (that part of
-//! wa-session is being written), so for now the bot acknowledges every `message`, `receipt` and
-//! `call` stanza and prints a running count per kind; once `Event::Message` and
-//! `Client::send_text` exist, the `Event::Stanza` arm becomes the echo.
+//! What it answers: a text with `echo: <text>`; an image by sending the same image message back
+//! (media already on the host is announced again, as a forward is: no download or upload). Each
+//! message is confirmed (`MessageAck::ack`) before the answer goes out: the bot stores nothing, so
+//! there is nothing to persist first. Other stanzas are acknowledged and counted.
 #![allow(clippy::print_stdout)]
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -26,6 +26,7 @@ use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
 };
+use wa_proto::proto::e2e;
 use wa_session::{
     KeyPair, PublicKey,
     client::{Client, Config, Event},
@@ -153,14 +154,36 @@ async fn main() -> anyhow::Result<()> {
             }
             Event::PairSuccess { jid, .. } => println!("linked as {jid}"),
             Event::Connected => println!("online; waiting for messages"),
-            Event::Stanza { node, ack } => {
-                let count = {
-                    let count = counts.entry(node.tag.to_string()).or_default();
-                    *count += 1;
-                    *count
+            Event::Message { info, message, ack } => {
+                ack.ack();
+                *counts.entry("message".to_owned()).or_default() += 1;
+                if info.from_me {
+                    continue; // our own sends, copied to this device
+                }
+                let text = message.conversation.clone().or_else(|| {
+                    message.extended_text_message.as_ref().and_then(|m| m.text.clone())
+                });
+                let answer = if let Some(text) = text {
+                    println!("text from {}: {} chars", info.sender, text.chars().count());
+                    client.send_text(&info.chat, &format!("echo: {text}")).await
+                } else if let Some(image) = &message.image_message {
+                    println!("image from {}", info.sender);
+                    let back = e2e::Message {
+                        image_message: Some(image.clone()),
+                        ..e2e::Message::default()
+                    };
+                    client.send_message(&info.chat, back).await
+                } else {
+                    println!("{} message from {}: not answered", info.kind, info.sender);
+                    continue;
                 };
-                let from = node.attr_opt_str("from").ok().flatten().unwrap_or("?").to_owned();
-                println!("{} #{count} from {from}; all so far: {counts:?}", node.tag);
+                match answer {
+                    Ok(sent) => println!("answered with {}", sent.id),
+                    Err(error) => println!("could not answer: {error}"),
+                }
+            }
+            Event::Stanza { node, ack } => {
+                *counts.entry(node.tag.to_string()).or_default() += 1;
                 ack.ack();
             }
             Event::Disconnected { reason, reconnect_in } => {
@@ -170,6 +193,6 @@ async fn main() -> anyhow::Result<()> {
             other => println!("{other:?}"),
         }
     }
-    println!("stopped; stanzas served: {counts:?}");
+    println!("stopped; served: {counts:?}");
     Ok(())
 }
