@@ -11,6 +11,10 @@ use crate::{
 /// The most one-time prekeys the server keeps per device.
 const MAX_PREKEYS: usize = 2000;
 
+/// Below this many one-time prekeys left, a companion that hands one out is told to upload more
+/// (`<notification type="encrypt"><count value=N/>`), as WhatsApp does.
+pub const LOW_PREKEYS: usize = 5;
+
 fn result(request: &Node) -> wa_proto::NodeBuilder {
     Node::builder("iq")
         .attr("from", Jid::server_jid())
@@ -297,7 +301,30 @@ pub(crate) fn bundle(state: &mut State, jid: &Jid) -> Option<Node> {
             .build(),
     );
     state.counters.prekeys_served += served;
+    let left = device.prekeys.len();
+    if served == 1
+        && left < LOW_PREKEYS
+        && jid.device != 0
+        && let Some(phone) = &phone
+    {
+        notify_low_prekeys(state, phone, jid.device, left);
+    }
     Some(Node::builder("user").attr("jid", jid.clone()).children(children).build())
+}
+
+/// Tells the device's open connections that its one-time prekeys run low. Not queued: a device
+/// that is offline checks the count itself at its next login.
+fn notify_low_prekeys(state: &mut State, phone: &str, device: u16, left: usize) {
+    state.counters.prekey_notifications += 1;
+    let node = Node::builder("notification")
+        .attr("from", Jid::server_jid())
+        .attr("type", "encrypt")
+        .attr("id", format!("prekeys-{}", state.counters.prekey_notifications))
+        .children([Node::builder("count").attr("value", left.to_string()).build()])
+        .build();
+    for (_, entry) in state.connections_of(phone, device) {
+        let _ = entry.tx.send(crate::sim::Command::Send(node.clone()));
+    }
 }
 
 /// `usync`: for each user, the protocols asked for (devices, contact, lid; others empty).

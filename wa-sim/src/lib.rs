@@ -20,6 +20,7 @@ mod tls;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use fault::{FaultKind, FaultRule, Latency};
+pub use iq::LOW_PREKEYS;
 pub use phone::{MediaKind, PhoneContent, PhoneMessage, PhoneReceipt, PhoneReceived, Quoted};
 pub use qr::{QR_URL_PREFIX, QrCode};
 pub use sim::{

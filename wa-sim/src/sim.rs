@@ -178,6 +178,8 @@ pub struct Counters {
     pub prekeys_uploaded: u64,
     /// One-time prekeys handed out in prekey bundles.
     pub prekeys_served: u64,
+    /// `encrypt` notifications sent to companions running low on one-time prekeys.
+    pub prekey_notifications: u64,
     /// Stream errors sent (injected, kicks, 515 after pairing, replaced).
     pub stream_errors: u64,
     /// Messages and receipts routed to a device (queued, and sent if it was connected).

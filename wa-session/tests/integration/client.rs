@@ -363,7 +363,7 @@ async fn wss_with_a_trusted_self_signed_certificate() {
 async fn prekeys_are_topped_up_at_login_when_the_server_runs_low() {
     use wa_session::client::PreKeyPolicy;
     let (sim, url) = start_sim(SimConfig::default()).await;
-    let policy = PreKeyPolicy { min: 5, initial: 6, top_up: 3 };
+    let policy = PreKeyPolicy { min: 6, initial: 7, top_up: 3 };
     let store = new_store(90);
     let first = Config { pre_keys: policy, ..config(&sim, &url, 90) };
     let (client, mut events) = Client::start(first, store.clone()).await.unwrap();
@@ -372,9 +372,10 @@ async fn prekeys_are_topped_up_at_login_when_the_server_runs_low() {
     assert!(matches!(next(&mut events).await, Event::PairSuccess { .. }));
     disconnected(&mut events).await;
     let uploaded = connected(&mut events).await;
-    assert!(matches!(uploaded.as_slice(), [Event::PreKeysUploaded { count: 6 }]), "{uploaded:?}");
+    assert!(matches!(uploaded.as_slice(), [Event::PreKeysUploaded { count: 7 }]), "{uploaded:?}");
 
-    // Two senders fetch our bundle: each takes one one-time prekey.
+    // Two senders fetch our bundle: each takes one one-time prekey (5 stay: not low enough for
+    // the server to notify, but below our minimum of 6).
     for _ in 0..2 {
         let fetch = Node::builder("iq")
             .attr("to", wa_proto::Jid::server_jid())
@@ -390,7 +391,8 @@ async fn prekeys_are_topped_up_at_login_when_the_server_runs_low() {
         let answer = client.iq(fetch).await.unwrap();
         assert!(answer.child("list").unwrap().child("user").unwrap().child("key").is_some());
     }
-    assert_eq!(sim.devices(PHONE).unwrap()[1].prekeys, 4);
+    assert_eq!(sim.devices(PHONE).unwrap()[1].prekeys, 5);
+    assert_eq!(sim.counters().prekey_notifications, 0);
     client.close();
     disconnected(&mut events).await;
 
@@ -398,9 +400,51 @@ async fn prekeys_are_topped_up_at_login_when_the_server_runs_low() {
     let (_client, mut events) = Client::start(again, store.clone()).await.unwrap();
     let uploaded = connected(&mut events).await;
     assert!(matches!(uploaded.as_slice(), [Event::PreKeysUploaded { count: 3 }]), "{uploaded:?}");
+    assert_eq!(sim.devices(PHONE).unwrap()[1].prekeys, 8);
+    assert_eq!(store.credentials().await.unwrap().unwrap().next_pre_key_id, 11);
+    assert!(store.pre_key(10).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prekeys_are_topped_up_live_when_the_server_notifies_it_runs_low() {
+    use wa_session::client::PreKeyPolicy;
+    let (sim, url) = start_sim(SimConfig::default()).await;
+    let policy = PreKeyPolicy { min: 5, initial: 6, top_up: 3 };
+    let store = new_store(92);
+    let (client, mut events) =
+        Client::start(Config { pre_keys: policy, ..config(&sim, &url, 92) }, store.clone())
+            .await
+            .unwrap();
+    let (code, _) = expect_qr(&mut events).await;
+    let paired = sim.scan(&code, PHONE).await.unwrap();
+    assert!(matches!(next(&mut events).await, Event::PairSuccess { .. }));
+    disconnected(&mut events).await;
+    let uploaded = connected(&mut events).await;
+    assert!(matches!(uploaded.as_slice(), [Event::PreKeysUploaded { count: 6 }]), "{uploaded:?}");
+
+    // Senders take two one-time prekeys; with 4 left (below wa_sim::LOW_PREKEYS) the server
+    // sends `<notification type="encrypt"><count value="4"/>` and the client tops up at once.
+    const { assert!(4 < wa_sim::LOW_PREKEYS) };
+    let device: wa_proto::Jid = paired.jid.parse().unwrap();
+    for _ in 0..2 {
+        let fetch = Node::builder("iq")
+            .attr("to", wa_proto::Jid::server_jid())
+            .attr("type", "get")
+            .attr("xmlns", "encrypt")
+            .children([Node::builder("key")
+                .children([Node::builder("user").attr("jid", device.clone()).build()])
+                .build()])
+            .build();
+        client.iq(fetch).await.unwrap();
+    }
+    match next(&mut events).await {
+        Event::PreKeysUploaded { count: 3 } => {}
+        other => panic!("expected a live top-up of 3, got {other:?}"),
+    }
+    assert_eq!(sim.counters().prekey_notifications, 1);
     assert_eq!(sim.devices(PHONE).unwrap()[1].prekeys, 7);
     assert_eq!(store.credentials().await.unwrap().unwrap().next_pre_key_id, 10);
-    assert!(store.pre_key(9).await.unwrap().is_some());
+    client.close();
 }
 
 /// A TCP proxy in front of the simulator; `stall` turns its open connections into dead sockets

@@ -48,7 +48,7 @@ impl Device {
         let store = MemoryStore::new(companion.identity.clone(), companion.registration_id);
         let signed = SignedPreKeyRecord::generate(&companion.identity, 1, NOW, &mut rng);
         store.save_signed_pre_key(&signed).await.unwrap();
-        let prekeys = generate_pre_keys(1, 5, &mut rng);
+        let prekeys = generate_pre_keys(1, 20, &mut rng);
         for prekey in &prekeys {
             store.save_pre_key(prekey).await.unwrap();
         }
