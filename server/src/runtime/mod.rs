@@ -1,0 +1,1 @@
+//! The line runtime (in progress on this branch).
