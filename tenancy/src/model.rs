@@ -142,6 +142,8 @@ text_enum!(
         Voice = "voice",
         /// A sticker.
         Sticker = "sticker",
+        /// A reaction (the emoji in the text, the message reacted to as the quoted one).
+        Reaction = "reaction",
     }
 );
 
@@ -361,6 +363,19 @@ pub struct Inbound {
     pub quoted_wa_id: Option<String>,
     /// The raw event, kept in the audit log.
     pub raw: Vec<u8>,
+}
+
+/// An outbound message to queue (besides plain text: replies, reactions, media).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// What it carries.
+    pub kind: MessageKind,
+    /// Text, caption, or a reaction's emoji.
+    pub text: Option<String>,
+    /// Attachment metadata (the file is already in the tenant's media directory).
+    pub media: Option<Media>,
+    /// The message it quotes or reacts to (must be in the same conversation).
+    pub quoted_id: Option<MessageId>,
 }
 
 /// What recording an inbound message did.

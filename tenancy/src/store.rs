@@ -287,6 +287,16 @@ impl Store {
         })
     }
 
+    /// The `member_id`s of every active tenant, sorted (the server restarts their lines).
+    pub async fn active_tenants(&self) -> Result<Vec<String>> {
+        let mut tx = self.control.read().await?;
+        let rows =
+            sqlx::query("SELECT member_id FROM tenants WHERE status = 'active' ORDER BY member_id")
+                .fetch_all(&mut *tx)
+                .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// The portal's OAuth tokens, decrypted.
     pub async fn portal_tokens(&self, member_id: &str) -> Result<Option<PortalTokens>> {
         validate_member_id(member_id)?;

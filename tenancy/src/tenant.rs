@@ -8,8 +8,8 @@ use zeroize::Zeroizing;
 
 use crate::{
     Caller, Contact, Conversation, ConversationId, Error, HistoryPage, Inbound, Line, LineId,
-    LineStatus, Media, Message, MessageId, MessageStatus, OutboxItem, Recorded, Result,
-    StatusChange, User, UserId,
+    LineStatus, Media, Message, MessageId, MessageKind, MessageStatus, Outbound, OutboxItem,
+    Recorded, Result, StatusChange, User, UserId,
     crypto::{Random, TenantKey, aad},
     db::Db,
     model::{check_len, page_limit},
@@ -719,7 +719,32 @@ impl Tenant {
         idempotency_key: &str,
         now: OffsetDateTime,
     ) -> Result<(Message, OutboxItem)> {
-        check_len(text, 65_536, "text longer than 64 KiB")?;
+        let outbound = Outbound {
+            kind: MessageKind::Text,
+            text: Some(text.to_owned()),
+            media: None,
+            quoted_id: None,
+        };
+        self.enqueue(caller, conversation, &outbound, idempotency_key, now).await
+    }
+
+    /// Queues any outbound message (text, reply, reaction, media) as [`Tenant::enqueue_text`]
+    /// does: once per idempotency key. A quoted message must belong to the same conversation.
+    pub async fn enqueue(
+        &self,
+        caller: Caller,
+        conversation: ConversationId,
+        m: &Outbound,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Message, OutboxItem)> {
+        if let Some(text) = &m.text {
+            check_len(text, 65_536, "text longer than 64 KiB")?;
+        }
+        if let Some(media) = &m.media {
+            check_len(&media.path, 1024, "media path longer than 1 KiB")?;
+            check_len(&media.mime, 255, "media type longer than 255 bytes")?;
+        }
         check_len(idempotency_key, 128, "idempotency key longer than 128 bytes")?;
         if idempotency_key.is_empty() {
             return Err(Error::InvalidInput("empty idempotency key"));
@@ -739,14 +764,33 @@ impl Tenant {
             .ok_or(Error::InvalidInput("idempotency key already used for another conversation"))?;
             return Ok((message_from_row(&row)?, item));
         }
+        if let Some(quoted) = m.quoted_id {
+            let found =
+                sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
+                    .bind(quoted)
+                    .bind(conversation)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Err(Error::NotFound("quoted message"));
+            }
+        }
         let at = audit::unix_ms(now);
+        let media = m.media.as_ref();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO messages (conversation_id, line_id, direction, kind, body, status, sender, at) \
-             VALUES ($1, $2, 'out', 'text', $3, 0, $4, $5) RETURNING {MESSAGE_COLUMNS}"
+            "INSERT INTO messages (conversation_id, line_id, direction, kind, body, media_path, \
+             media_mime, media_size, media_sha256, quoted_id, status, sender, at) \
+             VALUES ($1, $2, 'out', $3, $4, $5, $6, $7, $8, $9, 0, $10, $11) RETURNING {MESSAGE_COLUMNS}"
         )))
         .bind(conversation)
         .bind(conv.line_id)
-        .bind(text)
+        .bind(m.kind.as_str())
+        .bind(m.text.as_deref())
+        .bind(media.map(|x| x.path.clone()))
+        .bind(media.map(|x| x.mime.clone()))
+        .bind(media.map(|x| x.size))
+        .bind(media.map(|x| x.sha256.to_vec()))
+        .bind(m.quoted_id)
         .bind(caller.actor())
         .bind(at)
         .fetch_one(&mut *tx)
@@ -789,6 +833,35 @@ impl Tenant {
         .fetch_all(&mut *tx)
         .await?;
         rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// Stores the WhatsApp id chosen for a pending outbound message before it is sent (the
+    /// server only), so that a send repeated after a crash reuses it. An id already stored is
+    /// kept and returned: the first choice wins.
+    pub async fn reserve_wa_id(
+        &self,
+        caller: Caller,
+        message_id: MessageId,
+        wa_id: &str,
+    ) -> Result<String> {
+        caller.require_system("only the server chooses message ids")?;
+        check_len(wa_id, 128, "wa_id longer than 128 bytes")?;
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE messages SET wa_id = $2 WHERE id = $1 AND wa_id IS NULL AND direction = 'out'",
+        )
+        .bind(message_id)
+        .bind(wa_id)
+        .execute(&mut *tx)
+        .await?;
+        let stored: Option<String> = sqlx::query("SELECT wa_id FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("message"))?
+            .try_get(0)?;
+        tx.commit().await?;
+        stored.ok_or(Error::NotFound("message"))
     }
 
     /// Marks a send done: the message gets WhatsApp's id and the `Sent` status.

@@ -1,1 +1,505 @@
-//! The line runtime (in progress on this branch).
+//! The line runtime: one pair of tokio tasks per connected line, each running a wa-session
+//! [`Client`] over the line's tenancy [`tenancy::LineSignalStore`].
+//!
+//! - Inbound: `Event::Message` -> media downloaded into the tenant's media directory -> one
+//!   tenancy transaction (`record_inbound`: message, unread count, audit record with the raw
+//!   event) -> only then the client's ack -> [`LineEvent`]. A redelivered message (same
+//!   WhatsApp id) is stored once.
+//! - Outbound: `send_*` queue a pending message with an idempotency key (tenancy's outbox) and
+//!   wake the line; its sender task reserves the WhatsApp id in the database before the first
+//!   attempt, sends, then `complete_send`. Receipts move the status to delivered and read.
+//!   Whatever is pending is sent after a restart or reconnect, under the id stored before.
+//! - Status: every change is stored (`set_line_status`, audited) and published. A line the
+//!   phone logged out is marked `logged_out` and not restarted.
+
+mod error;
+mod event;
+mod inbound;
+mod line;
+mod outbound;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use sha2::{Digest, Sha256};
+use tenancy::{
+    Caller, Clock, ConversationId, LineId, LineStatus, Media, Message, MessageId, MessageKind,
+    Outbound, Tenant,
+};
+use tokio::{
+    sync::{Notify, broadcast, watch},
+    task::JoinHandle,
+};
+use wa_session::{
+    KeyPair,
+    client::{Client, Config, VOICE_NOTE_MIMETYPE},
+    signal::generate_registration_id,
+};
+
+pub use error::RuntimeError;
+pub use event::{LineEvent, LineEventKind, LineState};
+
+use crate::voice::{self, RemuxOptions};
+
+/// The device-store namespace and key of the runtime's "restart this line" flag.
+const NS_RUNTIME: &str = "runtime";
+const KEY_AUTOSTART: &str = "autostart";
+
+/// Settings of a [`Runtime`].
+#[derive(Clone)]
+pub struct RuntimeConfig {
+    /// The WhatsApp client's settings (URL, root key, TLS roots, limits) for every line.
+    pub client: Config,
+    /// The data directory: media go under `tenants/<member_id>/media/`.
+    pub data_dir: PathBuf,
+    /// The clock for stored times.
+    pub clock: Clock,
+    /// The largest media file a user may send (default 64 MiB).
+    pub max_media: u64,
+    /// How long a failed send waits before the next attempt.
+    pub send_retry: Duration,
+    /// Capacity of the event channel (slow subscribers miss events beyond it).
+    pub event_capacity: usize,
+}
+
+impl RuntimeConfig {
+    /// Defaults around a client configuration and a data directory, with the system clock.
+    #[must_use]
+    pub fn new(client: Config, data_dir: PathBuf) -> RuntimeConfig {
+        RuntimeConfig {
+            client,
+            data_dir,
+            clock: Arc::new(time::OffsetDateTime::now_utc),
+            max_media: 64 * 1024 * 1024,
+            send_retry: Duration::from_secs(2),
+            event_capacity: 4096,
+        }
+    }
+}
+
+impl std::fmt::Debug for RuntimeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeConfig")
+            .field("client", &self.client)
+            .field("data_dir", &self.data_dir)
+            .field("max_media", &self.max_media)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every line task shares.
+pub(crate) struct Shared {
+    pub(crate) config: RuntimeConfig,
+    pub(crate) store: Arc<tenancy::Store>,
+    pub(crate) events: broadcast::Sender<LineEvent>,
+}
+
+/// A line identified across tenants.
+type LineKey = (String, LineId);
+
+struct LineHandle {
+    ctx: Arc<line::LineCtx>,
+    state: watch::Receiver<LineState>,
+    events_task: JoinHandle<()>,
+    outbox_task: JoinHandle<()>,
+}
+
+impl LineHandle {
+    fn running(&self) -> bool {
+        !self.events_task.is_finished()
+    }
+}
+
+/// The media options of [`Runtime::send_media`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaUpload {
+    /// The MIME type (voice notes are always `audio/ogg; codecs=opus`).
+    pub mime: Option<String>,
+    /// A caption (image, video, document).
+    pub caption: Option<String>,
+    /// The file name (documents).
+    pub file_name: Option<String>,
+}
+
+/// Runs every connected line. Dropping it stops every line (the clients close).
+pub struct Runtime {
+    shared: Arc<Shared>,
+    lines: Mutex<HashMap<LineKey, LineHandle>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.shared.config).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for handle in self.lines().values() {
+            handle.events_task.abort();
+            handle.outbox_task.abort();
+            handle.ctx.client.close();
+        }
+    }
+}
+
+/// Sets or clears a line's "restart me" flag.
+pub(crate) async fn set_autostart(
+    tenant: &Tenant,
+    line_id: LineId,
+    on: bool,
+    now: time::OffsetDateTime,
+) -> Result<(), tenancy::Error> {
+    let value: Option<&[u8]> = if on { Some(b"1") } else { None };
+    tenant.device_write(Caller::System, line_id, &[(NS_RUNTIME, KEY_AUTOSTART, value)], now).await
+}
+
+impl Runtime {
+    /// A runtime over `store`; nothing runs until [`Runtime::connect`] or
+    /// [`Runtime::restore_all`].
+    #[must_use]
+    pub fn new(store: Arc<tenancy::Store>, config: RuntimeConfig) -> Runtime {
+        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        Runtime {
+            shared: Arc::new(Shared { config, store, events }),
+            lines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every line's events from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<LineEvent> {
+        self.shared.events.subscribe()
+    }
+
+    fn lines(&self) -> MutexGuard<'_, HashMap<LineKey, LineHandle>> {
+        self.lines.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        (self.shared.config.clock)()
+    }
+
+    /// The tenant's media directory.
+    #[must_use]
+    pub fn media_dir(&self, member_id: &str) -> PathBuf {
+        self.shared.config.data_dir.join("tenants").join(member_id).join("media")
+    }
+
+    /// The current state of a running line (`None` if it is not running).
+    #[must_use]
+    pub fn status(&self, member_id: &str, line_id: LineId) -> Option<LineState> {
+        self.lines()
+            .get(&(member_id.to_owned(), line_id))
+            .filter(|h| h.running())
+            .map(|h| h.state.borrow().clone())
+    }
+
+    /// Starts a line: its client connects (an unpaired line publishes QR codes, a paired one
+    /// logs in) and it is restarted by [`Runtime::restore_all`] from now on. Returns the state
+    /// right after the start; a line already running is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// Unknown tenant or line, storage and client start errors.
+    pub async fn connect(
+        &self,
+        member_id: &str,
+        line_id: LineId,
+    ) -> Result<LineState, RuntimeError> {
+        let key = (member_id.to_owned(), line_id);
+        if let Some(state) = self.status(member_id, line_id) {
+            return Ok(state);
+        }
+        let tenant = self.shared.store.tenant(member_id).await?;
+        tenant.line(Caller::System, line_id).await?;
+        let clock = self.shared.config.clock.clone();
+        let store = match tenant.signal_store(Caller::System, line_id, clock.clone()).await {
+            Ok(store) => store,
+            Err(tenancy::Error::NotFound(_)) => {
+                let mut rng = rand::rng();
+                let identity = KeyPair::generate(&mut rng);
+                let registration_id = generate_registration_id(&mut rng);
+                tenant
+                    .create_signal_store(Caller::System, line_id, &identity, registration_id, clock)
+                    .await?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        set_autostart(&tenant, line_id, true, self.now()).await?;
+        let (client, events) =
+            Client::start(self.shared.config.client.clone(), Arc::new(store)).await?;
+        let (state_tx, state_rx) = watch::channel(LineState::Connecting);
+        let ctx = Arc::new(line::LineCtx {
+            shared: self.shared.clone(),
+            member_id: member_id.to_owned(),
+            line_id,
+            tenant,
+            client,
+            media_dir: self.media_dir(member_id),
+            wake: Arc::new(Notify::new()),
+            state: state_tx,
+        });
+        ctx.publish(LineEventKind::Status(LineState::Connecting));
+        let events_task = tokio::spawn(ctx.clone().run_events(events));
+        let outbox_task = tokio::spawn(ctx.clone().run_outbox());
+        let handle = LineHandle { ctx, state: state_rx, events_task, outbox_task };
+        if let Some(old) = self.lines().insert(key, handle) {
+            old.outbox_task.abort();
+        }
+        Ok(LineState::Connecting)
+    }
+
+    /// Restarts every line of every active tenant that was connected and not logged out (at
+    /// server start). Returns the lines started; a line that fails to start is logged and
+    /// skipped.
+    ///
+    /// # Errors
+    ///
+    /// Only if the tenant registry cannot be read.
+    pub async fn restore_all(&self) -> Result<Vec<(String, LineId)>, RuntimeError> {
+        let mut started = Vec::new();
+        for member_id in self.shared.store.active_tenants().await? {
+            let lines = match self.shared.store.tenant(&member_id).await {
+                Ok(tenant) => match tenant.lines(Caller::System).await {
+                    Ok(lines) => lines.into_iter().map(|l| (tenant.clone(), l)).collect(),
+                    Err(error) => {
+                        tracing::warn!(%member_id, %error, "lines not readable");
+                        Vec::new()
+                    }
+                },
+                Err(error) => {
+                    tracing::warn!(%member_id, %error, "tenant not openable");
+                    Vec::new()
+                }
+            };
+            for (tenant, line) in lines {
+                if line.status == LineStatus::LoggedOut {
+                    continue;
+                }
+                let flagged = tenant
+                    .device_get(Caller::System, line.id, NS_RUNTIME, KEY_AUTOSTART)
+                    .await
+                    .is_ok_and(|v| v.is_some());
+                if !flagged {
+                    continue;
+                }
+                match self.connect(&member_id, line.id).await {
+                    Ok(_) => started.push((member_id.clone(), line.id)),
+                    Err(error) => {
+                        tracing::warn!(%member_id, line_id = line.id, %error, "line not restored")
+                    }
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    fn take_handle(&self, member_id: &str, line_id: LineId) -> Result<LineHandle, RuntimeError> {
+        self.lines()
+            .remove(&(member_id.to_owned(), line_id))
+            .ok_or(RuntimeError::NotRunning(line_id))
+    }
+
+    /// Stops a line (its client closes) and keeps it stopped across restarts until the next
+    /// [`Runtime::connect`]. Waits for its tasks to end.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotRunning`], storage errors.
+    pub async fn disconnect(&self, member_id: &str, line_id: LineId) -> Result<(), RuntimeError> {
+        let handle = self.take_handle(member_id, line_id)?;
+        set_autostart(&handle.ctx.tenant, line_id, false, self.now()).await?;
+        handle.ctx.client.close();
+        let _ = tokio::time::timeout(line::STOP_WAIT, handle.events_task).await;
+        handle.outbox_task.abort();
+        Ok(())
+    }
+
+    /// Logs the line out: WhatsApp removes this companion, the credentials are deleted, the
+    /// line is marked `logged_out` and stops. Waits for its tasks to end.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotRunning`], the logout iq's errors (the line keeps running then).
+    pub async fn logout(&self, member_id: &str, line_id: LineId) -> Result<(), RuntimeError> {
+        let client = {
+            let lines = self.lines();
+            let handle = lines
+                .get(&(member_id.to_owned(), line_id))
+                .filter(|h| h.running())
+                .ok_or(RuntimeError::NotRunning(line_id))?;
+            handle.ctx.client.clone()
+        };
+        client.logout().await?;
+        let handle = self.take_handle(member_id, line_id)?;
+        let _ = tokio::time::timeout(line::STOP_WAIT, handle.events_task).await;
+        handle.outbox_task.abort();
+        Ok(())
+    }
+
+    async fn enqueue(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        conversation: ConversationId,
+        outbound: &Outbound,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
+        let tenant = self.shared.store.tenant(member_id).await?;
+        let (message, _item) =
+            tenant.enqueue(caller, conversation, outbound, idempotency_key, self.now()).await?;
+        let line_id = message.line_id;
+        let wake = self.lines().get(&(member_id.to_owned(), line_id)).map(|h| h.ctx.clone());
+        if let Some(ctx) = wake {
+            let unread =
+                tenant.conversation(Caller::System, conversation).await.map_or(0, |c| c.unread);
+            ctx.publish(LineEventKind::MessageStored {
+                message_id: message.id,
+                conversation_id: conversation,
+                wa_id: message.wa_id.clone(),
+                direction: message.direction,
+                unread,
+            });
+            ctx.wake.notify_one();
+        }
+        Ok(message)
+    }
+
+    /// Queues a text (a reply if `quoted` names a message of the conversation) for sending, once
+    /// per `idempotency_key`. It goes out when the line is connected.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors: the caller may not see the conversation, the quoted message is not in
+    /// it, the key was used for another conversation, the text is too long.
+    pub async fn send_text(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        conversation: ConversationId,
+        text: &str,
+        quoted: Option<MessageId>,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
+        let outbound = Outbound {
+            kind: MessageKind::Text,
+            text: Some(text.to_owned()),
+            media: None,
+            quoted_id: quoted,
+        };
+        self.enqueue(member_id, caller, conversation, &outbound, idempotency_key).await
+    }
+
+    /// Queues a reaction (`emoji`, empty to take one back) to `target`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::send_text`].
+    pub async fn send_reaction(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        conversation: ConversationId,
+        target: MessageId,
+        emoji: &str,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
+        let outbound = Outbound {
+            kind: MessageKind::Reaction,
+            text: Some(emoji.to_owned()),
+            media: None,
+            quoted_id: Some(target),
+        };
+        self.enqueue(member_id, caller, conversation, &outbound, idempotency_key).await
+    }
+
+    /// Stores a media file in the tenant's media directory and queues it. A voice note given as
+    /// a browser's webm/opus recording is remuxed to Ogg Opus first.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Invalid`] for a kind that is not media, [`RuntimeError::MediaTooLarge`],
+    /// [`RuntimeError::Voice`] for a recording that does not remux, file and storage errors.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_media(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        conversation: ConversationId,
+        kind: MessageKind,
+        bytes: Vec<u8>,
+        upload: &MediaUpload,
+        quoted: Option<MessageId>,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
+        if outbound::media_kind(kind).is_none() {
+            return Err(RuntimeError::Invalid("not a media kind"));
+        }
+        let limit = self.shared.config.max_media;
+        let size = bytes.len() as u64;
+        if size > limit {
+            return Err(RuntimeError::MediaTooLarge { size, limit });
+        }
+        let (bytes, mime) = if kind == MessageKind::Voice {
+            let ogg = if bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+                let serial =
+                    u32::from_le_bytes(Sha256::digest(&bytes)[..4].try_into().unwrap_or([0; 4]));
+                voice::webm_to_ogg_opus(
+                    &bytes,
+                    &RemuxOptions { serial, ..RemuxOptions::default() },
+                )?
+                .ogg
+            } else {
+                voice::ogg_opus_duration(&bytes)?;
+                bytes
+            };
+            (ogg, VOICE_NOTE_MIMETYPE.to_owned())
+        } else {
+            let mime = upload.mime.clone().unwrap_or_else(|| "application/octet-stream".to_owned());
+            (bytes, mime)
+        };
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        let name = upload
+            .file_name
+            .as_deref()
+            .map(|n| {
+                n.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).take(128).collect::<String>()
+            })
+            .filter(|n| !n.is_empty() && n != "." && n != "..")
+            .unwrap_or_else(|| "file".to_owned());
+        let relative = format!("out/{}/{name}", hex::encode(sha256));
+        write_media(&self.media_dir(member_id), &relative, &bytes).await?;
+        let outbound = Outbound {
+            kind,
+            text: upload.caption.clone(),
+            media: Some(Media {
+                path: relative,
+                mime,
+                size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                sha256,
+            }),
+            quoted_id: quoted,
+        };
+        self.enqueue(member_id, caller, conversation, &outbound, idempotency_key).await
+    }
+}
+
+async fn write_media(dir: &Path, relative: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
+    let path = dir.join(relative);
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    // Content-addressed: a file already there holds these bytes.
+    if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Ok(());
+    }
+    let partial = path.with_extension("partial");
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::rename(&partial, &path).await?;
+    Ok(())
+}

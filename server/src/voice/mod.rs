@@ -109,3 +109,24 @@ pub fn webm_to_ogg_opus(input: &[u8], options: &RemuxOptions) -> Result<VoiceNot
     let duration = Duration::from_nanos(played.saturating_mul(1_000_000_000) / SAMPLE_RATE);
     Ok(VoiceNote { ogg, duration, packets: webm.blocks.len() })
 }
+
+/// How long an Ogg Opus file plays: its last granule position minus the `OpusHead` pre-skip,
+/// at 48 kHz (for voice notes to send, and for incoming ones).
+///
+/// # Errors
+///
+/// The errors of [`read_pages`], and [`VoiceError::BadOpusHead`] if the first page is not an
+/// `OpusHead`.
+pub fn ogg_opus_duration(ogg: &[u8]) -> Result<Duration, VoiceError> {
+    let pages = read_pages(ogg)?;
+    let first = pages.first().ok_or(VoiceError::Empty)?;
+    let head = OpusHead::parse(&first.body)?;
+    let last = pages
+        .iter()
+        .rev()
+        .map(|p| p.granule)
+        .find(|&g| g != NO_GRANULE)
+        .ok_or(VoiceError::Empty)?;
+    let played = last.saturating_sub(u64::from(head.pre_skip));
+    Ok(Duration::from_nanos(played.saturating_mul(1_000_000_000) / SAMPLE_RATE))
+}

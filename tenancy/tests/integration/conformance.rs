@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 use tenancy::{
-    Cleanup, Error, LineStatus, MessageStatus, PortalTokens, StatusChange, TenantStatus, audit,
+    Cleanup, Error, LineStatus, Media, MessageKind, MessageStatus, Outbound, PortalTokens,
+    StatusChange, TenantStatus, audit,
 };
 
 use crate::support::{ADMIN, ALICE, BOB, Env, SYSTEM, at, inbound, install};
@@ -22,6 +23,7 @@ crate::on_every_backend!(
     portal_tokens_are_encrypted_at_rest,
     device_store_is_encrypted_and_bound_to_its_place,
     outbox_is_idempotent,
+    outbound_replies_reactions_media_and_reserved_ids,
     every_operation_is_audited_and_tampering_is_detected,
     untrusted_input_gets_typed_errors,
 );
@@ -401,6 +403,63 @@ async fn outbox_is_idempotent(env: Env) {
     assert_eq!((m.wa_id.as_deref(), m.status), (Some("WAOUT"), MessageStatus::Sent));
     let page = t.history(ALICE, conv, None, 10).await.unwrap();
     assert_eq!(page.messages.len(), 2);
+}
+
+async fn outbound_replies_reactions_media_and_reserved_ids(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let other = env.tenant("b", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let conv = t
+        .record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "IN1", "x"), at(3))
+        .await
+        .unwrap()
+        .message;
+    let elsewhere = t
+        .record_inbound(SYSTEM, &inbound(line.id, "2@s.whatsapp.net", "IN2", "y"), at(3))
+        .await
+        .unwrap()
+        .message;
+    let reaction = Outbound {
+        kind: MessageKind::Reaction,
+        text: Some("+1".into()),
+        media: None,
+        quoted_id: Some(conv.id),
+    };
+    let (m, _) = t.enqueue(ADMIN, conv.conversation_id, &reaction, "r1", at(4)).await.unwrap();
+    assert_eq!(
+        (m.kind, m.quoted_id, m.status),
+        (MessageKind::Reaction, Some(conv.id), MessageStatus::Pending)
+    );
+    // A quoted message of another conversation is refused.
+    let wrong = Outbound { quoted_id: Some(elsewhere.id), ..reaction.clone() };
+    assert!(matches!(
+        t.enqueue(ADMIN, conv.conversation_id, &wrong, "r2", at(4)).await,
+        Err(Error::NotFound("quoted message"))
+    ));
+    let media =
+        Media { path: "out/ab/f.png".into(), mime: "image/png".into(), size: 3, sha256: [9; 32] };
+    let image = Outbound {
+        kind: MessageKind::Image,
+        text: Some("cap".into()),
+        media: Some(media.clone()),
+        quoted_id: None,
+    };
+    let (img, _) = t.enqueue(ADMIN, conv.conversation_id, &image, "i1", at(5)).await.unwrap();
+    assert_eq!(t.message(ADMIN, img.id).await.unwrap().media, Some(media));
+    // The first reserved id wins; users cannot reserve; inbound messages keep theirs.
+    assert_eq!(t.reserve_wa_id(SYSTEM, img.id, "3EB0AAA").await.unwrap(), "3EB0AAA");
+    assert_eq!(t.reserve_wa_id(SYSTEM, img.id, "3EB0BBB").await.unwrap(), "3EB0AAA");
+    assert!(matches!(t.reserve_wa_id(ADMIN, img.id, "3EB0CCC").await, Err(Error::Forbidden(_))));
+    assert_eq!(t.reserve_wa_id(SYSTEM, conv.id, "3EB0DDD").await.unwrap(), "IN1");
+    assert!(matches!(t.reserve_wa_id(SYSTEM, 9_999, "3EB0EEE").await, Err(Error::NotFound(_))));
+    // A receipt before the send completes finds the message by its reserved id.
+    let change = t
+        .update_status(SYSTEM, line.id, "3EB0AAA", MessageStatus::Delivered, b"{}", at(6))
+        .await
+        .unwrap();
+    assert_eq!(change, StatusChange::Advanced);
+    assert_eq!(env.store.active_tenants().await.unwrap(), vec![env.member("a"), env.member("b")]);
+    drop(other);
 }
 
 async fn every_operation_is_audited_and_tampering_is_detected(env: Env) {

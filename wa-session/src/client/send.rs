@@ -199,12 +199,42 @@ impl Client {
     /// [`Error::NotPaired`], [`Error::Timeout`] if no ack came in time (the message may still
     /// have been delivered), usync and bundle iq errors, store errors, [`Error::Stopped`].
     pub async fn send_message(&self, chat: &Jid, message: e2e::Message) -> Result<SentMessage> {
+        let id = self.new_message_id().await?;
+        self.send_message_with_id(chat, &id, message).await
+    }
+
+    /// A fresh message id for this device (`3EB0` + 9 bytes), for
+    /// [`Client::send_message_with_id`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotPaired`].
+    pub async fn new_message_id(&self) -> Result<String> {
+        let own = own_device(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
+        let mut rng = self.shared.rng();
+        Ok(generate_message_id(Some(&own.jid.user), self.config.clock.now(), &mut rng))
+    }
+
+    /// As [`Client::send_message`] with an id chosen by the caller: an application that stores
+    /// the id before sending can send the same message again after a crash under the same id,
+    /// so that the recipient recognises it as the same message.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_message`], and [`Error::Stanza`] for an empty id or one longer than
+    /// 128 bytes.
+    pub async fn send_message_with_id(
+        &self,
+        chat: &Jid,
+        id: &str,
+        message: e2e::Message,
+    ) -> Result<SentMessage> {
+        if id.is_empty() || id.len() > 128 {
+            return Err(Error::stanza("message", "id must be 1 to 128 bytes"));
+        }
         let own = own_device(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
         let chat = chat.to_non_device();
-        let id = {
-            let mut rng = self.shared.rng();
-            generate_message_id(Some(&own.jid.user), self.config.clock.now(), &mut rng)
-        };
+        let id = id.to_owned();
         let users = [chat.clone(), own_user_like(&own, &chat)];
         let devices = self.shared.devices(&self.commands, &self.config, &users).await?;
         let encrypted = self

@@ -1,0 +1,210 @@
+//! An incoming WhatsApp message turned into what tenancy records: kind, text, quoted id, and
+//! its media downloaded into the tenant's media directory.
+
+use std::path::Path;
+
+use prost::Message as _;
+use sha2::{Digest, Sha256};
+use tenancy::{Inbound, LineId, Media, MessageKind};
+use tracing::warn;
+use wa_proto::{Server, proto::e2e};
+use wa_session::{client::Client, message::MessageInfo};
+
+/// The parts of a message tenancy stores, before any media is fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Classified {
+    pub(crate) kind: MessageKind,
+    pub(crate) text: Option<String>,
+    pub(crate) quoted_wa_id: Option<String>,
+    pub(crate) mime: Option<String>,
+    pub(crate) has_media: bool,
+}
+
+/// What a message carries, or `None` for messages with nothing to show (protocol messages,
+/// key distribution only).
+pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
+    let plain = |kind, text: Option<String>, quoted: Option<String>| Classified {
+        kind,
+        text,
+        quoted_wa_id: quoted,
+        mime: None,
+        has_media: false,
+    };
+    let quoted_of = |context: Option<&e2e::ContextInfo>| context.and_then(|c| c.stanza_id.clone());
+    if let Some(text) = &message.conversation {
+        return Some(plain(MessageKind::Text, Some(text.clone()), None));
+    }
+    if let Some(ext) = &message.extended_text_message {
+        return Some(plain(
+            MessageKind::Text,
+            ext.text.clone(),
+            quoted_of(ext.context_info.as_deref()),
+        ));
+    }
+    if let Some(reaction) = &message.reaction_message {
+        let target = reaction.key.as_ref().and_then(|k| k.id.clone());
+        return Some(plain(MessageKind::Reaction, reaction.text.clone(), target));
+    }
+    let media = |kind,
+                 caption: Option<String>,
+                 mime: Option<String>,
+                 context: Option<&e2e::ContextInfo>| {
+        Some(Classified {
+            kind,
+            text: caption,
+            quoted_wa_id: quoted_of(context),
+            mime,
+            has_media: true,
+        })
+    };
+    if let Some(m) = &message.image_message {
+        return media(
+            MessageKind::Image,
+            m.caption.clone(),
+            m.mimetype.clone(),
+            m.context_info.as_deref(),
+        );
+    }
+    if let Some(m) = &message.video_message {
+        return media(
+            MessageKind::Video,
+            m.caption.clone(),
+            m.mimetype.clone(),
+            m.context_info.as_deref(),
+        );
+    }
+    if let Some(m) = &message.document_message {
+        return media(
+            MessageKind::Document,
+            m.caption.clone(),
+            m.mimetype.clone(),
+            m.context_info.as_deref(),
+        );
+    }
+    if let Some(m) = &message.audio_message {
+        let kind = if m.ptt == Some(true) { MessageKind::Voice } else { MessageKind::Audio };
+        return media(kind, None, m.mimetype.clone(), m.context_info.as_deref());
+    }
+    if let Some(m) = &message.sticker_message {
+        return media(MessageKind::Sticker, None, m.mimetype.clone(), m.context_info.as_deref());
+    }
+    None
+}
+
+/// A file name safe on every file system: the message id's letters and digits only.
+fn safe_name(wa_id: &str) -> String {
+    let name: String = wa_id.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+    if name.is_empty() { "message".to_owned() } else { name }
+}
+
+/// Downloads the message's media (bounded by the client's `max_media_download`) into
+/// `media_dir/in/<line>/<id>` and describes it; `None` if the download fails (expired media, a
+/// host error): the message is still recorded, without its file.
+async fn download(
+    client: &Client,
+    message: &e2e::Message,
+    media_dir: &Path,
+    line_id: LineId,
+    wa_id: &str,
+    mime: Option<String>,
+) -> Option<Media> {
+    let bytes = match client.download_to_vec(message).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            warn!(line_id, %error, "media download failed; recording the message without it");
+            return None;
+        }
+    };
+    let relative = format!("in/{line_id}/{}", safe_name(wa_id));
+    let path = media_dir.join(&relative);
+    let write = async {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::write(&path, &bytes).await
+    };
+    if let Err(error) = write.await {
+        warn!(line_id, %error, "media file not written; recording the message without it");
+        return None;
+    }
+    Some(Media {
+        path: relative,
+        mime: mime.unwrap_or_else(|| "application/octet-stream".to_owned()),
+        size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+        sha256: Sha256::digest(&bytes).into(),
+    })
+}
+
+/// The raw event kept in the audit log: envelope fields and the message's protobuf (hex).
+fn raw_event(info: &MessageInfo, message: &e2e::Message) -> Vec<u8> {
+    serde_json::json!({
+        "event": "message",
+        "id": info.id,
+        "chat": info.chat.to_string(),
+        "sender": info.sender.to_string(),
+        "sender_alt": info.sender_alt.as_ref().map(ToString::to_string),
+        "timestamp": info.timestamp,
+        "push_name": info.push_name,
+        "type": info.kind,
+        "message": hex::encode(message.encode_to_vec()),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Builds the record of an incoming message, downloading its media first.
+pub(crate) async fn inbound(
+    client: &Client,
+    line_id: LineId,
+    media_dir: &Path,
+    info: &MessageInfo,
+    message: &e2e::Message,
+    classified: Classified,
+) -> Inbound {
+    let chat = info.chat.to_non_device();
+    let phone = match (&chat.server, &info.sender_alt) {
+        (Server::User, _) => Some(chat.user.clone()),
+        (_, Some(alt)) if alt.server == Server::User => Some(alt.user.clone()),
+        _ => None,
+    };
+    let media = if classified.has_media {
+        download(client, message, media_dir, line_id, &info.id, classified.mime.clone()).await
+    } else {
+        None
+    };
+    Inbound {
+        line_id,
+        jid: chat.to_string(),
+        phone,
+        push_name: info.push_name.clone(),
+        wa_id: info.id.clone(),
+        kind: classified.kind,
+        text: classified.text,
+        media,
+        quoted_wa_id: classified.quoted_wa_id,
+        raw: raw_event(info, message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_kinds() {
+        let text = e2e::Message { conversation: Some("hi".into()), ..Default::default() };
+        assert_eq!(classify(&text).unwrap().kind, MessageKind::Text);
+        let voice = e2e::Message {
+            audio_message: Some(Box::new(e2e::message::AudioMessage {
+                ptt: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let c = classify(&voice).unwrap();
+        assert_eq!((c.kind, c.has_media), (MessageKind::Voice, true));
+        assert_eq!(classify(&e2e::Message::default()), None);
+        assert_eq!(safe_name("3EB0/../x"), "3EB0x");
+        assert_eq!(safe_name("../"), "message");
+    }
+}

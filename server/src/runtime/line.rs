@@ -1,0 +1,286 @@
+//! The two tasks of a running line: one handles the Client's events (status, inbound messages
+//! committed before their ack, receipts), the other sends the line's outbox while connected.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use tenancy::{Caller, LineId, LineStatus, MessageStatus, StatusChange, Tenant};
+use tokio::sync::{Notify, watch};
+use tracing::{debug, info, warn};
+use wa_session::{
+    client::{Client, Event, Events},
+    message::{Receipt, ReceiptKind},
+};
+
+use super::{
+    Shared,
+    event::{LineEvent, LineEventKind, LineState},
+    inbound, outbound,
+};
+
+/// What both tasks of a line share.
+pub(crate) struct LineCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) member_id: String,
+    pub(crate) line_id: LineId,
+    pub(crate) tenant: Tenant,
+    pub(crate) client: Client,
+    pub(crate) media_dir: PathBuf,
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) state: watch::Sender<LineState>,
+}
+
+impl LineCtx {
+    fn now(&self) -> time::OffsetDateTime {
+        (self.shared.config.clock)()
+    }
+
+    pub(crate) fn publish(&self, kind: LineEventKind) {
+        // No subscriber is not an error: the server may not listen yet.
+        let _ = self.shared.events.send(LineEvent {
+            member_id: self.member_id.clone(),
+            line_id: self.line_id,
+            kind,
+        });
+    }
+
+    fn set_state(&self, state: LineState) {
+        self.state.send_replace(state.clone());
+        self.publish(LineEventKind::Status(state));
+    }
+
+    async fn store_status(&self, status: LineStatus, raw: serde_json::Value) {
+        let raw = raw.to_string();
+        if let Err(error) = self
+            .tenant
+            .set_line_status(Caller::System, self.line_id, status, raw.as_bytes(), self.now())
+            .await
+        {
+            warn!(line_id = self.line_id, %error, "line status not stored");
+        }
+    }
+
+    /// Handles the client's events until it stops.
+    pub(crate) async fn run_events(self: Arc<Self>, mut events: Events) {
+        let mut pairing_stored = false;
+        let mut own_users: Vec<String> = Vec::new();
+        while let Some(event) = events.recv().await {
+            match event {
+                Event::Qr { code, expires } => {
+                    if !pairing_stored {
+                        self.store_status(LineStatus::Pairing, serde_json::json!({"event": "qr"}))
+                            .await;
+                        pairing_stored = true;
+                    }
+                    self.set_state(LineState::Qr { code, expires });
+                }
+                Event::PairSuccess { jid, platform, .. } => {
+                    info!(line_id = self.line_id, %jid, "paired");
+                    let raw = serde_json::json!({"event": "pair_success", "jid": jid.to_string(), "platform": platform});
+                    self.store_status(LineStatus::Pairing, raw).await;
+                }
+                Event::Connected => {
+                    pairing_stored = false;
+                    own_users.clear();
+                    if let Some(account) = self.client.credentials().await.account {
+                        own_users.push(account.jid.user.clone());
+                        if let Some(lid) = account.lid {
+                            own_users.push(lid.user);
+                        }
+                    }
+                    self.store_status(
+                        LineStatus::Connected,
+                        serde_json::json!({"event": "connected"}),
+                    )
+                    .await;
+                    self.set_state(LineState::Connected);
+                    self.wake.notify_one();
+                }
+                Event::Disconnected { reason, reconnect_in } => {
+                    let raw = serde_json::json!({
+                        "event": "disconnected",
+                        "reason": reason.to_string(),
+                        "reconnect_in_ms": reconnect_in.map(|d| d.as_millis()),
+                    });
+                    self.store_status(LineStatus::Disconnected, raw).await;
+                    self.set_state(match reconnect_in {
+                        Some(retry_in) => {
+                            LineState::Reconnecting { reason: reason.to_string(), retry_in }
+                        }
+                        None => LineState::Disconnected { reason: reason.to_string() },
+                    });
+                }
+                Event::LoggedOut { reason } => {
+                    let raw =
+                        serde_json::json!({"event": "logged_out", "reason": reason.to_string()});
+                    self.store_status(LineStatus::LoggedOut, raw).await;
+                    if let Err(error) =
+                        super::set_autostart(&self.tenant, self.line_id, false, self.now()).await
+                    {
+                        warn!(line_id = self.line_id, %error, "autostart flag not cleared");
+                    }
+                    self.set_state(LineState::LoggedOut { reason: reason.to_string() });
+                }
+                Event::Message { info, message, ack } => {
+                    if info.is_group || info.from_me {
+                        // Groups and our own phone's messages are not stored yet.
+                        debug!(line_id = self.line_id, "message not stored (group or from me)");
+                        ack.ack();
+                        continue;
+                    }
+                    let Some(classified) = inbound::classify(&message) else {
+                        ack.ack();
+                        continue;
+                    };
+                    let record = inbound::inbound(
+                        &self.client,
+                        self.line_id,
+                        &self.media_dir,
+                        &info,
+                        &message,
+                        classified,
+                    )
+                    .await;
+                    match self.tenant.record_inbound(Caller::System, &record, self.now()).await {
+                        Ok(recorded) => {
+                            // Committed: only now may WhatsApp forget the message.
+                            ack.ack();
+                            if recorded.new {
+                                self.publish(LineEventKind::MessageStored {
+                                    message_id: recorded.message.id,
+                                    conversation_id: recorded.message.conversation_id,
+                                    wa_id: recorded.message.wa_id,
+                                    direction: recorded.message.direction,
+                                    unread: recorded.unread,
+                                });
+                            }
+                        }
+                        Err(error) => {
+                            // Not acked: the client reconnects and the server delivers it again.
+                            warn!(line_id = self.line_id, %error, "inbound message not stored");
+                            drop(ack);
+                        }
+                    }
+                }
+                Event::Receipt(receipt) => self.receipt(&receipt, &own_users).await,
+                Event::Stanza { node, ack } => {
+                    // Calls and undecodable stanzas: not stored yet, acked so that they are not
+                    // delivered forever.
+                    debug!(line_id = self.line_id, tag = %node.tag, "stanza not handled");
+                    ack.ack();
+                }
+                _ => {}
+            }
+        }
+        // The client stopped (closed, logged out, or a reason that does not reconnect).
+        if !matches!(
+            *self.state.borrow(),
+            LineState::LoggedOut { .. } | LineState::Disconnected { .. }
+        ) {
+            self.set_state(LineState::Disconnected { reason: "client stopped".to_owned() });
+        }
+    }
+
+    async fn receipt(&self, receipt: &Receipt, own_users: &[String]) {
+        let status = match receipt.kind {
+            ReceiptKind::Delivered => MessageStatus::Delivered,
+            ReceiptKind::Read | ReceiptKind::Played => MessageStatus::Read,
+            _ => return,
+        };
+        // Our own devices' receipts say nothing about the customer.
+        if own_users.contains(&receipt.sender.user) {
+            return;
+        }
+        let raw = serde_json::json!({
+            "event": "receipt",
+            "kind": format!("{:?}", receipt.kind),
+            "ids": receipt.ids,
+            "chat": receipt.chat.to_string(),
+            "sender": receipt.sender.to_string(),
+            "t": receipt.timestamp,
+        })
+        .to_string();
+        for id in &receipt.ids {
+            match self
+                .tenant
+                .update_status(Caller::System, self.line_id, id, status, raw.as_bytes(), self.now())
+                .await
+            {
+                Ok(StatusChange::Advanced) => self.publish(LineEventKind::MessageStatus {
+                    message_id: None,
+                    wa_id: id.clone(),
+                    status,
+                }),
+                Ok(_) => {}
+                Err(error) => warn!(line_id = self.line_id, %error, "receipt not stored"),
+            }
+        }
+    }
+
+    /// Sends the line's pending outbox items, oldest first, whenever connected and woken.
+    pub(crate) async fn run_outbox(self: Arc<Self>) {
+        let mut state = self.state.subscribe();
+        loop {
+            if matches!(*state.borrow_and_update(), LineState::Connected) {
+                self.drain().await;
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                changed = state.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    async fn drain(&self) {
+        loop {
+            let items = match self.tenant.pending_outbox(Caller::System, tenancy::MAX_PAGE).await {
+                Ok(items) => items,
+                Err(error) => {
+                    warn!(line_id = self.line_id, %error, "outbox not readable");
+                    return self.retry_later().await;
+                }
+            };
+            let mine: Vec<_> = items
+                .into_iter()
+                .filter(|i| i.line_id == self.line_id && i.kind == "send")
+                .collect();
+            if mine.is_empty() {
+                return;
+            }
+            for item in &mine {
+                if !matches!(*self.state.borrow(), LineState::Connected) {
+                    return;
+                }
+                match outbound::send_item(
+                    &self.tenant,
+                    &self.client,
+                    &self.media_dir,
+                    item,
+                    self.now(),
+                )
+                .await
+                {
+                    Ok(event) => self.publish(event),
+                    Err((message_id, error)) => {
+                        warn!(line_id = self.line_id, %error, "send failed; kept in the outbox");
+                        if let Some(message_id) = message_id {
+                            self.publish(LineEventKind::SendFailed {
+                                message_id,
+                                error: error.to_string(),
+                            });
+                        }
+                        // Order is kept: later items wait for this one.
+                        return self.retry_later().await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn retry_later(&self) {
+        tokio::time::sleep(self.shared.config.send_retry).await;
+        self.wake.notify_one();
+    }
+}
+
+/// How long `disconnect` and `logout` wait for a line's tasks to end.
+pub(crate) const STOP_WAIT: Duration = Duration::from_secs(10);
