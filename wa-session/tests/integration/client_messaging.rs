@@ -1,6 +1,7 @@
 //! The Client's messaging against wa-sim: text, quoted reply, reaction and receipts both ways,
 //! our own other device's copy, exactly-once delivery while sockets are killed, a handler that
-//! does not confirm, and a stale device list.
+//! does not confirm, a stale device list, and sessions broken on the receiving side repaired by
+//! retry receipts.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -16,11 +17,11 @@ use wa_proto::{Jid, Server, proto::e2e};
 use wa_session::{
     KeyPair,
     client::{BackoffPolicy, Client, Config, DisconnectReason, Event, Events, Quoted},
-    message::{MessageInfo, ReceiptKind},
-    signal::generate_registration_id,
-    store::MemoryStore,
+    message::{MessageInfo, ReceiptKind, protocol_address},
+    signal::{SessionRecord, generate_registration_id},
+    store::{MemoryStore, SessionStore as _},
 };
-use wa_sim::{Sim, SimConfig, Target};
+use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig, Target};
 
 const ALICE: &str = "15550002001";
 const BOB: &str = "15550002002";
@@ -60,10 +61,20 @@ struct Peer {
 
 /// Pairs a new companion of `phone` and waits until it is logged in.
 async fn pair(sim: &Sim, seed: u64, phone: &str, config: Config) -> Peer {
+    pair_with_store(sim, seed, phone, config).await.0
+}
+
+/// [`pair`], also giving the companion's store.
+async fn pair_with_store(
+    sim: &Sim,
+    seed: u64,
+    phone: &str,
+    config: Config,
+) -> (Peer, Arc<MemoryStore>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let store =
         Arc::new(MemoryStore::new(KeyPair::generate(&mut rng), generate_registration_id(&mut rng)));
-    let (client, mut events) = Client::start(config, store).await.unwrap();
+    let (client, mut events) = Client::start(config, store.clone()).await.unwrap();
     let code = loop {
         if let Event::Qr { code, .. } = next(&mut events).await {
             break code;
@@ -75,7 +86,7 @@ async fn pair(sim: &Sim, seed: u64, phone: &str, config: Config) -> Peer {
             break;
         }
     }
-    Peer { client, events }
+    (Peer { client, events }, store)
 }
 
 async fn next(events: &mut Events) -> Event {
@@ -394,4 +405,117 @@ async fn a_stale_device_list_is_repaired_through_the_participant_hash_of_the_ser
     assert_eq!(fresh.devices, 4);
     let (info, message) = bob2.message().await;
     assert_eq!((info.id, message.conversation.as_deref()), (fresh.id, Some("third")));
+}
+
+/// Forgets the Signal session `store` holds with `device`, as a device restored from an old
+/// backup or with a torn write would: the next message from it cannot be decrypted.
+async fn break_session(store: &MemoryStore, device: &Jid) {
+    assert!(has_session(store, device).await, "a session to break");
+    store.save_session(&protocol_address(device), &SessionRecord::new()).await.unwrap();
+}
+
+/// Whether `store` holds a session with `device` within a second (the client commits a
+/// message's session change just after the application confirms it).
+async fn has_session(store: &MemoryStore, device: &Jid) -> bool {
+    let address = protocol_address(device);
+    for _ in 0..100 {
+        let record = store.session(&address).await.unwrap();
+        if record.is_some_and(|r| r.has_current_session()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// The texts of the messages that arrive within `wait`, confirmed, with their ids.
+async fn texts_within(peer: &mut Peer, wait: Duration) -> Vec<(String, String)> {
+    let mut texts = Vec::new();
+    while let Ok(Some(event)) = tokio::time::timeout(wait, peer.events.recv()).await {
+        if let Event::Message { info, message, ack } = event {
+            assert!(ack.ack());
+            texts.push((info.id, message.conversation.unwrap_or_default()));
+        }
+    }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_receipt_recovers_a_session_the_receiver_lost_in_both_directions() {
+    let (sim, url) = start_sim().await;
+    let (mut alice, alice_store) = pair_with_store(&sim, 31, ALICE, config(&sim, &url, 31)).await;
+    let (mut bob, bob_store) = pair_with_store(&sim, 32, BOB, config(&sim, &url, 32)).await;
+    alice.client.send_text(&user(BOB), "one").await.unwrap();
+    let (from_alice, _) = bob.message().await;
+    bob.client.send_text(&user(ALICE), "two").await.unwrap();
+    let (from_bob, _) = alice.message().await;
+
+    recovers(&sim, &mut alice, &mut bob, &bob_store, &from_alice.sender, &user(BOB)).await;
+    recovers(&sim, &mut bob, &mut alice, &alice_store, &from_bob.sender, &user(ALICE)).await;
+}
+
+/// Breaks the receiver's session with `sender_device`, then checks that the next message still
+/// arrives, once, and that the conversation carries on both ways.
+async fn recovers(
+    sim: &Sim,
+    sender: &mut Peer,
+    receiver: &mut Peer,
+    receiver_store: &MemoryStore,
+    sender_device: &Jid,
+    to: &Jid,
+) {
+    break_session(receiver_store, sender_device).await;
+    let receipts_before = sim.counters().receipts_relayed;
+    let sent = sender.client.send_text(to, "after the break").await.unwrap();
+    // Without a session the first decryption fails; the retry receipts (the second with the
+    // receiver's keys) make the sender start a new session and send the same message again.
+    let (info, message) = receiver.message().await;
+    assert_eq!(
+        (info.id.as_str(), message.conversation.as_deref()),
+        (sent.id.as_str(), Some("after the break"))
+    );
+    assert!(
+        sim.counters().receipts_relayed >= receipts_before + 2,
+        "retry receipts went through the server"
+    );
+    assert!(has_session(receiver_store, sender_device).await, "the receiver holds a new session");
+    // The repaired session carries on both ways, and the message is not delivered twice.
+    let next = sender.client.send_text(to, "and on").await.unwrap();
+    let answer = receiver.client.send_text(&info.chat, "heard").await.unwrap();
+    let received = texts_within(receiver, Duration::from_millis(500)).await;
+    assert_eq!(received, [(next.id, "and on".to_owned())], "once each, nothing repeated");
+    let (back, back_message) = sender.message().await;
+    assert_eq!((back.id, back_message.conversation.as_deref()), (answer.id, Some("heard")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_receipt_recovers_a_session_with_a_simulated_phone() {
+    let (sim, url) = start_sim().await;
+    let (mut bob, bob_store) = pair_with_store(&sim, 41, BOB, config(&sim, &url, 41)).await;
+    let send = |text: &str| PhoneMessage {
+        to: BOB.to_owned(),
+        content: PhoneContent::Text(text.to_owned()),
+        quoted: None,
+    };
+    sim.phone_send(ALICE, send("from the phone")).await.unwrap();
+    let (first, _) = bob.message().await;
+    assert_eq!(first.sender.device, 0, "alice's primary phone");
+
+    break_session(&bob_store, &first.sender).await;
+    let id = sim.phone_send(ALICE, send("after the break")).await.unwrap();
+    let (info, message) = bob.message().await;
+    assert_eq!(
+        (info.id.as_str(), message.conversation.as_deref()),
+        (id.as_str(), Some("after the break"))
+    );
+    let retries = sim
+        .phone_receipts(ALICE)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.id == id && r.kind == "retry")
+        .count();
+    assert!(retries >= 1, "the phone was asked again");
+    let later = sim.phone_send(ALICE, send("later")).await.unwrap();
+    let received = texts_within(&mut bob, Duration::from_millis(500)).await;
+    assert_eq!(received, [(later, "later".to_owned())], "once each, nothing repeated");
 }
