@@ -21,7 +21,7 @@ use crate::{
     message::{
         Encrypted, MessageInfo, OwnDevice, SeenKind, devices_query, encrypt_message,
         establish_sessions, fetch_bundles_iq, generate_message_id, missing_sessions, parse_bundles,
-        parse_devices, seen_receipt,
+        parse_devices, seen_receipt, send::normalized,
     },
     store::SignalStore,
 };
@@ -63,6 +63,38 @@ impl Quoted {
             from_me: info.from_me,
             message: message.clone(),
         }
+    }
+
+    /// What a reply carries as `quotedMessage`: the content only, as WhatsApp clients quote it.
+    /// Wrappers (ephemeral, view once, edit) are taken off; the `messageContextInfo` (which holds
+    /// the quoted message's `messageSecret`), a sender key distribution and a device-sent wrapper
+    /// are dropped, and so is the content's own `contextInfo` (a quote does not carry the quote
+    /// it replied to).
+    #[must_use]
+    pub fn content(&self) -> e2e::Message {
+        let mut content = normalized(&self.message).clone();
+        content.message_context_info = None;
+        content.sender_key_distribution_message = None;
+        content.device_sent_message = None;
+        if let Some(m) = content.extended_text_message.as_mut() {
+            m.context_info = None;
+        }
+        if let Some(m) = content.image_message.as_mut() {
+            m.context_info = None;
+        }
+        if let Some(m) = content.video_message.as_mut() {
+            m.context_info = None;
+        }
+        if let Some(m) = content.audio_message.as_mut() {
+            m.context_info = None;
+        }
+        if let Some(m) = content.document_message.as_mut() {
+            m.context_info = None;
+        }
+        if let Some(m) = content.sticker_message.as_mut() {
+            m.context_info = None;
+        }
+        content
     }
 }
 
@@ -292,7 +324,7 @@ impl Client {
         let context = ContextInfo {
             stanza_id: Some(quoted.id.clone()),
             participant: participant.map(|jid| jid.to_string()),
-            quoted_message: Some(Box::new(quoted.message.clone())),
+            quoted_message: Some(Box::new(quoted.content())),
             ..Default::default()
         };
         let message = e2e::Message {
@@ -395,5 +427,60 @@ impl Client {
             .encrypt(&*self.store, &self.commands, &self.config, own, id, chat, message, &missed)
             .await?;
         self.send(encrypted.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wa_proto::proto::e2e::{MessageContextInfo, message::FutureProofMessage};
+
+    use super::*;
+
+    fn quoted(message: e2e::Message) -> Quoted {
+        Quoted {
+            id: "3EB0AA".to_owned(),
+            sender: Jid::new("15550001111", Server::User),
+            from_me: false,
+            message,
+        }
+    }
+
+    #[test]
+    fn a_quote_carries_the_content_only() {
+        let secret = MessageContextInfo { message_secret: Some(vec![9; 32]), ..Default::default() };
+        let earlier =
+            ContextInfo { stanza_id: Some("3EB0EARLIER".to_owned()), ..Default::default() };
+        let text = ExtendedTextMessage {
+            text: Some("hello".to_owned()),
+            context_info: Some(Box::new(earlier)),
+            ..Default::default()
+        };
+        let message = e2e::Message {
+            extended_text_message: Some(Box::new(text.clone())),
+            message_context_info: Some(secret.clone()),
+            ..Default::default()
+        };
+        let expected = e2e::Message {
+            extended_text_message: Some(Box::new(ExtendedTextMessage {
+                context_info: None,
+                ..text
+            })),
+            ..Default::default()
+        };
+        assert_eq!(quoted(message.clone()).content(), expected);
+
+        // Wrapped (ephemeral) content is unwrapped first.
+        let wrapped = e2e::Message {
+            ephemeral_message: Some(Box::new(FutureProofMessage {
+                message: Some(Box::new(message)),
+            })),
+            message_context_info: Some(secret),
+            ..Default::default()
+        };
+        assert_eq!(quoted(wrapped).content(), expected);
+
+        // A plain conversation stays as it is.
+        let plain = e2e::Message { conversation: Some("hi".to_owned()), ..Default::default() };
+        assert_eq!(quoted(plain.clone()).content(), plain);
     }
 }
