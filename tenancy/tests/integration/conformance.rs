@@ -300,6 +300,9 @@ async fn portal_tokens_are_encrypted_at_rest(env: Env) {
         access_token: "ACCESS-SECRET-123".to_owned(),
         refresh_token: "REFRESH-SECRET-456".to_owned(),
         expires_at: 99,
+        client_endpoint: "https://tok.test/rest/".to_owned(),
+        server_endpoint: "https://oauth.test/rest/".to_owned(),
+        application_token: "APPTOKEN-SECRET-789".to_owned(),
     });
     env.store.install(&i, at(1)).await.unwrap();
     assert_eq!(env.store.portal_tokens(&member).await.unwrap(), i.tokens);
@@ -307,6 +310,9 @@ async fn portal_tokens_are_encrypted_at_rest(env: Env) {
         access_token: "A2".to_owned(),
         refresh_token: "R2".to_owned(),
         expires_at: 100,
+        client_endpoint: String::new(),
+        server_endpoint: String::new(),
+        application_token: "APP2".to_owned(),
     };
     env.store.set_portal_tokens(&member, &new, at(2)).await.unwrap();
     assert_eq!(env.store.portal_tokens(&member).await.unwrap(), Some(new));
