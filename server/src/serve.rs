@@ -72,7 +72,7 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         c.client_id.clone(),
         c.client_secret.clone(),
     ))
-    .token_store(Arc::new(TenancyTokenStore(store.clone())))
+    .token_store(Arc::new(TenancyTokenStore::new(store.clone(), clock.clone())))
     .clock(SharedClock(clock.clone()))
     .build()?;
     let key = SessionKey::derive(&c.master_key).ok_or(ServeError::Key)?;

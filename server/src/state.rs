@@ -71,18 +71,27 @@ impl Clock for SharedClock {
 
 /// Persists rotated Bitrix24 tokens into the tenants registry (sealed), keeping the stored
 /// endpoints and `application_token`.
-pub struct TenancyTokenStore(pub Arc<Store>);
+pub struct TenancyTokenStore {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TenancyTokenStore {
+    /// A token store writing into `store`, timestamped by `clock`.
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>) -> TenancyTokenStore {
+        TenancyTokenStore { store, clock }
+    }
+}
 
 impl TokenStore for TenancyTokenStore {
     fn save<'a>(&'a self, t: &'a TokenSet) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let old = self.0.portal_tokens(&t.member_id).await.map_err(|e| e.to_string())?;
+            let old = self.store.portal_tokens(&t.member_id).await.map_err(|e| e.to_string())?;
             let application_token = old.map(|o| o.application_token.clone()).unwrap_or_default();
             let new = portal_tokens(t, application_token);
-            self.0
-                .set_portal_tokens(&t.member_id, &new, OffsetDateTime::now_utc())
-                .await
-                .map_err(|e| e.to_string())
+            let now = OffsetDateTime::from_unix_timestamp(self.clock.now_unix())
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            self.store.set_portal_tokens(&t.member_id, &new, now).await.map_err(|e| e.to_string())
         })
     }
 }

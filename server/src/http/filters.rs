@@ -154,7 +154,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(warp::path!("api" / "hooks" / "plan")
             .and(warp::post())
-            .and(st.clone())
+            .and(st)
             .and(warp::header::optional::<String>("x-wab24-hook-secret"))
             .and(json())
             .then(|s, secret, body| respond(api::plan_hook(s, secret, body))))
