@@ -8,6 +8,7 @@
 mod api;
 mod app;
 mod bitrix;
+mod cli;
 mod matrix;
 mod meta;
 mod runtime;

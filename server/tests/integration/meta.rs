@@ -75,3 +75,60 @@ async fn metrics_count_lines_by_status() {
     }
     assert_eq!(app.call("GET", "/healthz", None, None).await.body, "ok");
 }
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_no_tokens_and_no_message_text() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("wab24=trace"))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let line = app
+        .call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Sales"})))
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let conv = app
+        .inbound(ALPHA, line, "1555@s.whatsapp.net", "Secret Name", "w1", "SECRET-MESSAGE-TEXT")
+        .await;
+    assert_eq!(app.get(&format!("/api/conversations/{conv}/messages"), &admin).await.status, 200);
+    app.call("GET", "/api/me", Some("forged.token.value"), None).await;
+    let portal = app.store.portal_tokens(ALPHA).await.unwrap().unwrap();
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("session issued")
+            && logs.contains("app installed")
+            && logs.contains("path=\"/api/lines\""),
+        "{logs}"
+    );
+    for secret in [
+        admin.as_str(),
+        portal.access_token.as_str(),
+        portal.refresh_token.as_str(),
+        portal.application_token.as_str(),
+        "SECRET-MESSAGE-TEXT",
+        "forged.token.value",
+    ] {
+        assert!(!logs.contains(secret), "logs contain {secret}");
+    }
+}
