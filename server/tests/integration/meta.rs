@@ -98,7 +98,10 @@ async fn logs_carry_no_tokens_and_no_message_text() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global (the only test that sets one): a thread-scoped subscriber misses callsites whose
+    // interest other tests' threads cached first. Other tests' lines land here too; the secrets
+    // checked below are this test's own.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
     let app = start().await;
     app.install(ALPHA).await;
     let admin = app.token(ALPHA, 1).await;
