@@ -10,8 +10,8 @@ pub enum Command {
         /// The configuration file.
         config: PathBuf,
     },
-    /// `wab24 demo` (embedded simulators; not built yet).
-    Demo,
+    /// `wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR]`.
+    Demo(crate::demo::DemoOptions),
     /// `wab24 help`, `-h`, `--help`.
     Help,
     /// `wab24 --version`.
@@ -22,7 +22,9 @@ pub enum Command {
 pub const USAGE: &str = "usage:
   wab24 serve --config wab24.toml   run against real Bitrix24 portals (see wab24.example.toml;
                                     every key can be set as WAB24_<KEY>)
-  wab24 demo                        embedded simulators, no configuration (not available yet)
+  wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR]
+                                    an embedded simulated Bitrix24 portal, no configuration
+                                    (defaults: ./data, 127.0.0.1:8080, 127.0.0.1:8081)
   wab24 --version | --help";
 
 /// A command line that cannot be understood.
@@ -36,10 +38,26 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
     match args.next().as_deref() {
         None | Some("help" | "-h" | "--help") => Ok(Command::Help),
         Some("-V" | "--version") => Ok(Command::Version),
-        Some("demo") => match args.next() {
-            None => Ok(Command::Demo),
-            Some(a) => Err(UsageError(format!("unexpected argument {a:?}"))),
-        },
+        Some("demo") => {
+            let mut o = crate::demo::DemoOptions::default();
+            while let Some(a) = args.next() {
+                let mut value = |name: &str| {
+                    args.next().ok_or_else(|| UsageError(format!("{name} needs a value")))
+                };
+                let addr = |v: String| {
+                    v.parse().map_err(|_| {
+                        UsageError(format!("{v:?} is not an address like 127.0.0.1:8080"))
+                    })
+                };
+                match a.as_str() {
+                    "--data" => o.data_dir = value("--data")?.into(),
+                    "--listen" => o.listen = addr(value("--listen")?)?,
+                    "--sim-listen" => o.sim_listen = addr(value("--sim-listen")?)?,
+                    other => return Err(UsageError(format!("unexpected argument {other:?}"))),
+                }
+            }
+            Ok(Command::Demo(o))
+        }
         Some("serve") => {
             let mut config = None;
             while let Some(a) = args.next() {
@@ -84,7 +102,13 @@ mod tests {
             p(&["serve", "--config=b.toml"]).unwrap(),
             Command::Serve { config: "b.toml".into() }
         );
-        assert_eq!(p(&["demo"]).unwrap(), Command::Demo);
+        assert_eq!(p(&["demo"]).unwrap(), Command::Demo(crate::demo::DemoOptions::default()));
+        let Command::Demo(o) = p(&["demo", "--data", "/tmp/d", "--listen", "127.0.0.1:1"]).unwrap()
+        else {
+            panic!("not demo")
+        };
+        assert_eq!((o.data_dir.to_str(), o.listen.port()), (Some("/tmp/d"), 1));
+        assert!(p(&["demo", "--listen", "x"]).is_err());
         assert_eq!(p(&[]).unwrap(), Command::Help);
         assert!(p(&["serve", "--config"]).unwrap_err().0.contains("needs a file"));
         assert!(p(&["serve", "--port", "1"]).unwrap_err().0.contains("--port"));

@@ -1,7 +1,7 @@
 //! wab24, the reference server: WhatsApp lines inside Bitrix24.
 //!
 //! - [`config`]: `wab24.toml` and `WAB24_*` variables; [`cli`]: the command line; [`serve`]:
-//!   start-up.
+//!   start-up; [`demo`]: the server with an embedded simulated Bitrix24 portal.
 //! - [`http`]: the Bitrix24 app endpoints (install, frame, events), the JSON API, SSE,
 //!   `/api/openapi.json` and `/metrics`, on warp; [`state`]: what handlers share and the
 //!   authentication of API calls; [`session`]: the session tokens (JWT, HS256).
@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -25,18 +25,18 @@ fn main() -> ExitCode {
             println!("wab24 {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Demo => {
-            eprintln!("wab24: `demo` (embedded WhatsApp and Bitrix24 simulators) is not built yet");
-            ExitCode::from(2)
+        Command::Demo(opts) => {
+            let Some(rt) = runtime() else { return ExitCode::FAILURE };
+            match rt.block_on(wab24::demo::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("wab24: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve { config } => {
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("wab24: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
+            let Some(rt) = runtime() else { return ExitCode::FAILURE };
             let result = rt.block_on(async {
                 let config = wab24::config::Config::load(&config)?;
                 let state = wab24::serve::build(&config).await?;
@@ -49,6 +49,16 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("wab24: cannot start the async runtime: {e}");
+            None
         }
     }
 }

@@ -47,6 +47,7 @@ pub fn settings(c: &Config) -> Settings {
         default_plan: c.default_plan.clone(),
         default_line_quota: c.default_line_quota,
         trial_days: c.trial_days,
+        extra_frame_ancestor: None,
     }
 }
 
@@ -101,7 +102,8 @@ pub async fn run(state: AppState, addr: SocketAddr) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn shutdown() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown() {
     #[cfg(unix)]
     {
         let term = async {

@@ -33,6 +33,9 @@ pub struct Settings {
     pub default_line_quota: i64,
     /// A new tenant's trial length in days.
     pub trial_days: i64,
+    /// Another origin allowed to frame the app besides the portal (`wab24 demo`: the simulated
+    /// portal's shell page, which lives on another host than the portal's domain).
+    pub extra_frame_ancestor: Option<String>,
 }
 
 /// The shared state. Cheap to clone.

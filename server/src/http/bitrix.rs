@@ -70,12 +70,16 @@ fn error_page(e: &ApiError) -> Response {
     html(e.status(), body, None)
 }
 
-fn origin(protocol: Protocol, domain: &str) -> Option<String> {
+fn origin(state: &AppState, protocol: Protocol, domain: &str) -> Option<String> {
     let scheme = match protocol {
         Protocol::Http => "http",
         Protocol::Https => "https",
     };
-    safe_host(domain).map(|d| format!("{scheme}://{d}"))
+    let portal = safe_host(domain).map(|d| format!("{scheme}://{d}"))?;
+    Some(match &state.settings().extra_frame_ancestor {
+        Some(extra) => format!("{portal} {extra}"),
+        None => portal,
+    })
 }
 
 fn b24_failed(state: &AppState, what: &'static str, e: &B24Error) {
@@ -208,7 +212,7 @@ async fn install_frame(state: &AppState, query: &str, body: &[u8]) -> ApiResult<
         user_id: None,
     };
     register(state, tokens, &app_token).await?;
-    Ok(origin(frame.protocol, domain))
+    Ok(origin(state, frame.protocol, domain))
 }
 
 async fn install_callback(state: &AppState, body: &[u8]) -> ApiResult<()> {
@@ -284,7 +288,7 @@ async fn open_app(
     let token = state.key().issue(&session::claims(&frame.member_id, uid, role, state.now_unix()));
     tracing::info!(member_id = %frame.member_id, user_id = uid, role = crate::http::api::role_name(role), "session issued");
     // The portal's domain as registered (confirmed at install), not the frame's.
-    Ok((token, origin(frame.protocol, &info.domain), role))
+    Ok((token, origin(state, frame.protocol, &info.domain), role))
 }
 
 /// `POST /b24/events`: an event bound with `event.bind`. Its `auth[application_token]` must

@@ -64,6 +64,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         default_plan: "trial".to_owned(),
         default_line_quota: 3,
         trial_days: 14,
+        extra_frame_ancestor: None,
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();
