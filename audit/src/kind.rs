@@ -12,6 +12,8 @@ pub enum Kind {
     AppUninstalled,
     /// A session token was issued to a portal user.
     AuthIssued,
+    /// A portal's plan (name, line quota, trial end) was changed.
+    PlanChanged,
     /// A WhatsApp line was created.
     LineCreated,
     /// A WhatsApp line was deleted.
@@ -32,10 +34,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
+        Kind::PlanChanged,
         Kind::LineCreated,
         Kind::LineDeleted,
         Kind::LineStatusChanged,
@@ -52,6 +55,7 @@ impl Kind {
             Kind::AppInstalled => "app.installed",
             Kind::AppUninstalled => "app.uninstalled",
             Kind::AuthIssued => "auth.issued",
+            Kind::PlanChanged => "app.plan_changed",
             Kind::LineCreated => "line.created",
             Kind::LineDeleted => "line.deleted",
             Kind::LineStatusChanged => "line.status_changed",

@@ -1,11 +1,27 @@
 //! wab24, the reference server: WhatsApp lines inside Bitrix24.
 //!
+//! - [`config`]: `wab24.toml` and `WAB24_*` variables; [`cli`]: the command line; [`serve`]:
+//!   start-up; [`demo`]: the server with an embedded simulated Bitrix24 portal.
+//! - [`http`]: the Bitrix24 app endpoints (install, frame, events), the JSON API, SSE,
+//!   `/api/openapi.json` and `/metrics`, on warp; [`state`]: what handlers share and the
+//!   authentication of API calls; [`session`]: the session tokens (JWT, HS256).
+//! - [`events`]: the in-process event bus; [`metrics`]: counters; [`error`]: the API error.
 //! - [`runtime`]: one task per line running a wa-session `Client` over the tenant's store,
 //!   inbound messages committed before they are acked, the outbox sent, statuses published.
 //! - [`voice`]: browser voice recordings (webm/opus) remuxed into WhatsApp voice notes (Ogg Opus).
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod metrics;
 pub mod runtime;
+pub mod serve;
+pub mod session;
+pub mod state;
 pub mod voice;
 
 /// Harnesses shared by the fuzz targets (`fuzz/fuzz_targets/`) and the seed-replay test.

@@ -220,6 +220,13 @@ pub struct PortalTokens {
     pub refresh_token: String,
     /// When the access token expires (Unix ms).
     pub expires_at: i64,
+    /// The portal's REST root (`client_endpoint`); empty when not recorded.
+    pub client_endpoint: String,
+    /// The portal's OAuth server REST root (`server_endpoint`); empty when not recorded.
+    pub server_endpoint: String,
+    /// The installation's `application_token` (the proof carried by every event); empty when
+    /// not recorded.
+    pub application_token: String,
 }
 
 impl fmt::Debug for PortalTokens {
@@ -228,6 +235,9 @@ impl fmt::Debug for PortalTokens {
             .field("access_token", &"<redacted>")
             .field("refresh_token", &"<redacted>")
             .field("expires_at", &self.expires_at)
+            .field("client_endpoint", &self.client_endpoint)
+            .field("server_endpoint", &self.server_endpoint)
+            .field("application_token", &"<redacted>")
             .finish()
     }
 }
@@ -485,7 +495,10 @@ mod tests {
             access_token: "AT-secret".to_owned(),
             refresh_token: "RT-secret".to_owned(),
             expires_at: 5,
+            client_endpoint: "https://p.test/rest/".to_owned(),
+            server_endpoint: String::new(),
+            application_token: "APP-secret".to_owned(),
         };
-        insta::assert_snapshot!(format!("{t:?}"), @r#"PortalTokens { access_token: "<redacted>", refresh_token: "<redacted>", expires_at: 5 }"#);
+        insta::assert_snapshot!(format!("{t:?}"), @r#"PortalTokens { access_token: "<redacted>", refresh_token: "<redacted>", expires_at: 5, client_endpoint: "https://p.test/rest/", server_endpoint: "", application_token: "<redacted>" }"#);
     }
 }

@@ -242,6 +242,64 @@ impl Store {
         Ok(())
     }
 
+    /// Changes a tenant's plan (the billing hook): name, line quota (the registry and the tenant's
+    /// own copy that line creation checks) and trial end, with `app.plan_changed` in the
+    /// registry's audit log. Lines above a lowered quota are kept; only new ones are refused.
+    pub async fn set_plan(
+        &self,
+        member_id: &str,
+        plan: &str,
+        line_quota: i64,
+        trial_ends_at: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<TenantInfo> {
+        validate_member_id(member_id)?;
+        check_len(plan, 64, "plan longer than 64 bytes")?;
+        if plan.trim().is_empty() {
+            return Err(Error::InvalidInput("plan is empty"));
+        }
+        if line_quota < 0 {
+            return Err(Error::InvalidInput("negative line quota"));
+        }
+        let info = self.info(member_id).await?;
+        if info.status == TenantStatus::Active {
+            let db = self.tenant_db(member_id).await?;
+            let mut tx = db.write().await?;
+            sqlx::query("UPDATE settings SET line_quota = $1 WHERE id = 1")
+                .bind(line_quota)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        let mut tx = self.control.write().await?;
+        sqlx::query(
+            "UPDATE tenants SET plan = $2, line_quota = $3, trial_ends_at = $4, updated_at = $5 \
+             WHERE member_id = $1",
+        )
+        .bind(member_id)
+        .bind(plan)
+        .bind(line_quota)
+        .bind(trial_ends_at)
+        .bind(audit::unix_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let payload =
+            serde_json::json!({ "from": { "plan": info.plan, "line_quota": info.line_quota,
+            "trial_ends_at": info.trial_ends_at }, "to": { "plan": plan, "line_quota": line_quota,
+            "trial_ends_at": trial_ends_at } })
+            .to_string();
+        let subject = format!("tenant:{member_id}");
+        let entry = audit::Entry {
+            kind: audit::Kind::PlanChanged,
+            actor: "system",
+            subject: &subject,
+            payload: payload.as_bytes(),
+        };
+        audit::append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        self.info(member_id).await
+    }
+
     /// Blocks or unblocks a tenant.
     pub async fn set_status(
         &self,
@@ -313,10 +371,15 @@ impl Store {
         let v: serde_json::Value =
             serde_json::from_slice(&plain).map_err(|_| Error::Corrupt("tokens"))?;
         let s = |k: &str| v[k].as_str().map(str::to_owned).ok_or(Error::Corrupt("tokens"));
+        // Fields added later: absent in older records.
+        let opt = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
         Ok(Some(PortalTokens {
             access_token: s("access_token")?,
             refresh_token: s("refresh_token")?,
             expires_at: v["expires_at"].as_i64().ok_or(Error::Corrupt("tokens"))?,
+            client_endpoint: opt("client_endpoint"),
+            server_endpoint: opt("server_endpoint"),
+            application_token: opt("application_token"),
         }))
     }
 
@@ -347,7 +410,8 @@ impl Store {
     fn seal_tokens(&self, member_id: &str, t: &PortalTokens) -> Result<Vec<u8>> {
         let json = zeroize::Zeroizing::new(
             serde_json::json!({ "access_token": t.access_token, "refresh_token": t.refresh_token,
-                "expires_at": t.expires_at })
+                "expires_at": t.expires_at, "client_endpoint": t.client_endpoint,
+                "server_endpoint": t.server_endpoint, "application_token": t.application_token })
             .to_string(),
         );
         let key = TenantKey::derive(&self.master, member_id)?;

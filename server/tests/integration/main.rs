@@ -1,8 +1,16 @@
-//! The server's integration tests: the line runtime against wa-sim and tenancy on SQLite, and
-//! the voice-note remux on recorded and hand-built files.
+//! The server's integration tests: the HTTP surface against b24-sim (Bitrix24 app endpoints,
+//! API, permission matrix, SSE, OpenAPI, metrics), the line runtime against wa-sim and tenancy
+//! on SQLite, and the voice-note remux on recorded and hand-built files.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cast_possible_truncation)]
 
+mod api;
+mod app;
+mod bitrix;
+mod cli;
+mod matrix;
+mod meta;
 mod runtime;
+mod sse;
 mod voice;

@@ -21,6 +21,7 @@ crate::on_every_backend!(
     uninstall_clean_deletes_data,
     blocked_tenant_cannot_be_opened,
     portal_tokens_are_encrypted_at_rest,
+    plan_change_sets_quota_and_trial_and_is_audited,
     device_store_is_encrypted_and_bound_to_its_place,
     outbox_is_idempotent,
     outbound_replies_reactions_media_and_reserved_ids,
@@ -52,6 +53,43 @@ async fn quota_error_names_current_and_maximum(env: Env) {
     env.store.install(&install(t.member_id(), 3), at(5)).await.unwrap();
     t.create_line(ADMIN, "Four", None, at(6)).await.unwrap();
     assert_eq!(t.lines(ADMIN).await.unwrap().len(), 3);
+}
+
+async fn plan_change_sets_quota_and_trial_and_is_audited(env: Env) {
+    let t = env.tenant("plan", 1).await;
+    t.create_line(ADMIN, "One", None, at(2)).await.unwrap();
+    assert!(matches!(
+        t.create_line(ADMIN, "Two", None, at(2)).await,
+        Err(Error::QuotaExceeded { current: 1, max: 1 })
+    ));
+    let info = env.store.set_plan(t.member_id(), "pro", 2, Some(99_000), at(3)).await.unwrap();
+    assert_eq!((info.plan.as_str(), info.line_quota, info.trial_ends_at), ("pro", 2, Some(99_000)));
+    t.create_line(ADMIN, "Two", None, at(4)).await.unwrap();
+    assert!(matches!(
+        t.create_line(ADMIN, "Three", None, at(4)).await,
+        Err(Error::QuotaExceeded { current: 2, max: 2 })
+    ));
+    // Lowering keeps the lines there are; only new ones are refused.
+    env.store.set_plan(t.member_id(), "basic", 1, None, at(5)).await.unwrap();
+    assert_eq!(t.lines(ADMIN).await.unwrap().len(), 2);
+    assert!(matches!(
+        t.create_line(ADMIN, "Three", None, at(6)).await,
+        Err(Error::QuotaExceeded { current: 2, max: 1 })
+    ));
+    assert_eq!(env.store.info(t.member_id()).await.unwrap().trial_ends_at, None);
+    for bad in [("", 1), ("x", -1)] {
+        assert!(matches!(
+            env.store.set_plan(t.member_id(), bad.0, bad.1, None, at(7)).await,
+            Err(Error::InvalidInput(_))
+        ));
+    }
+    assert!(matches!(
+        env.store.set_plan(&env.member("nobody"), "pro", 1, None, at(7)).await,
+        Err(Error::UnknownTenant)
+    ));
+    // The registry's audit chain records both changes and still verifies.
+    let head = env.store.verify_audit().await.unwrap();
+    assert!(head.seq >= 3, "{head:?}");
 }
 
 async fn users_cannot_manage_lines(env: Env) {
@@ -300,6 +338,9 @@ async fn portal_tokens_are_encrypted_at_rest(env: Env) {
         access_token: "ACCESS-SECRET-123".to_owned(),
         refresh_token: "REFRESH-SECRET-456".to_owned(),
         expires_at: 99,
+        client_endpoint: "https://tok.test/rest/".to_owned(),
+        server_endpoint: "https://oauth.test/rest/".to_owned(),
+        application_token: "APPTOKEN-SECRET-789".to_owned(),
     });
     env.store.install(&i, at(1)).await.unwrap();
     assert_eq!(env.store.portal_tokens(&member).await.unwrap(), i.tokens);
@@ -307,6 +348,9 @@ async fn portal_tokens_are_encrypted_at_rest(env: Env) {
         access_token: "A2".to_owned(),
         refresh_token: "R2".to_owned(),
         expires_at: 100,
+        client_endpoint: String::new(),
+        server_endpoint: String::new(),
+        application_token: "APP2".to_owned(),
     };
     env.store.set_portal_tokens(&member, &new, at(2)).await.unwrap();
     assert_eq!(env.store.portal_tokens(&member).await.unwrap(), Some(new));

@@ -1,0 +1,117 @@
+//! Command-line parsing (no dependency: two commands, one option).
+
+use std::path::PathBuf;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `wab24 serve --config FILE`.
+    Serve {
+        /// The configuration file.
+        config: PathBuf,
+    },
+    /// `wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR]`.
+    Demo(crate::demo::DemoOptions),
+    /// `wab24 help`, `-h`, `--help`.
+    Help,
+    /// `wab24 --version`.
+    Version,
+}
+
+/// The usage text.
+pub const USAGE: &str = "usage:
+  wab24 serve --config wab24.toml   run against real Bitrix24 portals (see wab24.example.toml;
+                                    every key can be set as WAB24_<KEY>)
+  wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR]
+                                    an embedded simulated Bitrix24 portal, no configuration
+                                    (defaults: ./data, 127.0.0.1:8080, 127.0.0.1:8081)
+  wab24 --version | --help";
+
+/// A command line that cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}\n{USAGE}")]
+pub struct UsageError(pub String);
+
+/// Parses the arguments after the program name.
+pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageError> {
+    let mut args = args.into_iter();
+    match args.next().as_deref() {
+        None | Some("help" | "-h" | "--help") => Ok(Command::Help),
+        Some("-V" | "--version") => Ok(Command::Version),
+        Some("demo") => {
+            let mut o = crate::demo::DemoOptions::default();
+            while let Some(a) = args.next() {
+                let mut value = |name: &str| {
+                    args.next().ok_or_else(|| UsageError(format!("{name} needs a value")))
+                };
+                let addr = |v: String| {
+                    v.parse().map_err(|_| {
+                        UsageError(format!("{v:?} is not an address like 127.0.0.1:8080"))
+                    })
+                };
+                match a.as_str() {
+                    "--data" => o.data_dir = value("--data")?.into(),
+                    "--listen" => o.listen = addr(value("--listen")?)?,
+                    "--sim-listen" => o.sim_listen = addr(value("--sim-listen")?)?,
+                    other => return Err(UsageError(format!("unexpected argument {other:?}"))),
+                }
+            }
+            Ok(Command::Demo(o))
+        }
+        Some("serve") => {
+            let mut config = None;
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "--config" | "-c" => {
+                        config = Some(
+                            args.next()
+                                .ok_or_else(|| UsageError("--config needs a file".to_owned()))?,
+                        )
+                    }
+                    other => match other.strip_prefix("--config=") {
+                        Some(v) => config = Some(v.to_owned()),
+                        None => return Err(UsageError(format!("unexpected argument {other:?}"))),
+                    },
+                }
+            }
+            let config =
+                config.or_else(|| std::env::var("WAB24_CONFIG").ok()).ok_or_else(|| {
+                    UsageError("serve needs --config FILE (or WAB24_CONFIG)".to_owned())
+                })?;
+            Ok(Command::Serve { config: PathBuf::from(config) })
+        }
+        Some(other) => Err(UsageError(format!("unknown command {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, UsageError> {
+        parse(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(
+            p(&["serve", "--config", "a.toml"]).unwrap(),
+            Command::Serve { config: "a.toml".into() }
+        );
+        assert_eq!(
+            p(&["serve", "--config=b.toml"]).unwrap(),
+            Command::Serve { config: "b.toml".into() }
+        );
+        assert_eq!(p(&["demo"]).unwrap(), Command::Demo(crate::demo::DemoOptions::default()));
+        let Command::Demo(o) = p(&["demo", "--data", "/tmp/d", "--listen", "127.0.0.1:1"]).unwrap()
+        else {
+            panic!("not demo")
+        };
+        assert_eq!((o.data_dir.to_str(), o.listen.port()), (Some("/tmp/d"), 1));
+        assert!(p(&["demo", "--listen", "x"]).is_err());
+        assert_eq!(p(&[]).unwrap(), Command::Help);
+        assert!(p(&["serve", "--config"]).unwrap_err().0.contains("needs a file"));
+        assert!(p(&["serve", "--port", "1"]).unwrap_err().0.contains("--port"));
+        assert!(p(&["frobnicate"]).unwrap_err().0.contains("unknown command"));
+    }
+}

@@ -1,0 +1,362 @@
+//! The server's configuration: `wab24.toml`, each key overridable by `WAB24_<KEY>`.
+//!
+//! Every key is documented in `server/wab24.example.toml`. Loading is pure: the file's text and
+//! the environment are parameters, so tests need neither files nor process variables.
+
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration that cannot be used. Each variant names the key and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The path given.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a key of the wrong type.
+    #[error("configuration file is not valid: {0}")]
+    Syntax(String),
+    /// A required key is absent from both the file and the environment.
+    #[error("configuration key `{key}` is missing (set it in the file or as WAB24_{env})")]
+    Missing {
+        /// The key.
+        key: &'static str,
+        /// The key upper-cased (the environment variable's suffix).
+        env: String,
+    },
+    /// A key has a value that cannot be used.
+    #[error("configuration key `{key}` is invalid: {reason}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where tenants are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// SQLite files under this directory (`control.db`, `tenants/<member_id>.db`).
+    Sqlite(PathBuf),
+    /// PostgreSQL at this URL, the registry in `control_schema`.
+    Postgres {
+        /// The connection URL (may hold a password: not printed by `Debug` of [`Config`]).
+        url: String,
+        /// The registry's schema.
+        control_schema: String,
+    },
+}
+
+/// The loaded configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// The Bitrix24 application's `client_id`.
+    pub client_id: String,
+    /// The Bitrix24 application's `client_secret` (never logged).
+    pub client_secret: String,
+    /// The public base URL of this server as Bitrix24 reaches it (no trailing slash).
+    pub public_url: String,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Where tenants are stored.
+    pub database: Database,
+    /// The data directory (media files live under `tenants/<member_id>/media/`).
+    pub data_dir: PathBuf,
+    /// The 32-byte master key (tenant keys and the session-token key derive from it).
+    pub master_key: [u8; 32],
+    /// The Bitrix24 OAuth server's REST root used to confirm tokens (`app.info`).
+    pub oauth_server: String,
+    /// The secret that the plan-change hook must present; `None` disables the hook.
+    pub plan_hook_secret: Option<String>,
+    /// The plan a new installation starts on.
+    pub default_plan: String,
+    /// How many lines that plan allows.
+    pub default_line_quota: i64,
+    /// Length of the trial of a new installation, in days (0: no trial).
+    pub trial_days: i64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let database = match &self.database {
+            Database::Sqlite(p) => format!("sqlite:{}", p.display()),
+            Database::Postgres { control_schema, .. } => {
+                format!("postgres:<redacted url>, schema {control_schema}")
+            }
+        };
+        f.debug_struct("Config")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("public_url", &self.public_url)
+            .field("listen", &self.listen)
+            .field("database", &database)
+            .field("data_dir", &self.data_dir)
+            .field("master_key", &"<redacted>")
+            .field("oauth_server", &self.oauth_server)
+            .field("plan_hook_secret", &self.plan_hook_secret.as_ref().map(|_| "<redacted>"))
+            .field("default_plan", &self.default_plan)
+            .field("default_line_quota", &self.default_line_quota)
+            .field("trial_days", &self.trial_days)
+            .finish()
+    }
+}
+
+/// The file's shape: every key optional here, required ones are checked after the environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    public_url: Option<String>,
+    listen: Option<String>,
+    database_url: Option<String>,
+    pg_control_schema: Option<String>,
+    data_dir: Option<String>,
+    master_key: Option<String>,
+    oauth_server: Option<String>,
+    plan_hook_secret: Option<String>,
+    default_plan: Option<String>,
+    default_line_quota: Option<i64>,
+    trial_days: Option<i64>,
+}
+
+/// Every key the file and the environment know.
+pub const KEYS: [&str; 13] = [
+    "client_id",
+    "client_secret",
+    "public_url",
+    "listen",
+    "database_url",
+    "pg_control_schema",
+    "data_dir",
+    "master_key",
+    "oauth_server",
+    "plan_hook_secret",
+    "default_plan",
+    "default_line_quota",
+    "trial_days",
+];
+
+/// The environment prefix.
+pub const ENV_PREFIX: &str = "WAB24_";
+
+impl Config {
+    /// Reads `path` and applies `WAB24_*` variables from the process environment.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let env: HashMap<String, String> =
+            std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        Config::from_parts(&text, &env)
+    }
+
+    /// Builds a configuration from a file's text and environment variables (`WAB24_<KEY>`
+    /// override the file's `key`).
+    pub fn from_parts(text: &str, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let pick = |key: &'static str, file: Option<String>| -> Option<String> {
+            env.get(&format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()))
+                .cloned()
+                .or(file)
+                .filter(|v| !v.trim().is_empty())
+        };
+        let required = |key: &'static str, file: Option<String>| {
+            pick(key, file).ok_or(ConfigError::Missing { key, env: key.to_ascii_uppercase() })
+        };
+        let number = |key: &'static str, file: Option<i64>| -> Result<Option<i64>, ConfigError> {
+            match pick(key, file.map(|n| n.to_string())) {
+                None => Ok(None),
+                Some(s) => s.trim().parse().map(Some).map_err(|_| ConfigError::Invalid {
+                    key,
+                    reason: format!("{s:?} is not a whole number"),
+                }),
+            }
+        };
+
+        let client_id = required("client_id", raw.client_id)?;
+        let client_secret = required("client_secret", raw.client_secret)?;
+        let public_url = required("public_url", raw.public_url)?;
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                reason: "must start with https:// (or http:// behind a local proxy)".to_owned(),
+            });
+        }
+        let listen = pick("listen", raw.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            reason: format!("{listen:?} is not an address like 127.0.0.1:8080"),
+        })?;
+        let data_dir = PathBuf::from(required("data_dir", raw.data_dir)?);
+        let control_schema =
+            pick("pg_control_schema", raw.pg_control_schema).unwrap_or_else(|| "wab24".to_owned());
+        let database = match pick("database_url", raw.database_url) {
+            None => Database::Sqlite(data_dir.clone()),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres { url, control_schema }
+            }
+            Some(url) => match url.strip_prefix("sqlite:") {
+                Some(dir) if !dir.is_empty() => Database::Sqlite(PathBuf::from(dir)),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "database_url",
+                        reason: "must be sqlite:<directory> or postgres://...".to_owned(),
+                    });
+                }
+            },
+        };
+        let master_hex = required("master_key", raw.master_key)?;
+        let master_key = parse_master_key(&master_hex)?;
+        let oauth_server = pick("oauth_server", raw.oauth_server)
+            .unwrap_or_else(|| b24_client::DEFAULT_SERVER_ENDPOINT.to_owned());
+        let plan_hook_secret = pick("plan_hook_secret", raw.plan_hook_secret);
+        if let Some(s) = &plan_hook_secret
+            && s.len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                key: "plan_hook_secret",
+                reason: "must be at least 16 characters".to_owned(),
+            });
+        }
+        let default_plan =
+            pick("default_plan", raw.default_plan).unwrap_or_else(|| "trial".to_owned());
+        let default_line_quota = number("default_line_quota", raw.default_line_quota)?.unwrap_or(2);
+        if !(0..=10_000).contains(&default_line_quota) {
+            return Err(ConfigError::Invalid {
+                key: "default_line_quota",
+                reason: "must be between 0 and 10000".to_owned(),
+            });
+        }
+        let trial_days = number("trial_days", raw.trial_days)?.unwrap_or(14);
+        if !(0..=3650).contains(&trial_days) {
+            return Err(ConfigError::Invalid {
+                key: "trial_days",
+                reason: "must be between 0 and 3650".to_owned(),
+            });
+        }
+        Ok(Config {
+            client_id,
+            client_secret,
+            public_url,
+            listen,
+            database,
+            data_dir,
+            master_key,
+            oauth_server,
+            plan_hook_secret,
+            default_plan,
+            default_line_quota,
+            trial_days,
+        })
+    }
+}
+
+fn parse_master_key(hex_text: &str) -> Result<[u8; 32], ConfigError> {
+    let invalid =
+        |reason: &str| ConfigError::Invalid { key: "master_key", reason: reason.to_owned() };
+    let bytes = hex::decode(hex_text.trim())
+        .map_err(|_| invalid("must be 64 hexadecimal characters (32 bytes)"))?;
+    let key: [u8; 32] =
+        bytes.try_into().map_err(|_| invalid("must be 64 hexadecimal characters (32 bytes)"))?;
+    if key.iter().all(|b| *b == key[0]) {
+        return Err(invalid("must be random (generate one with `openssl rand -hex 32`)"));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn full() -> String {
+        format!(
+            "client_id = \"local.abc.def\"\nclient_secret = \"s3cret\"\npublic_url = \"https://wa.example.com/\"\n\
+             data_dir = \"/var/lib/wab24\"\nmaster_key = \"{KEY}\"\n"
+        )
+    }
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let c = Config::from_parts(&full(), &HashMap::new()).unwrap();
+        assert_eq!(c.public_url, "https://wa.example.com");
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.database, Database::Sqlite("/var/lib/wab24".into()));
+        assert_eq!(c.oauth_server, b24_client::DEFAULT_SERVER_ENDPOINT);
+        assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 14));
+        assert_eq!(c.plan_hook_secret, None);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cret") && !dbg.contains(KEY), "{dbg}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env: HashMap<String, String> = [
+            ("WAB24_LISTEN", "0.0.0.0:9000"),
+            ("WAB24_DATABASE_URL", "postgres://u:pw@db/wab24"),
+            ("WAB24_DEFAULT_LINE_QUOTA", "5"),
+            ("WAB24_CLIENT_SECRET", "from-env"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let c = Config::from_parts(&full(), &env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.client_secret, "from-env");
+        assert_eq!(c.default_line_quota, 5);
+        assert!(
+            matches!(c.database, Database::Postgres { ref control_schema, .. } if control_schema == "wab24")
+        );
+        assert!(!format!("{c:?}").contains("pw@"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = |text: &str, env: &[(&str, &str)]| {
+            let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            Config::from_parts(text, &env).unwrap_err().to_string()
+        };
+        let no_secret = full().replace("client_secret = \"s3cret\"\n", "");
+        assert_eq!(
+            err(&no_secret, &[]),
+            "configuration key `client_secret` is missing (set it in the file or as WAB24_CLIENT_SECRET)"
+        );
+        assert!(err(&full(), &[("WAB24_MASTER_KEY", "abcd")]).contains("`master_key` is invalid"));
+        assert!(err(&full(), &[("WAB24_MASTER_KEY", &"00".repeat(32))]).contains("must be random"));
+        assert!(err(&full(), &[("WAB24_LISTEN", "here")]).contains("`listen` is invalid"));
+        assert!(err(&full(), &[("WAB24_DATABASE_URL", "mysql://x")]).contains("`database_url`"));
+        assert!(err(&full(), &[("WAB24_TRIAL_DAYS", "two")]).contains("`trial_days` is invalid"));
+        assert!(err(&full(), &[("WAB24_PUBLIC_URL", "wa.example.com")]).contains("`public_url`"));
+        assert!(
+            err(&full(), &[("WAB24_PLAN_HOOK_SECRET", "short")]).contains("`plan_hook_secret`")
+        );
+        assert!(err(&format!("{}\nunknown = 1\n", full()), &[]).contains("not valid"));
+        assert!(err("client_id = ", &[]).contains("not valid"));
+    }
+
+    #[test]
+    fn example_file_is_complete_and_loads() {
+        let example = include_str!("../wab24.example.toml");
+        for key in KEYS {
+            assert!(example.contains(&format!("{key} =")), "example file lacks {key}");
+        }
+        let uncommented: String = example
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // Commented keys uncommented: the file parses with every key present.
+        let text =
+            uncommented.replace("postgres://wab24:password@127.0.0.1/wab24", "sqlite:/tmp/x");
+        assert!(Config::from_parts(&text, &HashMap::new()).is_ok(), "{text}");
+    }
+}

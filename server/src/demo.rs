@@ -1,0 +1,151 @@
+//! `wab24 demo`: the server with an embedded b24-sim portal, installed by its simulated
+//! administrator, and a printed URL of the portal's shell page. No configuration: SQLite and a
+//! generated master key under the data directory. The WhatsApp side (embedded wa-sim, simulated
+//! customers) is not part of it yet.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use b24_sim::{PortalSpec, Sim, SimConfig};
+
+use crate::{
+    serve::ServeError,
+    session::SessionKey,
+    state::{AppState, Settings, SharedClock, TenancyTokenStore},
+};
+
+/// The demo portal's `member_id`.
+pub const DEMO_MEMBER: &str = "demo0portal";
+/// The demo portal's domain.
+pub const DEMO_DOMAIN: &str = "demo.bitrix24.test";
+
+/// Where the demo lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoOptions {
+    /// Data directory (default `./data`).
+    pub data_dir: PathBuf,
+    /// The server's address (default 127.0.0.1:8080).
+    pub listen: SocketAddr,
+    /// The simulated Bitrix24's address (default 127.0.0.1:8081).
+    pub sim_listen: SocketAddr,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            sim_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+        }
+    }
+}
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// The server part failed.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    /// The simulated portal failed.
+    #[error("the simulated Bitrix24 failed: {0}")]
+    Sim(#[from] b24_sim::Error),
+    /// The data directory or the demo key could not be used.
+    #[error("demo data directory: {0}")]
+    Io(#[from] std::io::Error),
+    /// Installing the app into the simulated portal failed.
+    #[error("installing into the simulated portal failed: HTTP {status}")]
+    Install {
+        /// The answer's status.
+        status: u16,
+    },
+}
+
+/// The demo's master key: `data_dir/demo-master.key` (hex), made on first run.
+fn master_key(dir: &std::path::Path) -> Result<[u8; 32], DemoError> {
+    let path = dir.join("demo-master.key");
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(bytes) = hex::decode(text.trim())
+        && let Ok(key) = <[u8; 32]>::try_from(bytes)
+    {
+        return Ok(key);
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::fs::write(&path, hex::encode(key))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+/// Starts everything, installs the app into the simulated portal, prints where to go, and
+/// serves until Ctrl-C or SIGTERM.
+pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
+    std::fs::create_dir_all(&opts.data_dir)?;
+    let master = master_key(&opts.data_dir)?;
+    let sim = Sim::new(SimConfig::default());
+    let sim_addr = sim.start(opts.sim_listen).await?;
+    let sim_base = format!("http://{sim_addr}");
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: opts.listen, source })?;
+    let addr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let mut spec = PortalSpec::new(DEMO_MEMBER, DEMO_DOMAIN);
+    spec.app_url = Some(format!("{base}/b24/app"));
+    spec.install_finished = false;
+    sim.add_portal(spec);
+
+    let store = Arc::new(
+        tenancy::Store::open_sqlite(&opts.data_dir, tenancy::MasterKey::from_bytes(master))
+            .await
+            .map_err(ServeError::from)?,
+    );
+    let clock: Arc<dyn b24_client::Clock> = Arc::new(b24_client::SystemClock);
+    let b24 = b24_client::Client::builder(sim.app())
+        .token_store(Arc::new(TenancyTokenStore::new(store.clone(), clock.clone())))
+        .clock(SharedClock(clock.clone()))
+        .build()
+        .map_err(ServeError::from)?;
+    let settings = Settings {
+        client_id: sim.app().client_id,
+        public_url: base.clone(),
+        oauth_server: sim.server_endpoint()?,
+        plan_hook_secret: None,
+        default_plan: "demo".to_owned(),
+        default_line_quota: 5,
+        trial_days: 0,
+        extra_frame_ancestor: Some(sim_base.clone()),
+    };
+    let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
+    let state = AppState::new(settings, store, b24, key, clock, None);
+    let server = tokio::spawn(
+        warp::serve(crate::http::routes(state))
+            .incoming(listener)
+            .graceful(crate::serve::shutdown())
+            .run(),
+    );
+    // The administrator opens the app for the first time: the install frame, then installFinish.
+    let install = sim
+        .open_frame(
+            DEMO_MEMBER,
+            1,
+            &format!("{base}/b24/install"),
+            "DEFAULT",
+            &serde_json::json!({}),
+        )
+        .await?;
+    if install.status != 200 {
+        return Err(DemoError::Install { status: install.status });
+    }
+    sim.finish_install(DEMO_MEMBER);
+    println!("wab24 demo is running (Ctrl-C to stop); data in {}", opts.data_dir.display());
+    println!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/");
+    println!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2");
+    println!("  API:                    {base}/api/openapi.json");
+    println!("  (WhatsApp lines are not connected in the demo yet.)");
+    let _ = server.await;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The API's one error type: each variant has an HTTP status and a stable code, and is answered
+//! as `{"error": {"code": "...", "message": "..."}}`. Internal details are logged, never sent.
+
+use warp::http::StatusCode;
+
+/// Everything an API or Bitrix24 endpoint can answer besides success.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No, expired or invalid credentials (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but the role or the proof does not allow it (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The tenant is uninstalled or blocked (403).
+    #[error("this portal's installation is {0}")]
+    TenantInactive(String),
+    /// Absent, or not visible to the caller (the two are not told apart) (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The plan's line quota is reached (409).
+    #[error("line quota reached: {current} of {max} lines in use")]
+    QuotaExceeded {
+        /// Lines in use.
+        current: i64,
+        /// Lines the plan allows.
+        max: i64,
+    },
+    /// The trial has ended: the API is read-only (402).
+    #[error("the trial ended; the app is read-only until a plan is chosen")]
+    TrialExpired,
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The Bitrix24 portal could not be reached or refused a call (502).
+    #[error("the Bitrix24 portal did not answer as expected")]
+    Portal,
+    /// The route exists, the method does not (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is larger than the route accepts (413).
+    #[error("request body too large")]
+    TooLarge,
+    /// The body's content type is not the one the route reads (415).
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    /// Something failed on our side (500); the cause is logged.
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::TenantInactive(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::QuotaExceeded { .. } => StatusCode::CONFLICT,
+            ApiError::TrialExpired => StatusCode::PAYMENT_REQUIRED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Portal => StatusCode::BAD_GATEWAY,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::TenantInactive(_) => "tenant_inactive",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
+            ApiError::TrialExpired => "trial_expired",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Portal => "portal_error",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooLarge => "too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let ApiError::QuotaExceeded { current, max } = self {
+            error["current"] = (*current).into();
+            error["max"] = (*max).into();
+        }
+        serde_json::json!({ "error": error })
+    }
+
+    /// The whole HTTP response.
+    pub fn response(&self) -> warp::reply::Response {
+        use warp::Reply;
+        warp::reply::with_status(warp::reply::json(&self.body()), self.status()).into_response()
+    }
+}
+
+impl From<tenancy::Error> for ApiError {
+    fn from(e: tenancy::Error) -> Self {
+        use tenancy::Error as E;
+        match e {
+            E::InvalidMemberId => ApiError::BadRequest("invalid member_id".to_owned()),
+            E::InvalidInput(what) => ApiError::BadRequest(what.to_owned()),
+            E::QuotaExceeded { current, max } => ApiError::QuotaExceeded { current, max },
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Forbidden(what) => ApiError::Forbidden(what),
+            E::TenantInactive(status) => ApiError::TenantInactive(status.to_string()),
+            E::UnknownTenant => ApiError::Unauthorized("unknown tenant"),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// `Result` with [`ApiError`].
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_body_names_current_and_maximum() {
+        let e = ApiError::from(tenancy::Error::QuotaExceeded { current: 2, max: 2 });
+        assert_eq!(e.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            e.body(),
+            serde_json::json!({"error": {"code": "quota_exceeded",
+                "message": "line quota reached: 2 of 2 lines in use", "current": 2, "max": 2}})
+        );
+        assert_eq!(ApiError::TrialExpired.status(), StatusCode::PAYMENT_REQUIRED);
+        let internal = ApiError::from(tenancy::Error::Corrupt("x"));
+        assert_eq!(internal.body()["error"]["message"], "internal error");
+    }
+}

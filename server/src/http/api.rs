@@ -1,0 +1,392 @@
+//! Handlers of the JSON API (`/api/...`). Each takes the state and the bearer token, and
+//! answers JSON or an [`ApiError`].
+
+use serde::Serialize;
+use tenancy::{Caller, LineId};
+use warp::{
+    Reply,
+    http::StatusCode,
+    reply::{self, Response},
+};
+
+use super::models::*;
+use crate::{
+    error::{ApiError, ApiResult},
+    events::{Audience, ServerEvent},
+    session::Role,
+    state::{AppState, Session, trial_expired},
+};
+
+fn json<T: Serialize>(v: &T) -> Response {
+    reply::json(v).into_response()
+}
+
+fn page(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
+    match limit.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::BadRequest(format!("limit must be between 1 and {max}"))),
+    }
+}
+
+fn publish(
+    state: &AppState,
+    s: &Session,
+    line_id: Option<LineId>,
+    kind: &'static str,
+    payload: serde_json::Value,
+    audience: Audience,
+) {
+    state.bus().publish(ServerEvent {
+        member_id: s.claims.mid.clone(),
+        line_id,
+        kind,
+        payload,
+        audience,
+    });
+}
+
+/// `GET /api/me`.
+pub async fn me(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    Ok(json(&Me {
+        member_id: s.claims.mid.clone(),
+        user_id: s.claims.uid,
+        role: s.claims.role,
+        expires_at: s.claims.exp,
+        read_only: trial_expired(&s.info, state.now_unix()),
+    }))
+}
+
+/// `GET /api/lines`: every line for administrators, the assigned ones for users.
+pub async fn lines(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    let lines: Vec<LineOut> =
+        s.tenant.lines(s.caller()).await?.into_iter().map(Into::into).collect();
+    Ok(json(&serde_json::json!({ "lines": lines })))
+}
+
+/// `POST /api/lines` (administrators; within the quota; not when read-only).
+pub async fn create_line(
+    state: AppState,
+    bearer: Option<String>,
+    body: CreateLine,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    s.require_admin()?;
+    s.require_writable(state.now_unix())?;
+    let line =
+        s.tenant.create_line(s.caller(), &body.name, body.phone.as_deref(), state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = line.id, "line created");
+    let out = LineOut::from(line);
+    publish(
+        &state,
+        &s,
+        Some(out.id),
+        "line.created",
+        serde_json::json!({ "line": &out }),
+        Audience::Line,
+    );
+    Ok(reply::with_status(reply::json(&out), StatusCode::CREATED).into_response())
+}
+
+/// `GET /api/lines/{id}`.
+pub async fn line(state: AppState, bearer: Option<String>, id: LineId) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    Ok(json(&LineOut::from(s.tenant.line(s.caller(), id).await?)))
+}
+
+/// `DELETE /api/lines/{id}` (administrators): the line disappears, its history is kept; a
+/// running line is stopped first.
+pub async fn delete_line(
+    state: AppState,
+    bearer: Option<String>,
+    id: LineId,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    s.require_admin()?;
+    s.require_writable(state.now_unix())?;
+    s.tenant.line(s.caller(), id).await?;
+    if let Some(rt) = state.runtime()
+        && let Err(e) = rt.disconnect(&s.claims.mid, id).await
+    {
+        tracing::warn!(member_id = %s.claims.mid, line_id = id, error = %e, "stopping a deleted line failed");
+    }
+    s.tenant.delete_line(s.caller(), id, state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = id, "line deleted");
+    publish(
+        &state,
+        &s,
+        Some(id),
+        "line.deleted",
+        serde_json::json!({ "line_id": id }),
+        Audience::Admins,
+    );
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /api/lines/{id}/assignment` (administrators): assign, reassign (the history moves with
+/// the line) or unassign (`user_id: null`). The user must be known (listed by `/api/users`).
+pub async fn assign_line(
+    state: AppState,
+    bearer: Option<String>,
+    id: LineId,
+    body: Assign,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    s.require_admin()?;
+    s.require_writable(state.now_unix())?;
+    let before = s.tenant.line(s.caller(), id).await?.assigned_user;
+    let line = s.tenant.assign_line(s.caller(), id, body.user_id, state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = id, "line assigned");
+    let out = LineOut::from(line);
+    publish(
+        &state,
+        &s,
+        Some(id),
+        "line.assigned",
+        serde_json::json!({ "line": &out, "previous_user": before }),
+        Audience::Line,
+    );
+    Ok(json(&out))
+}
+
+/// `GET /api/lines/{id}/conversations`: most recent first, with unread counts.
+pub async fn conversations(
+    state: AppState,
+    bearer: Option<String>,
+    line_id: LineId,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    let list: Vec<ConversationOut> =
+        s.tenant.conversations(s.caller(), line_id).await?.into_iter().map(Into::into).collect();
+    Ok(json(&serde_json::json!({ "conversations": list })))
+}
+
+/// `GET /api/conversations/search?q=`: contacts on the caller's lines, with their conversations.
+pub async fn search(
+    state: AppState,
+    bearer: Option<String>,
+    q: SearchQuery,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    let limit = page(q.limit, 50, tenancy::MAX_PAGE)?;
+    if q.q.trim().is_empty() {
+        return Err(ApiError::BadRequest("q must not be empty".to_owned()));
+    }
+    let contacts = s.tenant.search_contacts(s.caller(), q.q.trim(), limit).await?;
+    let mut results = Vec::with_capacity(contacts.len());
+    for c in contacts {
+        // A contact's conversation: the one on its line with this contact.
+        let conv = s
+            .tenant
+            .conversations(s.caller(), c.line_id)
+            .await?
+            .into_iter()
+            .find(|k| k.contact.id == c.id)
+            .map(ConversationOut::from);
+        results.push(serde_json::json!({ "contact": ContactOut::from(c), "conversation": conv }));
+    }
+    Ok(json(&serde_json::json!({ "results": results })))
+}
+
+/// `GET /api/conversations/{id}`.
+pub async fn conversation(state: AppState, bearer: Option<String>, id: i64) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    Ok(json(&ConversationOut::from(s.tenant.conversation(s.caller(), id).await?)))
+}
+
+/// `GET /api/conversations/{id}/messages?before=&limit=`: one page, newest first.
+pub async fn history(
+    state: AppState,
+    bearer: Option<String>,
+    id: i64,
+    q: HistoryQuery,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    let limit = page(q.limit, 50, tenancy::MAX_PAGE)?;
+    let p = s.tenant.history(s.caller(), id, q.before, limit).await?;
+    Ok(json(&HistoryOut {
+        messages: p.messages.into_iter().map(Into::into).collect(),
+        next: p.next,
+    }))
+}
+
+/// `POST /api/conversations/{id}/read`: unread count to zero. Allowed when read-only (it only
+/// changes what the viewer has seen).
+pub async fn mark_read(state: AppState, bearer: Option<String>, id: i64) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    let conv = s.tenant.conversation(s.caller(), id).await?;
+    s.tenant.mark_read(s.caller(), id).await?;
+    publish(
+        &state,
+        &s,
+        Some(conv.line_id),
+        "conversation.read",
+        serde_json::json!({ "conversation_id": id, "line_id": conv.line_id, "unread": 0 }),
+        Audience::Line,
+    );
+    Ok(json(&serde_json::json!({ "conversation_id": id, "unread": 0 })))
+}
+
+/// `GET /api/users` (administrators): the portal's users read through `user.get` and cached;
+/// when the portal cannot be reached, the cache (`source: cache`).
+pub async fn users(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    s.require_admin()?;
+    let known: std::collections::HashMap<i64, tenancy::User> =
+        s.tenant.users(s.caller()).await?.into_iter().map(|u| (u.id, u)).collect();
+    let fetched = match state.portal(&s.claims.mid).await {
+        Ok(portal) => portal.user_get(serde_json::json!({ "ACTIVE": true })).await.map_err(|e| {
+            tracing::warn!(member_id = %s.claims.mid, error = %e, "user.get failed");
+        }),
+        Err(_) => Err(()),
+    };
+    let source = match fetched {
+        Ok(list) => {
+            for u in list {
+                let Ok(id) = i64::try_from(u.id.0) else { continue };
+                let name = format!("{} {}", u.name, u.last_name).trim().to_owned();
+                let name = if name.is_empty() { format!("user {id}") } else { name };
+                let is_admin = known.get(&id).is_some_and(|k| k.is_admin);
+                if known.get(&id).is_some_and(|k| k.name == name) {
+                    continue;
+                }
+                s.tenant
+                    .upsert_user(s.caller(), &tenancy::User { id, name, is_admin }, state.now())
+                    .await?;
+            }
+            "portal"
+        }
+        Err(()) => {
+            state.metrics().b24_error();
+            "cache"
+        }
+    };
+    let users = s.tenant.users(s.caller()).await?.into_iter().map(Into::into).collect();
+    Ok(json(&UsersOut { users, source }))
+}
+
+fn audit_query(q: &AuditQuery, default_limit: u32) -> ApiResult<tenancy::audit::Query> {
+    let time = |ms: Option<i64>, what: &str| -> ApiResult<Option<time::OffsetDateTime>> {
+        ms.map(|ms| {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .map_err(|_| ApiError::BadRequest(format!("{what} is out of range")))
+        })
+        .transpose()
+    };
+    let kind = match &q.kind {
+        None => None,
+        Some(k) => Some(
+            k.parse::<tenancy::audit::Kind>()
+                .map_err(|_| ApiError::BadRequest(format!("unknown audit kind {k:?}")))?,
+        ),
+    };
+    Ok(tenancy::audit::Query {
+        since: time(q.since, "since")?,
+        until: time(q.until, "until")?,
+        kind,
+        subject: q.subject.clone(),
+        after_seq: q.after,
+        limit: page(q.limit, default_limit, tenancy::audit::MAX_PAGE)?,
+    })
+}
+
+/// `GET /api/audit` (administrators): one page, filtered.
+pub async fn audit(state: AppState, bearer: Option<String>, q: AuditQuery) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    s.require_admin()?;
+    let page = s.tenant.audit_query(s.caller(), &audit_query(&q, 100)?).await?;
+    Ok(json(&AuditPageOut {
+        records: page.records.into_iter().map(Into::into).collect(),
+        next: page.next,
+    }))
+}
+
+/// `GET /api/audit/export` (administrators): every matching record as NDJSON.
+pub async fn audit_export(
+    state: AppState,
+    bearer: Option<String>,
+    q: AuditQuery,
+) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    s.require_admin()?;
+    let mut out = Vec::new();
+    let query = audit_query(&q, tenancy::audit::MAX_PAGE)?;
+    let n = s.tenant.audit_export(s.caller(), &query, &mut out).await?;
+    tracing::info!(member_id = %s.claims.mid, records = n, "audit exported");
+    let mut r = Response::new(out.into());
+    r.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    r.headers_mut().insert(
+        warp::http::header::CONTENT_DISPOSITION,
+        warp::http::HeaderValue::from_static("attachment; filename=\"audit.ndjson\""),
+    );
+    Ok(r)
+}
+
+/// `GET /api/subscription`: plan, lines used of allowed, trial days left.
+pub async fn subscription(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
+    // The count is tenant-wide whoever asks (a number, no line data).
+    let used = i64::try_from(s.tenant.lines(Caller::System).await?.len()).unwrap_or(i64::MAX);
+    let now_ms = state.now_unix().saturating_mul(1000);
+    let days_left = s.info.trial_ends_at.map(|end| {
+        let left = end.saturating_sub(now_ms).max(0);
+        (left + 86_400_000 - 1) / 86_400_000
+    });
+    Ok(json(&SubscriptionOut {
+        plan: s.info.plan.clone(),
+        lines_used: used,
+        lines_allowed: s.info.line_quota,
+        trial_ends_at: s.info.trial_ends_at,
+        trial_days_left: days_left,
+        read_only: trial_expired(&s.info, state.now_unix()),
+    }))
+}
+
+/// `POST /api/hooks/plan`: the billing system changes a tenant's plan. Authenticated by the
+/// configured secret in `X-Wab24-Hook-Secret` (compared in constant time); 404 when no secret
+/// is configured.
+pub async fn plan_hook(
+    state: AppState,
+    secret: Option<String>,
+    body: PlanChange,
+) -> ApiResult<Response> {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = state.settings().plan_hook_secret.as_deref() else {
+        return Err(ApiError::NotFound("route"));
+    };
+    let given = secret.ok_or(ApiError::Unauthorized("missing X-Wab24-Hook-Secret"))?;
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(ApiError::Forbidden("wrong hook secret"));
+    }
+    let info = state
+        .store()
+        .set_plan(&body.member_id, &body.plan, body.line_quota, body.trial_ends_at, state.now())
+        .await
+        .map_err(|e| match e {
+            tenancy::Error::UnknownTenant => ApiError::NotFound("tenant"),
+            other => other.into(),
+        })?;
+    tracing::info!(member_id = %info.member_id, plan = %info.plan, quota = info.line_quota, "plan changed");
+    state.bus().publish(ServerEvent {
+        member_id: info.member_id.clone(),
+        line_id: None,
+        kind: "subscription.changed",
+        payload: serde_json::json!({ "plan": info.plan, "lines_allowed": info.line_quota,
+            "trial_ends_at": info.trial_ends_at }),
+        audience: Audience::Admins,
+    });
+    Ok(json(&serde_json::json!({ "member_id": info.member_id, "plan": info.plan,
+        "line_quota": info.line_quota, "trial_ends_at": info.trial_ends_at })))
+}
+
+/// The role's name in logs.
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Admin => "admin",
+        Role::User => "user",
+    }
+}

@@ -1,0 +1,42 @@
+//! The HTTP surface on warp: [`filters`] builds the routes, the handlers live in [`api`],
+//! [`bitrix`], [`sse`] and [`meta`], the JSON shapes in [`models`].
+//!
+//! Every route is listed in [`ROUTES`]; the OpenAPI document ([`openapi`]) is checked against
+//! it, and the tests check that each listed route answers.
+
+pub mod api;
+pub mod bitrix;
+pub mod filters;
+pub mod meta;
+pub mod models;
+pub mod openapi;
+pub mod sse;
+
+pub use filters::routes;
+
+/// Every route the server answers: (method, path with `{parameters}`).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/b24/install"),
+    ("POST", "/b24/app"),
+    ("POST", "/b24/events"),
+    ("GET", "/api/me"),
+    ("GET", "/api/lines"),
+    ("POST", "/api/lines"),
+    ("GET", "/api/lines/{line_id}"),
+    ("DELETE", "/api/lines/{line_id}"),
+    ("PUT", "/api/lines/{line_id}/assignment"),
+    ("GET", "/api/lines/{line_id}/conversations"),
+    ("GET", "/api/conversations/search"),
+    ("GET", "/api/conversations/{conversation_id}"),
+    ("GET", "/api/conversations/{conversation_id}/messages"),
+    ("POST", "/api/conversations/{conversation_id}/read"),
+    ("GET", "/api/users"),
+    ("GET", "/api/audit"),
+    ("GET", "/api/audit/export"),
+    ("GET", "/api/subscription"),
+    ("POST", "/api/hooks/plan"),
+    ("GET", "/api/events"),
+];

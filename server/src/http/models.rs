@@ -1,0 +1,359 @@
+//! The JSON shapes of the API (requests and answers).
+
+use serde::{Deserialize, Serialize};
+use tenancy::{Contact, Conversation, Line, Message, MessageStatus, User};
+
+/// `GET /api/me`.
+#[derive(Debug, Serialize)]
+pub struct Me {
+    /// The tenant.
+    pub member_id: String,
+    /// The Bitrix24 user id.
+    pub user_id: i64,
+    /// `admin` or `user`.
+    pub role: crate::session::Role,
+    /// When the token expires (Unix seconds).
+    pub expires_at: i64,
+    /// Whether the API refuses writes (trial ended).
+    pub read_only: bool,
+}
+
+/// A line.
+#[derive(Debug, Serialize)]
+pub struct LineOut {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Linked phone number.
+    pub phone: Option<String>,
+    /// `new`, `pairing`, `connected`, `disconnected` or `logged_out`.
+    pub status: &'static str,
+    /// The assigned user.
+    pub assigned_user: Option<i64>,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+}
+
+impl From<Line> for LineOut {
+    fn from(l: Line) -> Self {
+        LineOut {
+            id: l.id,
+            name: l.name,
+            phone: l.phone,
+            status: l.status.as_str(),
+            assigned_user: l.assigned_user,
+            created_at: l.created_at,
+        }
+    }
+}
+
+/// `POST /api/lines`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateLine {
+    /// Display name.
+    pub name: String,
+    /// The phone number, if known in advance.
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+/// `PUT /api/lines/{id}/assignment`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    /// The user to assign (`null` unassigns).
+    pub user_id: Option<i64>,
+}
+
+/// A contact.
+#[derive(Debug, Serialize)]
+pub struct ContactOut {
+    /// Id.
+    pub id: i64,
+    /// Line.
+    pub line_id: i64,
+    /// WhatsApp JID.
+    pub jid: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// WhatsApp push name.
+    pub push_name: Option<String>,
+}
+
+impl From<Contact> for ContactOut {
+    fn from(c: Contact) -> Self {
+        ContactOut {
+            id: c.id,
+            line_id: c.line_id,
+            jid: c.jid,
+            phone: c.phone,
+            push_name: c.push_name,
+        }
+    }
+}
+
+/// A conversation.
+#[derive(Debug, Serialize)]
+pub struct ConversationOut {
+    /// Id.
+    pub id: i64,
+    /// Line.
+    pub line_id: i64,
+    /// The customer.
+    pub contact: ContactOut,
+    /// Unread inbound messages.
+    pub unread: i64,
+    /// The newest message.
+    pub last_message_id: Option<i64>,
+    /// Its time (Unix ms).
+    pub last_message_at: Option<i64>,
+}
+
+impl From<Conversation> for ConversationOut {
+    fn from(c: Conversation) -> Self {
+        ConversationOut {
+            id: c.id,
+            line_id: c.line_id,
+            contact: c.contact.into(),
+            unread: c.unread,
+            last_message_id: c.last_message_id,
+            last_message_at: c.last_message_at,
+        }
+    }
+}
+
+/// Attachment metadata (the file's storage path is not exposed).
+#[derive(Debug, Serialize)]
+pub struct MediaOut {
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+/// A message.
+#[derive(Debug, Serialize)]
+pub struct MessageOut {
+    /// Id (the history cursor).
+    pub id: i64,
+    /// Conversation.
+    pub conversation_id: i64,
+    /// Line.
+    pub line_id: i64,
+    /// `in` or `out`.
+    pub direction: &'static str,
+    /// `text`, `image`, `video`, `document`, `audio`, `voice`, `sticker`, `reaction`.
+    pub kind: &'static str,
+    /// Text or caption.
+    pub text: Option<String>,
+    /// Attachment.
+    pub media: Option<MediaOut>,
+    /// The quoted message.
+    pub quoted_id: Option<i64>,
+    /// `pending`, `sent`, `delivered` or `read`.
+    pub status: &'static str,
+    /// Sent (Unix ms).
+    pub sent_at: Option<i64>,
+    /// Delivered (Unix ms).
+    pub delivered_at: Option<i64>,
+    /// Read (Unix ms).
+    pub read_at: Option<i64>,
+    /// The customer's JID or `user:<id>`.
+    pub sender: String,
+    /// When (Unix ms).
+    pub at: i64,
+}
+
+/// The API name of a message status.
+pub fn status_name(s: MessageStatus) -> &'static str {
+    match s {
+        MessageStatus::Pending => "pending",
+        MessageStatus::Sent => "sent",
+        MessageStatus::Delivered => "delivered",
+        MessageStatus::Read => "read",
+        _ => "unknown",
+    }
+}
+
+impl From<Message> for MessageOut {
+    fn from(m: Message) -> Self {
+        MessageOut {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            line_id: m.line_id,
+            direction: m.direction.as_str(),
+            kind: m.kind.as_str(),
+            text: m.text,
+            media: m.media.map(|md| MediaOut {
+                mime: md.mime,
+                size: md.size,
+                sha256: hex::encode(md.sha256),
+            }),
+            quoted_id: m.quoted_id,
+            status: status_name(m.status),
+            sent_at: m.sent_at,
+            delivered_at: m.delivered_at,
+            read_at: m.read_at,
+            sender: m.sender,
+            at: m.at,
+        }
+    }
+}
+
+/// A page of history.
+#[derive(Debug, Serialize)]
+pub struct HistoryOut {
+    /// Newest first.
+    pub messages: Vec<MessageOut>,
+    /// Pass as `before` for the next older page.
+    pub next: Option<i64>,
+}
+
+/// `GET /api/conversations/{id}/messages` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Messages older than this id.
+    pub before: Option<i64>,
+    /// Page size (1 to 200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// `GET /api/conversations/search` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    /// Part of a name, phone number or JID.
+    pub q: String,
+    /// At most this many (1 to 200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// A user.
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    /// Bitrix24 id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Whether the portal said they administer the app (known once they opened it).
+    pub is_admin: bool,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        UserOut { id: u.id, name: u.name, is_admin: u.is_admin }
+    }
+}
+
+/// `GET /api/users`.
+#[derive(Debug, Serialize)]
+pub struct UsersOut {
+    /// The users.
+    pub users: Vec<UserOut>,
+    /// `portal` when just read from Bitrix24, `cache` when the portal could not be reached.
+    pub source: &'static str,
+}
+
+/// `GET /api/audit` and `/api/audit/export` query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this kind (`line.created`, ...).
+    pub kind: Option<String>,
+    /// Only this subject (`line:3`, ...).
+    pub subject: Option<String>,
+    /// At or after (Unix ms).
+    pub since: Option<i64>,
+    /// Before (Unix ms).
+    pub until: Option<i64>,
+    /// After this sequence number (the previous page's `next`).
+    pub after: Option<i64>,
+    /// Page size (1 to 1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// One audit record.
+#[derive(Debug, Serialize)]
+pub struct AuditRecordOut {
+    /// Sequence number.
+    pub seq: i64,
+    /// Time (Unix ms).
+    pub at_ms: i64,
+    /// Kind.
+    pub kind: &'static str,
+    /// Who.
+    pub actor: String,
+    /// About what.
+    pub subject: String,
+    /// The raw payload: JSON when it is JSON, otherwise `payload_hex` is set.
+    pub payload: Option<serde_json::Value>,
+    /// The raw payload in hex when it is not JSON.
+    pub payload_hex: Option<String>,
+    /// The previous record's hash, hex.
+    pub prev_hash: String,
+    /// This record's hash, hex.
+    pub hash: String,
+}
+
+impl From<tenancy::audit::Record> for AuditRecordOut {
+    fn from(r: tenancy::audit::Record) -> Self {
+        let json = serde_json::from_slice::<serde_json::Value>(&r.payload).ok();
+        AuditRecordOut {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            kind: r.kind.as_str(),
+            actor: r.actor,
+            subject: r.subject,
+            payload_hex: if json.is_none() { Some(hex::encode(&r.payload)) } else { None },
+            payload: json,
+            prev_hash: hex::encode(r.prev_hash),
+            hash: hex::encode(r.hash),
+        }
+    }
+}
+
+/// A page of audit records.
+#[derive(Debug, Serialize)]
+pub struct AuditPageOut {
+    /// Records in sequence order.
+    pub records: Vec<AuditRecordOut>,
+    /// Pass as `after` for the next page.
+    pub next: Option<i64>,
+}
+
+/// `GET /api/subscription`.
+#[derive(Debug, Serialize)]
+pub struct SubscriptionOut {
+    /// The plan's name.
+    pub plan: String,
+    /// Lines in use.
+    pub lines_used: i64,
+    /// Lines the plan allows.
+    pub lines_allowed: i64,
+    /// When the trial ends (Unix ms), if on trial.
+    pub trial_ends_at: Option<i64>,
+    /// Whole days of trial left (0 when it ended), if on trial.
+    pub trial_days_left: Option<i64>,
+    /// Whether writes are refused (trial ended).
+    pub read_only: bool,
+}
+
+/// `POST /api/hooks/plan` (from the billing system).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChange {
+    /// The tenant.
+    pub member_id: String,
+    /// The new plan's name.
+    pub plan: String,
+    /// Lines it allows.
+    pub line_quota: i64,
+    /// When its trial ends (Unix ms); absent or `null` for a paid plan.
+    #[serde(default)]
+    pub trial_ends_at: Option<i64>,
+}

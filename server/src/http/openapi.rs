@@ -1,0 +1,444 @@
+//! The OpenAPI 3 document of the API, written by hand (one entry per operation). The tests check
+//! that its operations are exactly [`super::ROUTES`].
+
+use serde_json::{Value, json};
+
+/// How an operation is authenticated.
+#[derive(Clone, Copy)]
+enum Auth {
+    /// No credentials.
+    None,
+    /// A session token (any role).
+    Bearer,
+    /// A session token of an administrator.
+    Admin,
+    /// Bitrix24's own proof (frame token or `application_token`).
+    Bitrix,
+    /// The plan hook's secret header.
+    HookSecret,
+}
+
+struct Op {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    auth: Auth,
+    /// The request body's schema name, if any.
+    body: Option<&'static str>,
+    /// Success status and what it returns.
+    ok: (&'static str, &'static str),
+    /// Extra error statuses besides the auth ones.
+    errors: &'static [&'static str],
+    /// Whether writes are refused with 402 when the trial ended.
+    write: bool,
+}
+
+const OPS: &[Op] = &[
+    Op {
+        method: "get",
+        path: "/healthz",
+        summary: "Liveness probe",
+        auth: Auth::None,
+        body: None,
+        ok: ("200", "text"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/metrics",
+        summary: "Prometheus metrics: lines by status, messages in/out, SSE clients, Bitrix24 call errors",
+        auth: Auth::None,
+        body: None,
+        ok: ("200", "text"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/openapi.json",
+        summary: "This document",
+        auth: Auth::None,
+        body: None,
+        ok: ("200", "json"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/b24/install",
+        summary: "Install frame (an administrator's first open) or ONAPPINSTALL callback: registers the tenant, binds ONAPPUNINSTALL; the page calls BX24.installFinish()",
+        auth: Auth::Bitrix,
+        body: Some("form"),
+        ok: ("200", "html"),
+        errors: &["400", "502"],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/b24/app",
+        summary: "App frame: AUTH_ID confirmed by the portal, a 72 h session token issued into the page (CSP frame-ancestors: the portal)",
+        auth: Auth::Bitrix,
+        body: Some("form"),
+        ok: ("200", "html"),
+        errors: &["400", "502"],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/b24/events",
+        summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL with CLEAN deletes the tenant's data",
+        auth: Auth::Bitrix,
+        body: Some("form"),
+        ok: ("200", "json"),
+        errors: &["400"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/me",
+        summary: "Who the token stands for",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "Me"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/lines",
+        summary: "Lines: every line for administrators, the assigned ones for users",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "LineList"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/api/lines",
+        summary: "Create a line within the plan's quota (409 names current and maximum)",
+        auth: Auth::Admin,
+        body: Some("CreateLine"),
+        ok: ("201", "Line"),
+        errors: &["400", "409"],
+        write: true,
+    },
+    Op {
+        method: "get",
+        path: "/api/lines/{line_id}",
+        summary: "One line",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "Line"),
+        errors: &["404"],
+        write: false,
+    },
+    Op {
+        method: "delete",
+        path: "/api/lines/{line_id}",
+        summary: "Delete a line (history kept; stops counting against the quota)",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("204", ""),
+        errors: &["404"],
+        write: true,
+    },
+    Op {
+        method: "put",
+        path: "/api/lines/{line_id}/assignment",
+        summary: "Assign, reassign (history moves with the line) or unassign (user_id null)",
+        auth: Auth::Admin,
+        body: Some("Assign"),
+        ok: ("200", "Line"),
+        errors: &["400", "404"],
+        write: true,
+    },
+    Op {
+        method: "get",
+        path: "/api/lines/{line_id}/conversations",
+        summary: "A line's conversations with unread counts, most recent first",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "ConversationList"),
+        errors: &["404"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/conversations/search",
+        summary: "Search contacts on the caller's lines (query q, limit)",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "SearchResults"),
+        errors: &["400"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/conversations/{conversation_id}",
+        summary: "One conversation",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "Conversation"),
+        errors: &["404"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/conversations/{conversation_id}/messages",
+        summary: "History page, newest first (query before, limit 1..200)",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "HistoryPage"),
+        errors: &["400", "404"],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/api/conversations/{conversation_id}/read",
+        summary: "Mark read (allowed when read-only)",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "json"),
+        errors: &["404"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/users",
+        summary: "Portal users (user.get, cached; source portal or cache)",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("200", "UserList"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/audit",
+        summary: "Audit log page (query kind, subject, since, until in Unix ms, after, limit 1..1000)",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("200", "AuditPage"),
+        errors: &["400"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/audit/export",
+        summary: "Audit log as NDJSON (same filters)",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("200", "ndjson"),
+        errors: &["400"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/subscription",
+        summary: "Plan, lines used of allowed, trial days left, read-only flag",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "Subscription"),
+        errors: &[],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/api/hooks/plan",
+        summary: "Billing hook: change a tenant's plan (header X-Wab24-Hook-Secret; 404 when no secret is configured)",
+        auth: Auth::HookSecret,
+        body: Some("PlanChange"),
+        ok: ("200", "json"),
+        errors: &["400", "404"],
+        write: false,
+    },
+    Op {
+        method: "get",
+        path: "/api/events",
+        summary: "Server-Sent Events scoped by the token (Authorization header or access_token query): line.created, line.assigned, line.deleted, line.status, message.stored, message.status, conversation.read, subscription.changed, resync",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "event-stream"),
+        errors: &[],
+        write: false,
+    },
+];
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn content(kind: &str) -> Value {
+    match kind {
+        "" => json!(null),
+        "text" => json!({ "text/plain": { "schema": { "type": "string" } } }),
+        "html" => json!({ "text/html": { "schema": { "type": "string" } } }),
+        "ndjson" => json!({ "application/x-ndjson": { "schema": { "type": "string" } } }),
+        "event-stream" => json!({ "text/event-stream": { "schema": { "type": "string" } } }),
+        "json" => json!({ "application/json": { "schema": { "type": "object" } } }),
+        name => json!({ "application/json": { "schema": schema_ref(name) } }),
+    }
+}
+
+fn parameters(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }))
+        .collect()
+}
+
+fn operation(op: &Op) -> Value {
+    let mut responses = serde_json::Map::new();
+    let mut ok = json!({ "description": "success" });
+    let c = content(op.ok.1);
+    if !c.is_null() {
+        ok["content"] = c;
+    }
+    responses.insert(op.ok.0.to_owned(), ok);
+    let err = |d: &str| json!({ "description": d, "content": { "application/json": { "schema": schema_ref("Error") } } });
+    let mut codes: Vec<(&str, &str)> = op.errors.iter().map(|c| (*c, "error")).collect();
+    match op.auth {
+        Auth::Bearer => {
+            codes.extend([("401", "missing, expired or invalid token"), ("403", "tenant inactive")])
+        }
+        Auth::Admin => codes.extend([
+            ("401", "missing, expired or invalid token"),
+            ("403", "not an administrator, or tenant inactive"),
+        ]),
+        Auth::Bitrix => codes.extend([
+            ("401", "token not confirmed"),
+            ("403", "not this application, portal or installation"),
+        ]),
+        Auth::HookSecret => codes.extend([("401", "missing secret"), ("403", "wrong secret")]),
+        Auth::None => {}
+    }
+    if op.write {
+        codes.push(("402", "trial ended: read-only"));
+    }
+    for (code, d) in codes {
+        responses.insert(code.to_owned(), err(d));
+    }
+    let mut o = json!({ "summary": op.summary, "responses": responses });
+    let params = parameters(op.path);
+    if !params.is_empty() {
+        o["parameters"] = Value::Array(params);
+    }
+    match op.auth {
+        Auth::Bearer | Auth::Admin => o["security"] = json!([{ "bearer": [] }]),
+        Auth::HookSecret => o["security"] = json!([{ "hookSecret": [] }]),
+        Auth::None | Auth::Bitrix => o["security"] = json!([]),
+    }
+    match op.body {
+        Some("form") => {
+            o["requestBody"] = json!({ "required": true, "content": { "application/x-www-form-urlencoded": { "schema": { "type": "object" } } } })
+        }
+        Some(name) => {
+            o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema_ref(name) } } })
+        }
+        None => {}
+    }
+    o
+}
+
+fn schemas() -> Value {
+    let int = json!({ "type": "integer", "format": "int64" });
+    let oint = json!({ "type": ["integer", "null"], "format": "int64" });
+    let ostr = json!({ "type": ["string", "null"] });
+    let line = json!({ "type": "object", "properties": { "id": int, "name": { "type": "string" }, "phone": ostr,
+        "status": { "type": "string", "enum": ["new", "pairing", "connected", "disconnected", "logged_out"] },
+        "assigned_user": oint, "created_at": int } });
+    let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
+    let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
+        "unread": int, "last_message_id": oint, "last_message_at": oint } });
+    let message = json!({ "type": "object", "properties": { "id": int, "conversation_id": int, "line_id": int,
+        "direction": { "type": "string", "enum": ["in", "out"] }, "kind": { "type": "string" }, "text": ostr,
+        "media": { "type": ["object", "null"], "properties": { "mime": { "type": "string" }, "size": int, "sha256": { "type": "string" } } },
+        "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
+        "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int } });
+    json!({
+        "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
+            "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int } } } },
+        "Me": { "type": "object", "properties": { "member_id": { "type": "string" }, "user_id": int,
+            "role": { "type": "string", "enum": ["admin", "user"] }, "expires_at": int, "read_only": { "type": "boolean" } } },
+        "Line": line,
+        "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
+        "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
+        "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
+        "Contact": contact,
+        "Conversation": conversation,
+        "ConversationList": { "type": "object", "properties": { "conversations": { "type": "array", "items": schema_ref("Conversation") } } },
+        "SearchResults": { "type": "object", "properties": { "results": { "type": "array", "items": { "type": "object",
+            "properties": { "contact": schema_ref("Contact"), "conversation": schema_ref("Conversation") } } } } },
+        "Message": message,
+        "HistoryPage": { "type": "object", "properties": { "messages": { "type": "array", "items": schema_ref("Message") }, "next": oint } },
+        "UserList": { "type": "object", "properties": { "users": { "type": "array", "items": { "type": "object",
+            "properties": { "id": int, "name": { "type": "string" }, "is_admin": { "type": "boolean" } } } },
+            "source": { "type": "string", "enum": ["portal", "cache"] } } },
+        "AuditPage": { "type": "object", "properties": { "records": { "type": "array", "items": { "type": "object" } }, "next": oint } },
+        "Subscription": { "type": "object", "properties": { "plan": { "type": "string" }, "lines_used": int, "lines_allowed": int,
+            "trial_ends_at": oint, "trial_days_left": oint, "read_only": { "type": "boolean" } } },
+        "PlanChange": { "type": "object", "required": ["member_id", "plan", "line_quota"], "properties": {
+            "member_id": { "type": "string" }, "plan": { "type": "string" }, "line_quota": int, "trial_ends_at": oint } },
+    })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for op in OPS {
+        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
+        entry[op.method] = operation(op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "wab24", "version": env!("CARGO_PKG_VERSION"),
+            "description": "WhatsApp lines inside Bitrix24: the reference server's API. Errors are {\"error\": {\"code\", \"message\"}}." },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                "hookSecret": { "type": "apiKey", "in": "header", "name": "X-Wab24-Hook-Secret" },
+            },
+            "schemas": schemas(),
+        },
+    })
+}
+
+/// The (METHOD, path) pairs the document lists.
+pub fn operations(doc: &Value) -> Vec<(String, String)> {
+    let mut out = vec![];
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for (path, item) in paths {
+            if let Some(item) = item.as_object() {
+                for method in item.keys() {
+                    out.push((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_lists_exactly_the_routes() {
+        let doc = document();
+        let mut routes: Vec<(String, String)> =
+            super::super::ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+        routes.sort();
+        assert_eq!(operations(&doc), routes);
+        // Every $ref points at a defined schema.
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name: String = part.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+            assert!(schemas.contains_key(&name), "missing schema {name}");
+        }
+    }
+}

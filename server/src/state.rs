@@ -1,0 +1,300 @@
+//! What every handler shares: the store, the Bitrix24 client, the session key, the event bus,
+//! the metrics and the clock; and the authentication of API requests.
+
+use std::{collections::HashMap, sync::Arc};
+
+use b24_client::{Clock, Portal, TokenSet, TokenStore};
+use futures_util::future::BoxFuture;
+use tenancy::{Caller, PortalTokens, Store, Tenant, TenantInfo, TenantStatus};
+use time::OffsetDateTime;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    events::EventBus,
+    metrics::Metrics,
+    session::{Claims, Role, SessionKey},
+};
+
+/// The settings handlers need (a subset of [`crate::config::Config`], without secrets the
+/// handlers do not use).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Our `client_id`.
+    pub client_id: String,
+    /// The public base URL (no trailing slash).
+    pub public_url: String,
+    /// The OAuth server's REST root used to confirm tokens.
+    pub oauth_server: String,
+    /// The plan-change hook's secret (`None`: the hook is off).
+    pub plan_hook_secret: Option<String>,
+    /// A new tenant's plan.
+    pub default_plan: String,
+    /// A new tenant's line quota.
+    pub default_line_quota: i64,
+    /// A new tenant's trial length in days.
+    pub trial_days: i64,
+    /// Another origin allowed to frame the app besides the portal (`wab24 demo`: the simulated
+    /// portal's shell page, which lives on another host than the portal's domain).
+    pub extra_frame_ancestor: Option<String>,
+}
+
+/// The shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    store: Arc<Store>,
+    b24: b24_client::Client,
+    key: SessionKey,
+    bus: EventBus,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    portals: std::sync::Mutex<HashMap<String, Portal>>,
+    runtime: Option<Arc<crate::runtime::Runtime>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+/// A clock shared between the server and its Bitrix24 client.
+#[derive(Clone)]
+pub struct SharedClock(pub Arc<dyn Clock>);
+
+impl Clock for SharedClock {
+    fn now_unix(&self) -> i64 {
+        self.0.now_unix()
+    }
+}
+
+/// Persists rotated Bitrix24 tokens into the tenants registry (sealed), keeping the stored
+/// endpoints and `application_token`.
+pub struct TenancyTokenStore {
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TenancyTokenStore {
+    /// A token store writing into `store`, timestamped by `clock`.
+    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>) -> TenancyTokenStore {
+        TenancyTokenStore { store, clock }
+    }
+}
+
+impl TokenStore for TenancyTokenStore {
+    fn save<'a>(&'a self, t: &'a TokenSet) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let old = self.store.portal_tokens(&t.member_id).await.map_err(|e| e.to_string())?;
+            let application_token = old.map(|o| o.application_token.clone()).unwrap_or_default();
+            let new = portal_tokens(t, application_token);
+            let now = OffsetDateTime::from_unix_timestamp(self.clock.now_unix())
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            self.store.set_portal_tokens(&t.member_id, &new, now).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The registry form of a Bitrix24 token pair.
+pub fn portal_tokens(t: &TokenSet, application_token: String) -> PortalTokens {
+    PortalTokens {
+        access_token: t.access_token.expose().to_owned(),
+        refresh_token: t.refresh_token.expose().to_owned(),
+        expires_at: t.expires_at.saturating_mul(1000),
+        client_endpoint: t.client_endpoint.clone(),
+        server_endpoint: t.server_endpoint.clone(),
+        application_token,
+    }
+}
+
+/// An authenticated API caller.
+#[derive(Debug)]
+pub struct Session {
+    /// The token's claims.
+    pub claims: Claims,
+    /// The tenant's registry entry.
+    pub info: TenantInfo,
+    /// The tenant's storage.
+    pub tenant: Tenant,
+}
+
+impl Session {
+    /// The tenancy caller.
+    pub fn caller(&self) -> Caller {
+        self.claims.caller()
+    }
+
+    /// 403 unless the caller is an administrator.
+    pub fn require_admin(&self) -> ApiResult<()> {
+        match self.claims.role {
+            Role::Admin => Ok(()),
+            Role::User => Err(ApiError::Forbidden("administrators only")),
+        }
+    }
+
+    /// 402 when the trial has ended (writes are refused, reads go on).
+    pub fn require_writable(&self, now_unix: i64) -> ApiResult<()> {
+        if trial_expired(&self.info, now_unix) { Err(ApiError::TrialExpired) } else { Ok(()) }
+    }
+}
+
+/// Whether a tenant's trial has ended (a tenant with no trial end is on a paid plan).
+pub fn trial_expired(info: &TenantInfo, now_unix: i64) -> bool {
+    info.trial_ends_at.is_some_and(|end| end <= now_unix.saturating_mul(1000))
+}
+
+impl AppState {
+    /// Assembles the state. With a line runtime, its events are forwarded to the bus (call
+    /// inside a tokio runtime).
+    pub fn new(
+        settings: Settings,
+        store: Arc<Store>,
+        b24: b24_client::Client,
+        key: SessionKey,
+        clock: Arc<dyn Clock>,
+        runtime: Option<Arc<crate::runtime::Runtime>>,
+    ) -> AppState {
+        let bus = EventBus::new(4096);
+        let metrics = Arc::new(Metrics::default());
+        if let Some(rt) = &runtime {
+            tokio::spawn(crate::events::forward_line_events(
+                rt.subscribe(),
+                bus.clone(),
+                metrics.clone(),
+            ));
+        }
+        AppState {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                b24,
+                key,
+                bus,
+                metrics,
+                clock,
+                portals: std::sync::Mutex::new(HashMap::new()),
+                runtime,
+            }),
+        }
+    }
+
+    /// Settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The tenants store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+
+    /// The Bitrix24 client.
+    pub fn b24(&self) -> &b24_client::Client {
+        &self.inner.b24
+    }
+
+    /// The session-token key.
+    pub fn key(&self) -> &SessionKey {
+        &self.inner.key
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The line runtime, when the server runs one.
+    pub fn runtime(&self) -> Option<&Arc<crate::runtime::Runtime>> {
+        self.inner.runtime.as_ref()
+    }
+
+    /// Now, Unix seconds.
+    pub fn now_unix(&self) -> i64 {
+        self.inner.clock.now_unix()
+    }
+
+    /// Now, as a time.
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.now_unix()).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Checks a bearer token (from the `Authorization` header or, for EventSource which cannot
+    /// set headers, the `access_token` query parameter) and opens the tenant.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> ApiResult<Session> {
+        let token = bearer.ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let claims = self.inner.key.verify(token, self.now_unix()).map_err(|e| {
+            tracing::debug!(reason = %e, "token refused");
+            match e {
+                crate::session::TokenError::Expired => ApiError::Unauthorized("token expired"),
+                _ => ApiError::Unauthorized("invalid token"),
+            }
+        })?;
+        let info = self.inner.store.info(&claims.mid).await.map_err(|e| match e {
+            tenancy::Error::UnknownTenant | tenancy::Error::InvalidMemberId => {
+                ApiError::Unauthorized("invalid token")
+            }
+            other => ApiError::from(other),
+        })?;
+        if info.status != TenantStatus::Active {
+            return Err(ApiError::TenantInactive(info.status.to_string()));
+        }
+        let tenant = self.inner.store.tenant(&claims.mid).await?;
+        Ok(Session { claims, info, tenant })
+    }
+
+    /// The Bitrix24 handle of an installed portal (cached; built from the registry's tokens).
+    pub async fn portal(&self, member_id: &str) -> ApiResult<Portal> {
+        if let Some(p) = self.portals().get(member_id) {
+            return Ok(p.clone());
+        }
+        let info = self.inner.store.info(member_id).await?;
+        let tokens = self
+            .inner
+            .store
+            .portal_tokens(member_id)
+            .await?
+            .filter(|t| !t.client_endpoint.is_empty())
+            .ok_or(ApiError::Forbidden("the app is not installed on this portal"))?;
+        let set = TokenSet {
+            member_id: member_id.to_owned(),
+            domain: info.domain.clone(),
+            access_token: b24_client::Secret::new(tokens.access_token.clone()),
+            refresh_token: b24_client::Secret::new(tokens.refresh_token.clone()),
+            expires_at: tokens.expires_at / 1000,
+            client_endpoint: tokens.client_endpoint.clone(),
+            server_endpoint: if tokens.server_endpoint.is_empty() {
+                self.inner.settings.oauth_server.clone()
+            } else {
+                tokens.server_endpoint.clone()
+            },
+            scope: vec![],
+            user_id: None,
+        };
+        let portal = self.inner.b24.portal(set);
+        self.portals().entry(member_id.to_owned()).or_insert(portal.clone());
+        Ok(portal)
+    }
+
+    /// Forgets a cached portal handle (after install or uninstall); `uninstalled` also stops
+    /// calls already holding it.
+    pub fn forget_portal(&self, member_id: &str, uninstalled: bool) {
+        if let Some(p) = self.portals().remove(member_id)
+            && uninstalled
+        {
+            p.mark_uninstalled();
+        }
+    }
+
+    fn portals(&self) -> std::sync::MutexGuard<'_, HashMap<String, Portal>> {
+        self.inner.portals.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

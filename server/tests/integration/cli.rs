@@ -1,0 +1,181 @@
+//! The `wab24` binary: configuration errors name the key; `serve` starts on SQLite and answers.
+
+use std::{process::Command, time::Duration};
+
+const KEY: &str = "5f1d0c3e9a8b7f6e5d4c3b2a19080706f5e4d3c2b1a09f8e7d6c5b4a39281706";
+
+fn config(dir: &std::path::Path, listen: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("wab24.toml");
+    let text = format!(
+        "client_id = \"local.x.y\"\nclient_secret = \"s\"\npublic_url = \"https://wa.example.com\"\n\
+         listen = \"{listen}\"\ndata_dir = \"{}\"\n{extra}",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn configuration_errors_name_the_key() {
+    let bin = env!("CARGO_BIN_EXE_wab24");
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        Command::new(bin).args(["serve", "--config", "/nonexistent/wab24.toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot read configuration file /nonexistent/wab24.toml")
+    );
+    let path = config(dir.path(), "127.0.0.1:0", "");
+    let out = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env_remove("WAB24_MASTER_KEY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains(
+            "configuration key `master_key` is missing (set it in the file or as WAB24_MASTER_KEY)"
+        ),
+        "{err}"
+    );
+    let out = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("WAB24_MASTER_KEY", "12")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`master_key` is invalid"));
+    let out = Command::new(bin).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+}
+
+#[test]
+fn serve_starts_and_answers() {
+    let bin = env!("CARGO_BIN_EXE_wab24");
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let path = config(dir.path(), &format!("127.0.0.1:{port}"), "");
+    let mut child = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("WAB24_MASTER_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let answered = rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/healthz")).send().await {
+                let doc = http
+                    .get(format!("http://127.0.0.1:{port}/api/openapi.json"))
+                    .send()
+                    .await
+                    .unwrap();
+                return Some((r.text().await.unwrap(), doc.status().as_u16()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answered, Some(("ok".to_owned(), 200)));
+    assert!(dir.path().join("data/control.db").exists());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Unescapes the few entities the shell page uses.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> String {
+    let start = tag.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    let end = tag[start..].find('"').unwrap() + start;
+    unescape(&tag[start..end])
+}
+
+#[test]
+fn demo_installs_into_the_simulated_portal_and_its_shell_opens_the_app() {
+    use std::io::BufRead;
+    let bin = env!("CARGO_BIN_EXE_wab24");
+    let dir = tempfile::tempdir().unwrap();
+    let (p1, p2) = (free_port(), free_port());
+    let mut child = Command::new(bin)
+        .args(["demo", "--data"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{p1}"), "--sim-listen", &format!("127.0.0.1:{p2}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut shell = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.split("portal (administrator):").nth(1) {
+            shell = Some(url.trim().to_owned());
+            break;
+        }
+    }
+    let shell = shell.expect("the demo prints the portal URL");
+    assert_eq!(shell, format!("http://127.0.0.1:{p2}/p/demo.bitrix24.test/"));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let result = rt.block_on(async {
+        let http = reqwest::Client::new();
+        // The shell page POSTs the frame into the iframe: do what the browser does.
+        let page = http.get(&shell).send().await.unwrap().text().await.unwrap();
+        let form_start = page.find("<form").unwrap();
+        let form_end = page[form_start..].find('>').unwrap() + form_start;
+        let action = attr(&page[form_start..form_end], "action");
+        let fields: Vec<(String, String)> = page
+            .split("<input ")
+            .skip(1)
+            .map(|tag| (attr(tag, "name"), attr(tag, "value")))
+            .collect();
+        let r = http.post(&action).form(&fields).send().await.unwrap();
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let app_page = r.text().await.unwrap();
+        let start = app_page.find("\"token\":\"").unwrap() + 9;
+        let token = &app_page[start..start + app_page[start..].find('"').unwrap()];
+        let me: serde_json::Value = http
+            .get(format!("http://127.0.0.1:{p1}/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (csp, me)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let (csp, me) = result;
+    assert!(
+        csp.starts_with(&format!(
+            "frame-ancestors http://demo.bitrix24.test http://127.0.0.1:{p2};"
+        )),
+        "{csp}"
+    );
+    assert_eq!(
+        (me["member_id"].as_str(), me["role"].as_str()),
+        (Some("demo0portal"), Some("admin"))
+    );
+    assert!(dir.path().join("demo-master.key").exists());
+}

@@ -1,0 +1,155 @@
+//! `GET /api/events`: scoped by the token, checked at delivery against the current assignment.
+
+use std::time::Duration;
+
+use serde_json::json;
+use wab24::{
+    events::{ServerEvent, from_line_event},
+    runtime::{LineEvent, LineEventKind, LineState},
+};
+
+use crate::app::{ALPHA, BETA, Sse, start};
+
+#[tokio::test]
+async fn events_reach_only_those_who_may_see_them() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.install(BETA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let u2 = app.token(ALPHA, 2).await;
+    let u3 = app.token(ALPHA, 3).await;
+    let admin_b = app.token(BETA, 1).await;
+    // User 3 has a line of their own, with a conversation: their sentinel events.
+    let l3 = app
+        .call("POST", "/api/lines", Some(&admin), Some(json!({"name": "three"})))
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    app.call(
+        "PUT",
+        &format!("/api/lines/{l3}/assignment"),
+        Some(&admin),
+        Some(json!({"user_id": 3})),
+    )
+    .await;
+    let c3 = app.inbound(ALPHA, l3, "1555@s.whatsapp.net", "c", "w3", "t").await;
+
+    let mut s_admin = Sse::open(&app, &admin).await;
+    let mut s_u2 = Sse::open(&app, &u2).await;
+    let mut s_u3 = Sse::open(&app, &u3).await;
+    let mut s_b = Sse::open(&app, &admin_b).await;
+    // The query-string form (EventSource cannot send headers).
+    let q = app.http.get(app.url(&format!("/api/events?access_token={u2}"))).send().await.unwrap();
+    assert_eq!(q.status().as_u16(), 200);
+    drop(q);
+
+    // A new line (unassigned): administrators only.
+    let line = app
+        .call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Sales"})))
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    // Assigned to user 2: user 2 now sees its events.
+    app.call(
+        "PUT",
+        &format!("/api/lines/{line}/assignment"),
+        Some(&admin),
+        Some(json!({"user_id": 2})),
+    )
+    .await;
+    let conv = app.inbound(ALPHA, line, "1666@s.whatsapp.net", "d", "w4", "t").await;
+    // A stored message as the runtime reports it, and a QR code (administrators only).
+    app.state.bus().publish(from_line_event(&LineEvent {
+        member_id: ALPHA.to_owned(),
+        line_id: line,
+        kind: LineEventKind::Status(LineState::Qr {
+            code: "2@secret-qr".to_owned(),
+            expires: Duration::from_secs(60),
+        }),
+    }));
+    app.state.bus().publish(from_line_event(&LineEvent {
+        member_id: ALPHA.to_owned(),
+        line_id: line,
+        kind: LineEventKind::MessageStored {
+            message_id: 7,
+            conversation_id: conv,
+            wa_id: Some("w4".to_owned()),
+            direction: tenancy::Direction::Inbound,
+            unread: 1,
+        },
+    }));
+    app.call("POST", &format!("/api/conversations/{conv}/read"), Some(&u2), None).await;
+    // Reassigned to user 3: from now on user 2 gets nothing of it.
+    app.call(
+        "PUT",
+        &format!("/api/lines/{line}/assignment"),
+        Some(&admin),
+        Some(json!({"user_id": 3})),
+    )
+    .await;
+    app.call("POST", &format!("/api/conversations/{conv}/read"), Some(&admin), None).await;
+    // Sentinels: one event each stream may see, published last.
+    app.call("POST", &format!("/api/conversations/{c3}/read"), Some(&u3), None).await;
+    let lb = app.call("POST", "/api/lines", Some(&admin_b), Some(json!({"name": "beta"}))).await;
+    assert_eq!(lb.status, 201);
+    app.state.bus().publish(ServerEvent {
+        member_id: ALPHA.to_owned(),
+        line_id: Some(line),
+        kind: "test.end",
+        payload: json!({}),
+        audience: wab24::events::Audience::Line,
+    });
+
+    let names = |evs: &[(String, serde_json::Value)]| {
+        evs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+    };
+    let a = s_admin.until("test.end").await;
+    assert_eq!(
+        names(&a),
+        [
+            "line.created",
+            "line.assigned",
+            "line.status",
+            "message.stored",
+            "conversation.read",
+            "line.assigned",
+            "conversation.read",
+            "conversation.read",
+            "test.end"
+        ]
+    );
+    assert_eq!(a[2].1["qr"], "2@secret-qr");
+    let u = s_u2.until("conversation.read").await;
+    assert_eq!(names(&u), ["line.assigned", "message.stored", "conversation.read"]);
+    assert_eq!(
+        u[1].1,
+        json!({"line_id": line, "message_id": 7, "conversation_id": conv, "direction": "in", "unread": 1})
+    );
+    // Nothing after the reassignment reaches user 2 (test.end is on the line, now user 3's).
+    assert!(s_u2.next(Duration::from_millis(500)).await.is_none());
+    let u = s_u3.until("test.end").await;
+    assert_eq!(names(&u), ["line.assigned", "conversation.read", "conversation.read", "test.end"]);
+    let b = s_b.until("line.created").await;
+    assert_eq!(names(&b), ["line.created"]);
+    assert!(!format!("{u:?}{b:?}").contains("secret-qr"));
+    // The gauge counts open streams.
+    assert_eq!(app.state.metrics().sse_clients(), 4);
+    drop((s_admin, s_u2, s_u3, s_b));
+    for _ in 0..50 {
+        // Streams end at the next event after their client left.
+        app.state.bus().publish(ServerEvent {
+            member_id: "x".into(),
+            line_id: None,
+            kind: "tick",
+            payload: json!({}),
+            audience: wab24::events::Audience::Admins,
+        });
+        if app.state.metrics().sse_clients() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.state.metrics().sse_clients(), 0);
+}
