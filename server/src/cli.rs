@@ -10,7 +10,8 @@ pub enum Command {
         /// The configuration file.
         config: PathBuf,
     },
-    /// `wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR]`.
+    /// `wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR] [--wa-listen ADDR]
+    /// [--wa-control ADDR] [--no-auto-scan] [--quiet-customers]`.
     Demo(crate::demo::DemoOptions),
     /// `wab24 help`, `-h`, `--help`.
     Help,
@@ -22,9 +23,12 @@ pub enum Command {
 pub const USAGE: &str = "usage:
   wab24 serve --config wab24.toml   run against real Bitrix24 portals (see wab24.example.toml;
                                     every key can be set as WAB24_<KEY>)
-  wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR]
-                                    an embedded simulated Bitrix24 portal, no configuration
-                                    (defaults: ./data, 127.0.0.1:8080, 127.0.0.1:8081)
+  wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR] [--wa-listen ADDR]
+             [--wa-control ADDR] [--no-auto-scan] [--quiet-customers]
+                                    embedded simulated Bitrix24 portal and WhatsApp, no
+                                    configuration (defaults: ./data, 127.0.0.1:8080, :8081,
+                                    :8082, :8083; phones scan QR codes after 5 s; customers
+                                    write now and then and answer)
   wab24 --version | --help";
 
 /// A command line that cannot be understood.
@@ -53,6 +57,10 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     "--data" => o.data_dir = value("--data")?.into(),
                     "--listen" => o.listen = addr(value("--listen")?)?,
                     "--sim-listen" => o.sim_listen = addr(value("--sim-listen")?)?,
+                    "--wa-listen" => o.wa_listen = addr(value("--wa-listen")?)?,
+                    "--wa-control" => o.wa_control = addr(value("--wa-control")?)?,
+                    "--no-auto-scan" => o.behaviour.auto_scan = None,
+                    "--quiet-customers" => o.behaviour.chatty_customers = false,
                     other => return Err(UsageError(format!("unexpected argument {other:?}"))),
                 }
             }

@@ -36,6 +36,12 @@ pub enum ApiError {
     /// The Bitrix24 portal could not be reached or refused a call (502).
     #[error("the Bitrix24 portal did not answer as expected")]
     Portal,
+    /// The request conflicts with the resource's state (a line that is not running...) (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A service the request needs is not available (no line runtime, WhatsApp refused) (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// The route exists, the method does not (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -61,6 +67,8 @@ impl ApiError {
             ApiError::TrialExpired => StatusCode::PAYMENT_REQUIRED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Portal => StatusCode::BAD_GATEWAY,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -79,6 +87,8 @@ impl ApiError {
             ApiError::TrialExpired => "trial_expired",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Portal => "portal_error",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge => "too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
@@ -116,6 +126,30 @@ impl From<tenancy::Error> for ApiError {
             E::UnknownTenant => ApiError::Unauthorized("unknown tenant"),
             other => {
                 tracing::error!(error = %other, "storage error");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<crate::runtime::RuntimeError> for ApiError {
+    fn from(e: crate::runtime::RuntimeError) -> Self {
+        use crate::runtime::RuntimeError as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::NotRunning(line) => ApiError::Conflict(format!("line {line} is not connected")),
+            E::LoggedOut(line) => {
+                ApiError::Conflict(format!("line {line} is logged out; connect it to pair again"))
+            }
+            E::Voice(e) => ApiError::BadRequest(format!("voice note: {e}")),
+            E::MediaTooLarge { .. } => ApiError::TooLarge,
+            E::Invalid(what) => ApiError::BadRequest(what.to_owned()),
+            E::WhatsApp(e) => {
+                tracing::warn!(error = %e, "whatsapp call failed");
+                ApiError::Unavailable("WhatsApp did not accept the request; try again".to_owned())
+            }
+            other => {
+                tracing::error!(error = %other, "line runtime error");
                 ApiError::Internal
             }
         }

@@ -62,17 +62,11 @@ impl EventBus {
 pub fn from_line_event(e: &LineEvent) -> ServerEvent {
     let (kind, payload, audience) = match &e.kind {
         LineEventKind::Status(state) => {
-            let mut p = serde_json::json!({ "line_id": e.line_id, "state": state.name() });
             let audience = match state {
-                LineState::Qr { code, expires } => {
-                    p["qr"] = code.clone().into();
-                    p["expires_in_ms"] =
-                        u64::try_from(expires.as_millis()).unwrap_or(u64::MAX).into();
-                    Audience::Admins
-                }
+                LineState::Qr { .. } => Audience::Admins,
                 _ => Audience::Line,
             };
-            ("line.status", p, audience)
+            ("line.status", crate::http::connection::state_json(e.line_id, state), audience)
         }
         LineEventKind::MessageStored {
             message_id,

@@ -217,6 +217,12 @@ impl AppState {
         self.inner.runtime.as_ref()
     }
 
+    /// The line runtime, or 503 when this server runs none.
+    pub fn require_runtime(&self) -> ApiResult<&Arc<crate::runtime::Runtime>> {
+        self.runtime()
+            .ok_or_else(|| ApiError::Unavailable("this server runs no WhatsApp lines".to_owned()))
+    }
+
     /// Now, Unix seconds.
     pub fn now_unix(&self) -> i64 {
         self.inner.clock.now_unix()

@@ -45,6 +45,14 @@ fn publish(
     });
 }
 
+/// A line with its live state from the runtime.
+fn line_out(state: &AppState, member_id: &str, line: tenancy::Line) -> LineOut {
+    let id = line.id;
+    let mut out = LineOut::from(line);
+    out.state = state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name());
+    out
+}
+
 /// `GET /api/me`.
 pub async fn me(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
     let s = state.authenticate(bearer.as_deref()).await?;
@@ -60,8 +68,13 @@ pub async fn me(state: AppState, bearer: Option<String>) -> ApiResult<Response> 
 /// `GET /api/lines`: every line for administrators, the assigned ones for users.
 pub async fn lines(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
     let s = state.authenticate(bearer.as_deref()).await?;
-    let lines: Vec<LineOut> =
-        s.tenant.lines(s.caller()).await?.into_iter().map(Into::into).collect();
+    let lines: Vec<LineOut> = s
+        .tenant
+        .lines(s.caller())
+        .await?
+        .into_iter()
+        .map(|l| line_out(&state, &s.claims.mid, l))
+        .collect();
     Ok(json(&serde_json::json!({ "lines": lines })))
 }
 
@@ -92,7 +105,7 @@ pub async fn create_line(
 /// `GET /api/lines/{id}`.
 pub async fn line(state: AppState, bearer: Option<String>, id: LineId) -> ApiResult<Response> {
     let s = state.authenticate(bearer.as_deref()).await?;
-    Ok(json(&LineOut::from(s.tenant.line(s.caller(), id).await?)))
+    Ok(json(&line_out(&state, &s.claims.mid, s.tenant.line(s.caller(), id).await?)))
 }
 
 /// `DELETE /api/lines/{id}` (administrators): the line disappears, its history is kept; a

@@ -6,7 +6,7 @@ use std::{convert::Infallible, future::Future};
 
 use warp::{Filter, Rejection, Reply, filters::BoxedFilter, reply::Response};
 
-use super::{api, bitrix, meta, sse};
+use super::{api, bitrix, connection, meta, sending, sse};
 use crate::{error::ApiError, state::AppState};
 
 /// Largest JSON body.
@@ -29,6 +29,18 @@ fn bearer() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Cl
     )
 }
 
+fn bearer_or_query() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    bearer()
+        .and(
+            warp::query::<std::collections::HashMap<String, String>>()
+                .or(warp::any().map(Default::default))
+                .unify(),
+        )
+        .map(|b: Option<String>, q: std::collections::HashMap<String, String>| {
+            b.or_else(|| q.get("access_token").cloned())
+        })
+}
+
 fn json<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     warp::body::content_length_limit(JSON_LIMIT).and(warp::body::json())
@@ -47,6 +59,9 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let metrics = state.metrics().clone();
     let st = warp::any().map(move || state.clone());
     let auth = st.clone().and(bearer());
+    // Where the browser cannot set a header (<img src>, <audio src>, EventSource), the token
+    // may come as `?access_token=`.
+    let auth_or_query = st.clone().and(bearer_or_query());
 
     let health = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response()).boxed();
     let metrics_route =
@@ -103,6 +118,21 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             .and(json())
             .then(|id, s, b, body| respond(api::assign_line(s, b, id, body))))
         .unify()
+        .or(warp::path!("api" / "lines" / i64 / "connect")
+            .and(warp::post())
+            .and(auth.clone())
+            .then(|id, s, b| respond(connection::connect(s, b, id))))
+        .unify()
+        .or(warp::path!("api" / "lines" / i64 / "disconnect")
+            .and(warp::post())
+            .and(auth.clone())
+            .then(|id, s, b| respond(connection::disconnect(s, b, id))))
+        .unify()
+        .or(warp::path!("api" / "lines" / i64 / "logout")
+            .and(warp::post())
+            .and(auth.clone())
+            .then(|id, s, b| respond(connection::logout(s, b, id))))
+        .unify()
         .or(warp::path!("api" / "lines" / i64 / "conversations")
             .and(warp::get())
             .and(auth.clone())
@@ -124,6 +154,32 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             .and(auth.clone())
             .and(warp::query())
             .then(|id, s, b, q| respond(api::history(s, b, id, q))))
+        .unify()
+        .or(warp::path!("api" / "conversations" / i64 / "messages")
+            .and(warp::post())
+            .and(auth.clone())
+            .and(json())
+            .then(|id, s, b, body| respond(sending::send_text(s, b, id, body))))
+        .unify()
+        .or(warp::path!("api" / "conversations" / i64 / "reactions")
+            .and(warp::post())
+            .and(auth.clone())
+            .and(json())
+            .then(|id, s, b, body| respond(sending::send_reaction(s, b, id, body))))
+        .unify()
+        .or(warp::path!("api" / "conversations" / i64 / "media")
+            .and(warp::post())
+            .and(auth.clone())
+            .and(warp::query())
+            .and(warp::header::optional::<String>("content-type"))
+            .and(warp::body::content_length_limit(sending::MAX_UPLOAD))
+            .and(warp::body::bytes())
+            .then(|id, s, b, q, ct, body| respond(sending::send_media(s, b, id, q, ct, body))))
+        .unify()
+        .or(warp::path!("api" / "messages" / i64 / "media")
+            .and(warp::get())
+            .and(auth_or_query.clone())
+            .then(|id, s, b| respond(sending::download_media(s, b, id))))
         .unify()
         .or(warp::path!("api" / "conversations" / i64 / "read")
             .and(warp::post())
@@ -162,15 +218,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed();
     let events = warp::path!("api" / "events")
         .and(warp::get())
-        .and(auth)
-        .and(
-            warp::query::<std::collections::HashMap<String, String>>()
-                .or(warp::any().map(Default::default))
-                .unify(),
-        )
-        .then(|s, b, q: std::collections::HashMap<String, String>| {
-            respond(sse::events(s, b, q.get("access_token").cloned()))
-        })
+        .and(auth_or_query)
+        .then(|s, b| respond(sse::events(s, b)))
         .boxed();
 
     let log = warp::log::custom(move |info| {

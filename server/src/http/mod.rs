@@ -6,10 +6,12 @@
 
 pub mod api;
 pub mod bitrix;
+pub mod connection;
 pub mod filters;
 pub mod meta;
 pub mod models;
 pub mod openapi;
+pub mod sending;
 pub mod sse;
 
 pub use filters::routes;
@@ -28,11 +30,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/lines/{line_id}"),
     ("DELETE", "/api/lines/{line_id}"),
     ("PUT", "/api/lines/{line_id}/assignment"),
+    ("POST", "/api/lines/{line_id}/connect"),
+    ("POST", "/api/lines/{line_id}/disconnect"),
+    ("POST", "/api/lines/{line_id}/logout"),
     ("GET", "/api/lines/{line_id}/conversations"),
     ("GET", "/api/conversations/search"),
     ("GET", "/api/conversations/{conversation_id}"),
     ("GET", "/api/conversations/{conversation_id}/messages"),
+    ("POST", "/api/conversations/{conversation_id}/messages"),
+    ("POST", "/api/conversations/{conversation_id}/reactions"),
+    ("POST", "/api/conversations/{conversation_id}/media"),
     ("POST", "/api/conversations/{conversation_id}/read"),
+    ("GET", "/api/messages/{message_id}/media"),
     ("GET", "/api/users"),
     ("GET", "/api/audit"),
     ("GET", "/api/audit/export"),

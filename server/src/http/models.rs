@@ -33,6 +33,9 @@ pub struct LineOut {
     pub assigned_user: Option<i64>,
     /// Creation time (Unix ms).
     pub created_at: i64,
+    /// The live state while the line runs (`connecting`, `qr`, `connected`, `reconnecting`,
+    /// `disconnected`, `logged_out`), `null` when it does not run on this server.
+    pub state: Option<&'static str>,
 }
 
 impl From<Line> for LineOut {
@@ -44,6 +47,7 @@ impl From<Line> for LineOut {
             status: l.status.as_str(),
             assigned_user: l.assigned_user,
             created_at: l.created_at,
+            state: None,
         }
     }
 }
@@ -133,6 +137,67 @@ pub struct MediaOut {
     pub size: i64,
     /// SHA-256, hex.
     pub sha256: String,
+    /// The file's name, when it has one (documents, uploads).
+    pub file_name: Option<String>,
+    /// Where to download it: `/api/messages/{id}/media`.
+    pub url: String,
+}
+
+/// The file name kept in a stored media path: `out/<sha256>/<name>` and `in/<line>/<id>/<name>`
+/// carry one, `in/<line>/<id>` does not.
+pub fn media_file_name(path: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["out", _, name] | ["in", _, _, name] if !name.is_empty() => Some((*name).to_owned()),
+        _ => None,
+    }
+}
+
+/// `POST /api/conversations/{id}/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendText {
+    /// The text (Unicode, at most 64 KiB).
+    pub text: String,
+    /// The message replied to (same conversation).
+    #[serde(default)]
+    pub quoted_id: Option<i64>,
+    /// Makes a retried request send once (a fresh one is made when absent).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// `POST /api/conversations/{id}/reactions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendReaction {
+    /// The message reacted to (same conversation).
+    pub message_id: i64,
+    /// The emoji; empty takes the reaction back.
+    pub emoji: String,
+    /// As in [`SendText`].
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The query of `POST /api/conversations/{id}/media`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaQuery {
+    /// `image`, `video`, `document` or `voice`.
+    pub kind: String,
+    /// The file's name (shown to the customer for documents).
+    #[serde(default)]
+    pub file_name: Option<String>,
+    /// A caption (images, videos, documents).
+    #[serde(default)]
+    pub caption: Option<String>,
+    /// The message replied to.
+    #[serde(default)]
+    pub quoted_id: Option<i64>,
+    /// As in [`SendText`].
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// A message.
@@ -189,6 +254,8 @@ impl From<Message> for MessageOut {
             kind: m.kind.as_str(),
             text: m.text,
             media: m.media.map(|md| MediaOut {
+                file_name: media_file_name(&md.path),
+                url: format!("/api/messages/{}/media", m.id),
                 mime: md.mime,
                 size: md.size,
                 sha256: hex::encode(md.sha256),

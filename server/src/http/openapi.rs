@@ -155,6 +155,36 @@ const OPS: &[Op] = &[
         write: true,
     },
     Op {
+        method: "post",
+        path: "/api/lines/{line_id}/connect",
+        summary: "Start the line: a new line pairs (SSE line.status events with state qr carry qr, qr_svg and expires_in_ms, to administrators), a paired one logs in; a running line is left as it is. Answers the current state",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("202", "LineState"),
+        errors: &["404", "503"],
+        write: true,
+    },
+    Op {
+        method: "post",
+        path: "/api/lines/{line_id}/disconnect",
+        summary: "Stop the line; it stays stopped across restarts until the next connect",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("204", ""),
+        errors: &["404", "409", "503"],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/api/lines/{line_id}/logout",
+        summary: "Log the line out of WhatsApp (the device is removed; pairing again is needed)",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("204", ""),
+        errors: &["404", "409", "503"],
+        write: false,
+    },
+    Op {
         method: "get",
         path: "/api/lines/{line_id}/conversations",
         summary: "A line's conversations with unread counts, most recent first",
@@ -192,6 +222,46 @@ const OPS: &[Op] = &[
         body: None,
         ok: ("200", "HistoryPage"),
         errors: &["400", "404"],
+        write: false,
+    },
+    Op {
+        method: "post",
+        path: "/api/conversations/{conversation_id}/messages",
+        summary: "Send a text, or a reply with quoted_id; once per idempotency_key; the status moves sent, delivered, read over SSE (message.status)",
+        auth: Auth::Bearer,
+        body: Some("SendText"),
+        ok: ("202", "Message"),
+        errors: &["400", "404", "503"],
+        write: true,
+    },
+    Op {
+        method: "post",
+        path: "/api/conversations/{conversation_id}/reactions",
+        summary: "React to a message with an emoji (empty takes it back)",
+        auth: Auth::Bearer,
+        body: Some("SendReaction"),
+        ok: ("202", "Message"),
+        errors: &["400", "404", "503"],
+        write: true,
+    },
+    Op {
+        method: "post",
+        path: "/api/conversations/{conversation_id}/media",
+        summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB",
+        auth: Auth::Bearer,
+        body: Some("binary"),
+        ok: ("202", "Message"),
+        errors: &["400", "404", "413", "415", "503"],
+        write: true,
+    },
+    Op {
+        method: "get",
+        path: "/api/messages/{message_id}/media",
+        summary: "A message's file (the token may also be given as ?access_token=); images, video and audio inline, anything else as an attachment",
+        auth: Auth::Bearer,
+        body: None,
+        ok: ("200", "binary"),
+        errors: &["404", "503"],
         write: false,
     },
     Op {
@@ -278,6 +348,9 @@ fn content(kind: &str) -> Value {
         "ndjson" => json!({ "application/x-ndjson": { "schema": { "type": "string" } } }),
         "event-stream" => json!({ "text/event-stream": { "schema": { "type": "string" } } }),
         "json" => json!({ "application/json": { "schema": { "type": "object" } } }),
+        "binary" => {
+            json!({ "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } })
+        }
         name => json!({ "application/json": { "schema": schema_ref(name) } }),
     }
 }
@@ -334,6 +407,9 @@ fn operation(op: &Op) -> Value {
         Some("form") => {
             o["requestBody"] = json!({ "required": true, "content": { "application/x-www-form-urlencoded": { "schema": { "type": "object" } } } })
         }
+        Some("binary") => {
+            o["requestBody"] = json!({ "required": true, "content": content("binary") })
+        }
         Some(name) => {
             o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema_ref(name) } } })
         }
@@ -348,13 +424,15 @@ fn schemas() -> Value {
     let ostr = json!({ "type": ["string", "null"] });
     let line = json!({ "type": "object", "properties": { "id": int, "name": { "type": "string" }, "phone": ostr,
         "status": { "type": "string", "enum": ["new", "pairing", "connected", "disconnected", "logged_out"] },
-        "assigned_user": oint, "created_at": int } });
+        "assigned_user": oint, "created_at": int,
+        "state": { "type": ["string", "null"], "enum": ["connecting", "qr", "connected", "reconnecting", "disconnected", "logged_out", null] } } });
     let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
     let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
         "unread": int, "last_message_id": oint, "last_message_at": oint } });
     let message = json!({ "type": "object", "properties": { "id": int, "conversation_id": int, "line_id": int,
         "direction": { "type": "string", "enum": ["in", "out"] }, "kind": { "type": "string" }, "text": ostr,
-        "media": { "type": ["object", "null"], "properties": { "mime": { "type": "string" }, "size": int, "sha256": { "type": "string" } } },
+        "media": { "type": ["object", "null"], "properties": { "mime": { "type": "string" }, "size": int, "sha256": { "type": "string" },
+            "file_name": ostr, "url": { "type": "string" } } },
         "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
         "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int } });
     json!({
@@ -366,6 +444,12 @@ fn schemas() -> Value {
         "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
         "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
         "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
+        "LineState": { "type": "object", "required": ["line_id", "state"], "properties": { "line_id": int,
+            "state": { "type": "string" }, "qr": ostr, "qr_svg": ostr, "expires_in_ms": oint, "reason": ostr, "retry_in_ms": oint } },
+        "SendText": { "type": "object", "required": ["text"], "properties": { "text": { "type": "string" }, "quoted_id": oint,
+            "idempotency_key": ostr } },
+        "SendReaction": { "type": "object", "required": ["message_id", "emoji"], "properties": { "message_id": int,
+            "emoji": { "type": "string" }, "idempotency_key": ostr } },
         "Contact": contact,
         "Conversation": conversation,
         "ConversationList": { "type": "object", "properties": { "conversations": { "type": "array", "items": schema_ref("Conversation") } } },

@@ -34,12 +34,8 @@ pub async fn may_see(s: &Session, e: &ServerEvent) -> bool {
 /// The SSE response. A task per stream reads the bus and applies [`may_see`] (which asks the
 /// store), and hands what passes to the response through a channel; it ends when the client
 /// goes away.
-pub async fn events(
-    state: AppState,
-    bearer: Option<String>,
-    query_token: Option<String>,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref().or(query_token.as_deref())).await?;
+pub async fn events(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
+    let s = state.authenticate(bearer.as_deref()).await?;
     tracing::info!(member_id = %s.claims.mid, user_id = s.claims.uid, "event stream opened");
     let (tx, rx) = mpsc::channel::<sse::Event>(256);
     let hello = sse::Event::default().event("hello").json_data(serde_json::json!({

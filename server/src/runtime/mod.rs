@@ -221,9 +221,11 @@ impl Runtime {
         let store = match tenant.signal_store(Caller::System, line_id, clock.clone()).await {
             Ok(store) => store,
             Err(tenancy::Error::NotFound(_)) => {
-                let mut rng = rand::rng();
-                let identity = KeyPair::generate(&mut rng);
-                let registration_id = generate_registration_id(&mut rng);
+                // The thread's generator is not Send: let go of it before awaiting.
+                let (identity, registration_id) = {
+                    let mut rng = rand::rng();
+                    (KeyPair::generate(&mut rng), generate_registration_id(&mut rng))
+                };
                 tenant
                     .create_signal_store(Caller::System, line_id, &identity, registration_id, clock)
                     .await?

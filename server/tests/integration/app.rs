@@ -9,6 +9,7 @@ use b24_sim::{PortalSpec, Sim, SimConfig};
 use serde_json::Value;
 use tenancy::{Caller, Inbound, LineId, MasterKey, MessageKind, Store};
 use wab24::{
+    runtime::{Runtime, RuntimeConfig},
     session::SessionKey,
     state::{AppState, Settings, SharedClock, TenancyTokenStore},
 };
@@ -20,6 +21,8 @@ pub(crate) const HOOK_SECRET: &str = "hook-secret-for-tests-0123";
 
 pub(crate) struct App {
     pub(crate) sim: Sim,
+    /// WhatsApp's side: the line runtime's clients connect to it.
+    pub(crate) wa: wa_sim::Sim,
     pub(crate) base: String,
     pub(crate) http: reqwest::Client,
     pub(crate) state: AppState,
@@ -68,17 +71,25 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();
+    let wa = wa_sim::Sim::new(wa_sim::SimConfig { seed: Some(5), ..wa_sim::SimConfig::default() });
+    let wa_addr = wa.serve_ws(loopback).await.unwrap();
+    wa.serve_media(loopback, 8 * 1024 * 1024).await.unwrap();
+    let mut runtime_config =
+        RuntimeConfig::new(wab24::demo::client_config(&wa, wa_addr), dir.path().to_path_buf());
+    runtime_config.send_retry = Duration::from_millis(200);
+    let runtime = Arc::new(Runtime::new(store.clone(), runtime_config));
     let state = AppState::new(
         settings,
         store.clone(),
         b24,
         key,
         Arc::new(SharedClock(Arc::new(clock.clone()))),
-        None,
+        Some(runtime),
     );
     tokio::spawn(warp::serve(wab24::http::routes(state.clone())).incoming(listener).run());
     App {
         sim,
+        wa,
         base,
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         state,

@@ -68,6 +68,10 @@ const fn admins(s: u16) -> Expect {
 const fn admin_a_object(s: u16) -> Expect {
     Expect { admin_a: s, assigned: 403, not_assigned: 403, admin_b: 404 }
 }
+/// An object of alpha's line 3 (assigned to user 2), answering `s`.
+const fn assigned_object(s: u16) -> Expect {
+    Expect { admin_a: s, assigned: s, not_assigned: 404, admin_b: 404 }
+}
 /// An object of alpha's line 3 (assigned to user 2).
 const ASSIGNED_OBJECT: Expect =
     Expect { admin_a: 200, assigned: 200, not_assigned: 404, admin_b: 404 };
@@ -157,6 +161,34 @@ async fn every_endpoint_times_every_caller() {
     app.inbound(BETA, lb, "15550001001@s.whatsapp.net", "MK-B-L1-contact-0", "b1", "MK-B-L1-msg-0")
         .await;
 
+    // Files on c3 and c4 to download; the first inbound message of c3 to react to.
+    let upload = |c: i64| {
+        let app = &app;
+        let token = admin_a.clone();
+        async move {
+            let a = app
+                .call(
+                    "POST",
+                    &format!("/api/conversations/{c}/media?kind=document&file_name=n.txt"),
+                    Some(&token),
+                    Some(json!({"note": 1})),
+                )
+                .await;
+            assert_eq!(a.status, 202, "{}", a.body);
+            a.json()["id"].as_i64().unwrap()
+        }
+    };
+    let (m3, m4) = (upload(c3).await, upload(c4).await);
+    let in3 =
+        app.get(&format!("/api/conversations/{c3}/messages"), &admin_a).await.json()["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["direction"] == "in")
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+
     // Bad tokens.
     let now = app.clock.now_unix();
     let key = SessionKey::derive(&crate::app::MASTER).unwrap();
@@ -190,6 +222,11 @@ async fn every_endpoint_times_every_caller() {
             Some(json!({"user_id": null})),
             admin_a_object(200),
         ),
+        // Connect starts l4 (the administrator is the last caller), disconnect stops it, and
+        // logging out a stopped line is a conflict.
+        ("POST", format!("/api/lines/{l4}/connect"), None, admin_a_object(202)),
+        ("POST", format!("/api/lines/{l4}/disconnect"), None, admin_a_object(204)),
+        ("POST", format!("/api/lines/{l4}/logout"), None, admin_a_object(409)),
         ("GET", format!("/api/lines/{l3}/conversations"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/lines/{l4}/conversations"), None, UNASSIGNED_OBJECT),
         ("GET", "/api/conversations/search?q=MK".into(), None, all(200)),
@@ -197,6 +234,32 @@ async fn every_endpoint_times_every_caller() {
         ("GET", format!("/api/conversations/{c4}"), None, UNASSIGNED_OBJECT),
         ("GET", format!("/api/conversations/{c3}/messages"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/conversations/{c4}/messages"), None, UNASSIGNED_OBJECT),
+        (
+            "POST",
+            format!("/api/conversations/{c3}/messages"),
+            Some(json!({"text": "hello", "idempotency_key": "matrix-text"})),
+            assigned_object(202),
+        ),
+        (
+            "POST",
+            format!("/api/conversations/{c4}/messages"),
+            Some(json!({"text": "hello"})),
+            Expect { admin_a: 202, assigned: 404, not_assigned: 404, admin_b: 404 },
+        ),
+        (
+            "POST",
+            format!("/api/conversations/{c3}/reactions"),
+            Some(json!({"message_id": in3, "emoji": "👍"})),
+            assigned_object(202),
+        ),
+        (
+            "POST",
+            format!("/api/conversations/{c3}/media?kind=document&file_name=a.txt"),
+            Some(json!({"note": 2})),
+            assigned_object(202),
+        ),
+        ("GET", format!("/api/messages/{m3}/media"), None, ASSIGNED_OBJECT),
+        ("GET", format!("/api/messages/{m4}/media"), None, UNASSIGNED_OBJECT),
         ("POST", format!("/api/conversations/{c3}/read"), None, ASSIGNED_OBJECT),
         ("POST", format!("/api/conversations/{c4}/read"), None, UNASSIGNED_OBJECT),
         ("GET", "/api/users".into(), None, admins(200)),
@@ -215,7 +278,9 @@ async fn every_endpoint_times_every_caller() {
                 .replace(&format!("/lines/{l4}"), "/lines/{line_id}")
                 .replace(&format!("/lines/{l5}"), "/lines/{line_id}")
                 .replace(&format!("/conversations/{c3}"), "/conversations/{conversation_id}")
-                .replace(&format!("/conversations/{c4}"), "/conversations/{conversation_id}");
+                .replace(&format!("/conversations/{c4}"), "/conversations/{conversation_id}")
+                .replace(&format!("/messages/{m3}/"), "/messages/{message_id}/")
+                .replace(&format!("/messages/{m4}/"), "/messages/{message_id}/");
             (*m, templ)
         })
         .collect();

@@ -24,7 +24,10 @@ async fn every_route_answers_and_is_documented() {
         if *path == "/api/events" {
             continue; // a stream; covered by the matrix and the SSE test
         }
-        let concrete = path.replace("{line_id}", "1").replace("{conversation_id}", "1");
+        let concrete = path
+            .replace("{line_id}", "1")
+            .replace("{conversation_id}", "1")
+            .replace("{message_id}", "1");
         let a = app.call(method, &concrete, Some(&admin), Some(json!({}))).await;
         assert_ne!(a.status, 405, "{method} {path}");
         if a.status == 404 {

@@ -1,13 +1,18 @@
 //! `wab24 demo`: the server with an embedded b24-sim portal, installed by its simulated
-//! administrator, and a printed URL of the portal's shell page. No configuration: SQLite and a
-//! generated master key under the data directory. The WhatsApp side (embedded wa-sim, simulated
-//! customers) is not part of it yet.
+//! administrator, and an embedded wa-sim with business phones and simulated customers
+//! ([`whatsapp`]); prints the URL of the portal's shell page. No configuration: SQLite and a
+//! generated master key under the data directory.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+pub mod whatsapp;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use b24_sim::{PortalSpec, Sim, SimConfig};
 
+pub use whatsapp::{Behaviour, client_config};
+
 use crate::{
+    runtime::{Runtime, RuntimeConfig},
     serve::ServeError,
     session::SessionKey,
     state::{AppState, Settings, SharedClock, TenancyTokenStore},
@@ -27,6 +32,13 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// The simulated Bitrix24's address (default 127.0.0.1:8081).
     pub sim_listen: SocketAddr,
+    /// The simulated WhatsApp's WebSocket address (default 127.0.0.1:8082).
+    pub wa_listen: SocketAddr,
+    /// The simulated WhatsApp's control API (default 127.0.0.1:8083): scan, send as a
+    /// customer, read what a phone received (wa-sim's README lists the routes).
+    pub wa_control: SocketAddr,
+    /// How the simulated phones and customers behave.
+    pub behaviour: Behaviour,
 }
 
 impl Default for DemoOptions {
@@ -35,6 +47,12 @@ impl Default for DemoOptions {
             data_dir: PathBuf::from("data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             sim_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            wa_listen: SocketAddr::from(([127, 0, 0, 1], 8082)),
+            wa_control: SocketAddr::from(([127, 0, 0, 1], 8083)),
+            behaviour: Behaviour {
+                auto_scan: Some(Duration::from_secs(5)),
+                chatty_customers: true,
+            },
         }
     }
 }
@@ -49,6 +67,9 @@ pub enum DemoError {
     /// The simulated portal failed.
     #[error("the simulated Bitrix24 failed: {0}")]
     Sim(#[from] b24_sim::Error),
+    /// The simulated WhatsApp failed.
+    #[error("the simulated WhatsApp failed: {0}")]
+    WhatsApp(#[from] wa_sim::Error),
     /// The data directory or the demo key could not be used.
     #[error("demo data directory: {0}")]
     Io(#[from] std::io::Error),
@@ -120,7 +141,23 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         extra_frame_ancestor: Some(sim_base.clone()),
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
-    let state = AppState::new(settings, store, b24, key, clock, None);
+    let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());
+    whatsapp::create_accounts(&wa)?;
+    let wa_addr = wa.serve_ws(opts.wa_listen).await?;
+    wa.serve_media(SocketAddr::from(([127, 0, 0, 1], 0)), 64 * 1024 * 1024).await?;
+    let control = wa.serve_control(opts.wa_control).await?;
+    let runtime = Arc::new(Runtime::new(
+        store.clone(),
+        RuntimeConfig::new(client_config(&wa, wa_addr), opts.data_dir.clone()),
+    ));
+    tokio::spawn(whatsapp::run(wa, runtime.clone(), DEMO_MEMBER.to_owned(), opts.behaviour));
+    let state = AppState::new(settings, store, b24, key, clock, Some(runtime.clone()));
+    // The simulator keeps nothing across runs: lines paired in an earlier run pair again.
+    match runtime.restore_all().await {
+        Ok(lines) if !lines.is_empty() => tracing::info!(lines = lines.len(), "lines restored"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "restoring lines failed"),
+    }
     let server = tokio::spawn(
         warp::serve(crate::http::routes(state))
             .incoming(listener)
@@ -145,7 +182,19 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     println!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/");
     println!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2");
     println!("  API:                    {base}/api/openapi.json");
-    println!("  (WhatsApp lines are not connected in the demo yet.)");
+    println!("  WhatsApp simulator:     control API http://{control}");
+    println!(
+        "    line N is linked by phone +{} ... +{} (N = 1..5){}",
+        whatsapp::BUSINESS_PHONES[0],
+        whatsapp::BUSINESS_PHONES[whatsapp::BUSINESS_PHONES.len() - 1],
+        match opts.behaviour.auto_scan {
+            Some(d) => format!(", which scans a shown QR code after {} s", d.as_secs()),
+            None => String::new(),
+        }
+    );
+    for (phone, name) in whatsapp::CUSTOMERS {
+        println!("    customer +{phone} ({name})");
+    }
     let _ = server.await;
     Ok(())
 }
