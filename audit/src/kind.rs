@@ -30,11 +30,14 @@ pub enum Kind {
     StatusUpdate,
     /// A line's WhatsApp connection state changed; the payload is the raw event.
     ConnectionState,
+    /// A user queued an outbound message; the payload is the request (kind, text, media
+    /// description, quoted message, idempotency key).
+    MessageQueued,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -47,6 +50,7 @@ impl Kind {
         Kind::MessageReceived,
         Kind::StatusUpdate,
         Kind::ConnectionState,
+        Kind::MessageQueued,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -64,6 +68,7 @@ impl Kind {
             Kind::MessageReceived => "wa.message_received",
             Kind::StatusUpdate => "wa.status_update",
             Kind::ConnectionState => "wa.connection_state",
+            Kind::MessageQueued => "wa.message_queued",
         }
     }
 }

@@ -403,8 +403,8 @@ pub struct Recorded {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StatusChange {
-    /// The status moved forward.
-    Advanced,
+    /// The status of this message moved forward.
+    Advanced(MessageId),
     /// The message already had this status or a later one; nothing changed.
     Unchanged,
     /// No message with this WhatsApp id on this line (the receipt is still audited).

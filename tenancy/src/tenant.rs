@@ -573,7 +573,10 @@ impl Tenant {
         .fetch_optional(&mut *tx)
         .await?;
         let (change, subject) = match updated {
-            Some(row) => (StatusChange::Advanced, format!("message:{}", row.try_get::<i64, _>(0)?)),
+            Some(row) => {
+                let id: MessageId = row.try_get(0)?;
+                (StatusChange::Advanced(id), format!("message:{id}"))
+            }
             None => {
                 let found =
                     sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
@@ -816,6 +819,25 @@ impl Tenant {
         .await?;
         let item =
             outbox_by_key(&mut tx, idempotency_key).await?.ok_or(Error::Corrupt("outbox"))?;
+        let request = serde_json::json!({
+            "kind": m.kind.as_str(),
+            "text": m.text,
+            "media": m.media.as_ref().map(|x| serde_json::json!({
+                "path": x.path, "mime": x.mime, "size": x.size, "sha256": hex::encode(x.sha256),
+            })),
+            "quoted_id": m.quoted_id,
+            "idempotency_key": idempotency_key,
+        });
+        let subject = format!("message:{}", message.id);
+        audit_in(
+            &mut tx,
+            audit::Kind::MessageQueued,
+            caller,
+            &subject,
+            request.to_string().as_bytes(),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok((message, item))
     }

@@ -205,11 +205,13 @@ impl LineCtx {
                 .update_status(Caller::System, self.line_id, id, status, raw.as_bytes(), self.now())
                 .await
             {
-                Ok(StatusChange::Advanced) => self.publish(LineEventKind::MessageStatus {
-                    message_id: None,
-                    wa_id: id.clone(),
-                    status,
-                }),
+                Ok(StatusChange::Advanced(message_id)) => {
+                    self.publish(LineEventKind::MessageStatus {
+                        message_id: Some(message_id),
+                        wa_id: id.clone(),
+                        status,
+                    })
+                }
                 Ok(_) => {}
                 Err(error) => warn!(line_id = self.line_id, %error, "receipt not stored"),
             }

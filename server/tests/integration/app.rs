@@ -275,6 +275,21 @@ impl Sse {
         }
     }
 
+    /// The first event named `kind` whose data `pick` accepts (others are skipped); panics
+    /// after 20 s.
+    pub(crate) async fn find(&mut self, kind: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut skipped = vec![];
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some((k, data)) if k == kind && pick(&data) => return data,
+                Some(other) => skipped.push(other),
+                None => panic!("no matching {kind} event; got {skipped:?}"),
+            }
+        }
+    }
+
     /// Every event until one named `until` arrives (included); panics on timeout.
     pub(crate) async fn until(&mut self, until: &str) -> Vec<(String, Value)> {
         let mut out = vec![];

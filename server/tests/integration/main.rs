@@ -9,6 +9,7 @@ mod api;
 mod app;
 mod bitrix;
 mod cli;
+mod flow;
 mod matrix;
 mod meta;
 mod runtime;
