@@ -81,6 +81,16 @@ pub struct Config {
     pub default_line_quota: i64,
     /// Length of the trial of a new installation, in days (0: no trial).
     pub trial_days: i64,
+    /// WhatsApp's WebSocket URL (default WhatsApp Web's).
+    pub whatsapp_url: Option<String>,
+    /// The WhatsApp Web version announced (a stale one is refused with 405: set the current
+    /// one here, no rebuild needed).
+    pub whatsapp_version: Option<wa_session::pairing::ClientVersion>,
+    /// The root key WhatsApp's certificate chain must lead to (default WhatsApp's; another one
+    /// for a simulator).
+    pub whatsapp_root_key: Option<wa_session::PublicKey>,
+    /// A PEM or DER certificate file trusted for `wss://` instead of the system's roots.
+    pub whatsapp_ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -104,7 +114,10 @@ impl fmt::Debug for Config {
             .field("default_plan", &self.default_plan)
             .field("default_line_quota", &self.default_line_quota)
             .field("trial_days", &self.trial_days)
-            .finish()
+            .field("whatsapp_url", &self.whatsapp_url)
+            .field("whatsapp_version", &self.whatsapp_version)
+            .field("whatsapp_ca_file", &self.whatsapp_ca_file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,10 +138,14 @@ struct Raw {
     default_plan: Option<String>,
     default_line_quota: Option<i64>,
     trial_days: Option<i64>,
+    whatsapp_url: Option<String>,
+    whatsapp_version: Option<String>,
+    whatsapp_root_key: Option<String>,
+    whatsapp_ca_file: Option<String>,
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 17] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -142,6 +159,10 @@ pub const KEYS: [&str; 13] = [
     "default_plan",
     "default_line_quota",
     "trial_days",
+    "whatsapp_url",
+    "whatsapp_version",
+    "whatsapp_root_key",
+    "whatsapp_ca_file",
 ];
 
 /// The environment prefix.
@@ -242,7 +263,42 @@ impl Config {
                 reason: "must be between 0 and 3650".to_owned(),
             });
         }
+        let whatsapp_url = pick("whatsapp_url", raw.whatsapp_url);
+        if let Some(url) = &whatsapp_url
+            && !(url.starts_with("wss://") || url.starts_with("ws://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "whatsapp_url",
+                reason: "must start with wss:// (or ws:// for a local simulator)".to_owned(),
+            });
+        }
+        let whatsapp_version = pick("whatsapp_version", raw.whatsapp_version)
+            .map(|v| {
+                v.trim().parse().map_err(|_| ConfigError::Invalid {
+                    key: "whatsapp_version",
+                    reason: format!("{v:?} is not a version like 2.3000.1045649367"),
+                })
+            })
+            .transpose()?;
+        let whatsapp_root_key = pick("whatsapp_root_key", raw.whatsapp_root_key)
+            .map(|k| {
+                let invalid = || ConfigError::Invalid {
+                    key: "whatsapp_root_key",
+                    reason: "must be 64 hexadecimal characters (a 32-byte public key)".to_owned(),
+                };
+                let bytes: [u8; 32] = hex::decode(k.trim())
+                    .map_err(|_| invalid())?
+                    .try_into()
+                    .map_err(|_| invalid())?;
+                Ok(wa_session::PublicKey::from_bytes(bytes))
+            })
+            .transpose()?;
+        let whatsapp_ca_file = pick("whatsapp_ca_file", raw.whatsapp_ca_file).map(PathBuf::from);
         Ok(Config {
+            whatsapp_url,
+            whatsapp_version,
+            whatsapp_root_key,
+            whatsapp_ca_file,
             client_id,
             client_secret,
             public_url,
@@ -257,6 +313,67 @@ impl Config {
             trial_days,
         })
     }
+}
+
+impl Config {
+    /// The WhatsApp client settings: WhatsApp's defaults with the configured URL, version,
+    /// root key and trusted certificates.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if the certificate file cannot be read, [`ConfigError::Invalid`]
+    /// if it holds no certificate.
+    pub fn whatsapp_client(&self) -> Result<wa_session::client::Config, ConfigError> {
+        let mut c = wa_session::client::Config::default();
+        if let Some(url) = &self.whatsapp_url {
+            c.url = url.clone();
+        }
+        if let Some(v) = self.whatsapp_version {
+            c.version = v;
+        }
+        if let Some(k) = self.whatsapp_root_key {
+            c.root_key = k;
+        }
+        if let Some(path) = &self.whatsapp_ca_file {
+            let bytes = std::fs::read(path)
+                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let certs = certificates(&bytes);
+            if certs.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "whatsapp_ca_file",
+                    reason: format!("{} holds no PEM or DER certificate", path.display()),
+                });
+            }
+            c.tls_roots = Some(certs);
+        }
+        Ok(c)
+    }
+}
+
+/// The DER certificates of a PEM file (every `CERTIFICATE` block), or the file itself if it is
+/// DER (starts with an ASN.1 SEQUENCE).
+fn certificates(bytes: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    if bytes.first() == Some(&0x30) {
+        return vec![bytes.to_vec()];
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = Vec::new();
+    let mut block: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if line == "-----BEGIN CERTIFICATE-----" {
+            block = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            if let Some(b64) = block.take()
+                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64)
+            {
+                out.push(der);
+            }
+        } else if let Some(b) = &mut block {
+            b.push_str(line);
+        }
+    }
+    out
 }
 
 fn parse_master_key(hex_text: &str) -> Result<[u8; 32], ConfigError> {
@@ -283,6 +400,34 @@ mod tests {
             "client_id = \"local.abc.def\"\nclient_secret = \"s3cret\"\npublic_url = \"https://wa.example.com/\"\n\
              data_dir = \"/var/lib/wab24\"\nmaster_key = \"{KEY}\"\n"
         )
+    }
+
+    #[test]
+    fn whatsapp_keys_point_the_client_elsewhere() {
+        let mut env = HashMap::new();
+        env.insert("WAB24_WHATSAPP_URL".to_owned(), "ws://127.0.0.1:9/ws/chat".to_owned());
+        env.insert("WAB24_WHATSAPP_VERSION".to_owned(), "2.3000.1".to_owned());
+        env.insert("WAB24_WHATSAPP_ROOT_KEY".to_owned(), KEY.to_owned());
+        let c = Config::from_parts(&full(), &env).unwrap();
+        let client = c.whatsapp_client().unwrap();
+        assert_eq!(client.url, "ws://127.0.0.1:9/ws/chat");
+        assert_eq!(client.version.to_string(), "2.3000.1");
+        assert_eq!(client.root_key.as_bytes()[1], 1);
+        let default = Config::from_parts(&full(), &HashMap::new()).unwrap().whatsapp_client();
+        assert_eq!(default.unwrap().url, wa_session::client::Config::default().url);
+        for (key, value) in [
+            ("WAB24_WHATSAPP_URL", "https://x"),
+            ("WAB24_WHATSAPP_VERSION", "two"),
+            ("WAB24_WHATSAPP_ROOT_KEY", "abcd"),
+        ] {
+            let env = HashMap::from([(key.to_owned(), value.to_owned())]);
+            let e = Config::from_parts(&full(), &env).unwrap_err().to_string();
+            assert!(e.contains(&key[6..].to_ascii_lowercase()), "{e}");
+        }
+        let pem = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
+        assert_eq!(certificates(pem.as_bytes()), vec![vec![0x30, 3, 2, 1, 1]]);
+        assert_eq!(certificates(&[0x30, 0]), vec![vec![0x30, 0]]);
+        assert!(certificates(b"nothing").is_empty());
     }
 
     #[test]

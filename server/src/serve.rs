@@ -79,7 +79,7 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
     let key = SessionKey::derive(&c.master_key).ok_or(ServeError::Key)?;
     let runtime = Arc::new(Runtime::new(
         store.clone(),
-        RuntimeConfig::new(wa_session::client::Config::default(), c.data_dir.clone()),
+        RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
     ));
     let state = AppState::new(settings(c), store, b24, key, clock, Some(runtime.clone()));
     match runtime.restore_all().await {

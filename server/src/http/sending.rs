@@ -49,19 +49,16 @@ fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
-fn idempotency_key(given: Option<String>) -> String {
-    given.filter(|k| !k.is_empty()).unwrap_or_else(|| {
-        let mut random = [0u8; 16];
-        // Without randomness the key is still unique enough within a process: fall back to
-        // the time (a key only merges retries of one send).
-        if getrandom::fill(&mut random).is_err() {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            random = nanos.to_le_bytes();
-        }
-        format!("srv-{}", hex::encode(random))
-    })
+fn idempotency_key(given: Option<String>) -> ApiResult<String> {
+    if let Some(key) = given.filter(|k| !k.is_empty()) {
+        return Ok(key);
+    }
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|e| {
+        tracing::error!(error = %e, "no randomness for an idempotency key");
+        ApiError::Internal
+    })?;
+    Ok(format!("srv-{}", hex::encode(random)))
 }
 
 fn accepted(m: tenancy::Message) -> Response {
@@ -81,7 +78,7 @@ pub async fn send_text(
         return Err(ApiError::BadRequest("text must not be empty".to_owned()));
     }
     let runtime = state.require_runtime()?;
-    let key = idempotency_key(body.idempotency_key);
+    let key = idempotency_key(body.idempotency_key)?;
     let m = runtime
         .send_text(&s.claims.mid, s.caller(), conversation, &body.text, body.quoted_id, &key)
         .await?;
@@ -102,7 +99,7 @@ pub async fn send_reaction(
         return Err(ApiError::BadRequest("emoji must be one emoji".to_owned()));
     }
     let runtime = state.require_runtime()?;
-    let key = idempotency_key(body.idempotency_key);
+    let key = idempotency_key(body.idempotency_key)?;
     let m = runtime
         .send_reaction(&s.claims.mid, s.caller(), conversation, body.message_id, &body.emoji, &key)
         .await?;
@@ -136,7 +133,7 @@ pub async fn send_media(
     }
     let runtime = state.require_runtime()?;
     let upload = MediaUpload { mime, caption: q.caption, file_name: q.file_name };
-    let key = idempotency_key(q.idempotency_key);
+    let key = idempotency_key(q.idempotency_key)?;
     let m = runtime
         .send_media(
             &s.claims.mid,

@@ -12,6 +12,7 @@ mod cli;
 mod flow;
 mod matrix;
 mod meta;
+mod restart;
 mod runtime;
 mod sse;
 mod voice;
