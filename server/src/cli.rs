@@ -11,7 +11,7 @@ pub enum Command {
         config: PathBuf,
     },
     /// `wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR] [--wa-listen ADDR]
-    /// [--wa-control ADDR] [--no-auto-scan] [--quiet-customers]`.
+    /// [--wa-control ADDR] [--auto-scan SECONDS] [--quiet-customers]`.
     Demo(crate::demo::DemoOptions),
     /// `wab24 help`, `-h`, `--help`.
     Help,
@@ -24,11 +24,12 @@ pub const USAGE: &str = "usage:
   wab24 serve --config wab24.toml   run against real Bitrix24 portals (see wab24.example.toml;
                                     every key can be set as WAB24_<KEY>)
   wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR] [--wa-listen ADDR]
-             [--wa-control ADDR] [--no-auto-scan] [--quiet-customers]
+             [--wa-control ADDR] [--auto-scan SECONDS] [--quiet-customers]
                                     embedded simulated Bitrix24 portal and WhatsApp, no
                                     configuration (defaults: ./data, 127.0.0.1:8080, :8081,
-                                    :8082, :8083; phones scan QR codes after 5 s; customers
-                                    write now and then and answer)
+                                    :8082, :8083; a line's phone scans its QR code after
+                                    5 s, 0: never; customers write now and then and
+                                    answer)
   wab24 --version | --help";
 
 /// A command line that cannot be understood.
@@ -59,7 +60,14 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
                     "--sim-listen" => o.sim_listen = addr(value("--sim-listen")?)?,
                     "--wa-listen" => o.wa_listen = addr(value("--wa-listen")?)?,
                     "--wa-control" => o.wa_control = addr(value("--wa-control")?)?,
-                    "--no-auto-scan" => o.behaviour.auto_scan = None,
+                    "--auto-scan" => {
+                        let v = value("--auto-scan")?;
+                        let secs: u64 = v.parse().map_err(|_| {
+                            UsageError(format!("--auto-scan takes seconds (0: never), not {v:?}"))
+                        })?;
+                        o.behaviour.auto_scan =
+                            (secs > 0).then(|| std::time::Duration::from_secs(secs));
+                    }
                     "--quiet-customers" => o.behaviour.chatty_customers = false,
                     other => return Err(UsageError(format!("unexpected argument {other:?}"))),
                 }
@@ -117,6 +125,13 @@ mod tests {
         };
         assert_eq!((o.data_dir.to_str(), o.listen.port()), (Some("/tmp/d"), 1));
         assert!(p(&["demo", "--listen", "x"]).is_err());
+        let Command::Demo(o) = p(&["demo", "--auto-scan", "0", "--quiet-customers"]).unwrap()
+        else {
+            panic!("not demo")
+        };
+        assert_eq!(o.behaviour.auto_scan, None);
+        assert!(!o.behaviour.chatty_customers);
+        assert!(p(&["demo", "--auto-scan", "soon"]).unwrap_err().0.contains("seconds"));
         assert_eq!(p(&[]).unwrap(), Command::Help);
         assert!(p(&["serve", "--config"]).unwrap_err().0.contains("needs a file"));
         assert!(p(&["serve", "--port", "1"]).unwrap_err().0.contains("--port"));

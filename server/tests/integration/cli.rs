@@ -110,15 +110,22 @@ fn attr(tag: &str, name: &str) -> String {
 }
 
 #[test]
-fn demo_installs_into_the_simulated_portal_and_its_shell_opens_the_app() {
+fn demo_installs_its_portal_pairs_a_line_by_itself_and_its_customers_answer() {
     use std::io::BufRead;
     let bin = env!("CARGO_BIN_EXE_wab24");
     let dir = tempfile::tempdir().unwrap();
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2, p3, p4) = (free_port(), free_port(), free_port(), free_port());
     let mut child = Command::new(bin)
         .args(["demo", "--data"])
         .arg(dir.path())
         .args(["--listen", &format!("127.0.0.1:{p1}"), "--sim-listen", &format!("127.0.0.1:{p2}")])
+        .args([
+            "--wa-listen",
+            &format!("127.0.0.1:{p3}"),
+            "--wa-control",
+            &format!("127.0.0.1:{p4}"),
+        ])
+        .args(["--auto-scan", "1"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -162,11 +169,67 @@ fn demo_installs_into_the_simulated_portal_and_its_shell_opens_the_app() {
             .json()
             .await
             .unwrap();
-        (csp, me)
+        // The WhatsApp side: a line's phone scans its QR code by itself, a customer writes,
+        // reads the reply and answers it.
+        let api = |path: &str| format!("http://127.0.0.1:{p1}{path}");
+        let line: serde_json::Value = http
+            .post(api("/api/lines"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"name": "Demo"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = line["id"].as_i64().unwrap();
+        let r = http.post(api(&format!("/api/lines/{id}/connect"))).bearer_auth(token);
+        assert_eq!(r.send().await.unwrap().status().as_u16(), 202);
+        let get = |path: String| {
+            let r = http.get(api(&path)).bearer_auth(token).send();
+            async move { r.await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        let mut conv = None;
+        for _ in 0..300 {
+            let list = get(format!("/api/lines/{id}/conversations")).await;
+            if let Some(c) = list["conversations"].as_array().and_then(|l| l.first()) {
+                conv = c["id"].as_i64();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let conv = conv.expect("a demo customer wrote");
+        let state = get(format!("/api/lines/{id}")).await["state"].clone();
+        let r = http
+            .post(api(&format!("/api/conversations/{conv}/messages")))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"text": "Добрый день!"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+        let mut story = vec![];
+        for _ in 0..300 {
+            let page = get(format!("/api/conversations/{conv}/messages")).await;
+            story = page["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| format!("{} {} {}", m["direction"], m["status"], m["text"]))
+                .collect();
+            if story.len() >= 3 && story.iter().any(|s| s.starts_with("\"out\" \"read\"")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (csp, me, state, story)
     });
     let _ = child.kill();
     let _ = child.wait();
-    let (csp, me) = result;
+    let (csp, me, state, story) = result;
+    assert_eq!(state, "connected");
+    assert!(story.iter().any(|s| s.starts_with("\"out\" \"read\" \"Добрый день!\"")), "{story:?}");
+    assert!(story.iter().any(|s| s.contains("Добрый день!»")), "the customer answered: {story:?}");
     assert!(
         csp.starts_with(&format!(
             "frame-ancestors http://demo.bitrix24.test http://127.0.0.1:{p2};"
