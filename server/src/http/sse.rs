@@ -1,12 +1,11 @@
-//! `GET /api/events`: the bus as Server-Sent Events, scoped by the token. Each event is checked
-//! when it is delivered: same tenant; administrators get all of it; a user gets an event of a
-//! line only while that line is assigned to them (asked of the store at that moment), and no
-//! administrator-only or line-less event.
+//! `GET /api/events`: the bus as Server-Sent Events, scoped by the token ([`Scope`]): same
+//! tenant; administrators get all of it; a user gets an event of a line only while that line is
+//! assigned to them, and no administrator-only or line-less event.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{collections::HashSet, convert::Infallible, sync::Arc, time::Duration};
 
 use futures_util::stream;
-use tenancy::Caller;
+use tenancy::{Caller, LineId};
 use tokio::sync::{broadcast, mpsc};
 use warp::{Reply, reply::Response, sse};
 
@@ -17,16 +16,50 @@ use crate::{
     state::{AppState, Session},
 };
 
-/// Whether `s` may receive `e` now.
-pub async fn may_see(s: &Session, e: &ServerEvent) -> bool {
-    if e.member_id != s.claims.mid {
-        return false;
+/// What a stream's caller may receive: administrators everything of their tenant; a user the
+/// events of lines assigned to them, and no administrator-only or line-less event. A user's
+/// lines are read from the store when the stream opens and again whenever a line of the tenant
+/// is created, assigned or deleted: the bus is ordered, so every later event is judged by the
+/// new assignment, without a store query per event and stream.
+pub struct Scope {
+    member_id: String,
+    /// `None` for administrators.
+    user_lines: Option<HashSet<LineId>>,
+}
+
+impl Scope {
+    /// The scope of `s` as the store says now.
+    pub async fn load(s: &Session) -> Scope {
+        let user_lines = match s.caller() {
+            Caller::Admin(_) | Caller::System => None,
+            caller @ Caller::User(_) => Some(match s.tenant.lines(caller).await {
+                Ok(lines) => lines.into_iter().map(|l| l.id).collect(),
+                Err(error) => {
+                    // Fail closed: nothing until the next successful reload.
+                    tracing::warn!(member_id = %s.claims.mid, %error, "stream scope not readable");
+                    HashSet::new()
+                }
+            }),
+        };
+        Scope { member_id: s.claims.mid.clone(), user_lines }
     }
-    match (s.caller(), e.audience, e.line_id) {
-        (Caller::Admin(_) | Caller::System, _, _) => true,
-        (Caller::User(_), Audience::Admins, _) | (Caller::User(_), _, None) => false,
-        (caller @ Caller::User(_), Audience::Line, Some(line)) => {
-            s.tenant.line(caller, line).await.is_ok()
+
+    /// Whether an event changes which lines a user sees.
+    pub fn changes_scope(&self, e: &ServerEvent) -> bool {
+        self.user_lines.is_some()
+            && e.member_id == self.member_id
+            && matches!(e.kind, "line.assigned" | "line.created" | "line.deleted")
+    }
+
+    /// Whether the scope lets `e` through.
+    pub fn allows(&self, e: &ServerEvent) -> bool {
+        if e.member_id != self.member_id {
+            return false;
+        }
+        match (&self.user_lines, e.audience, e.line_id) {
+            (None, _, _) => true,
+            (Some(_), Audience::Admins, _) | (Some(_), _, None) => false,
+            (Some(lines), Audience::Line, Some(line)) => lines.contains(&line),
         }
     }
 }
@@ -60,6 +93,7 @@ async fn pump(
     tx: mpsc::Sender<sse::Event>,
     _guard: SseGuard,
 ) {
+    let mut scope = Scope::load(&s).await;
     loop {
         let next = tokio::select! {
             _ = tx.closed() => break,
@@ -67,7 +101,10 @@ async fn pump(
         };
         let ev = match next {
             Ok(e) => {
-                if !may_see(&s, &e).await {
+                if scope.changes_scope(&e) {
+                    scope = Scope::load(&s).await;
+                }
+                if !scope.allows(&e) {
                     continue;
                 }
                 match sse::Event::default().event(e.kind).json_data(&e.payload) {
