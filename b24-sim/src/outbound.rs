@@ -39,13 +39,27 @@ pub struct OutFile {
 }
 
 impl Sim {
-    /// The query string and form body of a frame POST for `user_id` opening `placement`.
+    /// The query string and form body of a frame POST for `user_id` opening `placement` (`LANG`
+    /// is `en`).
     pub fn frame_request(
         &self,
         member_id: &str,
         user_id: u64,
         placement: &str,
         options: &Value,
+    ) -> Result<(String, String)> {
+        self.frame_request_in(member_id, user_id, placement, options, "en")
+    }
+
+    /// [`Sim::frame_request`] for a viewer whose interface language is `lang` (`LANG`: `en`,
+    /// `ru`, `de`, ...).
+    pub fn frame_request_in(
+        &self,
+        member_id: &str,
+        user_id: u64,
+        placement: &str,
+        options: &Value,
+        lang: &str,
     ) -> Result<(String, String)> {
         let t = self.issue(member_id, user_id)?;
         let (domain, app_token) = {
@@ -57,7 +71,7 @@ impl Sim {
             (p.domain.clone(), p.application_token.clone())
         };
         let query = form::encode(
-            &json!({"DOMAIN": domain, "PROTOCOL": "0", "LANG": "en", "APP_SID": format!("sid{user_id}")}),
+            &json!({"DOMAIN": domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": format!("sid{user_id}")}),
         );
         let body = form::encode(&json!({
             "AUTH_ID": t["access_token"], "AUTH_EXPIRES": t["expires_in"], "REFRESH_ID": t["refresh_token"],

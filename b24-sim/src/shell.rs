@@ -63,7 +63,15 @@ pub(crate) fn page(
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_else(|| json!({}));
-    let Ok((query, body)) = sim.frame_request(&member_id, user, &placement, &options) else {
+    // Bitrix24 tells the application the viewer's interface language in `LANG`.
+    let lang = params
+        .get("lang")
+        .and_then(Value::as_str)
+        .filter(|l| (2..=5).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()))
+        .unwrap_or("en")
+        .to_owned();
+    let Ok((query, body)) = sim.frame_request_in(&member_id, user, &placement, &options, &lang)
+    else {
         return resp(500, "<!doctype html><p>cannot issue tokens</p>".to_owned());
     };
     let fields: String = form_urlencoded::parse(body.as_bytes())

@@ -181,6 +181,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     println!("wab24 demo is running (Ctrl-C to stop); data in {}", opts.data_dir.display());
     println!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/");
     println!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2");
+    println!("  in Russian:             {sim_base}/p/{DEMO_DOMAIN}/?lang=ru");
     println!("  API:                    {base}/api/openapi.json");
     println!("  WhatsApp simulator:     control API http://{control}");
     println!(

@@ -49,7 +49,7 @@ fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Res
     let mut r = reply::with_status(reply::html(body), status).into_response();
     let csp = match frame_ancestor {
         Some(origin) => format!(
-            "frame-ancestors {origin}; default-src 'self'; script-src 'self' 'unsafe-inline' https://api.bitrix24.com; object-src 'none'; base-uri 'none'"
+            "frame-ancestors {origin}; default-src 'self'; script-src 'self' 'unsafe-inline' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
         ),
         None => "frame-ancestors 'none'; default-src 'none'".to_owned(),
     };
@@ -236,25 +236,51 @@ async fn install_callback(state: &AppState, body: &[u8]) -> ApiResult<()> {
 /// session token (72 h) is put into the page. Only the portal may frame the page.
 pub async fn app_frame(state: AppState, query: String, body: Bytes) -> Response {
     match open_app(&state, &query, &body).await {
-        Ok((token, origin, role)) => {
-            let page = format!(
-                "<!doctype html><meta charset=utf-8><title>wab24</title>\
-                 <script type=\"application/json\" id=\"wab24-session\">{{\"token\":\"{}\",\"role\":\"{}\"}}</script>\
-                 <p>wab24</p>",
-                esc(&token),
-                crate::http::api::role_name(role)
-            );
-            html(StatusCode::OK, page, origin)
-        }
+        Ok(opened) => html(StatusCode::OK, app_page(&opened), opened.origin.clone()),
         Err(e) => error_page(&e),
     }
 }
 
-async fn open_app(
-    state: &AppState,
-    query: &str,
-    body: &[u8],
-) -> ApiResult<(String, Option<String>, Role)> {
+/// A confirmed frame: what the app page needs.
+struct OpenedApp {
+    token: String,
+    origin: Option<String>,
+    role: Role,
+    user_id: i64,
+    lang: &'static str,
+}
+
+/// The interface language from Bitrix24's `LANG`: Russian for the portals' Russian-speaking
+/// zones, English otherwise.
+fn ui_lang(lang: &str) -> &'static str {
+    match lang.to_ascii_lowercase().as_str() {
+        "ru" | "ua" | "by" | "kz" => "ru",
+        _ => "en",
+    }
+}
+
+/// The chat panel's page: the session for the scripts (JSON, so `<` is escaped where it could
+/// close the element) and the embedded UI's entry points.
+fn app_page(app: &OpenedApp) -> String {
+    let session = serde_json::json!({
+        "token": app.token,
+        "role": crate::http::api::role_name(app.role),
+        "user_id": app.user_id,
+        "lang": app.lang,
+    })
+    .to_string()
+    .replace('<', "\\u003c");
+    format!(
+        "<!doctype html><html lang={lang}><meta charset=utf-8>\
+         <meta name=viewport content=\"width=device-width\"><title>wab24</title>\
+         <link rel=stylesheet href=\"/ui/app.css\">\
+         <script type=\"application/json\" id=\"wab24-session\">{session}</script>\
+         <div id=app></div><script type=module src=\"/ui/app.js\"></script>",
+        lang = app.lang
+    )
+}
+
+async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiResult<OpenedApp> {
     let frame = FrameRequest::parse(query, body)
         .map_err(|e| ApiError::BadRequest(format!("not a Bitrix24 frame: {e}")))?;
     let info = state.store().info(&frame.member_id).await.map_err(|e| match e {
@@ -287,8 +313,14 @@ async fn open_app(
     let role = if user.is_admin { Role::Admin } else { Role::User };
     let token = state.key().issue(&session::claims(&frame.member_id, uid, role, state.now_unix()));
     tracing::info!(member_id = %frame.member_id, user_id = uid, role = crate::http::api::role_name(role), "session issued");
-    // The portal's domain as registered (confirmed at install), not the frame's.
-    Ok((token, origin(state, frame.protocol, &info.domain), role))
+    Ok(OpenedApp {
+        token,
+        // The portal's domain as registered (confirmed at install), not the frame's.
+        origin: origin(state, frame.protocol, &info.domain),
+        role,
+        user_id: uid,
+        lang: ui_lang(&frame.lang),
+    })
 }
 
 /// `POST /b24/events`: an event bound with `event.bind`. Its `auth[application_token]` must

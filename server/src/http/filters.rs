@@ -6,7 +6,7 @@ use std::{convert::Infallible, future::Future};
 
 use warp::{Filter, Rejection, Reply, filters::BoxedFilter, reply::Response};
 
-use super::{api, bitrix, connection, meta, sending, sse};
+use super::{api, bitrix, connection, meta, sending, sse, ui};
 use crate::{error::ApiError, state::AppState};
 
 /// Largest JSON body.
@@ -67,6 +67,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let metrics_route =
         warp::path!("metrics").and(warp::get()).and(st.clone()).then(meta::metrics).boxed();
     let openapi = warp::path!("api" / "openapi.json").and(warp::get()).then(meta::openapi).boxed();
+    let ui_files = warp::path!("ui" / String)
+        .and(warp::get())
+        .and(warp::header::optional::<String>("if-none-match"))
+        .then(ui::file)
+        .boxed();
 
     let b24 = warp::path!("b24" / "install")
         .and(warp::post())
@@ -238,6 +243,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(metrics_route)
         .unify()
         .or(openapi)
+        .unify()
+        .or(ui_files)
         .unify()
         .or(b24)
         .unify()

@@ -13,6 +13,7 @@ pub mod models;
 pub mod openapi;
 pub mod sending;
 pub mod sse;
+pub mod ui;
 
 pub use filters::routes;
 
@@ -21,6 +22,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/ui/{file}"),
     ("POST", "/b24/install"),
     ("POST", "/b24/app"),
     ("POST", "/b24/events"),

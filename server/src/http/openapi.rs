@@ -65,6 +65,16 @@ const OPS: &[Op] = &[
         write: false,
     },
     Op {
+        method: "get",
+        path: "/ui/{file}",
+        summary: "A file of the chat panel (ES modules, CSS, icons) embedded in the binary, with an ETag",
+        auth: Auth::None,
+        body: None,
+        ok: ("200", "binary"),
+        errors: &["404"],
+        write: false,
+    },
+    Op {
         method: "post",
         path: "/b24/install",
         summary: "Install frame (an administrator's first open) or ONAPPINSTALL callback: registers the tenant, binds ONAPPUNINSTALL; the page calls BX24.installFinish()",

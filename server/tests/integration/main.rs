@@ -1,6 +1,7 @@
 //! The server's integration tests: the HTTP surface against b24-sim (Bitrix24 app endpoints,
 //! API, permission matrix, SSE, OpenAPI, metrics), the line runtime against wa-sim and tenancy
-//! on SQLite, and the voice-note remux on recorded and hand-built files.
+//! on SQLite, the embedded chat panel, and the voice-note remux on recorded and hand-built
+//! files.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::cast_possible_truncation)]
@@ -15,4 +16,5 @@ mod meta;
 mod restart;
 mod runtime;
 mod sse;
+mod ui;
 mod voice;
