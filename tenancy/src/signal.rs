@@ -220,6 +220,34 @@ impl LineSignalStore {
             .await
     }
 
+    /// Moves a session (and copies its identity) from one address to another in one
+    /// transaction; values are opened and sealed again, since each is bound to its key.
+    async fn relocate(&self, from: &ProtocolAddress, to: &ProtocolAddress) -> Result<bool> {
+        let (from_key, to_key) = (address_key(from), address_key(to));
+        if from_key == to_key {
+            return Ok(false);
+        }
+        let (now, line) = ((self.clock)(), self.line_id);
+        let mut tx = self.tenant.device_begin(line, true).await?;
+        if self.tenant.device_read(&mut tx, line, NS_SESSION, &to_key).await?.is_some() {
+            return Ok(false);
+        }
+        let Some(record) = self.tenant.device_read(&mut tx, line, NS_SESSION, &from_key).await?
+        else {
+            return Ok(false);
+        };
+        self.tenant.device_put(&mut tx, line, NS_SESSION, &to_key, &record, now).await?;
+        device_delete(&mut tx, line, NS_SESSION, &from_key).await?;
+        if self.tenant.device_read(&mut tx, line, NS_IDENTITY, &to_key).await?.is_none()
+            && let Some(identity) =
+                self.tenant.device_read(&mut tx, line, NS_IDENTITY, &from_key).await?
+        {
+            self.tenant.device_put(&mut tx, line, NS_IDENTITY, &to_key, &identity, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Applies `commit` in one transaction: session, identity, consumed prekey, sender key.
     async fn apply(&self, commit: MessageCommit) -> Result<()> {
         let now = (self.clock)();
@@ -344,6 +372,14 @@ impl SessionStore for LineSignalStore {
         record: &SessionRecord,
     ) -> wa_session::Result<()> {
         Ok(self.put(NS_SESSION, &address_key(address), &record.serialize()).await?)
+    }
+
+    async fn move_session(
+        &self,
+        from: &ProtocolAddress,
+        to: &ProtocolAddress,
+    ) -> wa_session::Result<bool> {
+        Ok(self.relocate(from, to).await?)
     }
 }
 

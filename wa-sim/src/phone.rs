@@ -301,6 +301,23 @@ fn summarize(
     out
 }
 
+/// Moves the phone's session with each of `devices` from the device's other address, as
+/// WhatsApp's apps do when a chat moves to LID addressing (or back): one session per device,
+/// whichever address names it. Call with the phone's Signal lock held.
+async fn follow_addressing(sim: &Sim, store: &MemoryStore, devices: &[Jid]) -> Result<()> {
+    let pairs: Vec<(Jid, Jid)> = {
+        let state = sim.state();
+        devices
+            .iter()
+            .filter_map(|d| Some((d.clone(), crate::route::other_addressing(&state, d)?)))
+            .collect()
+    };
+    for (device, alternate) in &pairs {
+        wa_session::message::migrate_session(store, device, alternate).await?;
+    }
+    Ok(())
+}
+
 /// A `<message>` routed to the phone (already in its delivered form, with `from`).
 async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
     use wa_session::message::{decrypt_message, delivery_receipt, retry_receipt};
@@ -309,6 +326,9 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
     let me = (account.to_owned(), 0);
     let outcome = {
         let _signal = phone.signal.lock().await;
+        let sender = node.attr_opt_jid("participant").ok().flatten();
+        let sender = sender.or_else(|| node.attr_opt_jid("from").ok().flatten());
+        follow_addressing(sim, &phone.store, sender.as_slice()).await?;
         decrypt_message(&phone.store, &phone.own, node, &mut rng).await
     };
     match outcome {
@@ -416,6 +436,7 @@ async fn on_receipt(sim: &Sim, account: &str, node: &Node) -> Result<()> {
     let mut rng = fork_rng(sim);
     let resend = {
         let _signal = phone.signal.lock().await;
+        follow_addressing(sim, &phone.store, std::slice::from_ref(&from)).await?;
         // The asking device may have lost its session: start a new one from the keys it sent.
         if let Some(keys) = &retry.keys {
             establish_sessions(&phone.store, &[(from.clone(), Ok(keys.clone()))], &mut rng).await?;
@@ -616,6 +637,7 @@ impl Sim {
         let id = wa_session::message::generate_message_id(Some(phone), self.now(), &mut rng);
         let encrypted = {
             let _signal = sender.signal.lock().await;
+            follow_addressing(self, &sender.store, &devices).await?;
             let missing = missing_sessions(&sender.store, &devices).await?;
             if !missing.is_empty() {
                 let bundles: Vec<_> = {

@@ -23,6 +23,15 @@ fn account_of(state: &State, jid: &Jid) -> Option<String> {
     state.accounts.values().find(|a| a.lid == jid.user).map(|a| a.phone.clone())
 }
 
+/// The same device in the other addressing (phone number <-> LID), for a known account.
+pub(crate) fn other_addressing(state: &State, jid: &Jid) -> Option<Jid> {
+    if !matches!(jid.server, Server::User | Server::Lid) {
+        return None;
+    }
+    let phone = account_of(state, jid)?;
+    device_jid(state, &phone, jid.device, jid.server != Server::Lid)
+}
+
 /// The device JID of `phone:device` in the addressing of `like` (LID or phone number).
 fn device_jid(state: &State, phone: &str, device: u16, lid: bool) -> Option<Jid> {
     let account = state.accounts.get(phone)?;

@@ -473,11 +473,13 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         conn: &mut Connection<S>,
     ) -> Option<DisconnectReason> {
         let ack = stanza::ack_for(node).map_err(|e| warn!("cannot ack: {e}")).ok();
-        if node.attr_opt_str("type").ok().flatten() == Some("devices")
-            && let Ok(Some(from)) = node.attr_opt_jid("from")
-        {
+        if let Some((from, lid)) = stanza::device_list_change(node) {
             debug!(%from, "device list changed");
-            self.shared.state().devices.invalidate(&from);
+            let mut state = self.shared.state();
+            if let Some(lid) = &lid {
+                state.devices.lids().learn(&from, lid);
+            }
+            state.devices.invalidate(&from);
         }
         if stanza::is_low_pre_key_notice(node, self.config.pre_keys.min) {
             let rng = self.task_rng();

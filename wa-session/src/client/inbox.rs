@@ -85,6 +85,14 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
     rng: &mut StdRng,
 ) -> Result<bool> {
     let ack = stanza::ack_for(node)?;
+    if let Ok(info) = parse_message_info(node, own) {
+        if let Some(alt) = &info.sender_alt {
+            shared.state().devices.lids().learn(&info.sender, alt);
+        }
+        // A contact that moved to LID addressing (or back) keeps its session.
+        let _signal = shared.signal.lock().await;
+        shared.follow_addressing(&*ctx.store, std::slice::from_ref(&info.sender)).await?;
+    }
     let (received, _) = match decrypt_message_uncommitted(&*ctx.store, own, node, rng).await {
         Ok(decrypted) => decrypted,
         Err(Error::DuplicateMessage { .. }) => {
@@ -112,13 +120,11 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
             return Ok(true);
         }
     };
-    if let Some(alt) = &received.info.sender_alt {
-        shared.state().devices.lids().learn(&received.info.sender, alt);
-    }
     let info = received.info.clone();
     let (token, confirmed) = MessageAck::new();
     let message = Box::new(received.message);
-    ctx.emit(Event::Message { info: received.info, message, ack: token }).await;
+    let shown = shared.by_phone_number(received.info);
+    ctx.emit(Event::Message { info: shown, message, ack: token }).await;
     if confirmed.await.is_err() {
         debug!(id = info.id, "message not confirmed: reconnecting for a redelivery");
         let _ = ctx.connection.send(Command::End(super::DisconnectReason::MessageNotHandled));
@@ -215,7 +221,7 @@ async fn receipt<S: SignalStore + DeviceStore + 'static>(
                 warn!(id = receipt.ids[0], "cannot answer a retry receipt: {error}");
             }
         }
-        _ => ctx.emit(Event::Receipt(receipt)).await,
+        _ => ctx.emit(Event::Receipt(shared.receipt_by_phone_number(receipt))).await,
     }
     send(ctx, ack);
     Ok(true)

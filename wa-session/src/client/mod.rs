@@ -54,7 +54,7 @@ use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
 use rand::{SeedableRng as _, rngs::StdRng};
 use rand_core::Rng as _;
 use tokio::sync::{Mutex, mpsc, watch};
-use wa_proto::Node;
+use wa_proto::{Jid, Node};
 
 pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{Config, PreKeyPolicy, SystemClock, UnixClock, WA_WEB_ORIGIN, WA_WEB_URL};
@@ -73,6 +73,7 @@ use self::driver::{Command, Driver, request};
 use crate::{
     Error, Result,
     credentials::DeviceCredentials,
+    message::{MessageInfo, Receipt},
     pairing::ClientVersion,
     store::{DeviceStore, SignalStore},
 };
@@ -124,6 +125,32 @@ impl Shared {
     /// A random id for iqs and usync sessions.
     fn random_id(&self) -> String {
         format!("{:016x}", self.rng().next_u64())
+    }
+
+    /// `jid` by phone number when it is a LID whose phone number is known; as it is otherwise.
+    fn phone_number_of(&self, jid: &Jid) -> Jid {
+        if jid.server != wa_proto::Server::Lid {
+            return jid.clone();
+        }
+        self.state().devices.lids().other(jid).unwrap_or_else(|| jid.clone())
+    }
+
+    /// A message's chat and sender as the application sees them: by phone number whenever it
+    /// is known, whichever addressing WhatsApp used (`addressing_mode` keeps that), so that a
+    /// contact has one chat.
+    fn by_phone_number(&self, mut info: MessageInfo) -> MessageInfo {
+        if !info.is_group {
+            info.chat = self.phone_number_of(&info.chat);
+        }
+        info.sender = self.phone_number_of(&info.sender);
+        info
+    }
+
+    /// A receipt's chat and sender by phone number whenever it is known.
+    fn receipt_by_phone_number(&self, mut receipt: Receipt) -> Receipt {
+        receipt.chat = self.phone_number_of(&receipt.chat);
+        receipt.sender = self.phone_number_of(&receipt.sender);
+        receipt
     }
 }
 

@@ -20,8 +20,8 @@ use crate::{
     credentials::DeviceCredentials,
     message::{
         Encrypted, MessageInfo, OwnDevice, SeenKind, devices_query, encrypt_message,
-        establish_sessions, fetch_bundles_iq, generate_message_id, missing_sessions, parse_bundles,
-        parse_devices, seen_receipt, send::normalized,
+        establish_sessions, fetch_bundles_iq, generate_message_id, migrate_session,
+        missing_sessions, parse_bundles, parse_devices, seen_receipt, send::normalized,
     },
     store::SignalStore,
 };
@@ -169,8 +169,29 @@ impl Shared {
         Ok(devices)
     }
 
-    /// Starts sessions with the `devices` that have none, from their prekey bundles. Call with
-    /// the Signal lock held.
+    /// Moves the session of each of `devices` that is kept under the device's other address
+    /// (phone number or LID, when the pair is known) to the address now in use. Call with the
+    /// Signal lock held.
+    pub(crate) async fn follow_addressing<S: SignalStore + ?Sized>(
+        &self,
+        store: &S,
+        devices: &[Jid],
+    ) -> Result<()> {
+        let pairs: Vec<(Jid, Jid)> = {
+            let mut state = self.state();
+            let lids = state.devices.lids();
+            devices.iter().filter_map(|d| Some((d.clone(), lids.other(d)?))).collect()
+        };
+        for (device, alternate) in &pairs {
+            if migrate_session(store, device, alternate).await? {
+                debug!(%device, "session moved from the other addressing");
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts sessions with the `devices` that have none (after moving sessions from their other
+    /// address), from their prekey bundles. Call with the Signal lock held.
     pub(crate) async fn ensure_sessions<S: SignalStore + ?Sized>(
         &self,
         store: &S,
@@ -178,6 +199,7 @@ impl Shared {
         config: &super::Config,
         devices: &[Jid],
     ) -> Result<()> {
+        self.follow_addressing(store, devices).await?;
         let missing = missing_sessions(store, devices).await?;
         if missing.is_empty() {
             return Ok(());

@@ -1,7 +1,7 @@
 //! The stanzas of the connection life cycle, built and read without IO: acks, the answer to
 //! `pair-device`, prekey count and upload, `passive`, presence, keepalive, logout.
 
-use wa_proto::{Jid, Node};
+use wa_proto::{Jid, Node, Server};
 
 use crate::{Error, Result, credentials::DeviceCredentials, signal::PreKeyRecord};
 
@@ -100,6 +100,17 @@ pub(crate) fn pre_key_count(node: &Node) -> Result<u32> {
 pub(crate) fn is_low_pre_key_notice(notification: &Node, min: u32) -> bool {
     notification.attr_opt_str("type").ok().flatten() == Some("encrypt")
         && pre_key_count(notification).is_ok_and(|count| count < min)
+}
+
+/// A contact's device list changed: `<notification type="devices" from=PN [lid=LID]>`. Returns
+/// the user and, when the server gave it, the same user's LID (a LID <-> phone-number pair).
+pub(crate) fn device_list_change(notification: &Node) -> Option<(Jid, Option<Jid>)> {
+    if notification.attr_opt_str("type").ok().flatten() != Some("devices") {
+        return None;
+    }
+    let from = notification.attr_opt_jid("from").ok().flatten()?;
+    let lid = notification.attr_opt_jid("lid").ok().flatten().filter(|l| l.server == Server::Lid);
+    Some((from, lid))
 }
 
 /// The upload of one-time prekeys, with our registration id, identity and signed prekey, in the
@@ -234,6 +245,44 @@ mod tests {
             .map(|k| k.child("id").unwrap().content_bytes().unwrap())
             .collect();
         assert_eq!(ids, [&[1u8, 2, 3][..], &[1, 2, 4]]);
+    }
+
+    #[test]
+    fn device_list_changes_name_the_user_and_its_lid() {
+        let notice = |attrs: &[(&'static str, &'static str)]| {
+            let mut b = Node::builder("notification");
+            for (k, v) in attrs {
+                b = b.attr(*k, *v);
+            }
+            b.build()
+        };
+        let jid = |s: &str| s.parse::<Jid>().unwrap();
+        assert_eq!(
+            device_list_change(&notice(&[
+                ("type", "devices"),
+                ("from", "5511@s.whatsapp.net"),
+                ("lid", "777@lid")
+            ])),
+            Some((jid("5511@s.whatsapp.net"), Some(jid("777@lid"))))
+        );
+        assert_eq!(
+            device_list_change(&notice(&[("type", "devices"), ("from", "5511@s.whatsapp.net")])),
+            Some((jid("5511@s.whatsapp.net"), None))
+        );
+        // A `lid` that is not a LID is no pair; other notifications are not device changes.
+        assert_eq!(
+            device_list_change(&notice(&[
+                ("type", "devices"),
+                ("from", "5511@s.whatsapp.net"),
+                ("lid", "5522@s.whatsapp.net")
+            ])),
+            Some((jid("5511@s.whatsapp.net"), None))
+        );
+        assert_eq!(
+            device_list_change(&notice(&[("type", "encrypt"), ("from", "s.whatsapp.net")])),
+            None
+        );
+        assert_eq!(device_list_change(&notice(&[("type", "devices")])), None);
     }
 
     #[test]

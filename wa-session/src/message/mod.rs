@@ -7,6 +7,7 @@
 //! [`crate::signal::cipher`]. The same API serves a companion device (which attaches its ADV signed
 //! device identity when it starts sessions) and a primary phone (device 0, which has none).
 
+pub mod addressing;
 pub mod bundle;
 mod bytes;
 pub mod id;
@@ -20,6 +21,7 @@ pub mod usync;
 #[cfg(test)]
 pub(crate) mod xml;
 
+pub use addressing::migrate_session;
 pub use bundle::{
     establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address,
 };

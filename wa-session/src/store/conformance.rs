@@ -160,6 +160,36 @@ pub async fn records_round_trip<S: SignalStore>(store: S, device: Device) {
     assert_eq!(*loaded.serialize(), *sender_key.serialize());
 }
 
+pub async fn sessions_move_between_addresses<S: SignalStore>(store: S, device: Device) {
+    let mut rng = rng(5);
+    let bob = device_keys(6, &mut rng);
+    let (pn, lid, other) = (address("5511"), address("777_1"), address("888_1"));
+    assert!(!store.move_session(&pn, &lid).await.unwrap(), "nothing to move");
+    let mut record = SessionRecord::new();
+    crate::signal::session::initiate(
+        &mut record,
+        &device.identity,
+        device.registration_id,
+        &bob.bundle,
+        &mut rng,
+    )
+    .unwrap();
+    store.save_session(&pn, &record).await.unwrap();
+    store.save_identity(&pn, &bob.device.identity.public).await.unwrap();
+    assert!(store.move_session(&pn, &lid).await.unwrap());
+    assert!(store.session(&pn).await.unwrap().is_none(), "the old address keeps no copy");
+    let moved = store.session(&lid).await.unwrap().unwrap();
+    assert_eq!(*moved.serialize(), *record.serialize());
+    assert_eq!(store.identity(&lid).await.unwrap(), Some(bob.device.identity.public));
+    // Back again, and never over a session that exists.
+    assert!(store.move_session(&lid, &pn).await.unwrap());
+    store.save_session(&other, &SessionRecord::new()).await.unwrap();
+    assert!(!store.move_session(&pn, &other).await.unwrap());
+    assert_eq!(*store.session(&pn).await.unwrap().unwrap().serialize(), *record.serialize());
+    assert!(!store.move_session(&pn, &pn).await.unwrap());
+    assert!(store.session(&pn).await.unwrap().is_some());
+}
+
 pub async fn commit_applies_everything<S: SignalStore>(store: S, device: Device) {
     let mut rng = rng(3);
     let keys = generate_pre_keys(1, 2, &mut rng);
@@ -394,6 +424,18 @@ macro_rules! store_conformance_tests {
                     let d = new_device(1);
                     c::records_round_trip(($make)(d.identity.clone(), d.registration_id).await, d)
                         .await
+                })
+            }
+
+            #[test]
+            fn sessions_move_between_addresses() {
+                ($run)(async {
+                    let d = new_device(1);
+                    c::sessions_move_between_addresses(
+                        ($make)(d.identity.clone(), d.registration_id).await,
+                        d,
+                    )
+                    .await
                 })
             }
 

@@ -310,6 +310,19 @@ impl SessionStore for MemoryStore {
         self.lock()?.sessions.insert(address.clone(), record.serialize());
         Ok(())
     }
+
+    async fn move_session(&self, from: &ProtocolAddress, to: &ProtocolAddress) -> Result<bool> {
+        let mut inner = self.lock()?;
+        if from == to || inner.sessions.contains_key(to) {
+            return Ok(false);
+        }
+        let Some(bytes) = inner.sessions.remove(from) else { return Ok(false) };
+        inner.sessions.insert(to.clone(), bytes);
+        if let Some(identity) = inner.identities.get(from).cloned() {
+            inner.identities.entry(to.clone()).or_insert(identity);
+        }
+        Ok(true)
+    }
 }
 
 #[async_trait]

@@ -112,6 +112,12 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, address: &ProtocolAddress) -> Result<Option<SessionRecord>>;
     /// Stores the session record for `address` (outside of a message, e.g. an import).
     async fn save_session(&self, address: &ProtocolAddress, record: &SessionRecord) -> Result<()>;
+    /// Moves the session with one device from address `from` to address `to` in one
+    /// transaction: the record is stored at `to` and removed at `from`, and `from`'s remote
+    /// identity is copied to `to` when `to` has none. Returns `false`, changing nothing, when
+    /// `from` has no session or `to` already has one. Used when a contact's addressing changes
+    /// between phone number and LID: one device, one session, whichever address names it.
+    async fn move_session(&self, from: &ProtocolAddress, to: &ProtocolAddress) -> Result<bool>;
 }
 
 /// Sender key records, one per (group, sender).

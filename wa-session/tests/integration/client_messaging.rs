@@ -1,7 +1,7 @@
 //! The Client's messaging against wa-sim: text, quoted reply, reaction and receipts both ways,
 //! our own other device's copy, exactly-once delivery while sockets are killed, a handler that
-//! does not confirm, a stale device list, and sessions broken on the receiving side repaired by
-//! retry receipts.
+//! does not confirm, a stale device list, sessions broken on the receiving side repaired by
+//! retry receipts, and a contact moving between phone-number and LID addressing.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -17,7 +17,7 @@ use wa_proto::{Jid, Server, proto::e2e};
 use wa_session::{
     KeyPair,
     client::{BackoffPolicy, Client, Config, DisconnectReason, Event, Events, Quoted},
-    message::{MessageInfo, ReceiptKind, protocol_address},
+    message::{AddressingMode, MessageInfo, ReceiptKind, protocol_address},
     signal::{SessionRecord, generate_registration_id},
     store::{MemoryStore, SessionStore as _},
 };
@@ -518,4 +518,73 @@ async fn a_retry_receipt_recovers_a_session_with_a_simulated_phone() {
     let later = sim.phone_send(ALICE, send("later")).await.unwrap();
     let received = texts_within(&mut bob, Duration::from_millis(500)).await;
     assert_eq!(received, [(later, "later".to_owned())], "once each, nothing repeated");
+}
+
+/// The phone's texts as it decrypted them: (text, error), in order.
+fn phone_texts(sim: &Sim, phone: &str) -> Vec<(Option<String>, Option<String>)> {
+    sim.phone_received(phone).unwrap().into_iter().map(|r| (r.text, r.error)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_moving_between_phone_number_and_lid_keeps_one_chat_and_one_session() {
+    const ALICE_LID: &str = "200000000000001";
+    const BOB_LID: &str = "200000000000002";
+    let (sim, url) = start_sim().await;
+    let (mut bob, bob_store) = pair_with_store(&sim, 51, BOB, config(&sim, &url, 51)).await;
+    let phone_send = |to: String, text: &str| PhoneMessage {
+        to,
+        content: PhoneContent::Text(text.to_owned()),
+        quoted: None,
+    };
+    let alice_pn = Jid::with_device(ALICE, Server::User, 0);
+    let alice_lid = Jid::with_device(ALICE_LID, Server::Lid, 0);
+
+    // By phone number first: the session is made under the phone number.
+    let first = sim.phone_send(ALICE, phone_send(BOB.to_owned(), "by number")).await.unwrap();
+    let (info, _) = bob.message().await;
+    assert_eq!((info.id.as_str(), info.addressing_mode), (first.as_str(), AddressingMode::Pn));
+    assert_eq!((&info.chat, &info.sender), (&user(ALICE), &alice_pn));
+    bob.client.send_text(&info.chat, "reply by number").await.unwrap();
+
+    // WhatsApp moves the chat to LID: the phone carries its session over and sends a plain
+    // message (no new session) from its LID; it arrives in the same chat, without a retry.
+    let second =
+        sim.phone_send(ALICE, phone_send(format!("{BOB_LID}@lid"), "by lid")).await.unwrap();
+    let (info, message) = bob.message().await;
+    assert_eq!(
+        (info.id.as_str(), info.addressing_mode, message.conversation.as_deref()),
+        (second.as_str(), AddressingMode::Lid, Some("by lid"))
+    );
+    assert_eq!((&info.chat, &info.sender), (&user(ALICE), &alice_pn), "one chat per contact");
+    assert_eq!(bob.client.alternate_jid(&user(ALICE)), Some(Jid::new(ALICE_LID, Server::Lid)));
+    assert!(has_session(&bob_store, &alice_lid).await, "the session moved to the LID");
+    assert!(
+        bob_store.session(&protocol_address(&alice_pn)).await.unwrap().is_none(),
+        "and is kept once"
+    );
+
+    // Answers by phone number and by LID, then the phone by number again: every one decrypts
+    // on the first try, whichever address each side uses.
+    bob.client.send_text(&info.chat, "reply by number again").await.unwrap();
+    bob.client.send_text(&Jid::new(ALICE_LID, Server::Lid), "reply by lid").await.unwrap();
+    let third = sim.phone_send(ALICE, phone_send(BOB.to_owned(), "by number again")).await.unwrap();
+    let (info, _) = bob.message().await;
+    assert_eq!((info.id.as_str(), &info.chat), (third.as_str(), &user(ALICE)));
+    assert!(texts_within(&mut bob, Duration::from_millis(300)).await.is_empty(), "once each");
+    let mut decrypted = Vec::new();
+    for _ in 0..100 {
+        decrypted = phone_texts(&sim, ALICE);
+        if decrypted.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        decrypted,
+        ["reply by number", "reply by number again", "reply by lid"]
+            .map(|t| (Some(t.to_owned()), None))
+    );
+    let retries: Vec<_> =
+        sim.phone_receipts(ALICE).unwrap().into_iter().filter(|r| r.kind == "retry").collect();
+    assert!(retries.is_empty(), "no retry receipts: {retries:?}");
 }
