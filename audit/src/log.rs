@@ -297,6 +297,8 @@ pub struct Query {
     pub kind: Option<Kind>,
     /// Only records about this subject.
     pub subject: Option<String>,
+    /// Only records by this actor (`system`, `admin:1`, `user:2`).
+    pub actor: Option<String>,
     /// Only records after this sequence number (the previous page's [`Page::next`]).
     pub after_seq: Option<i64>,
     /// Page size, 1 to [`MAX_PAGE`]; 0 means [`MAX_PAGE`].
@@ -340,6 +342,9 @@ pub async fn query(conn: &mut AnyConnection, q: &Query) -> Result<Page> {
     if q.subject.is_some() {
         next_param(&mut sql, "subject =");
     }
+    if q.actor.is_some() {
+        next_param(&mut sql, "actor =");
+    }
     n += 1;
     sql.push_str(&format!(" ORDER BY seq LIMIT ${n}"));
     let mut query = sqlx::query(AssertSqlSafe(sql)).bind(q.after_seq.unwrap_or(0));
@@ -354,6 +359,9 @@ pub async fn query(conn: &mut AnyConnection, q: &Query) -> Result<Page> {
     }
     if let Some(s) = &q.subject {
         query = query.bind(s.clone());
+    }
+    if let Some(a) = &q.actor {
+        query = query.bind(a.clone());
     }
     // One extra row tells whether another page exists.
     let rows = query.bind(i64::from(limit) + 1).fetch_all(&mut *conn).await?;

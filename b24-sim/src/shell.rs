@@ -88,7 +88,7 @@ pub(crate) fn page(
 iframe{{border:0;width:100%;height:calc(100vh - 40px);background:#fff}}</style></head>\n\
 <body><header>{domain} &middot; user {user} &middot; {placement}</header>\n\
 <form id=\"b24-frame\" method=\"POST\" target=\"app\" action=\"{action}\">\n{fields}</form>\n\
-<iframe name=\"app\" title=\"application\"></iframe>\n\
+<iframe name=\"app\" title=\"application\" allow=\"microphone; clipboard-write\"></iframe>\n\
 <script>document.getElementById('b24-frame').submit();</script>\n</body></html>\n",
             domain = esc(domain),
             placement = esc(&placement),

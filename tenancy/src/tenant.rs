@@ -389,6 +389,22 @@ impl Tenant {
         Ok(())
     }
 
+    /// Records the phone number a line is linked to (the server's line runtime only, when the
+    /// phone has scanned the QR code; the pairing event itself is audited with the status).
+    pub async fn set_line_phone(&self, caller: Caller, line_id: LineId, phone: &str) -> Result<()> {
+        caller.require_system("only the server links a line to a phone")?;
+        check_len(phone, 32, "phone number longer than 32 characters")?;
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        sqlx::query("UPDATE lines SET phone = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(phone)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The lines the caller may see: all of them for administrators, their own for users.
     pub async fn lines(&self, caller: Caller) -> Result<Vec<Line>> {
         let mut tx = self.read().await?;

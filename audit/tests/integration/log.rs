@@ -165,6 +165,9 @@ async fn query_filters_and_pages(mut db: Db) {
         }
     }
     assert_eq!(seqs, vec![4, 10, 16, 22]);
+    let by = |actor: &str| Query { actor: Some(actor.to_owned()), ..Query::default() };
+    assert_eq!(audit::query(&mut db.conn, &by("system")).await.unwrap().records.len(), 30);
+    assert!(audit::query(&mut db.conn, &by("user:1")).await.unwrap().records.is_empty());
     let too_big = Query { limit: audit::MAX_PAGE + 1, ..Query::default() };
     assert!(matches!(audit::query(&mut db.conn, &too_big).await, Err(Error::InvalidQuery(_))));
 }

@@ -170,8 +170,17 @@ pub async fn conversations(
     line_id: LineId,
 ) -> ApiResult<Response> {
     let s = state.authenticate(bearer.as_deref()).await?;
-    let list: Vec<ConversationOut> =
-        s.tenant.conversations(s.caller(), line_id).await?.into_iter().map(Into::into).collect();
+    let conversations = s.tenant.conversations(s.caller(), line_id).await?;
+    let mut list = Vec::with_capacity(conversations.len());
+    for c in conversations {
+        let last = match c.last_message_id {
+            Some(id) => Some(s.tenant.message(s.caller(), id).await?),
+            None => None,
+        };
+        let mut out = ConversationOut::from(c);
+        out.last_message = last.map(MessageOut::from);
+        list.push(out);
+    }
     Ok(json(&serde_json::json!({ "conversations": list })))
 }
 
@@ -299,6 +308,7 @@ fn audit_query(q: &AuditQuery, default_limit: u32) -> ApiResult<tenancy::audit::
         until: time(q.until, "until")?,
         kind,
         subject: q.subject.clone(),
+        actor: q.actor.clone(),
         after_seq: q.after,
         limit: page(q.limit, default_limit, tenancy::audit::MAX_PAGE)?,
     })

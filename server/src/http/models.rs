@@ -113,6 +113,9 @@ pub struct ConversationOut {
     pub last_message_id: Option<i64>,
     /// Its time (Unix ms).
     pub last_message_at: Option<i64>,
+    /// The newest message itself, for the list's preview (in conversation lists; `null`
+    /// elsewhere).
+    pub last_message: Option<MessageOut>,
 }
 
 impl From<Conversation> for ConversationOut {
@@ -124,6 +127,7 @@ impl From<Conversation> for ConversationOut {
             unread: c.unread,
             last_message_id: c.last_message_id,
             last_message_at: c.last_message_at,
+            last_message: None,
         }
     }
 }
@@ -334,6 +338,8 @@ pub struct AuditQuery {
     pub kind: Option<String>,
     /// Only this subject (`line:3`, ...).
     pub subject: Option<String>,
+    /// Only this actor (`system`, `admin:1`, `user:2`).
+    pub actor: Option<String>,
     /// At or after (Unix ms).
     pub since: Option<i64>,
     /// Before (Unix ms).

@@ -297,7 +297,7 @@ const OPS: &[Op] = &[
     Op {
         method: "get",
         path: "/api/audit",
-        summary: "Audit log page (query kind, subject, since, until in Unix ms, after, limit 1..1000)",
+        summary: "Audit log page (query kind, subject, actor (system, admin:N, user:N), since, until in Unix ms, after, limit 1..1000)",
         auth: Auth::Admin,
         body: None,
         ok: ("200", "AuditPage"),
@@ -438,7 +438,8 @@ fn schemas() -> Value {
         "state": { "type": ["string", "null"], "enum": ["connecting", "qr", "connected", "reconnecting", "disconnected", "logged_out", null] } } });
     let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
     let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
-        "unread": int, "last_message_id": oint, "last_message_at": oint } });
+        "unread": int, "last_message_id": oint, "last_message_at": oint,
+        "last_message": { "oneOf": [schema_ref("Message"), { "type": "null" }] } } });
     let message = json!({ "type": "object", "properties": { "id": int, "conversation_id": int, "line_id": int,
         "direction": { "type": "string", "enum": ["in", "out"] }, "kind": { "type": "string" }, "text": ostr,
         "media": { "type": ["object", "null"], "properties": { "mime": { "type": "string" }, "size": int, "sha256": { "type": "string" },

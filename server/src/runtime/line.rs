@@ -82,6 +82,15 @@ impl LineCtx {
                     pairing_stored = false;
                     own_users.clear();
                     if let Some(account) = self.client.credentials().await.account {
+                        // The line shows the number it is linked to (set before the
+                        // `connected` state is published, so a reader of the line sees it).
+                        if let Err(error) = self
+                            .tenant
+                            .set_line_phone(Caller::System, self.line_id, &account.jid.user)
+                            .await
+                        {
+                            warn!(line_id = self.line_id, %error, "line phone not stored");
+                        }
                         own_users.push(account.jid.user.clone());
                         if let Some(lid) = account.lid {
                             own_users.push(lid.user);

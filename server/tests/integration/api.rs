@@ -141,6 +141,11 @@ async fn conversations_history_search_and_read() {
         (olga["unread"].as_i64(), olga["contact"]["push_name"].as_str()),
         (Some(5), Some("Olga Petrova"))
     );
+    // The preview is the newest message.
+    assert_eq!(
+        (olga["last_message"]["text"].as_str(), olga["last_message"]["id"].as_i64()),
+        (Some("hello 4"), olga["last_message_id"].as_i64())
+    );
     // Not for user 3.
     assert_eq!(app.get(&format!("/api/lines/{line}/conversations"), &u3).await.status, 404);
     assert_eq!(app.get(&format!("/api/conversations/{conv}"), &u3).await.status, 404);
@@ -260,6 +265,10 @@ async fn audit_filters_pages_and_exports() {
     assert_eq!((p2["records"].as_array().unwrap().len(), p2["next"].as_i64()), (1, None));
     let subject = app.get("/api/audit?subject=line:2", &admin).await.json();
     assert_eq!(subject["records"][0]["subject"], "line:2");
+    let by_admin = app.get("/api/audit?actor=admin:1&kind=line.created", &admin).await.json();
+    assert_eq!(by_admin["records"].as_array().unwrap().len(), 3);
+    let by_user = app.get("/api/audit?actor=user:2", &admin).await.json();
+    assert_eq!(by_user["records"], json!([]));
     let future = (app.clock.now_unix() + 60) * 1000;
     assert_eq!(
         app.get(&format!("/api/audit?since={future}"), &admin).await.json()["records"],

@@ -66,8 +66,8 @@ async fn a_line_from_qr_to_read_receipts_and_reassignment() {
     s_admin.find("line.status", |d| d["line_id"] == line && d["state"] == "connected").await;
     let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
     assert_eq!(
-        (shown["state"].as_str(), shown["status"].as_str()),
-        (Some("connected"), Some("connected"))
+        (shown["state"].as_str(), shown["status"].as_str(), shown["phone"].as_str()),
+        (Some("connected"), Some("connected"), Some(LINE_PHONE))
     );
     // Connecting a running line changes nothing.
     let again = app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
