@@ -64,9 +64,8 @@ impl Scope {
     }
 }
 
-/// The SSE response. A task per stream reads the bus and applies [`may_see`] (which asks the
-/// store), and hands what passes to the response through a channel; it ends when the client
-/// goes away.
+/// The SSE response. A task per stream reads the bus, lets through what its [`Scope`] allows
+/// and hands it to the response through a channel; it ends when the client goes away.
 pub async fn events(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
     let s = state.authenticate(bearer.as_deref()).await?;
     tracing::info!(member_id = %s.claims.mid, user_id = s.claims.uid, "event stream opened");
