@@ -19,6 +19,16 @@ fn esc(s: &str) -> String {
         .collect()
 }
 
+/// `scheme://host[:port]` of a URL. The frame is navigated by a form POST and has no `src`, so
+/// a permission granted with a bare `allow="microphone"` would name the shell's own origin.
+fn origin_of(url: &str) -> &str {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return url };
+    match url[start..].find(['/', '?', '#']) {
+        Some(end) => &url[..start + end],
+        None => url,
+    }
+}
+
 pub(crate) fn page(
     sim: &Sim,
     domain: &str,
@@ -88,11 +98,24 @@ pub(crate) fn page(
 iframe{{border:0;width:100%;height:calc(100vh - 40px);background:#fff}}</style></head>\n\
 <body><header>{domain} &middot; user {user} &middot; {placement}</header>\n\
 <form id=\"b24-frame\" method=\"POST\" target=\"app\" action=\"{action}\">\n{fields}</form>\n\
-<iframe name=\"app\" title=\"application\" allow=\"microphone; clipboard-write\"></iframe>\n\
+<iframe name=\"app\" title=\"application\" allow=\"microphone {app_origin}; clipboard-write {app_origin}\"></iframe>\n\
 <script>document.getElementById('b24-frame').submit();</script>\n</body></html>\n",
             domain = esc(domain),
             placement = esc(&placement),
             action = esc(&format!("{app_url}{sep}{query}")),
+            app_origin = esc(origin_of(&app_url)),
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn the_frames_permissions_name_the_apps_origin() {
+        assert_eq!(origin_of("http://127.0.0.1:8080/b24/app"), "http://127.0.0.1:8080");
+        assert_eq!(origin_of("https://app.example.com?x=1"), "https://app.example.com");
+        assert_eq!(origin_of("https://app.example.com"), "https://app.example.com");
+    }
 }

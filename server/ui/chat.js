@@ -1,0 +1,729 @@
+// The chat workspace: the conversation list (unread badges, last message, time, search, arrow
+// keys) and the open thread (older pages on scroll up, quotes, reactions, ticks, media, voice
+// notes), kept live by the event stream. The server scopes everything to the caller's lines.
+
+import { api, query, withToken } from './api.js';
+import { t } from './i18n.js';
+import { h, replace, clock, listTime, dayLabel, fileSize, duration, contactName, phone, initials, hue, newKey } from './format.js';
+import { icon, ticks } from './icons.js';
+import { createComposer } from './composer.js';
+
+const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
+const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
+const PAGE = 40;
+
+function avatar(name, key) {
+  const a = h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name));
+  a.style.setProperty('--hue', String(hue(key || name)));
+  return a;
+}
+
+export function createChat(ctx) {
+  const lines = new Map();
+  const convs = new Map();
+  let searchResults = null; // null: no search; else conversation ids
+  let lineFilter = '';
+  let active = null; // conversation id
+  let visible = false;
+  let focusedId = null;
+
+  // The open thread.
+  let messages = new Map();
+  let nodes = new Map();
+  let next = null;
+  let loadingOlder = false;
+  let threadToken = 0;
+  // Statuses heard over the stream, by message id: one may arrive before the send's own answer.
+  const statusSeen = new Map();
+  const best = (m) => {
+    const seen = statusSeen.get(m.id);
+    if (seen && STATUS_RANK[seen] > STATUS_RANK[m.status]) m.status = seen;
+    return m;
+  };
+
+  // --- layout --------------------------------------------------------------------------------
+  const search = h('input', { class: 'input search-input', type: 'search', placeholder: t('chats.search'), 'aria-label': t('chats.search'), 'data-test': 'search' });
+  const lineSelect = h('select', { class: 'select line-filter', 'aria-label': t('audit.line'), hidden: true, 'data-test': 'line-filter' });
+  const list = h('ul', { class: 'conv-list', role: 'listbox', 'aria-label': t('tab.chats'), 'data-test': 'conversations' });
+  const listNote = h('div', { class: 'list-note', 'data-test': 'list-note' });
+  const sidebar = h('aside', { class: 'sidebar' },
+    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search), lineSelect, list, listNote);
+
+  const head = h('header', { class: 'thread-head', 'data-test': 'thread-head' });
+  const top = h('div', { class: 'thread-top', 'data-test': 'thread-top' });
+  const items = h('div', { class: 'thread-items' });
+  const scroller = h('div', { class: 'thread-scroll', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', tabindex: '0', 'data-test': 'thread' }, top, items);
+  const emptyPane = h('div', { class: 'thread-empty', 'data-test': 'thread-empty' }, icon('chat', 'empty-icon'), h('p', {}, t('chats.pick')));
+  const pane = h('section', { class: 'conversation', 'aria-label': t('chats.pick') });
+  const composer = createComposer({
+    ctx,
+    conversation: () => active,
+    onSent: (m) => { addMessages([m]); updatePreviewFrom(m); scrollToBottom(); },
+    quoteText,
+    senderName,
+    dropZone: pane,
+  });
+  const threadBox = h('div', { class: 'thread-box', hidden: true }, head, scroller, composer.el);
+  pane.append(emptyPane, threadBox);
+  const el = h('div', { class: 'chat-layout' }, sidebar, pane);
+
+  // --- conversation list ---------------------------------------------------------------------
+
+  async function loadAll() {
+    const r = await api('GET', '/api/lines');
+    lines.clear();
+    for (const l of r.lines) lines.set(l.id, l);
+    const lists = await Promise.all(r.lines.map((l) => api('GET', `/api/lines/${l.id}/conversations`).then((x) => x.conversations, () => [])));
+    const seen = new Set();
+    for (const cs of lists) {
+      for (const c of cs) {
+        seen.add(c.id);
+        const old = convs.get(c.id);
+        const conv = { ...c, preview: old ? old.preview : undefined, previewId: old ? old.previewId : undefined };
+        // The list carries the newest message; a reaction is no preview, so then look further.
+        if (c.last_message && c.last_message.kind !== 'reaction') {
+          conv.preview = best(c.last_message);
+          conv.previewId = c.last_message_id;
+        } else if (c.last_message_id === null) {
+          conv.preview = null;
+          conv.previewId = null;
+        }
+        convs.set(c.id, conv);
+      }
+    }
+    for (const id of [...convs.keys()]) if (!seen.has(id)) convs.delete(id);
+    renderLineFilter();
+    renderList();
+    await Promise.all([...convs.values()].filter((c) => c.preview === undefined || c.previewId !== c.last_message_id).map(loadPreview));
+    if (active !== null && !convs.has(active)) closeThread();
+  }
+
+  async function loadPreview(c) {
+    try {
+      const page = await api('GET', `/api/conversations/${c.id}/messages${query({ limit: 5 })}`);
+      const m = page.messages.find((x) => x.kind !== 'reaction') || null;
+      const cur = convs.get(c.id);
+      if (!cur) return;
+      cur.preview = m && best(m);
+      cur.previewId = cur.last_message_id;
+      renderList();
+    } catch {
+      /* the list still shows the conversation */
+    }
+  }
+
+  function renderLineFilter() {
+    lineSelect.hidden = lines.size < 2;
+    const opts = [h('option', { value: '' }, t('audit.line.any'))];
+    for (const l of [...lines.values()].sort((a, b) => a.id - b.id)) opts.push(h('option', { value: String(l.id) }, l.name));
+    replace(lineSelect, opts);
+    lineSelect.value = lines.has(Number(lineFilter)) ? lineFilter : '';
+  }
+  lineSelect.addEventListener('change', () => { lineFilter = lineSelect.value; renderList(); });
+
+  function shown() {
+    let cs = [...convs.values()];
+    if (searchResults) cs = searchResults.map((id) => convs.get(id)).filter(Boolean);
+    if (lineFilter) cs = cs.filter((c) => String(c.line_id) === lineFilter);
+    return cs.sort((a, b) => (b.last_message_at || 0) - (a.last_message_at || 0) || b.id - a.id);
+  }
+
+  function previewText(m) {
+    if (!m) return '';
+    const kinds = { image: '📷 ' + t('msg.image'), video: '🎬 ' + t('msg.video'), document: '📄 ', voice: '🎤 ' + t('msg.voice'), audio: '🎵 ' + t('msg.audio'), sticker: t('msg.sticker') };
+    if (m.kind === 'text') return m.text || '';
+    if (m.kind === 'document') return kinds.document + (m.media && m.media.file_name ? m.media.file_name : t('msg.document'));
+    const base = kinds[m.kind] || m.kind;
+    return m.text ? `${base}: ${m.text}` : base;
+  }
+
+  function renderList() {
+    const cs = shown();
+    const hadFocus = list.contains(document.activeElement);
+    const line = (id) => lines.get(id);
+    replace(list, cs.map((c) => {
+      const name = contactName(c.contact);
+      const m = c.preview;
+      const selected = c.id === active;
+      const li = h('li', {
+        class: 'conv' + (selected ? ' conv-active' : '') + (c.unread > 0 ? ' conv-unread' : ''),
+        role: 'option', 'aria-selected': selected ? 'true' : 'false', tabindex: '-1',
+        id: `conv-${c.id}`, 'data-test': 'conv', 'data-conv-id': c.id, 'data-phone': c.contact.phone || '',
+        'data-unread': c.unread,
+      },
+      avatar(name, c.contact.jid),
+      h('div', { class: 'conv-body' },
+        h('div', { class: 'conv-row' },
+          h('span', { class: 'conv-name', 'data-test': 'conv-name' }, name),
+          h('span', { class: 'conv-time', 'data-test': 'conv-time' }, listTime(c.last_message_at))),
+        h('div', { class: 'conv-row' },
+          h('span', { class: 'conv-preview', 'data-test': 'conv-preview' },
+            m && m.direction === 'out' ? h('span', { class: `ticks ticks-${m.status}` }, ticks(m.status)) : null,
+            previewText(m)),
+          c.unread > 0 ? h('span', { class: 'unread-badge', 'data-test': 'unread', 'aria-label': `${c.unread}` }, c.unread > 99 ? '99+' : String(c.unread)) : null),
+        lines.size > 1 && line(c.line_id) ? h('div', { class: 'conv-line' }, line(c.line_id).name) : null));
+      li.addEventListener('click', () => open(c.id));
+      return li;
+    }));
+    const opts = list.querySelectorAll('[role=option]');
+    const target = list.querySelector(`[data-conv-id="${focusedId ?? active}"]`) || opts[0];
+    if (target) target.tabIndex = 0;
+    if (hadFocus && target) target.focus();
+    if (lines.size === 0) listNote.textContent = t('chats.nolines');
+    else if (cs.length === 0) listNote.textContent = searchResults ? t('chats.found.none') : t('chats.none');
+    else listNote.textContent = '';
+  }
+
+  list.addEventListener('keydown', (e) => {
+    const opts = [...list.querySelectorAll('[role=option]')];
+    if (opts.length === 0) return;
+    const i = Math.max(0, opts.indexOf(document.activeElement));
+    let j = null;
+    if (e.key === 'ArrowDown') j = Math.min(opts.length - 1, i + 1);
+    else if (e.key === 'ArrowUp') j = Math.max(0, i - 1);
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = opts.length - 1;
+    else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      open(Number(opts[i].dataset.convId));
+      return;
+    }
+    if (j !== null) {
+      e.preventDefault();
+      for (const o of opts) o.tabIndex = -1;
+      opts[j].tabIndex = 0;
+      opts[j].focus();
+      focusedId = Number(opts[j].dataset.convId);
+    }
+  });
+  list.addEventListener('focusin', (e) => {
+    const o = e.target.closest('[role=option]');
+    if (o) focusedId = Number(o.dataset.convId);
+  });
+
+  let searchTimer = null;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 250);
+  });
+  search.addEventListener('keydown', (e) => {
+    if (e.key === 'ArrowDown') {
+      const first = list.querySelector('[role=option]');
+      if (first) {
+        e.preventDefault();
+        first.tabIndex = 0;
+        first.focus();
+      }
+    } else if (e.key === 'Escape') {
+      search.value = '';
+      runSearch();
+    }
+  });
+
+  async function runSearch() {
+    const q = search.value.trim();
+    if (!q) {
+      searchResults = null;
+      renderList();
+      return;
+    }
+    try {
+      const r = await api('GET', `/api/conversations/search${query({ q, limit: 50 })}`);
+      if (search.value.trim() !== q) return;
+      const ids = [];
+      for (const x of r.results) {
+        if (!x.conversation) continue;
+        if (!convs.has(x.conversation.id)) {
+          convs.set(x.conversation.id, { ...x.conversation });
+          loadPreview(x.conversation);
+        }
+        ids.push(x.conversation.id);
+      }
+      searchResults = ids;
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+      searchResults = [];
+    }
+    renderList();
+  }
+
+  // --- the thread ----------------------------------------------------------------------------
+
+  function senderName(m) {
+    if (m.direction === 'out') {
+      const uid = Number(String(m.sender).split(':')[1]);
+      if (ctx.isAdmin && uid && uid !== ctx.userId && ctx.users.has(uid)) return ctx.userName(uid);
+      return t('msg.you');
+    }
+    const c = convs.get(m.conversation_id);
+    return c ? contactName(c.contact) : m.sender;
+  }
+
+  function quoteText(m) {
+    if (!m) return t('msg.quoted.missing');
+    return previewText(m) || t(`msg.${m.kind}`);
+  }
+
+  function closeThread() {
+    active = null;
+    threadToken++;
+    messages = new Map();
+    nodes = new Map();
+    threadBox.hidden = true;
+    emptyPane.hidden = false;
+    renderList();
+  }
+
+  async function open(id) {
+    const c = convs.get(id);
+    if (!c) return;
+    if (active !== id) {
+      active = id;
+      focusedId = id;
+      const my = ++threadToken;
+      messages = new Map();
+      nodes = new Map();
+      next = null;
+      items.replaceChildren();
+      composer.reset();
+      emptyPane.hidden = true;
+      threadBox.hidden = false;
+      renderHead();
+      replace(top, h('span', { class: 'spinner', 'aria-hidden': 'true' }));
+      try {
+        const page = await api('GET', `/api/conversations/${id}/messages${query({ limit: PAGE })}`);
+        if (my !== threadToken) return;
+        next = page.next;
+        addMessages(page.messages, { silent: true });
+        renderTop();
+        scrollToBottom();
+        // Fill the view: fetch older pages while there is no scrollbar yet.
+        while (next !== null && scroller.scrollHeight <= scroller.clientHeight + 10 && my === threadToken) {
+          await loadOlder();
+        }
+      } catch (e) {
+        ctx.toast(e.message, 'error');
+      }
+    }
+    markRead(id);
+    renderList();
+    composer.focus();
+  }
+
+  async function markRead(id) {
+    const c = convs.get(id);
+    if (!c) return;
+    const had = c.unread;
+    c.unread = 0;
+    renderList();
+    try {
+      await api('POST', `/api/conversations/${id}/read`);
+    } catch (e) {
+      c.unread = had;
+      renderList();
+    }
+  }
+
+  function renderHead() {
+    const c = convs.get(active);
+    if (!c) return;
+    const name = contactName(c.contact);
+    const line = lines.get(c.line_id);
+    replace(head,
+      avatar(name, c.contact.jid),
+      h('div', { class: 'thread-title' },
+        h('div', { class: 'thread-name', 'data-test': 'thread-name' }, name),
+        h('div', { class: 'thread-sub' }, [c.contact.phone ? phone(c.contact.phone) : c.contact.jid, line ? line.name : null].filter(Boolean).join(' · '))),
+      lineBadge(line));
+  }
+
+  function lineBadge(line) {
+    const st = line ? line.state || line.status : null;
+    if (!st || st === 'connected') return null;
+    return h('span', { class: 'badge-state state-warn', 'data-test': 'thread-line-state', 'data-state': st }, h('span', { class: 'dot' }), t(`state.${st}`));
+  }
+
+  function renderTop() {
+    if (loadingOlder) replace(top, h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', { class: 'sr-only' }, t('thread.older')));
+    else if (next === null) replace(top, h('span', { class: 'thread-start', 'data-test': 'thread-start' }, t('thread.start')));
+    else top.replaceChildren();
+  }
+
+  async function loadOlder() {
+    if (loadingOlder || next === null || active === null) return;
+    loadingOlder = true;
+    renderTop();
+    const my = threadToken;
+    const id = active;
+    try {
+      const page = await api('GET', `/api/conversations/${id}/messages${query({ before: next, limit: PAGE })}`);
+      if (my !== threadToken) return;
+      const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+      next = page.next;
+      addMessages(page.messages, { silent: true });
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    } finally {
+      loadingOlder = false;
+      if (my === threadToken) renderTop();
+    }
+  }
+  scroller.addEventListener('scroll', () => {
+    if (scroller.scrollTop < 150) loadOlder();
+  });
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 120;
+  }
+
+  function scrollToBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  /** Merges messages into the open thread (same conversation only) and redraws. */
+  function addMessages(ms, { silent = false } = {}) {
+    let changed = false;
+    for (const m of ms) {
+      if (m.conversation_id !== active) continue;
+      best(m);
+      const old = messages.get(m.id);
+      if (old && STATUS_RANK[old.status] > STATUS_RANK[m.status]) m.status = old.status;
+      if (old && old.failed) m.failed = true;
+      messages.set(m.id, m);
+      changed = true;
+    }
+    if (changed) renderThread(silent);
+  }
+
+  function reactionsFor() {
+    // target id -> Map(sender -> {emoji, id})
+    const map = new Map();
+    const rs = [...messages.values()].filter((m) => m.kind === 'reaction' && m.quoted_id !== null).sort((a, b) => a.id - b.id);
+    for (const r of rs) {
+      if (!map.has(r.quoted_id)) map.set(r.quoted_id, new Map());
+      const who = r.direction === 'out' ? 'me' : r.sender;
+      if (r.text) map.get(r.quoted_id).set(who, { emoji: r.text, id: r.id, status: r.status });
+      else map.get(r.quoted_id).delete(who);
+    }
+    return map;
+  }
+
+  function renderThread() {
+    const stick = nearBottom();
+    const reactions = reactionsFor();
+    const sorted = [...messages.values()].filter((m) => m.kind !== 'reaction').sort((a, b) => a.id - b.id);
+    const out = [];
+    let lastDay = null;
+    for (const m of sorted) {
+      const day = new Date(m.at).toDateString();
+      if (day !== lastDay) {
+        out.push(h('div', { class: 'day-sep', role: 'separator' }, h('span', {}, dayLabel(m.at))));
+        lastDay = day;
+      }
+      const rs = reactions.get(m.id);
+      const quotedMsg = m.quoted_id !== null ? messages.get(m.quoted_id) : null;
+      const sig = JSON.stringify([m.status, m.failed, rs ? [...rs.values()].map((x) => x.emoji) : null, quotedMsg ? quotedMsg.id : null]);
+      let node = nodes.get(m.id);
+      if (!node || node.dataset.sig !== sig) {
+        node = renderMessage(m, rs, quotedMsg);
+        node.dataset.sig = sig;
+        nodes.set(m.id, node);
+      }
+      out.push(node);
+    }
+    items.replaceChildren(...out);
+    if (stick) scrollToBottom();
+  }
+
+  function renderMessage(m, rs, quotedMsg) {
+    const mine = m.direction === 'out';
+    const bubble = h('div', { class: 'bubble' });
+    if (m.quoted_id !== null) {
+      const q = h('button', { class: 'quote', type: 'button', 'data-test': 'quote', 'data-quoted-id': m.quoted_id, 'aria-label': `${t('msg.reply')}: ${quoteText(quotedMsg)}`, onclick: () => {
+        const target = nodes.get(m.quoted_id);
+        if (target) {
+          target.scrollIntoView({ block: 'center', behavior: 'smooth' });
+          target.classList.add('flash');
+          setTimeout(() => target.classList.remove('flash'), 1200);
+        }
+      } },
+      h('span', { class: 'quote-who' }, quotedMsg ? senderName(quotedMsg) : ''),
+      h('span', { class: 'quote-text' }, quoteText(quotedMsg)));
+      bubble.append(q);
+    }
+    const media = renderMedia(m);
+    if (media) bubble.append(media);
+    if (m.text && m.kind !== 'document') bubble.append(h('div', { class: 'msg-text', 'data-test': 'msg-text', dir: 'auto' }, m.text));
+    else if (m.text) bubble.append(h('div', { class: 'msg-text msg-caption', 'data-test': 'msg-text', dir: 'auto' }, m.text));
+    const meta = h('span', { class: 'msg-meta' }, h('time', { datetime: new Date(m.at).toISOString() }, clock(m.at)));
+    if (mine) {
+      const st = m.failed ? 'failed' : m.status;
+      meta.append(h('span', { class: `ticks ticks-${st}`, 'data-test': 'ticks', 'data-status': st, role: 'img', 'aria-label': m.failed ? t('msg.failed') : t(`status.${m.status}`), title: m.failed ? t('msg.failed') : t(`status.${m.status}`) }, ticks(st)));
+    }
+    bubble.append(meta);
+    const actions = h('div', { class: 'msg-actions' },
+      h('button', { class: 'btn btn-icon btn-small', type: 'button', 'aria-label': t('msg.reply'), title: t('msg.reply'), 'data-test': 'reply', onclick: () => composer.setQuote(m) }, icon('reply')),
+      h('button', { class: 'btn btn-icon btn-small', type: 'button', 'aria-label': t('msg.react'), title: t('msg.react'), 'aria-haspopup': 'true', 'data-test': 'react', onclick: (e) => reactionPicker(m, e.currentTarget) }, icon('smile')));
+    const row = h('div', {
+      class: `msg ${mine ? 'msg-out' : 'msg-in'}`, 'data-test': 'msg', 'data-id': m.id, 'data-direction': m.direction,
+      'data-kind': m.kind, 'data-status': m.status, tabindex: '-1',
+    }, bubble, actions);
+    if (rs && rs.size) {
+      const counts = new Map();
+      for (const { emoji } of rs.values()) counts.set(emoji, (counts.get(emoji) || 0) + 1);
+      bubble.append(h('div', { class: 'reactions', 'data-test': 'reactions' },
+        [...counts].map(([emoji, n]) => h('span', { class: 'reaction', 'data-emoji': emoji }, emoji, n > 1 ? h('span', { class: 'reaction-n' }, String(n)) : null))));
+      row.classList.add('has-reactions');
+    }
+    return row;
+  }
+
+  function renderMedia(m) {
+    if (!m.media) {
+      if (['image', 'video', 'document', 'voice', 'audio', 'sticker'].includes(m.kind)) {
+        return h('div', { class: 'media-missing' }, icon('file'), t(`msg.${m.kind}`));
+      }
+      return null;
+    }
+    const url = withToken(m.media.url);
+    switch (m.kind) {
+      case 'image':
+      case 'sticker':
+        return h('a', { class: 'media-link', href: url, target: '_blank', rel: 'noopener' },
+          h('img', { class: m.kind === 'sticker' ? 'media-sticker' : 'media-img', src: url, alt: m.text || t('msg.image'), loading: 'lazy', 'data-test': 'msg-image' }));
+      case 'video':
+        return h('video', { class: 'media-video', src: url, controls: true, preload: 'metadata', 'data-test': 'msg-video' });
+      case 'voice':
+      case 'audio':
+        return voicePlayer(m, url);
+      default:
+        return h('a', { class: 'doc', href: url, download: m.media.file_name || '', 'data-test': 'msg-document', 'aria-label': `${t('msg.download')}: ${m.media.file_name || t('msg.document')}` },
+          h('span', { class: 'doc-icon' }, icon('file'), h('span', { class: 'doc-ext' }, ext(m.media.file_name, m.media.mime))),
+          h('span', { class: 'doc-text' },
+            h('span', { class: 'doc-name', 'data-test': 'doc-name' }, m.media.file_name || t('msg.document')),
+            h('span', { class: 'doc-size', 'data-test': 'doc-size' }, fileSize(m.media.size))),
+          icon('download', 'doc-download'));
+    }
+  }
+
+  function ext(name, mime) {
+    const e = name && name.includes('.') ? name.split('.').pop() : (mime || '').split('/').pop();
+    return (e || '').slice(0, 4).toUpperCase();
+  }
+
+  function voicePlayer(m, url) {
+    const audio = h('audio', { preload: 'metadata', src: url });
+    const btn = h('button', { class: 'btn btn-icon voice-play', type: 'button', 'aria-label': t('voice.play'), 'data-test': 'voice-play' }, icon('play'));
+    const fill = h('span', { class: 'progress-fill' });
+    const bar = h('span', { class: 'voice-bar progress', role: 'slider', tabindex: '0', 'aria-label': t('msg.voice'), 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'data-test': 'voice-progress' }, fill);
+    const time = h('span', { class: 'voice-time', 'data-test': 'voice-time' }, '0:00');
+    const box = h('div', { class: 'voice', 'data-test': 'msg-voice' }, btn, bar, time, audio);
+    const total = () => (Number.isFinite(audio.duration) ? audio.duration : 0);
+    const update = () => {
+      const d = total();
+      const p = d ? (100 * audio.currentTime) / d : 0;
+      fill.style.width = `${p}%`;
+      bar.setAttribute('aria-valuenow', String(Math.round(p)));
+      time.textContent = audio.currentTime > 0 ? duration(audio.currentTime) : duration(d);
+      box.dataset.playing = audio.paused ? '0' : '1';
+    };
+    audio.addEventListener('loadedmetadata', () => {
+      // Ogg/WebM recordings often report Infinity until read through; seek far to learn it.
+      if (!Number.isFinite(audio.duration)) {
+        audio.currentTime = 1e7;
+        audio.addEventListener('timeupdate', function once() {
+          audio.removeEventListener('timeupdate', once);
+          audio.currentTime = 0;
+          update();
+        });
+      }
+      update();
+    });
+    audio.addEventListener('timeupdate', update);
+    audio.addEventListener('durationchange', update);
+    audio.addEventListener('play', () => { replace(btn, icon('pause')); btn.setAttribute('aria-label', t('voice.pause')); update(); });
+    audio.addEventListener('pause', () => { replace(btn, icon('play')); btn.setAttribute('aria-label', t('voice.play')); update(); });
+    audio.addEventListener('ended', () => { audio.currentTime = 0; update(); });
+    btn.addEventListener('click', () => {
+      if (audio.paused) {
+        for (const other of items.querySelectorAll('audio')) if (other !== audio) other.pause();
+        audio.play().catch((e) => ctx.toast(e.message, 'error'));
+      } else audio.pause();
+    });
+    const seek = (f) => { if (total()) audio.currentTime = Math.max(0, Math.min(1, f)) * total(); };
+    bar.addEventListener('click', (e) => {
+      const r = bar.getBoundingClientRect();
+      seek((e.clientX - r.left) / r.width);
+    });
+    bar.addEventListener('keydown', (e) => {
+      if (!total()) return;
+      if (e.key === 'ArrowRight') { e.preventDefault(); audio.currentTime = Math.min(total(), audio.currentTime + 2); }
+      if (e.key === 'ArrowLeft') { e.preventDefault(); audio.currentTime = Math.max(0, audio.currentTime - 2); }
+    });
+    return box;
+  }
+
+  let picker = null;
+  function closePicker() {
+    if (picker) {
+      picker.remove();
+      picker = null;
+    }
+  }
+  function reactionPicker(m, anchor) {
+    closePicker();
+    const mine = reactionsFor().get(m.id)?.get('me');
+    picker = h('div', { class: 'reaction-picker', role: 'menu', 'data-test': 'reaction-picker' },
+      REACTIONS.map((emoji) => h('button', {
+        class: 'reaction-choice' + (mine && mine.emoji === emoji ? ' chosen' : ''), type: 'button', role: 'menuitem', 'aria-label': emoji,
+        'data-emoji': emoji, onclick: () => { closePicker(); react(m, mine && mine.emoji === emoji ? '' : emoji); anchor.focus(); },
+      }, emoji)));
+    picker.addEventListener('keydown', (e) => {
+      const bs = [...picker.querySelectorAll('button')];
+      const i = bs.indexOf(document.activeElement);
+      if (e.key === 'Escape') { e.preventDefault(); closePicker(); anchor.focus(); }
+      if (e.key === 'ArrowRight') { e.preventDefault(); bs[(i + 1) % bs.length].focus(); }
+      if (e.key === 'ArrowLeft') { e.preventDefault(); bs[(i + bs.length - 1) % bs.length].focus(); }
+    });
+    anchor.closest('.msg').append(picker);
+    picker.querySelector('button').focus();
+  }
+  document.addEventListener('click', (e) => {
+    if (picker && !picker.contains(e.target) && !e.target.closest('[data-test=react]')) closePicker();
+  });
+
+  async function react(m, emoji) {
+    try {
+      const r = await api('POST', `/api/conversations/${m.conversation_id}/reactions`, { message_id: m.id, emoji, idempotency_key: newKey() });
+      addMessages([r]);
+    } catch (e) {
+      ctx.toast(t('error.generic', { error: e.message }), 'error');
+    }
+  }
+
+  function updatePreviewFrom(m) {
+    const c = convs.get(m.conversation_id);
+    if (!c || m.kind === 'reaction') return;
+    best(m);
+    if (!c.preview || c.preview.id <= m.id) {
+      c.preview = m;
+      c.last_message_id = Math.max(c.last_message_id || 0, m.id);
+      c.previewId = c.last_message_id;
+      c.last_message_at = Math.max(c.last_message_at || 0, m.at);
+    }
+    renderList();
+  }
+
+  // --- live ----------------------------------------------------------------------------------
+
+  async function onStored(p) {
+    if (!p) return;
+    let c = convs.get(p.conversation_id);
+    if (!c) {
+      try {
+        c = await api('GET', `/api/conversations/${p.conversation_id}`);
+        convs.set(c.id, c);
+        if (!lines.has(c.line_id)) {
+          loadAll().catch(() => {});
+          return;
+        }
+      } catch {
+        return;
+      }
+    }
+    if (typeof p.unread === 'number' && p.direction === 'in') c.unread = p.unread;
+    try {
+      const page = await api('GET', `/api/conversations/${p.conversation_id}/messages${query({ limit: 10 })}`);
+      const cur = convs.get(p.conversation_id);
+      if (!cur) return;
+      const newest = page.messages.find((x) => x.kind !== 'reaction');
+      if (page.messages[0]) {
+        cur.last_message_id = Math.max(cur.last_message_id || 0, page.messages[0].id);
+        cur.last_message_at = Math.max(cur.last_message_at || 0, page.messages[0].at);
+      }
+      if (newest) { cur.preview = best(newest); cur.previewId = cur.last_message_id; }
+      if (active === p.conversation_id) {
+        addMessages(page.messages);
+        if (p.direction === 'in' && visible && document.visibilityState === 'visible') markRead(p.conversation_id);
+      }
+    } catch {
+      /* shown at the next resync */
+    }
+    renderList();
+  }
+
+  function onStatus(p) {
+    if (!p) return;
+    const prev = statusSeen.get(p.message_id);
+    if (!prev || STATUS_RANK[p.status] > STATUS_RANK[prev]) statusSeen.set(p.message_id, p.status);
+    if (statusSeen.size > 5000) statusSeen.delete(statusSeen.keys().next().value);
+    const m = messages.get(p.message_id);
+    if (m && STATUS_RANK[p.status] > STATUS_RANK[m.status]) {
+      m.status = p.status;
+      renderThread();
+    }
+    for (const c of convs.values()) {
+      if (c.preview && c.preview.id === p.message_id && STATUS_RANK[p.status] > STATUS_RANK[c.preview.status]) {
+        c.preview = { ...c.preview, status: p.status };
+        renderList();
+      }
+    }
+  }
+
+  ctx.stream.on('message.stored', onStored);
+  ctx.stream.on('message.status', onStatus);
+  ctx.stream.on('message.send_failed', (p) => {
+    const m = p && messages.get(p.message_id);
+    if (m) {
+      m.failed = true;
+      renderThread();
+    }
+  });
+  ctx.stream.on('conversation.read', (p) => {
+    const c = p && convs.get(p.conversation_id);
+    if (c) {
+      c.unread = 0;
+      renderList();
+    }
+  });
+  ctx.stream.on('line.status', (p) => {
+    const l = p && lines.get(p.line_id);
+    if (l) {
+      l.state = p.state;
+      if (active !== null && convs.get(active)?.line_id === p.line_id) renderHead();
+    }
+  });
+  const reload = () => loadAll().then(() => {
+    if (active !== null && convs.has(active)) {
+      api('GET', `/api/conversations/${active}/messages${query({ limit: PAGE })}`).then((page) => addMessages(page.messages), () => {});
+      // What arrived while the stream was away is on screen now: it counts as read.
+      if (convs.get(active).unread > 0 && visible && document.visibilityState === 'visible') markRead(active);
+    }
+  }).catch(() => {});
+  for (const ev of ['line.assigned', 'line.created', 'line.deleted', 'resync']) ctx.stream.on(ev, reload);
+
+  let loadedOnce = false;
+  return {
+    el,
+    async show() {
+      visible = true;
+      if (!loadedOnce) {
+        loadedOnce = true;
+        try {
+          await loadAll();
+        } catch (e) {
+          ctx.toast(e.message, 'error');
+        }
+      }
+      if (active !== null) markRead(active);
+    },
+    hide() {
+      visible = false;
+      closePicker();
+    },
+    onPlan(s) {
+      composer.setReadOnly(!!s.read_only);
+    },
+  };
+}

@@ -1,0 +1,361 @@
+// Connections (administrators): the lines with their live status, creating a line within the
+// plan's quota, pairing by QR code (with a countdown; new codes come over SSE until the phone
+// scans), disconnect, log out, delete, and assigning each line to a portal user.
+
+import { api, ApiError } from './api.js';
+import { t } from './i18n.js';
+import { h, replace, phone, dateTime } from './format.js';
+import { icon } from './icons.js';
+
+/** The state a line shows: the live one while it runs, else the stored status. */
+export function lineState(line) {
+  return line.state || line.status || 'new';
+}
+
+const STATE_CLASS = {
+  connected: 'ok', qr: 'warn', pairing: 'warn', connecting: 'warn', reconnecting: 'warn',
+  new: 'muted', disconnected: 'muted', logged_out: 'bad',
+};
+
+/** A status badge for a line. */
+export function stateBadge(line) {
+  const s = lineState(line);
+  return h('span', { class: `badge-state state-${STATE_CLASS[s] || 'muted'}`, 'data-test': 'line-status', 'data-state': s },
+    h('span', { class: 'dot' }), t(`state.${s}`));
+}
+
+export function createConnections(ctx) {
+  const lines = new Map();
+  let loaded = false;
+  let qr = null; // { lineId, state, expiresAt, timer, node }
+  const lastStatus = new Map(); // line id -> { st, at }: the newest state heard of
+
+  const quota = h('div', { class: 'quota', 'data-test': 'quota' });
+  const nameInput = h('input', { class: 'input', type: 'text', maxlength: '80', 'aria-label': t('lines.name'), placeholder: t('lines.name'), 'data-test': 'line-name' });
+  const createBtn = h('button', { class: 'btn btn-primary', type: 'submit', 'data-test': 'create-line' }, icon('plus'), t('lines.create'));
+  const quotaMsg = h('p', { class: 'note note-warn', 'data-test': 'quota-message', hidden: true, role: 'note' });
+  const createError = h('p', { class: 'note note-error', 'data-test': 'create-error', hidden: true, role: 'alert' });
+  const form = h('form', { class: 'create-line', onsubmit: (e) => { e.preventDefault(); createLine(); } }, nameInput, createBtn);
+  const list = h('div', { class: 'line-list', 'data-test': 'lines', role: 'list' });
+  const dialogHost = h('div');
+  const el = h('div', { class: 'page connections' },
+    h('div', { class: 'page-head' },
+      h('h1', {}, t('lines.title')), quota),
+    h('div', { class: 'card create-card' }, form, quotaMsg, createError),
+    list, dialogHost);
+
+  function renderQuota() {
+    const s = ctx.subscription;
+    if (!s) return;
+    const full = s.lines_used >= s.lines_allowed;
+    replace(quota,
+      h('span', { class: 'quota-text', 'data-test': 'quota-count' }, t('plan.lines', { used: s.lines_used, allowed: s.lines_allowed })),
+      h('span', { class: 'quota-bar', 'aria-hidden': 'true' }, quotaFill(s)));
+    createBtn.disabled = full || s.read_only;
+    nameInput.disabled = full || s.read_only;
+    if (s.read_only) {
+      quotaMsg.hidden = false;
+      quotaMsg.textContent = t('lines.readonly');
+    } else if (full) {
+      quotaMsg.hidden = false;
+      quotaMsg.textContent = t('lines.quota.full', { plan: s.plan, allowed: s.lines_allowed });
+    } else {
+      quotaMsg.hidden = true;
+    }
+    if (!nameInput.value || nameInput.dataset.auto === '1') {
+      nameInput.value = t('lines.name.default', { n: Math.max(s.lines_used, lines.size) + 1 });
+      nameInput.dataset.auto = '1';
+    }
+  }
+  nameInput.addEventListener('input', () => { nameInput.dataset.auto = '0'; });
+
+  function quotaFill(s) {
+    const f = h('span', { class: 'quota-fill' });
+    f.style.width = `${Math.min(100, (100 * s.lines_used) / Math.max(1, s.lines_allowed))}%`;
+    return f;
+  }
+
+  async function createLine() {
+    createError.hidden = true;
+    const name = nameInput.value.trim() || t('lines.name.default', { n: lines.size + 1 });
+    createBtn.disabled = true;
+    try {
+      const line = await api('POST', '/api/lines', { name });
+      lines.set(line.id, line);
+      nameInput.value = '';
+      nameInput.dataset.auto = '1';
+      render();
+      await ctx.loadSubscription();
+      await connect(line.id);
+    } catch (e) {
+      createError.hidden = false;
+      createError.textContent = e.message;
+      await ctx.loadSubscription();
+    } finally {
+      renderQuota();
+    }
+  }
+
+  async function load() {
+    const r = await api('GET', '/api/lines');
+    lines.clear();
+    for (const l of r.lines) lines.set(l.id, l);
+    loaded = true;
+    render();
+  }
+
+  function render() {
+    if (lines.size === 0) {
+      replace(list, h('div', { class: 'card empty', 'data-test': 'no-lines' }, icon('qr', 'empty-icon'), h('p', {}, t('lines.none'))));
+      return;
+    }
+    const sorted = [...lines.values()].sort((a, b) => a.id - b.id);
+    replace(list, sorted.map(card));
+  }
+
+  function userOptions(selected) {
+    const opts = [h('option', { value: '' }, t('line.unassigned'))];
+    const users = [...ctx.users.values()].sort((a, b) => a.id - b.id);
+    if (selected !== null && selected !== undefined && !ctx.users.has(selected)) {
+      opts.push(h('option', { value: String(selected) }, `#${selected}`));
+    }
+    for (const u of users) {
+      opts.push(h('option', { value: String(u.id) }, u.is_admin ? `${u.name} (admin)` : u.name));
+    }
+    const sel = h('select', { class: 'select', 'data-test': 'assign' }, opts);
+    sel.value = selected === null || selected === undefined ? '' : String(selected);
+    return sel;
+  }
+
+  function card(line) {
+    const s = lineState(line);
+    const running = ['connected', 'qr', 'connecting', 'reconnecting', 'pairing'].includes(s) && line.state !== null;
+    const select = userOptions(line.assigned_user);
+    select.id = `assign-${line.id}`;
+    select.addEventListener('change', () => assign(line, select.value === '' ? null : Number(select.value)));
+    const buttons = [];
+    if (s === 'qr') {
+      buttons.push(h('button', { class: 'btn btn-primary', type: 'button', 'data-test': 'show-qr', onclick: () => connect(line.id) }, icon('qr'), t('line.show_qr')));
+    } else if (!running) {
+      buttons.push(h('button', { class: 'btn btn-primary', type: 'button', 'data-test': 'connect', onclick: () => connect(line.id) }, icon('power'), t('line.connect')));
+    }
+    if (running) {
+      buttons.push(h('button', { class: 'btn', type: 'button', 'data-test': 'disconnect', onclick: () => act(line, 'disconnect') }, icon('power'), t('line.disconnect')));
+    }
+    if (running && s === 'connected') {
+      buttons.push(h('button', { class: 'btn', type: 'button', 'data-test': 'logout', onclick: () => {
+        if (confirm(t('line.logout.confirm', { name: line.name }))) act(line, 'logout');
+      } }, icon('logout'), t('line.logout')));
+    }
+    buttons.push(h('button', { class: 'btn btn-icon btn-danger', type: 'button', 'aria-label': `${t('line.delete')}: ${line.name}`, title: t('line.delete'), 'data-test': 'delete', onclick: () => {
+      if (confirm(t('line.delete.confirm', { name: line.name }))) remove(line);
+    } }, icon('trash')));
+    return h('div', { class: 'card line-card', role: 'listitem', 'data-test': 'line', 'data-line-id': line.id, 'data-state': s },
+      h('div', { class: 'line-main' },
+        h('div', { class: 'line-icon' }, icon('whatsapp')),
+        h('div', { class: 'line-text' },
+          h('div', { class: 'line-name' }, line.name),
+          h('div', { class: 'line-phone' }, line.phone ? phone(line.phone) : t('line.phone.none'))),
+        stateBadge(line)),
+      h('div', { class: 'line-controls' },
+        h('label', { class: 'field', for: select.id }, h('span', { class: 'field-label' }, t('line.assigned')), select),
+        h('div', { class: 'line-buttons' }, buttons)),
+      h('div', { class: 'line-meta' }, `#${line.id} · ${dateTime(line.created_at)}`));
+  }
+
+  async function assign(line, userId) {
+    try {
+      const out = await api('PUT', `/api/lines/${line.id}/assignment`, { user_id: userId });
+      lines.set(line.id, { ...line, ...out, state: line.state });
+      ctx.toast(userId === null ? t('line.unassigned.ok', { name: line.name }) : t('line.assigned.ok', { name: line.name, user: ctx.userName(userId) }));
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+    render();
+  }
+
+  async function act(line, what) {
+    try {
+      await api('POST', `/api/lines/${line.id}/${what}`);
+      await refreshLine(line.id);
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+      await refreshLine(line.id);
+    }
+  }
+
+  async function remove(line) {
+    try {
+      await api('DELETE', `/api/lines/${line.id}`);
+      lines.delete(line.id);
+      render();
+      await ctx.loadSubscription();
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+  }
+
+  async function refreshLine(id) {
+    try {
+      const l = await api('GET', `/api/lines/${id}`);
+      lines.set(id, l);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) lines.delete(id);
+    }
+    render();
+  }
+
+  async function connect(id) {
+    try {
+      const sent = Date.now();
+      let st = await api('POST', `/api/lines/${id}/connect`);
+      // The stream may have told a newer state (the QR code) before this answer arrived.
+      const seen = lastStatus.get(id);
+      if (seen && seen.at >= sent) st = seen.st;
+      else onStatus(st);
+      if (st.state === 'qr' || st.state === 'connecting') openQr(id, st);
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+  }
+
+  // --- the QR dialog -------------------------------------------------------------------------
+
+  function openQr(lineId, st) {
+    closeQr(false);
+    const box = h('div', { class: 'qr-box', 'data-test': 'qr' });
+    const countdown = h('p', { class: 'qr-countdown', 'data-test': 'qr-countdown', 'aria-live': 'off' });
+    const status = h('p', { class: 'qr-status', role: 'status', 'data-test': 'qr-status' });
+    const closeBtn = h('button', { class: 'btn btn-icon dialog-close', type: 'button', 'aria-label': t('close'), onclick: () => closeQr(true) }, icon('close'));
+    const line = lines.get(lineId);
+    const dialog = h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'qr-title', 'data-test': 'qr-dialog', 'data-line-id': lineId },
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'qr-title' }, t('qr.title')), closeBtn),
+      h('p', { class: 'dialog-sub' }, line ? line.name : ''),
+      box, countdown, status,
+      h('p', { class: 'qr-help' }, t('qr.help')));
+    const backdrop = h('div', { class: 'backdrop', onclick: (e) => { if (e.target === backdrop) closeQr(true); } }, dialog);
+    backdrop.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') closeQr(true);
+      if (e.key === 'Tab') { e.preventDefault(); closeBtn.focus(); }
+    });
+    replace(dialogHost, backdrop);
+    qr = { lineId, box, countdown, status, dialog, expiresAt: 0, timer: setInterval(tick, 250), refreshing: false };
+    closeBtn.focus();
+    showQrState(st);
+  }
+
+  function showQrState(st) {
+    if (!qr || st.line_id !== qr.lineId) return;
+    qr.dialog.dataset.state = st.state;
+    if (st.state === 'qr' && st.qr_svg && st.qr === qr.box.dataset.qr) {
+      // The same code again (a repeated connect answer): its countdown keeps running.
+      return;
+    }
+    if (st.state === 'qr' && st.qr_svg) {
+      const doc = new DOMParser().parseFromString(st.qr_svg, 'image/svg+xml');
+      const svg = doc.documentElement;
+      svg.removeAttribute('width');
+      svg.removeAttribute('height');
+      svg.setAttribute('role', 'img');
+      svg.setAttribute('aria-label', 'QR');
+      replace(qr.box, document.importNode(svg, true));
+      qr.box.dataset.qr = st.qr || '';
+      qr.expiresAt = Date.now() + (st.expires_in_ms || 20000);
+      qr.refreshing = false;
+      qr.status.textContent = '';
+      tick();
+    } else if (st.state === 'connected') {
+      qr.box.classList.add('qr-done');
+      replace(qr.box, icon('check', 'qr-check'));
+      delete qr.box.dataset.qr;
+      qr.countdown.textContent = '';
+      qr.status.textContent = t('qr.connected');
+      const mine = qr;
+      setTimeout(() => { if (qr === mine) closeQr(true); }, 1500);
+    } else {
+      qr.status.textContent = t(`state.${st.state}`) + (st.reason ? `: ${st.reason}` : '');
+    }
+  }
+
+  function tick() {
+    if (!qr || !qr.expiresAt) return;
+    const left = Math.max(0, Math.ceil((qr.expiresAt - Date.now()) / 1000));
+    if (left > 0) {
+      qr.countdown.textContent = t('qr.expires', { s: left });
+      qr.countdown.dataset.seconds = String(left);
+    } else {
+      qr.countdown.textContent = t('qr.waiting');
+      qr.countdown.dataset.seconds = '0';
+      qr.box.classList.add('qr-stale');
+      // A new code normally arrives by itself (line.status); ask again if it is late.
+      if (!qr.refreshing && Date.now() - qr.expiresAt > 3000) {
+        qr.refreshing = true;
+        const id = qr.lineId;
+        api('POST', `/api/lines/${id}/connect`).then(onStatus).catch(() => {});
+        setTimeout(() => { if (qr) qr.refreshing = false; }, 5000);
+      }
+    }
+    if (left > 0) qr.box.classList.remove('qr-stale');
+  }
+
+  function closeQr(focusBack) {
+    if (!qr) return;
+    clearInterval(qr.timer);
+    const id = qr.lineId;
+    qr = null;
+    dialogHost.replaceChildren();
+    if (focusBack) {
+      const c = list.querySelector(`[data-line-id="${id}"] button`);
+      if (c) c.focus();
+    }
+  }
+
+  // --- live ----------------------------------------------------------------------------------
+
+  function onStatus(st) {
+    if (!st || st.line_id === undefined) return;
+    lastStatus.set(st.line_id, { st, at: Date.now() });
+    const line = lines.get(st.line_id);
+    if (line) {
+      line.state = st.state;
+      if (st.state === 'connected') line.status = 'connected';
+      if (st.state === 'logged_out') line.status = 'logged_out';
+      if (st.state === 'connected' && !line.phone) {
+        // The linked number is stored as the pairing completes: read it now and once more.
+        refreshLine(line.id);
+        setTimeout(() => { if (lines.get(line.id) && !lines.get(line.id).phone) refreshLine(line.id); }, 1500);
+      }
+    }
+    if (qr && qr.lineId === st.line_id) showQrState(st);
+    if (loaded) render();
+  }
+
+  ctx.stream.on('line.status', onStatus);
+  ctx.stream.on('line.created', (p) => { if (p && p.line) { lines.set(p.line.id, { ...p.line, ...(lines.get(p.line.id) || {}) }); render(); renderQuota(); } });
+  ctx.stream.on('line.assigned', (p) => {
+    if (p && p.line) {
+      const old = lines.get(p.line.id);
+      lines.set(p.line.id, { ...p.line, state: old ? old.state : p.line.state });
+      render();
+    }
+  });
+  ctx.stream.on('line.deleted', (p) => { if (p) { lines.delete(p.line_id); render(); } });
+  ctx.stream.on('resync', () => { if (loaded) load().catch(() => {}); });
+
+  return {
+    el,
+    async show() {
+      renderQuota();
+      await ctx.loadUsers();
+      try {
+        await load();
+      } catch (e) {
+        ctx.toast(e.message, 'error');
+      }
+      renderQuota();
+    },
+    onPlan() {
+      renderQuota();
+    },
+  };
+}
