@@ -243,7 +243,8 @@ impl Shared {
 impl Client {
     /// Sends `message` to the 1:1 `chat` (a user JID, phone number or LID): every device of the
     /// chat partner and our own other devices (which get a `DeviceSentMessage` copy). Waits for
-    /// the server's ack, sending again after reconnects, at most the configured `send_timeout`.
+    /// the server's ack, sending again after reconnects, at most the configured `send_timeout`;
+    /// the device-list and key queries before it wait out a reconnect the same way.
     /// Messages sent one after the other from one task arrive in that order.
     ///
     /// Media messages built elsewhere go through here too.
@@ -290,19 +291,25 @@ impl Client {
         let chat = chat.to_non_device();
         let id = id.to_owned();
         let users = [chat.clone(), own_user_like(&own, &chat)];
-        let devices = self.shared.devices(&self.commands, &self.config, &users).await?;
+        // The device lists and keys may need the server: a connection that drops meanwhile is
+        // waited for, like the send itself.
+        let deadline = Instant::now() + self.config.send_timeout;
+        let devices = self
+            .while_connected(deadline, || self.shared.devices(&self.commands, &self.config, &users))
+            .await?;
         let encrypted = self
-            .shared
-            .encrypt(
-                &*self.store,
-                &self.commands,
-                &self.config,
-                &own,
-                &id,
-                &chat,
-                &message,
-                &devices,
-            )
+            .while_connected(deadline, || {
+                self.shared.encrypt(
+                    &*self.store,
+                    &self.commands,
+                    &self.config,
+                    &own,
+                    &id,
+                    &chat,
+                    &message,
+                    &devices,
+                )
+            })
             .await?;
         self.shared
             .state()
@@ -401,6 +408,29 @@ impl Client {
     }
 
     /// Sends the message stanza `node` until the server acks it (across reconnects).
+    /// Runs `step` (a device-list or key query on the way to a send) when connected; if the
+    /// connection ends under it ([`Error::NotConnected`]), waits for the next one and runs it
+    /// again, until `deadline`.
+    async fn while_connected<T, F, Fut>(&self, deadline: Instant, mut step: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut online = self.shared.online.subscribe();
+        loop {
+            tokio::time::timeout_at(deadline, online.wait_for(|online| *online))
+                .await
+                .map_err(|_| Error::Timeout("a connection to send on"))?
+                .map_err(|_| Error::Stopped)?;
+            match step().await {
+                Err(Error::NotConnected) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn deliver(&self, id: &str, node: Node) -> Result<Node> {
         let deadline = Instant::now() + self.config.send_timeout;
         let mut online = self.shared.online.subscribe();
@@ -439,14 +469,27 @@ impl Client {
                 state.devices.invalidate(user);
             }
         }
-        let fresh = self.shared.devices(&self.commands, &self.config, users).await?;
+        let deadline = Instant::now() + self.config.send_timeout;
+        let fresh = self
+            .while_connected(deadline, || self.shared.devices(&self.commands, &self.config, users))
+            .await?;
         let missed: Vec<Jid> = fresh.into_iter().filter(|d| !sent_to.contains(d)).collect();
         if missed.iter().all(|device| own.is_this_device(device)) {
             return Ok(());
         }
         let encrypted = self
-            .shared
-            .encrypt(&*self.store, &self.commands, &self.config, own, id, chat, message, &missed)
+            .while_connected(deadline, || {
+                self.shared.encrypt(
+                    &*self.store,
+                    &self.commands,
+                    &self.config,
+                    own,
+                    id,
+                    chat,
+                    message,
+                    &missed,
+                )
+            })
             .await?;
         self.send(encrypted.node)
     }
