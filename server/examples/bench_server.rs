@@ -75,8 +75,7 @@ async fn main() {
         "pg" => {
             let url = std::env::var("TEST_DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-            let schema = format!("bench_ctl_{}", std::process::id());
-            Store::open_postgres(&url, &schema, MasterKey::from_bytes(MASTER)).await.unwrap()
+            Store::open_postgres(&url, &pg_schema(), MasterKey::from_bytes(MASTER)).await.unwrap()
         }
         _ => Store::open_sqlite(dir.path(), MasterKey::from_bytes(MASTER)).await.unwrap(),
     });
@@ -245,4 +244,21 @@ async fn main() {
         "server: ours={p99:.1} peer={TARGET_P99_MS:.0} ratio={:.2} ms p99 inbound-to-SSE at {rate} msg/s (peer = the design's target; no external peer)",
         TARGET_P99_MS / p99.max(0.001)
     );
+    if backend == "pg" {
+        // Leave the database as it was: the tenant's schema, then the registry's.
+        store
+            .uninstall(MEMBER, tenancy::Cleanup::Clean, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        let url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", pg_schema());
+        sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await.unwrap();
+    }
+}
+
+/// The registry's schema for a PostgreSQL run (one per process).
+fn pg_schema() -> String {
+    format!("bench_ctl_{}", std::process::id())
 }
