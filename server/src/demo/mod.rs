@@ -178,23 +178,32 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         return Err(DemoError::Install { status: install.status });
     }
     sim.finish_install(DEMO_MEMBER);
-    println!("wab24 demo is running (Ctrl-C to stop); data in {}", opts.data_dir.display());
-    println!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/");
-    println!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2");
-    println!("  in Russian:             {sim_base}/p/{DEMO_DOMAIN}/?lang=ru");
-    println!("  API:                    {base}/api/openapi.json");
-    println!("  WhatsApp simulator:     control API http://{control}");
-    println!(
-        "    line N is linked by phone +{} ... +{} (N = 1..5){}",
-        whatsapp::BUSINESS_PHONES[0],
-        whatsapp::BUSINESS_PHONES[whatsapp::BUSINESS_PHONES.len() - 1],
-        match opts.behaviour.auto_scan {
-            Some(d) => format!(", which scans a shown QR code after {} s", d.as_secs()),
-            None => String::new(),
-        }
-    );
+    // Written at once and without panicking: a reader that has gone (`wab24 demo | head`, a
+    // test that read the first lines) must not stop the demo.
+    let scans = match opts.behaviour.auto_scan {
+        Some(d) => format!(", which scans a shown QR code after {} s", d.as_secs()),
+        None => String::new(),
+    };
+    let mut banner = vec![
+        format!("wab24 demo is running (Ctrl-C to stop); data in {}", opts.data_dir.display()),
+        format!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/"),
+        format!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2"),
+        format!("  in Russian:             {sim_base}/p/{DEMO_DOMAIN}/?lang=ru"),
+        format!("  API:                    {base}/api/openapi.json"),
+        format!("  WhatsApp simulator:     control API http://{control}"),
+        format!(
+            "    line N is linked by phone +{} ... +{} (N = 1..5){scans}",
+            whatsapp::BUSINESS_PHONES[0],
+            whatsapp::BUSINESS_PHONES[whatsapp::BUSINESS_PHONES.len() - 1],
+        ),
+    ];
     for (phone, name) in whatsapp::CUSTOMERS {
-        println!("    customer +{phone} ({name})");
+        banner.push(format!("    customer +{phone} ({name})"));
+    }
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{}", banner.join("\n")).and_then(|()| stdout.flush());
     }
     let _ = server.await;
     Ok(())
