@@ -6,6 +6,7 @@ mod crypto;
 mod db;
 mod error;
 mod model;
+mod record_cache;
 mod signal;
 mod store;
 mod tenant;

@@ -15,7 +15,8 @@
 //! | `device.credentials` | `credentials`              | wa-session's `DeviceCredentials` bytes  |
 //!
 //! A [`MessageCommit`] is applied in one database transaction; a failure anywhere in it rolls
-//! everything back.
+//! everything back. Opened entries are cached per store ([`RecordCache`]): a message's session and
+//! identity are read from the database once, not at every decryption.
 
 use std::{fmt, sync::Arc};
 
@@ -32,7 +33,9 @@ use wa_session::{
 };
 use zeroize::Zeroizing;
 
-use crate::{Caller, Error, LineId, Result, Tenant, tenant::device_delete};
+use crate::{
+    Caller, Error, LineId, Result, Tenant, record_cache::RecordCache, tenant::device_delete,
+};
 
 const NS_LOCAL: &str = "signal.local";
 const NS_IDENTITY: &str = "signal.identity";
@@ -62,6 +65,7 @@ pub struct LineSignalStore {
     identity: IdentityKeyPair,
     registration_id: u32,
     clock: Clock,
+    cache: Arc<RecordCache>,
 }
 
 impl fmt::Debug for LineSignalStore {
@@ -182,6 +186,7 @@ impl Tenant {
             identity: identity.clone(),
             registration_id,
             clock,
+            cache: Arc::default(),
         })
     }
 
@@ -199,7 +204,14 @@ impl Tenant {
             .ok_or(Error::NotFound("signal identity"))?;
         let (identity, registration_id) =
             decode_local(&bytes).map_err(|_| Error::Corrupt("signal identity"))?;
-        Ok(LineSignalStore { tenant: self.clone(), line_id, identity, registration_id, clock })
+        Ok(LineSignalStore {
+            tenant: self.clone(),
+            line_id,
+            identity,
+            registration_id,
+            clock,
+            cache: Arc::default(),
+        })
     }
 }
 
@@ -209,15 +221,38 @@ impl LineSignalStore {
         self.line_id
     }
 
-    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        self.tenant.device_get(Caller::System, self.line_id, namespace, key).await
+    async fn get(&self, namespace: &'static str, key: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if let Some(value) = self.cache.get(namespace, key) {
+            return Ok(value);
+        }
+        let generation = self.cache.generation();
+        let value = self.tenant.device_get(Caller::System, self.line_id, namespace, key).await?;
+        self.cache.fill(generation, namespace, key, value.clone());
+        Ok(value)
     }
 
-    async fn put(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
+    /// Writes entries (`None` deletes) in one transaction, and then into the cache.
+    async fn write(&self, entries: &[(&'static str, &str, Option<&[u8]>)]) -> Result<()> {
         let now = (self.clock)();
-        self.tenant
-            .device_write(Caller::System, self.line_id, &[(namespace, key, Some(value))], now)
-            .await
+        let written = self.tenant.device_write(Caller::System, self.line_id, entries, now).await;
+        self.settle(&written, entries);
+        written
+    }
+
+    /// After a transaction: what it wrote goes into the cache if it committed, and is forgotten
+    /// if it did not.
+    fn settle<T>(&self, outcome: &Result<T>, entries: &[(&'static str, &str, Option<&[u8]>)]) {
+        match outcome {
+            Ok(_) => self.cache.written(entries),
+            Err(_) => {
+                let keys: Vec<_> = entries.iter().map(|(n, k, _)| (*n, *k)).collect();
+                self.cache.forget(&keys);
+            }
+        }
+    }
+
+    async fn put(&self, namespace: &'static str, key: &str, value: &[u8]) -> Result<()> {
+        self.write(&[(namespace, key, Some(value))]).await
     }
 
     /// Moves a session (and copies its identity) from one address to another in one
@@ -227,22 +262,32 @@ impl LineSignalStore {
         if from_key == to_key {
             return Ok(false);
         }
+        let moved = self.relocate_uncached(&from_key, &to_key).await;
+        self.cache.forget(&[
+            (NS_SESSION, &from_key),
+            (NS_SESSION, &to_key),
+            (NS_IDENTITY, &to_key),
+        ]);
+        moved
+    }
+
+    async fn relocate_uncached(&self, from_key: &str, to_key: &str) -> Result<bool> {
         let (now, line) = ((self.clock)(), self.line_id);
         let mut tx = self.tenant.device_begin(line, true).await?;
-        if self.tenant.device_read(&mut tx, line, NS_SESSION, &to_key).await?.is_some() {
+        if self.tenant.device_read(&mut tx, line, NS_SESSION, to_key).await?.is_some() {
             return Ok(false);
         }
-        let Some(record) = self.tenant.device_read(&mut tx, line, NS_SESSION, &from_key).await?
+        let Some(record) = self.tenant.device_read(&mut tx, line, NS_SESSION, from_key).await?
         else {
             return Ok(false);
         };
-        self.tenant.device_put(&mut tx, line, NS_SESSION, &to_key, &record, now).await?;
-        device_delete(&mut tx, line, NS_SESSION, &from_key).await?;
-        if self.tenant.device_read(&mut tx, line, NS_IDENTITY, &to_key).await?.is_none()
+        self.tenant.device_put(&mut tx, line, NS_SESSION, to_key, &record, now).await?;
+        device_delete(&mut tx, line, NS_SESSION, from_key).await?;
+        if self.tenant.device_read(&mut tx, line, NS_IDENTITY, to_key).await?.is_none()
             && let Some(identity) =
-                self.tenant.device_read(&mut tx, line, NS_IDENTITY, &from_key).await?
+                self.tenant.device_read(&mut tx, line, NS_IDENTITY, from_key).await?
         {
-            self.tenant.device_put(&mut tx, line, NS_IDENTITY, &to_key, &identity, now).await?;
+            self.tenant.device_put(&mut tx, line, NS_IDENTITY, to_key, &identity, now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -250,27 +295,24 @@ impl LineSignalStore {
 
     /// Applies `commit` in one transaction: session, identity, consumed prekey, sender key.
     async fn apply(&self, commit: MessageCommit) -> Result<()> {
-        let now = (self.clock)();
-        let line = self.line_id;
         let session = commit.session.map(|(a, r)| (address_key(&a), r.serialize()));
+        let identity = commit.identity.map(|(a, k)| (address_key(&a), k.serialize()));
+        let pre_key = commit.consumed_pre_key.map(|id| id.to_string());
         let sender_key = commit.sender_key.map(|(n, r)| (sender_key_key(&n), r.serialize()));
-        let mut tx = self.tenant.device_begin(line, true).await?;
+        let mut entries: Vec<(&'static str, &str, Option<&[u8]>)> = Vec::with_capacity(4);
         if let Some((key, bytes)) = &session {
-            self.tenant.device_put(&mut tx, line, NS_SESSION, key, bytes, now).await?;
+            entries.push((NS_SESSION, key, Some(bytes)));
         }
-        if let Some((address, identity)) = &commit.identity {
-            let key = address_key(address);
-            let bytes = identity.serialize();
-            self.tenant.device_put(&mut tx, line, NS_IDENTITY, &key, &bytes, now).await?;
+        if let Some((key, bytes)) = &identity {
+            entries.push((NS_IDENTITY, key, Some(bytes)));
         }
-        if let Some(id) = commit.consumed_pre_key {
-            device_delete(&mut tx, line, NS_PRE_KEY, &id.to_string()).await?;
+        if let Some(id) = &pre_key {
+            entries.push((NS_PRE_KEY, id, None));
         }
         if let Some((key, bytes)) = &sender_key {
-            self.tenant.device_put(&mut tx, line, NS_SENDER_KEY, key, bytes, now).await?;
+            entries.push((NS_SENDER_KEY, key, Some(bytes)));
         }
-        tx.commit().await?;
-        Ok(())
+        self.write(&entries).await
     }
 }
 
@@ -306,21 +348,36 @@ impl IdentityStore for LineSignalStore {
         address: &ProtocolAddress,
         key: &IdentityKey,
     ) -> wa_session::Result<bool> {
-        // Read and write in one transaction, so the answer matches what was replaced.
+        let name = address_key(address);
+        let bytes = key.serialize();
+        let saved = self.save_identity_uncached(&name, key, &bytes).await;
+        self.settle(&saved, &[(NS_IDENTITY, &name, Some(&bytes))]);
+        Ok(saved?)
+    }
+}
+
+impl LineSignalStore {
+    /// Reads and writes in one transaction, so the answer matches what was replaced.
+    async fn save_identity_uncached(
+        &self,
+        name: &str,
+        key: &IdentityKey,
+        bytes: &[u8],
+    ) -> Result<bool> {
         let now = (self.clock)();
         let line = self.line_id;
-        let name = address_key(address);
         let mut tx = self.tenant.device_begin(line, true).await?;
-        let previous = self.tenant.device_read(&mut tx, line, NS_IDENTITY, &name).await?;
+        let previous = self.tenant.device_read(&mut tx, line, NS_IDENTITY, name).await?;
         let changed = match previous {
             None => false,
-            Some(bytes) => {
-                PublicKey::deserialize(&bytes).map_err(|_| corrupt("signal remote identity"))?
+            Some(old) => {
+                PublicKey::deserialize(&old)
+                    .map_err(|_| Error::Corrupt("signal remote identity"))?
                     != *key
             }
         };
-        self.tenant.device_put(&mut tx, line, NS_IDENTITY, &name, &key.serialize(), now).await?;
-        tx.commit().await.map_err(Error::from)?;
+        self.tenant.device_put(&mut tx, line, NS_IDENTITY, name, bytes, now).await?;
+        tx.commit().await?;
         Ok(changed)
     }
 }
@@ -337,10 +394,7 @@ impl PreKeyStore for LineSignalStore {
     }
 
     async fn remove_pre_key(&self, id: u32) -> wa_session::Result<()> {
-        let now = (self.clock)();
-        let key = id.to_string();
-        let entries = [(NS_PRE_KEY, key.as_str(), None)];
-        Ok(self.tenant.device_write(Caller::System, self.line_id, &entries, now).await?)
+        Ok(self.write(&[(NS_PRE_KEY, &id.to_string(), None)]).await?)
     }
 }
 
@@ -421,9 +475,7 @@ impl DeviceStore for LineSignalStore {
     }
 
     async fn clear_credentials(&self) -> wa_session::Result<()> {
-        let now = (self.clock)();
-        let entries = [(NS_CREDENTIALS, CREDENTIALS, None)];
-        Ok(self.tenant.device_write(Caller::System, self.line_id, &entries, now).await?)
+        Ok(self.write(&[(NS_CREDENTIALS, CREDENTIALS, None)]).await?)
     }
 }
 

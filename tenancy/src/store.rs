@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::{
     Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
     crypto::{OsRandom, Random, TenantKey, aad},
-    db::{Db, MigrationSet},
+    db::{Db, MigrationSet, SqliteFile},
     model::{check_len, validate_member_id},
 };
 
@@ -28,7 +28,7 @@ pub enum Cleanup {
 
 enum Layout {
     /// `dir/control.db` and `dir/tenants/<member_id>.db`.
-    Sqlite { dir: PathBuf, pools: Mutex<HashMap<String, AnyPool>> },
+    Sqlite { dir: PathBuf, pools: Mutex<HashMap<String, SqliteFile>> },
     /// A control schema and one `t_<hash>` schema per tenant in one pool.
     Postgres { pool: AnyPool, control_schema: String },
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{Any, AnyConnection, Row, Transaction, any::AnyRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -11,7 +11,7 @@ use crate::{
     LineStatus, Media, Message, MessageId, MessageKind, MessageStatus, Outbound, OutboxItem,
     Recorded, Result, StatusChange, User, UserId,
     crypto::{Random, TenantKey, aad},
-    db::Db,
+    db::{Db, Tx},
     model::{check_len, page_limit},
 };
 
@@ -40,8 +40,6 @@ const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, direction, k
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
-
-type Tx = Transaction<'static, Any>;
 
 async fn audit_in(
     tx: &mut AnyConnection,

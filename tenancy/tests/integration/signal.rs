@@ -132,6 +132,9 @@ async fn signal_commit_failing_midway_writes_nothing(env: Env) {
          FOR EACH ROW EXECUTE FUNCTION fail_sender_key();"
     };
     sqlx::raw_sql(AssertSqlSafe(trigger)).execute(&mut raw).await.unwrap();
+    // Read first, so that the store's cache holds these entries when the commit fails.
+    assert!(store.session(&addr).await.unwrap().is_none());
+    assert!(store.pre_key(bob.one_time.id).await.unwrap().is_some());
 
     let err = store.commit(commit()).await.unwrap_err();
     assert!(matches!(err, wa_session::Error::Store(_)), "{err:?}");
@@ -154,9 +157,13 @@ async fn signal_commit_failing_midway_writes_nothing(env: Env) {
     };
     sqlx::raw_sql(drop_trigger).execute(&mut raw).await.unwrap();
     store.commit(commit()).await.unwrap();
-    assert!(store.session(&addr).await.unwrap().is_some());
-    assert_eq!(store.identity(&addr).await.unwrap(), Some(bob.device.identity.public));
-    assert!(store.pre_key(bob.one_time.id).await.unwrap().is_none());
+    // The store that wrote (its cache) and a fresh one (the database) agree.
+    let fresh = t.signal_store(SYSTEM, line, clock()).await.unwrap();
+    for store in [&store, &fresh] {
+        assert!(store.session(&addr).await.unwrap().is_some());
+        assert_eq!(store.identity(&addr).await.unwrap(), Some(bob.device.identity.public));
+        assert!(store.pre_key(bob.one_time.id).await.unwrap().is_none());
+    }
 }
 
 /// No stored value contains the private keys or the session record in the clear, and a value
