@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -32,10 +32,11 @@ pub(crate) enum Db {
 /// Durability is a group commit: connections run with `synchronous = NORMAL`, so a commit appends
 /// to the write-ahead log without waiting for the disk, and [`Tx::commit`] returns only once an
 /// fsync of the log that started after that commit has completed. One fsync serves every commit
-/// made while the previous one ran, where `synchronous = FULL` would pay one per commit (the
-/// bound on inbound messages per second). What the caller sees is unchanged: a commit that
-/// returned is on disk. SQLite itself still syncs the log before each checkpoint, and the
-/// database after it.
+/// made while the previous one ran, and while other writers are under way a commit waits
+/// [`LINGER`] for them before it syncs, where `synchronous = FULL` would pay one fsync per
+/// commit (the bound on inbound messages per second). What the caller sees is unchanged: a
+/// commit that returned is on disk. SQLite itself still syncs the log before each checkpoint,
+/// and the database after it.
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteFile {
     pool: AnyPool,
@@ -50,10 +51,17 @@ impl SqliteFile {
     }
 }
 
+/// How long a commit waits for the writers under way to commit too, so that one fsync serves
+/// them all (tokio's timer rounds it up to its 1 ms tick). Only when there are such writers: an
+/// idle file syncs at once.
+const LINGER: Duration = Duration::from_micros(500);
+
 #[derive(Debug)]
 struct GroupCommit {
     /// The file's write-ahead log.
     wal: PathBuf,
+    /// Write transactions begun or waiting for the writer lock.
+    writers: AtomicUsize,
     /// Commits made so far (a sequence number per commit).
     committed: AtomicU64,
     /// Fsyncs run so far.
@@ -68,10 +76,17 @@ impl GroupCommit {
         wal.push("-wal");
         GroupCommit {
             wal: wal.into(),
+            writers: AtomicUsize::new(0),
             committed: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
             synced: Mutex::new(0),
         }
+    }
+
+    /// Counts a writer until the returned ticket is dropped.
+    fn enter(self: &Arc<Self>) -> WriterTicket {
+        self.writers.fetch_add(1, Ordering::SeqCst);
+        WriterTicket(self.clone())
     }
 
     /// Counts a commit just made (under the writer lock) and returns its sequence number.
@@ -84,6 +99,9 @@ impl GroupCommit {
         let mut synced = self.synced.lock().await;
         if *synced >= sequence {
             return Ok(());
+        }
+        if self.writers.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(LINGER).await;
         }
         let through = self.committed.load(Ordering::SeqCst);
         let wal = self.wal.clone();
@@ -106,11 +124,27 @@ fn sync_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A write transaction's place among its file's writers (see [`GroupCommit::enter`]).
+#[derive(Debug)]
+struct WriterTicket(Arc<GroupCommit>);
+
+impl Drop for WriterTicket {
+    fn drop(&mut self) {
+        self.0.writers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A SQLite write transaction's hold on its file.
+struct Writing {
+    lock: OwnedMutexGuard<()>,
+    ticket: WriterTicket,
+}
+
 /// A transaction: a connection inside it (`&mut *tx`), committed by [`Tx::commit`] and rolled
 /// back when dropped. A SQLite write transaction holds its file's writer lock until then.
 pub(crate) struct Tx {
     tx: Transaction<'static, Any>,
-    writing: Option<(OwnedMutexGuard<()>, Arc<GroupCommit>)>,
+    writing: Option<Writing>,
 }
 
 impl Tx {
@@ -121,11 +155,13 @@ impl Tx {
     /// Commits; returns once the transaction is durable.
     pub(crate) async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
-        if let Some((writer, durability)) = self.writing {
-            let sequence = durability.committed();
+        if let Some(Writing { lock, ticket }) = self.writing {
+            let group = ticket.0.clone();
+            let sequence = group.committed();
             // The next writer may commit while this one waits for the disk.
-            drop(writer);
-            durability.durable(sequence).await?;
+            drop(lock);
+            drop(ticket);
+            group.durable(sequence).await?;
         }
         Ok(())
     }
@@ -156,6 +192,9 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(SQLITE_CONNECTIONS)
             .min_connections(0)
+            // A local file does not drop connections; the ping would cost a round trip to the
+            // connection's worker thread per transaction.
+            .test_before_acquire(false)
             .idle_timeout(Some(Duration::from_secs(60)))
             .after_connect(|conn, _| {
                 Box::pin(async move {
@@ -190,9 +229,10 @@ impl Db {
     pub(crate) async fn write(&self) -> Result<Tx> {
         match self {
             Db::Sqlite(file) => {
-                let writer = file.writer.clone().lock_owned().await;
+                let ticket = file.durability.enter();
+                let lock = file.writer.clone().lock_owned().await;
                 let tx = file.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(Tx { tx, writing: Some((writer, file.durability.clone())) })
+                Ok(Tx { tx, writing: Some(Writing { lock, ticket }) })
             }
             Db::Postgres { pool, schema } => Ok(Tx::new(Db::pg_write(pool, schema).await?)),
         }
@@ -356,6 +396,28 @@ mod tests {
         let later = group.committed();
         group.durable(later).await.unwrap();
         assert_eq!(group.syncs.load(Ordering::SeqCst), 2, "a later commit needs its own fsync");
+    }
+
+    #[tokio::test]
+    async fn a_commit_waits_for_the_writers_under_way_and_syncs_once_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("t.db");
+        std::fs::write(dir.path().join("t.db-wal"), b"log").unwrap();
+        let group = Arc::new(GroupCommit::new(&database));
+        let other = group.enter();
+        let first = group.committed();
+        let waiting = tokio::spawn({
+            let group = group.clone();
+            async move { group.durable(first).await }
+        });
+        // The first commit is now lingering (this test runs on one thread).
+        tokio::task::yield_now().await;
+        let second = group.committed();
+        drop(other);
+        waiting.await.unwrap().unwrap();
+        group.durable(second).await.unwrap();
+        assert_eq!(group.syncs.load(Ordering::SeqCst), 1);
+        assert_eq!(group.writers.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
