@@ -504,7 +504,15 @@ await step('a voice note is recorded (fake microphone), cancel works, sent; the 
   }, id);
   check(magic[1] === 'OggS' && magic[2] === 'OpusHead', `the stored voice note is ${JSON.stringify(magic)}`);
   await voice.last().locator('[data-test=voice-play]').click();
-  await until('the voice note plays', async () => Number(await voice.last().locator('[data-test=voice-progress]').getAttribute('aria-valuenow')) > 0);
+  // What the element has played (a short note may end between two polls; ended rewinds it).
+  await until('the voice note plays', async () => {
+    const a = await voice.last().locator('audio').evaluate((a) => ({
+      played: a.played.length ? a.played.end(a.played.length - 1) : 0,
+      now: a.currentTime, duration: a.duration, paused: a.paused, ready: a.readyState, error: a.error && a.error.code,
+    }));
+    if (a.played > 0) return true;
+    throw new Error(`audio ${JSON.stringify(a)}`);
+  });
 });
 
 // 14
