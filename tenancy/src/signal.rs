@@ -314,6 +314,30 @@ impl LineSignalStore {
         }
         self.write(&entries).await
     }
+
+    /// Reads and writes in one transaction, so the answer matches what was replaced.
+    async fn save_identity_uncached(
+        &self,
+        name: &str,
+        key: &IdentityKey,
+        bytes: &[u8],
+    ) -> Result<bool> {
+        let now = (self.clock)();
+        let line = self.line_id;
+        let mut tx = self.tenant.device_begin(line, true).await?;
+        let previous = self.tenant.device_read(&mut tx, line, NS_IDENTITY, name).await?;
+        let changed = match previous {
+            None => false,
+            Some(old) => {
+                PublicKey::deserialize(&old)
+                    .map_err(|_| Error::Corrupt("signal remote identity"))?
+                    != *key
+            }
+        };
+        self.tenant.device_put(&mut tx, line, NS_IDENTITY, name, bytes, now).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
 }
 
 #[async_trait]
@@ -353,32 +377,6 @@ impl IdentityStore for LineSignalStore {
         let saved = self.save_identity_uncached(&name, key, &bytes).await;
         self.settle(&saved, &[(NS_IDENTITY, &name, Some(&bytes))]);
         Ok(saved?)
-    }
-}
-
-impl LineSignalStore {
-    /// Reads and writes in one transaction, so the answer matches what was replaced.
-    async fn save_identity_uncached(
-        &self,
-        name: &str,
-        key: &IdentityKey,
-        bytes: &[u8],
-    ) -> Result<bool> {
-        let now = (self.clock)();
-        let line = self.line_id;
-        let mut tx = self.tenant.device_begin(line, true).await?;
-        let previous = self.tenant.device_read(&mut tx, line, NS_IDENTITY, name).await?;
-        let changed = match previous {
-            None => false,
-            Some(old) => {
-                PublicKey::deserialize(&old)
-                    .map_err(|_| Error::Corrupt("signal remote identity"))?
-                    != *key
-            }
-        };
-        self.tenant.device_put(&mut tx, line, NS_IDENTITY, name, bytes, now).await?;
-        tx.commit().await?;
-        Ok(changed)
     }
 }
 

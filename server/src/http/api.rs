@@ -170,17 +170,15 @@ pub async fn conversations(
     line_id: LineId,
 ) -> ApiResult<Response> {
     let s = state.authenticate(bearer.as_deref()).await?;
-    let conversations = s.tenant.conversations(s.caller(), line_id).await?;
-    let mut list = Vec::with_capacity(conversations.len());
-    for c in conversations {
-        let last = match c.last_message_id {
-            Some(id) => Some(s.tenant.message(s.caller(), id).await?),
-            None => None,
-        };
-        let mut out = ConversationOut::from(c);
-        out.last_message = last.map(MessageOut::from);
-        list.push(out);
-    }
+    let conversations = s.tenant.conversations_with_last_message(s.caller(), line_id).await?;
+    let list: Vec<ConversationOut> = conversations
+        .into_iter()
+        .map(|(c, last)| {
+            let mut out = ConversationOut::from(c);
+            out.last_message = last.map(MessageOut::from);
+            out
+        })
+        .collect();
     Ok(json(&serde_json::json!({ "conversations": list })))
 }
 

@@ -295,10 +295,12 @@ impl Client {
         // waited for, like the send itself.
         let deadline = Instant::now() + self.config.send_timeout;
         let devices = self
-            .while_connected(deadline, || self.shared.devices(&self.commands, &self.config, &users))
+            .while_connected(deadline, "a connection to send on", || {
+                self.shared.devices(&self.commands, &self.config, &users)
+            })
             .await?;
         let encrypted = self
-            .while_connected(deadline, || {
+            .while_connected(deadline, "a connection to send on", || {
                 self.shared.encrypt(
                     &*self.store,
                     &self.commands,
@@ -408,10 +410,15 @@ impl Client {
     }
 
     /// Sends the message stanza `node` until the server acks it (across reconnects).
-    /// Runs `step` (a device-list or key query on the way to a send) when connected; if the
-    /// connection ends under it ([`Error::NotConnected`]), waits for the next one and runs it
-    /// again, until `deadline`.
-    async fn while_connected<T, F, Fut>(&self, deadline: Instant, mut step: F) -> Result<T>
+    /// Runs `step` (a send, or a device-list or key query on the way to one) when connected; if
+    /// the connection ends under it ([`Error::NotConnected`]), waits for the next one and runs it
+    /// again, until `deadline` (then [`Error::Timeout`] naming `waiting_for`).
+    async fn while_connected<T, F, Fut>(
+        &self,
+        deadline: Instant,
+        waiting_for: &'static str,
+        mut step: F,
+    ) -> Result<T>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -420,7 +427,7 @@ impl Client {
         loop {
             tokio::time::timeout_at(deadline, online.wait_for(|online| *online))
                 .await
-                .map_err(|_| Error::Timeout("a connection to send on"))?
+                .map_err(|_| Error::Timeout(waiting_for))?
                 .map_err(|_| Error::Stopped)?;
             match step().await {
                 Err(Error::NotConnected) => {
@@ -433,23 +440,19 @@ impl Client {
 
     async fn deliver(&self, id: &str, node: Node) -> Result<Node> {
         let deadline = Instant::now() + self.config.send_timeout;
-        let mut online = self.shared.online.subscribe();
-        loop {
-            tokio::time::timeout_at(deadline, online.wait_for(|online| *online))
-                .await
-                .map_err(|_| Error::Timeout("server ack of a message"))?
-                .map_err(|_| Error::Stopped)?;
+        self.while_connected(deadline, "server ack of a message", || async {
             let (reply, answer) = oneshot::channel();
             self.commands
                 .send(Command::Message { id: id.to_owned(), node: node.clone(), reply })
                 .map_err(|_| Error::Stopped)?;
             match tokio::time::timeout_at(deadline, answer).await {
-                Ok(Ok(ack)) => return Ok(ack),
+                Ok(Ok(ack)) => Ok(ack),
                 // The connection ended first: send again on the next one.
-                Ok(Err(_)) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-                Err(_) => return Err(Error::Timeout("server ack of a message")),
+                Ok(Err(_)) => Err(Error::NotConnected),
+                Err(_) => Err(Error::Timeout("server ack of a message")),
             }
-        }
+        })
+        .await
     }
 
     /// After a participant-hash mismatch: fetch the device lists again and send the message to
@@ -471,14 +474,16 @@ impl Client {
         }
         let deadline = Instant::now() + self.config.send_timeout;
         let fresh = self
-            .while_connected(deadline, || self.shared.devices(&self.commands, &self.config, users))
+            .while_connected(deadline, "a connection to send on", || {
+                self.shared.devices(&self.commands, &self.config, users)
+            })
             .await?;
         let missed: Vec<Jid> = fresh.into_iter().filter(|d| !sent_to.contains(d)).collect();
         if missed.iter().all(|device| own.is_this_device(device)) {
             return Ok(());
         }
         let encrypted = self
-            .while_connected(deadline, || {
+            .while_connected(deadline, "a connection to send on", || {
                 self.shared.encrypt(
                     &*self.store,
                     &self.commands,
