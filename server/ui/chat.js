@@ -426,7 +426,12 @@ export function createChat(ctx) {
       const sig = JSON.stringify([m.status, m.failed, rs ? [...rs.values()].map((x) => x.emoji) : null, quotedMsg ? quotedMsg.id : null]);
       let node = nodes.get(m.id);
       if (!node || node.dataset.sig !== sig) {
-        node = renderMessage(m, rs, quotedMsg);
+        const fresh = renderMessage(m, rs, quotedMsg);
+        // New ticks or a reaction must not stop a voice note that is playing: keep its player.
+        const player = node && node.querySelector('[data-test=msg-voice]');
+        const slot = player && fresh.querySelector('[data-test=msg-voice]');
+        if (slot) slot.replaceWith(player);
+        node = fresh;
         node.dataset.sig = sig;
         nodes.set(m.id, node);
       }
