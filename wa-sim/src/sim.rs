@@ -549,6 +549,45 @@ impl Sim {
         Ok(info)
     }
 
+    /// The account's primary phone reinstalls WhatsApp (or moves to a new phone): device 0 gets
+    /// a fresh identity key, registration id, signed prekey and one-time prekeys, and its Signal
+    /// store starts empty, so its next message to anyone opens a new session under the new
+    /// identity. Linked companions are left as they were.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoAccount`].
+    pub fn reinstall_phone(&self, phone: &str) -> Result<()> {
+        let lid = {
+            let state = self.state();
+            state.accounts.get(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?.lid.clone()
+        };
+        let now = self.now();
+        let (identity, registration_id, keys) = {
+            let mut rng = self.rng();
+            let identity = KeyPair::generate(&mut *rng);
+            let registration_id = rng.random::<u32>() & 0x3fff;
+            let keys =
+                crate::phone::new_phone(&identity, registration_id, phone, &lid, now, &mut rng)?;
+            (identity, registration_id, keys)
+        };
+        let (phone_state, signed_prekey, one_time) = keys;
+        {
+            let mut state = self.state();
+            let account =
+                state.accounts.get_mut(phone).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+            let primary =
+                account.devices.get_mut(&0).ok_or_else(|| Error::NoAccount(phone.to_owned()))?;
+            primary.identity_key = identity.public;
+            primary.registration_id = registration_id;
+            primary.prekeys = one_time.into_iter().collect();
+            primary.signed_prekey = Some(signed_prekey);
+            account.identity = identity;
+        }
+        self.phones().insert(phone.to_owned(), Arc::new(phone_state));
+        Ok(())
+    }
+
     /// Every account.
     #[must_use]
     pub fn accounts(&self) -> Vec<AccountInfo> {

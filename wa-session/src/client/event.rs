@@ -80,6 +80,16 @@ pub enum Event {
         /// Confirms that the application has stored it.
         ack: MessageAck,
     },
+    /// A contact's identity key changed (they reinstalled WhatsApp or changed phone; their
+    /// "security code changed"). The new key is accepted, as WhatsApp does, and the message that
+    /// showed it follows as [`Event::Message`]. Comes again if that message is redelivered
+    /// before it is confirmed.
+    IdentityChanged {
+        /// The device whose key changed (by phone number when known).
+        sender: Jid,
+        /// The chat of the message that showed it.
+        chat: Jid,
+    },
     /// The server accepted a message we sent (its ack: one tick).
     Sent {
         /// The message id.

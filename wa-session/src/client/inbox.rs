@@ -124,6 +124,10 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
     let (token, confirmed) = MessageAck::new();
     let message = Box::new(received.message);
     let shown = shared.by_phone_number(received.info);
+    if received.identity_changed {
+        let (sender, chat) = (shown.sender.clone(), shown.chat.clone());
+        ctx.emit(Event::IdentityChanged { sender, chat }).await;
+    }
     ctx.emit(Event::Message { info: shown, message, ack: token }).await;
     if confirmed.await.is_err() {
         debug!(id = info.id, "message not confirmed: reconnecting for a redelivery");

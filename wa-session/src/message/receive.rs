@@ -63,6 +63,9 @@ pub struct ReceivedMessage {
     pub message: e2e::Message,
     /// The sender's `<device-identity>` bytes (an encoded `ADVSignedDeviceIdentity`), if attached.
     pub device_identity: Option<Vec<u8>>,
+    /// Whether the sender's identity key differs from the one stored for it (a reinstall or a
+    /// new phone): the message's commit replaces it.
+    pub identity_changed: bool,
 }
 
 fn jid_attr(node: &Node, key: &str) -> Result<Option<Jid>> {
@@ -216,6 +219,7 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
         }
     }
     let mut commit = MessageCommit::default();
+    let mut identity_changed = false;
     let mut pairwise = None;
     let mut group = None;
     // Pairwise first: it may carry the sender key the group ciphertext needs.
@@ -229,6 +233,9 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
         } else {
             cipher::decrypt_message_uncommitted(store, &sender, bytes, rng).await?
         };
+        if let Some((address, key)) = &step.identity {
+            identity_changed = cipher::replaces_identity(store, address, key).await?;
+        }
         commit = step;
         let message = decode(&padded)?;
         if let Some(distribution) = &message.sender_key_distribution_message
@@ -286,7 +293,7 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
     }
     let device_identity =
         node.child("device-identity").and_then(Node::content_bytes).map(<[u8]>::to_vec);
-    Ok((ReceivedMessage { info, message, device_identity }, commit))
+    Ok((ReceivedMessage { info, message, device_identity, identity_changed }, commit))
 }
 
 impl Error {

@@ -27,15 +27,30 @@ async fn check_trust<S: SignalStore + ?Sized>(
     }
 }
 
-/// Starts a session with `address` from its prekey bundle (verifies the signed prekey signature and
-/// the identity's trust first).
+/// Whether `key` would replace a different identity stored for `address` (the peer reinstalled
+/// WhatsApp or changed phone: its "security code changed").
+///
+/// # Errors
+///
+/// Store failures.
+pub async fn replaces_identity<S: SignalStore + ?Sized>(
+    store: &S,
+    address: &ProtocolAddress,
+    key: &crate::IdentityKey,
+) -> Result<bool> {
+    Ok(store.identity(address).await?.is_some_and(|stored| stored != *key))
+}
+
+/// Starts a session with `address` from its prekey bundle (verifies the signed prekey signature).
+/// An identity is trusted on first use and, as WhatsApp does, a changed one is accepted: the
+/// commit replaces the stored key and the old session is archived ([`replaces_identity`] tells
+/// the caller beforehand).
 pub async fn process_pre_key_bundle<S: SignalStore + ?Sized>(
     store: &S,
     address: &ProtocolAddress,
     bundle: &PreKeyBundle,
     rng: &mut (impl CryptoRng + Send),
 ) -> Result<()> {
-    check_trust(store, address, &bundle.identity_key).await?;
     let identity = store.identity_key_pair().await?;
     let registration_id = store.local_registration_id().await?;
     let mut record = store.session(address).await?.unwrap_or_default();
@@ -126,7 +141,9 @@ pub async fn decrypt_pre_key_message<S: SignalStore + ?Sized>(
 }
 
 /// [`decrypt_pre_key_message`] without writing anything: the plaintext and the commit (session,
-/// identity, consumed prekey) to apply once the message is safe.
+/// identity, consumed prekey) to apply once the message is safe. A sender whose identity changed
+/// (a reinstall, a new phone) is accepted as WhatsApp accepts it: the commit replaces the stored
+/// key and the new session archives the old one ([`replaces_identity`] tells the caller).
 pub async fn decrypt_pre_key_message_uncommitted<S: SignalStore + ?Sized>(
     store: &S,
     address: &ProtocolAddress,
@@ -134,7 +151,6 @@ pub async fn decrypt_pre_key_message_uncommitted<S: SignalStore + ?Sized>(
     rng: &mut (impl CryptoRng + Send),
 ) -> Result<(Vec<u8>, MessageCommit)> {
     let message = PreKeySignalMessage::deserialize(bytes)?;
-    check_trust(store, address, &message.identity_key).await?;
     let identity = store.identity_key_pair().await?;
     let registration_id = store.local_registration_id().await?;
     let mut record = store.session(address).await?.unwrap_or_default();

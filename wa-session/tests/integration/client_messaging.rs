@@ -588,3 +588,56 @@ async fn a_contact_moving_between_phone_number_and_lid_keeps_one_chat_and_one_se
         sim.phone_receipts(ALICE).unwrap().into_iter().filter(|r| r.kind == "retry").collect();
     assert!(retries.is_empty(), "no retry receipts: {retries:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_who_reinstalls_whatsapp_is_accepted_and_reported() {
+    let (sim, url) = start_sim().await;
+    let mut bob = pair(&sim, 61, BOB, config(&sim, &url, 61)).await;
+    let send = |text: &str| PhoneMessage {
+        to: BOB.to_owned(),
+        content: PhoneContent::Text(text.to_owned()),
+        quoted: None,
+    };
+    // What the client reports up to (and with) the message with `id`, messages confirmed.
+    async fn until(bob: &mut Peer, id: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match next(&mut bob.events).await {
+                Event::IdentityChanged { sender, chat } => {
+                    seen.push(format!("identity changed: {} in {chat}", sender.user));
+                }
+                Event::Message { info, message, ack } => {
+                    assert!(ack.ack());
+                    seen.push(message.conversation.clone().unwrap_or_default());
+                    if info.id == id {
+                        return seen;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    // First contact: the identity is trusted on first use, nothing to report.
+    let first = sim.phone_send(ALICE, send("before")).await.unwrap();
+    assert_eq!(until(&mut bob, &first).await, ["before"]);
+
+    sim.reinstall_phone(ALICE).unwrap();
+    let second = sim.phone_send(ALICE, send("after the reinstall")).await.unwrap();
+    assert_eq!(
+        until(&mut bob, &second).await,
+        [
+            format!("identity changed: {ALICE} in {ALICE}@s.whatsapp.net"),
+            "after the reinstall".into()
+        ]
+    );
+    // The new session is the one in use: the next message and our answer both go through, and
+    // the change is reported once.
+    let third = sim.phone_send(ALICE, send("still me")).await.unwrap();
+    assert_eq!(until(&mut bob, &third).await, ["still me"]);
+    bob.client.send_text(&user(ALICE), "welcome back").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !phone_texts(&sim, ALICE).contains(&(Some("welcome back".to_owned()), None)) {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", phone_texts(&sim, ALICE));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
