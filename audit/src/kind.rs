@@ -33,11 +33,17 @@ pub enum Kind {
     /// A user queued an outbound message; the payload is the request (kind, text, media
     /// description, quoted message, idempotency key).
     MessageQueued,
+    /// A received message could not be stored as it came (text over the limit, media that did
+    /// not download, a record refused); what was stored instead and why is the payload.
+    MessageAdjusted,
+    /// A customer's WhatsApp identity key changed (a reinstall or a new phone): the new key was
+    /// accepted and the conversation shows "security code changed".
+    IdentityChanged,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -51,6 +57,8 @@ impl Kind {
         Kind::StatusUpdate,
         Kind::ConnectionState,
         Kind::MessageQueued,
+        Kind::MessageAdjusted,
+        Kind::IdentityChanged,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -69,6 +77,8 @@ impl Kind {
             Kind::StatusUpdate => "wa.status_update",
             Kind::ConnectionState => "wa.connection_state",
             Kind::MessageQueued => "wa.message_queued",
+            Kind::MessageAdjusted => "wa.message_adjusted",
+            Kind::IdentityChanged => "wa.identity_changed",
         }
     }
 }

@@ -39,6 +39,10 @@ pub enum ApiError {
     /// The request conflicts with the resource's state (a line that is not running...) (409).
     #[error("{0}")]
     Conflict(String),
+    /// The request is well formed but cannot be done as asked (an idempotency key reused with
+    /// another body) (422).
+    #[error("{0}")]
+    Unprocessable(String),
     /// A service the request needs is not available (no line runtime, WhatsApp refused) (503).
     #[error("{0}")]
     Unavailable(String),
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Portal => StatusCode::BAD_GATEWAY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,6 +93,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Portal => "portal_error",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge => "too_large",
@@ -124,6 +130,11 @@ impl From<tenancy::Error> for ApiError {
             E::Forbidden(what) => ApiError::Forbidden(what),
             E::TenantInactive(status) => ApiError::TenantInactive(status.to_string()),
             E::UnknownTenant => ApiError::Unauthorized("unknown tenant"),
+            E::IdempotencyKeyReused => ApiError::Unprocessable(
+                "this idempotency key was already used for a different request; \
+                 send a new message with a new key"
+                    .to_owned(),
+            ),
             other => {
                 tracing::error!(error = %other, "storage error");
                 ApiError::Internal

@@ -59,6 +59,7 @@ async fn main() {
         media: None,
         quoted_wa_id: None,
         raw: vec![b'x'; 300],
+        note: None,
     };
     let first = t
         .record_inbound(Caller::System, &inbound("big@s.whatsapp.net".into(), "seed".into()), now)

@@ -33,6 +33,10 @@ pub enum Error {
     /// The object does not exist, or the caller may not see it (the two are not distinguished).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// An idempotency key was used before for a different request (another text, file or
+    /// conversation): the earlier request is not repeated and this one is not queued.
+    #[error("idempotency key already used for a different request")]
+    IdempotencyKeyReused,
     /// The caller's role does not allow this operation.
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
@@ -48,6 +52,19 @@ pub enum Error {
     /// The data directory could not be used.
     #[error("data directory operation failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Whether the same call may succeed later: the database or the disk was unavailable, as
+    /// opposed to a refusal of what was asked (invalid input, a constraint, a missing object).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(sqlx::Error::Database(_))
+            | Error::Audit(audit::Error::Database(sqlx::Error::Database(_))) => false,
+            Error::Database(_) | Error::Audit(audit::Error::Database(_)) | Error::Io(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -144,8 +144,45 @@ text_enum!(
         Sticker = "sticker",
         /// A reaction (the emoji in the text, the message reacted to as the quoted one).
         Reaction = "reaction",
+        /// A notice in the conversation written by the server, not by either party (its
+        /// [`MessageNote`] says what happened, e.g. the customer's security code changed).
+        System = "system",
     }
 );
+
+text_enum!(
+    /// Why a stored message differs from what arrived (shown by the API and the chat).
+    MessageNote {
+        /// The text was longer than [`MAX_INBOUND_TEXT`] bytes; the start of it is stored.
+        Truncated = "truncated",
+        /// The attachment could not be downloaded or saved; the message is stored without it.
+        MediaUnavailable = "media_unavailable",
+        /// The message could not be stored as it came; this placeholder stands for it (the raw
+        /// event is in the audit log).
+        Unreadable = "unreadable",
+        /// The customer's WhatsApp security code (identity key) changed: a reinstall or a new
+        /// phone. On a [`MessageKind::System`] notice.
+        IdentityChanged = "identity_changed",
+    }
+);
+
+text_enum!(
+    /// What an outbox item does.
+    OutboxKind {
+        /// Send a message to WhatsApp.
+        Send = "send",
+        /// Deliver a message to Bitrix24.
+        Delivery = "delivery",
+    }
+);
+
+/// The longest inbound text stored in full, in bytes: WhatsApp allows 65,536 characters, and a
+/// character takes at most four bytes in UTF-8. A longer text is cut at a character boundary and
+/// marked [`MessageNote::Truncated`].
+pub const MAX_INBOUND_TEXT: usize = 4 * 65_536;
+
+/// The longest outbound text in bytes (the API's limit).
+pub const MAX_OUTBOUND_TEXT: usize = 65_536;
 
 /// A message's delivery status; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -348,6 +385,8 @@ pub struct Message {
     pub sender: String,
     /// When it was sent or received (Unix ms).
     pub at: i64,
+    /// Why it differs from what arrived, if it does.
+    pub note: Option<MessageNote>,
 }
 
 /// An inbound WhatsApp message to record.
@@ -373,6 +412,9 @@ pub struct Inbound {
     pub quoted_wa_id: Option<String>,
     /// The raw event, kept in the audit log.
     pub raw: Vec<u8>,
+    /// Why the record differs from what arrived (the caller's part: missing media, a
+    /// placeholder); tenancy adds [`MessageNote::Truncated`] itself.
+    pub note: Option<MessageNote>,
 }
 
 /// An outbound message to queue (besides plain text: replies, reactions, media).
@@ -429,8 +471,8 @@ pub struct OutboxItem {
     pub line_id: LineId,
     /// The message it sends.
     pub message_id: Option<MessageId>,
-    /// `send` (to WhatsApp) or `delivery` (to Bitrix24).
-    pub kind: String,
+    /// What it does.
+    pub kind: OutboxKind,
     /// The caller's idempotency key.
     pub idempotency_key: String,
     /// `pending` or `done`.
@@ -487,6 +529,12 @@ mod tests {
         }
         assert!(MessageStatus::from_rank(9).is_err());
         assert_eq!("logged_out".parse::<LineStatus>().unwrap(), LineStatus::LoggedOut);
+        assert_eq!("send".parse::<OutboxKind>().unwrap(), OutboxKind::Send);
+        assert!("sned".parse::<OutboxKind>().is_err());
+        assert_eq!(
+            "identity_changed".parse::<MessageNote>().unwrap(),
+            MessageNote::IdentityChanged
+        );
     }
 
     #[test]

@@ -8,8 +8,9 @@ use zeroize::Zeroizing;
 
 use crate::{
     Caller, Contact, Conversation, ConversationId, Error, HistoryPage, Inbound, Line, LineId,
-    LineStatus, Media, Message, MessageId, MessageKind, MessageStatus, Outbound, OutboxItem,
-    Recorded, Result, StatusChange, User, UserId,
+    LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, Media, Message, MessageId, MessageKind,
+    MessageNote, MessageStatus, Outbound, OutboxItem, OutboxKind, Recorded, Result, StatusChange,
+    User, UserId,
     crypto::{Random, TenantKey, aad},
     db::{Db, Tx},
     model::{check_len, page_limit},
@@ -36,7 +37,7 @@ impl std::fmt::Debug for Tenant {
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, direction, kind, body, \
     media_path, media_mime, media_size, media_sha256, quoted_id, status, sent_at, delivered_at, \
-    read_at, sender, at";
+    read_at, sender, at, note";
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
@@ -99,7 +100,71 @@ fn message_from_row(row: &AnyRow) -> Result<Message> {
         read_at: row.try_get("read_at")?,
         sender: row.try_get("sender")?,
         at: row.try_get("at")?,
+        note: row.try_get::<Option<String>, _>("note")?.map(|n| n.parse()).transpose()?,
     })
+}
+
+/// The longest prefix of `text` within `max` bytes that ends on a character boundary.
+fn cut_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Creates the contact (or refreshes its phone and push name) and the conversation of a
+/// customer on a line; returns the conversation's id.
+async fn upsert_conversation(
+    tx: &mut AnyConnection,
+    line_id: LineId,
+    jid: &str,
+    phone: Option<&str>,
+    push_name: Option<&str>,
+    at: i64,
+) -> Result<ConversationId> {
+    let contact_id: i64 = sqlx::query(
+        "INSERT INTO contacts (line_id, jid, phone, push_name, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (line_id, jid) DO UPDATE SET \
+         phone = COALESCE(excluded.phone, contacts.phone), \
+         push_name = COALESCE(excluded.push_name, contacts.push_name), \
+         updated_at = excluded.updated_at RETURNING id",
+    )
+    .bind(line_id)
+    .bind(jid)
+    .bind(phone)
+    .bind(push_name)
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    let conversation_id: i64 = sqlx::query(
+        "INSERT INTO conversations (line_id, contact_id, unread) VALUES ($1, $2, 0) \
+         ON CONFLICT (line_id, contact_id) DO UPDATE SET unread = conversations.unread \
+         RETURNING id",
+    )
+    .bind(line_id)
+    .bind(contact_id)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    Ok(conversation_id)
+}
+
+/// What an outbound request is, hashed: a repeated idempotency key must come with the same one.
+fn request_hash(conversation: ConversationId, m: &Outbound) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::json!({
+        "conversation": conversation,
+        "kind": m.kind.as_str(),
+        "text": m.text,
+        "media": m.media.as_ref().map(|x| (hex::encode(x.sha256), &x.mime, x.size)),
+        "quoted_id": m.quoted_id,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
 fn conversation_from_row(row: &AnyRow) -> Result<Conversation> {
@@ -455,7 +520,9 @@ impl Tenant {
 
     /// Records an inbound message (the server's line runtime only): upserts the contact and the
     /// conversation, stores the message, bumps the unread count and appends the raw event to the
-    /// audit log, all in one transaction. A redelivered `wa_id` changes nothing.
+    /// audit log, all in one transaction. A redelivered `wa_id` changes nothing. A text over
+    /// [`MAX_INBOUND_TEXT`] is cut and noted [`MessageNote::Truncated`]; a noted message also
+    /// gets a `wa.message_adjusted` audit record saying why.
     pub async fn record_inbound(
         &self,
         caller: Caller,
@@ -465,9 +532,16 @@ impl Tenant {
         caller.require_system("only the server records inbound messages")?;
         check_len(&m.jid, 128, "jid longer than 128 bytes")?;
         check_len(&m.wa_id, 128, "wa_id longer than 128 bytes")?;
-        if let Some(t) = &m.text {
-            check_len(t, 65_536, "text longer than 64 KiB")?;
-        }
+        // What the customer sent is stored even when it is larger than we keep: cut, and marked.
+        let full_text = m.text.as_deref();
+        let text = full_text.map(|t| cut_at_char(t, MAX_INBOUND_TEXT));
+        let note = if text.map(str::len) != full_text.map(str::len) {
+            Some(MessageNote::Truncated)
+        } else {
+            m.note
+        };
+        let push_name = m.push_name.as_deref().map(|n| cut_at_char(n, 256));
+        let phone = m.phone.as_deref().filter(|p| p.len() <= 32);
         let mut tx = self.write().await?;
         visible_line(&mut tx, caller, m.line_id).await?;
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -487,31 +561,8 @@ impl Tenant {
             return Ok(Recorded { message, new: false, unread });
         }
         let at = audit::unix_ms(now);
-        let contact_id: i64 = sqlx::query(
-            "INSERT INTO contacts (line_id, jid, phone, push_name, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (line_id, jid) DO UPDATE SET \
-             phone = COALESCE(excluded.phone, contacts.phone), \
-             push_name = COALESCE(excluded.push_name, contacts.push_name), \
-             updated_at = excluded.updated_at RETURNING id",
-        )
-        .bind(m.line_id)
-        .bind(m.jid.as_str())
-        .bind(m.phone.as_deref())
-        .bind(m.push_name.as_deref())
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        let conversation_id: i64 = sqlx::query(
-            "INSERT INTO conversations (line_id, contact_id, unread) VALUES ($1, $2, 0) \
-             ON CONFLICT (line_id, contact_id) DO UPDATE SET unread = conversations.unread \
-             RETURNING id",
-        )
-        .bind(m.line_id)
-        .bind(contact_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let conversation_id =
+            upsert_conversation(&mut tx, m.line_id, &m.jid, phone, push_name, at).await?;
         let quoted_id: Option<i64> = match &m.quoted_wa_id {
             None => None,
             Some(q) => sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
@@ -522,26 +573,27 @@ impl Tenant {
                 .map(|r| r.try_get(0))
                 .transpose()?,
         };
-        let media = m.media.as_ref();
+        let media = m.media.as_ref().filter(|x| x.path.len() <= 1024);
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO messages (conversation_id, line_id, wa_id, direction, kind, body, media_path, \
-             media_mime, media_size, media_sha256, quoted_id, status, delivered_at, sender, at) \
-             VALUES ($1, $2, $3, 'in', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12) \
+             media_mime, media_size, media_sha256, quoted_id, status, delivered_at, sender, at, note) \
+             VALUES ($1, $2, $3, 'in', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $14) \
              RETURNING {MESSAGE_COLUMNS}"
         )))
         .bind(conversation_id)
         .bind(m.line_id)
         .bind(m.wa_id.as_str())
         .bind(m.kind.as_str())
-        .bind(m.text.as_deref())
+        .bind(text)
         .bind(media.map(|x| x.path.clone()))
-        .bind(media.map(|x| x.mime.clone()))
+        .bind(media.map(|x| cut_at_char(&x.mime, 255).to_owned()))
         .bind(media.map(|x| x.size))
         .bind(media.map(|x| x.sha256.to_vec()))
         .bind(quoted_id)
         .bind(MessageStatus::Delivered.rank())
         .bind(at)
         .bind(m.jid.as_str())
+        .bind(note.map(MessageNote::as_str))
         .fetch_one(&mut *tx)
         .await?;
         let message = message_from_row(&row)?;
@@ -557,8 +609,60 @@ impl Tenant {
         .try_get(0)?;
         let subject = format!("message:{}", message.id);
         audit_in(&mut tx, audit::Kind::MessageReceived, caller, &subject, &m.raw, now).await?;
+        if let Some(note) = note {
+            let why = serde_json::json!({
+                "note": note.as_str(),
+                "text_bytes": full_text.map(str::len),
+                "stored_text_bytes": text.map(str::len),
+                "media_stored": media.is_some(),
+            })
+            .to_string();
+            audit_in(&mut tx, audit::Kind::MessageAdjusted, caller, &subject, why.as_bytes(), now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(Recorded { message, new: true, unread })
+    }
+
+    /// Records that a customer's WhatsApp identity key changed (the server's line runtime only):
+    /// a "security code changed" notice in their conversation (a [`MessageKind::System`]
+    /// message with [`MessageNote::IdentityChanged`], not counted as unread) and an
+    /// `identity changed` audit record with the raw event, in one transaction.
+    pub async fn record_identity_changed(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        jid: &str,
+        phone: Option<&str>,
+        raw: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Message> {
+        caller.require_system("only the server records identity changes")?;
+        check_len(jid, 128, "jid longer than 128 bytes")?;
+        let phone = phone.filter(|p| p.len() <= 32);
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        let at = audit::unix_ms(now);
+        let conversation_id = upsert_conversation(&mut tx, line_id, jid, phone, None, at).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages (conversation_id, line_id, direction, kind, status, delivered_at, \
+             sender, at, note) VALUES ($1, $2, 'in', $3, $4, $5, $6, $5, $7) \
+             RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(conversation_id)
+        .bind(line_id)
+        .bind(MessageKind::System.as_str())
+        .bind(MessageStatus::Delivered.rank())
+        .bind(at)
+        .bind(jid)
+        .bind(MessageNote::IdentityChanged.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = message_from_row(&row)?;
+        let subject = format!("message:{}", message.id);
+        audit_in(&mut tx, audit::Kind::IdentityChanged, caller, &subject, raw, now).await?;
+        tx.commit().await?;
+        Ok(message)
     }
 
     /// Sets a conversation's unread count to zero.
@@ -782,7 +886,9 @@ impl Tenant {
     }
 
     /// Queues any outbound message (text, reply, reaction, media) as [`Tenant::enqueue_text`]
-    /// does: once per idempotency key. A quoted message must belong to the same conversation.
+    /// does: once per idempotency key. A quoted message must belong to the same conversation. A
+    /// key used before for another request (text, media, kind, quoted message or conversation)
+    /// is [`Error::IdempotencyKeyReused`].
     pub async fn enqueue(
         &self,
         caller: Caller,
@@ -792,7 +898,7 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Result<(Message, OutboxItem)> {
         if let Some(text) = &m.text {
-            check_len(text, 65_536, "text longer than 64 KiB")?;
+            check_len(text, MAX_OUTBOUND_TEXT, "text longer than 64 KiB")?;
         }
         if let Some(media) = &m.media {
             check_len(&media.path, 1024, "media path longer than 1 KiB")?;
@@ -804,7 +910,17 @@ impl Tenant {
         }
         let mut tx = self.write().await?;
         let conv = visible_conversation(&mut tx, caller, conversation).await?;
+        let hash = request_hash(conversation, m);
         if let Some(item) = outbox_by_key(&mut tx, idempotency_key).await? {
+            let stored: Option<String> =
+                sqlx::query("SELECT request_hash FROM outbox WHERE id = $1")
+                    .bind(item.id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get(0)?;
+            if stored.is_some_and(|stored| stored != hash) {
+                return Err(Error::IdempotencyKeyReused);
+            }
             let mid = item.message_id.ok_or(Error::Corrupt("outbox"))?;
             // The key is the caller's: it must name a send in a conversation they can see.
             let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -814,7 +930,7 @@ impl Tenant {
             .bind(conversation)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(Error::InvalidInput("idempotency key already used for another conversation"))?;
+            .ok_or(Error::IdempotencyKeyReused)?;
             return Ok((message_from_row(&row)?, item));
         }
         if let Some(quoted) = m.quoted_id {
@@ -851,12 +967,14 @@ impl Tenant {
         let message = message_from_row(&row)?;
         sqlx::query(
             "INSERT INTO outbox (line_id, message_id, kind, idempotency_key, state, attempts, \
-             created_at, updated_at) VALUES ($1, $2, 'send', $3, 'pending', 0, $4, $4)",
+             created_at, updated_at, request_hash) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $6)",
         )
         .bind(conv.line_id)
         .bind(message.id)
+        .bind(OutboxKind::Send.as_str())
         .bind(idempotency_key)
         .bind(at)
+        .bind(hash.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -901,6 +1019,30 @@ impl Tenant {
             "SELECT id, line_id, message_id, kind, idempotency_key, state, attempts FROM outbox \
              WHERE state = 'pending' ORDER BY id LIMIT $1",
         )
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    /// One line's pending outbox items of one kind, oldest first (the server only): each line's
+    /// sender reads its own, so items queued on a line that is not running hold up no other.
+    pub async fn pending_outbox_for_line(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        kind: OutboxKind,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        caller.require_system("only the server reads the outbox")?;
+        let limit = page_limit(limit)?;
+        let mut tx = self.read().await?;
+        let rows = sqlx::query(
+            "SELECT id, line_id, message_id, kind, idempotency_key, state, attempts FROM outbox \
+             WHERE line_id = $1 AND kind = $2 AND state = 'pending' ORDER BY id LIMIT $3",
+        )
+        .bind(line_id)
+        .bind(kind.as_str())
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
@@ -1157,7 +1299,7 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxItem> {
         id: r.try_get("id")?,
         line_id: r.try_get("line_id")?,
         message_id: r.try_get("message_id")?,
-        kind: r.try_get("kind")?,
+        kind: r.try_get::<String, _>("kind")?.parse()?,
         idempotency_key: r.try_get("idempotency_key")?,
         state: r.try_get("state")?,
         attempts: r.try_get("attempts")?,

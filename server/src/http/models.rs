@@ -215,7 +215,8 @@ pub struct MessageOut {
     pub line_id: i64,
     /// `in` or `out`.
     pub direction: &'static str,
-    /// `text`, `image`, `video`, `document`, `audio`, `voice`, `sticker`, `reaction`.
+    /// `text`, `image`, `video`, `document`, `audio`, `voice`, `sticker`, `reaction`, or
+    /// `system` (a notice written by the server; its `note` says what happened).
     pub kind: &'static str,
     /// Text or caption.
     pub text: Option<String>,
@@ -235,6 +236,11 @@ pub struct MessageOut {
     pub sender: String,
     /// When (Unix ms).
     pub at: i64,
+    /// Why the message differs from what arrived, `null` when it does not: `truncated` (text
+    /// over 256 KiB, the start kept), `media_unavailable` (the attachment could not be fetched),
+    /// `unreadable` (a placeholder for a message that could not be stored), `identity_changed`
+    /// (a `system` notice: the customer's security code changed).
+    pub note: Option<&'static str>,
 }
 
 /// The API name of a message status.
@@ -271,6 +277,7 @@ impl From<Message> for MessageOut {
             read_at: m.read_at,
             sender: m.sender,
             at: m.at,
+            note: m.note.map(tenancy::MessageNote::as_str),
         }
     }
 }

@@ -237,11 +237,11 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/conversations/{conversation_id}/messages",
-        summary: "Send a text, or a reply with quoted_id; once per idempotency_key; the status moves sent, delivered, read over SSE (message.status)",
+        summary: "Send a text, or a reply with quoted_id; once per idempotency_key (the same key with another body is 422); queued (202) even while the line is not connected, sent when it is; the status moves sent, delivered, read over SSE (message.status)",
         auth: Auth::Bearer,
         body: Some("SendText"),
         ok: ("202", "Message"),
-        errors: &["400", "404", "503"],
+        errors: &["400", "404", "422", "503"],
         write: true,
     },
     Op {
@@ -251,7 +251,7 @@ const OPS: &[Op] = &[
         auth: Auth::Bearer,
         body: Some("SendReaction"),
         ok: ("202", "Message"),
-        errors: &["400", "404", "503"],
+        errors: &["400", "404", "422", "503"],
         write: true,
     },
     Op {
@@ -261,7 +261,7 @@ const OPS: &[Op] = &[
         auth: Auth::Bearer,
         body: Some("binary"),
         ok: ("202", "Message"),
-        errors: &["400", "404", "413", "415", "503"],
+        errors: &["400", "404", "413", "415", "422", "503"],
         write: true,
     },
     Op {
@@ -445,7 +445,8 @@ fn schemas() -> Value {
         "media": { "type": ["object", "null"], "properties": { "mime": { "type": "string" }, "size": int, "sha256": { "type": "string" },
             "file_name": ostr, "url": { "type": "string" } } },
         "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
-        "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int } });
+        "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int,
+        "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", null] } } });
     json!({
         "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
             "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int } } } },

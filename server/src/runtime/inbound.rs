@@ -5,7 +5,7 @@ use std::path::Path;
 
 use prost::Message as _;
 use sha2::{Digest, Sha256};
-use tenancy::{Inbound, LineId, Media, MessageKind};
+use tenancy::{Inbound, LineId, Media, MessageKind, MessageNote};
 use tracing::warn;
 use wa_proto::{Server, proto::e2e};
 use wa_session::{client::Client, message::MessageInfo};
@@ -135,8 +135,21 @@ async fn download(
     })
 }
 
+/// The largest message protobuf kept whole (hex) in the audit log; a larger one is kept as its
+/// length and SHA-256 (the stored message holds what could be kept of its text).
+const MAX_RAW_MESSAGE: usize = 1024 * 1024;
+
 /// The raw event kept in the audit log: envelope fields and the message's protobuf (hex).
 fn raw_event(info: &MessageInfo, message: &e2e::Message) -> Vec<u8> {
+    let encoded = message.encode_to_vec();
+    let body = if encoded.len() <= MAX_RAW_MESSAGE {
+        serde_json::json!(hex::encode(&encoded))
+    } else {
+        serde_json::json!({
+            "omitted_bytes": encoded.len(),
+            "sha256": hex::encode(Sha256::digest(&encoded)),
+        })
+    };
     serde_json::json!({
         "event": "message",
         "id": info.id,
@@ -146,7 +159,7 @@ fn raw_event(info: &MessageInfo, message: &e2e::Message) -> Vec<u8> {
         "timestamp": info.timestamp,
         "push_name": info.push_name,
         "type": info.kind,
-        "message": hex::encode(message.encode_to_vec()),
+        "message": body,
     })
     .to_string()
     .into_bytes()
@@ -172,6 +185,7 @@ pub(crate) async fn inbound(
     } else {
         None
     };
+    let note = (classified.has_media && media.is_none()).then_some(MessageNote::MediaUnavailable);
     Inbound {
         line_id,
         jid: chat.to_string(),
@@ -183,6 +197,40 @@ pub(crate) async fn inbound(
         media,
         quoted_wa_id: classified.quoted_wa_id,
         raw: raw_event(info, message),
+        note,
+    }
+}
+
+/// A value that fits a bounded column: itself, or a digest that still tells values apart.
+fn bounded(value: &str, max: usize) -> String {
+    if value.len() <= max {
+        value.to_owned()
+    } else {
+        format!("sha256:{}", hex::encode(Sha256::digest(value.as_bytes())))
+    }
+}
+
+/// What stands for a message tenancy refused to store as it came: same customer and id, no
+/// content, marked unreadable; the raw event and the reason go to the audit log, so the
+/// customer's message is acked (not redelivered for ever) and nothing is lost silently.
+pub(crate) fn placeholder(record: &Inbound, reason: &tenancy::Error) -> Inbound {
+    let raw = serde_json::json!({
+        "event": "message_not_stored_as_received",
+        "reason": reason.to_string(),
+        "raw": String::from_utf8_lossy(&record.raw),
+    });
+    Inbound {
+        line_id: record.line_id,
+        jid: bounded(&record.jid, 128),
+        phone: record.phone.clone().filter(|p| p.len() <= 32),
+        push_name: None,
+        wa_id: bounded(&record.wa_id, 128),
+        kind: MessageKind::Text,
+        text: None,
+        media: None,
+        quoted_wa_id: None,
+        raw: raw.to_string().into_bytes(),
+        note: Some(MessageNote::Unreadable),
     }
 }
 
@@ -206,5 +254,44 @@ mod tests {
         assert_eq!(classify(&e2e::Message::default()), None);
         assert_eq!(safe_name("3EB0/../x"), "3EB0x");
         assert_eq!(safe_name("../"), "message");
+    }
+
+    #[test]
+    fn a_placeholder_fits_the_store_and_keeps_the_raw_event() {
+        let record = Inbound {
+            line_id: 4,
+            jid: format!("{}@s.whatsapp.net", "1".repeat(300)),
+            phone: Some("2".repeat(40)),
+            push_name: Some("Ana".into()),
+            wa_id: "W".repeat(200),
+            kind: MessageKind::Image,
+            text: Some("caption".into()),
+            media: None,
+            quoted_wa_id: Some("Q".into()),
+            raw: b"{\"id\":\"W\"}".to_vec(),
+            note: None,
+        };
+        let p = placeholder(&record, &tenancy::Error::InvalidInput("jid longer than 128 bytes"));
+        assert!(p.jid.len() <= 128 && p.wa_id.len() <= 128);
+        assert_ne!(
+            p.wa_id,
+            placeholder(
+                &Inbound { wa_id: "X".repeat(200), ..record.clone() },
+                &tenancy::Error::InvalidInput("x")
+            )
+            .wa_id
+        );
+        assert_eq!(
+            (p.kind, p.text, p.phone, p.note),
+            (MessageKind::Text, None, None, Some(MessageNote::Unreadable))
+        );
+        let raw: serde_json::Value = serde_json::from_slice(&p.raw).unwrap();
+        assert_eq!(raw["reason"], "invalid input: jid longer than 128 bytes");
+        assert_eq!(raw["raw"], "{\"id\":\"W\"}");
+        let short = placeholder(
+            &Inbound { jid: "1@s.whatsapp.net".into(), ..record },
+            &tenancy::Error::InvalidInput("x"),
+        );
+        assert_eq!(short.jid, "1@s.whatsapp.net");
     }
 }

@@ -3,9 +3,12 @@
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use tenancy::{Caller, LineId, LineStatus, MessageStatus, StatusChange, Tenant};
+use tenancy::{
+    Caller, Inbound, LineId, LineStatus, MessageStatus, OutboxKind, Recorded, StatusChange, Tenant,
+};
 use tokio::sync::{Notify, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
+use wa_proto::{Jid, Server};
 use wa_session::{
     client::{Client, Event, Events},
     message::{Receipt, ReceiptKind},
@@ -149,8 +152,8 @@ impl LineCtx {
                         classified,
                     )
                     .await;
-                    match self.tenant.record_inbound(Caller::System, &record, self.now()).await {
-                        Ok(recorded) => {
+                    match self.store_inbound(&record).await {
+                        Ok(Some(recorded)) => {
                             // Committed: only now may WhatsApp forget the message.
                             ack.ack();
                             if recorded.new {
@@ -163,6 +166,10 @@ impl LineCtx {
                                 });
                             }
                         }
+                        // Refused even as a placeholder: acked, or it would come back for ever.
+                        Ok(None) => {
+                            ack.ack();
+                        }
                         Err(error) => {
                             // Not acked: the client reconnects and the server delivers it again.
                             warn!(line_id = self.line_id, %error, "inbound message not stored");
@@ -170,6 +177,7 @@ impl LineCtx {
                         }
                     }
                 }
+                Event::IdentityChanged { chat, .. } => self.identity_changed(&chat).await,
                 Event::Receipt(receipt) => self.receipt(&receipt, &own_users).await,
                 Event::Stanza { node, ack } => {
                     // Calls and undecodable stanzas: not stored yet, acked so that they are not
@@ -186,6 +194,64 @@ impl LineCtx {
             LineState::LoggedOut { .. } | LineState::Disconnected { .. }
         ) {
             self.set_state(LineState::Disconnected { reason: "client stopped".to_owned() });
+        }
+    }
+
+    /// Stores an inbound message; one tenancy refuses (too large a field, a constraint) is
+    /// stored as a placeholder instead. `Err` only for a failure worth waiting for (the database
+    /// is unavailable): the message is then not acked and comes again. `Ok(None)` when even the
+    /// placeholder was refused.
+    async fn store_inbound(&self, record: &Inbound) -> Result<Option<Recorded>, tenancy::Error> {
+        let refusal = match self.tenant.record_inbound(Caller::System, record, self.now()).await {
+            Ok(recorded) => return Ok(Some(recorded)),
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => error,
+        };
+        warn!(line_id = self.line_id, error = %refusal, "inbound message refused; storing a placeholder");
+        let placeholder = inbound::placeholder(record, &refusal);
+        match self.tenant.record_inbound(Caller::System, &placeholder, self.now()).await {
+            Ok(recorded) => Ok(Some(recorded)),
+            Err(error) if error.is_transient() => Err(error),
+            Err(error) => {
+                error!(line_id = self.line_id, %error, "inbound message and its placeholder refused");
+                Ok(None)
+            }
+        }
+    }
+
+    /// A customer's identity key changed (reinstall, new phone): the conversation gets a
+    /// "security code changed" notice, audited.
+    async fn identity_changed(&self, chat: &Jid) {
+        let chat = chat.to_non_device();
+        let phone = (chat.server == Server::User).then(|| chat.user.clone());
+        let raw = serde_json::json!({"event": "identity_changed", "chat": chat.to_string()});
+        let stored = self
+            .tenant
+            .record_identity_changed(
+                Caller::System,
+                self.line_id,
+                &chat.to_string(),
+                phone.as_deref(),
+                raw.to_string().as_bytes(),
+                self.now(),
+            )
+            .await;
+        match stored {
+            Ok(message) => {
+                let unread = self
+                    .tenant
+                    .conversation(Caller::System, message.conversation_id)
+                    .await
+                    .map_or(0, |c| c.unread);
+                self.publish(LineEventKind::MessageStored {
+                    message_id: message.id,
+                    conversation_id: message.conversation_id,
+                    wa_id: None,
+                    direction: message.direction,
+                    unread,
+                });
+            }
+            Err(error) => warn!(line_id = self.line_id, %error, "identity change not stored"),
         }
     }
 
@@ -243,17 +309,22 @@ impl LineCtx {
 
     async fn drain(&self) {
         loop {
-            let items = match self.tenant.pending_outbox(Caller::System, tenancy::MAX_PAGE).await {
+            let mine = match self
+                .tenant
+                .pending_outbox_for_line(
+                    Caller::System,
+                    self.line_id,
+                    OutboxKind::Send,
+                    tenancy::MAX_PAGE,
+                )
+                .await
+            {
                 Ok(items) => items,
                 Err(error) => {
                     warn!(line_id = self.line_id, %error, "outbox not readable");
                     return self.retry_later().await;
                 }
             };
-            let mine: Vec<_> = items
-                .into_iter()
-                .filter(|i| i.line_id == self.line_id && i.kind == "send")
-                .collect();
             if mine.is_empty() {
                 return;
             }

@@ -221,6 +221,7 @@ impl App {
             media: None,
             quoted_wa_id: None,
             raw: format!("{{\"raw\":\"{text}\"}}").into_bytes(),
+            note: None,
         };
         let r = t.record_inbound(Caller::System, &m, self.state.now()).await.unwrap();
         r.message.conversation_id

@@ -13,21 +13,21 @@ use wa_session::client::{BackoffPolicy, Config};
 use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig};
 use wab24::runtime::{LineEvent, LineEventKind, LineState, MediaUpload, Runtime, RuntimeConfig};
 
-const LINE_PHONE: &str = "15550004100";
-const CUSTOMER: &str = "15550004001";
-const MEMBER: &str = "runtime-test";
-const ADMIN: Caller = Caller::Admin(1);
+pub(crate) const LINE_PHONE: &str = "15550004100";
+pub(crate) const CUSTOMER: &str = "15550004001";
+pub(crate) const MEMBER: &str = "runtime-test";
+pub(crate) const ADMIN: Caller = Caller::Admin(1);
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Env {
-    sim: Sim,
-    store: Arc<Store>,
-    config: RuntimeConfig,
-    dir: tempfile::TempDir,
-    line_id: LineId,
+pub(crate) struct Env {
+    pub(crate) sim: Sim,
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) line_id: LineId,
 }
 
-async fn env() -> Env {
+pub(crate) async fn env() -> Env {
     let sim = Sim::new(SimConfig { seed: Some(11), ..SimConfig::default() });
     sim.create_account(LINE_PHONE, Some("300000000000100")).unwrap();
     sim.create_account(CUSTOMER, Some("300000000000001")).unwrap();
@@ -66,13 +66,13 @@ async fn env() -> Env {
 }
 
 impl Env {
-    fn runtime(&self) -> (Runtime, broadcast::Receiver<LineEvent>) {
+    pub(crate) fn runtime(&self) -> (Runtime, broadcast::Receiver<LineEvent>) {
         let runtime = Runtime::new(self.store.clone(), self.config.clone());
         let events = runtime.subscribe();
         (runtime, events)
     }
 
-    async fn tenant(&self) -> Tenant {
+    pub(crate) async fn tenant(&self) -> Tenant {
         self.store.tenant(MEMBER).await.unwrap()
     }
 
@@ -82,7 +82,7 @@ impl Env {
 }
 
 /// The next event `pick` accepts (others are skipped), within `WAIT`.
-async fn expect<T>(
+pub(crate) async fn expect<T>(
     events: &mut broadcast::Receiver<LineEvent>,
     mut pick: impl FnMut(&LineEvent) -> Option<T>,
 ) -> T {
@@ -104,7 +104,11 @@ async fn until_connected(events: &mut broadcast::Receiver<LineEvent>) {
 }
 
 /// Connects the line, scans its QR with the line's phone and waits until it is connected.
-async fn pair(env: &Env, runtime: &Runtime, events: &mut broadcast::Receiver<LineEvent>) {
+pub(crate) async fn pair(
+    env: &Env,
+    runtime: &Runtime,
+    events: &mut broadcast::Receiver<LineEvent>,
+) {
     assert_eq!(runtime.connect(MEMBER, env.line_id).await.unwrap(), LineState::Connecting);
     let code = expect(events, |e| match &e.kind {
         LineEventKind::Status(LineState::Qr { code, .. }) => Some(code.clone()),
@@ -120,7 +124,7 @@ async fn pair(env: &Env, runtime: &Runtime, events: &mut broadcast::Receiver<Lin
 
 /// Whether the customer's phone got a delivery receipt for `id` from the line's companion (the
 /// line account's own simulated phone sends one too, so the sender device matters).
-fn companion_delivered(env: &Env, id: &str) -> bool {
+pub(crate) fn companion_delivered(env: &Env, id: &str) -> bool {
     let companions: Vec<String> = env
         .sim
         .devices(LINE_PHONE)
@@ -136,12 +140,12 @@ fn companion_delivered(env: &Env, id: &str) -> bool {
         .any(|r| r.id == id && r.kind == "delivered" && companions.contains(&r.from))
 }
 
-fn text(to: &str, body: &str) -> PhoneMessage {
+pub(crate) fn text(to: &str, body: &str) -> PhoneMessage {
     PhoneMessage { to: to.to_owned(), content: PhoneContent::Text(body.to_owned()), quoted: None }
 }
 
 /// Waits until `check` holds, polling.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !check().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
@@ -149,7 +153,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-async fn stored_event(events: &mut broadcast::Receiver<LineEvent>) -> (i64, i64, i64) {
+pub(crate) async fn stored_event(events: &mut broadcast::Receiver<LineEvent>) -> (i64, i64, i64) {
     expect(events, |e| match &e.kind {
         LineEventKind::MessageStored { message_id, conversation_id, unread, direction, .. }
             if *direction == tenancy::Direction::Inbound =>

@@ -2,8 +2,8 @@
 
 use sqlx::Row;
 use tenancy::{
-    Cleanup, Error, LineStatus, Media, MessageKind, MessageStatus, Outbound, PortalTokens,
-    StatusChange, TenantStatus, audit,
+    Cleanup, Error, LineStatus, MAX_INBOUND_TEXT, Media, MessageKind, MessageNote, MessageStatus,
+    Outbound, OutboxKind, PortalTokens, StatusChange, TenantStatus, audit,
 };
 
 use crate::support::{ADMIN, ALICE, BOB, Env, SYSTEM, at, inbound, install};
@@ -27,15 +27,20 @@ crate::on_every_backend!(
     outbound_replies_reactions_media_and_reserved_ids,
     every_operation_is_audited_and_tampering_is_detected,
     untrusted_input_gets_typed_errors,
+    long_inbound_texts_are_stored_whole_or_cut_and_marked,
+    inbound_notes_from_the_runtime_are_kept_and_audited,
+    identity_change_leaves_a_notice_and_an_audit_record,
+    outbox_is_read_per_line,
+    idempotency_key_with_another_request_is_refused,
 );
 
 async fn migrations_run_from_empty_and_are_idempotent(env: Env) {
     let t = env.tenant("a", 1).await;
-    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2]);
+    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2, 3]);
     // Installing again re-runs the migrator: nothing new is applied, data stays.
     t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
     env.store.install(&install(t.member_id(), 1), at(3)).await.unwrap();
-    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2]);
+    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2, 3]);
     assert_eq!(t.lines(ADMIN).await.unwrap().len(), 1);
 }
 
@@ -574,4 +579,178 @@ async fn untrusted_input_gets_typed_errors(env: Env) {
     ));
     // Nothing half-written by the refused calls.
     assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 1);
+}
+
+async fn long_inbound_texts_are_stored_whole_or_cut_and_marked(env: Env) {
+    let t = env.tenant("long", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    // 40,000 Cyrillic characters (80,000 bytes) are a legal WhatsApp text: stored in full.
+    let cyrillic = "ж".repeat(40_000);
+    let m = inbound(line.id, "7@s.whatsapp.net", "CYR", &cyrillic);
+    let stored = t.record_inbound(SYSTEM, &m, at(3)).await.unwrap().message;
+    assert_eq!(stored.text.as_deref(), Some(cyrillic.as_str()));
+    assert_eq!(stored.note, None);
+    // 1 MB is cut at a character boundary (the odd limit falls inside a two-byte letter).
+    let huge = format!("a{}", "я".repeat(500_000));
+    let m = inbound(line.id, "7@s.whatsapp.net", "HUGE", &huge);
+    let recorded = t.record_inbound(SYSTEM, &m, at(4)).await.unwrap();
+    let text = recorded.message.text.clone().unwrap();
+    assert!(text.len() <= MAX_INBOUND_TEXT && text.len() > MAX_INBOUND_TEXT - 2, "{}", text.len());
+    assert!(huge.starts_with(&text));
+    assert_eq!(recorded.message.note, Some(MessageNote::Truncated));
+    assert_eq!(recorded.unread, 2);
+    let read = t.message(ADMIN, recorded.message.id).await.unwrap();
+    assert_eq!(read.note, Some(MessageNote::Truncated));
+    let query =
+        audit::Query { limit: 50, kind: Some(audit::Kind::MessageAdjusted), ..Default::default() };
+    let records = t.audit_query(ADMIN, &query).await.unwrap().records;
+    assert_eq!(records.len(), 1);
+    let why: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
+    assert_eq!(why["note"], "truncated");
+    assert_eq!(why["text_bytes"], huge.len());
+    assert_eq!(records[0].subject, format!("message:{}", recorded.message.id));
+    // An overlong push name is cut rather than refused.
+    let mut named = inbound(line.id, "8@s.whatsapp.net", "NAME", "hi");
+    named.push_name = Some("N".repeat(10_000));
+    let conv = t.record_inbound(SYSTEM, &named, at(5)).await.unwrap().message.conversation_id;
+    let contact = t.conversation(ADMIN, conv).await.unwrap().contact;
+    assert_eq!(contact.push_name.map(|n| n.len()), Some(256));
+}
+
+async fn inbound_notes_from_the_runtime_are_kept_and_audited(env: Env) {
+    let t = env.tenant("notes", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let mut m = inbound(line.id, "7@s.whatsapp.net", "IMG", "caption");
+    m.kind = MessageKind::Image;
+    m.note = Some(MessageNote::MediaUnavailable);
+    let stored = t.record_inbound(SYSTEM, &m, at(3)).await.unwrap().message;
+    assert_eq!((stored.note, stored.media), (Some(MessageNote::MediaUnavailable), None));
+    let query =
+        audit::Query { limit: 50, kind: Some(audit::Kind::MessageAdjusted), ..Default::default() };
+    let records = t.audit_query(ADMIN, &query).await.unwrap().records;
+    assert_eq!(records.len(), 1);
+    assert!(String::from_utf8_lossy(&records[0].payload).contains("media_unavailable"));
+    // A message stored as it came has no note and no such record.
+    t.record_inbound(SYSTEM, &inbound(line.id, "7@s.whatsapp.net", "OK", "fine"), at(4))
+        .await
+        .unwrap();
+    assert_eq!(t.audit_query(ADMIN, &query).await.unwrap().records.len(), 1);
+}
+
+async fn identity_change_leaves_a_notice_and_an_audit_record(env: Env) {
+    let t = env.tenant("identity", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let first = t
+        .record_inbound(SYSTEM, &inbound(line.id, "7@s.whatsapp.net", "A", "hi"), at(3))
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.record_identity_changed(ADMIN, line.id, "7@s.whatsapp.net", None, b"{}", at(4)).await,
+        Err(Error::Forbidden(_))
+    ));
+    let notice = t
+        .record_identity_changed(
+            SYSTEM,
+            line.id,
+            "7@s.whatsapp.net",
+            Some("7"),
+            b"{\"k\":1}",
+            at(4),
+        )
+        .await
+        .unwrap();
+    assert_eq!(notice.conversation_id, first.message.conversation_id);
+    assert_eq!(
+        (notice.kind, notice.note, notice.wa_id.clone(), notice.text.clone()),
+        (MessageKind::System, Some(MessageNote::IdentityChanged), None, None)
+    );
+    // The notice is in the history, not counted as unread.
+    let conv = t.conversation(ADMIN, notice.conversation_id).await.unwrap();
+    assert_eq!(conv.unread, 1);
+    let page = t.history(ADMIN, conv.id, None, 10).await.unwrap();
+    assert_eq!(page.messages[0].id, notice.id);
+    let query =
+        audit::Query { limit: 50, kind: Some(audit::Kind::IdentityChanged), ..Default::default() };
+    let records = t.audit_query(ADMIN, &query).await.unwrap().records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].subject, format!("message:{}", notice.id));
+    // A customer not seen before gets a conversation with the notice.
+    let fresh = t
+        .record_identity_changed(SYSTEM, line.id, "9@s.whatsapp.net", None, b"{}", at(5))
+        .await
+        .unwrap();
+    assert_ne!(fresh.conversation_id, conv.id);
+}
+
+async fn outbox_is_read_per_line(env: Env) {
+    let t = env.tenant("lines", 5).await;
+    let stopped = t.create_line(ADMIN, "Stopped", None, at(2)).await.unwrap();
+    let running = t.create_line(ADMIN, "Running", None, at(2)).await.unwrap();
+    let on = |line: i64, wa: &str| inbound(line, "7@s.whatsapp.net", wa, "hi");
+    let a = t.record_inbound(SYSTEM, &on(stopped.id, "A"), at(3)).await.unwrap().message;
+    let b = t.record_inbound(SYSTEM, &on(running.id, "B"), at(3)).await.unwrap().message;
+    for n in 0..250 {
+        t.enqueue_text(ADMIN, a.conversation_id, "queued", &format!("a{n}"), at(4)).await.unwrap();
+    }
+    let (mine, _) = t.enqueue_text(ADMIN, b.conversation_id, "mine", "b0", at(5)).await.unwrap();
+    // The tenant-wide page is full of the stopped line's items; the line's own read is not.
+    let all = t.pending_outbox(SYSTEM, 200).await.unwrap();
+    assert!(all.iter().all(|i| i.line_id == stopped.id));
+    let own = t.pending_outbox_for_line(SYSTEM, running.id, OutboxKind::Send, 200).await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!((own[0].message_id, own[0].kind), (Some(mine.id), OutboxKind::Send));
+    let theirs =
+        t.pending_outbox_for_line(SYSTEM, stopped.id, OutboxKind::Send, 200).await.unwrap();
+    assert_eq!(theirs.len(), 200);
+    assert!(theirs.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
+    assert!(
+        t.pending_outbox_for_line(SYSTEM, running.id, OutboxKind::Delivery, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        t.pending_outbox_for_line(ADMIN, running.id, OutboxKind::Send, 10).await,
+        Err(Error::Forbidden(_))
+    ));
+}
+
+async fn idempotency_key_with_another_request_is_refused(env: Env) {
+    let t = env.tenant("idem", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    let one = t
+        .record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "I1", "x"), at(3))
+        .await
+        .unwrap()
+        .message
+        .conversation_id;
+    let two = t
+        .record_inbound(SYSTEM, &inbound(line.id, "2@s.whatsapp.net", "I2", "x"), at(3))
+        .await
+        .unwrap()
+        .message
+        .conversation_id;
+    let (first, _) = t.enqueue_text(ADMIN, one, "hello", "k", at(4)).await.unwrap();
+    // The same request again is answered with the first result.
+    assert_eq!(t.enqueue_text(ADMIN, one, "hello", "k", at(5)).await.unwrap().0.id, first.id);
+    // Another text, another conversation or another kind under the same key is refused.
+    let err = t.enqueue_text(ADMIN, one, "goodbye", "k", at(5)).await.unwrap_err();
+    assert!(matches!(err, Error::IdempotencyKeyReused), "{err:?}");
+    assert_eq!(err.to_string(), "idempotency key already used for a different request");
+    assert!(matches!(
+        t.enqueue_text(ADMIN, two, "hello", "k", at(5)).await,
+        Err(Error::IdempotencyKeyReused)
+    ));
+    let reaction = Outbound {
+        kind: MessageKind::Reaction,
+        text: Some("hello".into()),
+        media: None,
+        quoted_id: Some(first.id),
+    };
+    assert!(matches!(
+        t.enqueue(ADMIN, one, &reaction, "k", at(5)).await,
+        Err(Error::IdempotencyKeyReused)
+    ));
+    // Nothing more was queued.
+    assert_eq!(t.pending_outbox(SYSTEM, 10).await.unwrap().len(), 1);
 }

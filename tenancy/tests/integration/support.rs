@@ -245,5 +245,6 @@ pub(crate) fn inbound(line_id: i64, jid: &str, wa_id: &str, text: &str) -> Inbou
         media: None,
         quoted_wa_id: None,
         raw: format!("{{\"id\":\"{wa_id}\"}}").into_bytes(),
+        note: None,
     }
 }
