@@ -131,7 +131,8 @@ export function createChat(ctx) {
   function previewText(m) {
     if (!m) return '';
     const kinds = { image: '📷 ' + t('msg.image'), video: '🎬 ' + t('msg.video'), document: '📄 ', voice: '🎤 ' + t('msg.voice'), audio: '🎵 ' + t('msg.audio'), sticker: t('msg.sticker') };
-    if (m.kind === 'text') return m.text || '';
+    if (m.kind === 'text') return m.text || (m.note ? t(`msg.note.${m.note}`) : '');
+    if (m.kind === 'system') return t(m.note ? `msg.note.${m.note}` : 'msg.system');
     if (m.kind === 'document') return kinds.document + (m.media && m.media.file_name ? m.media.file_name : t('msg.document'));
     const base = kinds[m.kind] || m.kind;
     return m.text ? `${base}: ${m.text}` : base;
@@ -335,6 +336,7 @@ export function createChat(ctx) {
         h('div', { class: 'thread-name', 'data-test': 'thread-name' }, name),
         h('div', { class: 'thread-sub' }, [c.contact.phone ? phone(c.contact.phone) : c.contact.jid, line ? line.name : null].filter(Boolean).join(' · '))),
       lineBadge(line));
+    composer.setOffline(!line || line.state !== 'connected');
   }
 
   function lineBadge(line) {
@@ -442,6 +444,11 @@ export function createChat(ctx) {
   }
 
   function renderMessage(m, rs, quotedMsg) {
+    if (m.kind === 'system') {
+      return h('div', { class: 'msg msg-system', 'data-test': 'msg-system', 'data-id': m.id, 'data-note': m.note || '', role: 'note' },
+        h('span', { class: 'msg-system-text' }, t(m.note ? `msg.note.${m.note}` : 'msg.system')),
+        h('time', { datetime: new Date(m.at).toISOString() }, clock(m.at)));
+    }
     const mine = m.direction === 'out';
     const bubble = h('div', { class: 'bubble' });
     if (m.quoted_id !== null) {
@@ -461,6 +468,7 @@ export function createChat(ctx) {
     if (media) bubble.append(media);
     if (m.text && m.kind !== 'document') bubble.append(h('div', { class: 'msg-text', 'data-test': 'msg-text', dir: 'auto' }, m.text));
     else if (m.text) bubble.append(h('div', { class: 'msg-text msg-caption', 'data-test': 'msg-text', dir: 'auto' }, m.text));
+    if (m.note) bubble.append(h('div', { class: 'msg-note', 'data-test': 'msg-note', 'data-note': m.note }, t(`msg.note.${m.note}`)));
     const meta = h('span', { class: 'msg-meta' }, h('time', { datetime: new Date(m.at).toISOString() }, clock(m.at)));
     if (mine) {
       const st = m.failed ? 'failed' : m.status;

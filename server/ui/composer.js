@@ -47,7 +47,9 @@ export function createComposer(opts) {
     h('span', { class: 'rec-wave', 'aria-hidden': 'true' }),
     h('button', { class: 'btn btn-icon btn-send', type: 'button', 'aria-label': t('rec.send'), title: t('rec.send'), 'data-test': 'rec-send', onclick: () => stopRecording() }, icon('send')));
   const readonly = h('div', { class: 'note note-warn composer-readonly', hidden: true }, t('composer.readonly'));
-  const el = h('div', { class: 'composer', 'data-test': 'composer' }, quoteBar, uploads, readonly, row, recRow);
+  // Sends to a line that is not connected are queued by the server, not refused: say so.
+  const offline = h('div', { class: 'note note-warn composer-offline', hidden: true, role: 'status', 'data-test': 'composer-offline' }, t('composer.offline'));
+  const el = h('div', { class: 'composer', 'data-test': 'composer' }, quoteBar, uploads, readonly, offline, row, recRow);
 
   function autosize() {
     textarea.style.height = 'auto';
@@ -249,6 +251,10 @@ export function createComposer(opts) {
       if (recording) cancelRecording();
       textarea.value = '';
       autosize();
+    },
+    /** The conversation's line is not connected: messages wait in the queue. */
+    setOffline(off) {
+      offline.hidden = !off;
     },
     setReadOnly(ro) {
       readonly.hidden = !ro;
