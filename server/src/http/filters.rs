@@ -82,6 +82,30 @@ fn authenticated(
         .untuple_one()
 }
 
+/// The plan hook's secret header, checked before the body is read: 404 when no secret is
+/// configured, 401 without the header, 403 when wrong (compared in constant time).
+fn hook_secret(
+    state: AppState,
+) -> impl Filter<Extract = (AppState, Option<String>), Error = Rejection> + Clone {
+    warp::any()
+        .map(move || state.clone())
+        .and(warp::header::optional::<String>("x-wab24-hook-secret"))
+        .and_then(|state: AppState, given: Option<String>| async move {
+            use subtle::ConstantTimeEq;
+            let Some(expected) = state.settings().plan_hook_secret.as_deref() else {
+                return Err(refuse(ApiError::NotFound("route")));
+            };
+            let Some(secret) = given else {
+                return Err(refuse(ApiError::Unauthorized("missing X-Wab24-Hook-Secret")));
+            };
+            if !bool::from(secret.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(refuse(ApiError::Forbidden("wrong hook secret")));
+            }
+            Ok((state, Some(secret)))
+        })
+        .untuple_one()
+}
+
 /// A JSON body of type `T`: `application/json` (415 otherwise), at most [`JSON_LIMIT`] bytes
 /// whether announced by `Content-Length` or sent chunked (413, read no further), valid (400).
 fn json<T: serde::de::DeserializeOwned + Send>()
@@ -158,6 +182,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     // Where the browser cannot set a header (<img src>, <audio src>, EventSource), the token
     // may come as `?access_token=`.
     let auth_or_query = authenticated(state.clone(), bearer_or_query());
+    let hook_state = state.clone();
     let st = warp::any().map(move || state.clone());
 
     let health = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response()).boxed();
@@ -187,7 +212,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(warp::path!("b24" / "events")
             .and(warp::post())
-            .and(st.clone())
+            .and(st)
             .and(warp::body::content_length_limit(FORM_LIMIT))
             .and(warp::body::bytes())
             .then(bitrix::events))
@@ -317,8 +342,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(warp::path!("api" / "hooks" / "plan")
             .and(warp::post())
-            .and(st)
-            .and(warp::header::optional::<String>("x-wab24-hook-secret"))
+            .and(hook_secret(hook_state))
             .and(json())
             .then(|s, secret, body| respond(api::plan_hook(s, secret, body))))
         .unify()

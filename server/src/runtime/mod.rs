@@ -597,6 +597,22 @@ pub async fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir).await
 }
 
+/// Writes `bytes` to a new or truncated file readable by this user only (0600).
+///
+/// # Errors
+///
+/// The file system's.
+pub async fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await
+}
+
 async fn write_media(dir: &Path, relative: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
     let path = dir.join(relative);
     if let Some(parent) = path.parent() {
@@ -607,16 +623,7 @@ async fn write_media(dir: &Path, relative: &str, bytes: &[u8]) -> Result<(), Run
         return Ok(());
     }
     let partial = path.with_extension("partial");
-    {
-        use tokio::io::AsyncWriteExt as _;
-        let mut options = tokio::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        options.mode(0o600);
-        let mut file = options.open(&partial).await?;
-        file.write_all(bytes).await?;
-        file.flush().await?;
-    }
+    write_private_file(&partial, bytes).await?;
     tokio::fs::rename(&partial, &path).await?;
     Ok(())
 }

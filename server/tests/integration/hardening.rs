@@ -182,6 +182,12 @@ async fn json_bodies_are_read_after_the_token_and_answer_413_415_400() {
         assert_eq!(status, 401, "{text}");
         assert!(!text.contains("name") && !text.contains("field"), "{text}");
     }
+    // The billing hook checks its secret before the body too.
+    let (status, text) =
+        send("POST", "/api/hooks/plan".into(), None, "application/json", b"{\"x\": 1}".to_vec())
+            .await;
+    assert_eq!(status, 401, "{text}");
+    assert!(!text.contains("member_id"), "{text}");
     // Wrong content type, too large (a route with other methods on the same path: not 405).
     let (status, text) =
         send("POST", "/api/lines".into(), admin_t.clone(), "text/plain", b"{}".to_vec()).await;
