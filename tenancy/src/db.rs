@@ -181,7 +181,8 @@ impl DerefMut for Tx {
     }
 }
 
-/// Creates `dir` (and missing parents) readable by this user only, or makes an existing one so.
+/// Creates `dir` (and missing parents) readable by this user only, or makes an existing one so
+/// when this user owns it (a folder the operator made for us but owns stays as it is).
 pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -189,7 +190,10 @@ pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         builder.mode(0o700).create(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+            other => other,
+        }
     }
     #[cfg(not(unix))]
     builder.create(dir)
@@ -486,7 +490,9 @@ mod tests {
         let store =
             crate::Store::open_sqlite(&data, crate::MasterKey::from_bytes([7; 32])).await.unwrap();
         let new = Db::open_sqlite(&data.join("tenants").join("t.db")).await.unwrap();
-        let mut tx = Db::Sqlite(new).write().await.unwrap();
+        // Kept open: SQLite removes the WAL file when the last connection closes.
+        let db = Db::Sqlite(new);
+        let mut tx = db.write().await.unwrap();
         sqlx::query("CREATE TABLE x (a INTEGER)").execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(mode(&data), 0o700);
@@ -494,6 +500,6 @@ mod tests {
         assert_eq!(mode(&data.join("control.db")), 0o600);
         assert_eq!(mode(&data.join("tenants").join("t.db")), 0o600);
         assert_eq!(mode(&data.join("tenants").join("t.db-wal")), 0o600);
-        drop(store);
+        drop((db, store));
     }
 }
