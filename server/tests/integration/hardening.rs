@@ -453,6 +453,9 @@ async fn images_and_videos_are_judged_by_their_first_bytes_and_names_lose_bidi_c
     let (status, _) =
         post_bytes(&app, &admin, &media("kind=image"), "image/png", b"\x89PN".to_vec()).await;
     assert_eq!(status, 415, "shorter than a PNG signature");
+    let (status, _) =
+        post_bytes(&app, &admin, &media("kind=voice"), "audio/webm", b"not a webm".to_vec()).await;
+    assert_eq!(status, 400);
     assert!(files_under(&tenant_dir(&app, ALPHA)).is_empty());
     let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
     jpeg.extend_from_slice(&[9; 100]);
