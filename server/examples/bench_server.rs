@@ -120,6 +120,8 @@ async fn main() {
         default_line_quota: lines as i64,
         trial_days: 0,
         extra_frame_ancestor: None,
+        metrics_token: None,
+        limits: wab24::state::Limits::default(),
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(

@@ -91,6 +91,12 @@ pub struct Config {
     pub whatsapp_root_key: Option<wa_session::PublicKey>,
     /// A PEM or DER certificate file trusted for `wss://` instead of the system's roots.
     pub whatsapp_ca_file: Option<PathBuf>,
+    /// The bearer token `/metrics` asks for on the API's listener (`None`: not served there).
+    pub metrics_token: Option<String>,
+    /// A separate address serving `/metrics` without a token (`None`: no such listener).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bounds on uploads, storage and connections.
+    pub limits: crate::state::Limits,
 }
 
 impl fmt::Debug for Config {
@@ -117,6 +123,9 @@ impl fmt::Debug for Config {
             .field("whatsapp_url", &self.whatsapp_url)
             .field("whatsapp_version", &self.whatsapp_version)
             .field("whatsapp_ca_file", &self.whatsapp_ca_file)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("metrics_listen", &self.metrics_listen)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -142,10 +151,18 @@ struct Raw {
     whatsapp_version: Option<String>,
     whatsapp_root_key: Option<String>,
     whatsapp_ca_file: Option<String>,
+    metrics_token: Option<String>,
+    metrics_listen: Option<String>,
+    upload_concurrency_per_tenant: Option<i64>,
+    upload_concurrency_total: Option<i64>,
+    storage_quota_mib: Option<i64>,
+    http_header_timeout_secs: Option<i64>,
+    http_idle_timeout_secs: Option<i64>,
+    http_max_connections: Option<i64>,
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 25] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -163,6 +180,14 @@ pub const KEYS: [&str; 17] = [
     "whatsapp_version",
     "whatsapp_root_key",
     "whatsapp_ca_file",
+    "metrics_token",
+    "metrics_listen",
+    "upload_concurrency_per_tenant",
+    "upload_concurrency_total",
+    "storage_quota_mib",
+    "http_header_timeout_secs",
+    "http_idle_timeout_secs",
+    "http_max_connections",
 ];
 
 /// The environment prefix.
@@ -294,7 +319,83 @@ impl Config {
             })
             .transpose()?;
         let whatsapp_ca_file = pick("whatsapp_ca_file", raw.whatsapp_ca_file).map(PathBuf::from);
+        let metrics_token = pick("metrics_token", raw.metrics_token);
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid {
+                key: "metrics_token",
+                reason: "must be at least 16 characters".to_owned(),
+            });
+        }
+        let metrics_listen = pick("metrics_listen", raw.metrics_listen)
+            .map(|a| {
+                a.parse::<SocketAddr>().map_err(|_| ConfigError::Invalid {
+                    key: "metrics_listen",
+                    reason: format!("{a:?} is not an address like 127.0.0.1:9090"),
+                })
+            })
+            .transpose()?;
+        let bounded = |key: &'static str,
+                       file: Option<i64>,
+                       range: std::ops::RangeInclusive<i64>,
+                       default: i64|
+         -> Result<u64, ConfigError> {
+            let n = number(key, file)?.unwrap_or(default);
+            if !range.contains(&n) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("must be between {} and {}", range.start(), range.end()),
+                });
+            }
+            Ok(n.unsigned_abs())
+        };
+        let defaults = crate::state::Limits::default();
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        const MIB: u64 = 1024 * 1024;
+        let limits = crate::state::Limits {
+            uploads_per_tenant: as_usize(bounded(
+                "upload_concurrency_per_tenant",
+                raw.upload_concurrency_per_tenant,
+                1..=1000,
+                count(defaults.uploads_per_tenant),
+            )?),
+            uploads_total: as_usize(bounded(
+                "upload_concurrency_total",
+                raw.upload_concurrency_total,
+                1..=10_000,
+                count(defaults.uploads_total),
+            )?),
+            storage_per_tenant: bounded(
+                "storage_quota_mib",
+                raw.storage_quota_mib,
+                1..=1 << 30,
+                i64::try_from(defaults.storage_per_tenant / MIB).unwrap_or(i64::MAX),
+            )? * MIB,
+            header_timeout: std::time::Duration::from_secs(bounded(
+                "http_header_timeout_secs",
+                raw.http_header_timeout_secs,
+                1..=3600,
+                secs(defaults.header_timeout),
+            )?),
+            // Above the event stream's 15-second keep-alive, so that streams are never idle.
+            idle_timeout: std::time::Duration::from_secs(bounded(
+                "http_idle_timeout_secs",
+                raw.http_idle_timeout_secs,
+                20..=86_400,
+                secs(defaults.idle_timeout),
+            )?),
+            max_connections: as_usize(bounded(
+                "http_max_connections",
+                raw.http_max_connections,
+                1..=1_000_000,
+                count(defaults.max_connections),
+            )?),
+        };
         Ok(Config {
+            metrics_token,
+            metrics_listen,
+            limits,
             whatsapp_url,
             whatsapp_version,
             whatsapp_root_key,
@@ -439,8 +540,34 @@ mod tests {
         assert_eq!(c.oauth_server, b24_client::DEFAULT_SERVER_ENDPOINT);
         assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 14));
         assert_eq!(c.plan_hook_secret, None);
+        assert_eq!(c.limits, crate::state::Limits::default());
+        assert_eq!((c.metrics_token.as_deref(), c.metrics_listen), (None, None));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cret") && !dbg.contains(KEY), "{dbg}");
+    }
+
+    #[test]
+    fn limits_are_configurable() {
+        let env: HashMap<String, String> = [
+            ("WAB24_UPLOAD_CONCURRENCY_PER_TENANT", "2"),
+            ("WAB24_UPLOAD_CONCURRENCY_TOTAL", "9"),
+            ("WAB24_STORAGE_QUOTA_MIB", "100"),
+            ("WAB24_HTTP_HEADER_TIMEOUT_SECS", "7"),
+            ("WAB24_HTTP_IDLE_TIMEOUT_SECS", "30"),
+            ("WAB24_HTTP_MAX_CONNECTIONS", "50"),
+            ("WAB24_METRICS_TOKEN", "a-metrics-token-0123"),
+            ("WAB24_METRICS_LISTEN", "127.0.0.1:9090"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let c = Config::from_parts(&full(), &env).unwrap();
+        let l = &c.limits;
+        assert_eq!((l.uploads_per_tenant, l.uploads_total, l.max_connections), (2, 9, 50));
+        assert_eq!(l.storage_per_tenant, 100 * 1024 * 1024);
+        assert_eq!((l.header_timeout.as_secs(), l.idle_timeout.as_secs()), (7, 30));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert!(!format!("{c:?}").contains("a-metrics-token"));
     }
 
     #[test]
@@ -484,6 +611,10 @@ mod tests {
         assert!(
             err(&full(), &[("WAB24_PLAN_HOOK_SECRET", "short")]).contains("`plan_hook_secret`")
         );
+        assert!(err(&full(), &[("WAB24_METRICS_TOKEN", "short")]).contains("`metrics_token`"));
+        assert!(err(&full(), &[("WAB24_METRICS_LISTEN", "x")]).contains("`metrics_listen`"));
+        assert!(err(&full(), &[("WAB24_HTTP_IDLE_TIMEOUT_SECS", "5")]).contains("between 20 and"));
+        assert!(err(&full(), &[("WAB24_STORAGE_QUOTA_MIB", "0")]).contains("`storage_quota_mib`"));
         assert!(err(&format!("{}\nunknown = 1\n", full()), &[]).contains("not valid"));
         assert!(err("client_id = ", &[]).contains("not valid"));
     }

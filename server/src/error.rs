@@ -53,8 +53,19 @@ pub enum ApiError {
     #[error("request body too large")]
     TooLarge,
     /// The body's content type is not the one the route reads (415).
-    #[error("unsupported content type")]
-    UnsupportedMediaType,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The tenant's media storage is full (413).
+    #[error("storage quota reached: {current} of {max} bytes in use")]
+    StorageQuota {
+        /// Bytes stored (and reserved by uploads under way).
+        current: u64,
+        /// Bytes the tenant may store.
+        max: u64,
+    },
+    /// The tenant has as many uploads under way as it may (429).
+    #[error("{0} uploads are already under way for this portal; try again when one finishes")]
+    TooManyUploads(usize),
     /// Something failed on our side (500); the cause is logged.
     #[error("internal error")]
     Internal,
@@ -76,7 +87,9 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::StorageQuota { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyUploads(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,7 +110,9 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge => "too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::StorageQuota { .. } => "storage_quota_exceeded",
+            ApiError::TooManyUploads(_) => "too_many_uploads",
             ApiError::Internal => "internal",
         }
     }
@@ -106,6 +121,10 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
         if let ApiError::QuotaExceeded { current, max } = self {
+            error["current"] = (*current).into();
+            error["max"] = (*max).into();
+        }
+        if let ApiError::StorageQuota { current, max } = self {
             error["current"] = (*current).into();
             error["max"] = (*max).into();
         }

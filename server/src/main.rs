@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             let result = rt.block_on(async {
                 let config = wab24::config::Config::load(&config)?;
                 let state = wab24::serve::build(&config).await?;
-                wab24::serve::run(state, config.listen).await
+                wab24::serve::run(state, config.listen, config.metrics_listen).await
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

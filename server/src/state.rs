@@ -36,6 +36,99 @@ pub struct Settings {
     /// Another origin allowed to frame the app besides the portal (`wab24 demo`: the simulated
     /// portal's shell page, which lives on another host than the portal's domain).
     pub extra_frame_ancestor: Option<String>,
+    /// The bearer token `/metrics` asks for on the API's listener (`None`: `/metrics` is not
+    /// served there; see [`crate::serve::run`] for a separate metrics listener).
+    pub metrics_token: Option<String>,
+    /// Bounds on uploads, storage and connections.
+    pub limits: Limits,
+}
+
+/// Bounds on what a tenant and the whole server may hold at once. The defaults are the
+/// documented ones (server README, "Limits").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Uploads one tenant may stream at the same time (429 beyond).
+    pub uploads_per_tenant: usize,
+    /// Uploads the server streams at the same time, all tenants together (503 beyond).
+    pub uploads_total: usize,
+    /// Bytes of media a tenant may keep (413 beyond, naming current and maximum).
+    pub storage_per_tenant: u64,
+    /// Time a client has to send a request's headers; also how long a kept-alive connection
+    /// waits for its next request.
+    pub header_timeout: std::time::Duration,
+    /// A connection on which no byte moves either way for this long is closed (a stalled
+    /// body, a reader that stopped reading). Longer than the event stream's keep-alive.
+    pub idle_timeout: std::time::Duration,
+    /// Open connections at most; one more is answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            uploads_per_tenant: 4,
+            uploads_total: 32,
+            storage_per_tenant: 5 * 1024 * 1024 * 1024,
+            header_timeout: std::time::Duration::from_secs(20),
+            idle_timeout: std::time::Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Uploads in progress, per tenant and in all, with the bytes each tenant's have reserved
+/// against its storage quota.
+#[derive(Debug, Default)]
+struct Uploads {
+    total: usize,
+    tenants: HashMap<String, TenantUploads>,
+}
+
+#[derive(Debug, Default)]
+struct TenantUploads {
+    active: usize,
+    reserved: u64,
+}
+
+/// One upload's place among the uploads in progress; dropping it frees the place and its
+/// reservation.
+#[derive(Debug)]
+pub struct UploadSlot {
+    state: AppState,
+    member_id: String,
+    reserved: u64,
+}
+
+impl UploadSlot {
+    /// Reserves `bytes` of the tenant's storage quota for this upload, given `used` bytes
+    /// already stored: 413 naming current and maximum when they do not fit.
+    pub fn reserve(&mut self, used: u64, bytes: u64) -> ApiResult<()> {
+        let max = self.state.settings().limits.storage_per_tenant;
+        let mut uploads = self.state.uploads();
+        let entry = uploads.tenants.entry(self.member_id.clone()).or_default();
+        let others = entry.reserved.saturating_sub(self.reserved);
+        let current = used.saturating_add(others);
+        if current.saturating_add(bytes) > max {
+            return Err(ApiError::StorageQuota { current, max });
+        }
+        entry.reserved = others.saturating_add(bytes);
+        self.reserved = bytes;
+        Ok(())
+    }
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut uploads = self.state.uploads();
+        uploads.total = uploads.total.saturating_sub(1);
+        if let Some(t) = uploads.tenants.get_mut(&self.member_id) {
+            t.active = t.active.saturating_sub(1);
+            t.reserved = t.reserved.saturating_sub(self.reserved);
+            if t.active == 0 {
+                uploads.tenants.remove(&self.member_id);
+            }
+        }
+    }
 }
 
 /// The shared state. Cheap to clone.
@@ -53,6 +146,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
     portals: std::sync::Mutex<HashMap<String, Portal>>,
+    uploads: std::sync::Mutex<Uploads>,
     runtime: Option<Arc<crate::runtime::Runtime>>,
 }
 
@@ -177,6 +271,7 @@ impl AppState {
                 metrics,
                 clock,
                 portals: std::sync::Mutex::new(HashMap::new()),
+                uploads: std::sync::Mutex::default(),
                 runtime,
             }),
         }
@@ -298,6 +393,29 @@ impl AppState {
         {
             p.mark_uninstalled();
         }
+    }
+
+    /// A place among the uploads in progress for a tenant: 429 when the tenant has its
+    /// maximum under way, 503 when the server has.
+    pub fn begin_upload(&self, member_id: &str) -> ApiResult<UploadSlot> {
+        let limits = &self.inner.settings.limits;
+        let mut uploads = self.uploads();
+        let active = uploads.tenants.get(member_id).map_or(0, |t| t.active);
+        if active >= limits.uploads_per_tenant {
+            return Err(ApiError::TooManyUploads(limits.uploads_per_tenant));
+        }
+        if uploads.total >= limits.uploads_total {
+            return Err(ApiError::Unavailable(
+                "the server is receiving as many files as it can; try again in a moment".to_owned(),
+            ));
+        }
+        uploads.total += 1;
+        uploads.tenants.entry(member_id.to_owned()).or_default().active += 1;
+        Ok(UploadSlot { state: self.clone(), member_id: member_id.to_owned(), reserved: 0 })
+    }
+
+    fn uploads(&self) -> std::sync::MutexGuard<'_, Uploads> {
+        self.inner.uploads.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn portals(&self) -> std::sync::MutexGuard<'_, HashMap<String, Portal>> {

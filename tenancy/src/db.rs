@@ -181,12 +181,47 @@ impl DerefMut for Tx {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by this user only, or makes an existing one so
+/// when this user owns it (a folder the operator made for us but owns stays as it is).
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700).create(dir)?;
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(()),
+            other => other,
+        }
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
+/// Creates the file at `path` empty and readable by this user only, or makes an existing one so.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600).open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    options.open(path).map(|_| ())
+}
+
 /// Connections per SQLite file (WAL lets readers run beside the one writer).
 const SQLITE_CONNECTIONS: u32 = 4;
 
 impl Db {
-    /// Opens (creating if needed) an SQLite file in WAL mode with a busy timeout.
+    /// Opens (creating if needed) an SQLite file in WAL mode with a busy timeout. The file is
+    /// readable by this user only (0600); SQLite gives its WAL and shared-memory files the
+    /// same mode.
     pub(crate) async fn open_sqlite(path: &Path) -> Result<SqliteFile> {
+        private_file(path)?;
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let pool = AnyPoolOptions::new()
@@ -447,5 +482,34 @@ mod tests {
         sync_file(&dir.path().join("gone.db-wal")).unwrap();
         std::fs::write(dir.path().join("here"), b"x").unwrap();
         sync_file(&dir.path().join("here")).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn database_files_and_folders_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // A folder and a database file left readable by everyone by an older version.
+        std::fs::create_dir_all(data.join("tenants")).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(data.join("control.db"), b"").unwrap();
+        std::fs::set_permissions(data.join("control.db"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let store =
+            crate::Store::open_sqlite(&data, crate::MasterKey::from_bytes([7; 32])).await.unwrap();
+        let new = Db::open_sqlite(&data.join("tenants").join("t.db")).await.unwrap();
+        // Kept open: SQLite removes the WAL file when the last connection closes.
+        let db = Db::Sqlite(new);
+        let mut tx = db.write().await.unwrap();
+        sqlx::query("CREATE TABLE x (a INTEGER)").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("tenants")), 0o700);
+        assert_eq!(mode(&data.join("control.db")), 0o600);
+        assert_eq!(mode(&data.join("tenants").join("t.db")), 0o600);
+        assert_eq!(mode(&data.join("tenants").join("t.db-wal")), 0o600);
+        drop((db, store));
     }
 }

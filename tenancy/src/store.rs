@@ -50,9 +50,11 @@ impl std::fmt::Debug for Store {
 const PG_CONNECTIONS: u32 = 8;
 
 impl Store {
-    /// The embedded default: SQLite files under `dir` (created if needed).
+    /// The embedded default: SQLite files under `dir` (created if needed). `dir` and its
+    /// `tenants` folder are made private to this user (0700), the database files 0600.
     pub async fn open_sqlite(dir: &Path, master: MasterKey) -> Result<Store> {
-        std::fs::create_dir_all(dir.join("tenants"))?;
+        crate::db::private_dir(dir)?;
+        crate::db::private_dir(&dir.join("tenants"))?;
         let control = Db::Sqlite(Db::open_sqlite(&dir.join("control.db")).await?);
         control.migrate(MigrationSet::Control).await?;
         let layout = Layout::Sqlite { dir: dir.to_owned(), pools: Mutex::new(HashMap::new()) };

@@ -139,6 +139,8 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         default_line_quota: 5,
         trial_days: 0,
         extra_frame_ancestor: Some(sim_base.clone()),
+        metrics_token: None,
+        limits: crate::state::Limits::default(),
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
     let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());
@@ -158,12 +160,13 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "restoring lines failed"),
     }
-    let server = tokio::spawn(
-        warp::serve(crate::http::routes(state))
-            .incoming(listener)
-            .graceful(crate::serve::shutdown())
-            .run(),
-    );
+    let limits = state.settings().limits.clone();
+    let server = tokio::spawn(crate::serve::serve_http(
+        listener,
+        crate::http::routes(state),
+        limits,
+        crate::serve::shutdown(),
+    ));
     // The administrator opens the app for the first time: the install frame, then installFinish.
     let install = sim
         .open_frame(

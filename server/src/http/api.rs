@@ -1,4 +1,4 @@
-//! Handlers of the JSON API (`/api/...`). Each takes the state and the bearer token, and
+//! Handlers of the JSON API (`/api/...`). Each takes the state and the authenticated caller, and
 //! answers JSON or an [`ApiError`].
 
 use serde::Serialize;
@@ -54,8 +54,7 @@ fn line_out(state: &AppState, member_id: &str, line: tenancy::Line) -> LineOut {
 }
 
 /// `GET /api/me`.
-pub async fn me(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn me(state: AppState, s: Session) -> ApiResult<Response> {
     Ok(json(&Me {
         member_id: s.claims.mid.clone(),
         user_id: s.claims.uid,
@@ -66,8 +65,7 @@ pub async fn me(state: AppState, bearer: Option<String>) -> ApiResult<Response> 
 }
 
 /// `GET /api/lines`: every line for administrators, the assigned ones for users.
-pub async fn lines(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn lines(state: AppState, s: Session) -> ApiResult<Response> {
     let lines: Vec<LineOut> = s
         .tenant
         .lines(s.caller())
@@ -79,12 +77,7 @@ pub async fn lines(state: AppState, bearer: Option<String>) -> ApiResult<Respons
 }
 
 /// `POST /api/lines` (administrators; within the quota; not when read-only).
-pub async fn create_line(
-    state: AppState,
-    bearer: Option<String>,
-    body: CreateLine,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn create_line(state: AppState, s: Session, body: CreateLine) -> ApiResult<Response> {
     s.require_admin()?;
     s.require_writable(state.now_unix())?;
     let line =
@@ -103,19 +96,13 @@ pub async fn create_line(
 }
 
 /// `GET /api/lines/{id}`.
-pub async fn line(state: AppState, bearer: Option<String>, id: LineId) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn line(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
     Ok(json(&line_out(&state, &s.claims.mid, s.tenant.line(s.caller(), id).await?)))
 }
 
 /// `DELETE /api/lines/{id}` (administrators): the line disappears, its history is kept; a
 /// running line is stopped first.
-pub async fn delete_line(
-    state: AppState,
-    bearer: Option<String>,
-    id: LineId,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn delete_line(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
     s.require_admin()?;
     s.require_writable(state.now_unix())?;
     s.tenant.line(s.caller(), id).await?;
@@ -141,11 +128,10 @@ pub async fn delete_line(
 /// the line) or unassign (`user_id: null`). The user must be known (listed by `/api/users`).
 pub async fn assign_line(
     state: AppState,
-    bearer: Option<String>,
+    s: Session,
     id: LineId,
     body: Assign,
 ) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
     s.require_admin()?;
     s.require_writable(state.now_unix())?;
     let before = s.tenant.line(s.caller(), id).await?.assigned_user;
@@ -164,12 +150,7 @@ pub async fn assign_line(
 }
 
 /// `GET /api/lines/{id}/conversations`: most recent first, with unread counts.
-pub async fn conversations(
-    state: AppState,
-    bearer: Option<String>,
-    line_id: LineId,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn conversations(_state: AppState, s: Session, line_id: LineId) -> ApiResult<Response> {
     let conversations = s.tenant.conversations_with_last_message(s.caller(), line_id).await?;
     let list: Vec<ConversationOut> = conversations
         .into_iter()
@@ -183,12 +164,7 @@ pub async fn conversations(
 }
 
 /// `GET /api/conversations/search?q=`: contacts on the caller's lines, with their conversations.
-pub async fn search(
-    state: AppState,
-    bearer: Option<String>,
-    q: SearchQuery,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn search(_state: AppState, s: Session, q: SearchQuery) -> ApiResult<Response> {
     let limit = page(q.limit, 50, tenancy::MAX_PAGE)?;
     if q.q.trim().is_empty() {
         return Err(ApiError::BadRequest("q must not be empty".to_owned()));
@@ -210,19 +186,17 @@ pub async fn search(
 }
 
 /// `GET /api/conversations/{id}`.
-pub async fn conversation(state: AppState, bearer: Option<String>, id: i64) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn conversation(_state: AppState, s: Session, id: i64) -> ApiResult<Response> {
     Ok(json(&ConversationOut::from(s.tenant.conversation(s.caller(), id).await?)))
 }
 
 /// `GET /api/conversations/{id}/messages?before=&limit=`: one page, newest first.
 pub async fn history(
-    state: AppState,
-    bearer: Option<String>,
+    _state: AppState,
+    s: Session,
     id: i64,
     q: HistoryQuery,
 ) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
     let limit = page(q.limit, 50, tenancy::MAX_PAGE)?;
     let p = s.tenant.history(s.caller(), id, q.before, limit).await?;
     Ok(json(&HistoryOut {
@@ -233,8 +207,7 @@ pub async fn history(
 
 /// `POST /api/conversations/{id}/read`: unread count to zero. Allowed when read-only (it only
 /// changes what the viewer has seen).
-pub async fn mark_read(state: AppState, bearer: Option<String>, id: i64) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn mark_read(state: AppState, s: Session, id: i64) -> ApiResult<Response> {
     let conv = s.tenant.conversation(s.caller(), id).await?;
     s.tenant.mark_read(s.caller(), id).await?;
     publish(
@@ -250,8 +223,7 @@ pub async fn mark_read(state: AppState, bearer: Option<String>, id: i64) -> ApiR
 
 /// `GET /api/users` (administrators): the portal's users read through `user.get` and cached;
 /// when the portal cannot be reached, the cache (`source: cache`).
-pub async fn users(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn users(state: AppState, s: Session) -> ApiResult<Response> {
     s.require_admin()?;
     let known: std::collections::HashMap<i64, tenancy::User> =
         s.tenant.users(s.caller()).await?.into_iter().map(|u| (u.id, u)).collect();
@@ -313,8 +285,7 @@ fn audit_query(q: &AuditQuery, default_limit: u32) -> ApiResult<tenancy::audit::
 }
 
 /// `GET /api/audit` (administrators): one page, filtered.
-pub async fn audit(state: AppState, bearer: Option<String>, q: AuditQuery) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn audit(_state: AppState, s: Session, q: AuditQuery) -> ApiResult<Response> {
     s.require_admin()?;
     let page = s.tenant.audit_query(s.caller(), &audit_query(&q, 100)?).await?;
     Ok(json(&AuditPageOut {
@@ -324,12 +295,7 @@ pub async fn audit(state: AppState, bearer: Option<String>, q: AuditQuery) -> Ap
 }
 
 /// `GET /api/audit/export` (administrators): every matching record as NDJSON.
-pub async fn audit_export(
-    state: AppState,
-    bearer: Option<String>,
-    q: AuditQuery,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn audit_export(_state: AppState, s: Session, q: AuditQuery) -> ApiResult<Response> {
     s.require_admin()?;
     let mut out = Vec::new();
     let query = audit_query(&q, tenancy::audit::MAX_PAGE)?;
@@ -348,8 +314,7 @@ pub async fn audit_export(
 }
 
 /// `GET /api/subscription`: plan, lines used of allowed, trial days left.
-pub async fn subscription(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn subscription(state: AppState, s: Session) -> ApiResult<Response> {
     // The count is tenant-wide whoever asks (a number, no line data).
     let used = i64::try_from(s.tenant.lines(Caller::System).await?.len()).unwrap_or(i64::MAX);
     let now_ms = state.now_unix().saturating_mul(1000);

@@ -49,7 +49,7 @@ fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Res
     let mut r = reply::with_status(reply::html(body), status).into_response();
     let csp = match frame_ancestor {
         Some(origin) => format!(
-            "frame-ancestors {origin}; default-src 'self'; script-src 'self' 'unsafe-inline' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
+            "frame-ancestors {origin}; default-src 'self'; script-src 'self' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
         ),
         None => "frame-ancestors 'none'; default-src 'none'".to_owned(),
     };
@@ -173,7 +173,7 @@ pub async fn install(state: AppState, query: String, body: Bytes) -> Response {
             let page = "<!doctype html><meta charset=utf-8><title>wab24: installed</title>\
                 <script src=\"https://api.bitrix24.com/api/v1/\"></script>\
                 <p id=installed>wab24 is installed.</p>\
-                <script>if (window.BX24) { BX24.init(function () { BX24.installFinish(); }); }</script>"
+                <script src=\"/ui/install.js\"></script>"
                 .to_owned();
             html(StatusCode::OK, page, origin)
         }

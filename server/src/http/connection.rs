@@ -14,7 +14,7 @@ use warp::{
 use crate::{
     error::{ApiError, ApiResult},
     runtime::LineState,
-    state::AppState,
+    state::{AppState, Session},
 };
 
 /// An SVG image of a QR code (black on white, with the quiet zone), or `None` if the text does
@@ -55,8 +55,7 @@ pub fn state_json(line_id: LineId, state: &LineState) -> serde_json::Value {
 
 /// `POST /api/lines/{id}/connect` (administrators): starts the line (a running line is left as
 /// it is) and answers its state, 202.
-pub async fn connect(state: AppState, bearer: Option<String>, id: LineId) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn connect(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
     s.require_admin()?;
     s.require_writable(state.now_unix())?;
     let runtime = state.require_runtime()?;
@@ -68,12 +67,7 @@ pub async fn connect(state: AppState, bearer: Option<String>, id: LineId) -> Api
 
 /// `POST /api/lines/{id}/disconnect` (administrators): stops the line; it stays stopped across
 /// restarts until the next connect. 204; 409 if it is not running.
-pub async fn disconnect(
-    state: AppState,
-    bearer: Option<String>,
-    id: LineId,
-) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn disconnect(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
     s.require_admin()?;
     let runtime = state.require_runtime()?;
     s.tenant.line(s.caller(), id).await?;
@@ -84,8 +78,7 @@ pub async fn disconnect(
 
 /// `POST /api/lines/{id}/logout` (administrators): WhatsApp forgets this device and the line
 /// must be paired again. 204; 409 if it is not running.
-pub async fn logout(state: AppState, bearer: Option<String>, id: LineId) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn logout(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
     s.require_admin()?;
     let runtime = state.require_runtime()?;
     s.tenant.line(s.caller(), id).await?;

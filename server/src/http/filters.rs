@@ -1,18 +1,41 @@
-//! The routes: path and method first, then the state, the bearer token and the parsed input;
-//! every handler answers a response (errors included), and warp's own rejections (unknown
-//! route, wrong method, bad body) become the same JSON error shape in [`recover`].
+//! The routes: path and method first, then the caller's [`Session`] (authentication runs before
+//! any body is read), then the parsed input; every handler answers a response (errors
+//! included), and rejections (unknown route, wrong method, refused token, bad body) become the
+//! same JSON error shape in [`recover`].
 
 use std::{convert::Infallible, future::Future};
 
-use warp::{Filter, Rejection, Reply, filters::BoxedFilter, reply::Response};
+use bytes::{Buf, BufMut, BytesMut};
+use futures_util::{Stream, StreamExt};
+use warp::{
+    Filter, Rejection, Reply,
+    filters::BoxedFilter,
+    http::{HeaderMap, header},
+    reply::Response,
+};
 
 use super::{api, bitrix, connection, meta, sending, sse, ui};
-use crate::{error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    state::{AppState, Session},
+};
 
 /// Largest JSON body.
-const JSON_LIMIT: u64 = 64 * 1024;
+pub const JSON_LIMIT: u64 = 64 * 1024;
 /// Largest Bitrix24 form body.
 const FORM_LIMIT: u64 = 256 * 1024;
+
+/// An [`ApiError`] carried as a rejection: a refused token or a bad body. The route that
+/// matched path and method rejected with it, so it is answered as it is, whatever the other
+/// routes said (a route of the same path with another method would say 405).
+#[derive(Debug)]
+pub struct Refused(pub ApiError);
+
+impl warp::reject::Reject for Refused {}
+
+fn refuse(e: ApiError) -> Rejection {
+    warp::reject::custom(Refused(e))
+}
 
 async fn respond(f: impl Future<Output = Result<Response, ApiError>>) -> Response {
     f.await.unwrap_or_else(|e| e.response())
@@ -41,9 +64,94 @@ fn bearer_or_query() -> impl Filter<Extract = (Option<String>,), Error = Infalli
         })
 }
 
+/// The state and the authenticated caller, from the token `token` extracts; a refused token
+/// rejects with its 401/403 before anything else of the request is looked at.
+fn authenticated(
+    state: AppState,
+    token: impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone + Send + Sync + 'static,
+) -> impl Filter<Extract = (AppState, Session), Error = Rejection> + Clone {
+    warp::any()
+        .map(move || state.clone())
+        .and(token)
+        .and_then(|state: AppState, token: Option<String>| async move {
+            match state.authenticate(token.as_deref()).await {
+                Ok(session) => Ok((state, session)),
+                Err(e) => Err(refuse(e)),
+            }
+        })
+        .untuple_one()
+}
+
+/// The plan hook's secret header, checked before the body is read: 404 when no secret is
+/// configured, 401 without the header, 403 when wrong (compared in constant time).
+fn hook_secret(
+    state: AppState,
+) -> impl Filter<Extract = (AppState, Option<String>), Error = Rejection> + Clone {
+    warp::any()
+        .map(move || state.clone())
+        .and(warp::header::optional::<String>("x-wab24-hook-secret"))
+        .and_then(|state: AppState, given: Option<String>| async move {
+            use subtle::ConstantTimeEq;
+            let Some(expected) = state.settings().plan_hook_secret.as_deref() else {
+                return Err(refuse(ApiError::NotFound("route")));
+            };
+            let Some(secret) = given else {
+                return Err(refuse(ApiError::Unauthorized("missing X-Wab24-Hook-Secret")));
+            };
+            if !bool::from(secret.as_bytes().ct_eq(expected.as_bytes())) {
+                return Err(refuse(ApiError::Forbidden("wrong hook secret")));
+            }
+            Ok((state, Some(secret)))
+        })
+        .untuple_one()
+}
+
+/// A JSON body of type `T`: `application/json` (415 otherwise), at most [`JSON_LIMIT`] bytes
+/// whether announced by `Content-Length` or sent chunked (413, read no further), valid (400).
 fn json<T: serde::de::DeserializeOwned + Send>()
 -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(JSON_LIMIT).and(warp::body::json())
+    warp::header::headers_cloned().and(warp::body::stream()).and_then(
+        |headers: HeaderMap, body| async move { read_json(&headers, body).await.map_err(refuse) },
+    )
+}
+
+async fn read_json<T: serde::de::DeserializeOwned, B: Buf>(
+    headers: &HeaderMap,
+    body: impl Stream<Item = Result<B, warp::Error>>,
+) -> Result<T, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let essence = content_type.map(sending::essence);
+    if essence.as_deref() != Some("application/json") {
+        return Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON sent as Content-Type: application/json".to_owned(),
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > JSON_LIMIT) {
+        return Err(ApiError::TooLarge);
+    }
+    let mut buf = BytesMut::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| {
+            tracing::debug!(error = %e, "JSON body unreadable");
+            ApiError::BadRequest("the body could not be read".to_owned())
+        })?;
+        if (buf.len() + chunk.remaining()) as u64 > JSON_LIMIT {
+            return Err(ApiError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.put_slice(part);
+            chunk.advance(n);
+        }
+    }
+    serde_json::from_slice(&buf)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 fn form() -> impl Filter<Extract = (String, bytes::Bytes), Error = Rejection> + Clone {
@@ -54,18 +162,36 @@ fn form() -> impl Filter<Extract = (String, bytes::Bytes), Error = Rejection> + 
         .and(warp::body::bytes())
 }
 
+/// `GET /metrics` on a listener of its own (`metrics_listen`): no token asked, the address
+/// is the protection.
+pub fn metrics_routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let st = warp::any().map(move || state.clone());
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(st)
+        .then(meta::metrics)
+        .recover(recover)
+        .unify()
+        .boxed()
+}
+
 /// Every route, with logging and error recovery.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let metrics = state.metrics().clone();
-    let st = warp::any().map(move || state.clone());
-    let auth = st.clone().and(bearer());
+    let auth = authenticated(state.clone(), bearer());
     // Where the browser cannot set a header (<img src>, <audio src>, EventSource), the token
     // may come as `?access_token=`.
-    let auth_or_query = st.clone().and(bearer_or_query());
+    let auth_or_query = authenticated(state.clone(), bearer_or_query());
+    let hook_state = state.clone();
+    let st = warp::any().map(move || state.clone());
 
     let health = warp::path!("healthz").and(warp::get()).map(|| "ok".into_response()).boxed();
-    let metrics_route =
-        warp::path!("metrics").and(warp::get()).and(st.clone()).then(meta::metrics).boxed();
+    let metrics_route = warp::path!("metrics")
+        .and(warp::get())
+        .and(st.clone())
+        .and(bearer())
+        .then(meta::metrics_with_token)
+        .boxed();
     let openapi = warp::path!("api" / "openapi.json").and(warp::get()).then(meta::openapi).boxed();
     let ui_files = warp::path!("ui" / String)
         .and(warp::get())
@@ -86,7 +212,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(warp::path!("b24" / "events")
             .and(warp::post())
-            .and(st.clone())
+            .and(st)
             .and(warp::body::content_length_limit(FORM_LIMIT))
             .and(warp::body::bytes())
             .then(bitrix::events))
@@ -176,10 +302,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             .and(warp::post())
             .and(auth.clone())
             .and(warp::query())
-            .and(warp::header::optional::<String>("content-type"))
-            .and(warp::body::content_length_limit(sending::MAX_UPLOAD))
-            .and(warp::body::bytes())
-            .then(|id, s, b, q, ct, body| respond(sending::send_media(s, b, id, q, ct, body))))
+            .and(warp::header::headers_cloned())
+            .and(warp::body::stream())
+            .then(|id, s, b, q, headers, body| {
+                respond(sending::send_media(s, b, id, q, headers, body))
+            }))
         .unify()
         .or(warp::path!("api" / "messages" / i64 / "media")
             .and(warp::get())
@@ -215,8 +342,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(warp::path!("api" / "hooks" / "plan")
             .and(warp::post())
-            .and(st)
-            .and(warp::header::optional::<String>("x-wab24-hook-secret"))
+            .and(hook_secret(hook_state))
             .and(json())
             .then(|s, secret, body| respond(api::plan_hook(s, secret, body))))
         .unify()
@@ -265,22 +391,26 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// warp's rejections as the API's JSON errors.
+/// Rejections as the API's JSON errors. A [`Refused`] comes from the route that matched path
+/// and method, so it wins over what other routes said; likewise a body or query rejection
+/// wins over the 405 of a route with the same path and another method.
 pub async fn recover(r: Rejection) -> Result<Response, Infallible> {
-    let e = if r.is_not_found() {
+    let e = if let Some(Refused(e)) = r.find::<Refused>() {
+        return Ok(e.response());
+    } else if r.is_not_found() {
         ApiError::NotFound("route")
+    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::TooLarge
+    } else if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
+        ApiError::UnsupportedMediaType("unsupported content type".to_owned())
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::BadRequest("Content-Length is required".to_owned())
     } else if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
         ApiError::BadRequest(format!("invalid JSON body: {e}"))
     } else if r.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::BadRequest("invalid query parameters".to_owned())
     } else if r.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
-    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::TooLarge
-    } else if r.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        ApiError::UnsupportedMediaType
-    } else if r.find::<warp::reject::LengthRequired>().is_some() {
-        ApiError::BadRequest("Content-Length is required".to_owned())
     } else {
         tracing::warn!(rejection = ?r, "unhandled rejection");
         ApiError::BadRequest("bad request".to_owned())

@@ -5,11 +5,27 @@ use std::collections::BTreeMap;
 use tenancy::Caller;
 use warp::{Reply, http::HeaderValue, reply::Response};
 
-use crate::state::AppState;
+use crate::{error::ApiError, state::AppState};
 
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> Response {
     warp::reply::json(&super::openapi::document()).into_response()
+}
+
+/// `GET /metrics` on the API's listener: only with the configured `metrics_token` as a bearer
+/// token (compared in constant time); 404 when no token is configured.
+pub async fn metrics_with_token(state: AppState, bearer: Option<String>) -> Response {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = state.settings().metrics_token.as_deref() else {
+        return ApiError::NotFound("route").response();
+    };
+    let Some(given) = bearer else {
+        return ApiError::Unauthorized("missing bearer token").response();
+    };
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return ApiError::Forbidden("wrong metrics token").response();
+    }
+    metrics(state).await
 }
 
 /// `GET /metrics`: Prometheus text. Lines by status are counted at scrape time over every

@@ -47,11 +47,11 @@ const OPS: &[Op] = &[
     Op {
         method: "get",
         path: "/metrics",
-        summary: "Prometheus metrics: lines by status, messages in/out, SSE clients, Bitrix24 call errors",
+        summary: "Prometheus metrics: lines by status, messages in/out, SSE clients, Bitrix24 call errors. Asks for the configured metrics_token as a bearer token (401 without, 403 wrong); 404 when none is configured (metrics_listen serves it without a token on an address of its own)",
         auth: Auth::None,
         body: None,
         ok: ("200", "text"),
-        errors: &[],
+        errors: &["401", "403", "404"],
         write: false,
     },
     Op {
@@ -257,11 +257,11 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/conversations/{conversation_id}/media",
-        summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB",
+        summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB. Authenticated and checked against the conversation before the body is read, then streamed to disk; an image or video must begin as its declared type (415); 413 also when the portal's storage quota is reached (with current and max bytes); 429 when the portal has its maximum of uploads under way, 503 when the server has",
         auth: Auth::Bearer,
         body: Some("binary"),
         ok: ("202", "Message"),
-        errors: &["400", "404", "413", "415", "422", "503"],
+        errors: &["400", "404", "413", "415", "422", "429", "503"],
         write: true,
     },
     Op {
@@ -399,6 +399,13 @@ fn operation(op: &Op) -> Value {
     }
     if op.write {
         codes.push(("402", "trial ended: read-only"));
+    }
+    if op.body.is_some_and(|b| b != "form" && b != "binary") {
+        codes.extend([
+            ("400", "invalid JSON body"),
+            ("413", "body over 64 KiB"),
+            ("415", "not sent as application/json"),
+        ]);
     }
     for (code, d) in codes {
         responses.insert(code.to_owned(), err(d));

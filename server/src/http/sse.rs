@@ -66,8 +66,7 @@ impl Scope {
 
 /// The SSE response. A task per stream reads the bus, lets through what its [`Scope`] allows
 /// and hands it to the response through a channel; it ends when the client goes away.
-pub async fn events(state: AppState, bearer: Option<String>) -> ApiResult<Response> {
-    let s = state.authenticate(bearer.as_deref()).await?;
+pub async fn events(state: AppState, s: Session) -> ApiResult<Response> {
     tracing::info!(member_id = %s.claims.mid, user_id = s.claims.uid, "event stream opened");
     let (tx, rx) = mpsc::channel::<sse::Event>(256);
     let hello = sse::Event::default().event("hello").json_data(serde_json::json!({
@@ -82,7 +81,9 @@ pub async fn events(state: AppState, bearer: Option<String>) -> ApiResult<Respon
     let stream = stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
-    let body = sse::keep_alive().interval(Duration::from_secs(15)).stream(stream);
+    // Within the server's idle timeout, so that an open stream is never taken for idle.
+    let interval = (state.settings().limits.idle_timeout / 3).min(Duration::from_secs(15));
+    let body = sse::keep_alive().interval(interval).stream(stream);
     Ok(sse::reply(body).into_response())
 }
 

@@ -119,9 +119,9 @@ async fn download(
     let path = media_dir.join(&relative);
     let write = async {
         if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent).await?;
+            super::create_private_dir(parent).await?;
         }
-        tokio::fs::write(&path, &bytes).await
+        super::write_private_file(&path, &bytes).await
     };
     if let Err(error) = write.await {
         warn!(line_id, %error, "media file not written; recording the message without it");

@@ -466,15 +466,7 @@ impl Runtime {
             (bytes, mime)
         };
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-        let name = upload
-            .file_name
-            .as_deref()
-            .map(|n| {
-                n.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).take(128).collect::<String>()
-            })
-            .filter(|n| !n.is_empty() && n != "." && n != "..")
-            .unwrap_or_else(|| "file".to_owned());
-        let relative = format!("out/{}/{name}", hex::encode(sha256));
+        let relative = format!("out/{}/{}", hex::encode(sha256), media_name(upload));
         write_media(&self.media_dir(member_id), &relative, &bytes).await?;
         let outbound = Outbound {
             kind,
@@ -491,17 +483,147 @@ impl Runtime {
     }
 }
 
+/// A file an upload streamed to disk (under [`Runtime::staging_dir`]), with its size and
+/// SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedMedia {
+    /// Where the file is.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: [u8; 32],
+}
+
+impl Runtime {
+    /// Where uploads are streamed before they are checked: beside the tenant's media folder
+    /// (same file system), so that moving one in is a rename.
+    #[must_use]
+    pub fn staging_dir(&self, member_id: &str) -> PathBuf {
+        self.shared.config.data_dir.join("tenants").join(member_id).join("uploads")
+    }
+
+    /// [`Runtime::send_media`] for a file already on disk: moved into the media folder (a
+    /// voice note is read and remuxed, it is small), never held in memory whole. The staged
+    /// file is gone afterwards, or left to the caller to remove on an error.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::send_media`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_media_file(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        conversation: ConversationId,
+        kind: MessageKind,
+        staged: &StagedMedia,
+        upload: &MediaUpload,
+        quoted: Option<MessageId>,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
+        if kind == MessageKind::Voice {
+            let bytes = tokio::fs::read(&staged.path).await?;
+            let _ = tokio::fs::remove_file(&staged.path).await;
+            return self
+                .send_media(
+                    member_id,
+                    caller,
+                    conversation,
+                    kind,
+                    bytes,
+                    upload,
+                    quoted,
+                    idempotency_key,
+                )
+                .await;
+        }
+        if outbound::media_kind(kind).is_none() {
+            return Err(RuntimeError::Invalid("not a media kind"));
+        }
+        let limit = self.shared.config.max_media;
+        if staged.size > limit {
+            return Err(RuntimeError::MediaTooLarge { size: staged.size, limit });
+        }
+        let mime = upload.mime.clone().unwrap_or_else(|| "application/octet-stream".to_owned());
+        let relative = format!("out/{}/{}", hex::encode(staged.sha256), media_name(upload));
+        let path = self.media_dir(member_id).join(&relative);
+        if let Some(parent) = path.parent() {
+            create_private_dir(parent).await?;
+        }
+        // Content-addressed: a file already there holds these bytes.
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            let _ = tokio::fs::remove_file(&staged.path).await;
+        } else {
+            tokio::fs::rename(&staged.path, &path).await?;
+        }
+        let outbound = Outbound {
+            kind,
+            text: upload.caption.clone(),
+            media: Some(Media {
+                path: relative,
+                mime,
+                size: i64::try_from(staged.size).unwrap_or(i64::MAX),
+                sha256: staged.sha256,
+            }),
+            quoted_id: quoted,
+        };
+        self.enqueue(member_id, caller, conversation, &outbound, idempotency_key).await
+    }
+}
+
+/// The stored file name of an upload: the given one without path separators, or `file`.
+fn media_name(upload: &MediaUpload) -> String {
+    upload
+        .file_name
+        .as_deref()
+        .map(|n| {
+            n.chars().filter(|c| !matches!(c, '/' | '\\' | '\0')).take(128).collect::<String>()
+        })
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .unwrap_or_else(|| "file".to_owned())
+}
+
+/// Creates `dir` and its missing parents readable by this user only (0700).
+///
+/// # Errors
+///
+/// The file system's.
+pub async fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).await
+}
+
+/// Writes `bytes` to a new or truncated file readable by this user only (0600).
+///
+/// # Errors
+///
+/// The file system's.
+pub async fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await
+}
+
 async fn write_media(dir: &Path, relative: &str, bytes: &[u8]) -> Result<(), RuntimeError> {
     let path = dir.join(relative);
     if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
+        create_private_dir(parent).await?;
     }
     // Content-addressed: a file already there holds these bytes.
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         return Ok(());
     }
     let partial = path.with_extension("partial");
-    tokio::fs::write(&partial, bytes).await?;
+    write_private_file(&partial, bytes).await?;
     tokio::fs::rename(&partial, &path).await?;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub(crate) const ALPHA: &str = "alpha0member";
 pub(crate) const BETA: &str = "beta0member";
 pub(crate) const MASTER: [u8; 32] = *b"wab24-integration-master-key-32b";
 pub(crate) const HOOK_SECRET: &str = "hook-secret-for-tests-0123";
+pub(crate) const METRICS_TOKEN: &str = "metrics-token-for-tests-0123";
 
 pub(crate) struct App {
     pub(crate) sim: Sim,
@@ -68,6 +69,8 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         default_line_quota: 3,
         trial_days: 14,
         extra_frame_ancestor: None,
+        metrics_token: Some(METRICS_TOKEN.to_owned()),
+        limits: wab24::state::Limits::default(),
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();
@@ -86,7 +89,12 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         Arc::new(SharedClock(Arc::new(clock.clone()))),
         Some(runtime),
     );
-    tokio::spawn(warp::serve(wab24::http::routes(state.clone())).incoming(listener).run());
+    tokio::spawn(wab24::serve::serve_http(
+        listener,
+        wab24::http::routes(state.clone()),
+        state.settings().limits.clone(),
+        std::future::pending(),
+    ));
     App {
         sim,
         wa,
@@ -179,7 +187,7 @@ impl App {
     pub(crate) async fn install(&self, member: &str) {
         let a = self.install_frame(member, 1).await;
         assert_eq!(a.status, 200, "{}", a.body);
-        assert!(a.body.contains("BX24.installFinish()"));
+        assert!(a.body.contains("<script src=\"/ui/install.js\">"));
         self.sim.finish_install(member);
     }
 

@@ -13,7 +13,7 @@ async fn install_frame_registers_the_tenant_and_binds_uninstall() {
     let app = start().await;
     let a = app.install_frame(ALPHA, 1).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert!(a.body.contains("BX24.installFinish()"));
+    assert!(a.body.contains("<script src=\"/ui/install.js\">"));
     assert_eq!(
         a.headers["content-security-policy"].to_str().unwrap().split(';').next(),
         Some("frame-ancestors http://alpha.test")

@@ -11,6 +11,7 @@ mod app;
 mod bitrix;
 mod cli;
 mod flow;
+mod hardening;
 mod matrix;
 mod meta;
 mod reliability;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::app::{ALPHA, start};
+use crate::app::{ALPHA, METRICS_TOKEN, start};
 
 #[tokio::test]
 async fn every_route_answers_and_is_documented() {
@@ -64,7 +64,7 @@ async fn metrics_count_lines_by_status() {
         )
         .await
         .unwrap();
-    let m = app.call("GET", "/metrics", None, None).await;
+    let m = app.call("GET", "/metrics", Some(METRICS_TOKEN), None).await;
     assert_eq!(m.status, 200);
     assert!(m.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
     for want in [

@@ -218,6 +218,12 @@ async fn pairs_receives_sends_and_moves_statuses() {
     let media = image_row.media.unwrap();
     assert_eq!((media.mime.as_str(), media.size), ("image/jpeg", 30_000));
     assert_eq!(std::fs::read(runtime.media_dir(MEMBER).join(&media.path)).unwrap(), picture);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let file = runtime.media_dir(MEMBER).join(&media.path);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&file), mode(file.parent().unwrap())), (0o600, 0o700), "private media");
+    }
 
     // Outbound: text, reply, reaction, image, voice note (a Chromium webm recording).
     let sent_text =
