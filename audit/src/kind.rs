@@ -33,11 +33,13 @@ pub enum Kind {
     /// A user queued an outbound message; the payload is the request (kind, text, media
     /// description, quoted message, idempotency key).
     MessageQueued,
+    /// An administrator changed a line's settings; the payload has the old and new values.
+    LineSettingsChanged,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -51,6 +53,7 @@ impl Kind {
         Kind::StatusUpdate,
         Kind::ConnectionState,
         Kind::MessageQueued,
+        Kind::LineSettingsChanged,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -69,6 +72,7 @@ impl Kind {
             Kind::StatusUpdate => "wa.status_update",
             Kind::ConnectionState => "wa.connection_state",
             Kind::MessageQueued => "wa.message_queued",
+            Kind::LineSettingsChanged => "line.settings_changed",
         }
     }
 }

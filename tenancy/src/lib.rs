@@ -16,8 +16,9 @@ pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
     Caller, Contact, Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line,
-    LineId, LineStatus, MAX_PAGE, Media, Message, MessageId, MessageKind, MessageStatus, Outbound,
-    OutboxItem, PortalTokens, Recorded, StatusChange, TenantInfo, TenantStatus, User, UserId,
+    LineId, LineSettings, LineStatus, MAX_PAGE, Media, Message, MessageHit, MessageId, MessageKind,
+    MessageStatus, Outbound, OutboxItem, PortalTokens, ReadOutcome, Recorded, StatusChange,
+    TenantInfo, TenantStatus, User, UserId,
 };
 pub use signal::{Clock, LineSignalStore};
 pub use store::{Cleanup, Store};
