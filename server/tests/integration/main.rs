@@ -13,6 +13,7 @@ mod cli;
 mod flow;
 mod matrix;
 mod meta;
+mod product;
 mod restart;
 mod runtime;
 mod sse;
