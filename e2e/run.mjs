@@ -545,6 +545,8 @@ await step('admin disconnects the line and reassigns it to user 3', async () => 
   await until('the line is assigned to user 3', async () => (await apiIn(A, 'GET', `/api/lines/${state.lineA}`)).body.assigned_user === 3);
   const mine = (await apiIn(U, 'GET', '/api/lines')).body.lines;
   check(mine.length === 0, 'user 2 still has the line');
+  // User 2's open panel drops the line's chats live (line.unassigned), without a reload.
+  await U.locator(`[data-test=conv][data-conv-id="${state.convId}"]`).waitFor({ state: 'detached', timeout: T });
 });
 
 // 16

@@ -39,11 +39,13 @@ pub enum Kind {
     /// A customer's WhatsApp identity key changed (a reinstall or a new phone): the new key was
     /// accepted and the conversation shows "security code changed".
     IdentityChanged,
+    /// An administrator changed a line's settings; the payload has the old and new values.
+    LineSettingsChanged,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -59,6 +61,7 @@ impl Kind {
         Kind::MessageQueued,
         Kind::MessageAdjusted,
         Kind::IdentityChanged,
+        Kind::LineSettingsChanged,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -79,6 +82,7 @@ impl Kind {
             Kind::MessageQueued => "wa.message_queued",
             Kind::MessageAdjusted => "wa.message_adjusted",
             Kind::IdentityChanged => "wa.identity_changed",
+            Kind::LineSettingsChanged => "line.settings_changed",
         }
     }
 }

@@ -9,6 +9,11 @@ use tokio::sync::broadcast;
 
 use crate::runtime::{LineEvent, LineEventKind, LineState};
 
+/// The event a user's stream gets when one of their lines is taken away (reassigned,
+/// unassigned or deleted): `{"line_id": ..}`, so that the panel removes its conversations at
+/// once. Made by the stream itself (`http::sse`), which alone knows what its user had.
+pub const LINE_UNASSIGNED: &str = "line.unassigned";
+
 /// Who may receive an event (within its tenant; never another tenant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {

@@ -2,6 +2,8 @@
 // Server-Sent Events stream with its own reconnection (a visible state: connecting, live,
 // reconnecting).
 
+import { errorText } from './i18n.js';
+
 let token = '';
 
 /** Sets the session token every call carries. */
@@ -14,12 +16,18 @@ export function withToken(url) {
   return url + (url.includes('?') ? '&' : '?') + 'access_token=' + encodeURIComponent(token);
 }
 
-/** An API refusal: HTTP status, the stable code and the server's message. */
+/**
+ * An API refusal: HTTP status, the stable code, and as `message` the text for people in the
+ * viewer's language (the server's own words are in `serverMessage`).
+ */
 export class ApiError extends Error {
   constructor(status, code, message, body) {
-    super(message || `HTTP ${status}`);
+    const c = code || 'http_' + status;
+    const details = body && body.error && typeof body.error === 'object' ? body.error : {};
+    super(errorText(c, message || `HTTP ${status}`, details));
     this.status = status;
-    this.code = code || 'http_' + status;
+    this.code = c;
+    this.serverMessage = message;
     this.body = body;
   }
 }
@@ -102,8 +110,9 @@ export function upload(path, blob, type, onProgress) {
 }
 
 const EVENT_NAMES = [
-  'hello', 'line.created', 'line.assigned', 'line.deleted', 'line.status', 'message.stored',
-  'message.status', 'message.send_failed', 'conversation.read', 'subscription.changed', 'resync',
+  'hello', 'line.created', 'line.assigned', 'line.updated', 'line.unassigned', 'line.deleted',
+  'line.status', 'message.stored', 'message.status', 'message.send_failed', 'conversation.read',
+  'subscription.changed', 'resync',
 ];
 
 /**

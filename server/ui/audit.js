@@ -2,14 +2,14 @@
 // record, paging, and an NDJSON export with the same filters.
 
 import { api, query } from './api.js';
-import { t } from './i18n.js';
+import { t, kindName } from './i18n.js';
 import { h, replace, dateTime } from './format.js';
 import { icon } from './icons.js';
 
 const KINDS = [
   'app.installed', 'app.uninstalled', 'auth.issued', 'app.plan_changed', 'line.created', 'line.deleted',
   'line.status_changed', 'line.assigned', 'line.reassigned', 'wa.message_received', 'wa.status_update',
-  'wa.connection_state', 'wa.message_queued', 'wa.message_adjusted', 'wa.identity_changed',
+  'wa.connection_state', 'wa.message_queued', 'wa.message_adjusted', 'wa.identity_changed', 'line.settings_changed',
 ];
 
 function localInput(ms) {
@@ -23,7 +23,7 @@ export function createAudit(ctx) {
   let lines = [];
 
   const kind = h('select', { class: 'select', id: 'audit-kind', 'data-test': 'audit-kind' },
-    h('option', { value: '' }, t('audit.kind.any')), KINDS.map((k) => h('option', { value: k }, k)));
+    h('option', { value: '' }, t('audit.kind.any')), KINDS.map((k) => h('option', { value: k }, kindName(k))));
   const line = h('select', { class: 'select', id: 'audit-line', 'data-test': 'audit-line' });
   const user = h('select', { class: 'select', id: 'audit-user', 'data-test': 'audit-user' });
   const since = h('input', { class: 'input', type: 'datetime-local', id: 'audit-since', 'data-test': 'audit-since' });
@@ -94,7 +94,7 @@ export function createAudit(ctx) {
         h('tr', { 'data-test': 'audit-row', 'data-kind': r.kind, 'data-seq': r.seq, 'data-actor': r.actor },
           h('td', { class: 'mono' }, String(r.seq)),
           h('td', { class: 'nowrap' }, dateTime(r.at_ms)),
-          h('td', {}, h('span', { class: `kind kind-${r.kind.split('.')[0]}` }, r.kind)),
+          h('td', {}, h('span', { class: `kind kind-${r.kind.split('.')[0]}`, title: r.kind }, kindName(r.kind))),
           h('td', {}, actorName(r.actor)),
           h('td', { class: 'mono' }, r.subject),
           h('td', {}, toggle)),

@@ -22,6 +22,7 @@ export function createChat(ctx) {
   const lines = new Map();
   const convs = new Map();
   let searchResults = null; // null: no search; else conversation ids
+  const searchHits = new Map(); // conversation id -> the message that matched the search
   let lineFilter = '';
   let active = null; // conversation id
   let visible = false;
@@ -144,7 +145,8 @@ export function createChat(ctx) {
     const line = (id) => lines.get(id);
     replace(list, cs.map((c) => {
       const name = contactName(c.contact);
-      const m = c.preview;
+      const hit = searchResults ? searchHits.get(c.id) : undefined;
+      const m = hit || c.preview;
       const selected = c.id === active;
       const li = h('li', {
         class: 'conv' + (selected ? ' conv-active' : '') + (c.unread > 0 ? ' conv-unread' : ''),
@@ -159,6 +161,7 @@ export function createChat(ctx) {
           h('span', { class: 'conv-time', 'data-test': 'conv-time' }, listTime(c.last_message_at))),
         h('div', { class: 'conv-row' },
           h('span', { class: 'conv-preview', 'data-test': 'conv-preview' },
+            hit ? h('span', { class: 'conv-hit', 'data-test': 'search-hit' }, t('chats.found.message') + ': ') : null,
             m && m.direction === 'out' ? h('span', { class: `ticks ticks-${m.status}` }, ticks(m.status)) : null,
             previewText(m)),
           c.unread > 0 ? h('span', { class: 'unread-badge', 'data-test': 'unread', 'aria-label': `${c.unread}` }, c.unread > 99 ? '99+' : String(c.unread)) : null),
@@ -225,6 +228,7 @@ export function createChat(ctx) {
     const q = search.value.trim();
     if (!q) {
       searchResults = null;
+      searchHits.clear();
       renderList();
       return;
     }
@@ -232,13 +236,16 @@ export function createChat(ctx) {
       const r = await api('GET', `/api/conversations/search${query({ q, limit: 50 })}`);
       if (search.value.trim() !== q) return;
       const ids = [];
+      searchHits.clear();
       for (const x of r.results) {
         if (!x.conversation) continue;
         if (!convs.has(x.conversation.id)) {
           convs.set(x.conversation.id, { ...x.conversation });
           loadPreview(x.conversation);
         }
-        ids.push(x.conversation.id);
+        // A message hit shows the message; a conversation found twice is listed once.
+        if (x.message && !searchHits.has(x.conversation.id)) searchHits.set(x.conversation.id, x.message);
+        if (!ids.includes(x.conversation.id)) ids.push(x.conversation.id);
       }
       searchResults = ids;
     } catch (e) {
@@ -311,17 +318,35 @@ export function createChat(ctx) {
     composer.focus();
   }
 
+  /** Whether the viewer owns a conversation's unread count (the server decides the same way). */
+  function ownsCount(c) {
+    const line = lines.get(c.line_id);
+    if (!line) return false;
+    return line.assigned_user === ctx.userId || (ctx.isAdmin && line.assigned_user === null);
+  }
+
   async function markRead(id) {
     const c = convs.get(id);
     if (!c) return;
     const had = c.unread;
-    c.unread = 0;
-    renderList();
-    try {
-      await api('POST', `/api/conversations/${id}/read`);
-    } catch (e) {
-      c.unread = had;
+    // An administrator looking at an agent's chat leaves the agent's badge as it is.
+    const mine = ownsCount(c);
+    if (mine) {
+      c.unread = 0;
       renderList();
+    }
+    try {
+      const r = await api('POST', `/api/conversations/${id}/read`);
+      const cur = convs.get(id);
+      if (cur && r && typeof r.unread === 'number' && cur.unread !== r.unread) {
+        cur.unread = r.unread;
+        renderList();
+      }
+    } catch (e) {
+      if (mine) {
+        c.unread = had;
+        renderList();
+      }
     }
   }
 
@@ -706,6 +731,22 @@ export function createChat(ctx) {
       l.state = p.state;
       if (active !== null && convs.get(active)?.line_id === p.line_id) renderHead();
     }
+  });
+  // A line taken away from this user (reassigned, unassigned, deleted): its chats go at once.
+  ctx.stream.on('line.unassigned', (p) => {
+    const line = p && lines.get(p.line_id);
+    if (!line) return;
+    lines.delete(p.line_id);
+    for (const [id, c] of [...convs]) if (c.line_id === p.line_id) convs.delete(id);
+    if (searchResults) searchResults = searchResults.filter((id) => convs.has(id));
+    if (active !== null && !convs.has(active)) closeThread();
+    renderLineFilter();
+    renderList();
+    ctx.toast(t('chats.line.removed', { name: line.name }));
+  });
+  ctx.stream.on('line.updated', (p) => {
+    const old = p && p.line && lines.get(p.line.id);
+    if (old) lines.set(p.line.id, { ...old, ...p.line, state: old.state });
   });
   const reload = () => loadAll().then(() => {
     if (active !== null && convs.has(active)) {

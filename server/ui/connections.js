@@ -133,6 +133,8 @@ export function createConnections(ctx) {
     const select = userOptions(line.assigned_user);
     select.id = `assign-${line.id}`;
     select.addEventListener('change', () => assign(line, select.value === '' ? null : Number(select.value)));
+    const receipts = h('input', { type: 'checkbox', id: `receipts-${line.id}`, 'data-test': 'read-receipts', checked: line.send_read_receipts !== false });
+    receipts.addEventListener('change', () => setReceipts(line, receipts.checked));
     const buttons = [];
     if (s === 'qr') {
       buttons.push(h('button', { class: 'btn btn-primary', type: 'button', 'data-test': 'show-qr', onclick: () => connect(line.id) }, icon('qr'), t('line.show_qr')));
@@ -159,6 +161,7 @@ export function createConnections(ctx) {
         stateBadge(line)),
       h('div', { class: 'line-controls' },
         h('label', { class: 'field', for: select.id }, h('span', { class: 'field-label' }, t('line.assigned')), select),
+        h('label', { class: 'check', for: receipts.id, title: t('line.receipts.help') }, receipts, h('span', {}, t('line.receipts'))),
         h('div', { class: 'line-buttons' }, buttons)),
       h('div', { class: 'line-meta' }, `#${line.id} · ${dateTime(line.created_at)}`));
   }
@@ -168,6 +171,17 @@ export function createConnections(ctx) {
       const out = await api('PUT', `/api/lines/${line.id}/assignment`, { user_id: userId });
       lines.set(line.id, { ...line, ...out, state: line.state });
       ctx.toast(userId === null ? t('line.unassigned.ok', { name: line.name }) : t('line.assigned.ok', { name: line.name, user: ctx.userName(userId) }));
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+    render();
+  }
+
+  async function setReceipts(line, on) {
+    try {
+      const out = await api('PATCH', `/api/lines/${line.id}`, { send_read_receipts: on });
+      lines.set(line.id, { ...line, ...out, state: line.state });
+      ctx.toast(t(on ? 'line.receipts.on.ok' : 'line.receipts.off.ok', { name: line.name }));
     } catch (e) {
       ctx.toast(e.message, 'error');
     }
@@ -336,6 +350,13 @@ export function createConnections(ctx) {
     if (p && p.line) {
       const old = lines.get(p.line.id);
       lines.set(p.line.id, { ...p.line, state: old ? old.state : p.line.state });
+      render();
+    }
+  });
+  ctx.stream.on('line.updated', (p) => {
+    const old = p && p.line && lines.get(p.line.id);
+    if (old) {
+      lines.set(p.line.id, { ...old, ...p.line, state: old.state });
       render();
     }
   });

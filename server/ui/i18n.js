@@ -48,7 +48,7 @@ const STRINGS = {
     'qr.waiting': 'Waiting for a new code…',
     'qr.connected': 'The phone is linked: the line is connected.',
     'close': 'Close',
-    'chats.search': 'Search by name or phone',
+    'chats.search': 'Search by name, phone or message',
     'chats.none': 'No conversations yet.',
     'chats.nolines': 'No WhatsApp line is assigned to you yet. Ask your administrator.',
     'chats.pick': 'Choose a conversation',
@@ -112,6 +112,42 @@ const STRINGS = {
     'audit.col.payload': 'Payload',
     'audit.payload.show': 'Show the raw payload',
     'audit.payload.hide': 'Hide',
+    'chats.line.removed': 'Line “{name}” is no longer assigned to you: its chats were removed.',
+    'chats.found.message': 'In a message',
+    'line.receipts': 'Send read receipts',
+    'line.receipts.help': 'When the assigned user opens a chat, the customer sees blue ticks.',
+    'line.receipts.on.ok': 'Line “{name}”: customers see when their messages are read.',
+    'line.receipts.off.ok': 'Line “{name}”: read receipts are not sent.',
+    'error.code.unauthorized': 'Your session has expired: open the app from Bitrix24 again.',
+    'error.code.forbidden': 'You are not allowed to do this.',
+    'error.code.tenant_inactive': 'The app is not active on this portal.',
+    'error.code.not_found': 'Not found: it may have been deleted or given to another user.',
+    'error.code.quota_exceeded': 'Line quota reached: {current} of {max} lines are in use.',
+    'error.code.trial_expired': 'The trial has ended: the app is read-only until a plan is chosen.',
+    'error.code.bad_request': 'The request was refused: {message}',
+    'error.code.portal_error': 'Bitrix24 did not answer. Try again later.',
+    'error.code.conflict': 'This cannot be done now: {message}',
+    'error.code.unavailable': 'The service is temporarily unavailable. Try again later.',
+    'error.code.method_not_allowed': 'This action is not supported.',
+    'error.code.too_large': 'The file or request is too large.',
+    'error.code.unsupported_media_type': 'This type of file cannot be sent.',
+    'error.code.internal': 'Something went wrong on the server. Try again.',
+    'error.code.network': 'No connection to the server.',
+    'error.code.aborted': 'Cancelled.',
+    'audit.kind.app.installed': 'App installed',
+    'audit.kind.app.uninstalled': 'App uninstalled',
+    'audit.kind.auth.issued': 'Signed in',
+    'audit.kind.app.plan_changed': 'Plan changed',
+    'audit.kind.line.created': 'Line created',
+    'audit.kind.line.deleted': 'Line deleted',
+    'audit.kind.line.status_changed': 'Line status changed',
+    'audit.kind.line.assigned': 'Line assigned',
+    'audit.kind.line.reassigned': 'Line reassigned',
+    'audit.kind.line.settings_changed': 'Line settings changed',
+    'audit.kind.wa.message_received': 'Message received',
+    'audit.kind.wa.status_update': 'Delivery status',
+    'audit.kind.wa.connection_state': 'WhatsApp connection',
+    'audit.kind.wa.message_queued': 'Message queued for sending',
     'today': 'Today',
     'yesterday': 'Yesterday',
   },
@@ -161,7 +197,7 @@ const STRINGS = {
     'qr.waiting': 'Ждём новый код…',
     'qr.connected': 'Телефон привязан: линия подключена.',
     'close': 'Закрыть',
-    'chats.search': 'Поиск по имени или номеру',
+    'chats.search': 'Поиск по имени, номеру или тексту',
     'chats.none': 'Диалогов пока нет.',
     'chats.nolines': 'За вами пока не закреплена ни одна линия WhatsApp. Обратитесь к администратору.',
     'chats.pick': 'Выберите диалог',
@@ -225,6 +261,42 @@ const STRINGS = {
     'audit.col.payload': 'Данные',
     'audit.payload.show': 'Показать исходные данные',
     'audit.payload.hide': 'Скрыть',
+    'chats.line.removed': 'Линия «{name}» больше не назначена вам: её чаты убраны.',
+    'chats.found.message': 'В сообщении',
+    'line.receipts': 'Отправлять отчёты о прочтении',
+    'line.receipts.help': 'Когда ответственный открывает чат, клиент видит синие галочки.',
+    'line.receipts.on.ok': 'Линия «{name}»: клиенты видят, что их сообщения прочитаны.',
+    'line.receipts.off.ok': 'Линия «{name}»: отчёты о прочтении не отправляются.',
+    'error.code.unauthorized': 'Сеанс истёк: откройте приложение в Битрикс24 заново.',
+    'error.code.forbidden': 'У вас нет прав на это действие.',
+    'error.code.tenant_inactive': 'Приложение не активно на этом портале.',
+    'error.code.not_found': 'Не найдено: возможно, объект удалён или передан другому пользователю.',
+    'error.code.quota_exceeded': 'Все линии тарифа заняты: {current} из {max}.',
+    'error.code.trial_expired': 'Пробный период закончился: приложение доступно только для чтения, пока не выбран тариф.',
+    'error.code.bad_request': 'Запрос отклонён: проверьте введённые данные.',
+    'error.code.portal_error': 'Битрикс24 не ответил. Повторите попытку позже.',
+    'error.code.conflict': 'Сейчас это сделать нельзя (например, линия не подключена).',
+    'error.code.unavailable': 'Сервис временно недоступен. Повторите попытку позже.',
+    'error.code.method_not_allowed': 'Это действие не поддерживается.',
+    'error.code.too_large': 'Файл или запрос слишком большой.',
+    'error.code.unsupported_media_type': 'Файл такого типа нельзя отправить.',
+    'error.code.internal': 'Ошибка на сервере. Попробуйте ещё раз.',
+    'error.code.network': 'Нет связи с сервером.',
+    'error.code.aborted': 'Отменено.',
+    'audit.kind.app.installed': 'Приложение установлено',
+    'audit.kind.app.uninstalled': 'Приложение удалено',
+    'audit.kind.auth.issued': 'Вход в приложение',
+    'audit.kind.app.plan_changed': 'Тариф изменён',
+    'audit.kind.line.created': 'Линия создана',
+    'audit.kind.line.deleted': 'Линия удалена',
+    'audit.kind.line.status_changed': 'Статус линии изменён',
+    'audit.kind.line.assigned': 'Линия назначена',
+    'audit.kind.line.reassigned': 'Линия передана',
+    'audit.kind.line.settings_changed': 'Настройки линии изменены',
+    'audit.kind.wa.message_received': 'Получено сообщение',
+    'audit.kind.wa.status_update': 'Статус доставки',
+    'audit.kind.wa.connection_state': 'Подключение WhatsApp',
+    'audit.kind.wa.message_queued': 'Сообщение поставлено в очередь',
     'today': 'Сегодня',
     'yesterday': 'Вчера',
   },
@@ -247,4 +319,25 @@ export function getLang() {
 export function t(key, params = {}) {
   const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
   return s.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+}
+
+/** Whether the current language has a string for `key` (or English does). */
+export function has(key) {
+  return key in STRINGS[lang] || key in STRINGS.en;
+}
+
+/**
+ * The text shown for an API refusal: the translation of its stable code, filled with the
+ * server's message and details (quota numbers); the server's own message when the code is not
+ * known here.
+ */
+export function errorText(code, message, details = {}) {
+  const key = `error.code.${code}`;
+  return has(key) ? t(key, { ...details, message: message || '' }) : message;
+}
+
+/** An audit record kind's readable name (the kind itself when it is not known here). */
+export function kindName(kind) {
+  const key = `audit.kind.${kind}`;
+  return has(key) ? t(key) : kind;
 }

@@ -388,6 +388,13 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
                 _ => include_str!("sql/tenant_3_postgres.sql"),
             },
         ));
+        all.push((
+            4,
+            match backend {
+                Backend::Sqlite => include_str!("sql/tenant_4_sqlite.sql"),
+                _ => include_str!("sql/tenant_4_postgres.sql"),
+            },
+        ));
     }
     all
 }

@@ -16,9 +16,10 @@ pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
     Caller, Contact, Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line,
-    LineId, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message, MessageId,
-    MessageKind, MessageNote, MessageStatus, Outbound, OutboxItem, OutboxKind, PortalTokens,
-    Recorded, StatusChange, TenantInfo, TenantStatus, User, UserId,
+    LineId, LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message,
+    MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, Outbound, OutboxItem,
+    OutboxKind, PortalTokens, ReadOutcome, Recorded, StatusChange, TenantInfo, TenantStatus, User,
+    UserId,
 };
 pub use signal::{Clock, LineSignalStore};
 pub use store::{Cleanup, Store};

@@ -305,6 +305,44 @@ pub struct Line {
     pub assigned_user: Option<UserId>,
     /// Creation time (Unix ms).
     pub created_at: i64,
+    /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
+    pub send_read_receipts: bool,
+}
+
+/// What an administrator may change on a line; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineSettings {
+    /// See [`Line::send_read_receipts`].
+    pub send_read_receipts: Option<bool>,
+}
+
+/// What [`crate::Tenant::mark_read`] did. The unread count belongs to whoever works the line:
+/// its assigned user, or the administrators while nobody is assigned. Anyone else who may see
+/// the conversation (an administrator looking at an agent's chat) changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// The conversation's line.
+    pub line_id: LineId,
+    /// The customer's JID (where read receipts go).
+    pub chat: String,
+    /// Whether the caller owns the count, so that it was set to zero.
+    pub cleared: bool,
+    /// The unread count after the call.
+    pub unread: i64,
+    /// The WhatsApp ids of the inbound messages this call marked read, oldest first (empty
+    /// when nothing was cleared).
+    pub newly_read: Vec<String>,
+    /// The line's [`Line::send_read_receipts`] setting.
+    pub send_read_receipts: bool,
+}
+
+/// A message whose text matched a search, with its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageHit {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// The message.
+    pub message: Message,
 }
 
 /// A customer seen on a line.

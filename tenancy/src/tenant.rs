@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use crate::{
     Caller, Contact, Conversation, ConversationId, Error, HistoryPage, Inbound, Line, LineId,
-    LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, Media, Message, MessageId, MessageKind,
-    MessageNote, MessageStatus, Outbound, OutboxItem, OutboxKind, Recorded, Result, StatusChange,
-    User, UserId,
+    LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, Media, Message, MessageHit,
+    MessageId, MessageKind, MessageNote, MessageStatus, Outbound, OutboxItem, OutboxKind,
+    ReadOutcome, Recorded, Result, StatusChange, User, UserId,
     crypto::{Random, TenantKey, aad},
     db::{Db, Tx},
     model::{check_len, page_limit},
@@ -39,6 +39,8 @@ const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, direction, k
     media_path, media_mime, media_size, media_sha256, quoted_id, status, sent_at, delivered_at, \
     read_at, sender, at, note";
 
+const LINE_COLUMNS: &str = "id, name, phone, status, assigned_user, created_at, send_read_receipts";
+
 const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
 
@@ -64,6 +66,7 @@ fn line_from_row(row: &AnyRow) -> Result<Line> {
         status: status.parse()?,
         assigned_user: row.try_get("assigned_user")?,
         created_at: row.try_get("created_at")?,
+        send_read_receipts: row.try_get::<i64, _>("send_read_receipts")? != 0,
     })
 }
 
@@ -204,10 +207,10 @@ async fn line_conversations(
 }
 
 async fn visible_line(tx: &mut AnyConnection, caller: Caller, line_id: LineId) -> Result<Line> {
-    let row = sqlx::query(
-        "SELECT id, name, phone, status, assigned_user, created_at FROM lines \
-         WHERE id = $1 AND deleted_at IS NULL",
-    )
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINE_COLUMNS} FROM lines \
+         WHERE id = $1 AND deleted_at IS NULL"
+    )))
     .bind(line_id)
     .fetch_optional(&mut *tx)
     .await?
@@ -238,11 +241,16 @@ async fn visible_conversation(
     conversation_from_row(&row)
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`, lower-cased.
 fn like_pattern(s: &str) -> String {
+    like_exact(&s.to_lowercase())
+}
+
+/// A LIKE pattern for `s` as it is (no case folding), wildcards escaped.
+fn like_exact(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('%');
-    for c in s.to_lowercase().chars() {
+    for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
@@ -250,6 +258,59 @@ fn like_pattern(s: &str) -> String {
     }
     out.push('%');
     out
+}
+
+/// A condition that `column` contains `query` whatever its case, adding its patterns to
+/// `params` (placeholders numbered after those already there). `LOWER` folds only ASCII on
+/// SQLite (and non-ASCII only in some PostgreSQL locales), so the query is also tried as
+/// typed, capitalised and in capitals: `доставка` finds `Доставка` and `ДОСТАВКА` everywhere.
+fn text_match(column: &str, query: &str, params: &mut Vec<String>) -> String {
+    let lower = query.to_lowercase();
+    let mut chars = lower.chars();
+    let capitalised: String =
+        chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    let mut variants = vec![like_pattern(query)];
+    for v in [like_exact(query), like_exact(&capitalised), like_exact(&query.to_uppercase())] {
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    let mut parts = Vec::with_capacity(variants.len());
+    for (i, v) in variants.into_iter().enumerate() {
+        params.push(v);
+        let n = params.len();
+        if i == 0 {
+            parts.push(format!("LOWER({column}) LIKE ${n} ESCAPE '\\'"));
+        } else {
+            parts.push(format!("{column} LIKE ${n} ESCAPE '\\'"));
+        }
+    }
+    format!("({})", parts.join(" OR "))
+}
+
+/// The digits of a query typed as a phone number is displayed (`+7 916 000-00-01`,
+/// `(916) 000.00.01`): `None` unless it has a digit and nothing but digits and separators.
+fn phone_digits(query: &str) -> Option<String> {
+    let phone_like = query
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+' | '(' | ')' | '.' | '\u{a0}'));
+    let digits: String = query.chars().filter(char::is_ascii_digit).collect();
+    (phone_like && !digits.is_empty()).then_some(digits)
+}
+
+/// `column` without the separators a stored phone number may carry.
+fn digits_only(column: &str) -> String {
+    ["' '", "'-'", "'+'", "'('", "')'", "'.'"]
+        .iter()
+        .fold(column.to_owned(), |acc, sep| format!("REPLACE({acc}, {sep}, '')"))
+}
+
+/// The condition limiting lines `l` to the caller's, with its placeholder number and value.
+fn scope_of(caller: Caller, n: usize) -> (String, i64) {
+    match caller {
+        Caller::System | Caller::Admin(_) => (format!("1 = ${n}"), 1),
+        Caller::User(uid) => (format!("l.assigned_user = ${n}"), uid),
+    }
 }
 
 impl Tenant {
@@ -354,10 +415,10 @@ impl Tenant {
             return Err(Error::QuotaExceeded { current, max });
         }
         let at = audit::unix_ms(now);
-        let row = sqlx::query(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO lines (name, phone, status, created_at) VALUES ($1, $2, 'new', $3) \
-             RETURNING id, name, phone, status, assigned_user, created_at",
-        )
+             RETURNING {LINE_COLUMNS}"
+        )))
         .bind(name)
         .bind(phone)
         .bind(at)
@@ -490,18 +551,18 @@ impl Tenant {
         let mut tx = self.read().await?;
         let rows = match caller {
             Caller::System | Caller::Admin(_) => {
-                sqlx::query(
-                    "SELECT id, name, phone, status, assigned_user, created_at FROM lines \
-                     WHERE deleted_at IS NULL ORDER BY id",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {LINE_COLUMNS} FROM lines \
+                     WHERE deleted_at IS NULL ORDER BY id"
+                )))
                 .fetch_all(&mut *tx)
                 .await?
             }
             Caller::User(uid) => {
-                sqlx::query(
-                    "SELECT id, name, phone, status, assigned_user, created_at FROM lines \
-                     WHERE deleted_at IS NULL AND assigned_user = $1 ORDER BY id",
-                )
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {LINE_COLUMNS} FROM lines \
+                     WHERE deleted_at IS NULL AND assigned_user = $1 ORDER BY id"
+                )))
                 .bind(uid)
                 .fetch_all(&mut *tx)
                 .await?
@@ -514,6 +575,45 @@ impl Tenant {
     pub async fn line(&self, caller: Caller, line_id: LineId) -> Result<Line> {
         let mut tx = self.read().await?;
         visible_line(&mut tx, caller, line_id).await
+    }
+
+    /// Changes a line's settings (administrators only); a change is audited with the old and
+    /// new values, and setting what is already set changes nothing.
+    pub async fn set_line_settings(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        settings: &LineSettings,
+        now: OffsetDateTime,
+    ) -> Result<Line> {
+        caller.require_admin("only administrators change line settings")?;
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        let receipts = settings.send_read_receipts.unwrap_or(line.send_read_receipts);
+        if receipts == line.send_read_receipts {
+            return Ok(line);
+        }
+        sqlx::query("UPDATE lines SET send_read_receipts = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(i64::from(receipts))
+            .execute(&mut *tx)
+            .await?;
+        let payload = serde_json::json!({
+            "send_read_receipts": { "from": line.send_read_receipts, "to": receipts },
+        })
+        .to_string();
+        let subject = format!("line:{line_id}");
+        audit_in(
+            &mut tx,
+            audit::Kind::LineSettingsChanged,
+            caller,
+            &subject,
+            payload.as_bytes(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Line { send_read_receipts: receipts, ..line })
     }
 
     // ----- messages -----
@@ -665,16 +765,57 @@ impl Tenant {
         Ok(message)
     }
 
-    /// Sets a conversation's unread count to zero.
-    pub async fn mark_read(&self, caller: Caller, conversation: ConversationId) -> Result<()> {
+    /// Marks a conversation read for whoever works its line (see [`ReadOutcome`]): its unread
+    /// count goes to zero and its inbound messages not yet read get the `Read` status, their
+    /// WhatsApp ids returned for the read receipts. Anyone else who may see the conversation
+    /// (an administrator looking at an agent's chat) changes nothing.
+    pub async fn mark_read(
+        &self,
+        caller: Caller,
+        conversation: ConversationId,
+        now: OffsetDateTime,
+    ) -> Result<ReadOutcome> {
         let mut tx = self.write().await?;
-        visible_conversation(&mut tx, caller, conversation).await?;
+        let conv = visible_conversation(&mut tx, caller, conversation).await?;
+        let line = visible_line(&mut tx, caller, conv.line_id).await?;
+        let owner = match (caller, line.assigned_user) {
+            (Caller::User(uid) | Caller::Admin(uid), Some(assigned)) => uid == assigned,
+            (Caller::Admin(_), None) => true,
+            _ => false,
+        };
+        let mut outcome = ReadOutcome {
+            line_id: line.id,
+            chat: conv.contact.jid,
+            cleared: owner,
+            unread: conv.unread,
+            newly_read: Vec::new(),
+            send_read_receipts: line.send_read_receipts,
+        };
+        if !owner {
+            return Ok(outcome);
+        }
+        let rows = sqlx::query(
+            "UPDATE messages SET status = $3, read_at = COALESCE(read_at, $2) \
+             WHERE conversation_id = $1 AND direction = 'in' AND status < $3 RETURNING id, wa_id",
+        )
+        .bind(conversation)
+        .bind(audit::unix_ms(now))
+        .bind(MessageStatus::Read.rank())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut read = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<Option<String>, _>(1)?)))
+            .collect::<Result<Vec<_>>>()?;
+        read.sort_unstable();
+        outcome.newly_read = read.into_iter().filter_map(|(_, wa_id)| wa_id).collect();
         sqlx::query("UPDATE conversations SET unread = 0 WHERE id = $1")
             .bind(conversation)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        outcome.unread = 0;
+        Ok(outcome)
     }
 
     /// Applies a receipt (the server's line runtime only). The status only moves forward
@@ -820,7 +961,9 @@ impl Tenant {
         visible_conversation(&mut tx, caller, id).await
     }
 
-    /// Contacts on the caller's lines whose name, phone or JID contains `query` (case-insensitive).
+    /// Contacts on the caller's lines whose name, phone or JID contains `query` (case-insensitive;
+    /// see [`text_match`]). A query typed as a phone number is displayed (`+7 916 000-00-01`)
+    /// is matched by its digits.
     pub async fn search_contacts(
         &self,
         caller: Caller,
@@ -829,28 +972,32 @@ impl Tenant {
     ) -> Result<Vec<Contact>> {
         let limit = page_limit(limit)?;
         check_len(query, 128, "search longer than 128 bytes")?;
-        let pattern = like_pattern(query);
-        let mut tx = self.read().await?;
-        let (scope, uid) = match caller {
-            Caller::System | Caller::Admin(_) => ("1 = $5", 1),
-            Caller::User(uid) => ("l.assigned_user = $5", uid),
-        };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut params = Vec::new();
+        let mut any = vec![
+            text_match("COALESCE(k.push_name, '')", query, &mut params),
+            text_match("COALESCE(k.phone, '')", query, &mut params),
+            text_match("k.jid", query, &mut params),
+        ];
+        if let Some(digits) = phone_digits(query) {
+            params.push(format!("%{digits}%"));
+            any.push(format!("{} LIKE ${}", digits_only("COALESCE(k.phone, '')"), params.len()));
+            params.push(format!("%{digits}%@%"));
+            any.push(format!("k.jid LIKE ${}", params.len()));
+        }
+        let (scope, uid) = scope_of(caller, params.len() + 1);
+        let sql = format!(
             "SELECT k.id, k.line_id, k.jid, k.phone, k.push_name FROM contacts k \
              JOIN lines l ON l.id = k.line_id \
-             WHERE l.deleted_at IS NULL AND {scope} AND \
-             (LOWER(COALESCE(k.push_name, '')) LIKE $1 ESCAPE '\\' \
-              OR LOWER(COALESCE(k.phone, '')) LIKE $2 ESCAPE '\\' \
-              OR LOWER(k.jid) LIKE $3 ESCAPE '\\') \
-             ORDER BY k.id LIMIT $4"
-        )))
-        .bind(pattern.as_str())
-        .bind(pattern.as_str())
-        .bind(pattern.as_str())
-        .bind(limit)
-        .bind(uid)
-        .fetch_all(&mut *tx)
-        .await?;
+             WHERE l.deleted_at IS NULL AND {scope} AND ({}) ORDER BY k.id LIMIT ${}",
+            any.join(" OR "),
+            params.len() + 2,
+        );
+        let mut tx = self.read().await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in params {
+            q = q.bind(p);
+        }
+        let rows = q.bind(uid).bind(limit).fetch_all(&mut *tx).await?;
         rows.iter()
             .map(|r| {
                 Ok(Contact {
@@ -862,6 +1009,41 @@ impl Tenant {
                 })
             })
             .collect()
+    }
+
+    /// Messages on the caller's lines whose text or caption contains `query` (as
+    /// [`Tenant::search_contacts`] matches names), newest first, each with its conversation.
+    pub async fn search_messages(
+        &self,
+        caller: Caller,
+        query: &str,
+        limit: u32,
+    ) -> Result<Vec<MessageHit>> {
+        let limit = page_limit(limit)?;
+        check_len(query, 128, "search longer than 128 bytes")?;
+        let mut params = Vec::new();
+        let matches = text_match("body", query, &mut params);
+        let (scope, uid) = scope_of(caller, params.len() + 1);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE kind <> 'reaction' AND body IS NOT NULL \
+             AND line_id IN (SELECT l.id FROM lines l WHERE l.deleted_at IS NULL AND {scope}) \
+             AND {matches} ORDER BY id DESC LIMIT ${}",
+            params.len() + 2,
+        );
+        let mut tx = self.read().await?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in params {
+            q = q.bind(p);
+        }
+        let rows = q.bind(uid).bind(limit).fetch_all(&mut *tx).await?;
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let message = message_from_row(row)?;
+            let conversation =
+                visible_conversation(&mut tx, caller, message.conversation_id).await?;
+            hits.push(MessageHit { conversation, message });
+        }
+        Ok(hits)
     }
 
     // ----- outbox -----

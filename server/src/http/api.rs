@@ -124,6 +124,31 @@ pub async fn delete_line(state: AppState, s: Session, id: LineId) -> ApiResult<R
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `PATCH /api/lines/{id}` (administrators; not when read-only): changes the line's settings
+/// (`send_read_receipts`); a change is audited and published as `line.updated`.
+pub async fn update_line(
+    state: AppState,
+    s: Session,
+    id: LineId,
+    body: UpdateLine,
+) -> ApiResult<Response> {
+    s.require_admin()?;
+    s.require_writable(state.now_unix())?;
+    let settings = tenancy::LineSettings { send_read_receipts: body.send_read_receipts };
+    let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");
+    let out = line_out(&state, &s.claims.mid, line);
+    publish(
+        &state,
+        &s,
+        Some(id),
+        "line.updated",
+        serde_json::json!({ "line": &out }),
+        Audience::Line,
+    );
+    Ok(json(&out))
+}
+
 /// `PUT /api/lines/{id}/assignment` (administrators): assign, reassign (the history moves with
 /// the line) or unassign (`user_id: null`). The user must be known (listed by `/api/users`).
 pub async fn assign_line(
@@ -163,7 +188,9 @@ pub async fn conversations(_state: AppState, s: Session, line_id: LineId) -> Api
     Ok(json(&serde_json::json!({ "conversations": list })))
 }
 
-/// `GET /api/conversations/search?q=`: contacts on the caller's lines, with their conversations.
+/// `GET /api/conversations/search?q=`: on the caller's lines, contacts whose name, phone
+/// (digits, or as displayed) or JID matches, with their conversations, then messages whose text
+/// matches (`message`, newest first), with theirs.
 pub async fn search(_state: AppState, s: Session, q: SearchQuery) -> ApiResult<Response> {
     let limit = page(q.limit, 50, tenancy::MAX_PAGE)?;
     if q.q.trim().is_empty() {
@@ -181,6 +208,14 @@ pub async fn search(_state: AppState, s: Session, q: SearchQuery) -> ApiResult<R
             .find(|k| k.contact.id == c.id)
             .map(ConversationOut::from);
         results.push(serde_json::json!({ "contact": ContactOut::from(c), "conversation": conv }));
+    }
+    for hit in s.tenant.search_messages(s.caller(), q.q.trim(), limit).await? {
+        let contact = ContactOut::from(hit.conversation.contact.clone());
+        results.push(serde_json::json!({
+            "contact": contact,
+            "conversation": ConversationOut::from(hit.conversation),
+            "message": MessageOut::from(hit.message),
+        }));
     }
     Ok(json(&serde_json::json!({ "results": results })))
 }
@@ -205,20 +240,35 @@ pub async fn history(
     }))
 }
 
-/// `POST /api/conversations/{id}/read`: unread count to zero. Allowed when read-only (it only
+/// `POST /api/conversations/{id}/read`: the caller opened the conversation. When the count is
+/// theirs (the line's assigned user; administrators while nobody is assigned) it goes to zero
+/// and, unless the line's setting says not to, WhatsApp gets read receipts for the inbound
+/// messages read now. Anyone else looking changes nothing. Allowed when read-only (it only
 /// changes what the viewer has seen).
 pub async fn mark_read(state: AppState, s: Session, id: i64) -> ApiResult<Response> {
-    let conv = s.tenant.conversation(s.caller(), id).await?;
-    s.tenant.mark_read(s.caller(), id).await?;
-    publish(
-        &state,
-        &s,
-        Some(conv.line_id),
-        "conversation.read",
-        serde_json::json!({ "conversation_id": id, "line_id": conv.line_id, "unread": 0 }),
-        Audience::Line,
-    );
-    Ok(json(&serde_json::json!({ "conversation_id": id, "unread": 0 })))
+    let read = s.tenant.mark_read(s.caller(), id, state.now()).await?;
+    if read.cleared {
+        publish(
+            &state,
+            &s,
+            Some(read.line_id),
+            "conversation.read",
+            serde_json::json!({ "conversation_id": id, "line_id": read.line_id, "unread": 0 }),
+            Audience::Line,
+        );
+    }
+    if read.send_read_receipts
+        && !read.newly_read.is_empty()
+        && let Some(rt) = state.runtime()
+        && let Err(error) =
+            rt.send_read_receipts(&s.claims.mid, read.line_id, &read.chat, &read.newly_read)
+    {
+        // The messages stay read here; WhatsApp is told only while the line runs.
+        tracing::info!(member_id = %s.claims.mid, line_id = read.line_id, %error, "read receipts not sent");
+    }
+    Ok(json(&serde_json::json!({
+        "conversation_id": id, "unread": read.unread, "cleared": read.cleared,
+    })))
 }
 
 /// `GET /api/users` (administrators): the portal's users read through `user.get` and cached;

@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/lines"),
     ("POST", "/api/lines"),
     ("GET", "/api/lines/{line_id}"),
+    ("PATCH", "/api/lines/{line_id}"),
     ("DELETE", "/api/lines/{line_id}"),
     ("PUT", "/api/lines/{line_id}/assignment"),
     ("POST", "/api/lines/{line_id}/connect"),

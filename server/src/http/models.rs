@@ -33,6 +33,8 @@ pub struct LineOut {
     pub assigned_user: Option<i64>,
     /// Creation time (Unix ms).
     pub created_at: i64,
+    /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
+    pub send_read_receipts: bool,
     /// The live state while the line runs (`connecting`, `qr`, `connected`, `reconnecting`,
     /// `disconnected`, `logged_out`), `null` when it does not run on this server.
     pub state: Option<&'static str>,
@@ -47,6 +49,7 @@ impl From<Line> for LineOut {
             status: l.status.as_str(),
             assigned_user: l.assigned_user,
             created_at: l.created_at,
+            send_read_receipts: l.send_read_receipts,
             state: None,
         }
     }
@@ -61,6 +64,15 @@ pub struct CreateLine {
     /// The phone number, if known in advance.
     #[serde(default)]
     pub phone: Option<String>,
+}
+
+/// `PATCH /api/lines/{id}`: the settings to change (those left out stay as they are).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateLine {
+    /// Whether opening a chat sends read receipts to WhatsApp.
+    #[serde(default)]
+    pub send_read_receipts: Option<bool>,
 }
 
 /// `PUT /api/lines/{id}/assignment`.
@@ -305,7 +317,8 @@ pub struct HistoryQuery {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
-    /// Part of a name, phone number or JID.
+    /// Part of a name, phone number (digits, or as displayed: `+7 916 000-00-01`), JID or
+    /// message text.
     pub q: String,
     /// At most this many (1 to 200, default 50).
     pub limit: Option<u32>,

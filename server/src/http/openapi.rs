@@ -145,6 +145,16 @@ const OPS: &[Op] = &[
         write: false,
     },
     Op {
+        method: "patch",
+        path: "/api/lines/{line_id}",
+        summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default). Audited; SSE line.updated",
+        auth: Auth::Admin,
+        body: Some("UpdateLine"),
+        ok: ("200", "Line"),
+        errors: &["400", "404"],
+        write: true,
+    },
+    Op {
         method: "delete",
         path: "/api/lines/{line_id}",
         summary: "Delete a line (history kept; stops counting against the quota)",
@@ -207,7 +217,7 @@ const OPS: &[Op] = &[
     Op {
         method: "get",
         path: "/api/conversations/search",
-        summary: "Search contacts on the caller's lines (query q, limit)",
+        summary: "Search the caller's lines (query q, limit): contacts by name, JID or phone (digits, or as displayed: +7 916 000-00-01) with their conversations, then messages by text (message, newest first)",
         auth: Auth::Bearer,
         body: None,
         ok: ("200", "SearchResults"),
@@ -277,7 +287,7 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/api/conversations/{conversation_id}/read",
-        summary: "Mark read (allowed when read-only)",
+        summary: "The caller opened the conversation: when its unread count is theirs (the line's assigned user; administrators while nobody is assigned) it goes to zero and WhatsApp gets read receipts unless the line's send_read_receipts is off; anyone else changes nothing (cleared false). Allowed when read-only",
         auth: Auth::Bearer,
         body: None,
         ok: ("200", "json"),
@@ -441,7 +451,7 @@ fn schemas() -> Value {
     let ostr = json!({ "type": ["string", "null"] });
     let line = json!({ "type": "object", "properties": { "id": int, "name": { "type": "string" }, "phone": ostr,
         "status": { "type": "string", "enum": ["new", "pairing", "connected", "disconnected", "logged_out"] },
-        "assigned_user": oint, "created_at": int,
+        "assigned_user": oint, "created_at": int, "send_read_receipts": { "type": "boolean" },
         "state": { "type": ["string", "null"], "enum": ["connecting", "qr", "connected", "reconnecting", "disconnected", "logged_out", null] } } });
     let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
     let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
@@ -462,6 +472,7 @@ fn schemas() -> Value {
         "Line": line,
         "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
         "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
+        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" } } },
         "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
         "LineState": { "type": "object", "required": ["line_id", "state"], "properties": { "line_id": int,
             "state": { "type": "string" }, "qr": ostr, "qr_svg": ostr, "expires_in_ms": oint, "reason": ostr, "retry_in_ms": oint } },
@@ -473,7 +484,8 @@ fn schemas() -> Value {
         "Conversation": conversation,
         "ConversationList": { "type": "object", "properties": { "conversations": { "type": "array", "items": schema_ref("Conversation") } } },
         "SearchResults": { "type": "object", "properties": { "results": { "type": "array", "items": { "type": "object",
-            "properties": { "contact": schema_ref("Contact"), "conversation": schema_ref("Conversation") } } } } },
+            "properties": { "contact": schema_ref("Contact"), "conversation": schema_ref("Conversation"),
+                "message": schema_ref("Message") } } } } },
         "Message": message,
         "HistoryPage": { "type": "object", "properties": { "messages": { "type": "array", "items": schema_ref("Message") }, "next": oint } },
         "UserList": { "type": "object", "properties": { "users": { "type": "array", "items": { "type": "object",

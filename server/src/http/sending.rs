@@ -377,8 +377,10 @@ pub async fn download_media(state: AppState, s: Session, id: MessageId) -> ApiRe
     let name = super::models::media_file_name(&media.path)
         .and_then(|n| clean_file_name(&n))
         .unwrap_or_else(|| format!("{id}"));
-    let ascii: String =
-        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' { c } else { '_' }).collect();
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && !matches!(c, '"' | '\\') { c } else { '_' })
+        .collect();
     let value =
         format!("{disposition}; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(&name));
     if let Ok(v) = HeaderValue::from_str(&value) {

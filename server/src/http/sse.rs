@@ -1,6 +1,8 @@
 //! `GET /api/events`: the bus as Server-Sent Events, scoped by the token ([`Scope`]): same
 //! tenant; administrators get all of it; a user gets an event of a line only while that line is
-//! assigned to them, and no administrator-only or line-less event.
+//! assigned to them, and no administrator-only or line-less event. A user whose line is
+//! reassigned, unassigned or deleted gets `line.unassigned` (`{"line_id"}`) and nothing of that
+//! line after it.
 
 use std::{collections::HashSet, convert::Infallible, sync::Arc, time::Duration};
 
@@ -11,7 +13,7 @@ use warp::{Reply, reply::Response, sse};
 
 use crate::{
     error::ApiResult,
-    events::{Audience, ServerEvent},
+    events::{Audience, LINE_UNASSIGNED, ServerEvent},
     metrics::SseGuard,
     state::{AppState, Session},
 };
@@ -49,6 +51,18 @@ impl Scope {
         self.user_lines.is_some()
             && e.member_id == self.member_id
             && matches!(e.kind, "line.assigned" | "line.created" | "line.deleted")
+    }
+
+    /// The lines this (older) scope had that `newer` does not (a user's only).
+    pub fn lost(&self, newer: &Scope) -> Vec<LineId> {
+        match (&self.user_lines, &newer.user_lines) {
+            (Some(old), Some(new)) => {
+                let mut lost: Vec<LineId> = old.difference(new).copied().collect();
+                lost.sort_unstable();
+                lost
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Whether the scope lets `e` through.
@@ -94,7 +108,7 @@ async fn pump(
     _guard: SseGuard,
 ) {
     let mut scope = Scope::load(&s).await;
-    loop {
+    'stream: loop {
         let next = tokio::select! {
             _ = tx.closed() => break,
             next = bus.recv() => next,
@@ -102,7 +116,18 @@ async fn pump(
         let ev = match next {
             Ok(e) => {
                 if scope.changes_scope(&e) {
-                    scope = Scope::load(&s).await;
+                    let before = std::mem::replace(&mut scope, Scope::load(&s).await);
+                    // The lines taken away: the panel removes their conversations now.
+                    for line_id in before.lost(&scope) {
+                        let gone = sse::Event::default()
+                            .event(LINE_UNASSIGNED)
+                            .json_data(serde_json::json!({ "line_id": line_id }));
+                        if let Ok(gone) = gone
+                            && tx.send(gone).await.is_err()
+                        {
+                            break 'stream;
+                        }
+                    }
                 }
                 if !scope.allows(&e) {
                     continue;

@@ -18,6 +18,8 @@ pub(crate) struct Classified {
     pub(crate) quoted_wa_id: Option<String>,
     pub(crate) mime: Option<String>,
     pub(crate) has_media: bool,
+    /// The sender's file name (documents), kept with the file.
+    pub(crate) file_name: Option<String>,
 }
 
 /// What a message carries, or `None` for messages with nothing to show (protocol messages,
@@ -29,6 +31,7 @@ pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
         quoted_wa_id: quoted,
         mime: None,
         has_media: false,
+        file_name: None,
     };
     let quoted_of = |context: Option<&e2e::ContextInfo>| context.and_then(|c| c.stanza_id.clone());
     if let Some(text) = &message.conversation {
@@ -55,6 +58,7 @@ pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
             quoted_wa_id: quoted_of(context),
             mime,
             has_media: true,
+            file_name: None,
         })
     };
     if let Some(m) = &message.image_message {
@@ -79,7 +83,8 @@ pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
             m.caption.clone(),
             m.mimetype.clone(),
             m.context_info.as_deref(),
-        );
+        )
+        .map(|c| Classified { file_name: m.file_name.clone().or_else(|| m.title.clone()), ..c });
     }
     if let Some(m) = &message.audio_message {
         let kind = if m.ptt == Some(true) { MessageKind::Voice } else { MessageKind::Audio };
@@ -97,8 +102,39 @@ fn safe_name(wa_id: &str) -> String {
     if name.is_empty() { "message".to_owned() } else { name }
 }
 
+/// A sender's file name made safe to store and to offer for download: no path separators,
+/// control or bidirectional formatting characters, no surrounding spaces or trailing dots, at
+/// most 128 characters with the extension kept; `None` when nothing usable is left.
+pub(crate) fn safe_file_name(name: &str) -> Option<String> {
+    const MAX: usize = 128;
+    let bidi = |c: char| {
+        matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    };
+    let cleaned: String =
+        name.chars().filter(|&c| !c.is_control() && !bidi(c) && c != '/' && c != '\\').collect();
+    let cleaned = cleaned.trim().trim_end_matches('.').trim_end();
+    if cleaned.is_empty() || cleaned == "." || cleaned.chars().all(|c| c == '.') {
+        return None;
+    }
+    if cleaned.chars().count() <= MAX {
+        return Some(cleaned.to_owned());
+    }
+    let (stem, ext) = match cleaned.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.chars().count() <= 16 => (stem, Some(ext)),
+        _ => (cleaned, None),
+    };
+    let room = MAX - ext.map_or(0, |e| e.chars().count() + 1);
+    let stem: String = stem.chars().take(room).collect();
+    Some(match ext {
+        Some(ext) => format!("{}.{ext}", stem.trim_end()),
+        None => stem,
+    })
+}
+
 /// Downloads the message's media (bounded by the client's `max_media_download`) into
-/// `media_dir/in/<line>/<id>` and describes it; `None` if the download fails (expired media, a
+/// `media_dir/in/<line>/<id>`, or `in/<line>/<id>/<file name>` when the sender named the file
+/// (the download is offered under that name), and describes it; `None` if the download fails (expired media, a
 /// host error): the message is still recorded, without its file.
 async fn download(
     client: &Client,
@@ -107,6 +143,7 @@ async fn download(
     line_id: LineId,
     wa_id: &str,
     mime: Option<String>,
+    file_name: Option<&str>,
 ) -> Option<Media> {
     let bytes = match client.download_to_vec(message).await {
         Ok(bytes) => bytes,
@@ -115,7 +152,10 @@ async fn download(
             return None;
         }
     };
-    let relative = format!("in/{line_id}/{}", safe_name(wa_id));
+    let relative = match file_name.and_then(safe_file_name) {
+        Some(name) => format!("in/{line_id}/{}/{name}", safe_name(wa_id)),
+        None => format!("in/{line_id}/{}", safe_name(wa_id)),
+    };
     let path = media_dir.join(&relative);
     let write = async {
         if let Some(parent) = path.parent() {
@@ -181,7 +221,8 @@ pub(crate) async fn inbound(
         _ => None,
     };
     let media = if classified.has_media {
-        download(client, message, media_dir, line_id, &info.id, classified.mime.clone()).await
+        let name = classified.file_name.as_deref();
+        download(client, message, media_dir, line_id, &info.id, classified.mime.clone(), name).await
     } else {
         None
     };
@@ -293,5 +334,22 @@ mod tests {
             &tenancy::Error::InvalidInput("x"),
         );
         assert_eq!(short.jid, "1@s.whatsapp.net");
+    }
+
+    #[test]
+    fn file_names_keep_their_extension_and_lose_what_is_unsafe() {
+        assert_eq!(safe_file_name("Счёт №5 (final).pdf").as_deref(), Some("Счёт №5 (final).pdf"));
+        assert_eq!(safe_file_name("../../etc/passwd").as_deref(), Some("....etcpasswd"));
+        assert_eq!(safe_file_name("a\\b\0c\n.txt").as_deref(), Some("abc.txt"));
+        // The right-to-left override that makes "exe.pdf" read as "fdp.exe" is gone.
+        assert_eq!(safe_file_name("invoice\u{202E}fdp.exe").as_deref(), Some("invoicefdp.exe"));
+        assert_eq!(safe_file_name("  report.docx  ").as_deref(), Some("report.docx"));
+        for empty in ["", "..", ".", " / ", "\u{202E}"] {
+            assert_eq!(safe_file_name(empty), None, "{empty:?}");
+        }
+        let long = format!("{}.xlsx", "я".repeat(300));
+        let kept = safe_file_name(&long).unwrap();
+        assert_eq!(kept.chars().count(), 128);
+        assert!(kept.ends_with("яя.xlsx"));
     }
 }

@@ -49,6 +49,9 @@ use crate::voice::{self, RemuxOptions};
 const NS_RUNTIME: &str = "runtime";
 const KEY_AUTOSTART: &str = "autostart";
 
+/// At most this many message ids in one read receipt.
+pub const RECEIPT_BATCH: usize = 100;
+
 /// Settings of a [`Runtime`].
 #[derive(Clone)]
 pub struct RuntimeConfig {
@@ -341,6 +344,33 @@ impl Runtime {
         let handle = self.take_handle(member_id, line_id)?;
         let _ = tokio::time::timeout(line::STOP_WAIT, handle.events_task).await;
         handle.outbox_task.abort();
+        Ok(())
+    }
+
+    /// Sends read receipts (the customer's blue ticks) for the inbound messages `ids` of the
+    /// chat `chat` on a running line, in batches of [`RECEIPT_BATCH`].
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotRunning`], [`RuntimeError::Invalid`] for a JID that does not parse,
+    /// the client's errors (stopped).
+    pub fn send_read_receipts(
+        &self,
+        member_id: &str,
+        line_id: LineId,
+        chat: &str,
+        ids: &[String],
+    ) -> Result<(), RuntimeError> {
+        let client = self
+            .lines()
+            .get(&(member_id.to_owned(), line_id))
+            .filter(|h| h.running())
+            .map(|h| h.ctx.client.clone())
+            .ok_or(RuntimeError::NotRunning(line_id))?;
+        let jid: wa_proto::Jid = chat.parse().map_err(|_| RuntimeError::Invalid("contact JID"))?;
+        for batch in ids.chunks(RECEIPT_BATCH) {
+            client.mark_read(&jid, &jid, batch)?;
+        }
         Ok(())
     }
 

@@ -15,6 +15,7 @@ mod hardening;
 mod matrix;
 mod meta;
 mod reliability;
+mod product;
 mod restart;
 mod runtime;
 mod sse;

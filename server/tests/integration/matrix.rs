@@ -215,6 +215,12 @@ async fn every_endpoint_times_every_caller() {
         ("GET", format!("/api/lines/{l3}"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/lines/{l4}"), None, UNASSIGNED_OBJECT),
         ("DELETE", format!("/api/lines/{l5}"), None, admin_a_object(204)),
+        (
+            "PATCH",
+            format!("/api/lines/{l4}"),
+            Some(json!({"send_read_receipts": false})),
+            admin_a_object(200),
+        ),
         ("POST", "/api/lines".into(), Some(json!({"name": "new"})), admins(201)),
         (
             "PUT",

@@ -89,7 +89,15 @@ async fn events_reach_only_those_who_may_see_them() {
         Some(json!({"user_id": 3})),
     )
     .await;
-    app.call("POST", &format!("/api/conversations/{conv}/read"), Some(&admin), None).await;
+    // An administrator looking at user 3's chat leaves the badge alone: no event.
+    app.inbound(ALPHA, line, "1666@s.whatsapp.net", "d", "w5", "t").await;
+    let looked =
+        app.call("POST", &format!("/api/conversations/{conv}/read"), Some(&admin), None).await;
+    assert_eq!(
+        (looked.json()["cleared"].as_bool(), looked.json()["unread"].as_i64()),
+        (Some(false), Some(1))
+    );
+    assert_eq!(app.get(&format!("/api/conversations/{conv}"), &u3).await.json()["unread"], 1);
     // Sentinels: one event each stream may see, published last.
     app.call("POST", &format!("/api/conversations/{c3}/read"), Some(&u3), None).await;
     let lb = app.call("POST", "/api/lines", Some(&admin_b), Some(json!({"name": "beta"}))).await;
@@ -116,21 +124,25 @@ async fn events_reach_only_those_who_may_see_them() {
             "conversation.read",
             "line.assigned",
             "conversation.read",
-            "conversation.read",
             "test.end"
         ]
     );
     assert_eq!(a[2].1["qr"], "2@secret-qr");
-    let u = s_u2.until("conversation.read").await;
-    assert_eq!(names(&u), ["line.assigned", "message.stored", "conversation.read"]);
+    let u = s_u2.until("line.unassigned").await;
+    assert_eq!(
+        names(&u),
+        ["line.assigned", "message.stored", "conversation.read", "line.unassigned"]
+    );
     assert_eq!(
         u[1].1,
         json!({"line_id": line, "message_id": 7, "conversation_id": conv, "direction": "in", "unread": 1})
     );
-    // Nothing after the reassignment reaches user 2 (test.end is on the line, now user 3's).
+    // The reassignment itself tells user 2 the line is gone (the panel drops its chats), and
+    // nothing of it reaches them after that (test.end is on the line, now user 3's).
+    assert_eq!(u[3].1, json!({"line_id": line}));
     assert!(s_u2.next(Duration::from_millis(500)).await.is_none());
     let u = s_u3.until("test.end").await;
-    assert_eq!(names(&u), ["line.assigned", "conversation.read", "conversation.read", "test.end"]);
+    assert_eq!(names(&u), ["line.assigned", "conversation.read", "test.end"]);
     let b = s_b.until("line.created").await;
     assert_eq!(names(&b), ["line.created"]);
     assert!(!format!("{u:?}{b:?}").contains("secret-qr"));

@@ -68,3 +68,70 @@ async fn ui_files_are_served_typed_and_revalidated() {
         assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "not_found", "{missing}");
     }
 }
+
+/// The keys of one language's table in i18n.js (`  en: {` ... `  },`).
+fn strings_of<'a>(i18n: &'a str, lang: &str) -> std::collections::BTreeMap<&'a str, &'a str> {
+    let start =
+        i18n.find(&format!("\n  {lang}: {{\n")).unwrap_or_else(|| panic!("no {lang} table"));
+    let body = &i18n[start..];
+    let end = body.find("\n  },").unwrap();
+    body[..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('\''))
+        .filter_map(|l| l.split_once("': '"))
+        .map(|(k, v)| (k, v.trim_end_matches(',').trim_end_matches('\'')))
+        .collect()
+}
+
+/// Every string the UI asks for by a literal key, every error code the API answers and every
+/// audit record kind has a text in Russian and in English, so a Russian viewer never gets an
+/// English server message or a raw kind name.
+#[test]
+fn russian_covers_every_string_error_code_and_audit_kind() {
+    let text = |name: &str| {
+        let bytes = wab24::http::ui::ASSETS.iter().find(|(n, _)| *n == name).unwrap().1;
+        std::str::from_utf8(bytes).unwrap()
+    };
+    let i18n = text("i18n.js");
+    let (en, ru) = (strings_of(i18n, "en"), strings_of(i18n, "ru"));
+    assert!(en.len() > 100 && ru.len() > 100, "{} and {} strings", en.len(), ru.len());
+    let mut wanted: Vec<String> = Vec::new();
+    for (name, bytes) in wab24::http::ui::ASSETS {
+        if !name.ends_with(".js") {
+            continue;
+        }
+        let js = std::str::from_utf8(bytes).unwrap();
+        // Calls of `t('key'`, not of `get('...'`, `split('...'` and the like.
+        for (at, _) in js.match_indices("t('") {
+            let before = js[..at].chars().next_back().unwrap_or(' ');
+            if before.is_alphanumeric() || before == '_' || before == '.' {
+                continue;
+            }
+            wanted.push(js[at + 3..].split('\'').next().unwrap().to_owned());
+        }
+    }
+    assert!(wanted.len() > 80, "{} literal keys found: the scan is broken", wanted.len());
+    // The codes as the API's one error type names them.
+    let errors = include_str!("../../src/error.rs");
+    let code_fn =
+        errors.split("pub fn code(&self)").nth(1).unwrap().split("\n    }\n").next().unwrap();
+    let codes: Vec<&str> =
+        code_fn.split("=> \"").skip(1).map(|p| p.split('"').next().unwrap()).collect();
+    assert!(codes.contains(&"not_found") && codes.len() >= 10, "{codes:?}");
+    wanted.extend(codes.iter().map(|c| format!("error.code.{c}")));
+    wanted.extend(tenancy::audit::Kind::ALL.iter().map(|k| format!("audit.kind.{k}")));
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|k| !ru.contains_key(k.as_str()) || !en.contains_key(k.as_str()))
+        .cloned()
+        .collect();
+    assert!(missing.is_empty(), "without a text in both languages: {missing:?}");
+    // The Russian texts are Russian (a copied English text would pass the check above).
+    let latin_only: Vec<&str> = ru
+        .iter()
+        .filter(|(k, _)| k.starts_with("error.code.") || k.starts_with("audit.kind."))
+        .filter(|(_, v)| !v.chars().any(|c| matches!(c, 'а'..='я' | 'А'..='Я' | 'ё' | 'Ё')))
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(latin_only.is_empty(), "Russian texts without Cyrillic: {latin_only:?}");
+}

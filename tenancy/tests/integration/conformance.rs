@@ -36,11 +36,11 @@ crate::on_every_backend!(
 
 async fn migrations_run_from_empty_and_are_idempotent(env: Env) {
     let t = env.tenant("a", 1).await;
-    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2, 3, 4]);
     // Installing again re-runs the migrator: nothing new is applied, data stays.
     t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
     env.store.install(&install(t.member_id(), 1), at(3)).await.unwrap();
-    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(env.store.tenant_migrations(t.member_id()).await.unwrap(), vec![1, 2, 3, 4]);
     assert_eq!(t.lines(ADMIN).await.unwrap().len(), 1);
 }
 
@@ -177,9 +177,9 @@ async fn inbound_bumps_unread_once_and_mark_read_clears(env: Env) {
     let conv = t.conversation(ADMIN, first.message.conversation_id).await.unwrap();
     assert_eq!((conv.unread, conv.last_message_id), (2, Some(second.message.id)));
     assert_eq!(conv.contact.push_name.as_deref(), Some("Ana"));
-    t.mark_read(ADMIN, conv.id).await.unwrap();
+    t.mark_read(ADMIN, conv.id, at(13)).await.unwrap();
     assert_eq!(t.conversation(ADMIN, conv.id).await.unwrap().unread, 0);
-    assert!(matches!(t.mark_read(ALICE, conv.id).await, Err(Error::NotFound(_))));
+    assert!(matches!(t.mark_read(ALICE, conv.id, at(13)).await, Err(Error::NotFound(_))));
 }
 
 async fn status_only_moves_forward(env: Env) {

@@ -103,7 +103,7 @@ async fn generated_cross_scope_attempts_all_fail(env: Env) {
                     .map(|v| v.iter().map(|c| c.contact.jid.clone()).collect::<Vec<_>>().join(",")),
             ),
             4 => (line_allowed, t.line(caller, id).await.map(|l| l.name)),
-            5 => (conv_allowed, t.mark_read(caller, id).await.map(|()| tag.to_string())),
+            5 => (conv_allowed, t.mark_read(caller, id, at(5)).await.map(|_| tag.to_string())),
             _ => (
                 conv_allowed,
                 t.enqueue_text(
