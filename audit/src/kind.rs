@@ -33,11 +33,17 @@ pub enum Kind {
     /// A user queued an outbound message; the payload is the request (kind, text, media
     /// description, quoted message, idempotency key).
     MessageQueued,
+    /// A `CLEAN` uninstall's data was purged after its grace period.
+    AppPurged,
+    /// An uninstall event the portal did not confirm was refused (nothing was changed).
+    UninstallRefused,
+    /// An administrator ended every session of a user.
+    SessionsRevoked,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -51,6 +57,9 @@ impl Kind {
         Kind::StatusUpdate,
         Kind::ConnectionState,
         Kind::MessageQueued,
+        Kind::AppPurged,
+        Kind::UninstallRefused,
+        Kind::SessionsRevoked,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -69,6 +78,9 @@ impl Kind {
             Kind::StatusUpdate => "wa.status_update",
             Kind::ConnectionState => "wa.connection_state",
             Kind::MessageQueued => "wa.message_queued",
+            Kind::AppPurged => "app.purged",
+            Kind::UninstallRefused => "app.uninstall_refused",
+            Kind::SessionsRevoked => "auth.sessions_revoked",
         }
     }
 }

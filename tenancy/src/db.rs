@@ -344,7 +344,17 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
         (MigrationSet::Tenant, Backend::Sqlite) => include_str!("sql/tenant_sqlite.sql"),
         (MigrationSet::Tenant, _) => include_str!("sql/tenant_postgres.sql"),
     };
-    vec![(1, first), (2, audit::schema_sql(backend))]
+    let mut list = vec![(1, first), (2, audit::schema_sql(backend))];
+    if let MigrationSet::Control = set {
+        list.push((
+            3,
+            match backend {
+                Backend::Sqlite => include_str!("sql/control_v3_sqlite.sql"),
+                _ => include_str!("sql/control_v3_postgres.sql"),
+            },
+        ));
+    }
+    list
 }
 
 #[cfg(test)]
