@@ -90,7 +90,7 @@ async fn main() {
         trial_ends_at: None,
         tokens: None,
     };
-    store.install(&install, now).await.unwrap();
+    let generation = store.install(&install, now).await.unwrap().generation;
     let tenant = store.tenant(MEMBER).await.unwrap();
     let admin = Caller::Admin(1);
     let mut line_ids = vec![];
@@ -120,6 +120,8 @@ async fn main() {
         default_line_quota: lines as i64,
         trial_days: 0,
         extra_frame_ancestor: None,
+        uninstall_grace_days: 7,
+        simulated_portals: None,
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(
@@ -167,6 +169,7 @@ async fn main() {
             MEMBER,
             100 + i as i64,
             Role::User,
+            generation,
             b24_client::Clock::now_unix(&*clock),
         ));
         let mut resp =
@@ -267,10 +270,9 @@ async fn main() {
     );
     if backend == "pg" {
         // Leave the database as it was: the tenant's schema, then the registry's.
-        store
-            .uninstall(MEMBER, tenancy::Cleanup::Clean, time::OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        store.uninstall(MEMBER, tenancy::Cleanup::Clean { purge_after: now }, now).await.unwrap();
+        store.purge_due(now).await.unwrap();
         let url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let pool = sqlx::PgPool::connect(&url).await.unwrap();

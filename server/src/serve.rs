@@ -37,6 +37,9 @@ pub enum ServeError {
     },
 }
 
+/// How often soft-deleted tenants are checked for purging.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The handler settings from a configuration.
 pub fn settings(c: &Config) -> Settings {
     Settings {
@@ -48,6 +51,8 @@ pub fn settings(c: &Config) -> Settings {
         default_line_quota: c.default_line_quota,
         trial_days: c.trial_days,
         extra_frame_ancestor: None,
+        uninstall_grace_days: c.uninstall_grace_days,
+        simulated_portals: None,
     }
 }
 
@@ -86,6 +91,9 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),
         Err(e) => tracing::error!(error = %e, "restoring lines failed"),
     }
+    // Soft-deleted tenants whose grace period ended: purged now, then every hour.
+    crate::http::bitrix::purge_due(&state).await;
+    tokio::spawn(crate::http::bitrix::run_purger(state.clone(), PURGE_EVERY));
     Ok(state)
 }
 

@@ -36,6 +36,13 @@ pub struct Settings {
     /// Another origin allowed to frame the app besides the portal (`wab24 demo`: the simulated
     /// portal's shell page, which lives on another host than the portal's domain).
     pub extra_frame_ancestor: Option<String>,
+    /// How long a `CLEAN` uninstall's data is kept (a reinstall within it restores everything)
+    /// before the purge deletes it, in days.
+    pub uninstall_grace_days: i64,
+    /// The base URL of a simulated Bitrix24 (`wab24 demo`, tests), where a portal's REST
+    /// endpoint is `{base}/p/{domain}/rest/` and may be plain http. `None` (`wab24 serve`): a
+    /// portal's endpoint must be `https://{domain}/...`.
+    pub simulated_portals: Option<String>,
 }
 
 /// The shared state. Cheap to clone.
@@ -253,8 +260,25 @@ impl AppState {
         if info.status != TenantStatus::Active {
             return Err(ApiError::TenantInactive(info.status.to_string()));
         }
+        self.check_not_revoked(&claims, &info).await?;
         let tenant = self.inner.store.tenant(&claims.mid).await?;
         Ok(Session { claims, info, tenant })
+    }
+
+    /// Refuses a token issued under an earlier installation (before an uninstall or a reinstall)
+    /// or before an administrator ended the user's sessions.
+    pub async fn check_not_revoked(&self, claims: &Claims, info: &TenantInfo) -> ApiResult<()> {
+        if claims.generation != info.generation {
+            tracing::debug!(member_id = %claims.mid, "token refused: earlier installation");
+            return Err(ApiError::Unauthorized("session ended: the app was reinstalled"));
+        }
+        let not_before = self.inner.store.sessions_not_before(&claims.mid, claims.uid).await?;
+        // Issued in the second of the revocation counts as before it.
+        if not_before.is_some_and(|nb| claims.iat <= nb) {
+            tracing::debug!(member_id = %claims.mid, user_id = claims.uid, "token refused: revoked");
+            return Err(ApiError::Unauthorized("session ended by an administrator"));
+        }
+        Ok(())
     }
 
     /// The Bitrix24 handle of an installed portal (cached; built from the registry's tokens).

@@ -345,26 +345,22 @@ impl Store {
         Ok(())
     }
 
-    /// Appends a record to a tenant's own audit log (the one its administrators read), for
-    /// events decided outside the tenant's handle (a refused uninstall).
-    pub async fn audit_tenant(
+    /// Appends a record about a tenant to the registry's audit log (the operator's), for events
+    /// decided outside the tenant's data, which stays untouched (a refused uninstall).
+    pub async fn audit_registry(
         &self,
         member_id: &str,
         kind: audit::Kind,
-        actor: &str,
         payload: &[u8],
         now: OffsetDateTime,
     ) -> Result<()> {
-        let info = self.info(member_id).await?;
-        if info.status != TenantStatus::Active {
-            return Err(Error::TenantInactive(info.status));
-        }
+        validate_member_id(member_id)?;
         let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry { kind, actor, subject: &subject, payload };
-        append_to(&self.tenant_db(member_id).await?, entry, now).await
+        let entry = audit::Entry { kind, actor: "system", subject: &subject, payload };
+        append_to(&self.control, entry, now).await
     }
 
-    /// Ends every session of a user of a tenant: tokens issued before `now` (Unix seconds) are
+    /// Ends every session of a user of a tenant: tokens issued up to `now` (Unix seconds, that second included) are
     /// refused from now on. Recorded as `auth.sessions_revoked` in the tenant's log, by `actor`.
     /// Returns the new "not before" (Unix seconds).
     pub async fn revoke_sessions(
@@ -404,7 +400,7 @@ impl Store {
         Ok(not_before)
     }
 
-    /// When a user's sessions were last ended (Unix seconds): tokens issued before it are void.
+    /// When a user's sessions were last ended (Unix seconds): tokens issued up to it (included) are void.
     pub async fn sessions_not_before(
         &self,
         member_id: &str,

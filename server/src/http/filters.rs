@@ -6,7 +6,7 @@ use std::{convert::Infallible, future::Future};
 
 use warp::{Filter, Rejection, Reply, filters::BoxedFilter, reply::Response};
 
-use super::{api, bitrix, connection, meta, sending, sse, ui};
+use super::{api, bitrix, connection, meta, sending, sessions, sse, ui};
 use crate::{error::ApiError, state::AppState};
 
 /// Largest JSON body.
@@ -196,6 +196,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(auth.clone())
         .then(|s, b| respond(api::users(s, b)))
+        .or(warp::path!("api" / "users" / i64 / "sessions" / "revoke")
+            .and(warp::post())
+            .and(auth.clone())
+            .then(|id, s, b| respond(sessions::revoke(s, b, id))))
+        .unify()
         .or(warp::path!("api" / "audit")
             .and(warp::get())
             .and(auth.clone())

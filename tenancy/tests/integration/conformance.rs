@@ -462,6 +462,15 @@ async fn generations_move_and_sessions_can_be_revoked(env: Env) {
         (page.records[0].actor.as_str(), page.records[0].subject.as_str()),
         ("admin:1", "user:2")
     );
+    // A refused uninstall goes to the registry's log only; the tenant's data is not touched.
+    let tenant_head = t.verify_audit(ADMIN).await.unwrap();
+    let registry = env.store.verify_audit().await.unwrap().seq;
+    env.store
+        .audit_registry(&member, audit::Kind::UninstallRefused, b"{}", at(10_000))
+        .await
+        .unwrap();
+    assert_eq!(env.store.verify_audit().await.unwrap().seq, registry + 1);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap(), tenant_head);
 }
 
 async fn blocked_tenant_cannot_be_opened(env: Env) {
