@@ -121,7 +121,6 @@ async fn main() {
         trial_days: 0,
         extra_frame_ancestor: None,
         uninstall_grace_days: 7,
-        simulated_portals: None,
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(

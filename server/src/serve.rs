@@ -52,7 +52,6 @@ pub fn settings(c: &Config) -> Settings {
         trial_days: c.trial_days,
         extra_frame_ancestor: None,
         uninstall_grace_days: c.uninstall_grace_days,
-        simulated_portals: None,
     }
 }
 

@@ -220,6 +220,12 @@ mod tests {
     }
 
     #[test]
+    fn the_claims_wire_format_is_pinned() {
+        let c = claims("m1", 7, Role::User, 3, 1_000);
+        insta::assert_snapshot!(serde_json::to_string(&c).unwrap());
+    }
+
+    #[test]
     fn lifetimes_over_72_hours_are_refused() {
         let k = key(1);
         let mut long = claims("m1", 7, Role::Admin, 1, 1_000);

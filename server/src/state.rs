@@ -39,10 +39,6 @@ pub struct Settings {
     /// How long a `CLEAN` uninstall's data is kept (a reinstall within it restores everything)
     /// before the purge deletes it, in days.
     pub uninstall_grace_days: i64,
-    /// The base URL of a simulated Bitrix24 (`wab24 demo`, tests), where a portal's REST
-    /// endpoint is `{base}/p/{domain}/rest/` and may be plain http. `None` (`wab24 serve`): a
-    /// portal's endpoint must be `https://{domain}/...`.
-    pub simulated_portals: Option<String>,
 }
 
 /// The shared state. Cheap to clone.

@@ -140,7 +140,6 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         trial_days: 0,
         extra_frame_ancestor: Some(sim_base.clone()),
         uninstall_grace_days: 7,
-        simulated_portals: Some(sim_base.clone()),
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
     let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());

@@ -150,16 +150,16 @@ async fn confirm_token(state: &AppState, auth: &Secret, member_id: &str) -> ApiR
 }
 
 /// The portal's REST endpoint as the OAuth server reports it (`app.info`'s
-/// `install.client_endpoint`; never the form's), checked to belong to the portal's `domain`:
-/// `https://{domain}/...` (a simulated portal: `{base}/p/{domain}/...`). The installer's token
-/// is sent there, so an endpoint elsewhere is refused.
+/// `install.client_endpoint`; never the form's), checked to belong to the portal's `domain`
+/// (see [`endpoint_belongs_to`]). The installer's token is sent there, so an endpoint elsewhere
+/// is refused.
 fn client_endpoint<'a>(state: &AppState, info: &'a Value, domain: &str) -> ApiResult<&'a str> {
     let endpoint = info
         .pointer("/install/client_endpoint")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or(ApiError::Forbidden("the OAuth server did not name the portal's REST endpoint"))?;
-    if endpoint_belongs_to(state.settings().simulated_portals.as_deref(), endpoint, domain) {
+    if endpoint_belongs_to(&state.settings().oauth_server, endpoint, domain) {
         Ok(endpoint)
     } else {
         tracing::warn!(domain, "install refused: the portal's REST endpoint is not on its domain");
@@ -167,22 +167,42 @@ fn client_endpoint<'a>(state: &AppState, info: &'a Value, domain: &str) -> ApiRe
     }
 }
 
-/// Whether `endpoint` is a REST endpoint of the portal at `domain` (see [`client_endpoint`]).
-fn endpoint_belongs_to(simulated: Option<&str>, endpoint: &str, domain: &str) -> bool {
+/// Whether `endpoint` is a REST endpoint of the portal at `domain`: `https://{domain}/...`, or,
+/// for a simulated Bitrix24 (b24-sim in `wab24 demo` and the tests, whose portals live on the
+/// OAuth server's own origin), `{OAuth server origin}/p/{domain}/...`, plain http allowed there:
+/// that server is the one the operator configured to confirm every token.
+fn endpoint_belongs_to(oauth_server: &str, endpoint: &str, domain: &str) -> bool {
     if safe_host(domain).is_none() {
         return false;
     }
-    if let Some(base) = simulated {
-        let prefix = format!("{}/p/{domain}/", base.trim_end_matches('/'));
-        return endpoint.len() > prefix.len()
-            && endpoint[..prefix.len()].eq_ignore_ascii_case(&prefix);
-    }
-    let Some(rest) = endpoint.get(..8).filter(|s| s.eq_ignore_ascii_case("https://")) else {
-        return false;
+    let starts_with = |s: &str, prefix: &str| {
+        s.len() > prefix.len()
+            && s.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix))
     };
-    let rest = &endpoint[rest.len()..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.eq_ignore_ascii_case(domain) && rest.len() > authority.len()
+    if let Some(origin) = url_origin(oauth_server)
+        && starts_with(endpoint, &format!("{origin}/p/{domain}/"))
+    {
+        return true;
+    }
+    url_origin(endpoint)
+        .is_some_and(|origin| origin.eq_ignore_ascii_case(&format!("https://{domain}")))
+        && starts_with(endpoint, &format!("https://{domain}/"))
+}
+
+/// `scheme://authority` of an http(s) URL, `None` for anything else or one with user info.
+fn url_origin(url: &str) -> Option<&str> {
+    let scheme_len = if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+        8
+    } else if url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) {
+        7
+    } else {
+        return None;
+    };
+    let authority = url[scheme_len..].split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    Some(&url[..scheme_len + authority.len()])
 }
 
 /// Registers (or re-registers) a tenant from a confirmed installer token: the registry entry
@@ -640,5 +660,54 @@ pub async fn run_purger(state: AppState, every: Duration) {
     loop {
         tick.tick().await;
         purge_due(&state).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OAUTH: &str = "https://oauth.bitrix.info/rest/";
+
+    #[test]
+    fn a_portals_endpoint_must_be_on_its_domain() {
+        for ok in [
+            "https://portal.bitrix24.com/rest/",
+            "https://PORTAL.bitrix24.com/rest/",
+            "https://portal.bitrix24.com/rest",
+        ] {
+            assert!(endpoint_belongs_to(OAUTH, ok, "portal.bitrix24.com"), "{ok}");
+        }
+        for bad in [
+            "http://portal.bitrix24.com/rest/",
+            "https://portal.bitrix24.com.evil.example/rest/",
+            "https://portal.bitrix24.com@evil.example/rest/",
+            "https://evil.example/portal.bitrix24.com/rest/",
+            "https://evil.example/p/portal.bitrix24.com/rest/",
+            "https://portal.bitrix24.com",
+            "https://portal.bitrix24.com:8443/rest/",
+            "ftp://portal.bitrix24.com/rest/",
+            "",
+        ] {
+            assert!(!endpoint_belongs_to(OAUTH, bad, "portal.bitrix24.com"), "{bad}");
+        }
+        assert!(!endpoint_belongs_to(OAUTH, "https://a b/rest/", "a b"));
+    }
+
+    #[test]
+    fn a_simulated_portal_lives_on_the_oauth_servers_origin() {
+        let sim = "http://127.0.0.1:4000/rest/";
+        assert!(endpoint_belongs_to(sim, "http://127.0.0.1:4000/p/alpha.test/rest/", "alpha.test"));
+        for bad in [
+            "http://127.0.0.1:4001/p/alpha.test/rest/",
+            "http://127.0.0.1:4000/p/beta.test/rest/",
+            "http://127.0.0.1:4000/p/alpha.test.evil/rest/",
+            "http://127.0.0.1:4000@evil.example/p/alpha.test/rest/",
+        ] {
+            assert!(!endpoint_belongs_to(sim, bad, "alpha.test"), "{bad}");
+        }
+        assert_eq!(url_origin("https://x.test/rest/"), Some("https://x.test"));
+        assert_eq!(url_origin("https://u@x.test/"), None);
+        assert_eq!(url_origin("x.test/rest/"), None);
     }
 }

@@ -69,7 +69,6 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         trial_days: 14,
         extra_frame_ancestor: None,
         uninstall_grace_days: 7,
-        simulated_portals: Some(sim.base_url().unwrap()),
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();
