@@ -9,7 +9,7 @@ import { icon } from './icons.js';
 const KINDS = [
   'app.installed', 'app.uninstalled', 'auth.issued', 'app.plan_changed', 'line.created', 'line.deleted',
   'line.status_changed', 'line.assigned', 'line.reassigned', 'wa.message_received', 'wa.status_update',
-  'wa.connection_state', 'wa.message_queued',
+  'wa.connection_state', 'wa.message_queued', 'auth.sessions_revoked',
 ];
 
 function localInput(ms) {
