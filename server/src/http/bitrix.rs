@@ -1,12 +1,12 @@
 //! What Bitrix24 POSTs to the app: the install frame or callback, the app frame (which issues a
 //! session token), and events (verified by `application_token`).
 
+use std::time::Duration;
+
 use b24_client::{
     Error as B24Error, Secret, TokenSet,
     inbound::{Event, EventKind, FrameRequest, InstallCallback, Protocol},
 };
-use std::time::Duration;
-
 use bytes::Bytes;
 use serde_json::Value;
 use tenancy::{Caller, Cleanup, Install, LineStatus, User, audit};
@@ -71,18 +71,29 @@ fn with_page_headers(mut r: Response, csp: &str) -> Response {
 /// An error shown inside the portal's frame: a readable message (the portal shows "refused to
 /// connect" for a page it may not frame), framable by the portal when its origin is known. The
 /// page runs no script and loads nothing.
-fn error_page(e: &ApiError, frame_ancestor: Option<String>) -> Response {
+fn error_page(e: &ApiError, frame: FrameContext) -> Response {
+    let (heading, hint) = match frame.lang {
+        "ru" => (
+            "Не удалось открыть WhatsApp для Битрикс24",
+            "Обновите страницу; если ошибка повторяется, обратитесь к администратору Битрикс24 (код ошибки",
+        ),
+        _ => (
+            "WhatsApp for Bitrix24 could not open",
+            "Reload the page; if this persists, ask your Bitrix24 administrator (the error code is",
+        ),
+    };
+    let frame_ancestor = frame.origin;
     let body = format!(
-        "<!doctype html><html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+        "<!doctype html><html lang={lang}><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>wab24: {title}</title>\
          <style>body{{font:15px/1.5 system-ui,sans-serif;margin:0;padding:32px;color:#333;background:#f5f7f8}}\
          main{{max-width:560px;margin:0 auto;padding:24px;background:#fff;border-radius:8px;\
          border:1px solid #dde3e6}}h1{{font-size:18px;margin:0 0 8px}}p{{margin:8px 0}}\
          .hint{{color:#667}}</style>\
-         <main><h1>WhatsApp for Bitrix24 could not open</h1>\
+         <main><h1>{heading}</h1>\
          <p id=error data-code=\"{code}\">{message}</p>\
-         <p class=hint>Reload the page; if this persists, ask your Bitrix24 administrator \
-         (the error code is <code>{code}</code>).</p></main></html>",
+         <p class=hint>{hint} <code>{code}</code>).</p></main></html>",
+        lang = frame.lang,
         title = esc(e.code()),
         code = esc(e.code()),
         message = esc(&e.to_string()),
@@ -96,12 +107,24 @@ fn error_page(e: &ApiError, frame_ancestor: Option<String>) -> Response {
     with_page_headers(reply::with_status(reply::html(body), e.status()).into_response(), &csp)
 }
 
-/// The portal origin an error page for a frame request may be framed by: the registered domain
-/// of the portal the form names when it is installed here, else the domain the query names (the
-/// page holds nothing but the error, so an unconfirmed origin gives nothing away).
-async fn error_origin(state: &AppState, query: &str, body: &[u8]) -> Option<String> {
+/// Where an error page for a frame request is shown.
+struct FrameContext {
+    /// The portal origin that may frame it.
+    origin: Option<String>,
+    /// The interface language (`ru` or `en`).
+    lang: &'static str,
+}
+
+/// The frame an erroneous request came from: the viewer's language, and the portal origin the
+/// page may be framed by (the registered domain of the portal the form names when it is installed
+/// here, else the domain the query names: the page holds nothing but the error, so an unconfirmed
+/// origin gives nothing away).
+async fn frame_context(state: &AppState, query: &str, body: &[u8]) -> FrameContext {
     let form = |bytes: &[u8]| b24_client::form::parse(bytes, Default::default()).ok();
-    let q = form(query.as_bytes())?;
+    let Some(q) = form(query.as_bytes()) else {
+        return FrameContext { origin: None, lang: "en" };
+    };
+    let lang = ui_lang(q.get("LANG").and_then(Value::as_str).unwrap_or(""));
     let protocol = match q.get("PROTOCOL").and_then(Value::as_str) {
         Some("0") => Protocol::Http,
         _ => Protocol::Https,
@@ -111,9 +134,8 @@ async fn error_origin(state: &AppState, query: &str, body: &[u8]) -> Option<Stri
             Some(member_id) => state.store().info(member_id).await.ok().map(|i| i.domain),
             None => None,
         };
-    let domain =
-        registered.or_else(|| q.get("DOMAIN").and_then(Value::as_str).map(str::to_owned))?;
-    origin(state, protocol, &domain)
+    let domain = registered.or_else(|| q.get("DOMAIN").and_then(Value::as_str).map(str::to_owned));
+    FrameContext { origin: domain.and_then(|d| origin(state, protocol, &d)), lang }
 }
 
 fn origin(state: &AppState, protocol: Protocol, domain: &str) -> Option<String> {
@@ -279,7 +301,7 @@ pub async fn install(state: AppState, query: String, body: Bytes) -> Response {
                 .to_owned();
             html(StatusCode::OK, page, origin)
         }
-        Err(e) => error_page(&e, error_origin(&state, &query, &body).await),
+        Err(e) => error_page(&e, frame_context(&state, &query, &body).await),
     }
 }
 
@@ -333,7 +355,7 @@ async fn install_callback(state: &AppState, body: &[u8]) -> ApiResult<()> {
 pub async fn app_frame(state: AppState, query: String, body: Bytes) -> Response {
     match open_app(&state, &query, &body).await {
         Ok(opened) => html(StatusCode::OK, app_page(&opened), opened.origin.clone()),
-        Err(e) => error_page(&e, error_origin(&state, &query, &body).await),
+        Err(e) => error_page(&e, frame_context(&state, &query, &body).await),
     }
 }
 

@@ -444,6 +444,11 @@ async fn error_pages_show_their_message_inside_the_portals_frame() {
     let csp = a.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.starts_with("frame-ancestors http://alpha.test;"), "{csp}");
     assert!(a.body.contains("id=error"), "{}", a.body);
+    // In the viewer's language.
+    let (q, b) = app.sim.frame_request_in(BETA, 2, "DEFAULT", &json!({}), "ru").unwrap();
+    let a = app.post_form("/b24/app", &q, b).await;
+    assert_eq!(a.status, 403);
+    assert!(a.body.contains("Не удалось открыть"), "{}", a.body);
     // Nothing names a portal: nobody may frame it.
     let a = app.post_form("/b24/app", "", "hello=1".to_owned()).await;
     assert_eq!(a.status, 400);
