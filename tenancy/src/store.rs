@@ -276,27 +276,24 @@ impl Store {
     /// Purges one tenant if it is still uninstalled and due (a reinstall may have come first).
     async fn purge(&self, member_id: &str, now: OffsetDateTime) -> Result<bool> {
         validate_member_id(member_id)?;
-        // The registry's write transaction is held across the deletion so that a reinstall's
-        // registry update waits for it and then finds the row no longer pending.
+        // The row is claimed first (its lock is held across the deletion, on PostgreSQL as on
+        // SQLite), so a reinstall's registry update waits and then finds nothing pending; a
+        // failed deletion rolls the claim back and the next run tries again.
         let mut tx = self.control.write().await?;
-        let still_due = sqlx::query(
-            "SELECT COUNT(*) FROM tenants WHERE member_id = $1 AND status = 'uninstalled' \
-             AND purge_after IS NOT NULL AND purge_after <= $2",
+        let claimed = sqlx::query(
+            "UPDATE tenants SET purge_after = NULL, updated_at = $3 WHERE member_id = $1 \
+             AND status = 'uninstalled' AND purge_after IS NOT NULL AND purge_after <= $2",
         )
         .bind(member_id)
         .bind(audit::unix_ms(now))
-        .fetch_one(&mut *tx)
+        .bind(audit::unix_ms(now))
+        .execute(&mut *tx)
         .await?
-        .try_get::<i64, _>(0)?;
-        if still_due == 0 {
+        .rows_affected();
+        if claimed == 0 {
             return Ok(false);
         }
         self.delete_storage(member_id).await?;
-        sqlx::query("UPDATE tenants SET purge_after = NULL, updated_at = $2 WHERE member_id = $1")
-            .bind(member_id)
-            .bind(audit::unix_ms(now))
-            .execute(&mut *tx)
-            .await?;
         let subject = format!("tenant:{member_id}");
         let entry = audit::Entry {
             kind: audit::Kind::AppPurged,
