@@ -41,11 +41,17 @@ pub enum Kind {
     IdentityChanged,
     /// An administrator changed a line's settings; the payload has the old and new values.
     LineSettingsChanged,
+    /// A `CLEAN` uninstall's data was purged after its grace period.
+    AppPurged,
+    /// An uninstall event the portal did not confirm was refused (nothing was changed).
+    UninstallRefused,
+    /// An administrator ended every session of a user.
+    SessionsRevoked,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 19] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -62,6 +68,9 @@ impl Kind {
         Kind::MessageAdjusted,
         Kind::IdentityChanged,
         Kind::LineSettingsChanged,
+        Kind::AppPurged,
+        Kind::UninstallRefused,
+        Kind::SessionsRevoked,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -83,6 +92,9 @@ impl Kind {
             Kind::MessageAdjusted => "wa.message_adjusted",
             Kind::IdentityChanged => "wa.identity_changed",
             Kind::LineSettingsChanged => "line.settings_changed",
+            Kind::AppPurged => "app.purged",
+            Kind::UninstallRefused => "app.uninstall_refused",
+            Kind::SessionsRevoked => "auth.sessions_revoked",
         }
     }
 }

@@ -84,6 +84,9 @@ pub(crate) struct Portal {
     pub(crate) installed: bool,
     pub(crate) uninstalled: bool,
     pub(crate) application_token: String,
+    /// What the OAuth server's `app.info` reports as `install.client_endpoint` instead of the
+    /// portal's own (`Some(None)`: left out).
+    pub(crate) reported_endpoint: Option<Option<String>>,
     pub(crate) users: BTreeMap<u64, Value>,
     pub(crate) departments: BTreeMap<u64, Value>,
     pub(crate) events: Vec<(String, String)>,
@@ -128,6 +131,7 @@ impl Portal {
             installed: spec.install_finished,
             uninstalled: false,
             application_token,
+            reported_endpoint: None,
             users,
             departments,
             events: vec![],

@@ -361,6 +361,14 @@ impl Sim {
         }
     }
 
+    /// Makes the OAuth server's `app.info` for a portal report `endpoint` as
+    /// `install.client_endpoint`, or leave the field out (`None`), as some answers do.
+    pub fn report_client_endpoint(&self, member_id: &str, endpoint: Option<&str>) {
+        if let Some(p) = self.state().portals.get_mut(member_id) {
+            p.reported_endpoint = Some(endpoint.map(str::to_owned));
+        }
+    }
+
     /// A portal's `application_token`.
     pub fn application_token(&self, member_id: &str) -> Option<Secret> {
         self.state().portals.get(member_id).map(|p| Secret::new(p.application_token.clone()))
@@ -620,16 +628,26 @@ impl Sim {
                 let st = self.state();
                 let base = self.base_url().unwrap_or_default();
                 match st.portals.get(&g.member_id) {
-                    Some(p) => (
-                        200,
-                        json!({"result": {
+                    Some(p) => {
+                        let mut body = json!({"result": {
                         "client_id": self.inner.config.client_id, "scope": p.scope.join(","), "expires": iso8601(g.expires_at),
                         "install": {"installed": p.installed, "version": 1, "status": "L", "scope": p.scope.join(","), "domain": p.domain,
                                     "uri": format!("{base}/p/{}/", p.domain), "client_endpoint": format!("{base}/p/{}/rest/", p.domain),
                                     "member_id": p.member_id, "member_type": "PORTAL"},
-                        "user_id": g.user_id}, "time": self.time_block(0.0)}),
-                        Some(g.member_id.clone()),
-                    ),
+                        "user_id": g.user_id}, "time": self.time_block(0.0)});
+                        if let Some(reported) = &p.reported_endpoint
+                            && let Some(install) =
+                                body.pointer_mut("/result/install").and_then(Value::as_object_mut)
+                        {
+                            match reported {
+                                Some(e) => {
+                                    install.insert("client_endpoint".to_owned(), e.clone().into())
+                                }
+                                None => install.remove("client_endpoint"),
+                            };
+                        }
+                        (200, body, Some(g.member_id.clone()))
+                    }
                     None => (401, error_body(&ErrorCode::InvalidToken, "portal is gone"), None),
                 }
             }

@@ -90,7 +90,7 @@ async fn main() {
         trial_ends_at: None,
         tokens: None,
     };
-    store.install(&install, now).await.unwrap();
+    let generation = store.install(&install, now).await.unwrap().generation;
     let tenant = store.tenant(MEMBER).await.unwrap();
     let admin = Caller::Admin(1);
     let mut line_ids = vec![];
@@ -122,6 +122,7 @@ async fn main() {
         extra_frame_ancestor: None,
         metrics_token: None,
         limits: wab24::state::Limits::default(),
+        uninstall_grace_days: 7,
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(
@@ -169,6 +170,7 @@ async fn main() {
             MEMBER,
             100 + i as i64,
             Role::User,
+            generation,
             b24_client::Clock::now_unix(&*clock),
         ));
         let mut resp =
@@ -269,10 +271,9 @@ async fn main() {
     );
     if backend == "pg" {
         // Leave the database as it was: the tenant's schema, then the registry's.
-        store
-            .uninstall(MEMBER, tenancy::Cleanup::Clean, time::OffsetDateTime::now_utc())
-            .await
-            .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        store.uninstall(MEMBER, tenancy::Cleanup::Clean { purge_after: now }, now).await.unwrap();
+        store.purge_due(now).await.unwrap();
         let url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let pool = sqlx::PgPool::connect(&url).await.unwrap();

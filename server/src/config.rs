@@ -81,6 +81,9 @@ pub struct Config {
     pub default_line_quota: i64,
     /// Length of the trial of a new installation, in days (0: no trial).
     pub trial_days: i64,
+    /// Days a `CLEAN` uninstall's data is kept before it is purged (a reinstall within them
+    /// restores everything; 0: purged at the next purge run).
+    pub uninstall_grace_days: i64,
     /// WhatsApp's WebSocket URL (default WhatsApp Web's).
     pub whatsapp_url: Option<String>,
     /// The WhatsApp Web version announced (a stale one is refused with 405: set the current
@@ -120,6 +123,7 @@ impl fmt::Debug for Config {
             .field("default_plan", &self.default_plan)
             .field("default_line_quota", &self.default_line_quota)
             .field("trial_days", &self.trial_days)
+            .field("uninstall_grace_days", &self.uninstall_grace_days)
             .field("whatsapp_url", &self.whatsapp_url)
             .field("whatsapp_version", &self.whatsapp_version)
             .field("whatsapp_ca_file", &self.whatsapp_ca_file)
@@ -147,6 +151,7 @@ struct Raw {
     default_plan: Option<String>,
     default_line_quota: Option<i64>,
     trial_days: Option<i64>,
+    uninstall_grace_days: Option<i64>,
     whatsapp_url: Option<String>,
     whatsapp_version: Option<String>,
     whatsapp_root_key: Option<String>,
@@ -162,7 +167,7 @@ struct Raw {
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 26] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -176,6 +181,7 @@ pub const KEYS: [&str; 25] = [
     "default_plan",
     "default_line_quota",
     "trial_days",
+    "uninstall_grace_days",
     "whatsapp_url",
     "whatsapp_version",
     "whatsapp_root_key",
@@ -285,6 +291,14 @@ impl Config {
         if !(0..=3650).contains(&trial_days) {
             return Err(ConfigError::Invalid {
                 key: "trial_days",
+                reason: "must be between 0 and 3650".to_owned(),
+            });
+        }
+        let uninstall_grace_days =
+            number("uninstall_grace_days", raw.uninstall_grace_days)?.unwrap_or(7);
+        if !(0..=3650).contains(&uninstall_grace_days) {
+            return Err(ConfigError::Invalid {
+                key: "uninstall_grace_days",
                 reason: "must be between 0 and 3650".to_owned(),
             });
         }
@@ -412,6 +426,7 @@ impl Config {
             default_plan,
             default_line_quota,
             trial_days,
+            uninstall_grace_days,
         })
     }
 }
@@ -539,6 +554,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("/var/lib/wab24".into()));
         assert_eq!(c.oauth_server, b24_client::DEFAULT_SERVER_ENDPOINT);
         assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 14));
+        assert_eq!(c.uninstall_grace_days, 7);
         assert_eq!(c.plan_hook_secret, None);
         assert_eq!(c.limits, crate::state::Limits::default());
         assert_eq!((c.metrics_token.as_deref(), c.metrics_listen), (None, None));
@@ -607,6 +623,10 @@ mod tests {
         assert!(err(&full(), &[("WAB24_LISTEN", "here")]).contains("`listen` is invalid"));
         assert!(err(&full(), &[("WAB24_DATABASE_URL", "mysql://x")]).contains("`database_url`"));
         assert!(err(&full(), &[("WAB24_TRIAL_DAYS", "two")]).contains("`trial_days` is invalid"));
+        assert!(
+            err(&full(), &[("WAB24_UNINSTALL_GRACE_DAYS", "-1")])
+                .contains("`uninstall_grace_days` is invalid")
+        );
         assert!(err(&full(), &[("WAB24_PUBLIC_URL", "wa.example.com")]).contains("`public_url`"));
         assert!(
             err(&full(), &[("WAB24_PLAN_HOOK_SECRET", "short")]).contains("`plan_hook_secret`")

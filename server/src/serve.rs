@@ -59,6 +59,9 @@ pub enum ServeError {
     },
 }
 
+/// How often soft-deleted tenants are checked for purging.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The handler settings from a configuration.
 pub fn settings(c: &Config) -> Settings {
     Settings {
@@ -72,6 +75,7 @@ pub fn settings(c: &Config) -> Settings {
         extra_frame_ancestor: None,
         metrics_token: c.metrics_token.clone(),
         limits: c.limits.clone(),
+        uninstall_grace_days: c.uninstall_grace_days,
     }
 }
 
@@ -110,6 +114,9 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),
         Err(e) => tracing::error!(error = %e, "restoring lines failed"),
     }
+    // Soft-deleted tenants whose grace period ended: purged now, then every hour.
+    crate::http::bitrix::purge_due(&state).await;
+    tokio::spawn(crate::http::bitrix::run_purger(state.clone(), PURGE_EVERY));
     Ok(state)
 }
 

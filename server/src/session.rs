@@ -45,6 +45,9 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at (Unix seconds).
     pub exp: i64,
+    /// The tenant's installation generation when the token was issued: an uninstall or a
+    /// reinstall bumps it, and every older token stops working.
+    pub generation: i64,
 }
 
 impl Claims {
@@ -76,6 +79,9 @@ pub enum TokenError {
     /// `exp` has passed.
     #[error("token expired")]
     Expired,
+    /// The token claims a lifetime longer than [`SESSION_TTL_SECS`].
+    #[error("token lifetime too long")]
+    Lifetime,
 }
 
 /// The signing key (derived; Debug redacted).
@@ -142,6 +148,10 @@ impl SessionKey {
         if claims.iss != "wab24" || claims.mid.is_empty() || claims.exp <= claims.iat {
             return Err(TokenError::Claims);
         }
+        // A leaked signing key must not mint tokens that outlive every rotation.
+        if claims.exp.saturating_sub(claims.iat) > SESSION_TTL_SECS {
+            return Err(TokenError::Lifetime);
+        }
         if now_unix >= claims.exp {
             return Err(TokenError::Expired);
         }
@@ -149,8 +159,9 @@ impl SessionKey {
     }
 }
 
-/// Claims for a user of a tenant, valid [`SESSION_TTL_SECS`] from `now_unix`.
-pub fn claims(member_id: &str, uid: UserId, role: Role, now_unix: i64) -> Claims {
+/// Claims for a user of a tenant in its installation `generation`, valid [`SESSION_TTL_SECS`]
+/// from `now_unix`.
+pub fn claims(member_id: &str, uid: UserId, role: Role, generation: i64, now_unix: i64) -> Claims {
     Claims {
         iss: "wab24".to_owned(),
         mid: member_id.to_owned(),
@@ -158,6 +169,7 @@ pub fn claims(member_id: &str, uid: UserId, role: Role, now_unix: i64) -> Claims
         role,
         iat: now_unix,
         exp: now_unix + SESSION_TTL_SECS,
+        generation,
     }
 }
 
@@ -174,7 +186,7 @@ mod tests {
     #[test]
     fn round_trip_and_expiry() {
         let k = key(1);
-        let c = claims("m1", 7, Role::Admin, 1_000);
+        let c = claims("m1", 7, Role::Admin, 1, 1_000);
         let t = k.issue(&c);
         assert_eq!(k.verify(&t, 1_001).unwrap(), c);
         assert_eq!(c.exp - c.iat, 259_200);
@@ -185,11 +197,11 @@ mod tests {
     #[test]
     fn forgeries_are_refused() {
         let k = key(1);
-        let t = k.issue(&claims("m1", 7, Role::User, 1_000));
+        let t = k.issue(&claims("m1", 7, Role::User, 1, 1_000));
         assert_eq!(key(2).verify(&t, 1_001), Err(TokenError::Signature));
         // Claims changed without re-signing.
         let parts: Vec<&str> = t.split('.').collect();
-        let admin = claims("m1", 7, Role::Admin, 1_000);
+        let admin = claims("m1", 7, Role::Admin, 1, 1_000);
         let p = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&admin).unwrap());
         assert_eq!(
             k.verify(&format!("{}.{p}.{}", parts[0], parts[2]), 1_001),
@@ -202,8 +214,43 @@ mod tests {
             assert_eq!(k.verify(bad, 1_001), Err(TokenError::Malformed), "{bad}");
         }
         // Correctly signed but not our claims.
-        let mut other = claims("m1", 7, Role::User, 1_000);
+        let mut other = claims("m1", 7, Role::User, 1, 1_000);
         other.iss = "someone".to_owned();
         assert_eq!(k.verify(&k.issue(&other), 1_001), Err(TokenError::Claims));
+    }
+
+    #[test]
+    fn the_claims_wire_format_is_pinned() {
+        let c = claims("m1", 7, Role::User, 3, 1_000);
+        insta::assert_snapshot!(serde_json::to_string(&c).unwrap());
+    }
+
+    #[test]
+    fn lifetimes_over_72_hours_are_refused() {
+        let k = key(1);
+        let mut long = claims("m1", 7, Role::Admin, 1, 1_000);
+        assert_eq!(k.verify(&k.issue(&long), 1_001).unwrap().exp - long.iat, SESSION_TTL_SECS);
+        long.exp += 1;
+        assert_eq!(k.verify(&k.issue(&long), 1_001), Err(TokenError::Lifetime));
+        long.exp = i64::MAX;
+        long.iat = i64::MIN;
+        assert_eq!(k.verify(&k.issue(&long), 1_001), Err(TokenError::Lifetime));
+    }
+
+    #[test]
+    fn tokens_without_a_generation_are_refused() {
+        let k = key(1);
+        let old = serde_json::json!({"iss": "wab24", "mid": "m1", "uid": 7, "role": "admin",
+            "iat": 1_000, "exp": 2_000});
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(HEADER),
+            URL_SAFE_NO_PAD.encode(old.to_string())
+        );
+        let mut mac = k.mac();
+        mac.update(signing_input.as_bytes());
+        let token =
+            format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+        assert_eq!(k.verify(&token, 1_001), Err(TokenError::Claims));
     }
 }

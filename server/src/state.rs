@@ -36,6 +36,9 @@ pub struct Settings {
     /// Another origin allowed to frame the app besides the portal (`wab24 demo`: the simulated
     /// portal's shell page, which lives on another host than the portal's domain).
     pub extra_frame_ancestor: Option<String>,
+    /// How long a `CLEAN` uninstall's data is kept (a reinstall within it restores everything)
+    /// before the purge deletes it, in days.
+    pub uninstall_grace_days: i64,
     /// The bearer token `/metrics` asks for on the API's listener (`None`: `/metrics` is not
     /// served there; see [`crate::serve::run`] for a separate metrics listener).
     pub metrics_token: Option<String>,
@@ -348,8 +351,25 @@ impl AppState {
         if info.status != TenantStatus::Active {
             return Err(ApiError::TenantInactive(info.status.to_string()));
         }
+        self.check_not_revoked(&claims, &info).await?;
         let tenant = self.inner.store.tenant(&claims.mid).await?;
         Ok(Session { claims, info, tenant })
+    }
+
+    /// Refuses a token issued under an earlier installation (before an uninstall or a reinstall)
+    /// or before an administrator ended the user's sessions.
+    pub async fn check_not_revoked(&self, claims: &Claims, info: &TenantInfo) -> ApiResult<()> {
+        if claims.generation != info.generation {
+            tracing::debug!(member_id = %claims.mid, "token refused: earlier installation");
+            return Err(ApiError::Unauthorized("session ended: the app was reinstalled"));
+        }
+        let not_before = self.inner.store.sessions_not_before(&claims.mid, claims.uid).await?;
+        // Issued in the second of the revocation counts as before it.
+        if not_before.is_some_and(|nb| claims.iat <= nb) {
+            tracing::debug!(member_id = %claims.mid, user_id = claims.uid, "token refused: revoked");
+            return Err(ApiError::Unauthorized("session ended by an administrator"));
+        }
+        Ok(())
     }
 
     /// The Bitrix24 handle of an installed portal (cached; built from the registry's tokens).

@@ -10,6 +10,7 @@ const KINDS = [
   'app.installed', 'app.uninstalled', 'auth.issued', 'app.plan_changed', 'line.created', 'line.deleted',
   'line.status_changed', 'line.assigned', 'line.reassigned', 'wa.message_received', 'wa.status_update',
   'wa.connection_state', 'wa.message_queued', 'wa.message_adjusted', 'wa.identity_changed', 'line.settings_changed',
+  'auth.sessions_revoked',
 ];
 
 function localInput(ms) {

@@ -380,6 +380,15 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
         (MigrationSet::Tenant, _) => include_str!("sql/tenant_postgres.sql"),
     };
     let mut all = vec![(1, first), (2, audit::schema_sql(backend))];
+    if let MigrationSet::Control = set {
+        all.push((
+            3,
+            match backend {
+                Backend::Sqlite => include_str!("sql/control_v3_sqlite.sql"),
+                _ => include_str!("sql/control_v3_postgres.sql"),
+            },
+        ));
+    }
     if let MigrationSet::Tenant = set {
         all.push((
             3,

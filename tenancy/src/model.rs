@@ -229,6 +229,11 @@ pub struct TenantInfo {
     pub line_quota: i64,
     /// When the trial ends (Unix ms), if on trial.
     pub trial_ends_at: Option<i64>,
+    /// The installation's generation: every install and uninstall bumps it, so that session
+    /// tokens issued under an earlier one stop working.
+    pub generation: i64,
+    /// When a `CLEAN` uninstall's data will be purged (Unix ms); `None` when nothing is pending.
+    pub purge_after: Option<i64>,
 }
 
 /// What an install (or reinstall) registers.

@@ -11,7 +11,8 @@ use sqlx::{AnyPool, Row, any::AnyPoolOptions};
 use time::OffsetDateTime;
 
 use crate::{
-    Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
+    Caller, Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
+    UserId,
     crypto::{OsRandom, Random, TenantKey, aad},
     db::{Db, MigrationSet, SqliteFile},
     model::{check_len, validate_member_id},
@@ -22,8 +23,13 @@ use crate::{
 pub enum Cleanup {
     /// Keep everything so that a reinstall finds it (the default when the portal does not ask).
     Keep,
-    /// Delete the tenant's file or schema (the portal's `CLEAN` flag).
-    Clean,
+    /// The portal's `CLEAN` flag: a soft delete. The data stays in place, unreachable, until
+    /// `purge_after`; [`Store::purge_due`] deletes it then, and a reinstall before that restores
+    /// everything.
+    Clean {
+        /// When the data may be purged.
+        purge_after: OffsetDateTime,
+    },
 }
 
 enum Layout {
@@ -149,13 +155,23 @@ impl Store {
         };
         let at = audit::unix_ms(now);
         let mut tx = self.control.write().await?;
+        let restored = sqlx::query("SELECT purge_after FROM tenants WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>(0))
+            .transpose()?
+            .flatten()
+            .is_some();
         sqlx::query(
             "INSERT INTO tenants (member_id, domain, status, plan, line_quota, trial_ends_at, tokens, \
-             storage, installed_at, updated_at) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $8) \
+             storage, installed_at, updated_at, generation, purge_after) \
+             VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $8, 1, NULL) \
              ON CONFLICT (member_id) DO UPDATE SET domain = excluded.domain, status = 'active', \
              plan = excluded.plan, line_quota = excluded.line_quota, \
              trial_ends_at = excluded.trial_ends_at, tokens = excluded.tokens, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, generation = tenants.generation + 1, \
+             purge_after = NULL",
         )
         .bind(member_id)
         .bind(install.domain.as_str())
@@ -167,9 +183,12 @@ impl Store {
         .bind(at)
         .execute(&mut *tx)
         .await?;
-        let payload = serde_json::json!({ "domain": install.domain, "plan": install.plan,
-            "line_quota": install.line_quota })
-        .to_string();
+        let mut payload = serde_json::json!({ "domain": install.domain, "plan": install.plan,
+            "line_quota": install.line_quota });
+        if restored {
+            payload["restored"] = true.into();
+        }
+        let payload = payload.to_string();
         let subject = format!("tenant:{member_id}");
         let entry = audit::Entry {
             kind: audit::Kind::AppInstalled,
@@ -179,11 +198,16 @@ impl Store {
         };
         audit::append(&mut tx, entry, now).await?;
         tx.commit().await?;
+        // The portal's administrator reads the tenant's own log, not the registry's.
+        append_to(&db, entry, now).await?;
         self.info(member_id).await
     }
 
-    /// Marks a tenant uninstalled and forgets its portal tokens. With [`Cleanup::Clean`] its
-    /// file or schema is deleted too; otherwise a later [`Store::install`] finds everything.
+    /// Marks a tenant uninstalled, forgets its portal tokens and bumps its generation (so that
+    /// its session tokens stop working). Nothing is deleted here: with [`Cleanup::Clean`] the
+    /// data is scheduled for [`Store::purge_due`], and a later [`Store::install`] (before the
+    /// purge) finds everything. Recorded as `app.uninstalled` in the registry's log and the
+    /// tenant's own.
     pub async fn uninstall(
         &self,
         member_id: &str,
@@ -191,47 +215,16 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<()> {
         validate_member_id(member_id)?;
-        self.info(member_id).await?;
-        if cleanup == Cleanup::Clean {
-            match &self.layout {
-                Layout::Sqlite { dir, pools } => {
-                    let pool = lock(pools)?.remove(member_id);
-                    if let Some(pool) = pool {
-                        pool.close().await;
-                    }
-                    let base = dir.join("tenants").join(self.storage_name(member_id));
-                    for suffix in ["", "-wal", "-shm"] {
-                        let mut p = base.clone().into_os_string();
-                        p.push(suffix);
-                        match std::fs::remove_file(&p) {
-                            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                                return Err(e.into());
-                            }
-                            _ => {}
-                        }
-                    }
-                    let media = dir.join("tenants").join(member_id);
-                    if media.is_dir() {
-                        std::fs::remove_dir_all(media)?;
-                    }
-                }
-                Layout::Postgres { pool, .. } => {
-                    let schema = self.storage_name(member_id);
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                    )))
-                    .execute(pool)
-                    .await?;
-                }
-            }
+        let info = self.info(member_id).await?;
+        let purge_after = match cleanup {
+            Cleanup::Keep => None,
+            Cleanup::Clean { purge_after } => Some(audit::unix_ms(purge_after)),
+        };
+        let mut payload = serde_json::json!({ "clean": purge_after.is_some() });
+        if let Some(at) = purge_after {
+            payload["purge_after"] = at.into();
         }
-        let mut tx = self.control.write().await?;
-        sqlx::query("UPDATE tenants SET status = 'uninstalled', tokens = NULL, updated_at = $2 WHERE member_id = $1")
-            .bind(member_id)
-            .bind(audit::unix_ms(now))
-            .execute(&mut *tx)
-            .await?;
-        let payload = format!("{{\"clean\":{}}}", cleanup == Cleanup::Clean);
+        let payload = payload.to_string();
         let subject = format!("tenant:{member_id}");
         let entry = audit::Entry {
             kind: audit::Kind::AppUninstalled,
@@ -239,9 +232,189 @@ impl Store {
             subject: &subject,
             payload: payload.as_bytes(),
         };
+        if info.status != TenantStatus::Uninstalled {
+            append_to(&self.tenant_db(member_id).await?, entry, now).await?;
+        }
+        let mut tx = self.control.write().await?;
+        sqlx::query(
+            "UPDATE tenants SET status = 'uninstalled', tokens = NULL, updated_at = $2, \
+             generation = generation + 1, purge_after = $3 WHERE member_id = $1",
+        )
+        .bind(member_id)
+        .bind(audit::unix_ms(now))
+        .bind(purge_after)
+        .execute(&mut *tx)
+        .await?;
         audit::append(&mut tx, entry, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes the data of every tenant whose `CLEAN` uninstall's grace period has ended (its
+    /// file and media folder, or its schema), keeping the registry row (so that a later
+    /// reinstall keeps its plan and trial), with `app.purged` in the registry's log. Returns the
+    /// `member_id`s purged.
+    pub async fn purge_due(&self, now: OffsetDateTime) -> Result<Vec<String>> {
+        let due: Vec<String> = {
+            let mut tx = self.control.read().await?;
+            let rows = sqlx::query(
+                "SELECT member_id FROM tenants WHERE status = 'uninstalled' \
+                 AND purge_after IS NOT NULL AND purge_after <= $1 ORDER BY member_id",
+            )
+            .bind(audit::unix_ms(now))
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.iter().map(|r| r.try_get(0)).collect::<Result<_, sqlx::Error>>()?
+        };
+        let mut purged = Vec::with_capacity(due.len());
+        for member_id in due {
+            if self.purge(&member_id, now).await? {
+                purged.push(member_id);
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Purges one tenant if it is still uninstalled and due (a reinstall may have come first).
+    async fn purge(&self, member_id: &str, now: OffsetDateTime) -> Result<bool> {
+        validate_member_id(member_id)?;
+        // The row is claimed first (its lock is held across the deletion, on PostgreSQL as on
+        // SQLite), so a reinstall's registry update waits and then finds nothing pending; a
+        // failed deletion rolls the claim back and the next run tries again.
+        let mut tx = self.control.write().await?;
+        let claimed = sqlx::query(
+            "UPDATE tenants SET purge_after = NULL, updated_at = $3 WHERE member_id = $1 \
+             AND status = 'uninstalled' AND purge_after IS NOT NULL AND purge_after <= $2",
+        )
+        .bind(member_id)
+        .bind(audit::unix_ms(now))
+        .bind(audit::unix_ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Ok(false);
+        }
+        self.delete_storage(member_id).await?;
+        let subject = format!("tenant:{member_id}");
+        let entry = audit::Entry {
+            kind: audit::Kind::AppPurged,
+            actor: "system",
+            subject: &subject,
+            payload: b"{}",
+        };
+        audit::append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes a tenant's file, write-ahead log and media folder (SQLite) or its schema.
+    async fn delete_storage(&self, member_id: &str) -> Result<()> {
+        match &self.layout {
+            Layout::Sqlite { dir, pools } => {
+                let pool = lock(pools)?.remove(member_id);
+                if let Some(pool) = pool {
+                    pool.close().await;
+                }
+                let base = dir.join("tenants").join(self.storage_name(member_id));
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = base.clone().into_os_string();
+                    p.push(suffix);
+                    match std::fs::remove_file(&p) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(e.into());
+                        }
+                        _ => {}
+                    }
+                }
+                let media = dir.join("tenants").join(member_id);
+                if media.is_dir() {
+                    std::fs::remove_dir_all(media)?;
+                }
+            }
+            Layout::Postgres { pool, .. } => {
+                let schema = self.storage_name(member_id);
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a record about a tenant to the registry's audit log (the operator's), for events
+    /// decided outside the tenant's data, which stays untouched (a refused uninstall).
+    pub async fn audit_registry(
+        &self,
+        member_id: &str,
+        kind: audit::Kind,
+        payload: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        validate_member_id(member_id)?;
+        let subject = format!("tenant:{member_id}");
+        let entry = audit::Entry { kind, actor: "system", subject: &subject, payload };
+        append_to(&self.control, entry, now).await
+    }
+
+    /// Ends every session of a user of a tenant: tokens issued up to `now` (Unix seconds, that second included) are
+    /// refused from now on. Recorded as `auth.sessions_revoked` in the tenant's log, by `actor`.
+    /// Returns the new "not before" (Unix seconds).
+    pub async fn revoke_sessions(
+        &self,
+        member_id: &str,
+        user_id: UserId,
+        actor: Caller,
+        now: OffsetDateTime,
+    ) -> Result<i64> {
+        let info = self.info(member_id).await?;
+        if info.status != TenantStatus::Active {
+            return Err(Error::TenantInactive(info.status));
+        }
+        let not_before = now.unix_timestamp();
+        let mut tx = self.control.write().await?;
+        sqlx::query(
+            "INSERT INTO session_revocations (member_id, user_id, not_before) VALUES ($1, $2, $3) \
+             ON CONFLICT (member_id, user_id) DO UPDATE SET not_before = excluded.not_before",
+        )
+        .bind(member_id)
+        .bind(user_id)
+        .bind(not_before)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let payload =
+            serde_json::json!({ "user_id": user_id, "not_before": not_before }).to_string();
+        let subject = format!("user:{user_id}");
+        let actor = actor.actor();
+        let entry = audit::Entry {
+            kind: audit::Kind::SessionsRevoked,
+            actor: &actor,
+            subject: &subject,
+            payload: payload.as_bytes(),
+        };
+        append_to(&self.tenant_db(member_id).await?, entry, now).await?;
+        Ok(not_before)
+    }
+
+    /// When a user's sessions were last ended (Unix seconds): tokens issued up to it (included) are void.
+    pub async fn sessions_not_before(
+        &self,
+        member_id: &str,
+        user_id: UserId,
+    ) -> Result<Option<i64>> {
+        validate_member_id(member_id)?;
+        let mut tx = self.control.read().await?;
+        let row = sqlx::query(
+            "SELECT not_before FROM session_revocations WHERE member_id = $1 AND user_id = $2",
+        )
+        .bind(member_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     /// Changes a tenant's plan (the billing hook): name, line quota (the registry and the tenant's
@@ -264,6 +437,18 @@ impl Store {
             return Err(Error::InvalidInput("negative line quota"));
         }
         let info = self.info(member_id).await?;
+        let payload =
+            serde_json::json!({ "from": { "plan": info.plan, "line_quota": info.line_quota,
+            "trial_ends_at": info.trial_ends_at }, "to": { "plan": plan, "line_quota": line_quota,
+            "trial_ends_at": trial_ends_at } })
+            .to_string();
+        let subject = format!("tenant:{member_id}");
+        let entry = audit::Entry {
+            kind: audit::Kind::PlanChanged,
+            actor: "system",
+            subject: &subject,
+            payload: payload.as_bytes(),
+        };
         if info.status == TenantStatus::Active {
             let db = self.tenant_db(member_id).await?;
             let mut tx = db.write().await?;
@@ -271,6 +456,8 @@ impl Store {
                 .bind(line_quota)
                 .execute(&mut *tx)
                 .await?;
+            // The portal's administrator reads the tenant's own log, not the registry's.
+            audit::append(&mut tx, entry, now).await?;
             tx.commit().await?;
         }
         let mut tx = self.control.write().await?;
@@ -285,18 +472,6 @@ impl Store {
         .bind(audit::unix_ms(now))
         .execute(&mut *tx)
         .await?;
-        let payload =
-            serde_json::json!({ "from": { "plan": info.plan, "line_quota": info.line_quota,
-            "trial_ends_at": info.trial_ends_at }, "to": { "plan": plan, "line_quota": line_quota,
-            "trial_ends_at": trial_ends_at } })
-            .to_string();
-        let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry {
-            kind: audit::Kind::PlanChanged,
-            actor: "system",
-            subject: &subject,
-            payload: payload.as_bytes(),
-        };
         audit::append(&mut tx, entry, now).await?;
         tx.commit().await?;
         self.info(member_id).await
@@ -330,7 +505,8 @@ impl Store {
         validate_member_id(member_id)?;
         let mut tx = self.control.read().await?;
         let row = sqlx::query(
-            "SELECT member_id, domain, status, plan, line_quota, trial_ends_at FROM tenants WHERE member_id = $1",
+            "SELECT member_id, domain, status, plan, line_quota, trial_ends_at, generation, \
+             purge_after FROM tenants WHERE member_id = $1",
         )
         .bind(member_id)
         .fetch_optional(&mut *tx)
@@ -344,6 +520,8 @@ impl Store {
             plan: row.try_get("plan")?,
             line_quota: row.try_get("line_quota")?,
             trial_ends_at: row.try_get("trial_ends_at")?,
+            generation: row.try_get("generation")?,
+            purge_after: row.try_get("purge_after")?,
         })
     }
 
@@ -442,6 +620,14 @@ impl Store {
         validate_member_id(member_id)?;
         self.tenant_db(member_id).await?.applied_migrations().await
     }
+}
+
+/// Appends one record to the audit log of a schema, in its own transaction.
+async fn append_to(db: &Db, entry: audit::Entry<'_>, now: OffsetDateTime) -> Result<()> {
+    let mut tx = db.write().await?;
+    audit::append(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn token_aad(member_id: &str) -> Vec<u8> {

@@ -141,6 +141,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         extra_frame_ancestor: Some(sim_base.clone()),
         metrics_token: None,
         limits: crate::state::Limits::default(),
+        uninstall_grace_days: 7,
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
     let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());
@@ -154,6 +155,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     ));
     tokio::spawn(whatsapp::run(wa, runtime.clone(), DEMO_MEMBER.to_owned(), opts.behaviour));
     let state = AppState::new(settings, store, b24, key, clock, Some(runtime.clone()));
+    crate::http::bitrix::purge_due(&state).await;
+    tokio::spawn(crate::http::bitrix::run_purger(
+        state.clone(),
+        std::time::Duration::from_secs(3600),
+    ));
     // The simulator keeps nothing across runs: lines paired in an earlier run pair again.
     match runtime.restore_all().await {
         Ok(lines) if !lines.is_empty() => tracing::info!(lines = lines.len(), "lines restored"),

@@ -1,13 +1,16 @@
 //! What Bitrix24 POSTs to the app: the install frame or callback, the app frame (which issues a
 //! session token), and events (verified by `application_token`).
 
+use std::time::Duration;
+
 use b24_client::{
     Error as B24Error, Secret, TokenSet,
     inbound::{Event, EventKind, FrameRequest, InstallCallback, Protocol},
 };
 use bytes::Bytes;
 use serde_json::Value;
-use tenancy::{Caller, Cleanup, Install, User};
+use tenancy::{Caller, Cleanup, Install, LineStatus, User, audit};
+use tokio::sync::broadcast;
 use warp::{
     Reply,
     http::{HeaderValue, StatusCode, header},
@@ -16,6 +19,7 @@ use warp::{
 
 use crate::{
     error::{ApiError, ApiResult},
+    runtime::{LineState, Runtime, RuntimeError},
     session::{self, Role},
     state::{AppState, portal_tokens},
 };
@@ -44,16 +48,19 @@ fn safe_host(domain: &str) -> Option<&str> {
     ok.then_some(domain)
 }
 
-/// An HTML page that only the portal may frame.
+/// An HTML page that only the portal may frame (`frame_ancestor`), or nobody.
 fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Response {
-    let mut r = reply::with_status(reply::html(body), status).into_response();
     let csp = match frame_ancestor {
         Some(origin) => format!(
             "frame-ancestors {origin}; default-src 'self'; script-src 'self' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
         ),
         None => "frame-ancestors 'none'; default-src 'none'".to_owned(),
     };
-    if let Ok(v) = HeaderValue::from_str(&csp) {
+    with_page_headers(reply::with_status(reply::html(body), status).into_response(), &csp)
+}
+
+fn with_page_headers(mut r: Response, csp: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(csp) {
         r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -61,13 +68,74 @@ fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Res
     r
 }
 
-fn error_page(e: &ApiError) -> Response {
+/// An error shown inside the portal's frame: a readable message (the portal shows "refused to
+/// connect" for a page it may not frame), framable by the portal when its origin is known. The
+/// page runs no script and loads nothing.
+fn error_page(e: &ApiError, frame: FrameContext) -> Response {
+    let (heading, hint) = match frame.lang {
+        "ru" => (
+            "Не удалось открыть WhatsApp для Битрикс24",
+            "Обновите страницу; если ошибка повторяется, обратитесь к администратору Битрикс24 (код ошибки",
+        ),
+        _ => (
+            "WhatsApp for Bitrix24 could not open",
+            "Reload the page; if this persists, ask your Bitrix24 administrator (the error code is",
+        ),
+    };
+    let frame_ancestor = frame.origin;
     let body = format!(
-        "<!doctype html><meta charset=utf-8><title>wab24</title><p id=error data-code=\"{}\">{}</p>",
-        e.code(),
-        esc(&e.to_string())
+        "<!doctype html><html lang={lang}><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>wab24: {title}</title>\
+         <style>body{{font:15px/1.5 system-ui,sans-serif;margin:0;padding:32px;color:#333;background:#f5f7f8}}\
+         main{{max-width:560px;margin:0 auto;padding:24px;background:#fff;border-radius:8px;\
+         border:1px solid #dde3e6}}h1{{font-size:18px;margin:0 0 8px}}p{{margin:8px 0}}\
+         .hint{{color:#667}}</style>\
+         <main><h1>{heading}</h1>\
+         <p id=error data-code=\"{code}\">{message}</p>\
+         <p class=hint>{hint} <code>{code}</code>).</p></main></html>",
+        lang = frame.lang,
+        title = esc(e.code()),
+        code = esc(e.code()),
+        message = esc(&e.to_string()),
     );
-    html(e.status(), body, None)
+    let csp = match frame_ancestor {
+        Some(origin) => format!(
+            "frame-ancestors {origin}; default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+        ),
+        None => "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'".to_owned(),
+    };
+    with_page_headers(reply::with_status(reply::html(body), e.status()).into_response(), &csp)
+}
+
+/// Where an error page for a frame request is shown.
+struct FrameContext {
+    /// The portal origin that may frame it.
+    origin: Option<String>,
+    /// The interface language (`ru` or `en`).
+    lang: &'static str,
+}
+
+/// The frame an erroneous request came from: the viewer's language, and the portal origin the
+/// page may be framed by (the registered domain of the portal the form names when it is installed
+/// here, else the domain the query names: the page holds nothing but the error, so an unconfirmed
+/// origin gives nothing away).
+async fn frame_context(state: &AppState, query: &str, body: &[u8]) -> FrameContext {
+    let form = |bytes: &[u8]| b24_client::form::parse(bytes, Default::default()).ok();
+    let Some(q) = form(query.as_bytes()) else {
+        return FrameContext { origin: None, lang: "en" };
+    };
+    let lang = ui_lang(q.get("LANG").and_then(Value::as_str).unwrap_or(""));
+    let protocol = match q.get("PROTOCOL").and_then(Value::as_str) {
+        Some("0") => Protocol::Http,
+        _ => Protocol::Https,
+    };
+    let registered =
+        match form(body).as_ref().and_then(|b| b.get("member_id")).and_then(Value::as_str) {
+            Some(member_id) => state.store().info(member_id).await.ok().map(|i| i.domain),
+            None => None,
+        };
+    let domain = registered.or_else(|| q.get("DOMAIN").and_then(Value::as_str).map(str::to_owned));
+    FrameContext { origin: domain.and_then(|d| origin(state, protocol, &d)), lang }
 }
 
 fn origin(state: &AppState, protocol: Protocol, domain: &str) -> Option<String> {
@@ -101,6 +169,62 @@ async fn confirm_token(state: &AppState, auth: &Secret, member_id: &str) -> ApiR
         return Err(ApiError::Forbidden("token issued to another application or portal"));
     }
     Ok(info)
+}
+
+/// The portal's REST endpoint as the OAuth server reports it (`app.info`'s
+/// `install.client_endpoint`; never the form's), checked to belong to the portal's `domain`
+/// (see [`endpoint_belongs_to`]). The installer's token is sent there, so an endpoint elsewhere
+/// is refused.
+fn client_endpoint<'a>(state: &AppState, info: &'a Value, domain: &str) -> ApiResult<&'a str> {
+    let endpoint = info
+        .pointer("/install/client_endpoint")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or(ApiError::Forbidden("the OAuth server did not name the portal's REST endpoint"))?;
+    if endpoint_belongs_to(&state.settings().oauth_server, endpoint, domain) {
+        Ok(endpoint)
+    } else {
+        tracing::warn!(domain, "install refused: the portal's REST endpoint is not on its domain");
+        Err(ApiError::Forbidden("the portal's REST endpoint is not on the portal's domain"))
+    }
+}
+
+/// Whether `endpoint` is a REST endpoint of the portal at `domain`: `https://{domain}/...`, or,
+/// for a simulated Bitrix24 (b24-sim in `wab24 demo` and the tests, whose portals live on the
+/// OAuth server's own origin), `{OAuth server origin}/p/{domain}/...`, plain http allowed there:
+/// that server is the one the operator configured to confirm every token.
+fn endpoint_belongs_to(oauth_server: &str, endpoint: &str, domain: &str) -> bool {
+    if safe_host(domain).is_none() {
+        return false;
+    }
+    let starts_with = |s: &str, prefix: &str| {
+        s.len() > prefix.len()
+            && s.get(..prefix.len()).is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+    };
+    if let Some(origin) = url_origin(oauth_server)
+        && starts_with(endpoint, &format!("{origin}/p/{domain}/"))
+    {
+        return true;
+    }
+    url_origin(endpoint)
+        .is_some_and(|origin| origin.eq_ignore_ascii_case(&format!("https://{domain}")))
+        && starts_with(endpoint, &format!("https://{domain}/"))
+}
+
+/// `scheme://authority` of an http(s) URL, `None` for anything else or one with user info.
+fn url_origin(url: &str) -> Option<&str> {
+    let scheme_len = if url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+        8
+    } else if url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) {
+        7
+    } else {
+        return None;
+    };
+    let authority = url[scheme_len..].split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || authority.contains('\\') {
+        return None;
+    }
+    Some(&url[..scheme_len + authority.len()])
 }
 
 /// Registers (or re-registers) a tenant from a confirmed installer token: the registry entry
@@ -177,7 +301,7 @@ pub async fn install(state: AppState, query: String, body: Bytes) -> Response {
                 .to_owned();
             html(StatusCode::OK, page, origin)
         }
-        Err(e) => error_page(&e),
+        Err(e) => error_page(&e, frame_context(&state, &query, &body).await),
     }
 }
 
@@ -185,12 +309,8 @@ async fn install_frame(state: &AppState, query: &str, body: &[u8]) -> ApiResult<
     let frame = FrameRequest::parse(query, body)
         .map_err(|e| ApiError::BadRequest(format!("not a Bitrix24 frame: {e}")))?;
     let info = confirm_token(state, &frame.auth_id, &frame.member_id).await?;
-    let client_endpoint = info
-        .pointer("/install/client_endpoint")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or(ApiError::Portal)?;
     let domain = info.pointer("/install/domain").and_then(Value::as_str).unwrap_or(&frame.domain);
+    let client_endpoint = client_endpoint(state, &info, domain)?;
     let refresh = frame
         .refresh_id
         .clone()
@@ -220,13 +340,11 @@ async fn install_callback(state: &AppState, body: &[u8]) -> ApiResult<()> {
         .map_err(|e| ApiError::BadRequest(format!("not an ONAPPINSTALL callback: {e}")))?;
     let info = confirm_token(state, &cb.tokens.access_token, &cb.tokens.member_id).await?;
     let mut tokens = cb.tokens.clone();
-    // Endpoints from the OAuth server we trust, not from the form.
-    if let Some(ep) = info.pointer("/install/client_endpoint").and_then(Value::as_str) {
-        tokens.client_endpoint = ep.to_owned();
-    }
+    // Endpoints from the OAuth server we trust, never from the form.
     if let Some(d) = info.pointer("/install/domain").and_then(Value::as_str) {
         tokens.domain = d.to_owned();
     }
+    tokens.client_endpoint = client_endpoint(state, &info, &tokens.domain)?.to_owned();
     tokens.server_endpoint = state.settings().oauth_server.clone();
     register(state, tokens, &cb.event.auth.application_token).await
 }
@@ -237,7 +355,7 @@ async fn install_callback(state: &AppState, body: &[u8]) -> ApiResult<()> {
 pub async fn app_frame(state: AppState, query: String, body: Bytes) -> Response {
     match open_app(&state, &query, &body).await {
         Ok(opened) => html(StatusCode::OK, app_page(&opened), opened.origin.clone()),
-        Err(e) => error_page(&e),
+        Err(e) => error_page(&e, frame_context(&state, &query, &body).await),
     }
 }
 
@@ -311,7 +429,8 @@ async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiResult<Opene
         .upsert_user(Caller::System, &User { id: uid, name, is_admin: user.is_admin }, state.now())
         .await?;
     let role = if user.is_admin { Role::Admin } else { Role::User };
-    let token = state.key().issue(&session::claims(&frame.member_id, uid, role, state.now_unix()));
+    let claims = session::claims(&frame.member_id, uid, role, info.generation, state.now_unix());
+    let token = state.key().issue(&claims);
     tracing::info!(member_id = %frame.member_id, user_id = uid, role = crate::http::api::role_name(role), "session issued");
     Ok(OpenedApp {
         token,
@@ -324,8 +443,9 @@ async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiResult<Opene
 }
 
 /// `POST /b24/events`: an event bound with `event.bind`. Its `auth[application_token]` must
-/// equal the installation's (constant time): tokenless 401, wrong 403. `ONAPPUNINSTALL` marks
-/// the tenant uninstalled, deleting its data when `CLEAN` is set.
+/// equal the installation's (constant time): tokenless 401, wrong 403. That token is no secret
+/// (every user who opens the app sees it), so `ONAPPUNINSTALL` is acted on only once the portal
+/// confirms it (see [`uninstall`]).
 pub async fn events(state: AppState, body: Bytes) -> Response {
     match event(&state, &body).await {
         Ok(v) => reply::json(&v).into_response(),
@@ -358,20 +478,258 @@ async fn event(state: &AppState, body: &[u8]) -> ApiResult<Value> {
     }
     match ev.kind {
         EventKind::AppUninstall { clean, .. } => {
-            let cleanup = if clean { Cleanup::Clean } else { Cleanup::Keep };
-            state.forget_portal(&member_id, true);
-            if let Some(rt) = state.runtime()
-                && let Ok(tenant) = state.store().tenant(&member_id).await
-                && let Ok(lines) = tenant.lines(Caller::System).await
-            {
-                for l in lines {
-                    let _ = rt.disconnect(&member_id, l.id).await;
-                }
-            }
-            state.store().uninstall(&member_id, cleanup, state.now()).await?;
-            tracing::info!(member_id = %member_id, clean, "app uninstalled");
+            uninstall(state, &member_id, clean).await?;
             Ok(serde_json::json!({ "ok": true, "event": ev.name, "clean": clean }))
         }
         _ => Ok(serde_json::json!({ "ok": true, "event": ev.name, "handled": false })),
+    }
+}
+
+/// What the portal says about an uninstall event.
+enum PortalSays {
+    /// The app is gone: our stored tokens are refused, or `app.info` says it is not installed.
+    Uninstalled,
+    /// `app.info` answered with our stored tokens: the app is installed.
+    StillInstalled,
+    /// No usable answer (the portal is unreachable, or failed).
+    Unknown,
+}
+
+/// Asks the portal, with the installation's stored tokens, whether the app is still installed.
+/// Bitrix24 revokes an application's tokens when it is removed, so only a real uninstall makes
+/// them fail.
+async fn portal_says(state: &AppState, member_id: &str) -> PortalSays {
+    let portal = match state.portal(member_id).await {
+        Ok(p) => p,
+        Err(_) => return PortalSays::Unknown,
+    };
+    match portal.app_info().await {
+        Ok(info) if info.installed => PortalSays::StillInstalled,
+        Ok(_) => PortalSays::Uninstalled,
+        Err(e) if tokens_revoked(&e) => PortalSays::Uninstalled,
+        Err(e) => {
+            b24_failed(state, "app.info to confirm an uninstall failed", &e);
+            PortalSays::Unknown
+        }
+    }
+}
+
+/// Whether an error proves the application's tokens are revoked (the app was removed).
+fn tokens_revoked(e: &B24Error) -> bool {
+    use b24_client::ErrorCode as C;
+    match e {
+        B24Error::ReinstallRequired { .. } | B24Error::Uninstalled { .. } => true,
+        B24Error::Api { code, .. } => matches!(
+            code,
+            C::InvalidToken
+                | C::NoAuthFound
+                | C::NotInstalled
+                | C::ApplicationNotFound
+                | C::PortalDeleted
+                | C::InvalidClient
+                | C::WrongClient
+        ),
+        B24Error::OAuth { code, .. } => {
+            matches!(code, C::InvalidGrant | C::InvalidClient | C::WrongClient)
+        }
+        _ => false,
+    }
+}
+
+/// `ONAPPUNINSTALL` with a matching `application_token`. Acted on only when the portal confirms
+/// it; otherwise nothing changes (the tenant's data included) and the refusal is recorded in the
+/// registry's audit log. Once
+/// confirmed: the portal handle is dropped; with `CLEAN`, every line's WhatsApp device is
+/// logged out and the tenant soft-deleted (purged after the grace period unless reinstalled),
+/// without it the lines stop and everything is kept.
+async fn uninstall(state: &AppState, member_id: &str, clean: bool) -> ApiResult<()> {
+    let refused = match portal_says(state, member_id).await {
+        PortalSays::Uninstalled => None,
+        PortalSays::StillInstalled => Some((
+            "the portal says the app is still installed",
+            ApiError::Forbidden("the portal says the app is still installed: uninstall refused"),
+        )),
+        PortalSays::Unknown => Some((
+            "the portal could not be asked",
+            ApiError::Unavailable(
+                "the portal could not confirm the uninstall; nothing was changed".to_owned(),
+            ),
+        )),
+    };
+    if let Some((reason, error)) = refused {
+        tracing::warn!(member_id, clean, reason, "uninstall event refused");
+        let payload = serde_json::json!({ "clean": clean, "reason": reason }).to_string();
+        if let Err(e) = state
+            .store()
+            .audit_registry(
+                member_id,
+                audit::Kind::UninstallRefused,
+                payload.as_bytes(),
+                state.now(),
+            )
+            .await
+        {
+            tracing::warn!(member_id, error = %e, "refused uninstall not audited");
+        }
+        return Err(error);
+    }
+    state.forget_portal(member_id, true);
+    if let Some(rt) = state.runtime()
+        && let Ok(tenant) = state.store().tenant(member_id).await
+        && let Ok(lines) = tenant.lines(Caller::System).await
+    {
+        if clean {
+            let logouts = lines.iter().map(|l| log_out_line(rt, member_id, l));
+            futures_util::future::join_all(logouts).await;
+        } else {
+            for l in lines {
+                let _ = rt.disconnect(member_id, l.id).await;
+            }
+        }
+    }
+    let cleanup = if clean {
+        let grace = time::Duration::days(state.settings().uninstall_grace_days.max(0));
+        Cleanup::Clean { purge_after: state.now().saturating_add(grace) }
+    } else {
+        Cleanup::Keep
+    };
+    state.store().uninstall(member_id, cleanup, state.now()).await?;
+    tracing::info!(member_id, clean, "app uninstalled");
+    Ok(())
+}
+
+/// How long a paired line that is not running gets to connect so that it can be logged out.
+const LOGOUT_CONNECT_WAIT: Duration = Duration::from_secs(15);
+
+/// Logs a line's WhatsApp device out (so the phone's companion slot is freed): a paired line
+/// that is not running is started first. A line that cannot be logged out is stopped.
+async fn log_out_line(rt: &Runtime, member_id: &str, line: &tenancy::Line) {
+    let paired = matches!(line.status, LineStatus::Connected | LineStatus::Disconnected);
+    let running = rt.status(member_id, line.id).is_some();
+    if !paired {
+        if running {
+            let _ = rt.disconnect(member_id, line.id).await;
+        }
+        return;
+    }
+    let mut events = rt.subscribe();
+    if !running && let Err(e) = rt.connect(member_id, line.id).await {
+        tracing::warn!(member_id, line_id = line.id, error = %e, "line not started for its logout");
+        return;
+    }
+    let connected = tokio::time::timeout(LOGOUT_CONNECT_WAIT, async {
+        loop {
+            if matches!(rt.status(member_id, line.id), Some(LineState::Connected)) {
+                return true;
+            }
+            match events.recv().await {
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    let result = if connected {
+        rt.logout(member_id, line.id).await
+    } else {
+        Err(RuntimeError::NotRunning(line.id))
+    };
+    match result {
+        Ok(()) => tracing::info!(member_id, line_id = line.id, "line logged out on uninstall"),
+        Err(e) => {
+            tracing::warn!(member_id, line_id = line.id, error = %e, "line not logged out on uninstall");
+            let _ = rt.disconnect(member_id, line.id).await;
+        }
+    }
+}
+
+/// Purges the tenants whose `CLEAN` uninstall's grace period has ended (their media folders
+/// too, which a PostgreSQL store does not hold). Returns the `member_id`s purged; failures are
+/// logged and retried at the next run.
+pub async fn purge_due(state: &AppState) -> Vec<String> {
+    match state.store().purge_due(state.now()).await {
+        Ok(purged) => {
+            for member_id in &purged {
+                if let Some(rt) = state.runtime() {
+                    let media = rt.media_dir(member_id);
+                    if let Err(e) = tokio::fs::remove_dir_all(&media).await
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!(member_id, error = %e, "media folder not purged");
+                    }
+                    // The tenant's folder, once empty.
+                    if let Some(folder) = media.parent() {
+                        let _ = tokio::fs::remove_dir(folder).await;
+                    }
+                }
+                tracing::info!(member_id, "tenant purged after its grace period");
+            }
+            purged
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "purge of uninstalled tenants failed");
+            vec![]
+        }
+    }
+}
+
+/// Runs [`purge_due`] every `every`, for ever.
+pub async fn run_purger(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        purge_due(&state).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OAUTH: &str = "https://oauth.bitrix.info/rest/";
+
+    #[test]
+    fn a_portals_endpoint_must_be_on_its_domain() {
+        for ok in [
+            "https://portal.bitrix24.com/rest/",
+            "https://PORTAL.bitrix24.com/rest/",
+            "https://portal.bitrix24.com/rest",
+        ] {
+            assert!(endpoint_belongs_to(OAUTH, ok, "portal.bitrix24.com"), "{ok}");
+        }
+        for bad in [
+            "http://portal.bitrix24.com/rest/",
+            "https://portal.bitrix24.com.evil.example/rest/",
+            "https://portal.bitrix24.com@evil.example/rest/",
+            "https://evil.example/portal.bitrix24.com/rest/",
+            "https://evil.example/p/portal.bitrix24.com/rest/",
+            "https://portal.bitrix24.com",
+            "https://portal.bitrix24.com:8443/rest/",
+            "ftp://portal.bitrix24.com/rest/",
+            "",
+        ] {
+            assert!(!endpoint_belongs_to(OAUTH, bad, "portal.bitrix24.com"), "{bad}");
+        }
+        assert!(!endpoint_belongs_to(OAUTH, "https://a b/rest/", "a b"));
+    }
+
+    #[test]
+    fn a_simulated_portal_lives_on_the_oauth_servers_origin() {
+        let sim = "http://127.0.0.1:4000/rest/";
+        assert!(endpoint_belongs_to(sim, "http://127.0.0.1:4000/p/alpha.test/rest/", "alpha.test"));
+        for bad in [
+            "http://127.0.0.1:4001/p/alpha.test/rest/",
+            "http://127.0.0.1:4000/p/beta.test/rest/",
+            "http://127.0.0.1:4000/p/alpha.test.evil/rest/",
+            "http://127.0.0.1:4000@evil.example/p/alpha.test/rest/",
+        ] {
+            assert!(!endpoint_belongs_to(sim, bad, "alpha.test"), "{bad}");
+        }
+        assert_eq!(url_origin("https://x.test/rest/"), Some("https://x.test"));
+        assert_eq!(url_origin("https://u@x.test/"), None);
+        assert_eq!(url_origin("x.test/rest/"), None);
     }
 }

@@ -14,7 +14,7 @@ use warp::{
     reply::Response,
 };
 
-use super::{api, bitrix, connection, meta, sending, sse, ui};
+use super::{api, bitrix, connection, meta, sending, sessions, sse, ui};
 use crate::{
     error::ApiError,
     state::{AppState, Session},
@@ -329,6 +329,11 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(auth.clone())
         .then(|s, b| respond(api::users(s, b)))
+        .or(warp::path!("api" / "users" / i64 / "sessions" / "revoke")
+            .and(warp::post())
+            .and(auth.clone())
+            .then(|id, s, b| respond(sessions::revoke(s, b, id))))
+        .unify()
         .or(warp::path!("api" / "audit")
             .and(warp::get())
             .and(auth.clone())

@@ -1,5 +1,5 @@
 //! The HTTP surface on warp: [`filters`] builds the routes, the handlers live in [`api`],
-//! [`bitrix`], [`sse`] and [`meta`], the JSON shapes in [`models`].
+//! [`bitrix`], [`sessions`], [`sse`] and [`meta`], the JSON shapes in [`models`].
 //!
 //! Every route is listed in [`ROUTES`]; the OpenAPI document ([`openapi`]) is checked against
 //! it, and the tests check that each listed route answers.
@@ -12,6 +12,7 @@ pub mod meta;
 pub mod models;
 pub mod openapi;
 pub mod sending;
+pub mod sessions;
 pub mod sse;
 pub mod ui;
 
@@ -46,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/conversations/{conversation_id}/read"),
     ("GET", "/api/messages/{message_id}/media"),
     ("GET", "/api/users"),
+    ("POST", "/api/users/{user_id}/sessions/revoke"),
     ("GET", "/api/audit"),
     ("GET", "/api/audit/export"),
     ("GET", "/api/subscription"),

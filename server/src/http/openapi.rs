@@ -97,11 +97,11 @@ const OPS: &[Op] = &[
     Op {
         method: "post",
         path: "/b24/events",
-        summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL with CLEAN deletes the tenant's data",
+        summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL is acted on only once the portal confirms it (the stored tokens fail, or app.info says not installed; 403/503 otherwise, nothing changed); with CLEAN every line is logged out of WhatsApp and the data soft-deleted, purged after the grace period unless reinstalled",
         auth: Auth::Bitrix,
         body: Some("form"),
         ok: ("200", "json"),
-        errors: &["400"],
+        errors: &["400", "503"],
         write: false,
     },
     Op {
@@ -305,6 +305,16 @@ const OPS: &[Op] = &[
         write: false,
     },
     Op {
+        method: "post",
+        path: "/api/users/{user_id}/sessions/revoke",
+        summary: "End every session of a user: tokens issued until now are refused (audited auth.sessions_revoked); answers user_id and not_before (Unix seconds)",
+        auth: Auth::Admin,
+        body: None,
+        ok: ("200", "SessionsRevoked"),
+        errors: &["404"],
+        write: false,
+    },
+    Op {
         method: "get",
         path: "/api/audit",
         summary: "Audit log page (query kind, subject, actor (system, admin:N, user:N), since, until in Unix ms, after, limit 1..1000)",
@@ -491,6 +501,7 @@ fn schemas() -> Value {
         "UserList": { "type": "object", "properties": { "users": { "type": "array", "items": { "type": "object",
             "properties": { "id": int, "name": { "type": "string" }, "is_admin": { "type": "boolean" } } } },
             "source": { "type": "string", "enum": ["portal", "cache"] } } },
+        "SessionsRevoked": { "type": "object", "properties": { "user_id": int, "not_before": int } },
         "AuditPage": { "type": "object", "properties": { "records": { "type": "array", "items": { "type": "object" } }, "next": oint } },
         "Subscription": { "type": "object", "properties": { "plan": { "type": "string" }, "lines_used": int, "lines_allowed": int,
             "trial_ends_at": oint, "trial_days_left": oint, "read_only": { "type": "boolean" } } },

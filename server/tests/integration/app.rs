@@ -71,6 +71,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         extra_frame_ancestor: None,
         metrics_token: Some(METRICS_TOKEN.to_owned()),
         limits: wab24::state::Limits::default(),
+        uninstall_grace_days: 7,
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();

@@ -236,17 +236,133 @@ async fn uninstall_keeps_data_unless_clean() {
     let admin = app.token(ALPHA, 1).await;
     let lines = app.get("/api/lines", &admin).await.json();
     assert_eq!(lines["lines"][0]["name"], "Kept line");
-    // Uninstall with CLEAN: the tenant's data is deleted.
+    // Uninstall with CLEAN, confirmed by the portal: a soft delete. Everything stays in place,
+    // unreachable, and the old sessions end.
+    let generation = app.store.info(ALPHA).await.unwrap().generation;
     app.sim.uninstall(ALPHA, true).await.unwrap();
-    assert_eq!(app.store.info(ALPHA).await.unwrap().status, TenantStatus::Uninstalled);
+    let info = app.store.info(ALPHA).await.unwrap();
+    assert_eq!(info.status, TenantStatus::Uninstalled);
+    assert_eq!(info.purge_after, Some((app.clock.now_unix() + 7 * 86_400) * 1000));
+    assert!(info.generation > generation);
+    assert!(app._dir.path().join(format!("tenants/{ALPHA}.db")).is_file());
+    // A reinstall within the grace period restores everything; tokens of before stay dead.
+    reinstall(&app).await;
+    assert_eq!(app.get("/api/lines", &admin).await.status, 401);
+    let admin = app.token(ALPHA, 1).await;
+    let lines = app.get("/api/lines", &admin).await.json();
+    assert_eq!(lines["lines"][0]["name"], "Kept line");
+    assert_eq!(app.store.info(ALPHA).await.unwrap().purge_after, None);
+    // The administrator reads the lifecycle in the tenant's own log.
+    let audit = app.get("/api/audit?limit=100", &admin).await.json();
+    let kinds: Vec<&str> =
+        audit["records"].as_array().unwrap().iter().filter_map(|r| r["kind"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "app.uninstalled").count(), 2, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "app.installed").count(), 3, "{kinds:?}");
+    // CLEAN again, and the grace period passes: the purge deletes the data.
+    app.sim.uninstall(ALPHA, true).await.unwrap();
+    assert!(wab24::http::bitrix::purge_due(&app.state).await.is_empty());
+    app.clock.advance(7 * 86_400);
+    assert_eq!(wab24::http::bitrix::purge_due(&app.state).await, [ALPHA.to_owned()]);
+    assert!(!app._dir.path().join(format!("tenants/{ALPHA}.db")).exists());
+    assert!(!app._dir.path().join(format!("tenants/{ALPHA}")).exists());
+    reinstall(&app).await;
+    let admin = app.token(ALPHA, 1).await;
+    assert_eq!(app.get("/api/lines", &admin).await.json()["lines"], json!([]));
+    // The registry keeps the plan across the purge.
+    assert_eq!(app.store.info(ALPHA).await.unwrap().plan, "trial");
+}
+
+/// Bitrix24 forgets a removed local app: the portal is added again, then installed.
+async fn reinstall(app: &crate::app::App) {
     app.sim.add_portal({
         let mut s = b24_sim::PortalSpec::new(ALPHA, "alpha.test");
         s.install_finished = false;
         s
     });
     app.install(ALPHA).await;
+}
+
+/// Every byte of a tenant's storage, as a digest per file: its database and write-ahead log and
+/// its media folder (SQLite's `-shm` is a shared-memory index that readers update, not data).
+fn tenant_bytes(dir: &std::path::Path, member: &str) -> Vec<(String, String)> {
+    use sha2::Digest;
+    let digest = |p: &std::path::Path| hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()));
+    let mut out = vec![];
+    for suffix in ["", "-wal"] {
+        let p = dir.join(format!("tenants/{member}.db{suffix}"));
+        if p.exists() {
+            out.push((p.display().to_string(), digest(&p)));
+        }
+    }
+    let mut stack = vec![dir.join(format!("tenants/{member}"))];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.display().to_string(), digest(&p)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn an_ordinary_users_uninstall_with_clean_changes_nothing() {
+    let app = start().await;
+    app.install(ALPHA).await;
     let admin = app.token(ALPHA, 1).await;
-    assert_eq!(app.get("/api/lines", &admin).await.json()["lines"], json!([]));
+    let user = app.token(ALPHA, 2).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Sales"}))).await;
+    assert_eq!(line.status, 201);
+    app.inbound(ALPHA, 1, "15550001@s.whatsapp.net", "Customer", "w1", "hello").await;
+    let media = app._dir.path().join(format!("tenants/{ALPHA}/media"));
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::write(media.join("photo.jpg"), b"\xff\xd8 a customer's photo").unwrap();
+    let files = tenant_bytes(app._dir.path(), ALPHA);
+    assert!(files.len() >= 2, "{files:?}");
+    let info = app.store.info(ALPHA).await.unwrap();
+    let tokens = app.store.portal_tokens(ALPHA).await.unwrap();
+    // An ordinary user's frame carries the installation's APPLICATION_TOKEN...
+    let (_, frame) = app.sim.frame_request(ALPHA, 2, "DEFAULT", &json!({})).unwrap();
+    let form = b24_client::form::parse(frame.as_bytes(), Default::default()).unwrap();
+    let application_token = form["APPLICATION_TOKEN"].as_str().unwrap().to_owned();
+    // ...which is all a forged ONAPPUNINSTALL needs to pass the token check.
+    let attack = format!(
+        "event=ONAPPUNINSTALL&data%5BLANGUAGE_ID%5D=en&data%5BCLEAN%5D=1&ts=1\
+         &auth%5Bdomain%5D=alpha.test&auth%5Bmember_id%5D={ALPHA}\
+         &auth%5Bapplication_token%5D={application_token}"
+    );
+    let a = app.post_form("/b24/events", "", attack).await;
+    assert_eq!((a.status, a.code().as_str()), (403, "forbidden"), "{}", a.body);
+    assert!(a.body.contains("still installed"), "{}", a.body);
+    // Every byte in place: the tenant's database, its media, the registry row; sessions live.
+    assert_eq!(tenant_bytes(app._dir.path(), ALPHA), files);
+    assert_eq!(app.store.info(ALPHA).await.unwrap(), info);
+    assert_eq!(app.store.portal_tokens(ALPHA).await.unwrap(), tokens);
+    assert_eq!(app.get("/api/lines", &admin).await.status, 200);
+    assert_eq!(app.get("/api/me", &user).await.status, 200);
+    // The portal was asked with the installation's own tokens.
+    let asked = app.sim.calls_to("app.info");
+    assert_eq!(asked.last().map(|c| c.status), Some(200));
+    // An uninstall the portal cannot confirm (it is down) changes nothing either.
+    app.sim.add_fault(
+        b24_sim::Fault::on(
+            "app.info",
+            b24_sim::FaultAction::error(b24_client::ErrorCode::OverloadLimit),
+        )
+        .portal(ALPHA),
+    );
+    let body = app
+        .sim
+        .event_body(ALPHA, "ONAPPUNINSTALL", json!({"CLEAN": 1}), &EventOptions::default())
+        .unwrap();
+    let a = app.post_form("/b24/events", "", body).await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert_eq!(tenant_bytes(app._dir.path(), ALPHA), files);
+    assert_eq!(app.store.info(ALPHA).await.unwrap(), info);
 }
 
 #[tokio::test]
@@ -266,4 +382,175 @@ async fn rotated_portal_tokens_are_persisted_with_the_application_token() {
     assert_eq!(after.application_token, before.application_token);
     assert_eq!(after.client_endpoint, before.client_endpoint);
     assert_eq!(app.sim.calls_to("oauth/token").len(), 1);
+}
+
+#[tokio::test]
+async fn the_portals_endpoint_comes_from_the_oauth_server_and_must_be_on_its_domain() {
+    let app = start().await;
+    let real = format!("{}/p/beta.test/rest/", app.sim.base_url().unwrap());
+    // app.info leaves client_endpoint out: the callback's own value is not used instead.
+    app.sim.report_client_endpoint(BETA, None);
+    let d = app.sim.send_install_callback(BETA, &app.url("/b24/install")).await.unwrap();
+    assert_eq!(d.status, 403, "{}", d.body);
+    assert!(d.body.contains("did not name the portal's REST endpoint"), "{}", d.body);
+    assert!(app.store.info(BETA).await.is_err());
+    // An endpoint elsewhere (the installer's token would be sent there): refused, callback and
+    // frame alike, before anything is stored or called there.
+    for elsewhere in [
+        "https://evil.example/p/beta.test/rest/",
+        "http://127.0.0.1:1/p/beta.test/rest/",
+        &real.replace("beta.test", "alpha.test"),
+    ] {
+        app.sim.report_client_endpoint(BETA, Some(elsewhere));
+        let d = app.sim.send_install_callback(BETA, &app.url("/b24/install")).await.unwrap();
+        assert_eq!(d.status, 403, "{elsewhere}: {}", d.body);
+        let a = app.install_frame(BETA, 1).await;
+        assert_eq!(a.status, 403, "{elsewhere}: {}", a.body);
+        assert!(a.body.contains("REST endpoint is not on the portal"), "{}", a.body);
+        assert!(app.store.info(BETA).await.is_err());
+    }
+    assert!(app.sim.calls_to("user.admin").is_empty());
+    // The portal's own endpoint.
+    app.sim.report_client_endpoint(BETA, Some(&real));
+    let d = app.sim.send_install_callback(BETA, &app.url("/b24/install")).await.unwrap();
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(app.store.portal_tokens(BETA).await.unwrap().unwrap().client_endpoint, real);
+}
+
+#[tokio::test]
+async fn error_pages_show_their_message_inside_the_portals_frame() {
+    let app = start().await;
+    // Not installed yet: the domain the frame names may frame the message.
+    let a = app.open_app(ALPHA, 2).await;
+    assert_eq!(a.status, 403);
+    let csp = a.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("frame-ancestors http://alpha.test;"), "{csp}");
+    assert!(!csp.contains("'none';") || csp.contains("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("script-src"), "{csp}");
+    assert!(a.body.contains("could not open") && a.body.contains("not installed"), "{}", a.body);
+    assert!(a.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    // Installed: the registered domain, whatever the frame's query says.
+    app.install(ALPHA).await;
+    let (q, b) = app.sim.frame_request(ALPHA, 2, "DEFAULT", &json!({})).unwrap();
+    let forged = b
+        .split('&')
+        .map(
+            |kv| if kv.starts_with("AUTH_ID=") { "AUTH_ID=nope".to_owned() } else { kv.to_owned() },
+        )
+        .collect::<Vec<_>>()
+        .join("&");
+    let a = app.post_form("/b24/app", &q.replace("alpha.test", "evil.example"), forged).await;
+    assert!(a.status == 401 || a.status == 403, "{}", a.status);
+    let csp = a.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("frame-ancestors http://alpha.test;"), "{csp}");
+    assert!(a.body.contains("id=error"), "{}", a.body);
+    // In the viewer's language.
+    let (q, b) = app.sim.frame_request_in(BETA, 2, "DEFAULT", &json!({}), "ru").unwrap();
+    let a = app.post_form("/b24/app", &q, b).await;
+    assert_eq!(a.status, 403);
+    assert!(a.body.contains("Не удалось открыть"), "{}", a.body);
+    // Nothing names a portal: nobody may frame it.
+    let a = app.post_form("/b24/app", "", "hello=1".to_owned()).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("frame-ancestors 'none'")
+    );
+}
+
+#[tokio::test]
+async fn sessions_end_with_the_installation_and_by_an_administrator() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let u2 = app.token(ALPHA, 2).await;
+    let u3 = app.token(ALPHA, 3).await;
+    // A correctly signed token claiming more than 72 hours is refused.
+    let key = wab24::session::SessionKey::derive(&crate::app::MASTER).unwrap();
+    let generation = app.store.info(ALPHA).await.unwrap().generation;
+    let mut long = wab24::session::claims(
+        ALPHA,
+        1,
+        wab24::session::Role::Admin,
+        generation,
+        app.clock.now_unix(),
+    );
+    assert_eq!(app.get("/api/me", &key.issue(&long)).await.status, 200);
+    long.exp += 3600;
+    assert_eq!(app.get("/api/me", &key.issue(&long)).await.status, 401);
+    // Only an administrator ends sessions, of a user the app knows.
+    let path = "/api/users/2/sessions/revoke";
+    assert_eq!(app.call("POST", path, Some(&u3), None).await.status, 403);
+    assert_eq!(
+        app.call("POST", "/api/users/77/sessions/revoke", Some(&admin), None).await.status,
+        404
+    );
+    let a = app.call("POST", path, Some(&admin), None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json(), json!({"user_id": 2, "not_before": app.clock.now_unix()}));
+    let refused = app.get("/api/me", &u2).await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("ended by an administrator"), "{}", refused.body);
+    assert_eq!(app.get("/api/me", &u3).await.status, 200);
+    assert_eq!(app.get("/api/me", &admin).await.status, 200);
+    // Opening the app again gives the user a new session.
+    app.clock.advance(1);
+    let u2 = app.token(ALPHA, 2).await;
+    assert_eq!(app.get("/api/me", &u2).await.status, 200);
+    let audit = app.get("/api/audit?kind=auth.sessions_revoked", &admin).await.json();
+    let record = &audit["records"][0];
+    assert_eq!(
+        (record["actor"].as_str(), record["subject"].as_str()),
+        (Some("admin:1"), Some("user:2"))
+    );
+    // An uninstall ends every session; a reinstall does not revive them.
+    app.sim.uninstall(ALPHA, false).await.unwrap();
+    reinstall(&app).await;
+    for token in [&admin, &u2, &u3] {
+        let a = app.get("/api/me", token).await;
+        assert_eq!(a.status, 401, "{}", a.body);
+    }
+    let admin = app.token(ALPHA, 1).await;
+    assert_eq!(app.get("/api/me", &admin).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_clean_uninstall_logs_every_lines_whatsapp_device_out() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let mut events = crate::app::Sse::open(&app, &admin).await;
+    let phones = ["79990000201", "79990000202"];
+    let mut lines = vec![];
+    for (i, phone) in phones.iter().enumerate() {
+        app.wa.create_account(phone, Some(&format!("20000000000020{i}"))).unwrap();
+        let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": phone}))).await;
+        let line = line.json()["id"].as_i64().unwrap();
+        let a = app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
+        assert_eq!(a.status, 202, "{}", a.body);
+        let qr = events.find("line.status", |d| d["line_id"] == line && d["state"] == "qr").await;
+        app.wa.scan(qr["qr"].as_str().unwrap(), phone).await.unwrap();
+        events.find("line.status", |d| d["line_id"] == line && d["state"] == "connected").await;
+        lines.push(line);
+    }
+    // The second line is stopped (still linked to its phone).
+    let a =
+        app.call("POST", &format!("/api/lines/{}/disconnect", lines[1]), Some(&admin), None).await;
+    assert_eq!(a.status, 204);
+    let companions = |phone: &str| {
+        app.wa.devices(phone).unwrap().into_iter().filter(|d| d.device != 0).collect::<Vec<_>>()
+    };
+    for phone in phones {
+        assert!(companions(phone).iter().all(|d| !d.removed), "{phone}");
+        assert_eq!(companions(phone).len(), 1);
+    }
+    let d = app.sim.uninstall(ALPHA, true).await.unwrap();
+    assert_eq!(d[0].status, 200, "{}", d[0].body);
+    // Both phones got their companion slot back, the running line's and the stopped one's.
+    for phone in phones {
+        assert!(companions(phone).iter().all(|d| d.removed), "{phone}: {:?}", companions(phone));
+    }
+    assert_eq!(app.store.info(ALPHA).await.unwrap().status, TenantStatus::Uninstalled);
 }

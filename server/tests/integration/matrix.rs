@@ -192,13 +192,16 @@ async fn every_endpoint_times_every_caller() {
     // Bad tokens.
     let now = app.clock.now_unix();
     let key = SessionKey::derive(&crate::app::MASTER).unwrap();
-    let expired = key.issue(&session::claims(ALPHA, 1, Role::Admin, now - 72 * 3600 - 1));
+    let generation = app.store.info(ALPHA).await.unwrap().generation;
+    let expired =
+        key.issue(&session::claims(ALPHA, 1, Role::Admin, generation, now - 72 * 3600 - 1));
     let mut other_master = crate::app::MASTER;
     other_master[0] ^= 1;
     let forged = SessionKey::derive(&other_master).unwrap().issue(&session::claims(
         ALPHA,
         1,
         Role::Admin,
+        generation,
         now,
     ));
     let tampered = {
@@ -273,6 +276,8 @@ async fn every_endpoint_times_every_caller() {
         ("GET", "/api/audit/export".into(), None, admins(200)),
         ("GET", "/api/subscription".into(), None, all(200)),
         ("GET", "/api/events".into(), None, all(200)),
+        // Last: it ends user 3's sessions (each administrator's own user 3; alpha's is last).
+        ("POST", "/api/users/3/sessions/revoke".into(), None, admins(200)),
     ];
     // Every token-scoped route of the router is in the matrix.
     let mut covered: Vec<(&str, String)> = endpoints
@@ -286,7 +291,8 @@ async fn every_endpoint_times_every_caller() {
                 .replace(&format!("/conversations/{c3}"), "/conversations/{conversation_id}")
                 .replace(&format!("/conversations/{c4}"), "/conversations/{conversation_id}")
                 .replace(&format!("/messages/{m3}/"), "/messages/{message_id}/")
-                .replace(&format!("/messages/{m4}/"), "/messages/{message_id}/");
+                .replace(&format!("/messages/{m4}/"), "/messages/{message_id}/")
+                .replace("/users/3/", "/users/{user_id}/");
             (*m, templ)
         })
         .collect();
@@ -382,5 +388,8 @@ async fn every_endpoint_times_every_caller() {
     assert!(app.get("/api/lines", &admin_b).await.body.contains("MK-B-L1"));
     let audit = app.get("/api/audit", &admin_a).await.body;
     assert!(audit.contains("MK-A-L4-msg-1"), "the raw inbound events are audited");
+    // The revocation took: user 3's token is refused, the others' are not.
+    assert_eq!(app.get("/api/me", &u3).await.status, 401);
+    assert_eq!(app.get("/api/me", &u2).await.status, 200);
     eprintln!("permission matrix: {cases} cases");
 }

@@ -27,7 +27,8 @@ async fn every_route_answers_and_is_documented() {
         let concrete = path
             .replace("{line_id}", "1")
             .replace("{conversation_id}", "1")
-            .replace("{message_id}", "1");
+            .replace("{message_id}", "1")
+            .replace("{user_id}", "999");
         let a = app.call(method, &concrete, Some(&admin), Some(json!({}))).await;
         assert_ne!(a.status, 405, "{method} {path}");
         if a.status == 404 {

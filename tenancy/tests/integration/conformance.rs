@@ -18,7 +18,9 @@ crate::on_every_backend!(
     history_pages_by_keyset,
     contact_search_is_scoped_and_escapes_wildcards,
     uninstall_keeps_data_for_reinstall,
-    uninstall_clean_deletes_data,
+    uninstall_clean_is_a_soft_delete_a_reinstall_restores,
+    uninstall_clean_is_purged_after_the_grace_period,
+    generations_move_and_sessions_can_be_revoked,
     blocked_tenant_cannot_be_opened,
     portal_tokens_are_encrypted_at_rest,
     plan_change_sets_quota_and_trial_and_is_audited,
@@ -305,7 +307,68 @@ async fn uninstall_keeps_data_for_reinstall(env: Env) {
     assert_eq!(env.store.verify_audit().await.unwrap().seq, 3);
 }
 
-async fn uninstall_clean_deletes_data(env: Env) {
+/// The kinds of a tenant's own audit log, in order.
+async fn tenant_log(t: &tenancy::Tenant) -> Vec<String> {
+    let page = t.audit_query(ADMIN, &audit::Query { limit: 1000, ..Default::default() }).await;
+    page.unwrap().records.iter().map(|r| r.kind.as_str().to_owned()).collect()
+}
+
+async fn uninstall_clean_is_a_soft_delete_a_reinstall_restores(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    t.record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "W", "kept"), at(3))
+        .await
+        .unwrap();
+    let member = t.member_id().to_owned();
+    let before = env.store.info(&member).await.unwrap();
+    assert_eq!(before.purge_after, None);
+    env.store.uninstall(&member, Cleanup::Clean { purge_after: at(1_000) }, at(4)).await.unwrap();
+    let info = env.store.info(&member).await.unwrap();
+    assert_eq!((info.status, info.purge_after), (TenantStatus::Uninstalled, Some(1_000)));
+    assert_eq!(info.generation, before.generation + 1);
+    assert!(matches!(
+        env.store.tenant(&member).await,
+        Err(Error::TenantInactive(TenantStatus::Uninstalled))
+    ));
+    // Not due yet: nothing is purged.
+    assert!(env.store.purge_due(at(999)).await.unwrap().is_empty());
+    if let Some(dir) = &env.dir {
+        assert!(dir.path().join("tenants").join(format!("{member}.db")).is_file());
+    }
+    env.store.install(&install(&member, 5), at(5)).await.unwrap();
+    let info = env.store.info(&member).await.unwrap();
+    assert_eq!((info.status, info.purge_after), (TenantStatus::Active, None));
+    assert_eq!(info.generation, before.generation + 2);
+    let t = env.store.tenant(&member).await.unwrap();
+    let conv = t.conversations(ADMIN, line.id).await.unwrap().remove(0);
+    let page = t.history(ADMIN, conv.id, None, 10).await.unwrap();
+    assert_eq!(page.messages[0].text.as_deref(), Some("kept"));
+    // The grace period passing after the reinstall purges nothing.
+    assert!(env.store.purge_due(at(2_000)).await.unwrap().is_empty());
+    assert_eq!(t.lines(ADMIN).await.unwrap().len(), 1);
+    // The tenant's own log tells its administrator what happened, and still verifies.
+    let kinds = tenant_log(&t).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "app.installed").count(), 2, "{kinds:?}");
+    assert!(kinds.contains(&"app.uninstalled".to_owned()), "{kinds:?}");
+    let page = t
+        .audit_query(
+            ADMIN,
+            &audit::Query {
+                kind: Some(audit::Kind::AppInstalled),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let last: serde_json::Value =
+        serde_json::from_slice(&page.records.last().unwrap().payload).unwrap();
+    assert_eq!(last["restored"], true);
+    t.verify_audit(ADMIN).await.unwrap();
+    env.store.verify_audit().await.unwrap();
+}
+
+async fn uninstall_clean_is_purged_after_the_grace_period(env: Env) {
     let t = env.tenant("a", 5).await;
     let other = env.tenant("b", 5).await;
     let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
@@ -314,15 +377,105 @@ async fn uninstall_clean_deletes_data(env: Env) {
         .unwrap();
     other.create_line(ADMIN, "Other", None, at(2)).await.unwrap();
     let member = t.member_id().to_owned();
-    env.store.uninstall(&member, Cleanup::Clean, at(4)).await.unwrap();
-    // The old handle is dead, not pointing at anything else.
-    assert!(t.lines(ADMIN).await.is_err());
-    env.store.install(&install(&member, 5), at(5)).await.unwrap();
+    if let Some(dir) = &env.dir {
+        std::fs::create_dir_all(dir.path().join("tenants").join(&member).join("media")).unwrap();
+    }
+    env.store.set_plan(&member, "pro", 5, None, at(3)).await.unwrap();
+    env.store.uninstall(&member, Cleanup::Clean { purge_after: at(1_000) }, at(4)).await.unwrap();
+    assert_eq!(env.store.purge_due(at(1_000)).await.unwrap(), vec![member.clone()]);
+    // Purged once only.
+    assert!(env.store.purge_due(at(5_000)).await.unwrap().is_empty());
+    match &env.dir {
+        Some(dir) => {
+            assert!(!dir.path().join("tenants").join(format!("{member}.db")).exists());
+            assert!(!dir.path().join("tenants").join(&member).exists());
+        }
+        None => {
+            let schema = env.store.storage_name(&member);
+            assert_eq!(crate::support::pg_schemas_named(&[schema]).await, 0);
+        }
+    }
+    // The registry row stays (a reinstall keeps the plan), with nothing pending.
+    let info = env.store.info(&member).await.unwrap();
+    assert_eq!(
+        (info.status, info.purge_after, info.plan.as_str()),
+        (TenantStatus::Uninstalled, None, "pro")
+    );
+    env.store.install(&install(&member, 5), at(5_001)).await.unwrap();
     let t = env.store.tenant(&member).await.unwrap();
     assert!(t.lines(ADMIN).await.unwrap().is_empty());
-    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 0);
+    assert_eq!(tenant_log(&t).await, ["app.installed"]);
     // The other tenant is untouched.
     assert_eq!(other.lines(ADMIN).await.unwrap()[0].name, "Other");
+    // The registry's log: install, install, plan, uninstall, purge, install.
+    let mut control = env.raw_control().await;
+    let kinds: Vec<String> = sqlx::query("SELECT kind FROM audit_log ORDER BY seq")
+        .fetch_all(&mut control)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "app.installed",
+            "app.installed",
+            "app.plan_changed",
+            "app.uninstalled",
+            "app.purged",
+            "app.installed"
+        ]
+    );
+}
+
+async fn generations_move_and_sessions_can_be_revoked(env: Env) {
+    let t = env.tenant("a", 5).await;
+    let member = t.member_id().to_owned();
+    let first = env.store.info(&member).await.unwrap().generation;
+    assert!(first >= 1);
+    env.store.install(&install(&member, 5), at(2)).await.unwrap();
+    assert_eq!(env.store.info(&member).await.unwrap().generation, first + 1);
+    env.store.uninstall(&member, Cleanup::Keep, at(3)).await.unwrap();
+    assert_eq!(env.store.info(&member).await.unwrap().generation, first + 2);
+    assert!(matches!(
+        env.store.revoke_sessions(&member, 2, ADMIN, at(4_000)).await,
+        Err(Error::TenantInactive(TenantStatus::Uninstalled))
+    ));
+    env.store.install(&install(&member, 5), at(4)).await.unwrap();
+    assert_eq!(env.store.sessions_not_before(&member, 2).await.unwrap(), None);
+    assert_eq!(env.store.revoke_sessions(&member, 2, ADMIN, at(4_000)).await.unwrap(), 4);
+    assert_eq!(env.store.revoke_sessions(&member, 2, ADMIN, at(9_000)).await.unwrap(), 9);
+    assert_eq!(env.store.sessions_not_before(&member, 2).await.unwrap(), Some(9));
+    assert_eq!(env.store.sessions_not_before(&member, 3).await.unwrap(), None);
+    let other = env.tenant("b", 5).await;
+    assert_eq!(env.store.sessions_not_before(other.member_id(), 2).await.unwrap(), None);
+    let t = env.store.tenant(&member).await.unwrap();
+    let page = t
+        .audit_query(
+            ADMIN,
+            &audit::Query {
+                kind: Some(audit::Kind::SessionsRevoked),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.records.len(), 2);
+    assert_eq!(
+        (page.records[0].actor.as_str(), page.records[0].subject.as_str()),
+        ("admin:1", "user:2")
+    );
+    // A refused uninstall goes to the registry's log only; the tenant's data is not touched.
+    let tenant_head = t.verify_audit(ADMIN).await.unwrap();
+    let registry = env.store.verify_audit().await.unwrap().seq;
+    env.store
+        .audit_registry(&member, audit::Kind::UninstallRefused, b"{}", at(10_000))
+        .await
+        .unwrap();
+    assert_eq!(env.store.verify_audit().await.unwrap().seq, registry + 1);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap(), tenant_head);
 }
 
 async fn blocked_tenant_cannot_be_opened(env: Env) {
@@ -525,6 +678,7 @@ async fn every_operation_is_audited_and_tampering_is_detected(env: Env) {
     assert_eq!(
         kinds,
         [
+            "app.installed",
             "line.created",
             "line.assigned",
             "wa.connection_state",
@@ -532,14 +686,14 @@ async fn every_operation_is_audited_and_tampering_is_detected(env: Env) {
             "wa.message_received"
         ]
     );
-    assert_eq!(page.records[4].payload, raw_event);
+    assert_eq!(page.records[5].payload, raw_event);
     assert!(matches!(
         t.audit_query(ALICE, &audit::Query::default()).await,
         Err(Error::Forbidden(_))
     ));
     let mut out = Vec::new();
-    assert_eq!(t.audit_export(ADMIN, &audit::Query::default(), &mut out).await.unwrap(), 5);
-    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 5);
+    assert_eq!(t.audit_export(ADMIN, &audit::Query::default(), &mut out).await.unwrap(), 6);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 6);
 
     // The database refuses changes through the normal path...
     let mut raw = env.raw(t.member_id()).await;
@@ -577,8 +731,8 @@ async fn untrusted_input_gets_typed_errors(env: Env) {
         env.store.install(&install("bad id!", 1), at(1)).await,
         Err(Error::InvalidMemberId)
     ));
-    // Nothing half-written by the refused calls.
-    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 1);
+    // Nothing half-written by the refused calls (the install and the line are recorded).
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 2);
 }
 
 async fn long_inbound_texts_are_stored_whole_or_cut_and_marked(env: Env) {

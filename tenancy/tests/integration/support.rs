@@ -104,6 +104,26 @@ impl Env {
         }
     }
 
+    /// A raw connection to the registry (control) storage.
+    pub(crate) async fn raw_control(&self) -> AnyConnection {
+        sqlx::any::install_default_drivers();
+        match (&self.dir, &self.control) {
+            (Some(dir), _) => {
+                let path: PathBuf = dir.path().join("control.db");
+                AnyConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap()
+            }
+            (None, control) => {
+                let mut c = AnyConnection::connect(&pg_url()).await.unwrap();
+                let schema = control.as_deref().unwrap_or_default();
+                sqlx::raw_sql(AssertSqlSafe(format!("SET search_path TO {schema}")))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                c
+            }
+        }
+    }
+
     /// Runs `sql` on a tenant's storage going around the audit triggers.
     pub(crate) async fn bypass_triggers(&self, member_id: &str, sql: &str) {
         let mut c = self.raw(member_id).await;
