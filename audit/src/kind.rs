@@ -33,11 +33,16 @@ pub enum Kind {
     /// A user queued an outbound message; the payload is the request (kind, text, media
     /// description, quoted message, idempotency key).
     MessageQueued,
+    /// A log written before chains were keyed was sealed: from this record on it is keyed. The
+    /// payload names the last unkeyed record (`sealed_seq`, `sealed_hash`).
+    AuditKeyed,
+    /// An administrator asked the operator for more lines; the payload is the request.
+    UpgradeRequested,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -51,6 +56,8 @@ impl Kind {
         Kind::StatusUpdate,
         Kind::ConnectionState,
         Kind::MessageQueued,
+        Kind::AuditKeyed,
+        Kind::UpgradeRequested,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -69,6 +76,8 @@ impl Kind {
             Kind::StatusUpdate => "wa.status_update",
             Kind::ConnectionState => "wa.connection_state",
             Kind::MessageQueued => "wa.message_queued",
+            Kind::AuditKeyed => "audit.keyed",
+            Kind::UpgradeRequested => "app.upgrade_requested",
         }
     }
 }

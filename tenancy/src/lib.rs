@@ -20,6 +20,6 @@ pub use model::{
     OutboxItem, PortalTokens, Recorded, StatusChange, TenantInfo, TenantStatus, User, UserId,
 };
 pub use signal::{Clock, LineSignalStore};
-pub use store::{Cleanup, Store};
+pub use store::{Cleanup, SealedLog, Store};
 pub use tenant::Tenant;
 pub use wa_session;

@@ -1,5 +1,9 @@
 //! The tenants registry and the handles it gives out.
 
+mod audit_keys;
+
+pub use audit_keys::SealedLog;
+
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -12,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
-    crypto::{OsRandom, Random, TenantKey, aad},
+    crypto::{OsRandom, Random, TenantKey, aad, control_audit_key},
     db::{Db, MigrationSet, SqliteFile},
     model::{check_len, validate_member_id},
 };
@@ -175,7 +179,7 @@ impl Store {
             subject: &subject,
             payload: payload.as_bytes(),
         };
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         self.info(member_id).await
     }
@@ -237,7 +241,7 @@ impl Store {
             subject: &subject,
             payload: payload.as_bytes(),
         };
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -295,7 +299,7 @@ impl Store {
             subject: &subject,
             payload: payload.as_bytes(),
         };
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         self.info(member_id).await
     }
@@ -426,13 +430,13 @@ impl Store {
         }
         let db = self.tenant_db(member_id).await?;
         let key = TenantKey::derive(&self.master, member_id)?;
-        Ok(Tenant::new(member_id.to_owned(), db, key, self.random.clone()))
+        Tenant::new(member_id.to_owned(), db, key, self.random.clone())
     }
 
     /// Verifies the registry's own audit chain (installs and uninstalls).
     pub async fn verify_audit(&self) -> Result<audit::Head> {
         let mut tx = self.control.read().await?;
-        Ok(audit::verify(&mut tx).await?)
+        Ok(audit::verify(&mut tx, &control_audit_key(&self.master)?).await?)
     }
 
     /// The migration versions applied to a tenant's schema (for tests and diagnostics).

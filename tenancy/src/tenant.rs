@@ -22,6 +22,8 @@ pub struct Tenant {
     member_id: Arc<str>,
     db: Db,
     key: Arc<TenantKey>,
+    /// Keys this tenant's audit chain (derived from `key`).
+    audit_key: Arc<audit::ChainKey>,
     random: Arc<dyn Random>,
 }
 
@@ -42,6 +44,7 @@ const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
 
 async fn audit_in(
+    key: &audit::ChainKey,
     tx: &mut AnyConnection,
     kind: audit::Kind,
     caller: Caller,
@@ -50,7 +53,7 @@ async fn audit_in(
     now: OffsetDateTime,
 ) -> Result<()> {
     let actor = caller.actor();
-    audit::append(tx, audit::Entry { kind, actor: &actor, subject, payload }, now).await?;
+    audit::append(tx, key, audit::Entry { kind, actor: &actor, subject, payload }, now).await?;
     Ok(())
 }
 
@@ -193,8 +196,9 @@ impl Tenant {
         db: Db,
         key: TenantKey,
         random: Arc<dyn Random>,
-    ) -> Tenant {
-        Tenant { member_id: member_id.into(), db, key: Arc::new(key), random }
+    ) -> Result<Tenant> {
+        let audit_key = Arc::new(key.audit_chain_key()?);
+        Ok(Tenant { member_id: member_id.into(), db, key: Arc::new(key), audit_key, random })
     }
 
     /// The portal's member_id.
@@ -300,7 +304,8 @@ impl Tenant {
         .await?;
         let line = line_from_row(&row)?;
         let subject = format!("line:{}", line.id);
-        audit_in(&mut tx, audit::Kind::LineCreated, caller, &subject, b"{}", now).await?;
+        audit_in(&self.audit_key, &mut tx, audit::Kind::LineCreated, caller, &subject, b"{}", now)
+            .await?;
         tx.commit().await?;
         Ok(line)
     }
@@ -322,7 +327,8 @@ impl Tenant {
             .execute(&mut *tx)
             .await?;
         let subject = format!("line:{line_id}");
-        audit_in(&mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now).await?;
+        audit_in(&self.audit_key, &mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -361,7 +367,7 @@ impl Tenant {
         };
         let payload = serde_json::json!({ "from": line.assigned_user, "to": user }).to_string();
         let subject = format!("line:{line_id}");
-        audit_in(&mut tx, kind, caller, &subject, payload.as_bytes(), now).await?;
+        audit_in(&self.audit_key, &mut tx, kind, caller, &subject, payload.as_bytes(), now).await?;
         tx.commit().await?;
         Ok(Line { assigned_user: user, ..line })
     }
@@ -385,12 +391,22 @@ impl Tenant {
             .execute(&mut *tx)
             .await?;
         let subject = format!("line:{line_id}");
-        audit_in(&mut tx, audit::Kind::ConnectionState, caller, &subject, raw, now).await?;
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::ConnectionState,
+            caller,
+            &subject,
+            raw,
+            now,
+        )
+        .await?;
         if line.status != status {
             let payload =
                 serde_json::json!({ "from": line.status.as_str(), "to": status.as_str() })
                     .to_string();
             audit_in(
+                &self.audit_key,
                 &mut tx,
                 audit::Kind::LineStatusChanged,
                 caller,
@@ -556,7 +572,16 @@ impl Tenant {
         .await?
         .try_get(0)?;
         let subject = format!("message:{}", message.id);
-        audit_in(&mut tx, audit::Kind::MessageReceived, caller, &subject, &m.raw, now).await?;
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::MessageReceived,
+            caller,
+            &subject,
+            &m.raw,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Recorded { message, new: true, unread })
     }
@@ -623,7 +648,8 @@ impl Tenant {
                 }
             }
         };
-        audit_in(&mut tx, audit::Kind::StatusUpdate, caller, &subject, raw, now).await?;
+        audit_in(&self.audit_key, &mut tx, audit::Kind::StatusUpdate, caller, &subject, raw, now)
+            .await?;
         tx.commit().await?;
         Ok(change)
     }
@@ -880,6 +906,7 @@ impl Tenant {
         });
         let subject = format!("message:{}", message.id);
         audit_in(
+            &self.audit_key,
             &mut tx,
             audit::Kind::MessageQueued,
             caller,
@@ -1093,7 +1120,7 @@ impl Tenant {
     pub async fn verify_audit(&self, caller: Caller) -> Result<audit::Head> {
         caller.require_admin("only administrators verify the audit log")?;
         let mut tx = self.read().await?;
-        Ok(audit::verify(&mut tx).await?)
+        Ok(audit::verify(&mut tx, &self.audit_key).await?)
     }
 
     /// One page of this tenant's audit log (administrators and the server).
