@@ -48,6 +48,7 @@ pub fn settings(c: &Config) -> Settings {
         default_line_quota: c.default_line_quota,
         trial_days: c.trial_days,
         extra_frame_ancestor: None,
+        billing: c.billing.clone(),
     }
 }
 
@@ -81,7 +82,8 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         store.clone(),
         RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
     ));
-    let state = AppState::new(settings(c), store, b24, key, clock, Some(runtime.clone()));
+    let state = AppState::new(settings(c), store.clone(), b24, key, clock, Some(runtime.clone()));
+    crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     match runtime.restore_all().await {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),
         Err(e) => tracing::error!(error = %e, "restoring lines failed"),
