@@ -120,6 +120,7 @@ async fn main() {
         default_line_quota: lines as i64,
         trial_days: 0,
         extra_frame_ancestor: None,
+        billing: wab24::state::Billing::default(),
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(

@@ -36,6 +36,43 @@ pub struct Settings {
     /// Another origin allowed to frame the app besides the portal (`wab24 demo`: the simulated
     /// portal's shell page, which lives on another host than the portal's domain).
     pub extra_frame_ancestor: Option<String>,
+    /// Prices and the upgrade hook.
+    pub billing: Billing,
+}
+
+/// What lines cost and where administrators' upgrade requests go.
+#[derive(Clone, Debug)]
+pub struct Billing {
+    /// The price of one line per month, in whole units of `price_currency`.
+    pub price_per_line: i64,
+    /// The currency (ISO 4217).
+    pub price_currency: String,
+    /// The operator's billing hook; `None`: upgrade requests are not taken.
+    pub upgrade_hook: Option<BillingHook>,
+}
+
+impl Default for Billing {
+    fn default() -> Billing {
+        Billing { price_per_line: 40, price_currency: "USD".to_owned(), upgrade_hook: None }
+    }
+}
+
+/// The operator's billing hook: `POST url`, body signed with HMAC-SHA256 under `secret`.
+#[derive(Clone)]
+pub struct BillingHook {
+    /// Where upgrade requests are posted.
+    pub url: String,
+    /// Signs each request (never logged).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for BillingHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingHook")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The shared state. Cheap to clone.

@@ -1123,6 +1123,31 @@ impl Tenant {
         Ok(audit::verify(&mut tx, &self.audit_key).await?)
     }
 
+    /// Records an administrator's request for more lines (`app.upgrade_requested`; the payload is
+    /// the request as sent to the operator) in this tenant's audit log.
+    pub async fn record_upgrade_request(
+        &self,
+        caller: Caller,
+        payload: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_admin("only administrators ask for more lines")?;
+        let mut tx = self.write().await?;
+        let subject = format!("tenant:{}", self.member_id);
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::UpgradeRequested,
+            caller,
+            &subject,
+            payload,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// One page of this tenant's audit log (administrators and the server).
     pub async fn audit_query(&self, caller: Caller, q: &audit::Query) -> Result<audit::Page> {
         caller.require_admin("only administrators read the audit log")?;

@@ -139,6 +139,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         default_line_quota: 5,
         trial_days: 0,
         extra_frame_ancestor: Some(sim_base.clone()),
+        billing: crate::state::Billing::default(),
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
     let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());

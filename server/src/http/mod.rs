@@ -47,7 +47,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/users"),
     ("GET", "/api/audit"),
     ("GET", "/api/audit/export"),
+    ("GET", "/api/audit/verify"),
     ("GET", "/api/subscription"),
+    ("POST", "/api/subscription/upgrade"),
     ("POST", "/api/hooks/plan"),
     ("GET", "/api/events"),
 ];

@@ -66,8 +66,9 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         plan_hook_secret: Some(HOOK_SECRET.to_owned()),
         default_plan: "trial".to_owned(),
         default_line_quota: 3,
-        trial_days: 14,
+        trial_days: 15,
         extra_frame_ancestor: None,
+        billing: wab24::state::Billing::default(),
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();

@@ -94,6 +94,37 @@ impl Store {
         }
     }
 
+    /// Records a tenant administrator's request for more lines (`app.upgrade_requested`, subject
+    /// `tenant:<member_id>`) in the registry's audit log, for the operator.
+    pub async fn record_upgrade_request(
+        &self,
+        member_id: &str,
+        caller: crate::Caller,
+        payload: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        crate::model::validate_member_id(member_id)?;
+        let key = control_audit_key(&self.master)?;
+        let subject = format!("tenant:{member_id}");
+        let actor = caller.actor();
+        let entry = audit::Entry {
+            kind: audit::Kind::UpgradeRequested,
+            actor: &actor,
+            subject: &subject,
+            payload,
+        };
+        let mut tx = self.control.write().await?;
+        audit::append(&mut tx, &key, entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One page of the registry's (control) audit log, for the operator.
+    pub async fn control_audit_query(&self, q: &audit::Query) -> Result<audit::Page> {
+        let mut tx = self.control.read().await?;
+        Ok(audit::query(&mut tx, q).await?)
+    }
+
     /// Verifies one active tenant's audit chain under its key (the operator's
     /// `wab24 audit verify`, and the check at start).
     pub async fn verify_tenant_audit(&self, member_id: &str) -> Result<audit::Head> {
