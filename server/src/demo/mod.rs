@@ -152,7 +152,9 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         RuntimeConfig::new(client_config(&wa, wa_addr), opts.data_dir.clone()),
     ));
     tokio::spawn(whatsapp::run(wa, runtime.clone(), DEMO_MEMBER.to_owned(), opts.behaviour));
-    let state = AppState::new(settings, store, b24, key, clock, Some(runtime.clone()));
+    let state = AppState::new(settings, store.clone(), b24, key, clock, Some(runtime.clone()));
+    // As `wab24 serve`: a data directory from an older version gets its audit logs sealed once.
+    crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     // The simulator keeps nothing across runs: lines paired in an earlier run pair again.
     match runtime.restore_all().await {
         Ok(lines) if !lines.is_empty() => tracing::info!(lines = lines.len(), "lines restored"),
