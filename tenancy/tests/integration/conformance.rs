@@ -27,6 +27,7 @@ crate::on_every_backend!(
     outbound_replies_reactions_media_and_reserved_ids,
     every_operation_is_audited_and_tampering_is_detected,
     audit_chain_is_keyed_by_the_master_key,
+    legacy_unkeyed_logs_are_sealed_once,
     untrusted_input_gets_typed_errors,
 );
 
@@ -647,4 +648,88 @@ async fn audit_chain_is_keyed_by_the_master_key(env: Env) {
     // A restart's seal pass does not launder the rewritten chain.
     assert_eq!(env.store.seal_legacy_audit(at(4)).await.unwrap(), vec![]);
     assert!(env.store.verify_tenant_audit(t.member_id()).await.is_err());
+}
+
+/// Rewrites a whole log (on `raw`) as an older version wrote it: unkeyed SHA-256 hashes.
+async fn write_as_version_1(raw: &mut sqlx::AnyConnection, sqlite: bool) {
+    let disable = if sqlite {
+        "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_head_forward;"
+    } else {
+        "SET session_replication_role = replica;"
+    };
+    sqlx::raw_sql(disable).execute(&mut *raw).await.unwrap();
+    let records = audit::query(raw, &audit::Query::default()).await.unwrap().records;
+    let mut prev = audit::GENESIS;
+    for r in &records {
+        let hash = audit::chain::record_hash(&audit::chain::Fields {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            kind: r.kind.as_str(),
+            actor: &r.actor,
+            subject: &r.subject,
+            payload: &r.payload,
+            prev_hash: &prev,
+        });
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .bind(r.seq)
+            .execute(&mut *raw)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev.to_vec())
+        .execute(&mut *raw)
+        .await
+        .unwrap();
+}
+
+async fn legacy_unkeyed_logs_are_sealed_once(env: Env) {
+    let t = env.tenant("legacy", 5).await;
+    t.create_line(ADMIN, "One", None, at(2)).await.unwrap();
+    t.create_line(ADMIN, "Two", None, at(2)).await.unwrap();
+    // Make the registry's and the tenant's logs look as an older version left them.
+    let sqlite = env.dir.is_some();
+    let mut control = match (&env.dir, &env.control) {
+        (Some(dir), _) => {
+            let url = format!("sqlite://{}", dir.path().join("control.db").display());
+            <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap()
+        }
+        (None, Some(schema)) => {
+            let mut c =
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&pg_url()).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c
+        }
+        (None, None) => unreachable!("an Env is on SQLite or on PostgreSQL"),
+    };
+    write_as_version_1(&mut control, sqlite).await;
+    write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
+    // Readable, but nothing vouches for them until they are sealed.
+    assert_eq!(t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records.len(), 2);
+    assert!(t.verify_audit(ADMIN).await.is_err());
+    assert!(env.store.verify_audit().await.is_err());
+
+    let sealed = env.store.seal_legacy_audit(at(5)).await.unwrap();
+    assert_eq!(
+        sealed,
+        vec![tenancy::SealedLog::Control, tenancy::SealedLog::Tenant(t.member_id().to_owned())]
+    );
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 3);
+    env.store.verify_audit().await.unwrap();
+    let last = t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records;
+    assert_eq!(last[2].kind, audit::Kind::AuditKeyed);
+    // Once only: a second pass seals nothing, and new records are keyed.
+    assert_eq!(env.store.seal_legacy_audit(at(6)).await.unwrap(), vec![]);
+    t.create_line(ADMIN, "Three", None, at(7)).await.unwrap();
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 4);
+    // Rewriting the sealed log entirely as version 1 again is not sealed a second time.
+    write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
+    assert_eq!(env.store.seal_legacy_audit(at(8)).await.unwrap(), vec![]);
+    assert!(t.verify_audit(ADMIN).await.is_err());
 }
