@@ -47,6 +47,10 @@ pub enum TamperReason {
     /// The record does not point at the hash of the record before it.
     #[error("the record does not link to the previous record's hash")]
     BrokenLink,
+    /// An unkeyed (version 1) record follows a keyed one, or a chain that must be keyed does not
+    /// end with a keyed record: the rows were rewritten by someone without the key.
+    #[error("the record is not keyed although the chain is (rewritten without the key)")]
+    Unkeyed,
     /// The chain head (last sequence number and hash) disagrees with the last record.
     #[error("the chain head does not match the last record (records were removed from the end)")]
     HeadMismatch,

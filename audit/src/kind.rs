@@ -47,11 +47,16 @@ pub enum Kind {
     UninstallRefused,
     /// An administrator ended every session of a user.
     SessionsRevoked,
+    /// A log written before chains were keyed was sealed: from this record on it is keyed. The
+    /// payload names the last unkeyed record (`sealed_seq`, `sealed_hash`).
+    AuditKeyed,
+    /// An administrator asked the operator for more lines; the payload is the request.
+    UpgradeRequested,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 21] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -71,6 +76,8 @@ impl Kind {
         Kind::AppPurged,
         Kind::UninstallRefused,
         Kind::SessionsRevoked,
+        Kind::AuditKeyed,
+        Kind::UpgradeRequested,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -95,6 +102,8 @@ impl Kind {
             Kind::AppPurged => "app.purged",
             Kind::UninstallRefused => "app.uninstall_refused",
             Kind::SessionsRevoked => "auth.sessions_revoked",
+            Kind::AuditKeyed => "audit.keyed",
+            Kind::UpgradeRequested => "app.upgrade_requested",
         }
     }
 }

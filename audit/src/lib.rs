@@ -7,10 +7,10 @@ mod error;
 mod kind;
 mod log;
 
-pub use chain::{GENESIS, Hash};
+pub use chain::{ChainKey, GENESIS, Hash};
 pub use error::{Error, Result, TamperReason};
 pub use kind::{Kind, UnknownKind};
 pub use log::{
-    Backend, Entry, Head, MAX_PAGE, Page, Query, Record, append, export_ndjson, head, query,
-    schema_sql, unix_ms, verify, verify_anchored,
+    Backend, Entry, Head, MAX_PAGE, Page, Query, Record, append, export_ndjson, head, is_keyed,
+    query, schema_sql, seal, unix_ms, verify, verify_anchored,
 };

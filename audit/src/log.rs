@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Error, Kind, Result, TamperReason,
-    chain::{self, Fields, GENESIS, Hash},
+    chain::{self, ChainKey, Fields, GENESIS, Hash, Version},
 };
 
 /// The database kinds this crate runs on.
@@ -115,10 +115,12 @@ pub fn unix_ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// Appends one record inside the caller's transaction (pass `&mut *tx`): it commits or rolls back
-/// with the change it describes. Appenders are serialised by the head row's lock.
+/// Appends one record, keyed with `key`, inside the caller's transaction (pass `&mut *tx`): it
+/// commits or rolls back with the change it describes. Appenders are serialised by the head row's
+/// lock.
 pub async fn append(
     conn: &mut AnyConnection,
+    key: &ChainKey,
     entry: Entry<'_>,
     now: OffsetDateTime,
 ) -> Result<Record> {
@@ -131,15 +133,18 @@ pub async fn append(
     let prev_hash = hash_col(&row, 1, seq - 1)?;
     let at_ms = unix_ms(now);
     let kind = entry.kind.as_str();
-    let hash = chain::record_hash(&Fields {
-        seq,
-        at_ms,
-        kind,
-        actor: entry.actor,
-        subject: entry.subject,
-        payload: entry.payload,
-        prev_hash: &prev_hash,
-    });
+    let hash = chain::keyed_hash(
+        key,
+        &Fields {
+            seq,
+            at_ms,
+            kind,
+            actor: entry.actor,
+            subject: entry.subject,
+            payload: entry.payload,
+            prev_hash: &prev_hash,
+        },
+    );
     sqlx::query(
         "INSERT INTO audit_log (seq, at, kind, actor, subject, payload, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -203,14 +208,21 @@ pub async fn head(conn: &mut AnyConnection) -> Result<Head> {
 /// Records read per round trip while verifying.
 const VERIFY_BATCH: i64 = 1000;
 
-/// Walks the whole chain: every record must be present (1..=head without gaps), hash to its stored
-/// hash and link to its predecessor, and the head must be the last record. Returns the head.
-///
-/// Run it inside one snapshot (an SQLite transaction; PostgreSQL `REPEATABLE READ`): under
-/// READ COMMITTED a concurrent append between its statements looks like a missing record.
-pub async fn verify(conn: &mut AnyConnection) -> Result<Head> {
+/// What [`walk`] found in a chain whose links and hashes are intact.
+struct Walked {
+    /// The last record.
+    head: Head,
+    /// The first keyed record, `None` when no record is keyed.
+    keyed_from: Option<i64>,
+}
+
+/// Walks the whole chain: every record must be present (1..=head without gaps), link to its
+/// predecessor and carry either its keyed hash under `key` or, only before the first keyed record,
+/// its unkeyed (version 1) hash; the head must be the last record.
+async fn walk(conn: &mut AnyConnection, key: &ChainKey) -> Result<Walked> {
     let mut expected_seq = 1;
     let mut prev = GENESIS;
+    let mut keyed_from = None;
     loop {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2"
@@ -236,17 +248,15 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<Head> {
             if r.prev_hash != prev {
                 return Err(Error::Tampered { seq, reason: TamperReason::BrokenLink });
             }
-            let computed = chain::record_hash(&Fields {
-                seq,
-                at_ms: r.at_ms,
-                kind: r.kind.as_str(),
-                actor: &r.actor,
-                subject: &r.subject,
-                payload: &r.payload,
-                prev_hash: &r.prev_hash,
-            });
-            if computed != r.hash {
-                return Err(Error::Tampered { seq, reason: TamperReason::ContentChanged });
+            match (chain::check(key, &fields_of(&r), &r.hash), keyed_from) {
+                (None, _) => {
+                    return Err(Error::Tampered { seq, reason: TamperReason::ContentChanged });
+                }
+                (Some(Version::Unkeyed), Some(_)) => {
+                    return Err(Error::Tampered { seq, reason: TamperReason::Unkeyed });
+                }
+                (Some(Version::Keyed), None) => keyed_from = Some(seq),
+                (Some(_), _) => {}
             }
             prev = r.hash;
             expected_seq += 1;
@@ -263,13 +273,46 @@ pub async fn verify(conn: &mut AnyConnection) -> Result<Head> {
     if stored != last {
         return Err(Error::Tampered { seq: last.seq, reason: TamperReason::HeadMismatch });
     }
-    Ok(last)
+    Ok(Walked { head: last, keyed_from })
+}
+
+fn fields_of(r: &Record) -> Fields<'_> {
+    Fields {
+        seq: r.seq,
+        at_ms: r.at_ms,
+        kind: r.kind.as_str(),
+        actor: &r.actor,
+        subject: &r.subject,
+        payload: &r.payload,
+        prev_hash: &r.prev_hash,
+    }
+}
+
+/// Verifies the whole chain under `key`: every record must be present (1..=head without gaps) and
+/// link to its predecessor, the head must be the last record, and the chain must be keyed: records
+/// may carry the unkeyed version 1 hash only before the first keyed record (logs written before
+/// chains were keyed, see [`seal`]) and a non-empty chain must end with a keyed record. Someone who
+/// rewrites rows without the key cannot make the result verify. Returns the head.
+///
+/// Run it inside one snapshot (an SQLite transaction; PostgreSQL `REPEATABLE READ`): under
+/// READ COMMITTED a concurrent append between its statements looks like a missing record.
+pub async fn verify(conn: &mut AnyConnection, key: &ChainKey) -> Result<Head> {
+    let walked = walk(conn, key).await?;
+    if walked.head.seq > 0 && walked.keyed_from.is_none() {
+        // Every record carries a hash anyone can recompute: nothing vouches for any of them.
+        return Err(Error::Tampered { seq: 1, reason: TamperReason::Unkeyed });
+    }
+    Ok(walked.head)
 }
 
 /// [`verify`], and also check that the chain still contains a head saved earlier (kept outside the
 /// database), so that removing records from the end and rewriting the head row is detected too.
-pub async fn verify_anchored(conn: &mut AnyConnection, anchor: Head) -> Result<Head> {
-    let head = verify(conn).await?;
+pub async fn verify_anchored(
+    conn: &mut AnyConnection,
+    key: &ChainKey,
+    anchor: Head,
+) -> Result<Head> {
+    let head = verify(conn, key).await?;
     if anchor.seq == 0 {
         return Ok(head);
     }
@@ -284,6 +327,41 @@ pub async fn verify_anchored(conn: &mut AnyConnection, anchor: Head) -> Result<H
         return Err(Error::Tampered { seq: anchor.seq, reason: TamperReason::ContentChanged });
     }
     Ok(head)
+}
+
+/// Migrates a log written before chains were keyed: when the chain is intact but ends with an
+/// unkeyed (version 1) record, appends an [`Kind::AuditKeyed`] record keyed with `key`, whose hash
+/// covers the whole unkeyed prefix; from then on [`verify`] accepts the log and refuses any
+/// unkeyed record after it. Returns the appended record, or `None` when the chain is empty or
+/// already keyed. Run it once per log, in a write transaction: it trusts the unkeyed prefix as it
+/// is now (see the README for what that means).
+pub async fn seal(
+    conn: &mut AnyConnection,
+    key: &ChainKey,
+    now: OffsetDateTime,
+) -> Result<Option<Record>> {
+    let walked = walk(conn, key).await?;
+    if walked.head.seq == 0 || walked.keyed_from.is_some() {
+        return Ok(None);
+    }
+    let payload = serde_json::json!({
+        "sealed_seq": walked.head.seq,
+        "sealed_hash": hex::encode(walked.head.hash),
+    })
+    .to_string();
+    let entry = Entry {
+        kind: Kind::AuditKeyed,
+        actor: "system",
+        subject: "audit",
+        payload: payload.as_bytes(),
+    };
+    append(conn, key, entry, now).await.map(Some)
+}
+
+/// Whether a record read back carries its keyed hash under `key` (it was written by a holder of
+/// the key, unless the chain is broken).
+pub fn is_keyed(key: &ChainKey, record: &Record) -> bool {
+    chain::check(key, &fields_of(record), &record.hash) == Some(Version::Keyed)
 }
 
 /// A filtered, paginated read of the log, in sequence order.

@@ -123,6 +123,7 @@ async fn main() {
         metrics_token: None,
         limits: wab24::state::Limits::default(),
         uninstall_grace_days: 7,
+        billing: wab24::state::Billing::default(),
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(

@@ -1,4 +1,4 @@
-//! Command-line parsing (no dependency: two commands, one option).
+//! Command-line parsing (no dependency: a few commands and options).
 
 use std::path::PathBuf;
 
@@ -13,6 +13,14 @@ pub enum Command {
     /// `wab24 demo [--data DIR] [--listen ADDR] [--sim-listen ADDR] [--wa-listen ADDR]
     /// [--wa-control ADDR] [--auto-scan SECONDS] [--quiet-customers]`.
     Demo(crate::demo::DemoOptions),
+    /// `wab24 audit verify --config FILE [--member-id X]`: verifies the audit chains (the
+    /// registry's and every active tenant's, or one tenant's); exit code 1 when one is broken.
+    AuditVerify {
+        /// The configuration file (for the master key and the database).
+        config: PathBuf,
+        /// Only this tenant.
+        member_id: Option<String>,
+    },
     /// `wab24 help`, `-h`, `--help`.
     Help,
     /// `wab24 --version`.
@@ -30,6 +38,10 @@ pub const USAGE: &str = "usage:
                                     :8082, :8083; a line's phone scans its QR code after
                                     5 s, 0: never; customers write now and then and
                                     answer)
+  wab24 audit verify --config wab24.toml [--member-id ID]
+                                    verify the keyed audit chains (the registry's and
+                                    every active tenant's, or one tenant's); exit code 1
+                                    when one is broken
   wab24 --version | --help";
 
 /// A command line that cannot be understood.
@@ -75,29 +87,52 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, UsageEr
             Ok(Command::Demo(o))
         }
         Some("serve") => {
-            let mut config = None;
-            while let Some(a) = args.next() {
-                match a.as_str() {
-                    "--config" | "-c" => {
-                        config = Some(
-                            args.next()
-                                .ok_or_else(|| UsageError("--config needs a file".to_owned()))?,
-                        )
-                    }
-                    other => match other.strip_prefix("--config=") {
-                        Some(v) => config = Some(v.to_owned()),
-                        None => return Err(UsageError(format!("unexpected argument {other:?}"))),
-                    },
-                }
-            }
-            let config =
-                config.or_else(|| std::env::var("WAB24_CONFIG").ok()).ok_or_else(|| {
-                    UsageError("serve needs --config FILE (or WAB24_CONFIG)".to_owned())
-                })?;
-            Ok(Command::Serve { config: PathBuf::from(config) })
+            let (config, member_id) = config_options("serve", args, false)?;
+            debug_assert!(member_id.is_none());
+            Ok(Command::Serve { config })
         }
+        Some("audit") => match args.next().as_deref() {
+            Some("verify") => {
+                let (config, member_id) = config_options("audit verify", args, true)?;
+                Ok(Command::AuditVerify { config, member_id })
+            }
+            _ => Err(UsageError("audit takes a subcommand: verify".to_owned())),
+        },
         Some(other) => Err(UsageError(format!("unknown command {other:?}"))),
     }
+}
+
+/// Reads `--config FILE` (or `WAB24_CONFIG`) and, when `member` is allowed, `--member-id ID`.
+fn config_options(
+    command: &str,
+    mut args: impl Iterator<Item = String>,
+    member: bool,
+) -> Result<(PathBuf, Option<String>), UsageError> {
+    let mut config = None;
+    let mut member_id = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" | "-c" => {
+                config = Some(
+                    args.next().ok_or_else(|| UsageError("--config needs a file".to_owned()))?,
+                )
+            }
+            "--member-id" if member => {
+                member_id = Some(
+                    args.next()
+                        .ok_or_else(|| UsageError("--member-id needs a value".to_owned()))?,
+                )
+            }
+            other => match other.strip_prefix("--config=") {
+                Some(v) => config = Some(v.to_owned()),
+                None => return Err(UsageError(format!("unexpected argument {other:?}"))),
+            },
+        }
+    }
+    let config = config
+        .or_else(|| std::env::var("WAB24_CONFIG").ok())
+        .ok_or_else(|| UsageError(format!("{command} needs --config FILE (or WAB24_CONFIG)")))?;
+    Ok((PathBuf::from(config), member_id))
 }
 
 #[cfg(test)]
@@ -136,5 +171,11 @@ mod tests {
         assert!(p(&["serve", "--config"]).unwrap_err().0.contains("needs a file"));
         assert!(p(&["serve", "--port", "1"]).unwrap_err().0.contains("--port"));
         assert!(p(&["frobnicate"]).unwrap_err().0.contains("unknown command"));
+        assert_eq!(
+            p(&["audit", "verify", "--config", "a.toml", "--member-id", "m1"]).unwrap(),
+            Command::AuditVerify { config: "a.toml".into(), member_id: Some("m1".to_owned()) }
+        );
+        assert!(p(&["audit", "check"]).unwrap_err().0.contains("verify"));
+        assert!(p(&["serve", "--config", "a", "--member-id", "m"]).is_err());
     }
 }

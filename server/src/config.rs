@@ -84,6 +84,8 @@ pub struct Config {
     /// Days a `CLEAN` uninstall's data is kept before it is purged (a reinstall within them
     /// restores everything; 0: purged at the next purge run).
     pub uninstall_grace_days: i64,
+    /// What one line costs per month, and where upgrade requests go.
+    pub billing: crate::state::Billing,
     /// WhatsApp's WebSocket URL (default WhatsApp Web's).
     pub whatsapp_url: Option<String>,
     /// The WhatsApp Web version announced (a stale one is refused with 405: set the current
@@ -124,6 +126,7 @@ impl fmt::Debug for Config {
             .field("default_line_quota", &self.default_line_quota)
             .field("trial_days", &self.trial_days)
             .field("uninstall_grace_days", &self.uninstall_grace_days)
+            .field("billing", &self.billing)
             .field("whatsapp_url", &self.whatsapp_url)
             .field("whatsapp_version", &self.whatsapp_version)
             .field("whatsapp_ca_file", &self.whatsapp_ca_file)
@@ -152,6 +155,10 @@ struct Raw {
     default_line_quota: Option<i64>,
     trial_days: Option<i64>,
     uninstall_grace_days: Option<i64>,
+    price_per_line: Option<i64>,
+    price_currency: Option<String>,
+    billing_hook_url: Option<String>,
+    billing_hook_secret: Option<String>,
     whatsapp_url: Option<String>,
     whatsapp_version: Option<String>,
     whatsapp_root_key: Option<String>,
@@ -167,7 +174,7 @@ struct Raw {
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 26] = [
+pub const KEYS: [&str; 30] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -182,6 +189,10 @@ pub const KEYS: [&str; 26] = [
     "default_line_quota",
     "trial_days",
     "uninstall_grace_days",
+    "price_per_line",
+    "price_currency",
+    "billing_hook_url",
+    "billing_hook_secret",
     "whatsapp_url",
     "whatsapp_version",
     "whatsapp_root_key",
@@ -287,7 +298,7 @@ impl Config {
                 reason: "must be between 0 and 10000".to_owned(),
             });
         }
-        let trial_days = number("trial_days", raw.trial_days)?.unwrap_or(14);
+        let trial_days = number("trial_days", raw.trial_days)?.unwrap_or(15);
         if !(0..=3650).contains(&trial_days) {
             return Err(ConfigError::Invalid {
                 key: "trial_days",
@@ -302,6 +313,55 @@ impl Config {
                 reason: "must be between 0 and 3650".to_owned(),
             });
         }
+        let price_per_line = number("price_per_line", raw.price_per_line)?.unwrap_or(40);
+        if !(0..=1_000_000).contains(&price_per_line) {
+            return Err(ConfigError::Invalid {
+                key: "price_per_line",
+                reason: "must be between 0 and 1000000".to_owned(),
+            });
+        }
+        let price_currency =
+            pick("price_currency", raw.price_currency).unwrap_or_else(|| "USD".to_owned());
+        if !(price_currency.len() == 3 && price_currency.bytes().all(|b| b.is_ascii_uppercase())) {
+            return Err(ConfigError::Invalid {
+                key: "price_currency",
+                reason: "must be a three-letter ISO 4217 code like USD".to_owned(),
+            });
+        }
+        let billing_hook_url = pick("billing_hook_url", raw.billing_hook_url);
+        let billing_hook_secret = pick("billing_hook_secret", raw.billing_hook_secret);
+        let upgrade_hook = match (billing_hook_url, billing_hook_secret) {
+            (None, None) => None,
+            (Some(url), Some(secret)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(ConfigError::Invalid {
+                        key: "billing_hook_url",
+                        reason: "must start with https:// (or http:// on a private network)"
+                            .to_owned(),
+                    });
+                }
+                if secret.len() < 16 {
+                    return Err(ConfigError::Invalid {
+                        key: "billing_hook_secret",
+                        reason: "must be at least 16 characters".to_owned(),
+                    });
+                }
+                Some(crate::state::BillingHook { url, secret })
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Missing {
+                    key: "billing_hook_secret",
+                    env: "BILLING_HOOK_SECRET".to_owned(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing {
+                    key: "billing_hook_url",
+                    env: "BILLING_HOOK_URL".to_owned(),
+                });
+            }
+        };
+        let billing = crate::state::Billing { price_per_line, price_currency, upgrade_hook };
         let whatsapp_url = pick("whatsapp_url", raw.whatsapp_url);
         if let Some(url) = &whatsapp_url
             && !(url.starts_with("wss://") || url.starts_with("ws://"))
@@ -427,6 +487,7 @@ impl Config {
             default_line_quota,
             trial_days,
             uninstall_grace_days,
+            billing,
         })
     }
 }
@@ -553,11 +614,32 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.database, Database::Sqlite("/var/lib/wab24".into()));
         assert_eq!(c.oauth_server, b24_client::DEFAULT_SERVER_ENDPOINT);
-        assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 14));
+        assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 15));
         assert_eq!(c.uninstall_grace_days, 7);
         assert_eq!(c.plan_hook_secret, None);
         assert_eq!(c.limits, crate::state::Limits::default());
         assert_eq!((c.metrics_token.as_deref(), c.metrics_listen), (None, None));
+        assert_eq!((c.billing.price_per_line, c.billing.price_currency.as_str()), (40, "USD"));
+        assert!(c.billing.upgrade_hook.is_none());
+        let hooked = Config::from_parts(
+            &full(),
+            &HashMap::from([
+                ("WAB24_BILLING_HOOK_URL".to_owned(), "https://billing.example/wab24".to_owned()),
+                ("WAB24_BILLING_HOOK_SECRET".to_owned(), "0123456789abcdef-secret".to_owned()),
+                ("WAB24_PRICE_PER_LINE".to_owned(), "25".to_owned()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(hooked.billing.price_per_line, 25);
+        assert!(!format!("{hooked:?}").contains("0123456789abcdef-secret"));
+        let only_url = HashMap::from([(
+            "WAB24_BILLING_HOOK_URL".to_owned(),
+            "https://billing.example/wab24".to_owned(),
+        )]);
+        assert!(matches!(
+            Config::from_parts(&full(), &only_url),
+            Err(ConfigError::Missing { key: "billing_hook_secret", .. })
+        ));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cret") && !dbg.contains(KEY), "{dbg}");
     }

@@ -5,12 +5,14 @@
 //! - [`http`]: the Bitrix24 app endpoints (install, frame, events), the JSON API, SSE,
 //!   `/api/openapi.json` and `/metrics`, on warp; [`state`]: what handlers share and the
 //!   authentication of API calls; [`session`]: the session tokens (JWT, HS256).
+//! - [`audit_check`]: the audit chains verified at start and on demand.
 //! - [`events`]: the in-process event bus; [`metrics`]: counters; [`error`]: the API error.
 //! - [`runtime`]: one task per line running a wa-session `Client` over the tenant's store,
 //!   inbound messages committed before they are acked, the outbox sent, statuses published.
 //! - [`voice`]: browser voice recordings (webm/opus) remuxed into WhatsApp voice notes (Ogg Opus).
 #![forbid(unsafe_code)]
 
+pub mod audit_check;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -35,6 +35,44 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::AuditVerify { config, member_id } => {
+            let Some(rt) = runtime() else { return ExitCode::FAILURE };
+            let result = rt.block_on(async {
+                let config = wab24::config::Config::load(&config)?;
+                let store = wab24::serve::open_store(&config).await?;
+                Ok::<_, wab24::serve::ServeError>(
+                    wab24::audit_check::verify_all(&store, member_id.as_deref()).await?,
+                )
+            });
+            match result {
+                Ok(reports) => {
+                    for r in &reports {
+                        match &r.result {
+                            Ok(v) if v.ok => {
+                                println!("{}: ok ({} records)", r.log, v.records_checked)
+                            }
+                            Ok(v) => match &v.broken {
+                                Some(b) => println!(
+                                    "{}: BROKEN at record {}: {} ({} records verified before it)",
+                                    r.log, b.seq, b.message, v.records_checked
+                                ),
+                                None => println!("{}: BROKEN", r.log),
+                            },
+                            Err(e) => println!("{}: cannot verify: {e}", r.log),
+                        }
+                    }
+                    if reports.iter().all(|r| r.ok()) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("wab24: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve { config } => {
             let Some(rt) = runtime() else { return ExitCode::FAILURE };
             let result = rt.block_on(async {

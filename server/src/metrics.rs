@@ -1,9 +1,12 @@
 //! Counters for `/metrics` (Prometheus text format), kept as atomics.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fmt::Write,
-    sync::atomic::{AtomicI64, AtomicU64, Ordering},
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
+    },
 };
 
 use tenancy::Direction;
@@ -16,6 +19,9 @@ pub struct Metrics {
     sse_clients: AtomicI64,
     b24_errors: AtomicU64,
     http_requests: AtomicU64,
+    /// Tenants whose audit chain did not verify at its last check.
+    audit_broken_tenants: Mutex<BTreeSet<String>>,
+    audit_control_broken: AtomicBool,
 }
 
 impl Metrics {
@@ -41,6 +47,27 @@ impl Metrics {
     pub fn sse_client(self: &std::sync::Arc<Self>) -> SseGuard {
         self.sse_clients.fetch_add(1, Ordering::Relaxed);
         SseGuard(self.clone())
+    }
+
+    /// Records the last verification of a tenant's audit chain.
+    pub fn tenant_audit_chain(&self, member_id: &str, ok: bool) {
+        let mut broken =
+            self.audit_broken_tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ok {
+            broken.remove(member_id);
+        } else {
+            broken.insert(member_id.to_owned());
+        }
+    }
+
+    /// Records the last verification of the registry's (control) audit chain.
+    pub fn control_audit_chain(&self, ok: bool) {
+        self.audit_control_broken.store(!ok, Ordering::Relaxed);
+    }
+
+    /// Tenants whose audit chain was broken at its last check.
+    pub fn audit_broken_tenants(&self) -> usize {
+        self.audit_broken_tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
     /// SSE clients connected now.
@@ -104,6 +131,21 @@ impl Metrics {
             "HTTP requests served.",
             &[(String::new(), c(&self.http_requests))],
         );
+        metric(
+            "wab24_audit_broken_tenants",
+            "gauge",
+            "Tenants whose audit chain did not verify at its last check (start or on demand).",
+            &[(String::new(), self.audit_broken_tenants().to_string())],
+        );
+        metric(
+            "wab24_audit_control_broken",
+            "gauge",
+            "1 when the registry's audit chain did not verify at its last check.",
+            &[(
+                String::new(),
+                u8::from(self.audit_control_broken.load(Ordering::Relaxed)).to_string(),
+            )],
+        );
         out
     }
 }
@@ -131,6 +173,10 @@ mod tests {
         m.message(Direction::Outbound);
         m.b24_error();
         let g = m.sse_client();
+        m.tenant_audit_chain("a", false);
+        m.tenant_audit_chain("b", false);
+        m.tenant_audit_chain("a", true);
+        m.control_audit_chain(false);
         let lines = BTreeMap::from([("connected".to_owned(), 3), ("new".to_owned(), 1)]);
         let text = m.render(&lines);
         for want in [
@@ -142,6 +188,8 @@ mod tests {
             "wab24_sse_clients 1",
             "wab24_b24_call_errors_total 1",
             "# TYPE wab24_messages_total counter",
+            "wab24_audit_broken_tenants 1",
+            "wab24_audit_control_broken 1",
         ] {
             assert!(text.contains(want), "{want} in\n{text}");
         }

@@ -76,6 +76,7 @@ pub fn settings(c: &Config) -> Settings {
         metrics_token: c.metrics_token.clone(),
         limits: c.limits.clone(),
         uninstall_grace_days: c.uninstall_grace_days,
+        billing: c.billing.clone(),
     }
 }
 
@@ -109,7 +110,8 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         store.clone(),
         RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
     ));
-    let state = AppState::new(settings(c), store, b24, key, clock, Some(runtime.clone()));
+    let state = AppState::new(settings(c), store.clone(), b24, key, clock, Some(runtime.clone()));
+    crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     match runtime.restore_all().await {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),
         Err(e) => tracing::error!(error = %e, "restoring lines failed"),

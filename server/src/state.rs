@@ -44,6 +44,8 @@ pub struct Settings {
     pub metrics_token: Option<String>,
     /// Bounds on uploads, storage and connections.
     pub limits: Limits,
+    /// Prices and the upgrade hook.
+    pub billing: Billing,
 }
 
 /// Bounds on what a tenant and the whole server may hold at once. The defaults are the
@@ -131,6 +133,41 @@ impl Drop for UploadSlot {
                 uploads.tenants.remove(&self.member_id);
             }
         }
+    }
+}
+
+/// What lines cost and where administrators' upgrade requests go.
+#[derive(Clone, Debug)]
+pub struct Billing {
+    /// The price of one line per month, in whole units of `price_currency`.
+    pub price_per_line: i64,
+    /// The currency (ISO 4217).
+    pub price_currency: String,
+    /// The operator's billing hook; `None`: upgrade requests are not taken.
+    pub upgrade_hook: Option<BillingHook>,
+}
+
+impl Default for Billing {
+    fn default() -> Billing {
+        Billing { price_per_line: 40, price_currency: "USD".to_owned(), upgrade_hook: None }
+    }
+}
+
+/// The operator's billing hook: `POST url`, body signed with HMAC-SHA256 under `secret`.
+#[derive(Clone)]
+pub struct BillingHook {
+    /// Where upgrade requests are posted.
+    pub url: String,
+    /// Signs each request (never logged).
+    pub secret: String,
+}
+
+impl std::fmt::Debug for BillingHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BillingHook")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 

@@ -2,7 +2,7 @@
 // Server-Sent Events stream with its own reconnection (a visible state: connecting, live,
 // reconnecting).
 
-import { errorText } from './i18n.js';
+import { errorText, t } from './i18n.js';
 
 let token = '';
 
@@ -32,6 +32,9 @@ export class ApiError extends Error {
   }
 }
 
+/** Turns the server's message for codes the panel explains itself into the user's language. */
+const EXPLAINED = { trial_expired: 'error.trial_expired' };
+
 function errorFrom(status, text) {
   let body = null;
   try {
@@ -42,6 +45,11 @@ function errorFrom(status, text) {
   const e = body && typeof body.error === 'object' ? body.error : null;
   const code = e ? e.code : body && typeof body.error === 'string' ? body.error : null;
   const message = e ? e.message : body && body.message ? body.message : text || `HTTP ${status}`;
+  if (code && EXPLAINED[code]) {
+    // The panel shows the plan page for this (app.js listens).
+    window.dispatchEvent(new CustomEvent('wab24:' + code));
+    return new ApiError(status, code, t(EXPLAINED[code]), body);
+  }
   return new ApiError(status, code, message, body);
 }
 

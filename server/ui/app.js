@@ -7,6 +7,7 @@ import { h, replace } from './format.js';
 import { createChat } from './chat.js';
 import { createConnections } from './connections.js';
 import { createAudit } from './audit.js';
+import { createPlan } from './plan.js';
 import { icon } from './icons.js';
 
 function readSession() {
@@ -94,11 +95,12 @@ async function main() {
     { id: 'chats', label: t('tab.chats'), icon: 'chat' },
     { id: 'connections', label: t('tab.connections'), icon: 'link' },
     { id: 'audit', label: t('tab.audit'), icon: 'list' },
+    { id: 'plan', label: t('tab.plan'), icon: 'clock' },
   ];
   const tabButtons = new Map();
   const panels = new Map();
   const tablist = h('nav', { class: 'tabs', role: 'tablist', 'aria-label': 'wab24' });
-  const plan = h('div', { class: 'plan-pill', 'data-test': 'plan-banner', hidden: true });
+  const plan = h('button', { class: 'plan-pill', type: 'button', 'data-test': 'plan-banner', hidden: true, onclick: () => select('plan', true) });
   const streamState = h('div', { class: 'stream-state', role: 'status', 'data-test': 'stream-state' });
   const main = h('main', { class: 'views' });
   const shell = h('div', { class: 'shell' },
@@ -124,6 +126,7 @@ async function main() {
   views.set('chats', createChat(ctx));
   views.set('connections', isAdmin ? createConnections(ctx) : { el: adminsOnly() });
   views.set('audit', isAdmin ? createAudit(ctx) : { el: adminsOnly() });
+  views.set('plan', createPlan(ctx, isAdmin));
 
   for (const tab of tabs) {
     const btn = h('button', {
@@ -131,7 +134,7 @@ async function main() {
       'aria-selected': 'false', tabindex: '-1', 'data-test': `tab-${tab.id}`,
       onclick: () => select(tab.id, true),
     }, icon(tab.icon, 'tab-icon'), h('span', {}, tab.label),
-    !isAdmin && tab.id !== 'chats' ? icon('lock', 'tab-lock') : null);
+    !isAdmin && tab.id !== 'chats' && tab.id !== 'plan' ? icon('lock', 'tab-lock') : null);
     tabButtons.set(tab.id, btn);
     tablist.append(btn);
     const panel = h('section', { class: 'panel', role: 'tabpanel', id: `panel-${tab.id}`, 'aria-labelledby': `tab-${tab.id}`, hidden: true, 'data-test': `panel-${tab.id}` },
@@ -180,6 +183,9 @@ async function main() {
     replace(streamState, h('span', { class: 'dot' }), t(`stream.${s}`));
   });
   stream.on('subscription.changed', () => ctx.loadSubscription());
+  // A write refused because the trial ended: the toast says to open the plan page; the pill
+  // (a button to it) turns to "trial ended".
+  window.addEventListener('wab24:trial_expired', () => ctx.loadSubscription());
   stream.on('line.created', () => ctx.loadSubscription());
   stream.on('line.deleted', () => ctx.loadSubscription());
   stream.on('resync', () => ctx.loadSubscription());

@@ -1,5 +1,6 @@
 // The audit log (administrators): filters by kind, line, user and time, the raw payload of each
-// record, paging, and an NDJSON export with the same filters.
+// record, paging, and an NDJSON export with the same filters. Opening the page verifies the
+// tenant's keyed audit chain; a broken chain shows a banner naming the first broken record.
 
 import { api, query } from './api.js';
 import { t, kindName } from './i18n.js';
@@ -10,7 +11,7 @@ const KINDS = [
   'app.installed', 'app.uninstalled', 'auth.issued', 'app.plan_changed', 'line.created', 'line.deleted',
   'line.status_changed', 'line.assigned', 'line.reassigned', 'wa.message_received', 'wa.status_update',
   'wa.connection_state', 'wa.message_queued', 'wa.message_adjusted', 'wa.identity_changed', 'line.settings_changed',
-  'auth.sessions_revoked',
+  'auth.sessions_revoked', 'audit.keyed', 'app.upgrade_requested',
 ];
 
 function localInput(ms) {
@@ -43,8 +44,10 @@ export function createAudit(ctx) {
     tbody);
   const more = h('button', { class: 'btn', type: 'button', hidden: true, 'data-test': 'audit-more', onclick: () => load(true) }, t('audit.more'));
   const note = h('p', { class: 'list-note', 'data-test': 'audit-note' });
+  const integrity = h('p', { class: 'note note-error', role: 'alert', hidden: true, 'data-test': 'audit-broken' });
   const el = h('div', { class: 'page audit' },
     h('div', { class: 'page-head' }, h('h1', {}, t('tab.audit'))),
+    integrity,
     form, h('div', { class: 'card table-card' }, table, note, more));
 
   function filters() {
@@ -106,6 +109,19 @@ export function createAudit(ctx) {
     more.hidden = next === null;
   }
 
+  async function checkChain() {
+    try {
+      const v = await api('GET', '/api/audit/verify');
+      integrity.hidden = v.ok;
+      const b = v.broken || { seq: '?', reason: '', message: '' };
+      const reason = t(`audit.reason.${b.reason}`);
+      integrity.textContent = v.ok ? '' : t('audit.broken', { seq: b.seq, reason: reason.startsWith('audit.') ? b.message : reason });
+    } catch (e) {
+      integrity.hidden = false;
+      integrity.textContent = t('audit.unverified', { error: e.message });
+    }
+  }
+
   async function exportLog() {
     try {
       const res = await fetch(`/api/audit/export${query(filters())}`, { headers: { Authorization: 'Bearer ' + ctx.session.token } });
@@ -148,7 +164,7 @@ export function createAudit(ctx) {
         first = false;
         since.value = localInput(Date.now() - 7 * 86400000);
       }
-      await load();
+      await Promise.all([load(), checkChain()]);
     },
   };
 }

@@ -71,6 +71,12 @@ impl TenantKey {
         Ok(TenantKey(key))
     }
 
+    /// The key of this tenant's audit chain: derived from the data key (so from the master key),
+    /// never stored.
+    pub(crate) fn audit_chain_key(&self) -> Result<audit::ChainKey> {
+        expand_chain_key(self.0.as_slice(), b"tenant-audit-chain-key")
+    }
+
     fn cipher(&self) -> Result<Aes256Gcm> {
         Aes256Gcm::new_from_slice(self.0.as_slice()).map_err(|_| Error::InvalidInput("key length"))
     }
@@ -108,6 +114,18 @@ impl TenantKey {
             .map(Zeroizing::new)
             .map_err(|_| Error::Decrypt)
     }
+}
+
+/// The key of the registry's (control) audit chain, derived from the master key, never stored.
+pub(crate) fn control_audit_key(master: &MasterKey) -> Result<audit::ChainKey> {
+    expand_chain_key(master.0.as_slice(), b"control-audit-chain-key")
+}
+
+fn expand_chain_key(ikm: &[u8], info: &[u8]) -> Result<audit::ChainKey> {
+    let hk = Hkdf::<Sha256>::new(Some(SALT), ikm);
+    let mut key = Zeroizing::new([0u8; 32]);
+    hk.expand(info, key.as_mut_slice()).map_err(|_| Error::InvalidInput("hkdf length"))?;
+    Ok(audit::ChainKey::from_bytes(*key))
 }
 
 /// Builds an unambiguous associated-data string from parts (each length-prefixed).

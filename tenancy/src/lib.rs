@@ -16,12 +16,12 @@ pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
     Caller, Contact, Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line,
-    LineId, LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message,
-    MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, Outbound, OutboxItem,
+    LineId, LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media,
+    Message, MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, Outbound, OutboxItem,
     OutboxKind, PortalTokens, ReadOutcome, Recorded, StatusChange, TenantInfo, TenantStatus, User,
     UserId,
 };
 pub use signal::{Clock, LineSignalStore};
-pub use store::{Cleanup, Store};
+pub use store::{Cleanup, SealedLog, Store};
 pub use tenant::Tenant;
 pub use wa_session;

@@ -1,5 +1,9 @@
 //! The tenants registry and the handles it gives out.
 
+mod audit_keys;
+
+pub use audit_keys::SealedLog;
+
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -13,7 +17,7 @@ use time::OffsetDateTime;
 use crate::{
     Caller, Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
     UserId,
-    crypto::{OsRandom, Random, TenantKey, aad},
+    crypto::{OsRandom, Random, TenantKey, aad, control_audit_key},
     db::{Db, MigrationSet, SqliteFile},
     model::{check_len, validate_member_id},
 };
@@ -114,6 +118,11 @@ impl Store {
         }
     }
 
+    /// The key of a tenant's audit chain (derived from the master key, never stored).
+    fn tenant_audit_key(&self, member_id: &str) -> Result<audit::ChainKey> {
+        TenantKey::derive(&self.master, member_id)?.audit_chain_key()
+    }
+
     async fn tenant_db(&self, member_id: &str) -> Result<Db> {
         let name = self.storage_name(member_id);
         match &self.layout {
@@ -196,10 +205,10 @@ impl Store {
             subject: &subject,
             payload: payload.as_bytes(),
         };
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         // The portal's administrator reads the tenant's own log, not the registry's.
-        append_to(&db, entry, now).await?;
+        append_to(&db, &self.tenant_audit_key(member_id)?, entry, now).await?;
         self.info(member_id).await
     }
 
@@ -233,7 +242,13 @@ impl Store {
             payload: payload.as_bytes(),
         };
         if info.status != TenantStatus::Uninstalled {
-            append_to(&self.tenant_db(member_id).await?, entry, now).await?;
+            append_to(
+                &self.tenant_db(member_id).await?,
+                &self.tenant_audit_key(member_id)?,
+                entry,
+                now,
+            )
+            .await?;
         }
         let mut tx = self.control.write().await?;
         sqlx::query(
@@ -245,7 +260,7 @@ impl Store {
         .bind(purge_after)
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -303,7 +318,7 @@ impl Store {
             subject: &subject,
             payload: b"{}",
         };
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -356,7 +371,7 @@ impl Store {
         validate_member_id(member_id)?;
         let subject = format!("tenant:{member_id}");
         let entry = audit::Entry { kind, actor: "system", subject: &subject, payload };
-        append_to(&self.control, entry, now).await
+        append_to(&self.control, &control_audit_key(&self.master)?, entry, now).await
     }
 
     /// Ends every session of a user of a tenant: tokens issued up to `now` (Unix seconds, that second included) are
@@ -395,7 +410,13 @@ impl Store {
             subject: &subject,
             payload: payload.as_bytes(),
         };
-        append_to(&self.tenant_db(member_id).await?, entry, now).await?;
+        append_to(
+            &self.tenant_db(member_id).await?,
+            &self.tenant_audit_key(member_id)?,
+            entry,
+            now,
+        )
+        .await?;
         Ok(not_before)
     }
 
@@ -457,7 +478,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             // The portal's administrator reads the tenant's own log, not the registry's.
-            audit::append(&mut tx, entry, now).await?;
+            audit::append(&mut tx, &self.tenant_audit_key(member_id)?, entry, now).await?;
             tx.commit().await?;
         }
         let mut tx = self.control.write().await?;
@@ -472,7 +493,7 @@ impl Store {
         .bind(audit::unix_ms(now))
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, entry, now).await?;
+        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
         tx.commit().await?;
         self.info(member_id).await
     }
@@ -606,13 +627,13 @@ impl Store {
         }
         let db = self.tenant_db(member_id).await?;
         let key = TenantKey::derive(&self.master, member_id)?;
-        Ok(Tenant::new(member_id.to_owned(), db, key, self.random.clone()))
+        Tenant::new(member_id.to_owned(), db, key, self.random.clone())
     }
 
     /// Verifies the registry's own audit chain (installs and uninstalls).
     pub async fn verify_audit(&self) -> Result<audit::Head> {
         let mut tx = self.control.read().await?;
-        Ok(audit::verify(&mut tx).await?)
+        Ok(audit::verify(&mut tx, &control_audit_key(&self.master)?).await?)
     }
 
     /// The migration versions applied to a tenant's schema (for tests and diagnostics).
@@ -623,9 +644,14 @@ impl Store {
 }
 
 /// Appends one record to the audit log of a schema, in its own transaction.
-async fn append_to(db: &Db, entry: audit::Entry<'_>, now: OffsetDateTime) -> Result<()> {
+async fn append_to(
+    db: &Db,
+    key: &audit::ChainKey,
+    entry: audit::Entry<'_>,
+    now: OffsetDateTime,
+) -> Result<()> {
     let mut tx = db.write().await?;
-    audit::append(&mut tx, entry, now).await?;
+    audit::append(&mut tx, key, entry, now).await?;
     tx.commit().await?;
     Ok(())
 }

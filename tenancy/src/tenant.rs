@@ -23,6 +23,8 @@ pub struct Tenant {
     member_id: Arc<str>,
     db: Db,
     key: Arc<TenantKey>,
+    /// Keys this tenant's audit chain (derived from `key`).
+    audit_key: Arc<audit::ChainKey>,
     random: Arc<dyn Random>,
 }
 
@@ -45,6 +47,7 @@ const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
 
 async fn audit_in(
+    key: &audit::ChainKey,
     tx: &mut AnyConnection,
     kind: audit::Kind,
     caller: Caller,
@@ -53,7 +56,7 @@ async fn audit_in(
     now: OffsetDateTime,
 ) -> Result<()> {
     let actor = caller.actor();
-    audit::append(tx, audit::Entry { kind, actor: &actor, subject, payload }, now).await?;
+    audit::append(tx, key, audit::Entry { kind, actor: &actor, subject, payload }, now).await?;
     Ok(())
 }
 
@@ -319,8 +322,9 @@ impl Tenant {
         db: Db,
         key: TenantKey,
         random: Arc<dyn Random>,
-    ) -> Tenant {
-        Tenant { member_id: member_id.into(), db, key: Arc::new(key), random }
+    ) -> Result<Tenant> {
+        let audit_key = Arc::new(key.audit_chain_key()?);
+        Ok(Tenant { member_id: member_id.into(), db, key: Arc::new(key), audit_key, random })
     }
 
     /// The portal's member_id.
@@ -426,7 +430,8 @@ impl Tenant {
         .await?;
         let line = line_from_row(&row)?;
         let subject = format!("line:{}", line.id);
-        audit_in(&mut tx, audit::Kind::LineCreated, caller, &subject, b"{}", now).await?;
+        audit_in(&self.audit_key, &mut tx, audit::Kind::LineCreated, caller, &subject, b"{}", now)
+            .await?;
         tx.commit().await?;
         Ok(line)
     }
@@ -448,7 +453,8 @@ impl Tenant {
             .execute(&mut *tx)
             .await?;
         let subject = format!("line:{line_id}");
-        audit_in(&mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now).await?;
+        audit_in(&self.audit_key, &mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -487,7 +493,7 @@ impl Tenant {
         };
         let payload = serde_json::json!({ "from": line.assigned_user, "to": user }).to_string();
         let subject = format!("line:{line_id}");
-        audit_in(&mut tx, kind, caller, &subject, payload.as_bytes(), now).await?;
+        audit_in(&self.audit_key, &mut tx, kind, caller, &subject, payload.as_bytes(), now).await?;
         tx.commit().await?;
         Ok(Line { assigned_user: user, ..line })
     }
@@ -511,12 +517,22 @@ impl Tenant {
             .execute(&mut *tx)
             .await?;
         let subject = format!("line:{line_id}");
-        audit_in(&mut tx, audit::Kind::ConnectionState, caller, &subject, raw, now).await?;
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::ConnectionState,
+            caller,
+            &subject,
+            raw,
+            now,
+        )
+        .await?;
         if line.status != status {
             let payload =
                 serde_json::json!({ "from": line.status.as_str(), "to": status.as_str() })
                     .to_string();
             audit_in(
+                &self.audit_key,
                 &mut tx,
                 audit::Kind::LineStatusChanged,
                 caller,
@@ -604,6 +620,7 @@ impl Tenant {
         .to_string();
         let subject = format!("line:{line_id}");
         audit_in(
+            &self.audit_key,
             &mut tx,
             audit::Kind::LineSettingsChanged,
             caller,
@@ -708,7 +725,16 @@ impl Tenant {
         .await?
         .try_get(0)?;
         let subject = format!("message:{}", message.id);
-        audit_in(&mut tx, audit::Kind::MessageReceived, caller, &subject, &m.raw, now).await?;
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::MessageReceived,
+            caller,
+            &subject,
+            &m.raw,
+            now,
+        )
+        .await?;
         if let Some(note) = note {
             let why = serde_json::json!({
                 "note": note.as_str(),
@@ -717,8 +743,16 @@ impl Tenant {
                 "media_stored": media.is_some(),
             })
             .to_string();
-            audit_in(&mut tx, audit::Kind::MessageAdjusted, caller, &subject, why.as_bytes(), now)
-                .await?;
+            audit_in(
+                &self.audit_key,
+                &mut tx,
+                audit::Kind::MessageAdjusted,
+                caller,
+                &subject,
+                why.as_bytes(),
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Recorded { message, new: true, unread })
@@ -760,7 +794,16 @@ impl Tenant {
         .await?;
         let message = message_from_row(&row)?;
         let subject = format!("message:{}", message.id);
-        audit_in(&mut tx, audit::Kind::IdentityChanged, caller, &subject, raw, now).await?;
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::IdentityChanged,
+            caller,
+            &subject,
+            raw,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(message)
     }
@@ -868,7 +911,8 @@ impl Tenant {
                 }
             }
         };
-        audit_in(&mut tx, audit::Kind::StatusUpdate, caller, &subject, raw, now).await?;
+        audit_in(&self.audit_key, &mut tx, audit::Kind::StatusUpdate, caller, &subject, raw, now)
+            .await?;
         tx.commit().await?;
         Ok(change)
     }
@@ -1180,6 +1224,7 @@ impl Tenant {
         });
         let subject = format!("message:{}", message.id);
         audit_in(
+            &self.audit_key,
             &mut tx,
             audit::Kind::MessageQueued,
             caller,
@@ -1417,7 +1462,32 @@ impl Tenant {
     pub async fn verify_audit(&self, caller: Caller) -> Result<audit::Head> {
         caller.require_admin("only administrators verify the audit log")?;
         let mut tx = self.read().await?;
-        Ok(audit::verify(&mut tx).await?)
+        Ok(audit::verify(&mut tx, &self.audit_key).await?)
+    }
+
+    /// Records an administrator's request for more lines (`app.upgrade_requested`; the payload is
+    /// the request as sent to the operator) in this tenant's audit log.
+    pub async fn record_upgrade_request(
+        &self,
+        caller: Caller,
+        payload: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_admin("only administrators ask for more lines")?;
+        let mut tx = self.write().await?;
+        let subject = format!("tenant:{}", self.member_id);
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::UpgradeRequested,
+            caller,
+            &subject,
+            payload,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// One page of this tenant's audit log (administrators and the server).

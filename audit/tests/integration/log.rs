@@ -1,6 +1,6 @@
 //! The log's contract, on every backend.
 
-use audit::{Entry, Error, Kind, Query, TamperReason};
+use audit::{ChainKey, Entry, Error, Kind, Query, TamperReason};
 use sqlx::Connection;
 use time::OffsetDateTime;
 
@@ -8,6 +8,11 @@ use crate::support::Db;
 
 fn at(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+}
+
+/// The key of every test chain (the embedding application derives it from a secret kept apart).
+fn key() -> ChainKey {
+    ChainKey::from_bytes([7; 32])
 }
 
 const KINDS: [Kind; 3] = [Kind::MessageReceived, Kind::StatusUpdate, Kind::LineCreated];
@@ -21,7 +26,7 @@ async fn fill(db: &mut Db, n: i64) {
         let payload = format!("payload {i}");
         let kind = KINDS[usize::try_from(i % 3).unwrap()];
         let e = Entry { kind, actor: "system", subject: &subject, payload: payload.as_bytes() };
-        let r = audit::append(&mut tx, e, at(1000 * i)).await.unwrap();
+        let r = audit::append(&mut tx, &key(), e, at(1000 * i)).await.unwrap();
         assert_eq!(r.seq, i);
         tx.commit().await.unwrap();
     }
@@ -41,9 +46,9 @@ crate::on_every_backend!(
 );
 
 async fn chain_verifies_and_links(mut db: Db) {
-    assert_eq!(audit::verify(&mut db.conn).await.unwrap().seq, 0);
+    assert_eq!(audit::verify(&mut db.conn, &key()).await.unwrap().seq, 0);
     fill(&mut db, 25).await;
-    let head = audit::verify(&mut db.conn).await.unwrap();
+    let head = audit::verify(&mut db.conn, &key()).await.unwrap();
     assert_eq!(head.seq, 25);
     let page = audit::query(&mut db.conn, &Query::default()).await.unwrap();
     assert_eq!(page.records.len(), 25);
@@ -59,17 +64,17 @@ async fn rollback_leaves_no_record(mut db: Db) {
     fill(&mut db, 2).await;
     let mut tx = db.conn.begin().await.unwrap();
     let e = Entry { kind: Kind::LineDeleted, actor: "user:1", subject: "line:9", payload: b"x" };
-    audit::append(&mut tx, e, at(5)).await.unwrap();
+    audit::append(&mut tx, &key(), e, at(5)).await.unwrap();
     tx.rollback().await.unwrap();
-    assert_eq!(audit::verify(&mut db.conn).await.unwrap().seq, 2);
+    assert_eq!(audit::verify(&mut db.conn, &key()).await.unwrap().seq, 2);
     fill_one(&mut db).await;
-    assert_eq!(audit::verify(&mut db.conn).await.unwrap().seq, 3);
+    assert_eq!(audit::verify(&mut db.conn, &key()).await.unwrap().seq, 3);
 }
 
 async fn fill_one(db: &mut Db) {
     let mut tx = db.conn.begin().await.unwrap();
     let e = Entry { kind: Kind::AuthIssued, actor: "user:2", subject: "user:2", payload: b"" };
-    assert_eq!(audit::append(&mut tx, e, at(6)).await.unwrap().seq, 3);
+    assert_eq!(audit::append(&mut tx, &key(), e, at(6)).await.unwrap().seq, 3);
     tx.commit().await.unwrap();
 }
 
@@ -88,7 +93,7 @@ async fn triggers_refuse_update_and_delete(mut db: Db) {
     if db.backend == audit::Backend::Postgres {
         assert!(sqlx::query("TRUNCATE audit_log").execute(&mut db.conn).await.is_err());
     }
-    assert_eq!(audit::verify(&mut db.conn).await.unwrap().seq, 3);
+    assert_eq!(audit::verify(&mut db.conn, &key()).await.unwrap().seq, 3);
 }
 
 fn tampered(r: audit::Result<audit::Head>) -> (i64, TamperReason) {
@@ -104,30 +109,36 @@ async fn changed_payload_is_detected(mut db: Db) {
         "UPDATE audit_log SET payload = $$x$$ WHERE seq = 4".replace("$$", "'").as_str(),
     )
     .await;
-    assert_eq!(tampered(audit::verify(&mut db.conn).await), (4, TamperReason::ContentChanged));
+    assert_eq!(
+        tampered(audit::verify(&mut db.conn, &key()).await),
+        (4, TamperReason::ContentChanged)
+    );
 }
 
 async fn changed_time_is_detected(mut db: Db) {
     fill(&mut db, 10).await;
     db.bypass_triggers("UPDATE audit_log SET at = at + 1 WHERE seq = 7").await;
-    assert_eq!(tampered(audit::verify(&mut db.conn).await), (7, TamperReason::ContentChanged));
+    assert_eq!(
+        tampered(audit::verify(&mut db.conn, &key()).await),
+        (7, TamperReason::ContentChanged)
+    );
 }
 
 async fn deleted_middle_record_is_detected(mut db: Db) {
     fill(&mut db, 10).await;
     db.bypass_triggers("DELETE FROM audit_log WHERE seq = 5").await;
-    assert_eq!(tampered(audit::verify(&mut db.conn).await), (5, TamperReason::Missing));
+    assert_eq!(tampered(audit::verify(&mut db.conn, &key()).await), (5, TamperReason::Missing));
 }
 
 async fn deleted_last_record_is_detected(mut db: Db) {
     fill(&mut db, 10).await;
     db.bypass_triggers("DELETE FROM audit_log WHERE seq = 10").await;
-    assert_eq!(tampered(audit::verify(&mut db.conn).await), (10, TamperReason::Missing));
+    assert_eq!(tampered(audit::verify(&mut db.conn, &key()).await), (10, TamperReason::Missing));
 }
 
 async fn anchor_detects_truncation_with_rewritten_head(mut db: Db) {
     fill(&mut db, 10).await;
-    let anchor = audit::verify(&mut db.conn).await.unwrap();
+    let anchor = audit::verify(&mut db.conn, &key()).await.unwrap();
     // Remove the last two records and rewrite the head to match record 8: the chain alone is
     // consistent again, but the anchor kept outside the database is gone.
     db.bypass_triggers(
@@ -135,9 +146,9 @@ async fn anchor_detects_truncation_with_rewritten_head(mut db: Db) {
          UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit_log WHERE seq = 8)",
     )
     .await;
-    assert_eq!(audit::verify(&mut db.conn).await.unwrap().seq, 8);
+    assert_eq!(audit::verify(&mut db.conn, &key()).await.unwrap().seq, 8);
     assert_eq!(
-        tampered(audit::verify_anchored(&mut db.conn, anchor).await),
+        tampered(audit::verify_anchored(&mut db.conn, &key(), anchor).await),
         (10, TamperReason::Missing)
     );
 }

@@ -142,6 +142,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         metrics_token: None,
         limits: crate::state::Limits::default(),
         uninstall_grace_days: 7,
+        billing: crate::state::Billing::default(),
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
     let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());
@@ -154,7 +155,9 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         RuntimeConfig::new(client_config(&wa, wa_addr), opts.data_dir.clone()),
     ));
     tokio::spawn(whatsapp::run(wa, runtime.clone(), DEMO_MEMBER.to_owned(), opts.behaviour));
-    let state = AppState::new(settings, store, b24, key, clock, Some(runtime.clone()));
+    let state = AppState::new(settings, store.clone(), b24, key, clock, Some(runtime.clone()));
+    // As `wab24 serve`: a data directory from an older version gets its audit logs sealed once.
+    crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     crate::http::bitrix::purge_due(&state).await;
     tokio::spawn(crate::http::bitrix::run_purger(
         state.clone(),

@@ -50,7 +50,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/users/{user_id}/sessions/revoke"),
     ("GET", "/api/audit"),
     ("GET", "/api/audit/export"),
+    ("GET", "/api/audit/verify"),
     ("GET", "/api/subscription"),
+    ("POST", "/api/subscription/upgrade"),
     ("POST", "/api/hooks/plan"),
     ("GET", "/api/events"),
 ];

@@ -434,6 +434,20 @@ pub struct SubscriptionOut {
     pub trial_days_left: Option<i64>,
     /// Whether writes are refused (trial ended).
     pub read_only: bool,
+    /// The price of one line per month, in whole units of `currency`.
+    pub price_per_line: i64,
+    /// The price's currency (ISO 4217).
+    pub currency: String,
+    /// Whether administrators can send an upgrade request (the operator configured the hook).
+    pub upgrade_available: bool,
+}
+
+/// `POST /api/subscription/upgrade`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// How many lines the portal wants in all (1 to 10000).
+    pub lines: i64,
 }
 
 /// `POST /api/hooks/plan` (from the billing system).

@@ -301,7 +301,7 @@ async fn subscription_plan_hook_and_read_only_trial() {
         (s["plan"].as_str(), s["lines_used"].as_i64(), s["lines_allowed"].as_i64()),
         (Some("trial"), Some(1), Some(3))
     );
-    assert_eq!((s["trial_days_left"].as_i64(), s["read_only"].as_bool()), (Some(14), Some(false)));
+    assert_eq!((s["trial_days_left"].as_i64(), s["read_only"].as_bool()), (Some(15), Some(false)));
     let hook = |secret: Option<&str>, body: serde_json::Value| {
         let mut rb = app.http.post(app.url("/api/hooks/plan")).json(&body);
         if let Some(s) = secret {
@@ -386,4 +386,222 @@ async fn plan_hook_is_off_without_a_secret() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
+}
+
+/// What someone with database access but without the master key can do: rewrite every record
+/// of the tenant's audit log from the first one (actor changed) and recompute the unkeyed hashes,
+/// links and head, so the chain is consistent again.
+async fn rewrite_audit_without_the_key(app: &App, member: &str) {
+    use sqlx::Connection;
+    use tenancy::audit::chain;
+    let records = app
+        .store
+        .tenant(member)
+        .await
+        .unwrap()
+        .audit_query(tenancy::Caller::System, &tenancy::audit::Query::default())
+        .await
+        .unwrap()
+        .records;
+    let path = app._dir.path().join("tenants").join(app.store.storage_name(member));
+    let mut raw =
+        sqlx::AnyConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_head_forward;")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let mut prev = tenancy::audit::GENESIS;
+    for r in &records {
+        let actor = if r.seq == 1 { "admin:99" } else { r.actor.as_str() };
+        let hash = chain::record_hash(&chain::Fields {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            kind: r.kind.as_str(),
+            actor,
+            subject: &r.subject,
+            payload: &r.payload,
+            prev_hash: &prev,
+        });
+        sqlx::query("UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(actor)
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .bind(r.seq)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev.to_vec())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn audit_verify_reports_a_chain_rewritten_without_the_key() {
+    let (app, admin, u2, _u3) = installed().await;
+    for name in ["Sales", "Support"] {
+        let a = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": name}))).await;
+        assert_eq!(a.status, 201, "{}", a.body);
+    }
+    let v = app.get("/api/audit/verify", &admin).await;
+    assert_eq!(v.status, 200, "{}", v.body);
+    let v = v.json();
+    assert_eq!((v["ok"].as_bool(), v["broken"].is_null()), (Some(true), true));
+    let checked = v["records_checked"].as_i64().unwrap();
+    assert!(checked >= 2, "{v}");
+    assert_eq!(app.get("/api/audit/verify", &u2).await.status, 403);
+    let metrics = |app: &App| {
+        let url = app.url("/metrics");
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(metrics(&app).await.contains("wab24_audit_broken_tenants 0"));
+
+    rewrite_audit_without_the_key(&app, ALPHA).await;
+    let v = app.get("/api/audit/verify", &admin).await.json();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(
+        (v["broken"]["seq"].as_i64(), v["broken"]["reason"].as_str()),
+        (Some(1), Some("unkeyed"))
+    );
+    assert_eq!(v["records_checked"], 0);
+    assert!(metrics(&app).await.contains("wab24_audit_broken_tenants 1"));
+
+    // What `wab24 serve` does at start: the seal pass does not launder the rewritten chain, the
+    // check records it (and the intact control log) in the metrics.
+    wab24::audit_check::at_start(&app.store, app.state.metrics(), app.state.now()).await;
+    let text = metrics(&app).await;
+    assert!(text.contains("wab24_audit_broken_tenants 1"), "{text}");
+    assert!(text.contains("wab24_audit_control_broken 0"), "{text}");
+    assert_eq!(app.get("/api/audit/verify", &admin).await.json()["ok"], false);
+}
+
+/// A stand-in for the operator's billing system: records each request's signature header and
+/// body, answers with the status in `status`.
+async fn billing_hook(
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(Option<String>, bytes::Bytes)>) {
+    use warp::Filter;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let route = warp::path!("upgrade")
+        .and(warp::post())
+        .and(warp::header::optional::<String>("x-wab24-signature"))
+        .and(warp::body::bytes())
+        .map(move |sig: Option<String>, body: bytes::Bytes| {
+            let _ = tx.send((sig, body));
+            let code = status.load(std::sync::atomic::Ordering::SeqCst);
+            warp::reply::with_status("", warp::http::StatusCode::from_u16(code).unwrap())
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/upgrade", listener.local_addr().unwrap());
+    tokio::spawn(warp::serve(route).incoming(listener).run());
+    (url, rx)
+}
+
+#[tokio::test]
+async fn trial_ended_plan_and_signed_upgrade_request() {
+    use hmac::{Hmac, KeyInit, Mac};
+    const SECRET: &str = "billing-hook-secret-0123456789";
+    let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+    let (url, mut received) = billing_hook(status.clone()).await;
+    let app = crate::app::start_with(|s| {
+        s.billing.upgrade_hook =
+            Some(wab24::state::BillingHook { url: url.clone(), secret: SECRET.to_owned() });
+    })
+    .await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let user = app.token(ALPHA, 2).await;
+    // A new installation's trial is 15 days.
+    let s = app.get("/api/subscription", &admin).await.json();
+    assert_eq!(s["trial_days_left"], 15, "{s}");
+    assert_eq!((s["price_per_line"].as_i64(), s["currency"].as_str()), (Some(40), Some("USD")));
+    assert_eq!(s["upgrade_available"], true);
+
+    // The trial ends: a write answers 402 with the code the panel turns into "open the plan page".
+    let ended = (app.clock.now_unix() - 1) * 1000;
+    let plan =
+        json!({"member_id": ALPHA, "plan": "trial", "line_quota": 3, "trial_ends_at": ended});
+    let r = app
+        .http
+        .post(app.url("/api/hooks/plan"))
+        .header("x-wab24-hook-secret", HOOK_SECRET)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let a = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Sales"}))).await;
+    assert_eq!((a.status, a.code()), (402, "trial_expired".to_owned()), "{}", a.body);
+    assert!(!a.json()["error"]["message"].as_str().unwrap().is_empty());
+
+    // Users cannot ask; nonsense is refused before anything is sent.
+    let upgrade = |token: &str, body: serde_json::Value| {
+        let token = token.to_owned();
+        let app = &app;
+        async move { app.call("POST", "/api/subscription/upgrade", Some(&token), Some(body)).await }
+    };
+    assert_eq!(upgrade(&user, json!({"lines": 5})).await.status, 403);
+    assert_eq!(upgrade(&admin, json!({"lines": 0})).await.status, 400);
+    assert!(received.try_recv().is_err(), "nothing reached the hook");
+
+    // The administrator asks for 5 lines after the trial: the signed request reaches the hook.
+    let a = upgrade(&admin, json!({"lines": 5})).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(
+        (a.json()["monthly_total"].as_i64(), a.json()["currency"].as_str()),
+        (Some(200), Some("USD"))
+    );
+    let (signature, body) = received.recv().await.unwrap();
+    let signature = signature.expect("the request is signed");
+    let hex_sig = signature.strip_prefix("sha256=").expect("sha256=<hex>");
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    mac.verify_slice(&hex::decode(hex_sig).unwrap()).expect("the signature verifies");
+    let mut wrong = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"another secret").unwrap();
+    wrong.update(&body);
+    assert!(wrong.verify_slice(&hex::decode(hex_sig).unwrap()).is_err());
+    let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (
+            sent["member_id"].as_str(),
+            sent["lines_requested"].as_i64(),
+            sent["price_per_line"].as_i64()
+        ),
+        (Some(ALPHA), Some(5), Some(40))
+    );
+    assert_eq!((sent["lines_in_use"].as_i64(), sent["requested_by"].as_i64()), (Some(0), Some(1)));
+
+    // Audited in the tenant's log (the administrator sees it) and in the registry's.
+    let page = app.get("/api/audit?kind=app.upgrade_requested", &admin).await.json();
+    let records = page["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{page}");
+    assert_eq!(records[0]["actor"], "admin:1");
+    let q = tenancy::audit::Query {
+        kind: Some(tenancy::audit::Kind::UpgradeRequested),
+        ..tenancy::audit::Query::default()
+    };
+    let control = app.store.control_audit_query(&q).await.unwrap().records;
+    assert_eq!(control.len(), 1);
+    assert_eq!(control[0].subject, format!("tenant:{ALPHA}"));
+    let audited: serde_json::Value = serde_json::from_slice(&control[0].payload).unwrap();
+    assert_eq!(
+        (audited["lines_requested"].as_i64(), audited["accepted"].as_bool()),
+        (Some(5), Some(true))
+    );
+
+    // The billing system refuses: 503, and the attempt is audited as not accepted.
+    status.store(500, std::sync::atomic::Ordering::SeqCst);
+    let a = upgrade(&admin, json!({"lines": 6})).await;
+    assert_eq!((a.status, a.code()), (503, "unavailable".to_owned()), "{}", a.body);
+    let control = app.store.control_audit_query(&q).await.unwrap().records;
+    assert_eq!(control.len(), 2);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&control[1].payload).unwrap()["accepted"],
+        false
+    );
+    app.store.verify_audit().await.unwrap();
 }

@@ -67,11 +67,12 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         plan_hook_secret: Some(HOOK_SECRET.to_owned()),
         default_plan: "trial".to_owned(),
         default_line_quota: 3,
-        trial_days: 14,
+        trial_days: 15,
         extra_frame_ancestor: None,
         metrics_token: Some(METRICS_TOKEN.to_owned()),
         limits: wab24::state::Limits::default(),
         uninstall_grace_days: 7,
+        billing: wab24::state::Billing::default(),
     };
     adjust(&mut settings);
     let key = SessionKey::derive(&MASTER).unwrap();

@@ -24,7 +24,7 @@ async fn install_frame_registers_the_tenant_and_binds_uninstall() {
         (TenantStatus::Active, "trial", 3, "alpha.test")
     );
     let trial_left = info.trial_ends_at.unwrap() - app.clock.now_unix() * 1000;
-    assert_eq!(trial_left, 14 * 86_400_000);
+    assert_eq!(trial_left, 15 * 86_400_000);
     // Tokens, endpoints and the application token are kept (sealed).
     let t = app.store.portal_tokens(ALPHA).await.unwrap().unwrap();
     assert_eq!(t.application_token, app.sim.application_token(ALPHA).unwrap().expose());

@@ -242,3 +242,75 @@ fn demo_installs_its_portal_pairs_a_line_by_itself_and_its_customers_answer() {
     );
     assert!(dir.path().join("demo-master.key").exists());
 }
+
+#[test]
+fn audit_verify_exits_non_zero_on_a_broken_chain() {
+    use sqlx::Connection;
+    let bin = env!("CARGO_BIN_EXE_wab24");
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), "127.0.0.1:0", "");
+    let master: [u8; 32] = hex::decode(KEY).unwrap().try_into().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let member = "cli0member";
+    rt.block_on(async {
+        let store = tenancy::Store::open_sqlite(
+            &dir.path().join("data"),
+            tenancy::MasterKey::from_bytes(master),
+        )
+        .await
+        .unwrap();
+        let install = tenancy::Install {
+            member_id: member.to_owned(),
+            domain: "cli.bitrix24.example".to_owned(),
+            plan: "basic".to_owned(),
+            line_quota: 3,
+            trial_ends_at: None,
+            tokens: None,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        store.install(&install, now).await.unwrap();
+        let t = store.tenant(member).await.unwrap();
+        t.create_line(tenancy::Caller::System, "Sales", None, now).await.unwrap();
+        t.create_line(tenancy::Caller::System, "Support", None, now).await.unwrap();
+    });
+    let verify = |extra: &[&str]| {
+        Command::new(bin)
+            .args(["audit", "verify", "--config"])
+            .arg(&path)
+            .args(extra)
+            .env("WAB24_MASTER_KEY", KEY)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("control: ok (1 records)"), "{text}");
+    assert!(text.contains("cli0member: ok (2 records)"), "{text}");
+    // Under another master key nothing verifies.
+    let other = "00".repeat(32);
+    let out = Command::new(bin)
+        .args(["audit", "verify", "--config"])
+        .arg(&path)
+        .env("WAB24_MASTER_KEY", &other)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // A record changed behind the triggers' back.
+    rt.block_on(async {
+        let db = dir.path().join("data/tenants").join(format!("{member}.db"));
+        let mut raw =
+            sqlx::AnyConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'admin:9' WHERE seq = 2",
+        )
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    });
+    let out = verify(&["--member-id", member]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("cli0member: BROKEN at record 2"), "{text}");
+    assert!(!text.contains("control"), "only the tenant asked for: {text}");
+}

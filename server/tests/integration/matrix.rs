@@ -274,7 +274,10 @@ async fn every_endpoint_times_every_caller() {
         ("GET", "/api/users".into(), None, admins(200)),
         ("GET", "/api/audit".into(), None, admins(200)),
         ("GET", "/api/audit/export".into(), None, admins(200)),
+        ("GET", "/api/audit/verify".into(), None, admins(200)),
         ("GET", "/api/subscription".into(), None, all(200)),
+        // No billing hook in the harness: administrators get 503, users 403.
+        ("POST", "/api/subscription/upgrade".into(), Some(json!({"lines": 5})), admins(503)),
         ("GET", "/api/events".into(), None, all(200)),
         // Last: it ends user 3's sessions (each administrator's own user 3; alpha's is last).
         ("POST", "/api/users/3/sessions/revoke".into(), None, admins(200)),

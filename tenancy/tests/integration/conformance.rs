@@ -6,7 +6,7 @@ use tenancy::{
     Outbound, OutboxKind, PortalTokens, StatusChange, TenantStatus, audit,
 };
 
-use crate::support::{ADMIN, ALICE, BOB, Env, SYSTEM, at, inbound, install};
+use crate::support::{ADMIN, ALICE, BOB, Env, SYSTEM, at, inbound, install, pg_url};
 
 crate::on_every_backend!(
     migrations_run_from_empty_and_are_idempotent,
@@ -28,6 +28,8 @@ crate::on_every_backend!(
     outbox_is_idempotent,
     outbound_replies_reactions_media_and_reserved_ids,
     every_operation_is_audited_and_tampering_is_detected,
+    audit_chain_is_keyed_by_the_master_key,
+    legacy_unkeyed_logs_are_sealed_once,
     untrusted_input_gets_typed_errors,
     long_inbound_texts_are_stored_whole_or_cut_and_marked,
     inbound_notes_from_the_runtime_are_kept_and_audited,
@@ -907,4 +909,160 @@ async fn idempotency_key_with_another_request_is_refused(env: Env) {
     ));
     // Nothing more was queued.
     assert_eq!(t.pending_outbox(SYSTEM, 10).await.unwrap().len(), 1);
+}
+
+async fn audit_chain_is_keyed_by_the_master_key(env: Env) {
+    let t = env.tenant("keyed", 5).await;
+    for name in ["One", "Two", "Three"] {
+        t.create_line(ADMIN, name, None, at(2)).await.unwrap();
+    }
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 3);
+    // Nothing to seal in logs that were keyed from their first record; the second pass is a no-op.
+    assert_eq!(env.store.seal_legacy_audit(at(3)).await.unwrap(), vec![]);
+    assert_eq!(env.store.seal_legacy_audit(at(3)).await.unwrap(), vec![]);
+    assert_eq!(env.store.verify_tenant_audit(t.member_id()).await.unwrap().seq, 3);
+    env.store.verify_audit().await.unwrap();
+
+    // The same rows under another master key do not verify: the key is not in the database.
+    let other = tenancy::MasterKey::from_bytes([0x55; 32]);
+    let other_store = match (&env.dir, &env.control) {
+        (Some(dir), _) => tenancy::Store::open_sqlite(dir.path(), other).await.unwrap(),
+        (None, Some(control)) => {
+            tenancy::Store::open_postgres(&pg_url(), control, other).await.unwrap()
+        }
+        (None, None) => unreachable!("an Env is on SQLite or on PostgreSQL"),
+    };
+    assert!(other_store.verify_tenant_audit(t.member_id()).await.is_err());
+    assert!(other_store.verify_audit().await.is_err());
+
+    // Someone with database access rewrites record 2 and recomputes the unkeyed hashes of it and
+    // every later record and the head: the chain is consistent, but not keyed.
+    let records = t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records;
+    let mut raw = env.raw(t.member_id()).await;
+    let disable = if env.dir.is_some() {
+        "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_head_forward;"
+    } else {
+        "SET session_replication_role = replica;"
+    };
+    sqlx::raw_sql(disable).execute(&mut raw).await.unwrap();
+    let mut prev = records[0].hash;
+    for r in &records[1..] {
+        let actor = if r.seq == 2 { "admin:9" } else { r.actor.as_str() };
+        let hash = audit::chain::record_hash(&audit::chain::Fields {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            kind: r.kind.as_str(),
+            actor,
+            subject: &r.subject,
+            payload: &r.payload,
+            prev_hash: &prev,
+        });
+        sqlx::query("UPDATE audit_log SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(actor)
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .bind(r.seq)
+            .execute(&mut raw)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev.to_vec())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let broken = Err::<(), _>(audit::TamperReason::Unkeyed);
+    let got = t.verify_audit(ADMIN).await.map(|_| ()).map_err(|e| match e {
+        Error::Audit(audit::Error::Tampered { seq: 2, reason }) => reason,
+        other => panic!("expected tampering at record 2, got {other:?}"),
+    });
+    assert_eq!(got, broken);
+    // A restart's seal pass does not launder the rewritten chain.
+    assert_eq!(env.store.seal_legacy_audit(at(4)).await.unwrap(), vec![]);
+    assert!(env.store.verify_tenant_audit(t.member_id()).await.is_err());
+}
+
+/// Rewrites a whole log (on `raw`) as an older version wrote it: unkeyed SHA-256 hashes.
+async fn write_as_version_1(raw: &mut sqlx::AnyConnection, sqlite: bool) {
+    let disable = if sqlite {
+        "DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_head_forward;"
+    } else {
+        "SET session_replication_role = replica;"
+    };
+    sqlx::raw_sql(disable).execute(&mut *raw).await.unwrap();
+    let records = audit::query(raw, &audit::Query::default()).await.unwrap().records;
+    let mut prev = audit::GENESIS;
+    for r in &records {
+        let hash = audit::chain::record_hash(&audit::chain::Fields {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            kind: r.kind.as_str(),
+            actor: &r.actor,
+            subject: &r.subject,
+            payload: &r.payload,
+            prev_hash: &prev,
+        });
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(prev.to_vec())
+            .bind(hash.to_vec())
+            .bind(r.seq)
+            .execute(&mut *raw)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(prev.to_vec())
+        .execute(&mut *raw)
+        .await
+        .unwrap();
+}
+
+async fn legacy_unkeyed_logs_are_sealed_once(env: Env) {
+    let t = env.tenant("legacy", 5).await;
+    t.create_line(ADMIN, "One", None, at(2)).await.unwrap();
+    t.create_line(ADMIN, "Two", None, at(2)).await.unwrap();
+    // Make the registry's and the tenant's logs look as an older version left them.
+    let sqlite = env.dir.is_some();
+    let mut control = match (&env.dir, &env.control) {
+        (Some(dir), _) => {
+            let url = format!("sqlite://{}", dir.path().join("control.db").display());
+            <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap()
+        }
+        (None, Some(schema)) => {
+            let mut c =
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&pg_url()).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            c
+        }
+        (None, None) => unreachable!("an Env is on SQLite or on PostgreSQL"),
+    };
+    write_as_version_1(&mut control, sqlite).await;
+    write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
+    // Readable, but nothing vouches for them until they are sealed.
+    assert_eq!(t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records.len(), 2);
+    assert!(t.verify_audit(ADMIN).await.is_err());
+    assert!(env.store.verify_audit().await.is_err());
+
+    let sealed = env.store.seal_legacy_audit(at(5)).await.unwrap();
+    assert_eq!(
+        sealed,
+        vec![tenancy::SealedLog::Control, tenancy::SealedLog::Tenant(t.member_id().to_owned())]
+    );
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 3);
+    env.store.verify_audit().await.unwrap();
+    let last = t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records;
+    assert_eq!(last[2].kind, audit::Kind::AuditKeyed);
+    // Once only: a second pass seals nothing, and new records are keyed.
+    assert_eq!(env.store.seal_legacy_audit(at(6)).await.unwrap(), vec![]);
+    t.create_line(ADMIN, "Three", None, at(7)).await.unwrap();
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 4);
+    // Rewriting the sealed log entirely as version 1 again is not sealed a second time.
+    write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
+    assert_eq!(env.store.seal_legacy_audit(at(8)).await.unwrap(), vec![]);
+    assert!(t.verify_audit(ADMIN).await.is_err());
 }
