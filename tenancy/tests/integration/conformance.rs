@@ -916,11 +916,12 @@ async fn audit_chain_is_keyed_by_the_master_key(env: Env) {
     for name in ["One", "Two", "Three"] {
         t.create_line(ADMIN, name, None, at(2)).await.unwrap();
     }
-    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 3);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 4);
+    // The tenant's log opens with `app.installed`, then the three lines.
     // Nothing to seal in logs that were keyed from their first record; the second pass is a no-op.
     assert_eq!(env.store.seal_legacy_audit(at(3)).await.unwrap(), vec![]);
     assert_eq!(env.store.seal_legacy_audit(at(3)).await.unwrap(), vec![]);
-    assert_eq!(env.store.verify_tenant_audit(t.member_id()).await.unwrap().seq, 3);
+    assert_eq!(env.store.verify_tenant_audit(t.member_id()).await.unwrap().seq, 4);
     env.store.verify_audit().await.unwrap();
 
     // The same rows under another master key do not verify: the key is not in the database.
@@ -1044,7 +1045,7 @@ async fn legacy_unkeyed_logs_are_sealed_once(env: Env) {
     write_as_version_1(&mut control, sqlite).await;
     write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
     // Readable, but nothing vouches for them until they are sealed.
-    assert_eq!(t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records.len(), 2);
+    assert_eq!(t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records.len(), 3);
     assert!(t.verify_audit(ADMIN).await.is_err());
     assert!(env.store.verify_audit().await.is_err());
 
@@ -1053,14 +1054,14 @@ async fn legacy_unkeyed_logs_are_sealed_once(env: Env) {
         sealed,
         vec![tenancy::SealedLog::Control, tenancy::SealedLog::Tenant(t.member_id().to_owned())]
     );
-    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 3);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 4);
     env.store.verify_audit().await.unwrap();
     let last = t.audit_query(ADMIN, &audit::Query::default()).await.unwrap().records;
-    assert_eq!(last[2].kind, audit::Kind::AuditKeyed);
+    assert_eq!(last[3].kind, audit::Kind::AuditKeyed);
     // Once only: a second pass seals nothing, and new records are keyed.
     assert_eq!(env.store.seal_legacy_audit(at(6)).await.unwrap(), vec![]);
     t.create_line(ADMIN, "Three", None, at(7)).await.unwrap();
-    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 4);
+    assert_eq!(t.verify_audit(ADMIN).await.unwrap().seq, 5);
     // Rewriting the sealed log entirely as version 1 again is not sealed a second time.
     write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
     assert_eq!(env.store.seal_legacy_audit(at(8)).await.unwrap(), vec![]);
