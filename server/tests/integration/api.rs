@@ -3,7 +3,7 @@
 use b24_client::Clock;
 use serde_json::json;
 
-use crate::app::{ALPHA, App, HOOK_SECRET, start};
+use crate::app::{ALPHA, App, HOOK_SECRET, METRICS_TOKEN, start};
 
 async fn installed() -> (App, String, String, String) {
     let app = start().await;
@@ -456,7 +456,9 @@ async fn audit_verify_reports_a_chain_rewritten_without_the_key() {
     let metrics = |app: &App| {
         let url = app.url("/metrics");
         let http = app.http.clone();
-        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+        async move {
+            http.get(url).bearer_auth(METRICS_TOKEN).send().await.unwrap().text().await.unwrap()
+        }
     };
     assert!(metrics(&app).await.contains("wab24_audit_broken_tenants 0"));
 
