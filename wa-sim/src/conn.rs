@@ -459,7 +459,10 @@ fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> O
         .attr("props", "1")
         .attr("abprops", "1")
         .attr("location", "sim")
-        .attr("lid", lid_jid(&lid, 0))
+        // The LID of the device that logged in (`user:device@lid`), as pair-success gave it:
+        // whatsmeow's `handleConnectSuccess` treats a different LID as a mismatch and Baileys
+        // stores it as `creds.me.lid` (its own device's address).
+        .attr("lid", lid_jid(&lid, device))
         .attr("creation", now)
         .build();
     let offline = Node::builder("ib")

@@ -170,7 +170,9 @@ async fn pairs_logs_in_and_refuses_strangers() {
     let success = client.recv().await;
     assert_eq!(success.tag, "success");
     assert_eq!(success.attr_str("t").unwrap(), NOW.to_string());
-    assert_eq!(success.attr_jid("lid").unwrap().user, "100200300400500");
+    // The device's own LID, as pair-success gave it (whatsmeow connectionevents.go
+    // `handleConnectSuccess` compares it with the LID stored at pairing).
+    assert_eq!(success.attr_jid("lid").unwrap().to_string(), "100200300400500:1@lid");
     let count = Node::builder("iq")
         .attr("id", "c1")
         .attr("type", "get")
@@ -247,6 +249,17 @@ async fn login(
     companion: &Companion,
     phone: &str,
 ) -> (Client, Vec<Node>, u64) {
+    let (client, _, queued, count) = login_with_success(sim, url, companion, phone).await;
+    (client, queued, count)
+}
+
+/// [`login`], also returning the `<success>` stanza.
+async fn login_with_success(
+    sim: &Sim,
+    url: &str,
+    companion: &Companion,
+    phone: &str,
+) -> (Client, Node, Vec<Node>, u64) {
     let payload = ClientPayload {
         username: Some(phone.parse().unwrap()),
         device: Some(1),
@@ -254,13 +267,14 @@ async fn login(
         ..Default::default()
     };
     let mut client = Client::connect(sim, url, &companion.noise, &payload).await;
-    assert_eq!(client.recv().await.tag, "success");
+    let success = client.recv().await;
+    assert_eq!(success.tag, "success");
     let mut queued = Vec::new();
     loop {
         let node = client.recv().await;
         if node.tag == "ib" {
             let count = node.child("offline").unwrap().attr_u64("count").unwrap();
-            return (client, queued, count);
+            return (client, success, queued, count);
         }
         queued.push(node);
     }
@@ -456,4 +470,43 @@ async fn an_account_links_at_most_four_companions() {
         client.send(&sign(&fifth, &pair_success, false)).await;
     });
     assert_eq!(outcome.unwrap().device, 5);
+}
+
+/// Difference 5 of issue 17: a message whose `<participants>` name the sending device itself is
+/// not echoed back to it. Clients leave their own device out of the fan-out (Baileys
+/// `src/Utils/signal.ts`, `extractDeviceJids`: "if me user, not this device"), and the real
+/// server delivers nothing back to the connection that sent a message.
+#[tokio::test]
+async fn a_message_is_not_echoed_to_the_sending_device() {
+    let (sim, url) = start(21).await;
+    sim.create_account(BOB, Some("900800700600500")).unwrap();
+    let mut rng = StdRng::seed_from_u64(22);
+    let (alice, bob) = (new_companion(&mut rng), new_companion(&mut rng));
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    assert_eq!(pair(&sim, &url, &bob, BOB).await, 1);
+    let (mut a, _, _) = login(&sim, &url, &alice, PHONE).await;
+    let before = sim.counters().routed;
+    a.send(&text_message(
+        "E1",
+        "15550004444@s.whatsapp.net",
+        &["15550004444:1@s.whatsapp.net", "15550002222:1@s.whatsapp.net"],
+        b"fake",
+    ))
+    .await;
+    let ack = a.recv().await;
+    assert_eq!((ack.tag.as_ref(), ack.attr_str("id").unwrap()), ("ack", "E1"));
+    // A ping after it: the answer is the next stanza, no copy of E1 comes first.
+    let ping = Node::builder("iq")
+        .attr("id", "p1")
+        .attr("type", "get")
+        .attr("xmlns", "w:p")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("ping")])
+        .build();
+    a.send(&ping).await;
+    let next = a.recv().await;
+    assert_eq!((next.tag.as_ref(), next.attr_str("id").unwrap()), ("iq", "p1"));
+    assert_eq!(sim.counters().routed, before + 1, "only Bob's device is routed to");
+    let queued: Vec<_> = sim.devices(PHONE).unwrap().into_iter().map(|d| d.queued).collect();
+    assert_eq!(queued, [0, 0]);
 }
