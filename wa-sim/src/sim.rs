@@ -172,8 +172,11 @@ pub struct Counters {
     pub stanzas_out: u64,
     /// iq requests answered.
     pub iqs: u64,
-    /// iq requests answered with an empty result because the namespace is not simulated.
+    /// iq requests the simulator does not implement (answered with the real server's
+    /// `501 feature-not-implemented` error).
     pub iqs_unhandled: u64,
+    /// [`Counters::iqs_unhandled`] by the request's `xmlns` (`(none)` when it has none).
+    pub iqs_unhandled_namespaces: BTreeMap<String, u64>,
     /// One-time prekeys uploaded.
     pub prekeys_uploaded: u64,
     /// One-time prekeys handed out in prekey bundles.

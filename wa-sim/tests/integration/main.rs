@@ -510,3 +510,51 @@ async fn a_message_is_not_echoed_to_the_sending_device() {
     let queued: Vec<_> = sim.devices(PHONE).unwrap().into_iter().map(|d| d.queued).collect();
     assert_eq!(queued, [0, 0]);
 }
+
+/// Difference 4 of issue 17: an iq the simulator does not implement is answered with the real
+/// server's error for an unsupported request, `<error code="501" text="feature-not-implemented"/>`
+/// from `s.whatsapp.net` (venomous0x/WhatsAPI#643, mgp25/Chat-API#349), never an empty success,
+/// and every such namespace is counted.
+#[tokio::test]
+async fn unimplemented_iqs_get_501_and_are_counted_per_namespace() {
+    let (sim, url) = start(23).await;
+    let mut rng = StdRng::seed_from_u64(24);
+    let alice = new_companion(&mut rng);
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    let (mut a, _, _) = login(&sim, &url, &alice, PHONE).await;
+    let iq = |id: &str, xmlns: &str, child: &str| {
+        Node::builder("iq")
+            .attr("id", id.to_owned())
+            .attr("type", "get")
+            .attr("xmlns", xmlns.to_owned())
+            .attr("to", Jid::server_jid())
+            .children([Node::new(child.to_owned())])
+            .build()
+    };
+    let requests = [
+        ("u1", "w:sync:app:state", "sync"),
+        ("u2", "w:stats", "add"),
+        ("u3", "newsletter", "my_addons"),
+        ("u4", "newsletter", "other"),
+    ];
+    for (id, xmlns, child) in requests {
+        a.send(&iq(id, xmlns, child)).await;
+        let answer = a.recv().await;
+        assert_eq!(answer.attr_str("id").unwrap(), id);
+        assert_eq!(answer.attr_str("type").unwrap(), "error", "{xmlns}");
+        assert_eq!(answer.attr_jid("from").unwrap(), Jid::server_jid());
+        let error = answer.child("error").unwrap();
+        assert_eq!(
+            (error.attr_str("code").unwrap(), error.attr_str("text").unwrap()),
+            ("501", "feature-not-implemented")
+        );
+    }
+    // An implemented one is still answered with its result and not counted.
+    a.send(&iq("p1", "w:p", "ping")).await;
+    assert_eq!(a.recv().await.attr_str("type").unwrap(), "result");
+    let counters = sim.counters();
+    assert_eq!(counters.iqs_unhandled, 4);
+    let namespaces: Vec<(&str, u64)> =
+        counters.iqs_unhandled_namespaces.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(namespaces, [("newsletter", 2), ("w:stats", 1), ("w:sync:app:state", 1)]);
+}
