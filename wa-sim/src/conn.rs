@@ -230,10 +230,22 @@ impl<S: Stream> Conn<S> {
         Some(())
     }
 
-    /// Sends a last stanza after everything held back, then closes.
+    /// Sends a last stanza after everything held back, then gives the client
+    /// [`SimConfig::stream_close_delay`](crate::SimConfig) to close the socket itself (what it
+    /// sends meanwhile is read and discarded) before closing it.
     async fn finish(&mut self, transport: &mut Transport, node: &Node) -> Ending {
-        if self.send_node(transport, node).await.is_some() {
-            let _ = self.flush(true).await;
+        if self.send_node(transport, node).await.is_none() || self.flush(true).await.is_none() {
+            return Ending::Close;
+        }
+        let deadline = Instant::now() + self.sim.inner.config.stream_close_delay;
+        loop {
+            tokio::select! {
+                message = self.source.next() => match message {
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                () = sleep_until(deadline) => break,
+            }
         }
         Ending::Close
     }

@@ -25,5 +25,5 @@ pub use phone::{MediaKind, PhoneContent, PhoneMessage, PhoneReceipt, PhoneReceiv
 pub use qr::{QR_URL_PREFIX, QrCode};
 pub use sim::{
     AccountInfo, Counters, DeviceInfo, MAX_COMPANIONS, PAIRING_TIMEOUT, PairedDevice,
-    RoutedMessage, Sim, SimConfig, StreamError, Target,
+    RoutedMessage, STREAM_CLOSE_DELAY, Sim, SimConfig, StreamError, Target,
 };

@@ -558,3 +558,31 @@ async fn unimplemented_iqs_get_501_and_are_counted_per_namespace() {
         counters.iqs_unhandled_namespaces.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(namespaces, [("newsletter", 2), ("w:stats", 1), ("w:sync:app:state", 1)]);
 }
+
+/// Difference 3 of issue 17: after a stream error the server leaves the closing to the client
+/// for `SimConfig::stream_close_delay` (reading and discarding what it sends meanwhile), then
+/// closes the socket itself.
+#[tokio::test]
+async fn after_a_stream_error_the_server_waits_then_closes() {
+    let sim = Sim::new(SimConfig {
+        seed: Some(25),
+        clock: Arc::new(ManualClock::new(NOW)),
+        stream_close_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    });
+    sim.create_account(PHONE, Some("100200300400500")).unwrap();
+    let addr = sim.serve_ws("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = format!("ws://{addr}/ws/chat");
+    let mut rng = StdRng::seed_from_u64(26);
+    let alice = new_companion(&mut rng);
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    let (mut a, _, _) = login(&sim, &url, &alice, PHONE).await;
+    assert_eq!(sim.inject(&wa_sim::Target::default(), wa_sim::StreamError::Unavailable), 1);
+    let end = a.recv().await;
+    assert_eq!(end.attr_str("code").unwrap(), "503");
+    // The socket is still open: what the client sends is taken (and ignored).
+    a.send(&Node::builder("presence").attr("type", "unavailable").build()).await;
+    // Then the server closes it (within the test's guard, well after the delay).
+    let closed = tokio::time::timeout(Duration::from_secs(5), a.0.recv()).await.unwrap();
+    assert!(closed.is_err(), "{closed:?}");
+}
