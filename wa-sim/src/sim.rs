@@ -439,12 +439,19 @@ impl Sim {
     /// configured seed. The chain is valid from a day before the clock's time for ten years.
     #[must_use]
     pub fn new(config: SimConfig) -> Self {
+        Self::with_keys(config, None)
+    }
+
+    /// [`Sim::new`] with a given root and Noise static key (a restored state file's).
+    pub(crate) fn with_keys(config: SimConfig, keys: Option<(KeyPair, KeyPair)>) -> Self {
         let mut rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_rng(&mut rand::rng()),
         };
-        let root = KeyPair::generate(&mut rng);
-        let static_key = KeyPair::generate(&mut rng);
+        let (root, static_key) = match keys {
+            Some(keys) => keys,
+            None => (KeyPair::generate(&mut rng), KeyPair::generate(&mut rng)),
+        };
         let now = config.clock.now();
         let chain = ChainSpec::new(
             &root,

@@ -6,6 +6,7 @@
 
 mod faults;
 mod media;
+mod persist;
 mod phone;
 mod wss;
 
