@@ -455,6 +455,7 @@ async fn main() -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)] // Test code: a failed expect is a failed test.
 mod tests {
     use wa_proto::Node;
     use wa_session::message::{OwnDevice, parse_message_info};

@@ -576,16 +576,16 @@ async fn a_slow_asynchronous_client_sees_the_515_before_the_close_and_logs_in() 
     };
     use wa_sim::companion::{Client as Raw, Companion};
 
-    let (sim, url) = start_sim(SimConfig::default()).await;
+    const NOW: u64 = 1_800_000_000;
+    let clock = Arc::new(wa_sim::ManualClock::new(NOW));
+    let (sim, url) = start_sim(SimConfig { clock, ..SimConfig::default() }).await;
     let addr = url.trim_start_matches("ws://").trim_end_matches("/ws/chat").to_owned();
-    let now =
-        || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let mut rng = StdRng::seed_from_u64(77);
     let companion = Companion::generate(&mut rng);
     let stream = TcpStream::connect(&addr).await.unwrap();
     let payload = companion.registration_payload();
     let mut raw =
-        Raw::connect(stream, &url, sim.root_key(), now(), &companion.noise, &payload, &mut rng)
+        Raw::connect(stream, &url, sim.root_key(), NOW, &companion.noise, &payload, &mut rng)
             .await
             .unwrap();
     let pair_device = raw.recv().await.unwrap();
@@ -623,7 +623,7 @@ async fn a_slow_asynchronous_client_sees_the_515_before_the_close_and_logs_in() 
     let stream = TcpStream::connect(&addr).await.unwrap();
     let login = Companion::login_payload(PHONE, device).unwrap();
     let mut raw =
-        Raw::connect(stream, &url, sim.root_key(), now(), &companion.noise, &login, &mut rng)
+        Raw::connect(stream, &url, sim.root_key(), NOW, &companion.noise, &login, &mut rng)
             .await
             .unwrap();
     assert_eq!(raw.recv().await.unwrap().tag, "success");
