@@ -16,7 +16,9 @@ use std::{
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
+use rand::{SeedableRng as _, rngs::StdRng};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use wa_session::{KeyPair, PrivateKey, PublicKey};
 
 use crate::{
@@ -204,6 +206,14 @@ impl Sim {
         }
         let sim =
             Self::with_keys(config, Some((key_pair(&file.root)?, key_pair(&file.static_key)?)));
+        // A seeded simulator would otherwise draw the same values as before the restart (new
+        // accounts with the keys of restored ones): the seed is mixed with the file's hash.
+        if let Some(seed) = sim.inner.config.seed {
+            let digest = Sha256::digest(&text);
+            let mut mix = [0u8; 8];
+            mix.copy_from_slice(&digest[..8]);
+            *sim.rng() = StdRng::seed_from_u64(seed ^ u64::from_le_bytes(mix));
+        }
         let now = sim.now();
         for a in file.accounts {
             let identity = key_pair(&a.identity)?;

@@ -74,6 +74,10 @@ async fn accounts_devices_and_queues_survive_a_restart() {
     assert_eq!(count, 1);
     assert_eq!(queued[0].attr_str("id").unwrap(), "Q1");
     assert_eq!(queued[0].child("enc").unwrap().content_bytes().unwrap(), b"queued");
+    // An account made after the restart gets keys of its own, though the seed is the same.
+    let before_seeded = Sim::open_state(config(31), &path).unwrap();
+    let fresh = before_seeded.create_account("15550009999", None).unwrap();
+    assert!(before.accounts().iter().all(|a| a.identity_key != fresh.identity_key));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
