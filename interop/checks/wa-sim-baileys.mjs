@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import https from 'node:https';
 import { WA_CERT_DETAILS, DisconnectReason } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
-import { cleanup, connect, control, freshAuth, pairAndOpen, silent, startSim } from './lib/wa-sim.mjs';
+import { cleanup, connect, control, freshAuth, noUnhandledIqs, pairAndOpen, silent, startSim } from './lib/wa-sim.mjs';
 
 const PHONE = '15550001111';
 const t = tally('wa-sim-baileys');
@@ -159,6 +159,7 @@ try {
   f = connect(overTls, tls?.auth ?? freshAuth(), { agent });
   await step('open after the dead socket', () => f.until((s) => s.open, 'open after the dead socket'));
   t.ok(f.seen.open, 'logged in again after the dead connection');
+  await noUnhandledIqs(t, info);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }

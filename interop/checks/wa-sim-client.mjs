@@ -12,7 +12,7 @@ import path from 'node:path';
 import { WA_CERT_DETAILS, downloadMediaMessage } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
 import { silentOggOpus } from './lib/ogg-opus.mjs';
-import { cleanup, control, pairAndOpen, startSim } from './lib/wa-sim.mjs';
+import { cleanup, control, noUnhandledIqs, pairAndOpen, startSim } from './lib/wa-sim.mjs';
 
 // The blob host's certificate is self-signed (loopback only); the Rust peer trusts it explicitly.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -269,6 +269,7 @@ try {
 
   peer.child.stdin.write(JSON.stringify({ op: 'close' }) + '\n');
   await step('peer closes', () => peer.until((e) => e.event === 'closed', 'closed', 5000));
+  await noUnhandledIqs(t, info);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { WA_CERT_DETAILS, downloadMediaMessage } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
-import { cleanup, control, pairAndOpen, startSim } from './lib/wa-sim.mjs';
+import { cleanup, control, noUnhandledIqs, pairAndOpen, startSim } from './lib/wa-sim.mjs';
 
 // The blob host's certificate is made at start and self-signed (loopback only).
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -57,6 +57,7 @@ try {
   const bad = await downloadMediaMessage({ key: m2.key, message: { audioMessage: bogus } }, 'buffer', {}).then(() => 'downloaded', (e) => e);
   const status = bad?.output?.statusCode ?? bad?.status;
   t.ok(bad !== 'downloaded' && status === 404, `an unknown direct path is refused with 404 (${status} ${bad?.message})`);
+  await noUnhandledIqs(t, info);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }

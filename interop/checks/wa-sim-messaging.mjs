@@ -5,7 +5,7 @@
 // quoted reply arrives carrying the quoted stanza id.
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
-import { cleanup, connect, control, pairAndOpen, startSim } from './lib/wa-sim.mjs';
+import { cleanup, connect, control, noUnhandledIqs, pairAndOpen, startSim } from './lib/wa-sim.mjs';
 
 const ALICE = '15550002222';
 const BOB = '15550003333';
@@ -119,6 +119,7 @@ try {
   await sleep(300);
   const r = await control(info, 'GET', '/counters');
   t.ok(r.body.routed === r.body.acked && r.body.routed >= 12 && r.body.handshake_failures === 0, `counters (${JSON.stringify(r.body)})`);
+  await noUnhandledIqs(t, info);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }

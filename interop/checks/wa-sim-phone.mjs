@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { WA_CERT_DETAILS, downloadMediaMessage } from '@whiskeysockets/baileys';
 import { tally } from './lib/rust-peer.mjs';
-import { cleanup, control, pairAndOpen, startSim } from './lib/wa-sim.mjs';
+import { cleanup, control, noUnhandledIqs, pairAndOpen, startSim } from './lib/wa-sim.mjs';
 
 // The blob host's certificate is self-signed (loopback only).
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -106,6 +106,7 @@ try {
   await step('peer writes', () => peer.c.sock.sendMessage(phoneJid, { text: 'ping' }));
   await step('answer at peer', () => peer.c.until((s) => s.messages.some((m) => !m.key.fromMe && textOf(m) === 'echo: ping'), 'auto answer'));
   t.ok(peer.c.seen.messages.some((m) => !m.key.fromMe && textOf(m) === 'echo: ping'), 'Baileys decrypted the phone\'s automatic answer');
+  await noUnhandledIqs(t, info);
 } catch (error) {
   t.ok(false, `unexpected: ${error.stack}`);
 }

@@ -226,14 +226,23 @@ async fn run(client: &Client, known: &Known, own: &Jid, request: &Value) -> Resu
     Ok(answer)
 }
 
-/// What a received message holds, as the `message` event.
-fn describe(info: &MessageInfo, message: &e2e::Message) -> Value {
+/// The sender in the other addressing than the reported `sender`. The Client reports a
+/// LID-addressed sender by phone number, and `sender_alt` (from `sender_pn`) is then the same
+/// phone number: the LID comes from the Client's LID <-> phone number map instead.
+fn alternate_sender(info: &MessageInfo, lookup: impl Fn(&Jid) -> Option<Jid>) -> Option<Jid> {
+    let other = |jid: &Jid| jid.server != info.sender.server;
+    info.sender_alt.clone().filter(other).or_else(|| lookup(&info.sender).filter(other))
+}
+
+/// What a received message holds, as the `message` event; `alternate` is the sender in the
+/// other addressing ([`alternate_sender`]).
+fn describe(info: &MessageInfo, message: &e2e::Message, alternate: Option<&Jid>) -> Value {
     let mut out = json!({
         "event": "message",
         "id": info.id,
         "chat": info.chat.to_string(),
         "sender": info.sender.to_string(),
-        "sender_alt": info.sender_alt.as_ref().map(ToString::to_string),
+        "sender_alt": alternate.map(ToString::to_string),
         "from_me": info.from_me,
         "type": info.kind,
         "push_name": info.push_name,
@@ -333,7 +342,8 @@ async fn on_event(client: &Client, known: &Known, own: &mut Option<Jid>, event: 
             emit(&json!({ "event": "connected", "jid": own.as_ref().map(ToString::to_string) }));
         }
         Event::Message { info, message, ack } => {
-            let mut out = describe(&info, &message);
+            let alternate = alternate_sender(&info, |jid| client.alternate_jid(jid));
+            let mut out = describe(&info, &message, alternate.as_ref());
             if MediaRef::from_message(&message).is_ok() {
                 match client.download_to_vec(&message).await {
                     Ok(bytes) => {
@@ -442,4 +452,54 @@ async fn main() -> Result<()> {
     client.close();
     emit(&json!({ "event": "closed" }));
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)] // Test code: a failed expect is a failed test.
+mod tests {
+    use wa_proto::Node;
+    use wa_session::message::{OwnDevice, parse_message_info};
+
+    use super::*;
+
+    fn jid(text: &str) -> Jid {
+        text.parse().expect("a test JID")
+    }
+
+    /// Issue 17, difference 7: a message addressed by LID keeps its LID in `sender_alt` once the
+    /// Client has reported the sender by phone number.
+    #[test]
+    fn sender_alt_keeps_the_lid_of_a_lid_addressed_message() {
+        let own = OwnDevice {
+            jid: jid("15550002222:1@s.whatsapp.net"),
+            lid: Some(jid("100200300400500:1@lid")),
+            device_identity: None,
+        };
+        let node = Node::builder("message")
+            .attr("id", "3EB0AA")
+            .attr("from", jid("900800700600500:2@lid"))
+            .attr("type", "text")
+            .attr("t", "1800000000")
+            .attr("addressing_mode", "lid")
+            .attr("sender_pn", jid("15550004444:2@s.whatsapp.net"))
+            .build();
+        let mut info = parse_message_info(&node, &own).expect("a message");
+        let lids = |jid: &Jid| match jid.to_string().as_str() {
+            "15550004444:2@s.whatsapp.net" => Some(self::jid("900800700600500:2@lid")),
+            "900800700600500:2@lid" => Some(self::jid("15550004444:2@s.whatsapp.net")),
+            _ => None,
+        };
+        // As parsed: sender by LID, the alternate is the phone number.
+        let alt = alternate_sender(&info, lids);
+        assert_eq!(alt, Some(jid("15550004444:2@s.whatsapp.net")));
+        // As the Client reports it (sender by phone number): the alternate is the LID.
+        info.sender = jid("15550004444:2@s.whatsapp.net");
+        let alt = alternate_sender(&info, lids);
+        assert_eq!(alt, Some(jid("900800700600500:2@lid")));
+        let event = describe(&info, &e2e::Message::default(), alt.as_ref());
+        assert_eq!(event["sender"], "15550004444:2@s.whatsapp.net");
+        assert_eq!(event["sender_alt"], "900800700600500:2@lid");
+        // Nothing known: no alternate rather than the sender again.
+        assert_eq!(alternate_sender(&info, |_| None), None);
+    }
 }

@@ -230,10 +230,22 @@ impl<S: Stream> Conn<S> {
         Some(())
     }
 
-    /// Sends a last stanza after everything held back, then closes.
+    /// Sends a last stanza after everything held back, then gives the client
+    /// [`SimConfig::stream_close_delay`](crate::SimConfig) to close the socket itself (what it
+    /// sends meanwhile is read and discarded) before closing it.
     async fn finish(&mut self, transport: &mut Transport, node: &Node) -> Ending {
-        if self.send_node(transport, node).await.is_some() {
-            let _ = self.flush(true).await;
+        if self.send_node(transport, node).await.is_none() || self.flush(true).await.is_none() {
+            return Ending::Close;
+        }
+        let deadline = Instant::now() + self.sim.inner.config.stream_close_delay;
+        loop {
+            tokio::select! {
+                message = self.source.next() => match message {
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(_)) => {}
+                },
+                () = sleep_until(deadline) => break,
+            }
         }
         Ending::Close
     }
@@ -459,7 +471,10 @@ fn admit(sim: &Sim, id: u64, noise_key: PublicKey, payload: &ClientPayload) -> O
         .attr("props", "1")
         .attr("abprops", "1")
         .attr("location", "sim")
-        .attr("lid", lid_jid(&lid, 0))
+        // The LID of the device that logged in (`user:device@lid`), as pair-success gave it:
+        // whatsmeow's `handleConnectSuccess` treats a different LID as a mismatch and Baileys
+        // stores it as `creds.me.lid` (its own device's address).
+        .attr("lid", lid_jid(&lid, device))
         .attr("creation", now)
         .build();
     let offline = Node::builder("ib")

@@ -58,6 +58,9 @@ pub enum Error {
     /// A simulated phone could not send or answer: unknown recipient, bad content, media store.
     #[error("phone: {0}")]
     Phone(String),
+    /// The state file could not be read or written, or is not one this version reads.
+    #[error("state file: {0}")]
+    StateFile(String),
     /// A node could not be encoded or decoded.
     #[error(transparent)]
     Proto(#[from] wa_proto::Error),

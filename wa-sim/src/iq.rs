@@ -1,6 +1,8 @@
 //! Answers to the iq requests a client makes: prekeys, keepalive, presence, usync, media hosts,
-//! and well-formed answers to the login-time queries the simulator does not model.
+//! the login-time queries; the real server's 501 error for anything else.
 
+use sha2::{Digest as _, Sha256};
+use tracing::debug;
 use wa_proto::{Jid, Node};
 
 use crate::{
@@ -46,22 +48,35 @@ fn parse_be(bytes: Option<&[u8]>) -> Option<u32> {
 }
 
 /// The answer to one iq `get`/`set`. `me` is the logged-in account and device, if any.
+///
+/// A request the simulator does not implement gets the error the real server gives for an
+/// unsupported request, `<error code="501" text="feature-not-implemented"/>` (seen answering
+/// unsupported queries in venomous0x/WhatsAPI#643 and mgp25/Chat-API#349), and is counted per
+/// namespace in [`Counters::iqs_unhandled_namespaces`](crate::Counters), so that a missing
+/// feature shows instead of being papered over by an empty success.
 pub(crate) fn answer(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Node {
+    let xmlns = request.attr_str("xmlns").unwrap_or_default();
+    sim.state().counters.iqs += 1;
+    match implemented(sim, me, request) {
+        Some(answer) => answer,
+        None => {
+            let first = request.children().first().map(|c| c.tag.to_string());
+            debug!(xmlns, first, "iq not implemented: 501");
+            let mut state = sim.state();
+            state.counters.iqs_unhandled += 1;
+            let key = if xmlns.is_empty() { "(none)" } else { xmlns };
+            *state.counters.iqs_unhandled_namespaces.entry(key.to_owned()).or_default() += 1;
+            error(request, "501", "feature-not-implemented")
+        }
+    }
+}
+
+/// The answer to a request the simulator implements; `None` for any other.
+fn implemented(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Option<Node> {
     let xmlns = request.attr_str("xmlns").unwrap_or_default();
     let kind = request.attr_str("type").unwrap_or_default();
     let first = request.children().first().map(|c| c.tag.as_ref()).unwrap_or_default();
-    let handled = !matches!(
-        (xmlns, first),
-        ("w:stats", _) | ("w:sync:app:state", _) | ("urn:xmpp:whatsapp:dirty", _)
-    );
-    {
-        let mut state = sim.state();
-        state.counters.iqs += 1;
-        if !handled {
-            state.counters.iqs_unhandled += 1;
-        }
-    }
-    match (xmlns, kind, first) {
+    let answer = match (xmlns, kind, first) {
         ("encrypt", "set", "rotate") => rotate(sim, me, request),
         ("encrypt", "set", _) => upload_prekeys(sim, me, request),
         ("encrypt", "get", "count") => {
@@ -134,12 +149,34 @@ pub(crate) fn answer(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> N
                     .build()])
                 .build()
         }
+        // After a 1:1 send a client issues its "trusted contact" privacy token to the contact
+        // (Baileys `issuePrivacyTokens`, Socket/messages-send.js); the answer carries the tokens,
+        // opaque bytes the client keeps for later stanzas (`storeTcTokensFromIqResult`,
+        // Utils/tc-token-utils.js, reads `<tokens><token jid t type="trusted_contact">`).
+        ("privacy", "set", "tokens") => {
+            let asked = request.children().first().map(Node::children).unwrap_or_default();
+            let tokens = asked.iter().filter(|t| t.tag == "token").filter_map(|t| {
+                let jid = t.attr("jid")?.clone();
+                let stamp = t.attr_str("t").ok()?.to_owned();
+                let opaque = Sha256::digest(format!("wa-sim tctoken {jid:?} {stamp}").as_bytes());
+                Some(
+                    Node::builder("token")
+                        .attr("jid", jid)
+                        .attr("t", stamp)
+                        .attr("type", "trusted_contact")
+                        .bytes(opaque[..20].to_vec())
+                        .build(),
+                )
+            });
+            result(request).children([Node::builder("tokens").children(tokens).build()]).build()
+        }
         ("blocklist", "get", _) => {
             result(request).children([Node::builder("list").children([]).build()]).build()
         }
         ("w:p" | "passive" | "presence", _, _) => result(request).build(),
-        _ => result(request).build(),
-    }
+        _ => return None,
+    };
+    Some(answer)
 }
 
 fn with_device<T>(

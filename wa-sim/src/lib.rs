@@ -11,6 +11,7 @@ mod error;
 mod fault;
 mod iq;
 mod media;
+mod persist;
 mod phone;
 mod qr;
 mod route;
@@ -21,9 +22,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use fault::{FaultKind, FaultRule, Latency};
 pub use iq::LOW_PREKEYS;
+pub use persist::STATE_VERSION;
 pub use phone::{MediaKind, PhoneContent, PhoneMessage, PhoneReceipt, PhoneReceived, Quoted};
 pub use qr::{QR_URL_PREFIX, QrCode};
 pub use sim::{
     AccountInfo, Counters, DeviceInfo, MAX_COMPANIONS, PAIRING_TIMEOUT, PairedDevice,
-    RoutedMessage, Sim, SimConfig, StreamError, Target,
+    RoutedMessage, STREAM_CLOSE_DELAY, Sim, SimConfig, StreamError, Target,
 };

@@ -8,13 +8,15 @@ use std::{net::SocketAddr, process::ExitCode};
 use serde_json::json;
 use wa_sim::{Sim, SimConfig};
 
-const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--wss-addr 127.0.0.1:0 | --tls] [--control-addr 127.0.0.1:0] [--media-addr 127.0.0.1:0] [--media-max-bytes N] [--seed N]
+const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--wss-addr 127.0.0.1:0 | --tls] [--control-addr 127.0.0.1:0] [--media-addr 127.0.0.1:0] [--media-max-bytes N] [--seed N] [--state FILE]
 
 Serves a simulated WhatsApp Web server on a loopback address. Prints one JSON line:
 {\"ws_url\", \"wss_url\", \"root_key\", \"static_key\", \"control_url\", \"media_url\",
 \"certificate_pem\"}. wss_url (only with --wss-addr or --tls, which picks a free loopback
 port) and media_url (HTTPS) present the self-signed certificate certificate_pem, also served at
 GET {control_url}/certificate. Blobs are kept in memory up to --media-max-bytes, default 64 MiB.
+With --state, accounts, devices, prekeys and queued stanzas are read from FILE at start (if it
+exists) and written to it atomically whenever they change, so linked devices survive a restart.
 Logs go to stderr (RUST_LOG=wa_sim=debug shows every stanza).";
 
 struct Args {
@@ -24,6 +26,7 @@ struct Args {
     media: SocketAddr,
     media_max: usize,
     seed: Option<u64>,
+    state: Option<std::path::PathBuf>,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -38,6 +41,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         media: loopback,
         media_max: 64 << 20,
         seed: None,
+        state: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -57,6 +61,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 args.media_max = value()?.parse().map_err(|e| format!("--media-max-bytes: {e}"))?;
             }
             "--seed" => args.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
+            "--state" => args.state = Some(value()?.into()),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag {other}")),
         }
@@ -103,7 +108,20 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("wa_sim=info")),
         )
         .init();
-    let sim = Sim::new(SimConfig { seed: args.seed, ..SimConfig::default() });
+    let config = SimConfig { seed: args.seed, ..SimConfig::default() };
+    let sim = match &args.state {
+        Some(path) => match Sim::open_state(config, path) {
+            Ok(sim) => sim,
+            Err(error) => {
+                eprintln!("wa-sim: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Sim::new(config),
+    };
+    if let Some(path) = &args.state {
+        sim.persist(path.clone(), std::time::Duration::from_millis(250));
+    }
     match serve(&sim, &args).await {
         Ok(info) => println!("{info}"),
         Err(error) => {
@@ -112,5 +130,11 @@ async fn main() -> ExitCode {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    if let Some(path) = &args.state
+        && let Err(error) = sim.save_state(path)
+    {
+        eprintln!("wa-sim: {error}");
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

@@ -1,7 +1,7 @@
 //! The media blob host: HTTPS on loopback with a self-signed certificate made at start.
 //!
 //! Uploads: `POST /mms/<type>/<token>?auth=<auth>&token=<token>`, where `auth` was issued in a
-//! `media_conn` answer and `token` is base64url (no padding) of SHA-256 of the body (the
+//! `media_conn` answer and `token` is base64url (padded or not) of SHA-256 of the body (the
 //! encrypted file). The answer is `{"url", "direct_path", "handle"}`; downloads are
 //! `GET <direct_path>` (the query is ignored). Blobs live in memory within a total size limit.
 
@@ -189,7 +189,11 @@ async fn upload(
         })?
         .to_bytes();
     let digest = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&body));
-    if digest != token {
+    // Baileys strips the padding (`encodeBase64EncodedStringForUpload`), whatsmeow keeps it
+    // (`upload.go`, `base64.URLEncoding`); the real hosts take both. 32 bytes pad with one `=`,
+    // which may come percent-encoded.
+    let unpadded = token.strip_suffix("%3D").or_else(|| token.strip_suffix('=')).unwrap_or(token);
+    if digest != unpadded {
         return Err(MediaError::Hash);
     }
     let (url, direct_path, id) = store_blob(sim, kind, body)?;

@@ -152,6 +152,11 @@ pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> Routed {
             debug!(id, to = %jid, "device of a third account addressed; dropped");
             continue;
         }
+        // The real server never echoes a message to the device that sent it.
+        if &recipient == phone && jid.device == *device {
+            debug!(id, to = %jid, "the sending device addressed itself; not echoed");
+            continue;
+        }
         let lid = jid.server == Server::Lid;
         let (Some(from), Some(alt)) =
             (device_jid(state, phone, *device, lid), device_jid(state, phone, *device, !lid))

@@ -37,7 +37,18 @@ pub struct SimConfig {
     pub media_host: String,
     /// Clients announcing an older WhatsApp Web version get `<failure reason="405"/>`.
     pub min_version: Option<wa_session::pairing::ClientVersion>,
+    /// How long the server waits, after a `<stream:error>` or `<failure>`, for the client to
+    /// close the socket before closing it itself (default [`STREAM_CLOSE_DELAY`]). The client
+    /// is meant to close first: whatsmeow (`connectionevents.go`, `handleStreamError`) and
+    /// Baileys (`src/Socket/socket.ts`, `CB:stream:error` -> `end`) both end the connection on
+    /// their own, after reading the stanza however long their handler takes; closing at once
+    /// let a client that handles stanzas on another task see the close before the error.
+    pub stream_close_delay: Duration,
 }
+
+/// The default [`SimConfig::stream_close_delay`]: long enough for any client's stanza handler,
+/// short enough that a client that never closes does not hold the connection long.
+pub const STREAM_CLOSE_DELAY: Duration = Duration::from_secs(2);
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -46,6 +57,7 @@ impl Default for SimConfig {
             clock: Arc::new(SystemClock),
             media_host: "127.0.0.1".to_owned(),
             min_version: None,
+            stream_close_delay: STREAM_CLOSE_DELAY,
         }
     }
 }
@@ -172,8 +184,11 @@ pub struct Counters {
     pub stanzas_out: u64,
     /// iq requests answered.
     pub iqs: u64,
-    /// iq requests answered with an empty result because the namespace is not simulated.
+    /// iq requests the simulator does not implement (answered with the real server's
+    /// `501 feature-not-implemented` error).
     pub iqs_unhandled: u64,
+    /// [`Counters::iqs_unhandled`] by the request's `xmlns` (`(none)` when it has none).
+    pub iqs_unhandled_namespaces: BTreeMap<String, u64>,
     /// One-time prekeys uploaded.
     pub prekeys_uploaded: u64,
     /// One-time prekeys handed out in prekey bundles.
@@ -424,12 +439,19 @@ impl Sim {
     /// configured seed. The chain is valid from a day before the clock's time for ten years.
     #[must_use]
     pub fn new(config: SimConfig) -> Self {
+        Self::with_keys(config, None)
+    }
+
+    /// [`Sim::new`] with a given root and Noise static key (a restored state file's).
+    pub(crate) fn with_keys(config: SimConfig, keys: Option<(KeyPair, KeyPair)>) -> Self {
         let mut rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_rng(&mut rand::rng()),
         };
-        let root = KeyPair::generate(&mut rng);
-        let static_key = KeyPair::generate(&mut rng);
+        let (root, static_key) = match keys {
+            Some(keys) => keys,
+            None => (KeyPair::generate(&mut rng), KeyPair::generate(&mut rng)),
+        };
         let now = config.clock.now();
         let chain = ChainSpec::new(
             &root,

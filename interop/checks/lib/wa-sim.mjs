@@ -55,6 +55,15 @@ export async function control(info, method, route, body) {
   return { status: res.status, body: await res.json() };
 }
 
+// Fails the check when the scenario made wa-sim answer an iq it does not implement (wa-sim
+// answers those with 501 feature-not-implemented and counts them per namespace in
+// `iqs_unhandled_namespaces`), so that a feature the simulator lacks cannot hide.
+export async function noUnhandledIqs(t, info) {
+  const { body } = await control(info, 'GET', '/counters');
+  t.ok(body.iqs_unhandled === 0,
+    `no iq went unanswered by wa-sim (${body.iqs_unhandled} unhandled: ${JSON.stringify(body.iqs_unhandled_namespaces)})`);
+}
+
 // An in-memory Signal key store in the shape Baileys' auth state expects.
 export function memoryKeys() {
   const data = {};

@@ -81,6 +81,9 @@ pub enum DemoError {
     },
 }
 
+/// The simulator's state file in the data directory (accounts, devices, prekeys, queues).
+pub const WA_SIM_STATE: &str = "wa-sim-state.json";
+
 /// The demo's master key: `data_dir/demo-master.key` (hex), made on first run.
 fn master_key(dir: &std::path::Path) -> Result<[u8; 32], DemoError> {
     let path = dir.join("demo-master.key");
@@ -145,8 +148,13 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         billing: crate::state::Billing::default(),
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
-    let wa = wa_sim::Sim::new(wa_sim::SimConfig::default());
+    // The simulator's accounts and linked devices live in the data folder too, so a restarted
+    // demo keeps its lines linked (no new QR scan).
+    let wa_state = opts.data_dir.join(WA_SIM_STATE);
+    let wa = wa_sim::Sim::open_state(wa_sim::SimConfig::default(), &wa_state)?;
     whatsapp::create_accounts(&wa)?;
+    wa.save_state(&wa_state)?;
+    wa.persist(wa_state, std::time::Duration::from_millis(500));
     let wa_addr = wa.serve_ws(opts.wa_listen).await?;
     wa.serve_media(SocketAddr::from(([127, 0, 0, 1], 0)), 64 * 1024 * 1024).await?;
     let control = wa.serve_control(opts.wa_control).await?;
@@ -163,7 +171,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         state.clone(),
         std::time::Duration::from_secs(3600),
     ));
-    // The simulator keeps nothing across runs: lines paired in an earlier run pair again.
+    // Lines linked in an earlier run log in again to the restored simulator.
     match runtime.restore_all().await {
         Ok(lines) if !lines.is_empty() => tracing::info!(lines = lines.len(), "lines restored"),
         Ok(_) => {}

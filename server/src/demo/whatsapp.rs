@@ -80,11 +80,16 @@ pub fn phone_of_line(line: LineId) -> &'static str {
 ///
 /// wa-sim's, if an account cannot be made.
 pub fn create_accounts(sim: &Sim) -> wa_sim::Result<()> {
+    // Accounts restored from the simulator's state file are kept as they are.
+    let create = |phone: &str, lid: String| match sim.create_account(phone, Some(&lid)) {
+        Ok(_) | Err(wa_sim::Error::AccountExists(_)) => Ok(()),
+        Err(error) => Err(error),
+    };
     for (n, phone) in BUSINESS_PHONES.iter().enumerate() {
-        sim.create_account(phone, Some(&format!("20000000000{n:04}")))?;
+        create(phone, format!("20000000000{n:04}"))?;
     }
     for (n, (phone, _)) in CUSTOMERS.iter().enumerate() {
-        sim.create_account(phone, Some(&format!("10000000000{n:04}")))?;
+        create(phone, format!("10000000000{n:04}"))?;
     }
     Ok(())
 }

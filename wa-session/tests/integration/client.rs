@@ -560,3 +560,71 @@ async fn stanzas_are_acked_only_when_the_application_says_so() {
     }
     assert_eq!(queued, 0, "the ack settled the queued message");
 }
+
+/// Issue 17, difference 3: a client that reads on one task and handles stanzas on another,
+/// slowly, still sees the `<stream:error code="515"/>` after pairing before the connection
+/// ends, because the server leaves the closing to the client (whatsmeow `connectionevents.go`
+/// `handleStreamError`, Baileys `src/Socket/socket.ts` `CB:stream:error` -> `end`) for
+/// `SimConfig::stream_close_delay`. Closing at once made such a client see the close first
+/// and stay paired but offline. The reader forwards stanzas and flags the close separately,
+/// as an event-driven client does; the handler takes 200 ms per stanza.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_asynchronous_client_sees_the_515_before_the_close_and_logs_in() {
+    use tokio::{
+        net::TcpStream,
+        sync::{mpsc, watch},
+    };
+    use wa_sim::companion::{Client as Raw, Companion};
+
+    const NOW: u64 = 1_800_000_000;
+    let clock = Arc::new(wa_sim::ManualClock::new(NOW));
+    let (sim, url) = start_sim(SimConfig { clock, ..SimConfig::default() }).await;
+    let addr = url.trim_start_matches("ws://").trim_end_matches("/ws/chat").to_owned();
+    let mut rng = StdRng::seed_from_u64(77);
+    let companion = Companion::generate(&mut rng);
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let payload = companion.registration_payload();
+    let mut raw =
+        Raw::connect(stream, &url, sim.root_key(), NOW, &companion.noise, &payload, &mut rng)
+            .await
+            .unwrap();
+    let pair_device = raw.recv().await.unwrap();
+    let refs = pair_device.child("pair-device").unwrap();
+    let reference = refs.children_with_tag("ref").next().unwrap().content_bytes().unwrap().to_vec();
+    let ok = Node::builder("iq")
+        .attr("type", "result")
+        .attr("id", pair_device.attr_str("id").unwrap().to_owned())
+        .build();
+    raw.send(&ok).await.unwrap();
+    let scanner = sim.clone();
+    let qr = companion.qr(std::str::from_utf8(&reference).unwrap());
+    let scan = tokio::spawn(async move { scanner.scan(&qr, PHONE).await });
+    let pair_success = raw.recv().await.unwrap();
+    raw.send(&companion.sign_pair_success(&pair_success, &mut rng).unwrap()).await.unwrap();
+    let device = scan.await.unwrap().unwrap().device;
+
+    // From here the reader task owns the socket.
+    let (stanzas_tx, mut stanzas) = mpsc::unbounded_channel();
+    let (closed_tx, closed) = watch::channel(false);
+    let reader = tokio::spawn(async move {
+        while let Ok(node) = raw.recv().await {
+            if stanzas_tx.send(node).is_err() {
+                return;
+            }
+        }
+        let _ = closed_tx.send(true);
+    });
+    let stanza = stanzas.recv().await.expect("a stanza after pair-success");
+    tokio::time::sleep(Duration::from_millis(200)).await; // the slow handler
+    assert!(!*closed.borrow(), "the socket closed before the handler read {stanza:?}");
+    assert_eq!((stanza.tag.as_ref(), stanza.attr_str("code").unwrap()), ("stream:error", "515"));
+    reader.abort(); // the client closes and logs in again, as after any 515
+
+    let stream = TcpStream::connect(&addr).await.unwrap();
+    let login = Companion::login_payload(PHONE, device).unwrap();
+    let mut raw =
+        Raw::connect(stream, &url, sim.root_key(), NOW, &companion.noise, &login, &mut rng)
+            .await
+            .unwrap();
+    assert_eq!(raw.recv().await.unwrap().tag, "success");
+}

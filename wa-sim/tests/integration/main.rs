@@ -6,6 +6,7 @@
 
 mod faults;
 mod media;
+mod persist;
 mod phone;
 mod wss;
 
@@ -170,7 +171,9 @@ async fn pairs_logs_in_and_refuses_strangers() {
     let success = client.recv().await;
     assert_eq!(success.tag, "success");
     assert_eq!(success.attr_str("t").unwrap(), NOW.to_string());
-    assert_eq!(success.attr_jid("lid").unwrap().user, "100200300400500");
+    // The device's own LID, as pair-success gave it (whatsmeow connectionevents.go
+    // `handleConnectSuccess` compares it with the LID stored at pairing).
+    assert_eq!(success.attr_jid("lid").unwrap().to_string(), "100200300400500:1@lid");
     let count = Node::builder("iq")
         .attr("id", "c1")
         .attr("type", "get")
@@ -247,6 +250,17 @@ async fn login(
     companion: &Companion,
     phone: &str,
 ) -> (Client, Vec<Node>, u64) {
+    let (client, _, queued, count) = login_with_success(sim, url, companion, phone).await;
+    (client, queued, count)
+}
+
+/// [`login`], also returning the `<success>` stanza.
+async fn login_with_success(
+    sim: &Sim,
+    url: &str,
+    companion: &Companion,
+    phone: &str,
+) -> (Client, Node, Vec<Node>, u64) {
     let payload = ClientPayload {
         username: Some(phone.parse().unwrap()),
         device: Some(1),
@@ -254,13 +268,14 @@ async fn login(
         ..Default::default()
     };
     let mut client = Client::connect(sim, url, &companion.noise, &payload).await;
-    assert_eq!(client.recv().await.tag, "success");
+    let success = client.recv().await;
+    assert_eq!(success.tag, "success");
     let mut queued = Vec::new();
     loop {
         let node = client.recv().await;
         if node.tag == "ib" {
             let count = node.child("offline").unwrap().attr_u64("count").unwrap();
-            return (client, queued, count);
+            return (client, success, queued, count);
         }
         queued.push(node);
     }
@@ -456,4 +471,141 @@ async fn an_account_links_at_most_four_companions() {
         client.send(&sign(&fifth, &pair_success, false)).await;
     });
     assert_eq!(outcome.unwrap().device, 5);
+}
+
+/// Difference 5 of issue 17: a message whose `<participants>` name the sending device itself is
+/// not echoed back to it. Clients leave their own device out of the fan-out (Baileys
+/// `src/Utils/signal.ts`, `extractDeviceJids`: "if me user, not this device"), and the real
+/// server delivers nothing back to the connection that sent a message.
+#[tokio::test]
+async fn a_message_is_not_echoed_to_the_sending_device() {
+    let (sim, url) = start(21).await;
+    sim.create_account(BOB, Some("900800700600500")).unwrap();
+    let mut rng = StdRng::seed_from_u64(22);
+    let (alice, bob) = (new_companion(&mut rng), new_companion(&mut rng));
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    assert_eq!(pair(&sim, &url, &bob, BOB).await, 1);
+    let (mut a, _, _) = login(&sim, &url, &alice, PHONE).await;
+    let before = sim.counters().routed;
+    a.send(&text_message(
+        "E1",
+        "15550004444@s.whatsapp.net",
+        &["15550004444:1@s.whatsapp.net", "15550002222:1@s.whatsapp.net"],
+        b"fake",
+    ))
+    .await;
+    let ack = a.recv().await;
+    assert_eq!((ack.tag.as_ref(), ack.attr_str("id").unwrap()), ("ack", "E1"));
+    // A ping after it: the answer is the next stanza, no copy of E1 comes first.
+    let ping = Node::builder("iq")
+        .attr("id", "p1")
+        .attr("type", "get")
+        .attr("xmlns", "w:p")
+        .attr("to", Jid::server_jid())
+        .children([Node::new("ping")])
+        .build();
+    a.send(&ping).await;
+    let next = a.recv().await;
+    assert_eq!((next.tag.as_ref(), next.attr_str("id").unwrap()), ("iq", "p1"));
+    assert_eq!(sim.counters().routed, before + 1, "only Bob's device is routed to");
+    let queued: Vec<_> = sim.devices(PHONE).unwrap().into_iter().map(|d| d.queued).collect();
+    assert_eq!(queued, [0, 0]);
+}
+
+/// Difference 4 of issue 17: an iq the simulator does not implement is answered with the real
+/// server's error for an unsupported request, `<error code="501" text="feature-not-implemented"/>`
+/// from `s.whatsapp.net` (venomous0x/WhatsAPI#643, mgp25/Chat-API#349), never an empty success,
+/// and every such namespace is counted.
+#[tokio::test]
+async fn unimplemented_iqs_get_501_and_are_counted_per_namespace() {
+    let (sim, url) = start(23).await;
+    let mut rng = StdRng::seed_from_u64(24);
+    let alice = new_companion(&mut rng);
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    let (mut a, _, _) = login(&sim, &url, &alice, PHONE).await;
+    let iq = |id: &str, xmlns: &str, child: &str| {
+        Node::builder("iq")
+            .attr("id", id.to_owned())
+            .attr("type", "get")
+            .attr("xmlns", xmlns.to_owned())
+            .attr("to", Jid::server_jid())
+            .children([Node::new(child.to_owned())])
+            .build()
+    };
+    let requests = [
+        ("u1", "w:sync:app:state", "sync"),
+        ("u2", "w:stats", "add"),
+        ("u3", "newsletter", "my_addons"),
+        ("u4", "newsletter", "other"),
+    ];
+    for (id, xmlns, child) in requests {
+        a.send(&iq(id, xmlns, child)).await;
+        let answer = a.recv().await;
+        assert_eq!(answer.attr_str("id").unwrap(), id);
+        assert_eq!(answer.attr_str("type").unwrap(), "error", "{xmlns}");
+        assert_eq!(answer.attr_jid("from").unwrap(), Jid::server_jid());
+        let error = answer.child("error").unwrap();
+        assert_eq!(
+            (error.attr_str("code").unwrap(), error.attr_str("text").unwrap()),
+            ("501", "feature-not-implemented")
+        );
+    }
+    // An implemented one is still answered with its result and not counted.
+    a.send(&iq("p1", "w:p", "ping")).await;
+    assert_eq!(a.recv().await.attr_str("type").unwrap(), "result");
+    // Baileys issues its privacy token after every 1:1 send (`issuePrivacyTokens`,
+    // Socket/messages-send.js) and keeps the tokens of the answer (`storeTcTokensFromIqResult`).
+    let tokens = Node::builder("iq")
+        .attr("id", "t1")
+        .attr("type", "set")
+        .attr("xmlns", "privacy")
+        .attr("to", Jid::server_jid())
+        .children([Node::builder("tokens")
+            .children([Node::builder("token")
+                .attr("jid", "15550002222@s.whatsapp.net")
+                .attr("t", "1700000000")
+                .attr("type", "trusted_contact")
+                .build()])
+            .build()])
+        .build();
+    a.send(&tokens).await;
+    let answer = a.recv().await;
+    assert_eq!(answer.attr_str("type").unwrap(), "result");
+    let token = answer.child("tokens").and_then(|t| t.child("token")).unwrap();
+    assert_eq!(token.attr_str("type").unwrap(), "trusted_contact");
+    assert_eq!(token.attr_str("t").unwrap(), "1700000000");
+    assert_eq!(token.content_bytes().map(<[u8]>::len), Some(20));
+    let counters = sim.counters();
+    assert_eq!(counters.iqs_unhandled, 4);
+    let namespaces: Vec<(&str, u64)> =
+        counters.iqs_unhandled_namespaces.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(namespaces, [("newsletter", 2), ("w:stats", 1), ("w:sync:app:state", 1)]);
+}
+
+/// Difference 3 of issue 17: after a stream error the server leaves the closing to the client
+/// for `SimConfig::stream_close_delay` (reading and discarding what it sends meanwhile), then
+/// closes the socket itself.
+#[tokio::test]
+async fn after_a_stream_error_the_server_waits_then_closes() {
+    let sim = Sim::new(SimConfig {
+        seed: Some(25),
+        clock: Arc::new(ManualClock::new(NOW)),
+        stream_close_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    });
+    sim.create_account(PHONE, Some("100200300400500")).unwrap();
+    let addr = sim.serve_ws("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = format!("ws://{addr}/ws/chat");
+    let mut rng = StdRng::seed_from_u64(26);
+    let alice = new_companion(&mut rng);
+    assert_eq!(pair(&sim, &url, &alice, PHONE).await, 1);
+    let (mut a, _, _) = login(&sim, &url, &alice, PHONE).await;
+    assert_eq!(sim.inject(&wa_sim::Target::default(), wa_sim::StreamError::Unavailable), 1);
+    let end = a.recv().await;
+    assert_eq!(end.attr_str("code").unwrap(), "503");
+    // The socket is still open: what the client sends is taken (and ignored).
+    a.send(&Node::builder("presence").attr("type", "unavailable").build()).await;
+    // Then the server closes it (within the test's guard, well after the delay).
+    let closed = tokio::time::timeout(Duration::from_secs(5), a.0.recv()).await.unwrap();
+    assert!(closed.is_err(), "{closed:?}");
 }

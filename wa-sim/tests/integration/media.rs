@@ -72,3 +72,35 @@ async fn media_host_upload_download_and_refusals() {
     let res = http.put(format!("{base}{direct}")).send().await.unwrap();
     assert_eq!(res.status(), 405);
 }
+
+/// Difference 2 of issue 17: the upload token is accepted padded (whatsmeow `upload.go`,
+/// `base64.URLEncoding`, also percent-encoded) and unpadded (Baileys
+/// `src/Utils/messages-media.ts`, `encodeBase64EncodedStringForUpload`), as the real media
+/// hosts do; a token padded wrongly is still not the body's hash.
+#[tokio::test]
+async fn upload_token_padded_or_not() {
+    use base64::engine::general_purpose::URL_SAFE;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = Sim::new(SimConfig { seed: Some(6), ..SimConfig::default() });
+    let addr = sim.serve_media("127.0.0.1:0".parse().unwrap(), 1 << 20).await.unwrap();
+    let http = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
+    let auth = sim.media_auth();
+    let upload = |tok: String, body: Vec<u8>| {
+        http.post(format!("https://{addr}/mms/image/{tok}?auth={auth}&token={tok}"))
+            .body(body)
+            .send()
+    };
+    let padded = |body: &[u8]| URL_SAFE.encode(Sha256::digest(body));
+    assert!(padded(b"x").ends_with('='));
+    let cases = [
+        (token(b"unpadded"), b"unpadded".to_vec(), 200),
+        (padded(b"padded"), b"padded".to_vec(), 200),
+        (padded(b"encoded").replace('=', "%3D"), b"encoded".to_vec(), 200),
+        (format!("{}=", padded(b"twice")), b"twice".to_vec(), 400),
+    ];
+    for (tok, body, status) in cases {
+        let res = upload(tok.clone(), body).await.unwrap();
+        assert_eq!(res.status(), status, "{tok}");
+    }
+    assert_eq!(sim.counters().media_uploads, 3);
+}

@@ -15,7 +15,7 @@ use wa_session::{
 };
 use wa_sim::{MediaKind, PhoneContent, PhoneMessage, Quoted, Sim};
 
-use super::{BOB, Client, NOW, PHONE, login, new_companion, pair, start};
+use super::{BOB, Client, NOW, PHONE, login_with_success, new_companion, pair, start};
 
 /// A logged-in companion with a Signal store whose keys the server holds.
 struct Device {
@@ -44,7 +44,7 @@ impl Device {
         let mut rng = StdRng::seed_from_u64(seed);
         let companion = new_companion(&mut rng);
         assert_eq!(pair(sim, url, &companion, phone).await, 1);
-        let (mut client, _, _) = login(sim, url, &companion, phone).await;
+        let (mut client, success, _, _) = login_with_success(sim, url, &companion, phone).await;
         let store = MemoryStore::new(companion.identity.clone(), companion.registration_id);
         let signed = SignedPreKeyRecord::generate(&companion.identity, 1, NOW, &mut rng);
         store.save_signed_pre_key(&signed).await.unwrap();
@@ -84,7 +84,8 @@ impl Device {
         assert_eq!(client.recv().await.attr_str("type").unwrap(), "result");
         let own = OwnDevice {
             jid: jid(&format!("{phone}:1@s.whatsapp.net")),
-            lid: Some(jid(&format!("{lid}:1@lid"))),
+            // Like Baileys (`CB:success` -> `creds.me.lid`), the device trusts `<success lid>`.
+            lid: Some(success.attr_jid("lid").unwrap()),
             device_identity: None,
         };
         let keys = PreKeyBundle {
@@ -96,6 +97,7 @@ impl Device {
             signed_pre_key_signature: signed.signature.to_vec(),
             identity_key: companion.identity.public,
         };
+        assert_eq!(own.lid, Some(jid(&format!("{lid}:1@lid"))), "<success lid> names the device");
         Self { client, store, own, keys, rng }
     }
 
@@ -129,15 +131,20 @@ impl Device {
     /// Sends `text` to account `to` (its devices and our own phone), with sessions from the
     /// server's bundles; returns the stanza sent.
     async fn send_text(&mut self, id: &str, to: &str, devices: &[Jid], text: &str) -> Node {
+        let chat = jid(&format!("{to}@s.whatsapp.net"));
+        self.send_text_in(id, &chat, devices, text).await
+    }
+
+    /// [`Device::send_text`] to the chat `chat` (phone-number or LID addressing).
+    async fn send_text_in(&mut self, id: &str, chat: &Jid, devices: &[Jid], text: &str) -> Node {
         let iq = fetch_bundles_iq("b1", devices);
         self.client.send(&iq).await;
         let answer = self.next("iq").await;
         let bundles = parse_bundles(&answer).unwrap();
         establish_sessions(&self.store, &bundles, &mut self.rng).await.unwrap();
         let message = e2e::Message { conversation: Some(text.to_owned()), ..Default::default() };
-        let chat = jid(&format!("{to}@s.whatsapp.net"));
         let encrypted =
-            encrypt_message(&self.store, &self.own, id, &chat, &message, devices, &mut self.rng)
+            encrypt_message(&self.store, &self.own, id, chat, &message, devices, &mut self.rng)
                 .await
                 .unwrap();
         assert!(encrypted.skipped.is_empty(), "{:?}", encrypted.skipped);
@@ -294,6 +301,52 @@ async fn phone_decrypts_companions_records_copies_and_auto_answers() {
         read = alice.next("receipt").await;
     }
     assert_eq!((read.attr_str("id").unwrap(), read.attr_str("type").unwrap()), ("A2", "read"));
+}
+
+/// Difference 1 of issue 17: a companion that takes its own LID from `<success lid>` (Baileys
+/// `src/Socket/socket.ts`, `CB:success`; whatsmeow `connectionevents.go`,
+/// `handleConnectSuccess`) and writes in LID addressing still covers its primary phone: the
+/// phone gets the `DeviceSentMessage` copy of every message, nobody sends a retry receipt.
+#[tokio::test]
+async fn lid_addressed_sends_reach_the_own_phone_without_retries() {
+    let (sim, _url, mut alice, _bob) = two_accounts(70).await;
+    let chat = jid(&format!("{BOB_LID}@lid"));
+    let devices = [
+        jid(&format!("{BOB_LID}@lid")),
+        jid(&format!("{BOB_LID}:1@lid")),
+        jid(&format!("{ALICE_LID}@lid")),
+    ];
+    let ids = ["L1", "L2", "L3"];
+    for id in ids {
+        alice.send_text_in(id, &chat, &devices, &format!("lid {id}")).await;
+        // Bob's phone's delivery receipt comes back (her own phone's `sender` receipt may come
+        // first); none is a retry.
+        loop {
+            let receipt = alice.next("receipt").await;
+            let kind = receipt.attr_opt_str("type").unwrap().unwrap_or("delivery");
+            assert_ne!(kind, "retry", "{receipt:?}");
+            if kind == "delivery" {
+                assert_eq!(receipt.attr_str("id").unwrap(), id);
+                break;
+            }
+        }
+    }
+    for id in ids {
+        let copy =
+            eventually(|| sim.phone_received(PHONE).unwrap().into_iter().find(|r| r.id == id))
+                .await;
+        assert!(copy.from_me, "{copy:?}");
+        assert_eq!((copy.error.as_deref(), copy.text.clone()), (None, Some(format!("lid {id}"))));
+        let got =
+            eventually(|| sim.phone_received(BOB).unwrap().into_iter().find(|r| r.id == id)).await;
+        assert_eq!(got.error, None);
+    }
+    let errors: Vec<_> = [PHONE, BOB]
+        .iter()
+        .flat_map(|phone| sim.phone_received(phone).unwrap())
+        .filter(|r| r.error.is_some())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[tokio::test]
