@@ -17,6 +17,11 @@
 //! (the one that sets up the Signal session) is sent and delivered before the timed stream, and
 //! the stream's first second is warm-up.
 //! Every message must arrive; the figures are p50, p99 and the maximum.
+//!
+//! `BENCH_VIEWERS` (default 1) opens that many streams per line, as that many open panels of the
+//! line's user. Each viewer does what the panel does with a `message.stored` event: when the
+//! event does not carry the message, it fetches the conversation's newest page. A message's
+//! latency is taken at the first viewer of its line, when that viewer holds the message.
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -57,6 +62,8 @@ async fn main() {
     let rate: u64 = arg(2, 1000);
     let seconds: u64 = arg(3, 10);
     let backend: String = arg(4, "sqlite".to_owned());
+    let viewers: usize =
+        std::env::var("BENCH_VIEWERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
 
@@ -161,39 +168,69 @@ async fn main() {
     }
     eprintln!("server: {lines} lines paired in {:.1} s", started.elapsed().as_secs_f64());
 
-    // One SSE client per line, as its user.
+    // VIEWERS SSE clients per line, as its user, each behaving as the panel does.
     let sent: Arc<Vec<Mutex<VecDeque<Instant>>>> =
         Arc::new((0..lines).map(|_| Mutex::new(VecDeque::new())).collect());
     let (lat_tx, mut lat_rx) = mpsc::unbounded_channel::<(Instant, f64)>();
     let http = reqwest::Client::new();
     for (i, _) in line_ids.iter().enumerate() {
-        let token = key.issue(&claims(
-            MEMBER,
-            100 + i as i64,
-            Role::User,
-            generation,
-            b24_client::Clock::now_unix(&*clock),
-        ));
-        let mut resp =
-            http.get(format!("{base}/api/events")).bearer_auth(token).send().await.unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let (sent, lat_tx) = (sent.clone(), lat_tx.clone());
-        tokio::spawn(async move {
-            let mut buf = String::new();
-            while let Ok(Some(chunk)) = resp.chunk().await {
-                let at = Instant::now();
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find("\n\n") {
-                    let block: String = buf.drain(..end + 2).collect();
-                    if block.contains("event:message.stored")
-                        && block.contains("\"direction\":\"in\"")
-                    {
-                        let t0 = sent[i].lock().unwrap().pop_front().expect("an event per message");
-                        let _ = lat_tx.send((t0, at.duration_since(t0).as_secs_f64() * 1000.0));
+        for viewer in 0..viewers {
+            let token = key.issue(&claims(
+                MEMBER,
+                100 + i as i64,
+                Role::User,
+                generation,
+                b24_client::Clock::now_unix(&*clock),
+            ));
+            let mut resp = http
+                .get(format!("{base}/api/events"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            let (sent, lat_tx, http, base) =
+                (sent.clone(), lat_tx.clone(), http.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut buf = String::new();
+                while let Ok(Some(chunk)) = resp.chunk().await {
+                    buf.push_str(&String::from_utf8_lossy(&chunk));
+                    while let Some(end) = buf.find("\n\n") {
+                        let block: String = buf.drain(..end + 2).collect();
+                        if !block.contains("event:message.stored") {
+                            continue;
+                        }
+                        let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else {
+                            continue;
+                        };
+                        let event: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+                        if event["direction"] != "in" {
+                            continue;
+                        }
+                        if event.get("message").is_none() {
+                            // The panel of this version re-reads the conversation's newest page.
+                            let conversation = &event["conversation_id"];
+                            let page = http
+                                .get(format!(
+                                    "{base}/api/conversations/{conversation}/messages?limit=10"
+                                ))
+                                .bearer_auth(&token)
+                                .send()
+                                .await
+                                .unwrap();
+                            assert_eq!(page.status().as_u16(), 200);
+                            page.bytes().await.unwrap();
+                        }
+                        if viewer == 0 {
+                            let at = Instant::now();
+                            let t0 =
+                                sent[i].lock().unwrap().pop_front().expect("an event per message");
+                            let _ = lat_tx.send((t0, at.duration_since(t0).as_secs_f64() * 1000.0));
+                        }
                     }
                 }
-            }
-        });
+            });
+        }
     }
     drop(lat_tx);
 
@@ -262,12 +299,13 @@ async fn main() {
     let (p50, p99, max) =
         (percentile(&measured, 0.5), percentile(&measured, 0.99), measured[measured.len() - 1]);
     println!(
-        "server-{backend}: {total} messages over {lines} lines and {lines} SSE streams, offered {offered:.0} msg/s, \
+        "server-{backend}: {total} messages over {lines} lines and {streams} SSE streams ({viewers} per line), offered {offered:.0} msg/s, \
          all delivered in {elapsed:.1} s; latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms ({} measured after 1 s warm-up)",
-        measured.len()
+        measured.len(),
+        streams = lines * viewers,
     );
     println!(
-        "server: ours={p99:.1} peer={TARGET_P99_MS:.0} ratio={:.2} ms p99 inbound-to-SSE at {rate} msg/s (peer = the design's target; no external peer)",
+        "server: ours={p99:.1} peer={TARGET_P99_MS:.0} ratio={:.2} ms p99 inbound-to-SSE at {rate} msg/s, {viewers} viewer(s) per line (peer = the design's target; no external peer)",
         TARGET_P99_MS / p99.max(0.001)
     );
     if backend == "pg" {
