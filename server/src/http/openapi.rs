@@ -595,4 +595,10 @@ mod tests {
             assert!(schemas.contains_key(&name), "missing schema {name}");
         }
     }
+
+    #[test]
+    fn the_document_is_pinned() {
+        // Clients are generated from this document: a change must be seen in review.
+        insta::assert_json_snapshot!("openapi", document());
+    }
 }
