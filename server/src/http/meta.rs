@@ -1,4 +1,4 @@
-//! `/api/openapi.json` and `/metrics`.
+//! `/healthz`, `/api/openapi.json` and `/metrics`.
 
 use std::collections::BTreeMap;
 
@@ -6,6 +6,11 @@ use tenancy::Caller;
 use warp::{Reply, http::HeaderValue, reply::Response};
 
 use crate::{error::ApiError, state::AppState};
+
+/// `GET /healthz`: the process answers.
+pub fn healthz() -> Response {
+    "ok".into_response()
+}
 
 /// `GET /api/openapi.json`.
 pub async fn openapi() -> Response {
