@@ -142,7 +142,7 @@ pub async fn run(
         tracing::info!(local = %metrics_addr, "metrics listening");
         tokio::spawn(serve_http(
             metrics,
-            crate::http::filters::metrics_routes(state.clone()),
+            crate::http::router::metrics_routes(state.clone()),
             limits.clone(),
             shutdown(),
         ));

@@ -1,6 +1,6 @@
 //! The HTTP surface on warp. [`table`] lists every route once (method, path, who may call it,
-//! whether it writes, its OpenAPI description and its handler); [`filters`] builds the warp
-//! routes from it, with authentication, role and writability as filters in front of each
+//! whether it writes, its OpenAPI description and its handler); [`router`] builds the warp
+//! routes from it, with authentication, role and writability as [`filters`] in front of each
 //! handler; [`openapi`] derives the document from it.
 //!
 //! Handlers, by resource: [`lines`] (and [`connection`] to WhatsApp), [`conversations`],
@@ -19,6 +19,7 @@ pub mod messages;
 pub mod meta;
 pub mod models;
 pub mod openapi;
+pub mod router;
 mod shared;
 pub mod sse;
 pub mod subscription;
@@ -26,5 +27,5 @@ pub mod table;
 pub mod ui;
 pub mod users;
 
-pub use filters::routes;
+pub use router::routes;
 pub use table::ROUTES;

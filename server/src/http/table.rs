@@ -6,8 +6,10 @@ use warp::{Filter, filters::BoxedFilter, reply::Response};
 
 use super::{
     audit, bitrix, connection, conversations,
-    filters::{bearer, form, form_bytes, json, respond},
-    lines, media, messages, meta, sse, subscription, ui, users,
+    filters::{bearer, form, form_bytes, json},
+    lines, media, messages, meta,
+    router::respond,
+    sse, subscription, ui, users,
 };
 use crate::state::{AppState, Session};
 
