@@ -74,7 +74,9 @@ pub struct Doc {
 pub type Endpoint = BoxedFilter<(Response,)>;
 
 /// How a handler is reached: what the filters in front of it produce (path matched, method
-/// matched, access and writability checked), and how it takes its own input from there.
+/// matched, access and writability checked), and how it takes its own input from there. Each
+/// variant holds a builder given `g`, that filter; the builder adds the route's own input (a
+/// JSON body, a query, headers) and calls the handler.
 #[derive(Clone, Copy)]
 pub enum Handler {
     /// No parameter in the path, no session: the state.
