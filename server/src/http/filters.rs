@@ -1,7 +1,7 @@
 //! The filters in front of the handlers: who calls (the session token from the header or the
 //! query, the caller's [`Session`], the administrator role, a tenant still writable, the plan
 //! hook's secret), each refusing with the API's error before any body is read; and the body
-//! filters (JSON and Bitrix24 forms, bounded). [`super::router`] composes them per route.
+//! filters (JSON and Bitrix24 forms, bounded). The router composes them per route.
 
 use std::convert::Infallible;
 
@@ -13,7 +13,7 @@ use warp::{
     http::{HeaderMap, header},
 };
 
-use super::table::{Access, Route};
+use super::route::{Access, Route};
 use crate::{
     error::ApiError,
     state::{AppState, Session},

@@ -12,9 +12,13 @@ pub fn healthz() -> Response {
     "ok".into_response()
 }
 
-/// `GET /api/openapi.json`.
-pub async fn openapi() -> Response {
-    warp::reply::json(&super::openapi::document()).into_response()
+/// `GET /api/openapi.json`: the document, derived from the route table and serialised once by
+/// the router.
+pub fn openapi(document: bytes::Bytes) -> Response {
+    let mut r = Response::new(document.into());
+    r.headers_mut()
+        .insert(warp::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 /// `GET /metrics` on the API's listener: only with the configured `metrics_token` as a bearer

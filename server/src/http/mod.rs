@@ -1,4 +1,4 @@
-//! The HTTP surface on warp. [`table`] lists every route once (method, path, who may call it,
+//! The HTTP surface on warp. [`table`] lists every [`route`] once (method, path, who may call it,
 //! whether it writes, its OpenAPI description and its handler); [`router`] builds the warp
 //! routes from it, with authentication, role and writability as [`filters`] in front of each
 //! handler; [`openapi`] derives the document from it.
@@ -19,6 +19,7 @@ pub mod messages;
 pub mod meta;
 pub mod models;
 pub mod openapi;
+pub mod route;
 pub mod router;
 mod shared;
 pub mod sse;

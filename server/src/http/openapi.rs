@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::table::{Access, Route};
+use super::route::{Access, Route};
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })

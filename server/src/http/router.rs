@@ -4,21 +4,17 @@
 //! wrong method, refused token or role, bad body) become the same JSON error shape in
 //! [`recover`].
 
-use std::{convert::Infallible, future::Future};
+use std::convert::Infallible;
 
 use warp::{Filter, Rejection, Reply, filters::BoxedFilter, reply::Response};
 
 use super::{
     filters::{Refused, admitted, open_gate},
-    meta,
-    table::{Handler, Method, ROUTES, Route},
+    meta, openapi,
+    route::{Handler, Method, Route},
+    table::ROUTES,
 };
 use crate::{error::ApiError, state::AppState};
-
-/// A handler's result as a response, an error as its JSON answer.
-pub(super) async fn respond(f: impl Future<Output = Result<Response, ApiError>>) -> Response {
-    f.await.unwrap_or_else(|e| e.response())
-}
 
 /// `GET /metrics` on a listener of its own (`metrics_listen`): no token asked, the address
 /// is the protection.
@@ -89,6 +85,12 @@ pub fn endpoint(route: &Route, state: &AppState) -> Option<BoxedFilter<(Response
         (Handler::ScopedId(build), true) => {
             let path = param_path::<i64>(route.path)?;
             Some(build(path.and(method).and(admitted(route, state)).boxed()))
+        }
+        (Handler::Document, false) => {
+            let path = literal_path(route.path)?;
+            // Derived once: the table does not change while the server runs.
+            let document = bytes::Bytes::from(openapi::document().to_string());
+            Some(path.and(method).map(move || meta::openapi(document.clone())).boxed())
         }
         _ => None,
     }
@@ -196,6 +198,7 @@ mod tests {
                 Handler::File(_) => !r.scoped() && with_param,
                 Handler::Scoped(_) => r.scoped() && !with_param,
                 Handler::ScopedId(_) => r.scoped() && with_param,
+                Handler::Document => !r.scoped() && !with_param,
             };
             assert!(fits, "{} {}: {:?} does not fit", r.method.as_str(), r.path, r.handler);
         }

@@ -1,4 +1,5 @@
-//! What handlers share: JSON answers, page limits, and publishing to the event bus.
+//! What handlers share: JSON answers, errors answered as responses, page limits, and
+//! publishing to the event bus.
 
 use serde::Serialize;
 use tenancy::LineId;
@@ -39,4 +40,11 @@ pub(super) fn publish(
         payload,
         audience,
     });
+}
+
+/// A handler's result as a response, an error as its JSON answer.
+pub(super) async fn respond(
+    f: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
+    f.await.unwrap_or_else(|e| e.response())
 }

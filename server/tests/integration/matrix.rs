@@ -328,7 +328,7 @@ async fn every_endpoint_times_every_caller() {
             .iter()
             .find(|r| r.method.as_str() == *m && r.path == templ)
             .unwrap_or_else(|| panic!("{m} {templ} is not in the route table"));
-        let admin_only = route.access == wab24::http::table::Access::Admin;
+        let admin_only = route.access == wab24::http::route::Access::Admin;
         let users_refused = expect.assigned == 403 && expect.not_assigned == 403;
         assert_eq!(admin_only, users_refused, "{m} {p}: the table's role and the matrix disagree");
     }
