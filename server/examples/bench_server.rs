@@ -141,6 +141,7 @@ async fn main() {
         Arc::new(SharedClock(clock.clone())),
         Some(runtime.clone()),
     );
+    wab24::state::events::forward_runtime_events(&state);
     let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(warp::serve(wab24::http::routes(state)).incoming(listener).run());
@@ -182,12 +183,8 @@ async fn main() {
                 generation,
                 b24_client::Clock::now_unix(&*clock),
             ));
-            let mut resp = http
-                .get(format!("{base}/api/events"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+            let mut resp =
+                http.get(format!("{base}/api/events")).bearer_auth(&token).send().await.unwrap();
             assert_eq!(resp.status().as_u16(), 200);
             let (sent, lat_tx, http, base) =
                 (sent.clone(), lat_tx.clone(), http.clone(), base.clone());

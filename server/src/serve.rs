@@ -111,6 +111,7 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
     ));
     let state = AppState::new(settings(c), store.clone(), b24, key, clock, Some(runtime.clone()));
+    crate::state::events::forward_runtime_events(&state);
     crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     match runtime.restore_all().await {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),
@@ -141,7 +142,7 @@ pub async fn run(
         tracing::info!(local = %metrics_addr, "metrics listening");
         tokio::spawn(serve_http(
             metrics,
-            crate::http::filters::metrics_routes(state.clone()),
+            crate::http::router::metrics_routes(state.clone()),
             limits.clone(),
             shutdown(),
         ));

@@ -30,6 +30,16 @@ pub enum Role {
     User,
 }
 
+impl Role {
+    /// The role's name, as tokens and logs write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
 /// The claims of a session token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

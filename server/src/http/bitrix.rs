@@ -382,7 +382,7 @@ fn ui_lang(lang: &str) -> &'static str {
 fn app_page(app: &OpenedApp) -> String {
     let session = serde_json::json!({
         "token": app.token,
-        "role": crate::http::api::role_name(app.role),
+        "role": app.role.as_str(),
         "user_id": app.user_id,
         "lang": app.lang,
     })
@@ -431,7 +431,7 @@ async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiResult<Opene
     let role = if user.is_admin { Role::Admin } else { Role::User };
     let claims = session::claims(&frame.member_id, uid, role, info.generation, state.now_unix());
     let token = state.key().issue(&claims);
-    tracing::info!(member_id = %frame.member_id, user_id = uid, role = crate::http::api::role_name(role), "session issued");
+    tracing::info!(member_id = %frame.member_id, user_id = uid, role = role.as_str(), "session issued");
     Ok(OpenedApp {
         token,
         // The portal's domain as registered (confirmed at install), not the frame's.

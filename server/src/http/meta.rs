@@ -1,4 +1,4 @@
-//! `/api/openapi.json` and `/metrics`.
+//! `/healthz`, `/api/openapi.json` and `/metrics`.
 
 use std::collections::BTreeMap;
 
@@ -7,9 +7,18 @@ use warp::{Reply, http::HeaderValue, reply::Response};
 
 use crate::{error::ApiError, state::AppState};
 
-/// `GET /api/openapi.json`.
-pub async fn openapi() -> Response {
-    warp::reply::json(&super::openapi::document()).into_response()
+/// `GET /healthz`: the process answers.
+pub fn healthz() -> Response {
+    "ok".into_response()
+}
+
+/// `GET /api/openapi.json`: the document, derived from the route table and serialised once by
+/// the router.
+pub fn openapi(document: bytes::Bytes) -> Response {
+    let mut r = Response::new(document.into());
+    r.headers_mut()
+        .insert(warp::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 /// `GET /metrics` on the API's listener: only with the configured `metrics_token` as a bearer

@@ -359,6 +359,25 @@ async fn subscription_plan_hook_and_read_only_trial() {
     let s = app.get("/api/subscription", &admin).await.json();
     assert_eq!((s["read_only"].as_bool(), s["trial_days_left"].as_i64()), (Some(true), Some(0)));
     assert_eq!(app.get("/api/me", &u2).await.json()["read_only"], true);
+    // The route table decides: every route it marks writable answers 402 now, no other does.
+    for r in wab24::http::ROUTES.iter().filter(|r| r.scoped() && r.path != "/api/events") {
+        let path = r
+            .path
+            .replace("{line_id}", "1")
+            .replace("{conversation_id}", "1")
+            .replace("{message_id}", "1")
+            .replace("{user_id}", "999");
+        let a = app.call(r.method.as_str(), &path, Some(&admin), Some(json!({}))).await;
+        assert_eq!(
+            a.status == 402,
+            r.writable,
+            "{} {}: {} {}",
+            r.method.as_str(),
+            r.path,
+            a.status,
+            a.body
+        );
+    }
 }
 
 #[tokio::test]

@@ -91,6 +91,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         Arc::new(SharedClock(Arc::new(clock.clone()))),
         Some(runtime),
     );
+    wab24::state::events::forward_runtime_events(&state);
     tokio::spawn(wab24::serve::serve_http(
         listener,
         wab24::http::routes(state.clone()),

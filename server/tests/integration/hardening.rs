@@ -639,7 +639,7 @@ async fn metrics_ask_for_their_token_or_a_listener_of_their_own() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(wab24::serve::serve_http(
         listener,
-        wab24::http::filters::metrics_routes(closed.state.clone()),
+        wab24::http::router::metrics_routes(closed.state.clone()),
         closed.state.settings().limits.clone(),
         std::future::pending(),
     ));

@@ -299,17 +299,39 @@ async fn every_endpoint_times_every_caller() {
             (*m, templ)
         })
         .collect();
+    let covered_all = covered.clone();
     covered.sort();
     covered.dedup();
     let mut scoped: Vec<(&str, String)> = wab24::http::ROUTES
         .iter()
-        .filter(|(_, p)| {
-            p.starts_with("/api/") && *p != "/api/openapi.json" && *p != "/api/hooks/plan"
+        .filter(|r| {
+            r.path.starts_with("/api/")
+                && r.path != "/api/openapi.json"
+                && r.path != "/api/hooks/plan"
         })
-        .map(|(m, p)| (*m, (*p).to_owned()))
+        .map(|r| (r.method.as_str(), r.path.to_owned()))
         .collect();
     scoped.sort();
     assert_eq!(covered, scoped);
+    // The route table says the same: exactly these ask for a session token.
+    let mut by_table: Vec<(&str, String)> = wab24::http::ROUTES
+        .iter()
+        .filter(|r| r.scoped())
+        .map(|r| (r.method.as_str(), r.path.to_owned()))
+        .collect();
+    by_table.sort();
+    assert_eq!(by_table, scoped);
+    // And the expectations follow the table's roles: users are refused (403) on the
+    // administrators' routes, and only there.
+    for ((m, templ), (_, p, _, expect)) in covered_all.iter().zip(&endpoints) {
+        let route = wab24::http::ROUTES
+            .iter()
+            .find(|r| r.method.as_str() == *m && r.path == templ)
+            .unwrap_or_else(|| panic!("{m} {templ} is not in the route table"));
+        let admin_only = route.access == wab24::http::route::Access::Admin;
+        let users_refused = expect.assigned == 403 && expect.not_assigned == 403;
+        assert_eq!(admin_only, users_refused, "{m} {p}: the table's role and the matrix disagree");
+    }
 
     let mut cases = 0;
     let mut failures = vec![];

@@ -1,6 +1,5 @@
-//! Sending from a conversation (text, quoted reply, reaction, media upload) and downloading a
-//! message's media. Sends are queued with an idempotency key (the caller's, or a fresh one) and
-//! answered 202 with the pending message; the status then moves over SSE (`message.status`).
+//! A message's media: uploading a file to send (streamed to disk with bounded memory, checked,
+//! and queued) and downloading a message's file.
 
 use bytes::Buf;
 use futures_util::{Stream, StreamExt};
@@ -8,12 +7,14 @@ use sha2::{Digest, Sha256};
 use tenancy::{ConversationId, MessageId, MessageKind};
 use tokio::io::AsyncWriteExt;
 use warp::{
-    Reply,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    reply::{self, Response},
+    http::{HeaderMap, HeaderValue, header},
+    reply::Response,
 };
 
-use super::models::{MediaQuery, MessageOut, SendReaction, SendText};
+use super::{
+    messages::{accepted, idempotency_key},
+    models::MediaQuery,
+};
 use crate::{
     error::{ApiError, ApiResult},
     runtime::{MediaUpload, StagedMedia},
@@ -51,62 +52,6 @@ fn upload_rule(kind: &str) -> ApiResult<UploadRule> {
 /// The media type without parameters, lower case (`audio/webm;codecs=opus` -> `audio/webm`).
 pub fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
-}
-
-fn idempotency_key(given: Option<String>) -> ApiResult<String> {
-    if let Some(key) = given.filter(|k| !k.is_empty()) {
-        return Ok(key);
-    }
-    let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|e| {
-        tracing::error!(error = %e, "no randomness for an idempotency key");
-        ApiError::Internal
-    })?;
-    Ok(format!("srv-{}", hex::encode(random)))
-}
-
-fn accepted(m: tenancy::Message) -> Response {
-    reply::with_status(reply::json(&MessageOut::from(m)), StatusCode::ACCEPTED).into_response()
-}
-
-/// `POST /api/conversations/{id}/messages`: a text, or a reply when `quoted_id` is given.
-pub async fn send_text(
-    state: AppState,
-    s: Session,
-    conversation: ConversationId,
-    body: SendText,
-) -> ApiResult<Response> {
-    s.require_writable(state.now_unix())?;
-    if body.text.trim().is_empty() {
-        return Err(ApiError::BadRequest("text must not be empty".to_owned()));
-    }
-    let runtime = state.require_runtime()?;
-    let key = idempotency_key(body.idempotency_key)?;
-    let m = runtime
-        .send_text(&s.claims.mid, s.caller(), conversation, &body.text, body.quoted_id, &key)
-        .await?;
-    tracing::info!(member_id = %s.claims.mid, message_id = m.id, "text queued");
-    Ok(accepted(m))
-}
-
-/// `POST /api/conversations/{id}/reactions`: an emoji on a message (empty takes it back).
-pub async fn send_reaction(
-    state: AppState,
-    s: Session,
-    conversation: ConversationId,
-    body: SendReaction,
-) -> ApiResult<Response> {
-    s.require_writable(state.now_unix())?;
-    if body.emoji.chars().count() > 16 {
-        return Err(ApiError::BadRequest("emoji must be one emoji".to_owned()));
-    }
-    let runtime = state.require_runtime()?;
-    let key = idempotency_key(body.idempotency_key)?;
-    let m = runtime
-        .send_reaction(&s.claims.mid, s.caller(), conversation, body.message_id, &body.emoji, &key)
-        .await?;
-    tracing::info!(member_id = %s.claims.mid, message_id = m.id, "reaction queued");
-    Ok(accepted(m))
 }
 
 /// The first bytes of a file of type `mime` as that format begins, for the image and video
@@ -260,7 +205,7 @@ fn check_format(mime: Option<&str>, head: &[u8]) -> ApiResult<()> {
 /// conversation, kind, type, declared size, upload slots, storage quota); then the body is
 /// streamed to a private file beside the media folder with bounded memory, checked, and moved
 /// in. A failed upload leaves no file.
-pub async fn send_media<B: Buf>(
+pub async fn upload<B: Buf>(
     state: AppState,
     s: Session,
     conversation: ConversationId,
@@ -268,7 +213,6 @@ pub async fn send_media<B: Buf>(
     headers: HeaderMap,
     body: impl Stream<Item = Result<B, warp::Error>>,
 ) -> ApiResult<Response> {
-    s.require_writable(state.now_unix())?;
     let rule = upload_rule(&q.kind)?;
     let mime = headers
         .get(header::CONTENT_TYPE)
@@ -339,7 +283,7 @@ pub async fn send_media<B: Buf>(
 }
 
 /// `GET /api/messages/{id}/media`: the file of a message the caller may see.
-pub async fn download_media(state: AppState, s: Session, id: MessageId) -> ApiResult<Response> {
+pub async fn download(state: AppState, s: Session, id: MessageId) -> ApiResult<Response> {
     let runtime = state.require_runtime()?;
     let m = s.tenant.message(s.caller(), id).await?;
     let media = m.media.ok_or(ApiError::NotFound("media"))?;

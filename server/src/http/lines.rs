@@ -1,0 +1,125 @@
+//! Lines: listing, creating, reading, changing settings, deleting and assigning them. Who may
+//! do what is checked by the route table's filters; a user sees only the lines assigned to them
+//! (the tenant's store scopes every query by the caller).
+
+use tenancy::LineId;
+use warp::{
+    Reply,
+    http::StatusCode,
+    reply::{self, Response},
+};
+
+use super::{
+    models::{Assign, CreateLine, LineOut, UpdateLine},
+    shared::{json, publish},
+};
+use crate::{
+    error::ApiResult,
+    events::Audience,
+    state::{AppState, Session},
+};
+
+/// A line with its live state from the runtime.
+fn line_out(state: &AppState, member_id: &str, line: tenancy::Line) -> LineOut {
+    let id = line.id;
+    let mut out = LineOut::from(line);
+    out.state = state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name());
+    out
+}
+
+/// `GET /api/lines`: every line for administrators, the assigned ones for users.
+pub async fn list(state: AppState, s: Session) -> ApiResult<Response> {
+    let lines: Vec<LineOut> = s
+        .tenant
+        .lines(s.caller())
+        .await?
+        .into_iter()
+        .map(|l| line_out(&state, &s.claims.mid, l))
+        .collect();
+    Ok(json(&serde_json::json!({ "lines": lines })))
+}
+
+/// `POST /api/lines` (administrators; within the quota; not when read-only).
+pub async fn create(state: AppState, s: Session, body: CreateLine) -> ApiResult<Response> {
+    let line =
+        s.tenant.create_line(s.caller(), &body.name, body.phone.as_deref(), state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = line.id, "line created");
+    let out = LineOut::from(line);
+    publish(
+        &state,
+        &s,
+        Some(out.id),
+        "line.created",
+        serde_json::json!({ "line": &out }),
+        Audience::Line,
+    );
+    Ok(reply::with_status(reply::json(&out), StatusCode::CREATED).into_response())
+}
+
+/// `GET /api/lines/{id}`.
+pub async fn get(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
+    Ok(json(&line_out(&state, &s.claims.mid, s.tenant.line(s.caller(), id).await?)))
+}
+
+/// `DELETE /api/lines/{id}` (administrators): the line disappears, its history is kept; a
+/// running line is stopped first.
+pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Response> {
+    s.tenant.line(s.caller(), id).await?;
+    if let Some(rt) = state.runtime()
+        && let Err(e) = rt.disconnect(&s.claims.mid, id).await
+    {
+        tracing::warn!(member_id = %s.claims.mid, line_id = id, error = %e, "stopping a deleted line failed");
+    }
+    s.tenant.delete_line(s.caller(), id, state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = id, "line deleted");
+    publish(
+        &state,
+        &s,
+        Some(id),
+        "line.deleted",
+        serde_json::json!({ "line_id": id }),
+        Audience::Admins,
+    );
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PATCH /api/lines/{id}` (administrators; not when read-only): changes the line's settings
+/// (`send_read_receipts`); a change is audited and published as `line.updated`.
+pub async fn update(
+    state: AppState,
+    s: Session,
+    id: LineId,
+    body: UpdateLine,
+) -> ApiResult<Response> {
+    let settings = tenancy::LineSettings { send_read_receipts: body.send_read_receipts };
+    let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");
+    let out = line_out(&state, &s.claims.mid, line);
+    publish(
+        &state,
+        &s,
+        Some(id),
+        "line.updated",
+        serde_json::json!({ "line": &out }),
+        Audience::Line,
+    );
+    Ok(json(&out))
+}
+
+/// `PUT /api/lines/{id}/assignment` (administrators): assign, reassign (the history moves with
+/// the line) or unassign (`user_id: null`). The user must be known (listed by `/api/users`).
+pub async fn assign(state: AppState, s: Session, id: LineId, body: Assign) -> ApiResult<Response> {
+    let before = s.tenant.line(s.caller(), id).await?.assigned_user;
+    let line = s.tenant.assign_line(s.caller(), id, body.user_id, state.now()).await?;
+    tracing::info!(member_id = %s.claims.mid, line_id = id, "line assigned");
+    let out = LineOut::from(line);
+    publish(
+        &state,
+        &s,
+        Some(id),
+        "line.assigned",
+        serde_json::json!({ "line": &out, "previous_user": before }),
+        Audience::Line,
+    );
+    Ok(json(&out))
+}

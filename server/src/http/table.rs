@@ -1,0 +1,551 @@
+//! The route table: every route the server answers, once. The warp routes
+//! ([`super::router`]), the permission checks in front of each handler and the OpenAPI document
+//! ([`super::openapi`]) are all derived from [`ROUTES`], so they cannot drift apart.
+
+use warp::Filter;
+
+use super::{
+    audit, bitrix, connection, conversations,
+    filters::{bearer, form, form_bytes, json},
+    lines, media, messages, meta,
+    route::{Access, Doc, Handler, Method, Route},
+    shared::respond,
+    sse, subscription, ui, users,
+};
+
+/// Every route the server answers, in the order of the OpenAPI document.
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::Get,
+        path: "/healthz",
+        access: Access::Public,
+        writable: false,
+        token_in_query: false,
+        doc: Doc { summary: "Liveness probe", body: None, ok: ("200", "text"), errors: &[] },
+        handler: Handler::Open(|g| g.map(|_| meta::healthz()).boxed()),
+    },
+    Route {
+        method: Method::Get,
+        path: "/metrics",
+        access: Access::Public,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Prometheus metrics: lines by status, messages in/out, SSE clients, Bitrix24 call errors. Asks for the configured metrics_token as a bearer token (401 without, 403 wrong); 404 when none is configured (metrics_listen serves it without a token on an address of its own)",
+            body: None,
+            ok: ("200", "text"),
+            errors: &["401", "403", "404"],
+        },
+        handler: Handler::Open(|g| g.and(bearer()).then(meta::metrics_with_token).boxed()),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/openapi.json",
+        access: Access::Public,
+        writable: false,
+        token_in_query: false,
+        doc: Doc { summary: "This document", body: None, ok: ("200", "json"), errors: &[] },
+        handler: Handler::Document,
+    },
+    Route {
+        method: Method::Get,
+        path: "/ui/{file}",
+        access: Access::Public,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "A file of the chat panel (ES modules, CSS, icons) embedded in the binary, with an ETag",
+            body: None,
+            ok: ("200", "binary"),
+            errors: &["404"],
+        },
+        handler: Handler::File(|g| {
+            g.and(warp::header::optional("if-none-match")).then(ui::file).boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/b24/install",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Install frame (an administrator's first open) or ONAPPINSTALL callback: registers the tenant, binds ONAPPUNINSTALL; the page calls BX24.installFinish()",
+            body: Some("form"),
+            ok: ("200", "html"),
+            errors: &["400", "502"],
+        },
+        handler: Handler::Open(|g| g.and(form()).then(bitrix::install).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/b24/app",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "App frame: AUTH_ID confirmed by the portal, a 72 h session token issued into the page (CSP frame-ancestors: the portal)",
+            body: Some("form"),
+            ok: ("200", "html"),
+            errors: &["400", "502"],
+        },
+        handler: Handler::Open(|g| g.and(form()).then(bitrix::app_frame).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/b24/events",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL is acted on only once the portal confirms it (the stored tokens fail, or app.info says not installed; 403/503 otherwise, nothing changed); with CLEAN every line is logged out of WhatsApp and the data soft-deleted, purged after the grace period unless reinstalled",
+            body: Some("form"),
+            ok: ("200", "json"),
+            errors: &["400", "503"],
+        },
+        handler: Handler::Open(|g| g.and(form_bytes()).then(bitrix::events).boxed()),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/me",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Who the token stands for",
+            body: None,
+            ok: ("200", "Me"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(users::me(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/lines",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Lines: every line for administrators, the assigned ones for users",
+            body: None,
+            ok: ("200", "LineList"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(lines::list(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/lines",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Create a line within the plan's quota (409 names current and maximum)",
+            body: Some("CreateLine"),
+            ok: ("201", "Line"),
+            errors: &["400", "409"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(json()).then(|st, s, body| respond(lines::create(st, s, body))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/lines/{line_id}",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc { summary: "One line", body: None, ok: ("200", "Line"), errors: &["404"] },
+        handler: Handler::ScopedId(|g| g.then(|id, st, s| respond(lines::get(st, s, id))).boxed()),
+    },
+    Route {
+        method: Method::Patch,
+        path: "/api/lines/{line_id}",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default). Audited; SSE line.updated",
+            body: Some("UpdateLine"),
+            ok: ("200", "Line"),
+            errors: &["400", "404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(json()).then(|id, st, s, body| respond(lines::update(st, s, id, body))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Delete,
+        path: "/api/lines/{line_id}",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Delete a line (history kept; stops counting against the quota)",
+            body: None,
+            ok: ("204", ""),
+            errors: &["404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(lines::delete(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Put,
+        path: "/api/lines/{line_id}/assignment",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Assign, reassign (history moves with the line) or unassign (user_id null)",
+            body: Some("Assign"),
+            ok: ("200", "Line"),
+            errors: &["400", "404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(json()).then(|id, st, s, body| respond(lines::assign(st, s, id, body))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/lines/{line_id}/connect",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Start the line: a new line pairs (SSE line.status events with state qr carry qr, qr_svg and expires_in_ms, to administrators), a paired one logs in; a running line is left as it is. Answers the current state",
+            body: None,
+            ok: ("202", "LineState"),
+            errors: &["404", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(connection::connect(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/lines/{line_id}/disconnect",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Stop the line; it stays stopped across restarts until the next connect",
+            body: None,
+            ok: ("204", ""),
+            errors: &["404", "409", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(connection::disconnect(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/lines/{line_id}/logout",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Log the line out of WhatsApp (the device is removed; pairing again is needed)",
+            body: None,
+            ok: ("204", ""),
+            errors: &["404", "409", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(connection::logout(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/lines/{line_id}/conversations",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "A line's conversations with unread counts, most recent first",
+            body: None,
+            ok: ("200", "ConversationList"),
+            errors: &["404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(conversations::of_line(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/conversations/search",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Search the caller's lines (query q, limit): contacts by name, JID or phone (digits, or as displayed: +7 916 000-00-01) with their conversations, then messages by text (message, newest first)",
+            body: None,
+            ok: ("200", "SearchResults"),
+            errors: &["400"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(warp::query()).then(|st, s, q| respond(conversations::search(st, s, q))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/conversations/{conversation_id}",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "One conversation",
+            body: None,
+            ok: ("200", "Conversation"),
+            errors: &["404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(conversations::get(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/conversations/{conversation_id}/messages",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "History page, newest first (query before, limit 1..200)",
+            body: None,
+            ok: ("200", "HistoryPage"),
+            errors: &["400", "404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(warp::query())
+                .then(|id, st, s, q| respond(messages::history(st, s, id, q)))
+                .boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/conversations/{conversation_id}/messages",
+        access: Access::Member,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Send a text, or a reply with quoted_id; once per idempotency_key (the same key with another body is 422); queued (202) even while the line is not connected, sent when it is; the status moves sent, delivered, read over SSE (message.status)",
+            body: Some("SendText"),
+            ok: ("202", "Message"),
+            errors: &["400", "404", "422", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(json())
+                .then(|id, st, s, body| respond(messages::send_text(st, s, id, body)))
+                .boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/conversations/{conversation_id}/reactions",
+        access: Access::Member,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "React to a message with an emoji (empty takes it back)",
+            body: Some("SendReaction"),
+            ok: ("202", "Message"),
+            errors: &["400", "404", "422", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(json())
+                .then(|id, st, s, body| respond(messages::send_reaction(st, s, id, body)))
+                .boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/conversations/{conversation_id}/media",
+        access: Access::Member,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB. Authenticated and checked against the conversation before the body is read, then streamed to disk; an image or video must begin as its declared type (415); 413 also when the portal's storage quota is reached (with current and max bytes); 429 when the portal has its maximum of uploads under way, 503 when the server has",
+            body: Some("binary"),
+            ok: ("202", "Message"),
+            errors: &["400", "404", "413", "415", "422", "429", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(warp::query())
+                .and(warp::header::headers_cloned())
+                .and(warp::body::stream())
+                .then(|id, st, s, q, headers, body| {
+                    respond(media::upload(st, s, id, q, headers, body))
+                })
+                .boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/messages/{message_id}/media",
+        access: Access::Member,
+        writable: false,
+        token_in_query: true,
+        doc: Doc {
+            summary: "A message's file (the token may also be given as ?access_token=); images, video and audio inline, anything else as an attachment",
+            body: None,
+            ok: ("200", "binary"),
+            errors: &["404", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(media::download(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/conversations/{conversation_id}/read",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The caller opened the conversation: when its unread count is theirs (the line's assigned user; administrators while nobody is assigned) it goes to zero and WhatsApp gets read receipts unless the line's send_read_receipts is off; anyone else changes nothing (cleared false). Allowed when read-only",
+            body: None,
+            ok: ("200", "json"),
+            errors: &["404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(conversations::mark_read(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/users",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Portal users (user.get, cached; source portal or cache)",
+            body: None,
+            ok: ("200", "UserList"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(users::list(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/users/{user_id}/sessions/revoke",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "End every session of a user: tokens issued until now are refused (audited auth.sessions_revoked); answers user_id and not_before (Unix seconds)",
+            body: None,
+            ok: ("200", "SessionsRevoked"),
+            errors: &["404"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.then(|id, st, s| respond(users::revoke_sessions(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/audit",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Audit log page (query kind, subject, actor (system, admin:N, user:N), since, until in Unix ms, after, limit 1..1000)",
+            body: None,
+            ok: ("200", "AuditPage"),
+            errors: &["400"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(warp::query()).then(|st, s, q| respond(audit::page(st, s, q))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/audit/export",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Audit log as NDJSON (same filters)",
+            body: None,
+            ok: ("200", "ndjson"),
+            errors: &["400"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(warp::query()).then(|st, s, q| respond(audit::export(st, s, q))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/audit/verify",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Verify the tenant's keyed audit chain now: ok, records checked, the first broken record (seq, reason code, message)",
+            body: None,
+            ok: ("200", "AuditVerify"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(audit::verify(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/subscription",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Plan, lines used of allowed, trial days left, read-only flag",
+            body: None,
+            ok: ("200", "Subscription"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(subscription::get(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/subscription/upgrade",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Ask the operator for more lines (also after the trial): the request is posted to the configured billing hook, signed (X-Wab24-Signature: sha256=<hex HMAC-SHA256 of the body>), and audited (app.upgrade_requested) in the tenant's and the registry's logs; 503 when no hook is configured or it did not accept",
+            body: Some("UpgradeRequest"),
+            ok: ("202", "UpgradeRequested"),
+            errors: &["400", "503"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(json())
+                .then(|st, s, body| respond(subscription::request_upgrade(st, s, body)))
+                .boxed()
+        }),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/hooks/plan",
+        access: Access::HookSecret,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Billing hook: change a tenant's plan (header X-Wab24-Hook-Secret; 404 when no secret is configured)",
+            body: Some("PlanChange"),
+            ok: ("200", "json"),
+            errors: &["400", "404"],
+        },
+        handler: Handler::Open(|g| {
+            g.and(json()).then(|st, body| respond(subscription::plan_hook(st, body))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/events",
+        access: Access::Member,
+        writable: false,
+        token_in_query: true,
+        doc: Doc {
+            summary: "Server-Sent Events scoped by the token (Authorization header or access_token query): line.created, line.assigned, line.deleted, line.status, message.stored, message.status, conversation.read, subscription.changed, resync",
+            body: None,
+            ok: ("200", "event-stream"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(sse::events(st, s))).boxed()),
+    },
+];
