@@ -108,7 +108,38 @@ iframe{{border:0;width:100%;height:calc(100vh - 40px);background:#fff}}</style><
 
 #[cfg(test)]
 mod tests {
-    use super::origin_of;
+    use super::{Frame, ShellView, origin_of, page};
+
+    #[test]
+    fn the_page_is_made_from_its_view_alone() {
+        assert_eq!(page(&ShellView::NoPortal).0, 404);
+        assert_eq!(page(&ShellView::NoTokens).0, 500);
+        let (status, html) = page(&ShellView::NoAppUrl { domain: "a<b>.test" });
+        assert_eq!(status, 200);
+        assert!(html.contains("Portal a&lt;b&gt;.test: no application URL"));
+        let frame = Frame {
+            domain: "alpha.test",
+            user: 7,
+            placement: "DEFAULT",
+            app_url: "http://127.0.0.1:9/app?x=1",
+            query: "DOMAIN=alpha.test&LANG=en",
+            body: "AUTH_ID=at1&PLACEMENT_OPTIONS=%7B%22a%22%3A%22%3Cb%3E%22%7D",
+        };
+        let (status, html) = page(&ShellView::Frame(frame));
+        assert_eq!(status, 200);
+        assert!(html.contains("<header>alpha.test &middot; user 7 &middot; DEFAULT</header>"));
+        // The query joins the application URL's own with `&`, escaped in the attribute.
+        assert!(
+            html.contains(
+                "action=\"http://127.0.0.1:9/app?x=1&amp;DOMAIN=alpha.test&amp;LANG=en\""
+            )
+        );
+        assert!(html.contains("<input type=\"hidden\" name=\"AUTH_ID\" value=\"at1\">"));
+        assert!(html.contains("value=\"{&quot;a&quot;:&quot;&lt;b&gt;&quot;}\""));
+        assert!(html.contains(
+            "allow=\"microphone http://127.0.0.1:9; clipboard-write http://127.0.0.1:9\""
+        ));
+    }
 
     #[test]
     fn the_frames_permissions_name_the_apps_origin() {

@@ -196,8 +196,14 @@ impl State {
                 to_phones.push((delivery.phone, delivery.node));
                 continue;
             }
-            for (_, entry) in self.connections_of(&delivery.phone, delivery.device) {
-                let _ = entry.tx.send(Command::Send(delivery.node.clone()));
+            // Usually one connection: the last one gets the stanza itself, not a copy.
+            let mut node = Some(delivery.node);
+            let mut connections = self.connections_of(&delivery.phone, delivery.device).peekable();
+            while let Some((_, entry)) = connections.next() {
+                let copy = if connections.peek().is_none() { node.take() } else { node.clone() };
+                if let Some(copy) = copy {
+                    let _ = entry.tx.send(Command::Send(copy));
+                }
             }
         }
         to_phones
@@ -232,5 +238,54 @@ pub(crate) fn account_info(account: &Account) -> AccountInfo {
         jid: phone_jid(&account.phone, 0).to_string(),
         lid: lid_jid(&account.lid, 0).to_string(),
         identity_key: hex::encode(account.identity.public.as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+    use wa_proto::Node;
+
+    use super::{Command, ConnEntry, Delivery, Role, State};
+
+    fn delivery(phone: &str, device: u16, id: &str) -> Delivery {
+        Delivery {
+            phone: phone.to_owned(),
+            device,
+            node: Node::builder("message").attr("id", id.to_owned()).build(),
+        }
+    }
+
+    #[test]
+    fn draining_the_outbox_sends_to_companions_and_returns_the_phones_share() {
+        let mut state = State::default();
+        let mut receivers = Vec::new();
+        // Two connections of the same companion (the second is about to replace the first).
+        for id in [1, 2] {
+            let (tx, rx) = mpsc::unbounded_channel();
+            state.conns.insert(id, ConnEntry { tx, role: Role::Handshaking });
+            state.log_in(id, "15550001111", 1);
+            receivers.push(rx);
+        }
+        state.outbox.push(delivery("15550001111", 1, "to-companion"));
+        state.outbox.push(delivery("15550001111", 2, "to-offline-companion"));
+        state.outbox.push(delivery("15550002222", 0, "to-phone"));
+
+        let to_phones = state.drain_outbox();
+
+        assert!(state.outbox.is_empty());
+        assert_eq!(to_phones.len(), 1);
+        assert_eq!(to_phones[0].0, "15550002222");
+        assert_eq!(to_phones[0].1.attr_str("id").ok(), Some("to-phone"));
+        for rx in &mut receivers {
+            match rx.try_recv() {
+                Ok(Command::Send(node)) => {
+                    assert_eq!(node.attr_str("id").ok(), Some("to-companion"));
+                }
+                other => panic!("expected the companion's stanza, got {other:?}"),
+            }
+            // The offline companion's stanza reaches no connection (its queue keeps it).
+            assert!(rx.try_recv().is_err());
+        }
     }
 }
