@@ -2,15 +2,24 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod config;
+mod control;
 mod error;
 mod faults;
+mod oauth;
 mod outbound;
 mod portal;
+mod reply;
+mod rest;
+mod router;
 mod shell;
 mod sim;
+mod state;
 
+pub use config::SimConfig;
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultAction};
 pub use outbound::{EventOptions, OutFile};
 pub use portal::PortalSpec;
-pub use sim::{Delivery, RecordedCall, Sim, SimConfig};
+pub use sim::Sim;
+pub use state::{Delivery, RecordedCall};

@@ -7,92 +7,121 @@ use std::{net::SocketAddr, process::ExitCode};
 
 use b24_client::RateLimit;
 use b24_sim::{PortalSpec, Sim, SimConfig};
+use clap::{Parser, Subcommand};
 use serde_json::json;
 
-const USAGE: &str = "usage: b24-sim serve [--addr 127.0.0.1:0] [--portal MEMBER_ID=DOMAIN]... [--users N]
-                     [--rate BURST/PER_SECOND] [--app-url URL] [--client-id ID] [--client-secret SECRET]
-                     [--access-ttl SECONDS]
-
-Serves fake Bitrix24 portals and their OAuth server on a loopback address. Prints one JSON line:
-{\"base_url\", \"client_id\", \"client_secret\", \"server_endpoint\", \"portals\": [{\"member_id\", \"domain\",
-\"client_endpoint\", \"shell_url\", \"application_token\", \"tokens\": {...}}]}.";
-
-struct Args {
-    addr: SocketAddr,
-    portals: Vec<(String, String)>,
-    users: u32,
-    rate: RateLimit,
-    app_url: Option<String>,
-    config: SimConfig,
+/// A fake Bitrix24 for tests and local runs: several portals, their OAuth server, REST methods
+/// with real envelopes and errors, a leaky bucket, faults, outbound events and a recorder.
+/// Loopback only.
+#[derive(Debug, Parser)]
+#[command(name = "b24-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    if it.next().as_deref() != Some("serve") {
-        return Err("expected the `serve` command".to_owned());
-    }
-    let mut a = Args {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        portals: vec![],
-        users: 3,
-        rate: RateLimit::STANDARD,
-        app_url: None,
-        config: SimConfig::default(),
-    };
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => a.addr = val()?.parse().map_err(|e| format!("--addr: {e}"))?,
-            "--portal" => {
-                let v = val()?;
-                let (m, d) = v.split_once('=').ok_or("--portal takes MEMBER_ID=DOMAIN")?;
-                a.portals.push((m.to_owned(), d.to_owned()));
-            }
-            "--users" => a.users = val()?.parse().map_err(|e| format!("--users: {e}"))?,
-            "--rate" => {
-                let v = val()?;
-                let (b, r) = v.split_once('/').ok_or("--rate takes BURST/PER_SECOND")?;
-                a.rate = RateLimit {
-                    burst: b.parse().map_err(|e| format!("--rate: {e}"))?,
-                    per_second: r.parse().map_err(|e| format!("--rate: {e}"))?,
-                };
-            }
-            "--app-url" => a.app_url = Some(val()?),
-            "--client-id" => a.config.client_id = val()?,
-            "--client-secret" => a.config.client_secret = val()?,
-            "--access-ttl" => {
-                a.config.access_ttl = val()?.parse().map_err(|e| format!("--access-ttl: {e}"))?
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown flag {other}")),
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves fake portals and their OAuth server on loopback and prints one JSON line with the
+    /// URLs, the application's keys and a token pair per portal.
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(Args),
+}
+
+/// The long help of `b24-sim serve`.
+const SERVE_ABOUT: &str = "Serves fake Bitrix24 portals and their OAuth server on a loopback address and prints one JSON
+line: {\"base_url\", \"client_id\", \"client_secret\", \"server_endpoint\", \"portals\": [{\"member_id\",
+\"domain\", \"client_endpoint\", \"shell_url\", \"application_token\", \"tokens\": {...}}]}.
+
+Each portal answers REST at {base_url}/p/DOMAIN/rest/ and shows the application in a shell page at
+{base_url}/p/DOMAIN/; test control endpoints are under {base_url}/_sim/. Runs until Ctrl-C.";
+
+/// The flags of `b24-sim serve`.
+#[derive(Debug, clap::Args)]
+struct Args {
+    /// The HTTP listener; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// A portal (repeat for several; default: sim-member-alpha=alpha.bitrix24.test).
+    #[arg(long = "portal", value_name = "MEMBER_ID=DOMAIN", value_parser = parse_portal)]
+    portals: Vec<(String, String)>,
+    /// Users per portal.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    users: u32,
+    /// Each portal's leaky bucket (default: the standard plan's 50/2).
+    #[arg(long, value_name = "BURST/PER_SECOND", value_parser = parse_rate)]
+    rate: Option<RateLimit>,
+    /// The application's URL, which the shell page opens.
+    #[arg(long, value_name = "URL")]
+    app_url: Option<String>,
+    /// The application's `client_id` (default: local.0000000000sim0.00000001).
+    #[arg(long, value_name = "ID")]
+    client_id: Option<String>,
+    /// The application's `client_secret` (default: sim-client-secret).
+    #[arg(long, value_name = "SECRET")]
+    client_secret: Option<String>,
+    /// Access token lifetime (default: 3600).
+    #[arg(long, value_name = "SECONDS")]
+    access_ttl: Option<i64>,
+}
+
+impl Args {
+    /// The simulator's settings: the defaults with the flags given.
+    fn config(&self) -> SimConfig {
+        let mut config = SimConfig::default();
+        if let Some(id) = &self.client_id {
+            config.client_id.clone_from(id);
         }
+        if let Some(secret) = &self.client_secret {
+            config.client_secret.clone_from(secret);
+        }
+        if let Some(ttl) = self.access_ttl {
+            config.access_ttl = ttl;
+        }
+        config
     }
-    if a.portals.is_empty() {
-        a.portals.push(("sim-member-alpha".to_owned(), "alpha.bitrix24.test".to_owned()));
+
+    /// The portals to serve: the ones given, or the default one.
+    fn portals(&self) -> Vec<(String, String)> {
+        if self.portals.is_empty() {
+            return vec![("sim-member-alpha".to_owned(), "alpha.bitrix24.test".to_owned())];
+        }
+        self.portals.clone()
     }
-    Ok(a)
+}
+
+/// `MEMBER_ID=DOMAIN`.
+fn parse_portal(text: &str) -> Result<(String, String), String> {
+    let (member, domain) =
+        text.split_once('=').ok_or_else(|| "--portal takes MEMBER_ID=DOMAIN".to_owned())?;
+    Ok((member.to_owned(), domain.to_owned()))
+}
+
+/// `BURST/PER_SECOND`.
+fn parse_rate(text: &str) -> Result<RateLimit, String> {
+    let (burst, per_second) =
+        text.split_once('/').ok_or_else(|| "--rate takes BURST/PER_SECOND".to_owned())?;
+    Ok(RateLimit {
+        burst: burst.parse().map_err(|e| format!("--rate: {e}"))?,
+        per_second: per_second.parse().map_err(|e| format!("--rate: {e}"))?,
+    })
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("b24-sim: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let Command::Serve(args) = Cli::parse().command;
+    let config = args.config();
+    let portal_list = args.portals();
+    let rate = args.rate.unwrap_or(RateLimit::STANDARD);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let sim = Sim::new(args.config.clone());
-    for (m, d) in &args.portals {
+    let sim = Sim::new(config.clone());
+    for (m, d) in &portal_list {
         let mut spec = PortalSpec::new(m, d);
         spec.users = args.users;
-        spec.rate_limit = args.rate;
+        spec.rate_limit = rate;
         spec.app_url = args.app_url.clone();
         sim.add_portal(spec);
     }
@@ -105,7 +134,7 @@ async fn main() -> ExitCode {
     };
     let base = format!("http://{local}");
     let mut portals = vec![];
-    for (m, d) in &args.portals {
+    for (m, d) in &portal_list {
         let tokens = match sim.issue_tokens(m, 1) {
             Ok(t) => t,
             Err(e) => {
@@ -123,7 +152,7 @@ async fn main() -> ExitCode {
     }
     println!(
         "{}",
-        json!({"base_url": base, "client_id": args.config.client_id, "client_secret": args.config.client_secret,
+        json!({"base_url": base, "client_id": config.client_id, "client_secret": config.client_secret,
                "server_endpoint": format!("{base}/rest/"), "portals": portals})
     );
     eprintln!("b24-sim: serving on {base} (Ctrl-C to stop)");

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use crate::{
     error::{Error, Result},
-    sim::{Delivery, Sim},
+    sim::Sim,
+    state::Delivery,
 };
 
 /// How an event is delivered.

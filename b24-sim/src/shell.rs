@@ -1,11 +1,40 @@
 //! The portal shell page: an iframe into which the frame parameters are POSTed as Bitrix24 does,
 //! so that a person can try an application locally.
 
-use serde_json::{Map, Value, json};
-use warp::http;
+/// What the shell page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ShellView<'a> {
+    /// No portal has this domain.
+    NoPortal,
+    /// The portal has no application URL and the query named none.
+    NoAppUrl {
+        /// The portal's domain.
+        domain: &'a str,
+    },
+    /// The frame parameters could not be made.
+    NoTokens,
+    /// A viewer's frame of the application.
+    Frame(Frame<'a>),
+}
 
-use crate::sim::Sim;
+/// A viewer's frame: what the page POSTs into the iframe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame<'a> {
+    /// The portal's domain.
+    pub(crate) domain: &'a str,
+    /// The viewer's user id.
+    pub(crate) user: u64,
+    /// The placement opened (`DEFAULT` for the application itself).
+    pub(crate) placement: &'a str,
+    /// The application's URL.
+    pub(crate) app_url: &'a str,
+    /// The frame request's query string (appended to `app_url`).
+    pub(crate) query: &'a str,
+    /// The frame request's form body (sent as hidden fields).
+    pub(crate) body: &'a str,
+}
 
+/// Escapes text for HTML.
 fn esc(s: &str) -> String {
     s.chars()
         .map(|c| match c {
@@ -29,68 +58,37 @@ fn origin_of(url: &str) -> &str {
     }
 }
 
-pub(crate) fn page(
-    sim: &Sim,
-    domain: &str,
-    params: &Map<String, Value>,
-) -> http::Response<Vec<u8>> {
-    let found = {
-        let st = sim.state();
-        st.domains
-            .get(domain)
-            .cloned()
-            .and_then(|m| st.portals.get(&m).map(|p| (m, p.app_url.clone())))
+/// The page for `view`: its HTTP status and HTML.
+pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
+    let frame = match view {
+        ShellView::NoPortal => {
+            return (
+                404,
+                "<!doctype html><title>No such portal</title><p>No such portal.</p>".to_owned(),
+            );
+        }
+        ShellView::NoAppUrl { domain } => {
+            return (
+                200,
+                format!(
+                    "<!doctype html><title>{0}</title><p>Portal {0}: no application URL (start with --app-url or add ?app=URL).</p>",
+                    esc(domain)
+                ),
+            );
+        }
+        ShellView::NoTokens => {
+            return (500, "<!doctype html><p>cannot issue tokens</p>".to_owned());
+        }
+        ShellView::Frame(frame) => frame,
     };
-    let resp = |status: u16, html: String| {
-        let mut r = http::Response::new(html.into_bytes());
-        *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        r
-    };
-    let Some((member_id, app_url)) = found else {
-        return resp(
-            404,
-            "<!doctype html><title>No such portal</title><p>No such portal.</p>".to_owned(),
-        );
-    };
-    let Some(app_url) = params.get("app").and_then(Value::as_str).map(str::to_owned).or(app_url)
-    else {
-        return resp(
-            200,
-            format!(
-                "<!doctype html><title>{0}</title><p>Portal {0}: no application URL (start with --app-url or add ?app=URL).</p>",
-                esc(domain)
-            ),
-        );
-    };
-    let user = params.get("user").and_then(b24_client::Id::from_value).map(|i| i.0).unwrap_or(1);
-    let placement = params.get("placement").and_then(Value::as_str).unwrap_or("DEFAULT").to_owned();
-    let options = params
-        .get("options")
-        .and_then(Value::as_str)
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_else(|| json!({}));
-    // Bitrix24 tells the application the viewer's interface language in `LANG`.
-    let lang = params
-        .get("lang")
-        .and_then(Value::as_str)
-        .filter(|l| (2..=5).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()))
-        .unwrap_or("en")
-        .to_owned();
-    let Ok((query, body)) = sim.frame_request_in(&member_id, user, &placement, &options, &lang)
-    else {
-        return resp(500, "<!doctype html><p>cannot issue tokens</p>".to_owned());
-    };
+    let Frame { domain, user, placement, app_url, query, body } = frame;
     let fields: String = form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| {
             format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", esc(&k), esc(&v))
         })
         .collect();
     let sep = if app_url.contains('?') { '&' } else { '?' };
-    resp(
+    (
         200,
         format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{domain} - Bitrix24 (simulated)</title>\n\
@@ -101,16 +99,47 @@ iframe{{border:0;width:100%;height:calc(100vh - 40px);background:#fff}}</style><
 <iframe name=\"app\" title=\"application\" allow=\"microphone {app_origin}; clipboard-write {app_origin}\"></iframe>\n\
 <script>document.getElementById('b24-frame').submit();</script>\n</body></html>\n",
             domain = esc(domain),
-            placement = esc(&placement),
+            placement = esc(placement),
             action = esc(&format!("{app_url}{sep}{query}")),
-            app_origin = esc(origin_of(&app_url)),
+            app_origin = esc(origin_of(app_url)),
         ),
     )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::origin_of;
+    use super::{Frame, ShellView, origin_of, page};
+
+    #[test]
+    fn the_page_is_made_from_its_view_alone() {
+        assert_eq!(page(&ShellView::NoPortal).0, 404);
+        assert_eq!(page(&ShellView::NoTokens).0, 500);
+        let (status, html) = page(&ShellView::NoAppUrl { domain: "a<b>.test" });
+        assert_eq!(status, 200);
+        assert!(html.contains("Portal a&lt;b&gt;.test: no application URL"));
+        let frame = Frame {
+            domain: "alpha.test",
+            user: 7,
+            placement: "DEFAULT",
+            app_url: "http://127.0.0.1:9/app?x=1",
+            query: "DOMAIN=alpha.test&LANG=en",
+            body: "AUTH_ID=at1&PLACEMENT_OPTIONS=%7B%22a%22%3A%22%3Cb%3E%22%7D",
+        };
+        let (status, html) = page(&ShellView::Frame(frame));
+        assert_eq!(status, 200);
+        assert!(html.contains("<header>alpha.test &middot; user 7 &middot; DEFAULT</header>"));
+        // The query joins the application URL's own with `&`, escaped in the attribute.
+        assert!(
+            html.contains(
+                "action=\"http://127.0.0.1:9/app?x=1&amp;DOMAIN=alpha.test&amp;LANG=en\""
+            )
+        );
+        assert!(html.contains("<input type=\"hidden\" name=\"AUTH_ID\" value=\"at1\">"));
+        assert!(html.contains("value=\"{&quot;a&quot;:&quot;&lt;b&gt;&quot;}\""));
+        assert!(html.contains(
+            "allow=\"microphone http://127.0.0.1:9; clipboard-write http://127.0.0.1:9\""
+        ));
+    }
 
     #[test]
     fn the_frames_permissions_name_the_apps_origin() {

@@ -26,14 +26,14 @@ use wa_session::{
 };
 
 use crate::{
-    Sim,
     display::render,
     fault::{self, Outbound},
-    iq, route,
-    sim::{
-        Command, ConnEntry, Device, PairedDevice, Registration, Role, SignedPreKey, StreamError,
-        lid_jid, phone_jid,
-    },
+    iq, phone,
+    report::PairedDevice,
+    route,
+    sim::Sim,
+    state::{Command, ConnEntry, Device, Registration, Role, SignedPreKey, lid_jid, phone_jid},
+    stream_error::StreamError,
 };
 
 /// How long a client has to finish the Noise handshake.
@@ -143,8 +143,9 @@ pub(crate) async fn run<S: Stream>(sim: Sim, stream: S) {
     if let Some(entry) = sim.state().remove_conn(id)
         && let Role::Registering { pending: Some(pending), .. } = entry.role
     {
-        let _ =
-            pending.done.send(Err(crate::Error::PairingFailed("the connection closed".to_owned())));
+        let _ = pending
+            .done
+            .send(Err(crate::error::Error::PairingFailed("the connection closed".to_owned())));
     }
     debug!(conn = id, "closed");
 }
@@ -512,7 +513,7 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
         }
         "ack" => {
             if let Some(me) = logged_in(sim, id) {
-                route::acked(sim, &me, node);
+                route::acked(&mut sim.state(), &me, node);
             }
             Outcome::default()
         }
@@ -520,11 +521,19 @@ fn handle(sim: &Sim, id: u64, node: &Node) -> Outcome {
             let Ok(msg_id) = node.attr_str("id") else { return Outcome::default() };
             let mut phash = None;
             if let Some(me) = logged_in(sim, id) {
-                match node.tag.as_ref() {
-                    "message" => phash = route::message(sim, &me, node).phash,
-                    "receipt" => route::receipt(sim, &me, node),
-                    _ => {}
-                }
+                let now = sim.now();
+                let to_phones = {
+                    let mut state = sim.state();
+                    match node.tag.as_ref() {
+                        "message" => phash = route::message(&mut state, now, &me, node).phash,
+                        "receipt" => route::receipt(&mut state, now, &me, node),
+                        _ => {}
+                    }
+                    // Under the lock that routed it: the companions get it now or from their
+                    // queue at their next login, never both.
+                    state.drain_outbox()
+                };
+                phone::dispatch(sim, to_phones);
             }
             let ack = Node::builder("ack")
                 .attr("id", msg_id.to_owned())
@@ -571,7 +580,7 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
     let verdict = device_identity_of_reply(node, pending.key_index)
         .map_err(|e| {
             let kind = node.attr_str("type").unwrap_or_default();
-            crate::Error::PairingFailed(format!("{e} (got type {kind:?})"))
+            crate::error::Error::PairingFailed(format!("{e} (got type {kind:?})"))
         })
         .and_then(|bytes| {
             verify_device_signature(
@@ -580,7 +589,7 @@ fn pairing_answer(sim: &Sim, id: u64, node: &Node) -> Option<Outcome> {
                 &pending.account_key,
                 &registration.identity_key,
             )
-            .map_err(crate::Error::from)
+            .map_err(crate::error::Error::from)
         });
     if let Err(error) = verdict {
         warn!(conn = id, "pairing refused: {error}");

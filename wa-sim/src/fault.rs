@@ -5,65 +5,16 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::{
-    Sim, Target,
-    sim::{Command, State, matches},
+    fault_rule::{FaultKind, FaultRule, Latency},
+    sim::Sim,
+    state::{Command, State, matches},
+    target::Target,
 };
 
-/// Added latency, in milliseconds, on frames of the connections a rule covers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Delay before each frame the simulator sends goes on the wire.
-    #[serde(default)]
-    pub send_ms: u64,
-    /// Delay before each frame the simulator receives is handled.
-    #[serde(default)]
-    pub receive_ms: u64,
-}
-
-/// What a fault rule does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum FaultKind {
-    /// Every frame is delayed; frames keep their order.
-    Latency(Latency),
-    /// The next `remaining` stanzas the simulator sends are silently dropped (before encryption,
-    /// so the Noise counter stays in step and the stanza after them arrives).
-    Drop {
-        /// Stanzas still to drop; the rule ends at zero.
-        remaining: u32,
-    },
-}
-
-/// A fault rule in force, with the connections it covers (as [`Target`]: no phone = every
-/// connection, including unpaired ones).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FaultRule {
-    /// Only connections logged in to this account.
-    pub phone: Option<String>,
-    /// Only this device of the account.
-    pub device: Option<u16>,
-    /// What it does.
-    #[serde(flatten)]
-    pub kind: FaultKind,
-}
-
-impl FaultRule {
-    fn target(&self) -> Target {
-        Target { phone: self.phone.clone(), device: self.device }
-    }
-
-    /// Device rules beat account rules, which beat rules for every connection.
-    fn specificity(&self) -> u8 {
-        u8::from(self.phone.is_some()) + u8::from(self.device.is_some())
-    }
-
-    fn covers(&self, state: &State, conn: u64) -> bool {
-        state.conns.get(&conn).is_some_and(|entry| matches(entry, &self.target()))
-    }
+/// Whether `rule` covers connection `conn`.
+fn covers(rule: &FaultRule, state: &State, conn: u64) -> bool {
+    state.conns.get(&conn).is_some_and(|entry| matches(entry, &rule.target()))
 }
 
 /// What to do with one stanza the simulator is about to send.
@@ -79,7 +30,7 @@ pub(crate) fn latency(state: &State, conn: u64) -> Latency {
         .faults
         .iter()
         .filter_map(|rule| match rule.kind {
-            FaultKind::Latency(latency) if rule.covers(state, conn) => {
+            FaultKind::Latency(latency) if covers(rule, state, conn) => {
                 Some((rule.specificity(), latency))
             }
             _ => None,
@@ -94,7 +45,7 @@ pub(crate) fn latency(state: &State, conn: u64) -> Latency {
 pub(crate) fn outbound(state: &mut State, conn: u64) -> Outbound {
     let dropping = state.faults.iter().position(|rule| {
         matches!(rule.kind, FaultKind::Drop { remaining } if remaining > 0)
-            && rule.covers(state, conn)
+            && covers(rule, state, conn)
     });
     if let Some(index) = dropping {
         if let FaultKind::Drop { remaining } = &mut state.faults[index].kind {
@@ -190,8 +141,8 @@ impl Sim {
 mod tests {
     use super::*;
     use crate::{
-        SimConfig,
-        sim::{ConnEntry, Role},
+        config::SimConfig,
+        state::{ConnEntry, Role},
     };
 
     fn sim_with_conns() -> (Sim, [tokio::sync::mpsc::UnboundedReceiver<Command>; 3]) {

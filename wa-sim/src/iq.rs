@@ -6,8 +6,8 @@ use tracing::debug;
 use wa_proto::{Jid, Node};
 
 use crate::{
-    Sim,
-    sim::{SignedPreKey, State, lid_jid, phone_jid},
+    sim::Sim,
+    state::{Command, Device, SignedPreKey, State, lid_jid, phone_jid},
 };
 
 /// The most one-time prekeys the server keeps per device.
@@ -182,7 +182,7 @@ fn implemented(sim: &Sim, me: Option<&(String, u16)>, request: &Node) -> Option<
 fn with_device<T>(
     sim: &Sim,
     me: Option<&(String, u16)>,
-    f: impl FnOnce(&mut crate::sim::Device) -> T,
+    f: impl FnOnce(&mut Device) -> T,
 ) -> Option<T> {
     let (phone, device) = me?;
     let mut state = sim.state();
@@ -360,7 +360,7 @@ fn notify_low_prekeys(state: &mut State, phone: &str, device: u16, left: usize) 
         .children([Node::builder("count").attr("value", left.to_string()).build()])
         .build();
     for (_, entry) in state.connections_of(phone, device) {
-        let _ = entry.tx.send(crate::sim::Command::Send(node.clone()));
+        let _ = entry.tx.send(Command::Send(node.clone()));
     }
 }
 

@@ -3,81 +3,83 @@
 
 #![forbid(unsafe_code)]
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
+use clap::{Parser, Subcommand};
 use serde_json::json;
 use wa_sim::{Sim, SimConfig};
 
-const USAGE: &str = "usage: wa-sim serve [--addr 127.0.0.1:0] [--wss-addr 127.0.0.1:0 | --tls] [--control-addr 127.0.0.1:0] [--media-addr 127.0.0.1:0] [--media-max-bytes N] [--seed N] [--state FILE]
-
-Serves a simulated WhatsApp Web server on a loopback address. Prints one JSON line:
-{\"ws_url\", \"wss_url\", \"root_key\", \"static_key\", \"control_url\", \"media_url\",
-\"certificate_pem\"}. wss_url (only with --wss-addr or --tls, which picks a free loopback
-port) and media_url (HTTPS) present the self-signed certificate certificate_pem, also served at
-GET {control_url}/certificate. Blobs are kept in memory up to --media-max-bytes, default 64 MiB.
-With --state, accounts, devices, prekeys and queued stanzas are read from FILE at start (if it
-exists) and written to it atomically whenever they change, so linked devices survive a restart.
-Logs go to stderr (RUST_LOG=wa_sim=debug shows every stanza).";
-
-struct Args {
-    addr: SocketAddr,
-    wss: Option<SocketAddr>,
-    control: SocketAddr,
-    media: SocketAddr,
-    media_max: usize,
-    seed: Option<u64>,
-    state: Option<std::path::PathBuf>,
+/// A WhatsApp Web server simulator that also plays its users' primary phones, for tests,
+/// benchmarks and local runs. Loopback only.
+#[derive(Debug, Parser)]
+#[command(name = "wa-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    if it.next().as_deref() != Some("serve") {
-        return Err("expected the `serve` command".to_owned());
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serves the simulator on loopback and prints one JSON line with its addresses and keys.
+    #[command(long_about = SERVE_ABOUT)]
+    Serve(Args),
+}
+
+/// The long help of `wa-sim serve`.
+const SERVE_ABOUT: &str = "Serves a simulated WhatsApp Web server on a loopback address and prints one JSON line:
+{\"ws_url\", \"wss_url\", \"root_key\", \"static_key\", \"control_url\", \"media_url\", \"certificate_pem\"}.
+
+wss_url (only with --wss-addr or --tls) and media_url (HTTPS) present the self-signed certificate
+certificate_pem, also served at GET {control_url}/certificate. The control API (HTTP JSON) creates
+accounts, pairs devices, injects faults and drives the simulated phones. Runs until Ctrl-C. Logs go
+to stderr (RUST_LOG=wa_sim=debug shows every stanza).";
+
+/// The flags of `wa-sim serve`.
+#[derive(Debug, clap::Args)]
+struct Args {
+    /// The WebSocket listener (`ws://ADDR/ws/chat`); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Also serve `wss://ADDR/ws/chat` with the self-signed certificate.
+    #[arg(long, value_name = "ADDR")]
+    wss_addr: Option<SocketAddr>,
+    /// Also serve `wss://` on a free loopback port (`--wss-addr 127.0.0.1:0`).
+    #[arg(long)]
+    tls: bool,
+    /// The control API (HTTP JSON).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    control_addr: SocketAddr,
+    /// The media blob host (HTTPS).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    media_addr: SocketAddr,
+    /// The most bytes of media blobs kept in memory at once (64 MiB by default).
+    #[arg(long, value_name = "N", default_value_t = 64 << 20)]
+    media_max_bytes: usize,
+    /// Seeds every key and random value, so that runs repeat (default: drawn from the system).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Reads accounts, devices, prekeys and queued stanzas from FILE at start (if it exists) and
+    /// writes them to it atomically whenever they change, so linked devices survive a restart.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+}
+
+impl Args {
+    /// Where `wss://` listens, if it does.
+    fn wss(&self) -> Option<SocketAddr> {
+        self.wss_addr.or(self.tls.then_some(SocketAddr::from(([127, 0, 0, 1], 0))))
     }
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut args = Args {
-        addr: loopback,
-        wss: None,
-        control: loopback,
-        media: loopback,
-        media_max: 64 << 20,
-        seed: None,
-        state: None,
-    };
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => args.addr = value()?.parse().map_err(|e| format!("--addr: {e}"))?,
-            "--wss-addr" => {
-                args.wss = Some(value()?.parse().map_err(|e| format!("--wss-addr: {e}"))?);
-            }
-            "--tls" => args.wss = Some(args.wss.unwrap_or(loopback)),
-            "--control-addr" => {
-                args.control = value()?.parse().map_err(|e| format!("--control-addr: {e}"))?;
-            }
-            "--media-addr" => {
-                args.media = value()?.parse().map_err(|e| format!("--media-addr: {e}"))?;
-            }
-            "--media-max-bytes" => {
-                args.media_max = value()?.parse().map_err(|e| format!("--media-max-bytes: {e}"))?;
-            }
-            "--seed" => args.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
-            "--state" => args.state = Some(value()?.into()),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown flag {other}")),
-        }
-    }
-    Ok(args)
 }
 
 /// Starts every listener; the JSON line to print.
 async fn serve(sim: &Sim, args: &Args) -> wa_sim::Result<serde_json::Value> {
     let ws = sim.serve_ws(args.addr).await?;
-    let wss = match args.wss {
+    let wss = match args.wss() {
         Some(addr) => Some(sim.serve_wss(addr).await?),
         None => None,
     };
-    let control = sim.serve_control(args.control).await?;
-    let media = sim.serve_media(args.media, args.media_max).await?;
+    let control = sim.serve_control(args.control_addr).await?;
+    let media = sim.serve_media(args.media_addr, args.media_max_bytes).await?;
     Ok(json!({
         "ws_url": format!("ws://{ws}/ws/chat"),
         "wss_url": wss.map(|wss| format!("wss://{wss}/ws/chat")),
@@ -91,16 +93,7 @@ async fn serve(sim: &Sim, args: &Args) -> wa_sim::Result<serde_json::Value> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(error) => {
-            if !error.is_empty() {
-                eprintln!("wa-sim: {error}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let Command::Serve(args) = Cli::parse().command;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -5,7 +5,7 @@
 //! encrypted file). The answer is `{"url", "direct_path", "handle"}`; downloads are
 //! `GET <direct_path>` (the query is ignored). Blobs live in memory within a total size limit.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::net::SocketAddr;
 
 use base64::Engine as _;
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -13,34 +13,10 @@ use hyper::{Method, Request, Response, StatusCode, body::Bytes};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use crate::{Error, Result, Sim};
-
-/// The most `media_conn` auth tokens remembered; the oldest is forgotten first.
-const MAX_AUTHS: usize = 256;
-
-/// The media host's state: issued auth tokens and stored blobs.
-#[derive(Default)]
-pub(crate) struct MediaState {
-    /// `host:port` once the host listens; `media_conn` advertises it.
-    pub(crate) host: Option<String>,
-    auths: Vec<String>,
-    blobs: HashMap<String, Bytes>,
-    pub(crate) total: usize,
-    limit: usize,
-    /// Blobs accepted and served, for the counters.
-    pub(crate) uploads: u64,
-    pub(crate) downloads: u64,
-}
-
-impl MediaState {
-    /// Remembers an auth token issued in a `media_conn` answer.
-    pub(crate) fn issue(&mut self, auth: String) {
-        if self.auths.len() >= MAX_AUTHS {
-            self.auths.remove(0);
-        }
-        self.auths.push(auth);
-    }
-}
+use crate::{
+    error::{Error, Result},
+    sim::Sim,
+};
 
 /// Why an upload or download was refused; each maps to one HTTP status.
 #[derive(Debug, thiserror::Error)]

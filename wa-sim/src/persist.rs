@@ -22,8 +22,11 @@ use sha2::{Digest as _, Sha256};
 use wa_session::{KeyPair, PrivateKey, PublicKey};
 
 use crate::{
-    Error, Result, Sim, SimConfig,
-    sim::{Account, Device, Queued, SignedPreKey},
+    config::SimConfig,
+    error::{Error, Result},
+    phone_store::new_phone,
+    sim::Sim,
+    state::{Account, Device, Queued, SignedPreKey},
 };
 
 /// The state file format's version; a file of another version is refused, not guessed at.
@@ -251,14 +254,7 @@ impl Sim {
                 devices.get(&0).map_or(a.adv_raw_id & 0x3fff, |d| d.registration_id);
             let (phone_state, signed, one_time) = {
                 let mut rng = sim.rng();
-                crate::phone::new_phone(
-                    &identity,
-                    registration_id,
-                    &a.phone,
-                    &a.lid,
-                    now,
-                    &mut rng,
-                )?
+                new_phone(&identity, registration_id, &a.phone, &a.lid, now, &mut rng)?
             };
             if let Some(primary) = devices.get_mut(&0) {
                 primary.prekeys = one_time.into_iter().collect();

@@ -6,35 +6,30 @@
 //! receipts, `encrypt_retry`); this module only feeds it stanzas and keys and routes its output
 //! through [`crate::route`] as if device 0 had sent it over a socket.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
-};
+use std::sync::Arc;
 
 use rand::{SeedableRng as _, rngs::StdRng};
-use serde::Serialize;
 use tracing::debug;
 use wa_proto::{
     Jid, Node, Server,
     proto::e2e::{self, ContextInfo},
 };
 use wa_session::{
-    IdentityKeyPair,
     media::{MediaEncryptor, MediaType},
-    message::{
-        OwnDevice, ReceiptKind, establish_sessions, missing_sessions, parse_bundle, parse_receipt,
-    },
-    signal::{PreKeyBundle, SignedPreKeyRecord, generate_pre_keys},
-    store::{MemoryStore, PreKeyStore as _, SignedPreKeyStore as _},
+    message::{ReceiptKind, establish_sessions, missing_sessions, parse_bundle, parse_receipt},
+    signal::PreKeyBundle,
+    store::{MemoryStore, SignedPreKeyStore as _},
 };
 
 use crate::{
-    Error, Result, Sim,
-    sim::{SignedPreKey, State, lid_jid, phone_jid},
+    error::{Error, Result},
+    iq,
+    phone_store::{Phone, PhoneReceipt, PhoneReceived},
+    report::RoutedMessage,
+    route,
+    sim::Sim,
+    state::{State, lid_jid, phone_jid},
 };
-
-/// One-time prekeys a phone publishes when its account is created.
-pub(crate) const PHONE_PREKEYS: u32 = 100;
 
 /// What a simulated phone sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,108 +94,6 @@ pub struct Quoted {
     pub text: Option<String>,
 }
 
-/// A message a simulated phone decrypted (or failed to).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PhoneReceived {
-    /// The message id.
-    pub id: String,
-    /// The chat (the other user; for `from_me` copies, the chat they went to).
-    pub chat: String,
-    /// The device that sent it.
-    pub sender: String,
-    /// Whether one of the account's own companions sent it (a `DeviceSentMessage` copy).
-    pub from_me: bool,
-    /// `text`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, `reaction` or `other`.
-    pub kind: String,
-    /// The text of a text message.
-    pub text: Option<String>,
-    /// A media caption.
-    pub caption: Option<String>,
-    /// The id of the quoted message of a reply.
-    pub quoted_id: Option<String>,
-    /// Media: MIME type.
-    pub mimetype: Option<String>,
-    /// Media: `directPath`.
-    pub direct_path: Option<String>,
-    /// Media: plaintext length.
-    pub file_length: Option<u64>,
-    /// Why decryption failed (a retry receipt was sent), if it did.
-    pub error: Option<String>,
-}
-
-/// A receipt the phone got for one of its messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PhoneReceipt {
-    /// The message id.
-    pub id: String,
-    /// The device that sent the receipt.
-    pub from: String,
-    /// `delivered`, `read`, `played`, `retry` or the raw type.
-    pub kind: String,
-}
-
-#[derive(Default)]
-struct Log {
-    received: Vec<PhoneReceived>,
-    receipts: Vec<PhoneReceipt>,
-    /// What the phone sent, by id, for retry receipts: (chat, message).
-    sent: HashMap<String, (Jid, e2e::Message)>,
-    /// The auto-answer template (`{text}` is replaced by the incoming text), when on.
-    auto_answer: Option<String>,
-}
-
-/// The phone of one account.
-pub(crate) struct Phone {
-    store: MemoryStore,
-    own: OwnDevice,
-    /// Signal operations of one phone run one at a time (the ratchet state is read and written).
-    signal: tokio::sync::Mutex<()>,
-    log: Mutex<Log>,
-}
-
-impl Phone {
-    fn log(&self) -> MutexGuard<'_, Log> {
-        self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// One-time prekeys as the server keeps them: (id, public key).
-pub(crate) type OneTimePreKeys = Vec<(u32, Vec<u8>)>;
-
-/// A new phone for an account: its store, and what the server publishes for device 0 (the signed
-/// prekey and the one-time prekeys, public halves), from the same keys.
-pub(crate) fn new_phone(
-    identity: &IdentityKeyPair,
-    registration_id: u32,
-    phone: &str,
-    lid: &str,
-    now: u64,
-    rng: &mut StdRng,
-) -> Result<(Phone, SignedPreKey, OneTimePreKeys)> {
-    let signed = SignedPreKeyRecord::generate(identity, 1, now, rng);
-    let prekeys = generate_pre_keys(1, PHONE_PREKEYS, rng);
-    let store = MemoryStore::new(identity.clone(), registration_id);
-    // The memory store never waits: its futures complete on first poll.
-    futures::executor::block_on(async {
-        store.save_signed_pre_key(&signed).await?;
-        for prekey in &prekeys {
-            store.save_pre_key(prekey).await?;
-        }
-        Ok::<_, wa_session::Error>(())
-    })?;
-    let published = SignedPreKey {
-        id: signed.id,
-        public: signed.key_pair.public.as_bytes().to_vec(),
-        signature: signed.signature.to_vec(),
-    };
-    let one_time = prekeys.iter().map(|p| (p.id, p.key_pair.public.as_bytes().to_vec())).collect();
-    let own =
-        OwnDevice { jid: phone_jid(phone, 0), lid: Some(lid_jid(lid, 0)), device_identity: None };
-    let phone =
-        Phone { store, own, signal: tokio::sync::Mutex::new(()), log: Mutex::new(Log::default()) };
-    Ok((phone, published, one_time))
-}
-
 /// A random generator for one phone operation, drawn from the sim's (so seeded sims stay
 /// reproducible up to task scheduling).
 fn fork_rng(sim: &Sim) -> StdRng {
@@ -209,6 +102,29 @@ fn fork_rng(sim: &Sim) -> StdRng {
 
 fn phone_of(sim: &Sim, phone: &str) -> Result<Arc<Phone>> {
     sim.phones().get(phone).cloned().ok_or_else(|| Error::NoAccount(phone.to_owned()))
+}
+
+/// Routes a `<message>` the phone of `me` sends, as if device 0 had sent it over a socket, and
+/// hands over what the routing addressed.
+fn route_message(sim: &Sim, me: &(String, u16), node: &Node) {
+    let now = sim.now();
+    let to_phones = {
+        let mut state = sim.state();
+        route::message(&mut state, now, me, node);
+        state.drain_outbox()
+    };
+    dispatch(sim, to_phones);
+}
+
+/// Routes a `<receipt>` the phone of `me` sends, and hands over what the routing addressed.
+fn route_receipt(sim: &Sim, me: &(String, u16), node: &Node) {
+    let now = sim.now();
+    let to_phones = {
+        let mut state = sim.state();
+        route::receipt(&mut state, now, me, node);
+        state.drain_outbox()
+    };
+    dispatch(sim, to_phones);
 }
 
 /// Hands stanzas routed to device 0 to the phones; each is handled on its own task.
@@ -309,7 +225,7 @@ async fn follow_addressing(sim: &Sim, store: &MemoryStore, devices: &[Jid]) -> R
         let state = sim.state();
         devices
             .iter()
-            .filter_map(|d| Some((d.clone(), crate::route::other_addressing(&state, d)?)))
+            .filter_map(|d| Some((d.clone(), route::other_addressing(&state, d)?)))
             .collect()
     };
     for (device, alternate) in &pairs {
@@ -341,7 +257,7 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
                 log.received.push(entry.clone());
                 log.auto_answer.clone()
             };
-            crate::route::receipt(sim, &me, &delivery_receipt(info));
+            route_receipt(sim, &me, &delivery_receipt(info));
             // Never answer another simulated phone (device 0): two answering phones would loop.
             if let Some(template) = answer.filter(|_| !info.from_me && info.sender.device != 0) {
                 let text = match entry.kind.as_str() {
@@ -377,7 +293,7 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
             });
             let keys = own_bundle(&phone).await?;
             let receipt = retry_receipt(node, 1, &keys, true, None)?;
-            crate::route::receipt(sim, &me, &receipt);
+            route_receipt(sim, &me, &receipt);
             Ok(())
         }
     }
@@ -453,7 +369,7 @@ async fn on_receipt(sim: &Sim, account: &str, node: &Node) -> Result<()> {
         )
         .await?
     };
-    crate::route::message(sim, &(account.to_owned(), 0), &resend);
+    route_message(sim, &(account.to_owned(), 0), &resend);
     Ok(())
 }
 
@@ -612,10 +528,6 @@ fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::M
 }
 
 impl Sim {
-    pub(crate) fn phones(&self) -> MutexGuard<'_, HashMap<String, Arc<Phone>>> {
-        self.inner.phones.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// The phone of account `phone` sends `message` as its account: sessions are started from the
     /// devices' prekey bundles (one-time prekeys consumed as the `encrypt` iq does), the message
     /// is encrypted for every device of the recipient and, as a `DeviceSentMessage`, for the
@@ -645,7 +557,7 @@ impl Sim {
                     missing
                         .iter()
                         .filter_map(|jid| {
-                            let node = crate::iq::bundle(&mut state, jid)?;
+                            let node = iq::bundle(&mut state, jid)?;
                             Some((jid.clone(), parse_bundle(&node, jid)))
                         })
                         .collect()
@@ -666,7 +578,7 @@ impl Sim {
             .await?
         };
         sender.log().sent.insert(id.clone(), (chat, content));
-        crate::route::message(self, &(phone.to_owned(), 0), &encrypted.node);
+        route_message(self, &(phone.to_owned(), 0), &encrypted.node);
         Ok(id)
     }
 
@@ -675,7 +587,7 @@ impl Sim {
     /// # Errors
     ///
     /// [`Error::NoDevice`] if the account has no such device.
-    pub fn device_received(&self, phone: &str, device: u16) -> Result<Vec<crate::RoutedMessage>> {
+    pub fn device_received(&self, phone: &str, device: u16) -> Result<Vec<RoutedMessage>> {
         let state = self.state();
         if !state.accounts.get(phone).is_some_and(|a| a.devices.contains_key(&device)) {
             return Err(Error::NoDevice { phone: phone.to_owned(), device });
@@ -733,7 +645,7 @@ impl Sim {
             wa_session::message::SeenKind::Read,
             self.now(),
         )?;
-        crate::route::receipt(self, &(phone.to_owned(), 0), &receipt);
+        route_receipt(self, &(phone.to_owned(), 0), &receipt);
         Ok(())
     }
 }

@@ -1,15 +1,19 @@
 //! Message and receipt routing between logged-in devices, with a per-device offline queue.
 //!
-//! Every stanza routed to a companion goes into that device's queue first; it is sent at once if
-//! the device is connected, and sent again on every later login until the device acks it
-//! (`<ack class id>`). Stanzas for device 0 go to the account's simulated phone
-//! ([`crate::phone`]), which decrypts messages and handles receipts.
+//! Routing is plain work on the [`State`]: every stanza routed to a companion goes into that
+//! device's queue, and every stanza routed to any device (the simulated phones are device 0) into
+//! the state's outbox. Whoever routed drains the outbox before releasing the lock
+//! ([`State::drain_outbox`]): a companion gets it at once if it is connected, and again on every
+//! later login until it acks it (`<ack class id>`); the account's simulated phone
+//! ([`crate::phone`]) decrypts messages and handles receipts.
 
 use tracing::debug;
 use wa_proto::{Jid, Node, Server};
 
-use crate::Sim;
-use crate::sim::{Command, Queued, RoutedMessage, State, lid_jid, phone_jid};
+use crate::{
+    report::RoutedMessage,
+    state::{Delivery, Queued, State, lid_jid, phone_jid},
+};
 
 /// How many routed messages are remembered per companion for the control API.
 const ROUTED_LOG: usize = 256;
@@ -38,12 +42,12 @@ fn device_jid(state: &State, phone: &str, device: u16, lid: bool) -> Option<Jid>
     Some(if lid { lid_jid(&account.lid, device) } else { phone_jid(phone, device) })
 }
 
-/// Queues `node` for `phone:device` and sends it to the device's open connections.
+/// Queues `node` for `phone:device` and puts it in the outbox.
 fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id: &str, node: Node) {
     if device == 0 {
         // Phones ack nothing: counted apart, so `routed` = `acked` once companions caught up.
         state.counters.to_phones += 1;
-        state.to_phones.push((phone.to_owned(), node));
+        state.outbox.push(Delivery { phone: phone.to_owned(), device, node });
         return;
     }
     let live =
@@ -51,9 +55,7 @@ fn deliver(state: &mut State, phone: &str, device: u16, class: &'static str, id:
     if !live {
         return;
     }
-    for (_, entry) in state.connections_of(phone, device) {
-        let _ = entry.tx.send(Command::Send(node.clone()));
-    }
+    state.outbox.push(Delivery { phone: phone.to_owned(), device, node: node.clone() });
     state.counters.routed += 1;
     if class == "receipt" {
         state.counters.receipts_relayed += 1;
@@ -106,7 +108,7 @@ pub(crate) struct Routed {
 /// chat's addressing), as the server knows them now.
 ///
 /// [`participant_hash`]: wa_session::message::participant_hash
-pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> Routed {
+pub(crate) fn message(state: &mut State, now: u64, me: &(String, u16), node: &Node) -> Routed {
     let mut routed = Routed::default();
     let Ok(id) = node.attr_str("id") else { return routed };
     let Ok(to) = node.attr_jid("to") else { return routed };
@@ -131,10 +133,8 @@ pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> Routed {
     };
     let kind = node.attr_opt_str("type").ok().flatten().unwrap_or("text").to_owned();
     let identity = node.child("device-identity").cloned();
-    let now = sim.now().to_string();
+    let now = now.to_string();
     let (phone, device) = me;
-    let mut guard = sim.state();
-    let state = &mut *guard;
     let chat = account_of(state, &chat_jid);
     if let (Ok(Some(claimed)), Some(chat)) = (node.attr_opt_str("phash"), &chat) {
         let expected = expected_phash(state, me, chat, chat_jid.server == Server::Lid);
@@ -183,9 +183,6 @@ pub(crate) fn message(sim: &Sim, me: &(String, u16), node: &Node) -> Routed {
         deliver(state, &recipient, jid.device, "message", id, out);
         routed.addressed = true;
     }
-    let to_phones = std::mem::take(&mut state.to_phones);
-    drop(guard);
-    crate::phone::dispatch(sim, to_phones);
     routed
 }
 
@@ -217,12 +214,10 @@ fn expected_phash(state: &State, me: &(String, u16), chat: &str, lid: bool) -> S
 /// relayed as sent (an `inactive` receipt stays `inactive`). Like an ack, the receipt removes the
 /// message with that id from `me`'s queue (Baileys answers a message it decrypted with a receipt
 /// only, and acks only failures).
-pub(crate) fn receipt(sim: &Sim, me: &(String, u16), node: &Node) {
+pub(crate) fn receipt(state: &mut State, now: u64, me: &(String, u16), node: &Node) {
     let (Ok(id), Ok(to)) = (node.attr_str("id"), node.attr_jid("to")) else { return };
     let (phone, device) = me;
-    let now = sim.now().to_string();
-    let mut guard = sim.state();
-    let state = &mut *guard;
+    let now = now.to_string();
     // The recipient's receipt also settles the message it names, like an ack.
     let mut settled = 0;
     if let Some(queue) = state.queues.get_mut(me) {
@@ -251,15 +246,11 @@ pub(crate) fn receipt(sim: &Sim, me: &(String, u16), node: &Node) {
         }
         deliver(state, &sender, target, "receipt", id, out.clone());
     }
-    let to_phones = std::mem::take(&mut state.to_phones);
-    drop(guard);
-    crate::phone::dispatch(sim, to_phones);
 }
 
 /// The client acked a routed stanza: drop it from the device's queue.
-pub(crate) fn acked(sim: &Sim, me: &(String, u16), node: &Node) {
+pub(crate) fn acked(state: &mut State, me: &(String, u16), node: &Node) {
     let (Ok(id), Ok(class)) = (node.attr_str("id"), node.attr_str("class")) else { return };
-    let mut state = sim.state();
     let mut removed = 0;
     if let Some(queue) = state.queues.get_mut(me) {
         let before = queue.len();

@@ -1,7 +1,7 @@
 //! The simulator's self-signed TLS certificate, made once with rcgen and shared by the `wss://`
 //! listener and the media blob host (rustls, ring).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio_rustls::{
     TlsAcceptor,
@@ -11,7 +11,7 @@ use tokio_rustls::{
     },
 };
 
-use crate::{Error, Result, Sim};
+use crate::error::{Error, Result};
 
 /// A certificate for `127.0.0.1` and `localhost` with its key, made at start.
 pub(crate) struct SelfSigned {
@@ -30,6 +30,16 @@ impl SelfSigned {
             pem: pem(made.cert.der()),
             key: made.signing_key.serialize_der(),
         })
+    }
+
+    /// The certificate, DER.
+    pub(crate) fn der(&self) -> &[u8] {
+        &self.cert
+    }
+
+    /// The certificate, PEM.
+    pub(crate) fn pem(&self) -> &str {
+        &self.pem
     }
 
     /// A rustls acceptor presenting this certificate, offering `alpn` (empty: none).
@@ -60,36 +70,20 @@ fn pem(der: &[u8]) -> String {
     out
 }
 
-impl Sim {
-    /// The simulator's certificate, made on first use (rcgen draws its own key, so it does not
-    /// follow `SimConfig::seed`).
-    pub(crate) fn tls(&self) -> Result<Arc<SelfSigned>> {
-        let mut slot = self.inner.tls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+/// Where the simulator keeps its certificate, made on first use (rcgen draws its own key, so it
+/// does not follow `SimConfig::seed`).
+#[derive(Default)]
+pub(crate) struct CertificateSlot(Mutex<Option<Arc<SelfSigned>>>);
+
+impl CertificateSlot {
+    /// The certificate, made now if it was not yet.
+    pub(crate) fn get(&self) -> Result<Arc<SelfSigned>> {
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(made) = &*slot {
             return Ok(made.clone());
         }
         let made = Arc::new(SelfSigned::generate()?);
         *slot = Some(made.clone());
         Ok(made)
-    }
-
-    /// The self-signed certificate (DER) that the `wss://` listener and the media host present,
-    /// for `127.0.0.1` and `localhost`; a client trusts it as a root. Made on first use; the same
-    /// for the life of the simulator.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Tls`] if it cannot be made.
-    pub fn certificate_der(&self) -> Result<Vec<u8>> {
-        Ok(self.tls()?.cert.to_vec())
-    }
-
-    /// [`Sim::certificate_der`] in PEM form.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Tls`] if it cannot be made.
-    pub fn certificate_pem(&self) -> Result<String> {
-        Ok(self.tls()?.pem.clone())
     }
 }
