@@ -280,7 +280,7 @@ impl Sim {
     }
 
     fn now(&self) -> i64 {
-        self.inner.config.clock.now_unix()
+        b24_client::now_unix(&*self.inner.config.clock)
     }
 
     /// Issues a token pair for a user of a portal (as an install or a frame open would).

@@ -39,7 +39,7 @@ use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig};
 use wab24::{
     runtime::{LineEventKind, LineState, Runtime, RuntimeConfig},
     session::{Role, SessionKey, claims},
-    state::{AppState, Settings, SharedClock},
+    state::{AppState, Settings},
 };
 
 const MEMBER: &str = "bench0member";
@@ -138,7 +138,7 @@ async fn main() {
         store.clone(),
         b24,
         key.clone(),
-        Arc::new(SharedClock(clock.clone())),
+        clock.clone(),
         Some(runtime.clone()),
     );
     let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
@@ -180,14 +180,10 @@ async fn main() {
                 100 + i as i64,
                 Role::User,
                 generation,
-                b24_client::Clock::now_unix(&*clock),
+                b24_client::now_unix(&*clock),
             ));
-            let mut resp = http
-                .get(format!("{base}/api/events"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
+            let mut resp =
+                http.get(format!("{base}/api/events")).bearer_auth(&token).send().await.unwrap();
             assert_eq!(resp.status().as_u16(), 200);
             let (sent, lat_tx, http, base) =
                 (sent.clone(), lat_tx.clone(), http.clone(), base.clone());

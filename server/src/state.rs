@@ -196,16 +196,6 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// A clock shared between the server and its Bitrix24 client.
-#[derive(Clone)]
-pub struct SharedClock(pub Arc<dyn Clock>);
-
-impl Clock for SharedClock {
-    fn now_unix(&self) -> i64 {
-        self.0.now_unix()
-    }
-}
-
 /// Persists rotated Bitrix24 tokens into the tenants registry (sealed), keeping the stored
 /// endpoints and `application_token`.
 pub struct TenancyTokenStore {
@@ -226,7 +216,7 @@ impl TokenStore for TenancyTokenStore {
             let old = self.store.portal_tokens(&t.member_id).await.map_err(|e| e.to_string())?;
             let application_token = old.map(|o| o.application_token.clone()).unwrap_or_default();
             let new = portal_tokens(t, application_token);
-            let now = OffsetDateTime::from_unix_timestamp(self.clock.now_unix())
+            let now = OffsetDateTime::from_unix_timestamp(b24_client::now_unix(&*self.clock))
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH);
             self.store.set_portal_tokens(&t.member_id, &new, now).await.map_err(|e| e.to_string())
         })
@@ -360,7 +350,7 @@ impl AppState {
 
     /// Now, Unix seconds.
     pub fn now_unix(&self) -> i64 {
-        self.inner.clock.now_unix()
+        b24_client::now_unix(&*self.inner.clock)
     }
 
     /// Now, as a time.

@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod clock;
 pub mod companion;
 mod conn;
 mod control;
@@ -18,7 +17,6 @@ mod route;
 mod sim;
 mod tls;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use fault::{FaultKind, FaultRule, Latency};
 pub use iq::LOW_PREKEYS;
@@ -29,3 +27,4 @@ pub use sim::{
     AccountInfo, Counters, DeviceInfo, MAX_COMPANIONS, PAIRING_TIMEOUT, PairedDevice,
     RoutedMessage, STREAM_CLOSE_DELAY, Sim, SimConfig, StreamError, Target,
 };
+pub use wab24_clock::{Clock, ManualClock, SystemClock};
