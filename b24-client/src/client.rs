@@ -60,12 +60,6 @@ pub struct ClientBuilder {
     store: Option<Arc<dyn TokenStore>>,
 }
 
-impl std::fmt::Debug for dyn Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Clock")
-    }
-}
-
 impl std::fmt::Debug for dyn TokenStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenStore")
@@ -98,7 +92,7 @@ impl ClientBuilder {
     }
 
     /// Sets the wall clock used for token expiry.
-    pub fn clock(mut self, clock: impl Clock) -> Self {
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
@@ -167,7 +161,7 @@ impl Client {
 
     /// The wall clock.
     pub fn now_unix(&self) -> i64 {
-        self.inner.clock.now_unix()
+        crate::clock::now_unix(&*self.inner.clock)
     }
 
     /// A handle for one installed portal, from its token pair.

@@ -21,7 +21,7 @@ pub mod fuzzing;
 
 pub use batch::{BATCH_LIMIT, Batch, BatchResult, command_string, result_ref};
 pub use client::{CallOptions, Client, ClientBuilder, ClientConfig, FrameUser, Portal};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, now_unix};
 pub use envelope::{Envelope, TimeInfo, parse as parse_envelope};
 pub use error::{BodyKind, Error, ErrorCode, Result};
 pub use limits::{BucketState, Jitter, RateLimit, RetryPolicy, is_idempotent};

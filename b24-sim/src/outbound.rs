@@ -173,7 +173,7 @@ impl Sim {
     ) -> Result<String> {
         let refresh = event.eq_ignore_ascii_case("ONAPPINSTALL");
         let auth = self.auth_block(member_id, 1, opts, refresh)?;
-        let ts = self.inner.config.clock.now_unix();
+        let ts = b24_client::now_unix(&*self.inner.config.clock);
         Ok(form::encode(
             &json!({"event": event, "event_handler_id": 1, "data": data, "ts": ts.to_string(), "auth": auth}),
         ))

@@ -107,7 +107,7 @@ impl Sim {
 
     /// The clock's unix time.
     pub(crate) fn now(&self) -> i64 {
-        self.inner.config.clock.now_unix()
+        b24_client::now_unix(&*self.inner.config.clock)
     }
 
     /// Issues a token pair for a user of a portal (as an install or a frame open would).

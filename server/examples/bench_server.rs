@@ -39,7 +39,7 @@ use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig};
 use wab24::{
     runtime::{LineEventKind, LineState, Runtime, RuntimeConfig},
     session::{Role, SessionKey, claims},
-    state::{AppState, Settings, SharedClock},
+    state::{AppState, Settings},
 };
 
 const MEMBER: &str = "bench0member";
@@ -138,7 +138,7 @@ async fn main() {
         store.clone(),
         b24,
         key.clone(),
-        Arc::new(SharedClock(clock.clone())),
+        clock.clone(),
         Some(runtime.clone()),
     );
     wab24::state::events::forward_runtime_events(&state);
@@ -181,7 +181,7 @@ async fn main() {
                 100 + i as i64,
                 Role::User,
                 generation,
-                b24_client::Clock::now_unix(&*clock),
+                b24_client::now_unix(&*clock),
             ));
             let mut resp =
                 http.get(format!("{base}/api/events")).bearer_auth(&token).send().await.unwrap();

@@ -3,31 +3,25 @@
 
 use std::process::ExitCode;
 
-use wab24::cli::{self, Command};
+use clap::{CommandFactory, Parser};
+use wab24::cli::{AuditCommand, Cli, Command};
 
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WAB24_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
-    let command = match cli::parse(std::env::args().skip(1)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("wab24: {e}");
-            return ExitCode::from(2);
-        }
+    // `--help` and `--version` print and exit 0; a command line not understood exits 2.
+    let Some(command) = Cli::parse().command else {
+        // Without a command: the help, as `wab24 --help` prints it.
+        return match Cli::command().print_help() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
     };
     match command {
-        Command::Help => {
-            println!("{}", cli::USAGE);
-            ExitCode::SUCCESS
-        }
-        Command::Version => {
-            println!("wab24 {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Command::Demo(opts) => {
+        Command::Demo(args) => {
             let Some(rt) = runtime() else { return ExitCode::FAILURE };
-            match rt.block_on(wab24::demo::run(opts)) {
+            match rt.block_on(wab24::demo::run(args.options())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("wab24: {e}");
@@ -35,10 +29,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::AuditVerify { config, member_id } => {
+        Command::Audit(AuditCommand::Verify { config, member_id }) => {
             let Some(rt) = runtime() else { return ExitCode::FAILURE };
             let result = rt.block_on(async {
-                let config = wab24::config::Config::load(&config)?;
+                let config = wab24::config::Config::load(&config.config)?;
                 let store = wab24::serve::open_store(&config).await?;
                 Ok::<_, wab24::serve::ServeError>(
                     wab24::audit_check::verify_all(&store, member_id.as_deref()).await?,
@@ -73,10 +67,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { config } => {
+        Command::Serve(config) => {
             let Some(rt) = runtime() else { return ExitCode::FAILURE };
             let result = rt.block_on(async {
-                let config = wab24::config::Config::load(&config)?;
+                let config = wab24::config::Config::load(&config.config)?;
                 let state = wab24::serve::build(&config).await?;
                 wab24::serve::run(state, config.listen, config.metrics_listen).await
             });

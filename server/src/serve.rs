@@ -30,7 +30,7 @@ use crate::{
     config::{Config, Database},
     runtime::{Runtime, RuntimeConfig},
     session::SessionKey,
-    state::{AppState, Settings, SharedClock, TenancyTokenStore},
+    state::{AppState, Settings, TenancyTokenStore},
 };
 
 /// Why the server could not start.
@@ -103,7 +103,7 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         c.client_secret.clone(),
     ))
     .token_store(Arc::new(TenancyTokenStore::new(store.clone(), clock.clone())))
-    .clock(SharedClock(clock.clone()))
+    .clock(clock.clone())
     .build()?;
     let key = SessionKey::derive(&c.master_key).ok_or(ServeError::Key)?;
     let runtime = Arc::new(Runtime::new(

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 mod crypto;
 mod db;
 mod error;
@@ -12,6 +13,7 @@ mod store;
 mod tenant;
 
 pub use audit;
+pub use clock::{Clock, ManualClock, SystemClock, now};
 pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
@@ -21,7 +23,7 @@ pub use model::{
     OutboxKind, PortalTokens, ReadOutcome, Recorded, StatusChange, TenantInfo, TenantStatus, User,
     UserId,
 };
-pub use signal::{Clock, LineSignalStore};
+pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};
 pub use tenant::Tenant;
 pub use wa_session;

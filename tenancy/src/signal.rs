@@ -21,7 +21,6 @@
 use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 use wa_session::{
     IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey,
     credentials::DeviceCredentials,
@@ -34,7 +33,8 @@ use wa_session::{
 use zeroize::Zeroizing;
 
 use crate::{
-    Caller, Error, LineId, Result, Tenant, record_cache::RecordCache, tenant::device_delete,
+    Caller, Clock, Error, LineId, Result, Tenant, now, record_cache::RecordCache,
+    tenant::device_delete,
 };
 
 const NS_LOCAL: &str = "signal.local";
@@ -47,9 +47,6 @@ const LOCAL_IDENTITY: &str = "identity";
 const NS_CREDENTIALS: &str = "device.credentials";
 const CREDENTIALS: &str = "credentials";
 const RECORD_VERSION: u8 = 1;
-
-/// Where a [`LineSignalStore`] gets the time it stamps on its writes (`updated_at`).
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// Every wa-session store trait (identity, prekeys, signed prekeys, sessions, sender keys and the
 /// atomic per-message commit) for one line of one tenant, persisted in the line's encrypted device
@@ -64,7 +61,8 @@ pub struct LineSignalStore {
     line_id: LineId,
     identity: IdentityKeyPair,
     registration_id: u32,
-    clock: Clock,
+    /// The time stamped on its writes (`updated_at`).
+    clock: Arc<dyn Clock>,
     cache: Arc<RecordCache>,
 }
 
@@ -175,11 +173,16 @@ impl Tenant {
         line_id: LineId,
         identity: &IdentityKeyPair,
         registration_id: u32,
-        clock: Clock,
+        clock: Arc<dyn Clock>,
     ) -> Result<LineSignalStore> {
         let value = encode_local(identity, registration_id);
-        self.device_write(caller, line_id, &[(NS_LOCAL, LOCAL_IDENTITY, Some(&value))], clock())
-            .await?;
+        self.device_write(
+            caller,
+            line_id,
+            &[(NS_LOCAL, LOCAL_IDENTITY, Some(&value))],
+            now(&*clock),
+        )
+        .await?;
         Ok(LineSignalStore {
             tenant: self.clone(),
             line_id,
@@ -196,7 +199,7 @@ impl Tenant {
         &self,
         caller: Caller,
         line_id: LineId,
-        clock: Clock,
+        clock: Arc<dyn Clock>,
     ) -> Result<LineSignalStore> {
         let bytes = self
             .device_get(caller, line_id, NS_LOCAL, LOCAL_IDENTITY)
@@ -233,7 +236,7 @@ impl LineSignalStore {
 
     /// Writes entries (`None` deletes) in one transaction, and then into the cache.
     async fn write(&self, entries: &[(&'static str, &str, Option<&[u8]>)]) -> Result<()> {
-        let now = (self.clock)();
+        let now = now(&*self.clock);
         let written = self.tenant.device_write(Caller::System, self.line_id, entries, now).await;
         self.settle(&written, entries);
         written
@@ -272,7 +275,7 @@ impl LineSignalStore {
     }
 
     async fn relocate_uncached(&self, from_key: &str, to_key: &str) -> Result<bool> {
-        let (now, line) = ((self.clock)(), self.line_id);
+        let (now, line) = (now(&*self.clock), self.line_id);
         let mut tx = self.tenant.device_begin(line, true).await?;
         if self.tenant.device_read(&mut tx, line, NS_SESSION, to_key).await?.is_some() {
             return Ok(false);
@@ -322,7 +325,7 @@ impl LineSignalStore {
         key: &IdentityKey,
         bytes: &[u8],
     ) -> Result<bool> {
-        let now = (self.clock)();
+        let now = now(&*self.clock);
         let line = self.line_id;
         let mut tx = self.tenant.device_begin(line, true).await?;
         let previous = self.tenant.device_read(&mut tx, line, NS_IDENTITY, name).await?;

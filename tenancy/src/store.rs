@@ -1,8 +1,10 @@
 //! The tenants registry and the handles it gives out.
 
 mod audit_keys;
+mod lifecycle;
 
 pub use audit_keys::SealedLog;
+use lifecycle::LifecycleRecord;
 
 use std::{
     collections::HashMap,
@@ -197,18 +199,14 @@ impl Store {
         if restored {
             payload["restored"] = true.into();
         }
-        let payload = payload.to_string();
-        let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry {
-            kind: audit::Kind::AppInstalled,
-            actor: "system",
-            subject: &subject,
-            payload: payload.as_bytes(),
-        };
-        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
-        tx.commit().await?;
+        let record = LifecycleRecord::about_tenant(
+            audit::Kind::AppInstalled,
+            member_id,
+            payload.to_string().into_bytes(),
+        );
+        self.commit_with_registry_record(tx, &record, now).await?;
         // The portal's administrator reads the tenant's own log, not the registry's.
-        append_to(&db, &self.tenant_audit_key(member_id)?, entry, now).await?;
+        append_to(&db, &self.tenant_audit_key(member_id)?, record.entry(), now).await?;
         self.info(member_id).await
     }
 
@@ -233,22 +231,13 @@ impl Store {
         if let Some(at) = purge_after {
             payload["purge_after"] = at.into();
         }
-        let payload = payload.to_string();
-        let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry {
-            kind: audit::Kind::AppUninstalled,
-            actor: "system",
-            subject: &subject,
-            payload: payload.as_bytes(),
-        };
+        let record = LifecycleRecord::about_tenant(
+            audit::Kind::AppUninstalled,
+            member_id,
+            payload.to_string().into_bytes(),
+        );
         if info.status != TenantStatus::Uninstalled {
-            append_to(
-                &self.tenant_db(member_id).await?,
-                &self.tenant_audit_key(member_id)?,
-                entry,
-                now,
-            )
-            .await?;
+            self.append_to_tenant_log(member_id, &record, now).await?;
         }
         let mut tx = self.control.write().await?;
         sqlx::query(
@@ -260,9 +249,7 @@ impl Store {
         .bind(purge_after)
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
-        tx.commit().await?;
-        Ok(())
+        self.commit_with_registry_record(tx, &record, now).await
     }
 
     /// Deletes the data of every tenant whose `CLEAN` uninstall's grace period has ended (its
@@ -311,15 +298,9 @@ impl Store {
             return Ok(false);
         }
         self.delete_storage(member_id).await?;
-        let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry {
-            kind: audit::Kind::AppPurged,
-            actor: "system",
-            subject: &subject,
-            payload: b"{}",
-        };
-        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
-        tx.commit().await?;
+        let record =
+            LifecycleRecord::about_tenant(audit::Kind::AppPurged, member_id, b"{}".to_vec());
+        self.commit_with_registry_record(tx, &record, now).await?;
         Ok(true)
     }
 
@@ -369,9 +350,8 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<()> {
         validate_member_id(member_id)?;
-        let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry { kind, actor: "system", subject: &subject, payload };
-        append_to(&self.control, &control_audit_key(&self.master)?, entry, now).await
+        let record = LifecycleRecord::about_tenant(kind, member_id, payload.to_vec());
+        append_to(&self.control, &control_audit_key(&self.master)?, record.entry(), now).await
     }
 
     /// Ends every session of a user of a tenant: tokens issued up to `now` (Unix seconds, that second included) are
@@ -400,23 +380,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let payload =
-            serde_json::json!({ "user_id": user_id, "not_before": not_before }).to_string();
-        let subject = format!("user:{user_id}");
-        let actor = actor.actor();
-        let entry = audit::Entry {
-            kind: audit::Kind::SessionsRevoked,
-            actor: &actor,
-            subject: &subject,
-            payload: payload.as_bytes(),
-        };
-        append_to(
-            &self.tenant_db(member_id).await?,
-            &self.tenant_audit_key(member_id)?,
-            entry,
-            now,
-        )
-        .await?;
+        let payload = serde_json::json!({ "user_id": user_id, "not_before": not_before });
+        let record = LifecycleRecord::about_user(
+            audit::Kind::SessionsRevoked,
+            user_id,
+            actor,
+            payload.to_string().into_bytes(),
+        );
+        self.append_to_tenant_log(member_id, &record, now).await?;
         Ok(not_before)
     }
 
@@ -463,13 +434,11 @@ impl Store {
             "trial_ends_at": info.trial_ends_at }, "to": { "plan": plan, "line_quota": line_quota,
             "trial_ends_at": trial_ends_at } })
             .to_string();
-        let subject = format!("tenant:{member_id}");
-        let entry = audit::Entry {
-            kind: audit::Kind::PlanChanged,
-            actor: "system",
-            subject: &subject,
-            payload: payload.as_bytes(),
-        };
+        let record = LifecycleRecord::about_tenant(
+            audit::Kind::PlanChanged,
+            member_id,
+            payload.into_bytes(),
+        );
         if info.status == TenantStatus::Active {
             let db = self.tenant_db(member_id).await?;
             let mut tx = db.write().await?;
@@ -478,7 +447,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             // The portal's administrator reads the tenant's own log, not the registry's.
-            audit::append(&mut tx, &self.tenant_audit_key(member_id)?, entry, now).await?;
+            audit::append(&mut tx, &self.tenant_audit_key(member_id)?, record.entry(), now).await?;
             tx.commit().await?;
         }
         let mut tx = self.control.write().await?;
@@ -493,8 +462,7 @@ impl Store {
         .bind(audit::unix_ms(now))
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, &control_audit_key(&self.master)?, entry, now).await?;
-        tx.commit().await?;
+        self.commit_with_registry_record(tx, &record, now).await?;
         self.info(member_id).await
     }
 

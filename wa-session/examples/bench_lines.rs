@@ -33,7 +33,7 @@ use rand::{SeedableRng as _, rngs::StdRng};
 use tokio::{net::TcpStream, sync::Semaphore};
 use wa_session::{
     PublicKey,
-    client::{Client, Config, Event, Events, PreKeyPolicy, SystemClock, UnixClock as _},
+    client::{Client, Clock as _, Config, Event, Events, PreKeyPolicy, SystemClock},
     credentials::{DeviceCredentials, PairedAccount},
     store::{DeviceStore as _, MemoryStore, SignedPreKeyStore as _},
 };

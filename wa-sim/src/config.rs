@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::clock::{Clock, SystemClock};
+use wab24_clock::{Clock, SystemClock};
 
 /// Settings of a simulator.
 #[derive(Debug, Clone)]

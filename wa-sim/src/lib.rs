@@ -6,7 +6,6 @@
 // its own floor or below, never one that imports it.
 
 // Ground floor: helpers and plain data.
-mod clock;
 mod config;
 pub mod display;
 mod error;
@@ -35,7 +34,6 @@ mod persist;
 mod phone;
 mod route;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{STREAM_CLOSE_DELAY, SimConfig};
 pub use error::{Error, Result};
 pub use fault_rule::{FaultKind, FaultRule, Latency};
@@ -49,3 +47,4 @@ pub use sim::{PAIRING_TIMEOUT, Sim};
 pub use state::MAX_COMPANIONS;
 pub use stream_error::StreamError;
 pub use target::Target;
+pub use wab24_clock::{Clock, ManualClock, SystemClock};

@@ -15,7 +15,7 @@ use crate::{
     runtime::{Runtime, RuntimeConfig},
     serve::ServeError,
     session::SessionKey,
-    state::{AppState, Settings, SharedClock, TenancyTokenStore},
+    state::{AppState, Settings, TenancyTokenStore},
 };
 
 /// The demo portal's `member_id`.
@@ -130,7 +130,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let clock: Arc<dyn b24_client::Clock> = Arc::new(b24_client::SystemClock);
     let b24 = b24_client::Client::builder(sim.app())
         .token_store(Arc::new(TenancyTokenStore::new(store.clone(), clock.clone())))
-        .clock(SharedClock(clock.clone()))
+        .clock(clock.clone())
         .build()
         .map_err(ServeError::from)?;
     let settings = Settings {

@@ -34,7 +34,7 @@ pub(crate) struct LineCtx {
 
 impl LineCtx {
     fn now(&self) -> time::OffsetDateTime {
-        (self.shared.config.clock)()
+        tenancy::now(&*self.shared.config.clock)
     }
 
     pub(crate) fn publish(&self, kind: LineEventKind) {

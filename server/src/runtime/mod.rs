@@ -60,7 +60,7 @@ pub struct RuntimeConfig {
     /// The data directory: media go under `tenants/<member_id>/media/`.
     pub data_dir: PathBuf,
     /// The clock for stored times.
-    pub clock: Clock,
+    pub clock: Arc<dyn Clock>,
     /// The largest media file a user may send (default 64 MiB).
     pub max_media: u64,
     /// How long a failed send waits before the next attempt.
@@ -76,7 +76,7 @@ impl RuntimeConfig {
         RuntimeConfig {
             client,
             data_dir,
-            clock: Arc::new(time::OffsetDateTime::now_utc),
+            clock: Arc::new(tenancy::SystemClock),
             max_media: 64 * 1024 * 1024,
             send_retry: Duration::from_secs(2),
             event_capacity: 4096,
@@ -184,7 +184,7 @@ impl Runtime {
     }
 
     fn now(&self) -> time::OffsetDateTime {
-        (self.shared.config.clock)()
+        tenancy::now(&*self.shared.config.clock)
     }
 
     /// The tenant's media directory.

@@ -1,7 +1,7 @@
 //! What every handler shares, split by job: the [`settings`], the shared [`AppState`] (store,
 //! Bitrix24 client, session key, event bus, metrics, clock, line runtime), the authenticated
 //! [`caller`], the cached [`portals`], the [`uploads`] in progress, the [`token_store`] of the
-//! Bitrix24 client, the shared [`clock`] and the forwarding of the runtime's [`events`].
+//! Bitrix24 client and the forwarding of the runtime's [`events`].
 //!
 //! Constructing the state starts nothing; the composer starts the tasks.
 
@@ -19,7 +19,6 @@ use crate::{
 };
 
 pub mod caller;
-pub mod clock;
 pub mod events;
 pub mod portals;
 pub mod settings;
@@ -27,7 +26,6 @@ pub mod token_store;
 pub mod uploads;
 
 pub use caller::{Session, trial_expired};
-pub use clock::SharedClock;
 pub use settings::{Billing, BillingHook, Limits, Settings};
 pub use token_store::{TenancyTokenStore, portal_tokens};
 pub use uploads::UploadSlot;
@@ -129,7 +127,7 @@ impl AppState {
 
     /// Now, Unix seconds.
     pub fn now_unix(&self) -> i64 {
-        self.inner.clock.now_unix()
+        b24_client::now_unix(&*self.inner.clock)
     }
 
     /// Now, as a time.

@@ -27,7 +27,7 @@ impl TokenStore for TenancyTokenStore {
             let old = self.store.portal_tokens(&t.member_id).await.map_err(|e| e.to_string())?;
             let application_token = old.map(|o| o.application_token.clone()).unwrap_or_default();
             let new = portal_tokens(t, application_token);
-            let now = OffsetDateTime::from_unix_timestamp(self.clock.now_unix())
+            let now = OffsetDateTime::from_unix_timestamp(b24_client::now_unix(&*self.clock))
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH);
             self.store.set_portal_tokens(&t.member_id, &new, now).await.map_err(|e| e.to_string())
         })

@@ -1,6 +1,5 @@
 //! The JSON API, endpoint by endpoint, as an administrator and as users.
 
-use b24_client::Clock;
 use serde_json::json;
 
 use crate::app::{ALPHA, App, HOOK_SECRET, METRICS_TOKEN, start};
@@ -269,7 +268,7 @@ async fn audit_filters_pages_and_exports() {
     assert_eq!(by_admin["records"].as_array().unwrap().len(), 3);
     let by_user = app.get("/api/audit?actor=user:2", &admin).await.json();
     assert_eq!(by_user["records"], json!([]));
-    let future = (app.clock.now_unix() + 60) * 1000;
+    let future = (b24_client::now_unix(&app.clock) + 60) * 1000;
     assert_eq!(
         app.get(&format!("/api/audit?since={future}"), &admin).await.json()["records"],
         json!([])
@@ -338,7 +337,7 @@ async fn subscription_plan_hook_and_read_only_trial() {
     let head = app.store.verify_audit().await.unwrap();
     assert!(head.seq >= 2);
     // A trial that ended: writes 402, reads and mark-read go on.
-    let ended = (app.clock.now_unix() - 1) * 1000;
+    let ended = (b24_client::now_unix(&app.clock) - 1) * 1000;
     let (status, _) = hook(
         Some(HOOK_SECRET),
         json!({"member_id": ALPHA, "plan": "trial", "line_quota": 3, "trial_ends_at": ended}),
@@ -543,7 +542,7 @@ async fn trial_ended_plan_and_signed_upgrade_request() {
     assert_eq!(s["upgrade_available"], true);
 
     // The trial ends: a write answers 402 with the code the panel turns into "open the plan page".
-    let ended = (app.clock.now_unix() - 1) * 1000;
+    let ended = (b24_client::now_unix(&app.clock) - 1) * 1000;
     let plan =
         json!({"member_id": ALPHA, "plan": "trial", "line_quota": 3, "trial_ends_at": ended});
     let r = app

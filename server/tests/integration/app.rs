@@ -11,7 +11,7 @@ use tenancy::{Caller, Inbound, LineId, MasterKey, MessageKind, Store};
 use wab24::{
     runtime::{Runtime, RuntimeConfig},
     session::SessionKey,
-    state::{AppState, Settings, SharedClock, TenancyTokenStore},
+    state::{AppState, Settings, TenancyTokenStore},
 };
 
 pub(crate) const ALPHA: &str = "alpha0member";
@@ -50,7 +50,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let store =
         Arc::new(Store::open_sqlite(dir.path(), MasterKey::from_bytes(MASTER)).await.unwrap());
-    let now = b24_client::Clock::now_unix(&b24_client::SystemClock);
+    let now = b24_client::Clock::now(&b24_client::SystemClock);
     let clock = ManualClock::new(now);
     let b24 = b24_client::Client::builder(sim.app())
         .token_store(Arc::new(TenancyTokenStore::new(store.clone(), Arc::new(clock.clone()))))
@@ -83,14 +83,8 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
         RuntimeConfig::new(wab24::demo::client_config(&wa, wa_addr), dir.path().to_path_buf());
     runtime_config.send_retry = Duration::from_millis(200);
     let runtime = Arc::new(Runtime::new(store.clone(), runtime_config));
-    let state = AppState::new(
-        settings,
-        store.clone(),
-        b24,
-        key,
-        Arc::new(SharedClock(Arc::new(clock.clone()))),
-        Some(runtime),
-    );
+    let state =
+        AppState::new(settings, store.clone(), b24, key, Arc::new(clock.clone()), Some(runtime));
     wab24::state::events::forward_runtime_events(&state);
     tokio::spawn(wab24::serve::serve_http(
         listener,

@@ -1,7 +1,6 @@
 //! The Bitrix24 side: install (frame and callback), opening the app (token, roles, CSP),
 //! events verified by `application_token`, uninstall with and without CLEAN.
 
-use b24_client::Clock;
 use b24_sim::EventOptions;
 use serde_json::json;
 use tenancy::TenantStatus;
@@ -23,7 +22,7 @@ async fn install_frame_registers_the_tenant_and_binds_uninstall() {
         (info.status, info.plan.as_str(), info.line_quota, info.domain.as_str()),
         (TenantStatus::Active, "trial", 3, "alpha.test")
     );
-    let trial_left = info.trial_ends_at.unwrap() - app.clock.now_unix() * 1000;
+    let trial_left = info.trial_ends_at.unwrap() - b24_client::now_unix(&app.clock) * 1000;
     assert_eq!(trial_left, 15 * 86_400_000);
     // Tokens, endpoints and the application token are kept (sealed).
     let t = app.store.portal_tokens(ALPHA).await.unwrap().unwrap();
@@ -110,7 +109,10 @@ async fn opening_the_app_issues_a_token_with_the_portals_role() {
             (me["member_id"].as_str(), me["user_id"].as_i64(), me["role"].as_str()),
             (Some(ALPHA), Some(user as i64), Some(role))
         );
-        assert_eq!(me["expires_at"].as_i64().unwrap() - app.clock.now_unix(), 72 * 3600);
+        assert_eq!(
+            me["expires_at"].as_i64().unwrap() - b24_client::now_unix(&app.clock),
+            72 * 3600
+        );
     }
     // The users who opened the app are cached with the portal's admin flag.
     let users =
@@ -242,7 +244,7 @@ async fn uninstall_keeps_data_unless_clean() {
     app.sim.uninstall(ALPHA, true).await.unwrap();
     let info = app.store.info(ALPHA).await.unwrap();
     assert_eq!(info.status, TenantStatus::Uninstalled);
-    assert_eq!(info.purge_after, Some((app.clock.now_unix() + 7 * 86_400) * 1000));
+    assert_eq!(info.purge_after, Some((b24_client::now_unix(&app.clock) + 7 * 86_400) * 1000));
     assert!(info.generation > generation);
     assert!(app._dir.path().join(format!("tenants/{ALPHA}.db")).is_file());
     // A reinstall within the grace period restores everything; tokens of before stay dead.
@@ -475,7 +477,7 @@ async fn sessions_end_with_the_installation_and_by_an_administrator() {
         1,
         wab24::session::Role::Admin,
         generation,
-        app.clock.now_unix(),
+        b24_client::now_unix(&app.clock),
     );
     assert_eq!(app.get("/api/me", &key.issue(&long)).await.status, 200);
     long.exp += 3600;
@@ -489,7 +491,7 @@ async fn sessions_end_with_the_installation_and_by_an_administrator() {
     );
     let a = app.call("POST", path, Some(&admin), None).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    assert_eq!(a.json(), json!({"user_id": 2, "not_before": app.clock.now_unix()}));
+    assert_eq!(a.json(), json!({"user_id": 2, "not_before": b24_client::now_unix(&app.clock)}));
     let refused = app.get("/api/me", &u2).await;
     assert_eq!(refused.status, 401);
     assert!(refused.body.contains("ended by an administrator"), "{}", refused.body);

@@ -50,7 +50,25 @@ fn configuration_errors_name_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`master_key` is invalid"));
     let out = Command::new(bin).arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"));
+    // The command line is clap's: its usage line reads `Usage: wab24 [COMMAND]`.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: wab24"));
+}
+
+#[test]
+fn every_command_explains_itself() {
+    let bin = env!("CARGO_BIN_EXE_wab24");
+    for (args, expected) in [
+        (&[][..], "demo"),
+        (&["--help"], "audit"),
+        (&["demo", "--help"], "--auto-scan <SECONDS>"),
+        (&["serve", "--help"], "WAB24_CONFIG"),
+        (&["audit", "verify", "--help"], "--member-id <ID>"),
+    ] {
+        let out = Command::new(bin).args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(text.contains(expected), "{args:?}: {text}");
+    }
 }
 
 #[test]

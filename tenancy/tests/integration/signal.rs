@@ -5,7 +5,7 @@ use std::{cell::RefCell, future::Future, sync::Arc};
 
 use sqlx::{AssertSqlSafe, Row};
 use tenancy::{
-    Clock, LineSignalStore, Tenant,
+    Clock, LineSignalStore, ManualClock, Tenant,
     wa_session::{
         self, IdentityKeyPair, KeyPair, PrivateKey,
         signal::{SessionRecord, cipher},
@@ -25,8 +25,8 @@ thread_local! {
     static HELD: RefCell<Vec<Env>> = const { RefCell::new(Vec::new()) };
 }
 
-fn clock() -> Clock {
-    Arc::new(|| at(1_700_000_000_000))
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(ManualClock::new(1_700_000_000))
 }
 
 /// Drives one conformance test on a tokio runtime, then drops the environments it made (also if

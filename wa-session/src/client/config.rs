@@ -1,6 +1,6 @@
 //! The client's configuration, with WhatsApp's real values as defaults.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use super::{BackoffPolicy, FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT};
 use crate::{
@@ -14,25 +14,8 @@ pub const WA_WEB_URL: &str = "wss://web.whatsapp.com/ws/chat";
 /// The `Origin` header WhatsApp Web sends.
 pub const WA_WEB_ORIGIN: &str = "https://web.whatsapp.com";
 
-/// A source of unix time in seconds (certificate validity, signed prekey timestamps).
-pub trait UnixClock: Send + Sync + fmt::Debug {
-    /// Seconds since the unix epoch.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl UnixClock for SystemClock {
-    // The clock adapter: the one place the client reads the system time.
-    #[allow(clippy::disallowed_methods)]
-    fn now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-}
+/// The workspace's clock: unix time in seconds (certificate validity, signed prekey timestamps).
+pub use wab24_clock::{Clock, SystemClock};
 
 /// How many one-time prekeys to keep on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +68,7 @@ pub struct Config {
     /// Prekey counts.
     pub pre_keys: PreKeyPolicy,
     /// Unix time (certificate validity, key timestamps).
-    pub clock: Arc<dyn UnixClock>,
+    pub clock: Arc<dyn Clock>,
     /// Seeds the client's randomness (keys, ids, jitter) for reproducible tests; `None` draws
     /// from the operating system.
     pub seed: Option<u64>,

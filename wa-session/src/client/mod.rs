@@ -57,7 +57,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use wa_proto::{Jid, Node};
 
 pub use backoff::{Backoff, BackoffPolicy};
-pub use config::{Config, PreKeyPolicy, SystemClock, UnixClock, WA_WEB_ORIGIN, WA_WEB_URL};
+pub use config::{Clock, Config, PreKeyPolicy, SystemClock, WA_WEB_ORIGIN, WA_WEB_URL};
 pub use event::{Event, MessageAck, PendingAck};
 pub use inbox::MAX_RETRIES;
 pub use media_conn::{MediaConn, upload_path_type};

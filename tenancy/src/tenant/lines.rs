@@ -1,0 +1,262 @@
+//! WhatsApp lines: creation, assignment, status, settings.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::{
+    Tenant,
+    access::visible_line,
+    audit_log::audit_in,
+    rows::{LINE_COLUMNS, line_from_row},
+};
+use crate::{
+    Caller, Error, Line, LineId, LineSettings, LineStatus, Result, UserId, model::check_len,
+};
+
+impl Tenant {
+    /// Creates a line if the plan's quota allows another one.
+    pub async fn create_line(
+        &self,
+        caller: Caller,
+        name: &str,
+        phone: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Line> {
+        caller.require_admin("only administrators create lines")?;
+        check_len(name, 255, "line name longer than 255 bytes")?;
+        if name.trim().is_empty() {
+            return Err(Error::InvalidInput("line name is empty"));
+        }
+        if let Some(p) = phone {
+            check_len(p, 32, "phone longer than 32 bytes")?;
+        }
+        let mut tx = self.write().await?;
+        // Touching the settings row takes its lock, so concurrent creators are serialised.
+        let max: i64 = sqlx::query(
+            "UPDATE settings SET line_quota = line_quota WHERE id = 1 RETURNING line_quota",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let current: i64 = sqlx::query("SELECT COUNT(*) FROM lines WHERE deleted_at IS NULL")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if current >= max {
+            return Err(Error::QuotaExceeded { current, max });
+        }
+        let at = audit::unix_ms(now);
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO lines (name, phone, status, created_at) VALUES ($1, $2, 'new', $3) \
+             RETURNING {LINE_COLUMNS}"
+        )))
+        .bind(name)
+        .bind(phone)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let line = line_from_row(&row)?;
+        let subject = format!("line:{}", line.id);
+        audit_in(&self.audit_key, &mut tx, audit::Kind::LineCreated, caller, &subject, b"{}", now)
+            .await?;
+        tx.commit().await?;
+        Ok(line)
+    }
+
+    /// Deletes a line: it disappears for everyone and stops counting against the quota. Its
+    /// history is kept (a deleted line is never reused).
+    pub async fn delete_line(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_admin("only administrators delete lines")?;
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        sqlx::query("UPDATE lines SET deleted_at = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(audit::unix_ms(now))
+            .execute(&mut *tx)
+            .await?;
+        let subject = format!("line:{line_id}");
+        audit_in(&self.audit_key, &mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Assigns a line to a user (or unassigns it with `None`). The new assignee sees the line's
+    /// whole history; unread counts are kept.
+    pub async fn assign_line(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        user: Option<UserId>,
+        now: OffsetDateTime,
+    ) -> Result<Line> {
+        caller.require_admin("only administrators assign lines")?;
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        if let Some(uid) = user {
+            let known = sqlx::query("SELECT COUNT(*) FROM users WHERE id = $1")
+                .bind(uid)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get::<i64, _>(0)?;
+            if known == 0 {
+                return Err(Error::NotFound("user"));
+            }
+        }
+        sqlx::query("UPDATE lines SET assigned_user = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        let kind = if line.assigned_user.is_none() {
+            audit::Kind::LineAssigned
+        } else {
+            audit::Kind::LineReassigned
+        };
+        let payload = serde_json::json!({ "from": line.assigned_user, "to": user }).to_string();
+        let subject = format!("line:{line_id}");
+        audit_in(&self.audit_key, &mut tx, kind, caller, &subject, payload.as_bytes(), now).await?;
+        tx.commit().await?;
+        Ok(Line { assigned_user: user, ..line })
+    }
+
+    /// Records a line's WhatsApp connection state (the server's line runtime only), with the raw
+    /// event in the audit log.
+    pub async fn set_line_status(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        status: LineStatus,
+        raw: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_system("only the server changes line status")?;
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        sqlx::query("UPDATE lines SET status = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let subject = format!("line:{line_id}");
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::ConnectionState,
+            caller,
+            &subject,
+            raw,
+            now,
+        )
+        .await?;
+        if line.status != status {
+            let payload =
+                serde_json::json!({ "from": line.status.as_str(), "to": status.as_str() })
+                    .to_string();
+            audit_in(
+                &self.audit_key,
+                &mut tx,
+                audit::Kind::LineStatusChanged,
+                caller,
+                &subject,
+                payload.as_bytes(),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the phone number a line is linked to (the server's line runtime only, when the
+    /// phone has scanned the QR code; the pairing event itself is audited with the status).
+    pub async fn set_line_phone(&self, caller: Caller, line_id: LineId, phone: &str) -> Result<()> {
+        caller.require_system("only the server links a line to a phone")?;
+        check_len(phone, 32, "phone number longer than 32 characters")?;
+        let mut tx = self.write().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        sqlx::query("UPDATE lines SET phone = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(phone)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The lines the caller may see: all of them for administrators, their own for users.
+    pub async fn lines(&self, caller: Caller) -> Result<Vec<Line>> {
+        let mut tx = self.read().await?;
+        let rows = match caller {
+            Caller::System | Caller::Admin(_) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {LINE_COLUMNS} FROM lines \
+                     WHERE deleted_at IS NULL ORDER BY id"
+                )))
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            Caller::User(uid) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {LINE_COLUMNS} FROM lines \
+                     WHERE deleted_at IS NULL AND assigned_user = $1 ORDER BY id"
+                )))
+                .bind(uid)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        rows.iter().map(line_from_row).collect()
+    }
+
+    /// One line, if the caller may see it.
+    pub async fn line(&self, caller: Caller, line_id: LineId) -> Result<Line> {
+        let mut tx = self.read().await?;
+        visible_line(&mut tx, caller, line_id).await
+    }
+
+    /// Changes a line's settings (administrators only); a change is audited with the old and
+    /// new values, and setting what is already set changes nothing.
+    pub async fn set_line_settings(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        settings: &LineSettings,
+        now: OffsetDateTime,
+    ) -> Result<Line> {
+        caller.require_admin("only administrators change line settings")?;
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        let receipts = settings.send_read_receipts.unwrap_or(line.send_read_receipts);
+        if receipts == line.send_read_receipts {
+            return Ok(line);
+        }
+        sqlx::query("UPDATE lines SET send_read_receipts = $2 WHERE id = $1")
+            .bind(line_id)
+            .bind(i64::from(receipts))
+            .execute(&mut *tx)
+            .await?;
+        let payload = serde_json::json!({
+            "send_read_receipts": { "from": line.send_read_receipts, "to": receipts },
+        })
+        .to_string();
+        let subject = format!("line:{line_id}");
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::LineSettingsChanged,
+            caller,
+            &subject,
+            payload.as_bytes(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Line { send_read_receipts: receipts, ..line })
+    }
+}
