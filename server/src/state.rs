@@ -282,8 +282,8 @@ pub fn trial_expired(info: &TenantInfo, now_unix: i64) -> bool {
 }
 
 impl AppState {
-    /// Assembles the state. With a line runtime, its events are forwarded to the bus (call
-    /// inside a tokio runtime).
+    /// Assembles the state. With a line runtime, the state shares its event bus and counters
+    /// (the runtime publishes on the bus itself); without one, it has a bus of its own.
     pub fn new(
         settings: Settings,
         store: Arc<Store>,
@@ -292,15 +292,10 @@ impl AppState {
         clock: Arc<dyn Clock>,
         runtime: Option<Arc<crate::runtime::Runtime>>,
     ) -> AppState {
-        let bus = EventBus::new(4096);
-        let metrics = Arc::new(Metrics::default());
-        if let Some(rt) = &runtime {
-            tokio::spawn(crate::events::forward_line_events(
-                rt.subscribe(),
-                bus.clone(),
-                metrics.clone(),
-            ));
-        }
+        let (bus, metrics) = match &runtime {
+            Some(rt) => (rt.bus().clone(), rt.metrics().clone()),
+            None => (EventBus::default(), Arc::new(Metrics::default())),
+        };
         AppState {
             inner: Arc::new(Inner {
                 settings,

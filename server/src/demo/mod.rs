@@ -161,6 +161,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let runtime = Arc::new(Runtime::new(
         store.clone(),
         RuntimeConfig::new(client_config(&wa, wa_addr), opts.data_dir.clone()),
+        crate::events::EventBus::default(),
     ));
     tokio::spawn(whatsapp::run(wa, runtime.clone(), DEMO_MEMBER.to_owned(), opts.behaviour));
     let state = AppState::new(settings, store.clone(), b24, key, clock, Some(runtime.clone()));

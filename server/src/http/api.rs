@@ -12,7 +12,7 @@ use warp::{
 use super::models::*;
 use crate::{
     error::{ApiError, ApiResult},
-    events::{Audience, ServerEvent},
+    events::ServerEvent,
     session::Role,
     state::{AppState, Session, trial_expired},
 };
@@ -28,28 +28,12 @@ fn page(limit: Option<u32>, default: u32, max: u32) -> ApiResult<u32> {
     }
 }
 
-fn publish(
-    state: &AppState,
-    s: &Session,
-    line_id: Option<LineId>,
-    kind: &'static str,
-    payload: serde_json::Value,
-    audience: Audience,
-) {
-    state.bus().publish(ServerEvent {
-        member_id: s.claims.mid.clone(),
-        line_id,
-        kind,
-        payload,
-        audience,
-    });
-}
-
 /// A line with its live state from the runtime.
 fn line_out(state: &AppState, member_id: &str, line: tenancy::Line) -> LineOut {
     let id = line.id;
     let mut out = LineOut::from(line);
-    out.state = state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name());
+    out.state =
+        state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name().to_owned());
     out
 }
 
@@ -84,14 +68,9 @@ pub async fn create_line(state: AppState, s: Session, body: CreateLine) -> ApiRe
         s.tenant.create_line(s.caller(), &body.name, body.phone.as_deref(), state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = line.id, "line created");
     let out = LineOut::from(line);
-    publish(
-        &state,
-        &s,
-        Some(out.id),
-        "line.created",
-        serde_json::json!({ "line": &out }),
-        Audience::Line,
-    );
+    state
+        .bus()
+        .publish(ServerEvent::LineCreated { member_id: s.claims.mid.clone(), line: out.clone() });
     Ok(reply::with_status(reply::json(&out), StatusCode::CREATED).into_response())
 }
 
@@ -113,14 +92,7 @@ pub async fn delete_line(state: AppState, s: Session, id: LineId) -> ApiResult<R
     }
     s.tenant.delete_line(s.caller(), id, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line deleted");
-    publish(
-        &state,
-        &s,
-        Some(id),
-        "line.deleted",
-        serde_json::json!({ "line_id": id }),
-        Audience::Admins,
-    );
+    state.bus().publish(ServerEvent::LineDeleted { member_id: s.claims.mid.clone(), line_id: id });
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -138,14 +110,9 @@ pub async fn update_line(
     let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");
     let out = line_out(&state, &s.claims.mid, line);
-    publish(
-        &state,
-        &s,
-        Some(id),
-        "line.updated",
-        serde_json::json!({ "line": &out }),
-        Audience::Line,
-    );
+    state
+        .bus()
+        .publish(ServerEvent::LineUpdated { member_id: s.claims.mid.clone(), line: out.clone() });
     Ok(json(&out))
 }
 
@@ -163,14 +130,11 @@ pub async fn assign_line(
     let line = s.tenant.assign_line(s.caller(), id, body.user_id, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line assigned");
     let out = LineOut::from(line);
-    publish(
-        &state,
-        &s,
-        Some(id),
-        "line.assigned",
-        serde_json::json!({ "line": &out, "previous_user": before }),
-        Audience::Line,
-    );
+    state.bus().publish(ServerEvent::LineAssigned {
+        member_id: s.claims.mid.clone(),
+        line: out.clone(),
+        previous_user: before,
+    });
     Ok(json(&out))
 }
 
@@ -248,14 +212,11 @@ pub async fn history(
 pub async fn mark_read(state: AppState, s: Session, id: i64) -> ApiResult<Response> {
     let read = s.tenant.mark_read(s.caller(), id, state.now()).await?;
     if read.cleared {
-        publish(
-            &state,
-            &s,
-            Some(read.line_id),
-            "conversation.read",
-            serde_json::json!({ "conversation_id": id, "line_id": read.line_id, "unread": 0 }),
-            Audience::Line,
-        );
+        state.bus().publish(ServerEvent::ConversationRead {
+            member_id: s.claims.mid.clone(),
+            line_id: read.line_id,
+            conversation_id: id,
+        });
     }
     if read.send_read_receipts
         && !read.newly_read.is_empty()
@@ -513,13 +474,11 @@ pub async fn plan_hook(
             other => other.into(),
         })?;
     tracing::info!(member_id = %info.member_id, plan = %info.plan, quota = info.line_quota, "plan changed");
-    state.bus().publish(ServerEvent {
+    state.bus().publish(ServerEvent::SubscriptionChanged {
         member_id: info.member_id.clone(),
-        line_id: None,
-        kind: "subscription.changed",
-        payload: serde_json::json!({ "plan": info.plan, "lines_allowed": info.line_quota,
-            "trial_ends_at": info.trial_ends_at }),
-        audience: Audience::Admins,
+        plan: info.plan.clone(),
+        lines_allowed: info.line_quota,
+        trial_ends_at: info.trial_ends_at,
     });
     Ok(json(&serde_json::json!({ "member_id": info.member_id, "plan": info.plan,
         "line_quota": info.line_quota, "trial_ends_at": info.trial_ends_at })))

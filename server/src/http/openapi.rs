@@ -377,7 +377,7 @@ const OPS: &[Op] = &[
     Op {
         method: "get",
         path: "/api/events",
-        summary: "Server-Sent Events scoped by the token (Authorization header or access_token query): line.created, line.assigned, line.deleted, line.status, message.stored, message.status, conversation.read, subscription.changed, resync",
+        summary: "Server-Sent Events scoped by the token (Authorization header or access_token query): line.created, line.assigned, line.updated, line.deleted, line.unassigned, line.status, message.stored and message.status (each with the message itself), message.send_failed, conversation.read, subscription.changed, resync",
         auth: Auth::Bearer,
         body: None,
         ok: ("200", "event-stream"),
