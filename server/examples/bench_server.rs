@@ -37,7 +37,8 @@ use tenancy::{Caller, Install, MasterKey, Store, User};
 use tokio::sync::mpsc;
 use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig};
 use wab24::{
-    runtime::{LineEventKind, LineState, Runtime, RuntimeConfig},
+    events::{EventBus, ServerEvent},
+    runtime::{LineState, Runtime, RuntimeConfig},
     session::{Role, SessionKey, claims},
     state::{AppState, Settings},
 };
@@ -112,8 +113,11 @@ async fn main() {
 
     // The server.
     let client = wab24::demo::client_config(&wa, ws);
-    let runtime =
-        Arc::new(Runtime::new(store.clone(), RuntimeConfig::new(client, dir.path().to_path_buf())));
+    let runtime = Arc::new(Runtime::new(
+        store.clone(),
+        RuntimeConfig::new(client, dir.path().to_path_buf()),
+        EventBus::default(),
+    ));
     let clock: Arc<dyn b24_client::Clock> = Arc::new(b24_client::SystemClock);
     let b24 = b24_client::Client::builder(b24_client::OAuthApp::new("local.bench", "unused"))
         .build()
@@ -141,7 +145,6 @@ async fn main() {
         clock.clone(),
         Some(runtime.clone()),
     );
-    wab24::state::events::forward_runtime_events(&state);
     let listener = tokio::net::TcpListener::bind(loopback).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(warp::serve(wab24::http::routes(state)).incoming(listener).run());
@@ -158,12 +161,12 @@ async fn main() {
             .await
             .expect("pairing stalled")
             .unwrap();
-        match e.kind {
-            LineEventKind::Status(LineState::Qr { code, .. }) => {
-                let i = line_ids.iter().position(|l| *l == e.line_id).unwrap();
-                wa.scan(&code, &phone(i)).await.unwrap();
+        match &*e {
+            ServerEvent::LineStatus { line_id, state: LineState::Qr { code, .. }, .. } => {
+                let i = line_ids.iter().position(|l| l == line_id).unwrap();
+                wa.scan(code, &phone(i)).await.unwrap();
             }
-            LineEventKind::Status(LineState::Connected) => connected += 1,
+            ServerEvent::LineStatus { state: LineState::Connected, .. } => connected += 1,
             _ => {}
         }
     }

@@ -6,7 +6,8 @@
 //!   `/api/openapi.json` and `/metrics`, on warp; [`state`]: what handlers share and the
 //!   authentication of API calls; [`session`]: the session tokens (JWT, HS256).
 //! - [`audit_check`]: the audit chains verified at start and on demand.
-//! - [`events`]: the in-process event bus; [`metrics`]: counters; [`error`]: the API error.
+//! - [`events`]: the typed server events and their bus; [`wire`]: the JSON shapes of a line and a
+//!   message that the API and the events share; [`metrics`]: counters; [`error`]: the API error.
 //! - [`runtime`]: one task per line running a wa-session `Client` over the tenant's store,
 //!   inbound messages committed before they are acked, the outbox sent, statuses published.
 //! - [`voice`]: browser voice recordings (webm/opus) remuxed into WhatsApp voice notes (Ogg Opus).
@@ -25,6 +26,7 @@ pub mod serve;
 pub mod session;
 pub mod state;
 pub mod voice;
+pub mod wire;
 
 /// Harnesses shared by the fuzz targets (`fuzz/fuzz_targets/`) and the seed-replay test.
 #[doc(hidden)]

@@ -106,12 +106,13 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
     .clock(clock.clone())
     .build()?;
     let key = SessionKey::derive(&c.master_key).ok_or(ServeError::Key)?;
+    // One bus for everything the browsers see: the runtime publishes on it, the state shares it.
     let runtime = Arc::new(Runtime::new(
         store.clone(),
         RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
+        crate::events::EventBus::default(),
     ));
     let state = AppState::new(settings(c), store.clone(), b24, key, clock, Some(runtime.clone()));
-    crate::state::events::forward_runtime_events(&state);
     crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     match runtime.restore_all().await {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),

@@ -671,28 +671,37 @@ export function createChat(ctx) {
       }
     }
     if (typeof p.unread === 'number' && p.direction === 'in') c.unread = p.unread;
-    try {
-      const page = await api('GET', `/api/conversations/${p.conversation_id}/messages${query({ limit: 10 })}`);
-      const cur = convs.get(p.conversation_id);
-      if (!cur) return;
-      const newest = page.messages.find((x) => x.kind !== 'reaction');
-      if (page.messages[0]) {
-        cur.last_message_id = Math.max(cur.last_message_id || 0, page.messages[0].id);
-        cur.last_message_at = Math.max(cur.last_message_at || 0, page.messages[0].at);
+    // The event carries the message: append it. Only an event without one (an older server)
+    // costs a read of the newest page; gaps (a reconnect, `resync`) reload in `reload` below.
+    let fresh;
+    if (p.message) {
+      fresh = [p.message];
+    } else {
+      try {
+        fresh = (await api('GET', `/api/conversations/${p.conversation_id}/messages${query({ limit: 10 })}`)).messages;
+      } catch {
+        return; /* shown at the next resync */
       }
-      if (newest) { cur.preview = best(newest); cur.previewId = cur.last_message_id; }
-      if (active === p.conversation_id) {
-        addMessages(page.messages);
-        if (p.direction === 'in' && visible && document.visibilityState === 'visible') markRead(p.conversation_id);
-      }
-    } catch {
-      /* shown at the next resync */
+    }
+    const cur = convs.get(p.conversation_id);
+    if (!cur) return;
+    for (const m of fresh) {
+      cur.last_message_id = Math.max(cur.last_message_id || 0, m.id);
+      cur.last_message_at = Math.max(cur.last_message_at || 0, m.at);
+    }
+    const newest = fresh.filter((x) => x.kind !== 'reaction').sort((a, b) => b.id - a.id)[0];
+    if (newest && (!cur.preview || cur.preview.id <= newest.id)) { cur.preview = best(newest); cur.previewId = cur.last_message_id; }
+    if (active === p.conversation_id) {
+      addMessages(fresh);
+      if (p.direction === 'in' && visible && document.visibilityState === 'visible') markRead(p.conversation_id);
     }
     renderList();
   }
 
   function onStatus(p) {
     if (!p) return;
+    // The message after the change, when the event carries it: same as a fresh read.
+    if (p.message && p.message.id === p.message_id && messages.has(p.message_id)) addMessages([p.message]);
     const prev = statusSeen.get(p.message_id);
     if (!prev || STATUS_RANK[p.status] > STATUS_RANK[prev]) statusSeen.set(p.message_id, p.status);
     if (statusSeen.size > 5000) statusSeen.delete(statusSeen.keys().next().value);

@@ -161,10 +161,10 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let runtime = Arc::new(Runtime::new(
         store.clone(),
         RuntimeConfig::new(client_config(&wa, wa_addr), opts.data_dir.clone()),
+        crate::events::EventBus::default(),
     ));
     tokio::spawn(whatsapp::run(wa, runtime.clone(), DEMO_MEMBER.to_owned(), opts.behaviour));
     let state = AppState::new(settings, store.clone(), b24, key, clock, Some(runtime.clone()));
-    crate::state::events::forward_runtime_events(&state);
     // As `wab24 serve`: a data directory from an older version gets its audit logs sealed once.
     crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     crate::http::bitrix::purge_due(&state).await;

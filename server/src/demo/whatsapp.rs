@@ -15,7 +15,10 @@ use tokio::sync::broadcast;
 use wa_session::client::{BackoffPolicy, Config};
 use wa_sim::{PhoneContent, PhoneMessage, Sim};
 
-use crate::runtime::{LineEvent, LineEventKind, LineState, Runtime};
+use crate::{
+    events::ServerEvent,
+    runtime::{LineState, Runtime},
+};
 
 /// The business phones lines are linked to: line `n` pairs with `BUSINESS_PHONES[(n - 1) % 5]`.
 pub const BUSINESS_PHONES: [&str; 5] =
@@ -113,7 +116,7 @@ pub async fn run(sim: Sim, runtime: Arc<Runtime>, member_id: String, behaviour: 
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if event.member_id != member_id {
+        if event.member_id() != member_id {
             continue;
         }
         on_event(&sim, &runtime, &event, behaviour, &mut chatting);
@@ -123,16 +126,16 @@ pub async fn run(sim: Sim, runtime: Arc<Runtime>, member_id: String, behaviour: 
 fn on_event(
     sim: &Sim,
     runtime: &Arc<Runtime>,
-    event: &LineEvent,
+    event: &ServerEvent,
     behaviour: Behaviour,
     chatting: &mut HashSet<LineId>,
 ) {
-    let LineEventKind::Status(state) = &event.kind else { return };
+    let ServerEvent::LineStatus { member_id, line_id, state } = event else { return };
     match state {
         LineState::Qr { code, .. } => {
             if let Some(pause) = behaviour.auto_scan {
                 let (sim, runtime, code) = (sim.clone(), runtime.clone(), code.clone());
-                let (member_id, line) = (event.member_id.clone(), event.line_id);
+                let (member_id, line) = (member_id.clone(), *line_id);
                 tokio::spawn(async move {
                     tokio::time::sleep(pause).await;
                     // Only the code still shown: a newer one replaces it, a scan ends it.
@@ -148,12 +151,12 @@ fn on_event(
                 });
             }
         }
-        LineState::Connected if behaviour.chatty_customers && chatting.insert(event.line_id) => {
+        LineState::Connected if behaviour.chatty_customers && chatting.insert(*line_id) => {
             tokio::spawn(customers_write(
                 sim.clone(),
                 runtime.clone(),
-                event.member_id.clone(),
-                event.line_id,
+                member_id.clone(),
+                *line_id,
             ));
         }
         _ => {}

@@ -6,11 +6,11 @@ use warp::reply::Response;
 
 use super::{
     models::{ContactOut, ConversationOut, MessageOut, SearchQuery},
-    shared::{json, page_size, publish},
+    shared::{json, page_size},
 };
 use crate::{
     error::{ApiError, ApiResult},
-    events::Audience,
+    events::ServerEvent,
     state::{AppState, Session},
 };
 
@@ -73,14 +73,11 @@ pub async fn get(_state: AppState, s: Session, id: i64) -> ApiResult<Response> {
 pub async fn mark_read(state: AppState, s: Session, id: i64) -> ApiResult<Response> {
     let read = s.tenant.mark_read(s.caller(), id, state.now()).await?;
     if read.cleared {
-        publish(
-            &state,
-            &s,
-            Some(read.line_id),
-            "conversation.read",
-            serde_json::json!({ "conversation_id": id, "line_id": read.line_id, "unread": 0 }),
-            Audience::Line,
-        );
+        state.bus().publish(ServerEvent::ConversationRead {
+            member_id: s.claims.mid.clone(),
+            line_id: read.line_id,
+            conversation_id: id,
+        });
     }
     if read.send_read_receipts
         && !read.newly_read.is_empty()

@@ -11,11 +11,11 @@ use warp::{
 
 use super::{
     models::{Assign, CreateLine, LineOut, UpdateLine},
-    shared::{json, publish},
+    shared::json,
 };
 use crate::{
     error::ApiResult,
-    events::Audience,
+    events::ServerEvent,
     state::{AppState, Session},
 };
 
@@ -23,7 +23,7 @@ use crate::{
 fn line_out(state: &AppState, member_id: &str, line: tenancy::Line) -> LineOut {
     let id = line.id;
     let mut out = LineOut::from(line);
-    out.state = state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name());
+    out.state = state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name().to_owned());
     out
 }
 
@@ -45,14 +45,9 @@ pub async fn create(state: AppState, s: Session, body: CreateLine) -> ApiResult<
         s.tenant.create_line(s.caller(), &body.name, body.phone.as_deref(), state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = line.id, "line created");
     let out = LineOut::from(line);
-    publish(
-        &state,
-        &s,
-        Some(out.id),
-        "line.created",
-        serde_json::json!({ "line": &out }),
-        Audience::Line,
-    );
+    state
+        .bus()
+        .publish(ServerEvent::LineCreated { member_id: s.claims.mid.clone(), line: out.clone() });
     Ok(reply::with_status(reply::json(&out), StatusCode::CREATED).into_response())
 }
 
@@ -72,14 +67,7 @@ pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Respon
     }
     s.tenant.delete_line(s.caller(), id, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line deleted");
-    publish(
-        &state,
-        &s,
-        Some(id),
-        "line.deleted",
-        serde_json::json!({ "line_id": id }),
-        Audience::Admins,
-    );
+    state.bus().publish(ServerEvent::LineDeleted { member_id: s.claims.mid.clone(), line_id: id });
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -95,14 +83,9 @@ pub async fn update(
     let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");
     let out = line_out(&state, &s.claims.mid, line);
-    publish(
-        &state,
-        &s,
-        Some(id),
-        "line.updated",
-        serde_json::json!({ "line": &out }),
-        Audience::Line,
-    );
+    state
+        .bus()
+        .publish(ServerEvent::LineUpdated { member_id: s.claims.mid.clone(), line: out.clone() });
     Ok(json(&out))
 }
 
@@ -113,13 +96,10 @@ pub async fn assign(state: AppState, s: Session, id: LineId, body: Assign) -> Ap
     let line = s.tenant.assign_line(s.caller(), id, body.user_id, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line assigned");
     let out = LineOut::from(line);
-    publish(
-        &state,
-        &s,
-        Some(id),
-        "line.assigned",
-        serde_json::json!({ "line": &out, "previous_user": before }),
-        Audience::Line,
-    );
+    state.bus().publish(ServerEvent::LineAssigned {
+        member_id: s.claims.mid.clone(),
+        line: out.clone(),
+        previous_user: before,
+    });
     Ok(json(&out))
 }

@@ -1,7 +1,9 @@
 //! The JSON shapes of the API (requests and answers).
 
 use serde::{Deserialize, Serialize};
-use tenancy::{Contact, Conversation, Line, Message, MessageStatus, User};
+use tenancy::{Contact, Conversation, User};
+
+pub use crate::wire::{LineOut, MediaOut, MessageOut, media_file_name, status_name};
 
 /// `GET /api/me`.
 #[derive(Debug, Serialize)]
@@ -16,43 +18,6 @@ pub struct Me {
     pub expires_at: i64,
     /// Whether the API refuses writes (trial ended).
     pub read_only: bool,
-}
-
-/// A line.
-#[derive(Debug, Serialize)]
-pub struct LineOut {
-    /// Id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// Linked phone number.
-    pub phone: Option<String>,
-    /// `new`, `pairing`, `connected`, `disconnected` or `logged_out`.
-    pub status: &'static str,
-    /// The assigned user.
-    pub assigned_user: Option<i64>,
-    /// Creation time (Unix ms).
-    pub created_at: i64,
-    /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
-    pub send_read_receipts: bool,
-    /// The live state while the line runs (`connecting`, `qr`, `connected`, `reconnecting`,
-    /// `disconnected`, `logged_out`), `null` when it does not run on this server.
-    pub state: Option<&'static str>,
-}
-
-impl From<Line> for LineOut {
-    fn from(l: Line) -> Self {
-        LineOut {
-            id: l.id,
-            name: l.name,
-            phone: l.phone,
-            status: l.status.as_str(),
-            assigned_user: l.assigned_user,
-            created_at: l.created_at,
-            send_read_receipts: l.send_read_receipts,
-            state: None,
-        }
-    }
 }
 
 /// `POST /api/lines`.
@@ -144,31 +109,6 @@ impl From<Conversation> for ConversationOut {
     }
 }
 
-/// Attachment metadata (the file's storage path is not exposed).
-#[derive(Debug, Serialize)]
-pub struct MediaOut {
-    /// MIME type.
-    pub mime: String,
-    /// Size in bytes.
-    pub size: i64,
-    /// SHA-256, hex.
-    pub sha256: String,
-    /// The file's name, when it has one (documents, uploads).
-    pub file_name: Option<String>,
-    /// Where to download it: `/api/messages/{id}/media`.
-    pub url: String,
-}
-
-/// The file name kept in a stored media path: `out/<sha256>/<name>` and `in/<line>/<id>/<name>`
-/// carry one, `in/<line>/<id>` does not.
-pub fn media_file_name(path: &str) -> Option<String> {
-    let parts: Vec<&str> = path.split('/').collect();
-    match parts.as_slice() {
-        ["out", _, name] | ["in", _, _, name] if !name.is_empty() => Some((*name).to_owned()),
-        _ => None,
-    }
-}
-
 /// `POST /api/conversations/{id}/messages`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,84 +154,6 @@ pub struct MediaQuery {
     /// As in [`SendText`].
     #[serde(default)]
     pub idempotency_key: Option<String>,
-}
-
-/// A message.
-#[derive(Debug, Serialize)]
-pub struct MessageOut {
-    /// Id (the history cursor).
-    pub id: i64,
-    /// Conversation.
-    pub conversation_id: i64,
-    /// Line.
-    pub line_id: i64,
-    /// `in` or `out`.
-    pub direction: &'static str,
-    /// `text`, `image`, `video`, `document`, `audio`, `voice`, `sticker`, `reaction`, or
-    /// `system` (a notice written by the server; its `note` says what happened).
-    pub kind: &'static str,
-    /// Text or caption.
-    pub text: Option<String>,
-    /// Attachment.
-    pub media: Option<MediaOut>,
-    /// The quoted message.
-    pub quoted_id: Option<i64>,
-    /// `pending`, `sent`, `delivered` or `read`.
-    pub status: &'static str,
-    /// Sent (Unix ms).
-    pub sent_at: Option<i64>,
-    /// Delivered (Unix ms).
-    pub delivered_at: Option<i64>,
-    /// Read (Unix ms).
-    pub read_at: Option<i64>,
-    /// The customer's JID or `user:<id>`.
-    pub sender: String,
-    /// When (Unix ms).
-    pub at: i64,
-    /// Why the message differs from what arrived, `null` when it does not: `truncated` (text
-    /// over 256 KiB, the start kept), `media_unavailable` (the attachment could not be fetched),
-    /// `unreadable` (a placeholder for a message that could not be stored), `identity_changed`
-    /// (a `system` notice: the customer's security code changed).
-    pub note: Option<&'static str>,
-}
-
-/// The API name of a message status.
-pub fn status_name(s: MessageStatus) -> &'static str {
-    match s {
-        MessageStatus::Pending => "pending",
-        MessageStatus::Sent => "sent",
-        MessageStatus::Delivered => "delivered",
-        MessageStatus::Read => "read",
-        _ => "unknown",
-    }
-}
-
-impl From<Message> for MessageOut {
-    fn from(m: Message) -> Self {
-        MessageOut {
-            id: m.id,
-            conversation_id: m.conversation_id,
-            line_id: m.line_id,
-            direction: m.direction.as_str(),
-            kind: m.kind.as_str(),
-            text: m.text,
-            media: m.media.map(|md| MediaOut {
-                file_name: media_file_name(&md.path),
-                url: format!("/api/messages/{}/media", m.id),
-                mime: md.mime,
-                size: md.size,
-                sha256: hex::encode(md.sha256),
-            }),
-            quoted_id: m.quoted_id,
-            status: status_name(m.status),
-            sent_at: m.sent_at,
-            delivered_at: m.delivered_at,
-            read_at: m.read_at,
-            sender: m.sender,
-            at: m.at,
-            note: m.note.map(tenancy::MessageNote::as_str),
-        }
-    }
 }
 
 /// A page of history.

@@ -1,5 +1,4 @@
-//! What handlers share: JSON answers, errors answered as responses, page limits, and
-//! publishing to the event bus.
+//! What handlers share: JSON answers, errors answered as responses and page limits.
 
 use serde::Serialize;
 use tenancy::LineId;
@@ -7,8 +6,7 @@ use warp::{Reply, reply::Response};
 
 use crate::{
     error::{ApiError, ApiResult},
-    events::{Audience, ServerEvent},
-    state::{AppState, Session},
+    state::AppState,
 };
 
 /// A 200 JSON answer.
@@ -22,24 +20,6 @@ pub(super) fn page_size(limit: Option<u32>, default: u32, max: u32) -> ApiResult
         n if (1..=max).contains(&n) => Ok(n),
         _ => Err(ApiError::BadRequest(format!("limit must be between 1 and {max}"))),
     }
-}
-
-/// Publishes an event of the caller's tenant.
-pub(super) fn publish(
-    state: &AppState,
-    s: &Session,
-    line_id: Option<LineId>,
-    kind: &'static str,
-    payload: serde_json::Value,
-    audience: Audience,
-) {
-    state.bus().publish(ServerEvent {
-        member_id: s.claims.mid.clone(),
-        line_id,
-        kind,
-        payload,
-        audience,
-    });
 }
 
 /// A handler's result as a response, an error as its JSON answer.

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, ApiResult},
-    events::{Audience, ServerEvent},
+    events::ServerEvent,
     state::{AppState, Session, trial_expired},
 };
 
@@ -139,13 +139,11 @@ pub async fn plan_hook(state: AppState, body: PlanChange) -> ApiResult<Response>
             other => other.into(),
         })?;
     tracing::info!(member_id = %info.member_id, plan = %info.plan, quota = info.line_quota, "plan changed");
-    state.bus().publish(ServerEvent {
+    state.bus().publish(ServerEvent::SubscriptionChanged {
         member_id: info.member_id.clone(),
-        line_id: None,
-        kind: "subscription.changed",
-        payload: serde_json::json!({ "plan": info.plan, "lines_allowed": info.line_quota,
-            "trial_ends_at": info.trial_ends_at }),
-        audience: Audience::Admins,
+        plan: info.plan.clone(),
+        lines_allowed: info.line_quota,
+        trial_ends_at: info.trial_ends_at,
     });
     Ok(json(&serde_json::json!({ "member_id": info.member_id, "plan": info.plan,
         "line_quota": info.line_quota, "trial_ends_at": info.trial_ends_at })))

@@ -4,7 +4,8 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use tenancy::{
-    Caller, Inbound, LineId, LineStatus, MessageStatus, OutboxKind, Recorded, StatusChange, Tenant,
+    Caller, Inbound, LineId, LineStatus, Message, MessageId, MessageStatus, OutboxKind, Recorded,
+    StatusChange, Tenant,
 };
 use tokio::sync::{Notify, watch};
 use tracing::{debug, error, info, warn};
@@ -14,11 +15,8 @@ use wa_session::{
     message::{Receipt, ReceiptKind},
 };
 
-use super::{
-    Shared,
-    event::{LineEvent, LineEventKind, LineState},
-    inbound, outbound,
-};
+use super::{LineState, Shared, inbound, outbound};
+use crate::{events::ServerEvent, wire::MessageOut};
 
 /// What both tasks of a line share.
 pub(crate) struct LineCtx {
@@ -37,18 +35,47 @@ impl LineCtx {
         tenancy::now(&*self.shared.config.clock)
     }
 
-    pub(crate) fn publish(&self, kind: LineEventKind) {
-        // No subscriber is not an error: the server may not listen yet.
-        let _ = self.shared.events.send(LineEvent {
+    pub(crate) fn publish(&self, event: ServerEvent) {
+        self.shared.events.publish(event);
+    }
+
+    /// Counts and announces a stored message, with its conversation's unread count.
+    pub(crate) fn stored(&self, message: Message, unread: i64) {
+        self.shared.metrics.message(message.direction);
+        self.publish(ServerEvent::MessageStored {
+            member_id: self.member_id.clone(),
+            message: MessageOut::from(message),
+            unread,
+        });
+    }
+
+    /// Announces a status change of our message `message_id`, with the message as it is now.
+    async fn status_moved(&self, message_id: MessageId, wa_id: String, status: MessageStatus) {
+        let message = match self.tenant.message(Caller::System, message_id).await {
+            Ok(message) => Some(MessageOut::from(message)),
+            Err(error) => {
+                // The change is stored; the panel shows the status without the message.
+                warn!(line_id = self.line_id, %error, "message not read back for its event");
+                None
+            }
+        };
+        self.publish(ServerEvent::MessageStatus {
             member_id: self.member_id.clone(),
             line_id: self.line_id,
-            kind,
+            message_id,
+            wa_id,
+            status,
+            message,
         });
     }
 
     fn set_state(&self, state: LineState) {
         self.state.send_replace(state.clone());
-        self.publish(LineEventKind::Status(state));
+        self.publish(ServerEvent::LineStatus {
+            member_id: self.member_id.clone(),
+            line_id: self.line_id,
+            state,
+        });
     }
 
     async fn store_status(&self, status: LineStatus, raw: serde_json::Value) {
@@ -157,13 +184,7 @@ impl LineCtx {
                             // Committed: only now may WhatsApp forget the message.
                             ack.ack();
                             if recorded.new {
-                                self.publish(LineEventKind::MessageStored {
-                                    message_id: recorded.message.id,
-                                    conversation_id: recorded.message.conversation_id,
-                                    wa_id: recorded.message.wa_id,
-                                    direction: recorded.message.direction,
-                                    unread: recorded.unread,
-                                });
+                                self.stored(recorded.message, recorded.unread);
                             }
                         }
                         // Refused even as a placeholder: acked, or it would come back for ever.
@@ -243,13 +264,7 @@ impl LineCtx {
                     .conversation(Caller::System, message.conversation_id)
                     .await
                     .map_or(0, |c| c.unread);
-                self.publish(LineEventKind::MessageStored {
-                    message_id: message.id,
-                    conversation_id: message.conversation_id,
-                    wa_id: None,
-                    direction: message.direction,
-                    unread,
-                });
+                self.stored(message, unread);
             }
             Err(error) => warn!(line_id = self.line_id, %error, "identity change not stored"),
         }
@@ -281,11 +296,7 @@ impl LineCtx {
                 .await
             {
                 Ok(StatusChange::Advanced(message_id)) => {
-                    self.publish(LineEventKind::MessageStatus {
-                        message_id: Some(message_id),
-                        wa_id: id.clone(),
-                        status,
-                    })
+                    self.status_moved(message_id, id.clone(), status).await;
                 }
                 Ok(_) => {}
                 Err(error) => warn!(line_id = self.line_id, %error, "receipt not stored"),
@@ -341,11 +352,15 @@ impl LineCtx {
                 )
                 .await
                 {
-                    Ok(event) => self.publish(event),
+                    Ok(sent) => {
+                        self.status_moved(sent.message_id, sent.wa_id, MessageStatus::Sent).await;
+                    }
                     Err((message_id, error)) => {
                         warn!(line_id = self.line_id, %error, "send failed; kept in the outbox");
                         if let Some(message_id) = message_id {
-                            self.publish(LineEventKind::SendFailed {
+                            self.publish(ServerEvent::SendFailed {
+                                member_id: self.member_id.clone(),
+                                line_id: self.line_id,
                                 message_id,
                                 error: error.to_string(),
                             });

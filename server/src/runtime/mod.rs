@@ -3,7 +3,7 @@
 //!
 //! - Inbound: `Event::Message` -> media downloaded into the tenant's media directory -> one
 //!   tenancy transaction (`record_inbound`: message, unread count, audit record with the raw
-//!   event) -> only then the client's ack -> [`LineEvent`]. A redelivered message (same
+//!   event) -> only then the client's ack -> [`ServerEvent::MessageStored`] on the bus. A redelivered message (same
 //!   WhatsApp id) is stored once.
 //! - Outbound: `send_*` queue a pending message with an idempotency key (tenancy's outbox) and
 //!   wake the line; its sender task reserves the WhatsApp id in the database before the first
@@ -13,7 +13,6 @@
 //!   phone logged out is marked `logged_out` and not restarted.
 
 mod error;
-mod event;
 mod inbound;
 mod line;
 mod outbound;
@@ -40,10 +39,13 @@ use wa_session::{
     signal::generate_registration_id,
 };
 
+pub use crate::events::LineState;
+use crate::{
+    events::{EventBus, ServerEvent},
+    metrics::Metrics,
+    voice::{self, RemuxOptions},
+};
 pub use error::RuntimeError;
-pub use event::{LineEvent, LineEventKind, LineState};
-
-use crate::voice::{self, RemuxOptions};
 
 /// The device-store namespace and key of the runtime's "restart this line" flag.
 const NS_RUNTIME: &str = "runtime";
@@ -65,8 +67,6 @@ pub struct RuntimeConfig {
     pub max_media: u64,
     /// How long a failed send waits before the next attempt.
     pub send_retry: Duration,
-    /// Capacity of the event channel (slow subscribers miss events beyond it).
-    pub event_capacity: usize,
 }
 
 impl RuntimeConfig {
@@ -79,7 +79,6 @@ impl RuntimeConfig {
             clock: Arc::new(tenancy::SystemClock),
             max_media: 64 * 1024 * 1024,
             send_retry: Duration::from_secs(2),
-            event_capacity: 4096,
         }
     }
 }
@@ -98,7 +97,8 @@ impl std::fmt::Debug for RuntimeConfig {
 pub(crate) struct Shared {
     pub(crate) config: RuntimeConfig,
     pub(crate) store: Arc<tenancy::Store>,
-    pub(crate) events: broadcast::Sender<LineEvent>,
+    pub(crate) events: EventBus,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// A line identified across tenants.
@@ -162,21 +162,33 @@ pub(crate) async fn set_autostart(
 }
 
 impl Runtime {
-    /// A runtime over `store`; nothing runs until [`Runtime::connect`] or
-    /// [`Runtime::restore_all`].
+    /// A runtime over `store` that publishes its lines' events on `events`; nothing runs until
+    /// [`Runtime::connect`] or [`Runtime::restore_all`].
     #[must_use]
-    pub fn new(store: Arc<tenancy::Store>, config: RuntimeConfig) -> Runtime {
-        let (events, _) = broadcast::channel(config.event_capacity.max(1));
+    pub fn new(store: Arc<tenancy::Store>, config: RuntimeConfig, events: EventBus) -> Runtime {
+        let metrics = Arc::new(Metrics::default());
         Runtime {
-            shared: Arc::new(Shared { config, store, events }),
+            shared: Arc::new(Shared { config, store, events, metrics }),
             lines: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Every line's events from now on.
+    /// Every event of the bus from now on (the lines' and whatever else is published on it).
     #[must_use]
-    pub fn subscribe(&self) -> broadcast::Receiver<LineEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ServerEvent>> {
         self.shared.events.subscribe()
+    }
+
+    /// The bus the runtime publishes on.
+    #[must_use]
+    pub fn bus(&self) -> &EventBus {
+        &self.shared.events
+    }
+
+    /// The counters the runtime keeps (messages stored); the server shows them at `/metrics`.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
     }
 
     fn lines(&self) -> MutexGuard<'_, HashMap<LineKey, LineHandle>> {
@@ -249,7 +261,11 @@ impl Runtime {
             wake: Arc::new(Notify::new()),
             state: state_tx,
         });
-        ctx.publish(LineEventKind::Status(LineState::Connecting));
+        ctx.publish(ServerEvent::LineStatus {
+            member_id: member_id.to_owned(),
+            line_id,
+            state: LineState::Connecting,
+        });
         let events_task = tokio::spawn(ctx.clone().run_events(events));
         let outbox_task = tokio::spawn(ctx.clone().run_outbox());
         let handle = LineHandle { ctx, state: state_rx, events_task, outbox_task };
@@ -390,13 +406,7 @@ impl Runtime {
         if let Some(ctx) = wake {
             let unread =
                 tenant.conversation(Caller::System, conversation).await.map_or(0, |c| c.unread);
-            ctx.publish(LineEventKind::MessageStored {
-                message_id: message.id,
-                conversation_id: conversation,
-                wa_id: message.wa_id.clone(),
-                direction: message.direction,
-                unread,
-            });
+            ctx.stored(message.clone(), unread);
             ctx.wake.notify_one();
         }
         Ok(message)

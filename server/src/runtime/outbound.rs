@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tenancy::{Caller, Direction, Message, MessageKind, MessageStatus, OutboxItem, Tenant};
+use tenancy::{Caller, Direction, Message, MessageId, MessageKind, OutboxItem, Tenant};
 use wa_proto::{
     Jid,
     proto::{
@@ -14,7 +14,7 @@ use wa_proto::{
 };
 use wa_session::client::{Client, MediaKind, MediaOptions};
 
-use super::{RuntimeError, event::LineEventKind};
+use super::RuntimeError;
 use crate::voice;
 
 /// The wa-session media kind of a stored kind, if it is media.
@@ -157,15 +157,23 @@ fn attach_context(built: &mut e2e::Message, context: Box<ContextInfo>) {
     *slot = Some(context);
 }
 
+/// An outbox item that went out.
+pub(crate) struct Sent {
+    /// Our id.
+    pub(crate) message_id: MessageId,
+    /// WhatsApp's id it went out under.
+    pub(crate) wa_id: String,
+}
+
 /// Sends one outbox item: the id is reserved (or the stored one reused), the message built and
-/// sent, the send completed. Returns the event to publish.
+/// sent, the send completed. Returns what went out, for the status event.
 pub(crate) async fn send_item(
     tenant: &Tenant,
     client: &Client,
     media_dir: &Path,
     item: &OutboxItem,
     now: time::OffsetDateTime,
-) -> Result<LineEventKind, (Option<i64>, RuntimeError)> {
+) -> Result<Sent, (Option<i64>, RuntimeError)> {
     let message_id =
         item.message_id.ok_or((None, RuntimeError::Invalid("outbox item without a message")))?;
     let fail = |e: RuntimeError| (Some(message_id), e);
@@ -185,9 +193,5 @@ pub(crate) async fn send_item(
     let built = build(tenant, client, media_dir, &chat, &message, now_ms).await.map_err(fail)?;
     client.send_message_with_id(&chat, &wa_id, built).await.map_err(|e| fail(e.into()))?;
     tenant.complete_send(Caller::System, item.id, &wa_id, now).await.map_err(|e| fail(e.into()))?;
-    Ok(LineEventKind::MessageStatus {
-        message_id: Some(message_id),
-        wa_id,
-        status: MessageStatus::Sent,
-    })
+    Ok(Sent { message_id, wa_id })
 }

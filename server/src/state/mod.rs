@@ -1,7 +1,7 @@
 //! What every handler shares, split by job: the [`settings`], the shared [`AppState`] (store,
 //! Bitrix24 client, session key, event bus, metrics, clock, line runtime), the authenticated
 //! [`caller`], the cached [`portals`], the [`uploads`] in progress, the [`token_store`] of the
-//! Bitrix24 client and the forwarding of the runtime's [`events`].
+//! Bitrix24 client.
 //!
 //! Constructing the state starts nothing; the composer starts the tasks.
 
@@ -19,7 +19,6 @@ use crate::{
 };
 
 pub mod caller;
-pub mod events;
 pub mod portals;
 pub mod settings;
 pub mod token_store;
@@ -56,8 +55,8 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Assembles the state. Nothing is started: the composer (`serve`, `demo`, a test) starts
-    /// the tasks the server needs, such as [`events::forward_runtime_events`].
+    /// Assembles the state; nothing is started. With a line runtime, the state shares its event
+    /// bus and counters (the runtime publishes on the bus itself); without one, it has its own.
     pub fn new(
         settings: Settings,
         store: Arc<Store>,
@@ -66,8 +65,10 @@ impl AppState {
         clock: Arc<dyn Clock>,
         runtime: Option<Arc<crate::runtime::Runtime>>,
     ) -> AppState {
-        let bus = EventBus::new(4096);
-        let metrics = Arc::new(Metrics::default());
+        let (bus, metrics) = match &runtime {
+            Some(rt) => (rt.bus().clone(), rt.metrics().clone()),
+            None => (EventBus::default(), Arc::new(Metrics::default())),
+        };
         AppState {
             inner: Arc::new(Inner {
                 settings,

@@ -82,10 +82,10 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
     let mut runtime_config =
         RuntimeConfig::new(wab24::demo::client_config(&wa, wa_addr), dir.path().to_path_buf());
     runtime_config.send_retry = Duration::from_millis(200);
-    let runtime = Arc::new(Runtime::new(store.clone(), runtime_config));
+    let runtime =
+        Arc::new(Runtime::new(store.clone(), runtime_config, wab24::events::EventBus::default()));
     let state =
         AppState::new(settings, store.clone(), b24, key, Arc::new(clock.clone()), Some(runtime));
-    wab24::state::events::forward_runtime_events(&state);
     tokio::spawn(wab24::serve::serve_http(
         listener,
         wab24::http::routes(state.clone()),

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 use tenancy::{Caller, LineId, MessageKind, MessageNote, MessageStatus, audit};
-use wab24::runtime::{LineEventKind, LineState};
+use wab24::{events::ServerEvent, runtime::LineState};
 
 use crate::{
     app::{ALPHA, start},
@@ -66,7 +66,7 @@ async fn long_and_huge_texts_are_stored_and_the_line_keeps_taking_messages() {
     assert_eq!(runtime.status(MEMBER, env.line_id), Some(LineState::Connected));
     while let Ok(event) = watch.try_recv() {
         assert!(
-            !matches!(event.kind, LineEventKind::Status(ref s) if *s != LineState::Connected),
+            !matches!(&*event, ServerEvent::LineStatus { state, .. } if *state != LineState::Connected),
             "the line left the connected state: {event:?}"
         );
     }
@@ -115,10 +115,12 @@ async fn a_customer_who_reinstalls_whatsapp_is_heard_and_the_chat_says_so() {
         .send_text(MEMBER, ADMIN, conversation, "welcome back", None, "k-welcome")
         .await
         .unwrap();
-    expect(&mut events, |e| match &e.kind {
-        LineEventKind::MessageStatus {
-            message_id: Some(id), status: MessageStatus::Sent, ..
-        } if *id == reply.id => Some(()),
+    expect(&mut events, |e| match e {
+        ServerEvent::MessageStatus { message_id: id, status: MessageStatus::Sent, .. }
+            if *id == reply.id =>
+        {
+            Some(())
+        }
         _ => None,
     })
     .await;
@@ -175,10 +177,12 @@ async fn a_stopped_line_with_300_queued_messages_does_not_delay_another_line() {
     let (_, conversation, _) = stored_event(&mut events).await;
     let reply =
         runtime.send_text(MEMBER, ADMIN, conversation, "yes!", None, "k-yes").await.unwrap();
-    expect(&mut events, |e| match &e.kind {
-        LineEventKind::MessageStatus {
-            message_id: Some(id), status: MessageStatus::Sent, ..
-        } if *id == reply.id => Some(()),
+    expect(&mut events, |e| match e {
+        ServerEvent::MessageStatus { message_id: id, status: MessageStatus::Sent, .. }
+            if *id == reply.id =>
+        {
+            Some(())
+        }
         _ => None,
     })
     .await;

@@ -11,7 +11,10 @@ use tenancy::{
 use tokio::sync::broadcast;
 use wa_session::client::{BackoffPolicy, Config};
 use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig};
-use wab24::runtime::{LineEvent, LineEventKind, LineState, MediaUpload, Runtime, RuntimeConfig};
+use wab24::{
+    events::{EventBus, ServerEvent},
+    runtime::{LineState, MediaUpload, Runtime, RuntimeConfig},
+};
 
 pub(crate) const LINE_PHONE: &str = "15550004100";
 pub(crate) const CUSTOMER: &str = "15550004001";
@@ -66,8 +69,8 @@ pub(crate) async fn env() -> Env {
 }
 
 impl Env {
-    pub(crate) fn runtime(&self) -> (Runtime, broadcast::Receiver<LineEvent>) {
-        let runtime = Runtime::new(self.store.clone(), self.config.clone());
+    pub(crate) fn runtime(&self) -> (Runtime, broadcast::Receiver<Arc<ServerEvent>>) {
+        let runtime = Runtime::new(self.store.clone(), self.config.clone(), EventBus::default());
         let events = runtime.subscribe();
         (runtime, events)
     }
@@ -83,8 +86,8 @@ impl Env {
 
 /// The next event `pick` accepts (others are skipped), within `WAIT`.
 pub(crate) async fn expect<T>(
-    events: &mut broadcast::Receiver<LineEvent>,
-    mut pick: impl FnMut(&LineEvent) -> Option<T>,
+    events: &mut broadcast::Receiver<Arc<ServerEvent>>,
+    mut pick: impl FnMut(&ServerEvent) -> Option<T>,
 ) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
@@ -98,20 +101,22 @@ pub(crate) async fn expect<T>(
     .expect("the expected event within the wait")
 }
 
-async fn until_connected(events: &mut broadcast::Receiver<LineEvent>) {
-    expect(events, |e| matches!(e.kind, LineEventKind::Status(LineState::Connected)).then_some(()))
-        .await;
+async fn until_connected(events: &mut broadcast::Receiver<Arc<ServerEvent>>) {
+    expect(events, |e| {
+        matches!(e, ServerEvent::LineStatus { state: LineState::Connected, .. }).then_some(())
+    })
+    .await;
 }
 
 /// Connects the line, scans its QR with the line's phone and waits until it is connected.
 pub(crate) async fn pair(
     env: &Env,
     runtime: &Runtime,
-    events: &mut broadcast::Receiver<LineEvent>,
+    events: &mut broadcast::Receiver<Arc<ServerEvent>>,
 ) {
     assert_eq!(runtime.connect(MEMBER, env.line_id).await.unwrap(), LineState::Connecting);
-    let code = expect(events, |e| match &e.kind {
-        LineEventKind::Status(LineState::Qr { code, .. }) => Some(code.clone()),
+    let code = expect(events, |e| match e {
+        ServerEvent::LineStatus { state: LineState::Qr { code, .. }, .. } => Some(code.clone()),
         _ => None,
     })
     .await;
@@ -153,12 +158,14 @@ pub(crate) async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool)
     }
 }
 
-pub(crate) async fn stored_event(events: &mut broadcast::Receiver<LineEvent>) -> (i64, i64, i64) {
-    expect(events, |e| match &e.kind {
-        LineEventKind::MessageStored { message_id, conversation_id, unread, direction, .. }
-            if *direction == tenancy::Direction::Inbound =>
+pub(crate) async fn stored_event(
+    events: &mut broadcast::Receiver<Arc<ServerEvent>>,
+) -> (i64, i64, i64) {
+    expect(events, |e| match e {
+        ServerEvent::MessageStored { message, unread, .. }
+            if message.direction == tenancy::Direction::Inbound.as_str() =>
         {
-            Some((*message_id, *conversation_id, *unread))
+            Some((message.id, message.conversation_id, *unread))
         }
         _ => None,
     })
@@ -282,11 +289,12 @@ async fn pairs_receives_sends_and_moves_statuses() {
     let ours = [sent_text.id, reply.id, reaction.id, sent_image.id, sent_voice.id];
     let mut wa_ids = Vec::new();
     for id in ours {
-        let wa_id = expect(&mut events, |e| match &e.kind {
-            LineEventKind::MessageStatus {
-                message_id: Some(m),
+        let wa_id = expect(&mut events, |e| match e {
+            ServerEvent::MessageStatus {
+                message_id: m,
                 wa_id,
                 status: MessageStatus::Sent,
+                ..
             } if *m == id => Some(wa_id.clone()),
             _ => None,
         })
@@ -320,8 +328,8 @@ async fn pairs_receives_sends_and_moves_statuses() {
     })
     .await;
     env.sim.phone_read(CUSTOMER, LINE_PHONE, &[wa_ids[0].clone(), wa_ids[3].clone()]).unwrap();
-    expect(&mut events, |e| match &e.kind {
-        LineEventKind::MessageStatus { wa_id, status: MessageStatus::Read, .. }
+    expect(&mut events, |e| match e {
+        ServerEvent::MessageStatus { wa_id, status: MessageStatus::Read, .. }
             if *wa_id == wa_ids[0] =>
         {
             Some(())
@@ -402,7 +410,8 @@ async fn a_line_the_phone_logs_out_is_marked_and_not_restarted() {
         env.sim.devices(LINE_PHONE).unwrap().into_iter().find(|d| d.device != 0).unwrap();
     env.sim.kick(LINE_PHONE, companion.device).unwrap();
     expect(&mut events, |e| {
-        matches!(e.kind, LineEventKind::Status(LineState::LoggedOut { .. })).then_some(())
+        matches!(e, ServerEvent::LineStatus { state: LineState::LoggedOut { .. }, .. })
+            .then_some(())
     })
     .await;
     eventually("logged_out stored", async || env.line_status().await == LineStatus::LoggedOut)

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use serde_json::json;
-use wab24::{
-    events::{ServerEvent, from_line_event},
-    runtime::{LineEvent, LineEventKind, LineState},
-};
+use wab24::{events::ServerEvent, runtime::LineState, wire::MessageOut};
 
 use crate::app::{ALPHA, BETA, Sse, start};
+
+/// The event each stream's test ends at (published last).
+const END: &str = "message.send_failed";
 
 #[tokio::test]
 async fn events_reach_only_those_who_may_see_them() {
@@ -61,25 +61,20 @@ async fn events_reach_only_those_who_may_see_them() {
     .await;
     let conv = app.inbound(ALPHA, line, "1666@s.whatsapp.net", "d", "w4", "t").await;
     // A stored message as the runtime reports it, and a QR code (administrators only).
-    app.state.bus().publish(from_line_event(&LineEvent {
+    app.state.bus().publish(ServerEvent::LineStatus {
         member_id: ALPHA.to_owned(),
         line_id: line,
-        kind: LineEventKind::Status(LineState::Qr {
-            code: "2@secret-qr".to_owned(),
-            expires: Duration::from_secs(60),
-        }),
-    }));
-    app.state.bus().publish(from_line_event(&LineEvent {
+        state: LineState::Qr { code: "2@secret-qr".to_owned(), expires: Duration::from_secs(60) },
+    });
+    // The message as the API shows it (the event carries it), under the id 7.
+    let page = app.get(&format!("/api/conversations/{conv}/messages"), &admin).await.json();
+    let mut message: MessageOut = serde_json::from_value(page["messages"][0].clone()).unwrap();
+    message.id = 7;
+    app.state.bus().publish(ServerEvent::MessageStored {
         member_id: ALPHA.to_owned(),
-        line_id: line,
-        kind: LineEventKind::MessageStored {
-            message_id: 7,
-            conversation_id: conv,
-            wa_id: Some("w4".to_owned()),
-            direction: tenancy::Direction::Inbound,
-            unread: 1,
-        },
-    }));
+        message,
+        unread: 1,
+    });
     app.call("POST", &format!("/api/conversations/{conv}/read"), Some(&u2), None).await;
     // Reassigned to user 3: from now on user 2 gets nothing of it.
     app.call(
@@ -102,18 +97,18 @@ async fn events_reach_only_those_who_may_see_them() {
     app.call("POST", &format!("/api/conversations/{c3}/read"), Some(&u3), None).await;
     let lb = app.call("POST", "/api/lines", Some(&admin_b), Some(json!({"name": "beta"}))).await;
     assert_eq!(lb.status, 201);
-    app.state.bus().publish(ServerEvent {
+    // The last event, on the line: a failed send nobody else causes here.
+    app.state.bus().publish(ServerEvent::SendFailed {
         member_id: ALPHA.to_owned(),
-        line_id: Some(line),
-        kind: "test.end",
-        payload: json!({}),
-        audience: wab24::events::Audience::Line,
+        line_id: line,
+        message_id: 0,
+        error: "test end".to_owned(),
     });
 
     let names = |evs: &[(String, serde_json::Value)]| {
         evs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
     };
-    let a = s_admin.until("test.end").await;
+    let a = s_admin.until(END).await;
     assert_eq!(
         names(&a),
         [
@@ -124,7 +119,7 @@ async fn events_reach_only_those_who_may_see_them() {
             "conversation.read",
             "line.assigned",
             "conversation.read",
-            "test.end"
+            END
         ]
     );
     assert_eq!(a[2].1["qr"], "2@secret-qr");
@@ -133,16 +128,23 @@ async fn events_reach_only_those_who_may_see_them() {
         names(&u),
         ["line.assigned", "message.stored", "conversation.read", "line.unassigned"]
     );
+    // Every field the event has always had, and the message itself besides.
+    let mut stored = u[1].1.clone();
+    let message = stored.as_object_mut().unwrap().remove("message").unwrap();
     assert_eq!(
-        u[1].1,
+        stored,
         json!({"line_id": line, "message_id": 7, "conversation_id": conv, "direction": "in", "unread": 1})
     );
+    assert_eq!(
+        (&message["id"], &message["conversation_id"], &message["text"], &message["direction"]),
+        (&json!(7), &json!(conv), &json!("t"), &json!("in"))
+    );
     // The reassignment itself tells user 2 the line is gone (the panel drops its chats), and
-    // nothing of it reaches them after that (test.end is on the line, now user 3's).
+    // nothing of it reaches them after that (the last event is on the line, now user 3's).
     assert_eq!(u[3].1, json!({"line_id": line}));
     assert!(s_u2.next(Duration::from_millis(500)).await.is_none());
-    let u = s_u3.until("test.end").await;
-    assert_eq!(names(&u), ["line.assigned", "conversation.read", "test.end"]);
+    let u = s_u3.until(END).await;
+    assert_eq!(names(&u), ["line.assigned", "conversation.read", END]);
     let b = s_b.until("line.created").await;
     assert_eq!(names(&b), ["line.created"]);
     assert!(!format!("{u:?}{b:?}").contains("secret-qr"));
@@ -151,12 +153,11 @@ async fn events_reach_only_those_who_may_see_them() {
     drop((s_admin, s_u2, s_u3, s_b));
     for _ in 0..50 {
         // Streams end at the next event after their client left.
-        app.state.bus().publish(ServerEvent {
+        app.state.bus().publish(ServerEvent::SubscriptionChanged {
             member_id: "x".into(),
-            line_id: None,
-            kind: "tick",
-            payload: json!({}),
-            audience: wab24::events::Audience::Admins,
+            plan: "tick".into(),
+            lines_allowed: 0,
+            trial_ends_at: None,
         });
         if app.state.metrics().sse_clients() == 0 {
             break;

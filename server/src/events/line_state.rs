@@ -1,60 +1,12 @@
-//! What the runtime tells the server: line status changes, stored messages, status changes.
+//! A line's connection state, as the runtime publishes it and the stream shows it.
 
 use std::{fmt, time::Duration};
 
-use tenancy::{ConversationId, Direction, LineId, MessageId, MessageStatus};
-
-/// One event of a line, for the server's event bus (and from there the SSE streams of the users
-/// who may see the line).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineEvent {
-    /// The tenant (portal) the line belongs to.
-    pub member_id: String,
-    /// The line.
-    pub line_id: LineId,
-    /// What happened.
-    pub kind: LineEventKind,
-}
-
-/// What happened on a line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LineEventKind {
-    /// The line's connection state changed.
-    Status(LineState),
-    /// A message was stored (inbound: committed before WhatsApp got its ack; outbound: queued).
-    MessageStored {
-        /// Our id.
-        message_id: MessageId,
-        /// The conversation.
-        conversation_id: ConversationId,
-        /// WhatsApp's id, once known.
-        wa_id: Option<String>,
-        /// Which way it goes.
-        direction: Direction,
-        /// The conversation's unread count after the write.
-        unread: i64,
-    },
-    /// An outbound message's status moved (sent, delivered, read).
-    MessageStatus {
-        /// Our id, when the runtime knows it (sends); receipts name WhatsApp's id only.
-        message_id: Option<MessageId>,
-        /// WhatsApp's id.
-        wa_id: String,
-        /// The new status.
-        status: MessageStatus,
-    },
-    /// Sending an outbound message failed; it stays queued and is tried again.
-    SendFailed {
-        /// Our id.
-        message_id: MessageId,
-        /// Why (no message text in it).
-        error: String,
-    },
-}
+use serde::{Deserialize, Serialize};
 
 /// A line's connection state as the runtime publishes it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LineState {
     /// The client is starting or connecting.

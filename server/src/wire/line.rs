@@ -1,0 +1,41 @@
+//! A line as the API and the events show it.
+
+use serde::{Deserialize, Serialize};
+use tenancy::Line;
+
+/// A line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineOut {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Linked phone number.
+    pub phone: Option<String>,
+    /// `new`, `pairing`, `connected`, `disconnected` or `logged_out`.
+    pub status: String,
+    /// The assigned user.
+    pub assigned_user: Option<i64>,
+    /// Creation time (Unix ms).
+    pub created_at: i64,
+    /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
+    pub send_read_receipts: bool,
+    /// The live state while the line runs (`connecting`, `qr`, `connected`, `reconnecting`,
+    /// `disconnected`, `logged_out`), `null` when it does not run on this server.
+    pub state: Option<String>,
+}
+
+impl From<Line> for LineOut {
+    fn from(l: Line) -> Self {
+        LineOut {
+            id: l.id,
+            name: l.name,
+            phone: l.phone,
+            status: l.status.as_str().to_owned(),
+            assigned_user: l.assigned_user,
+            created_at: l.created_at,
+            send_read_receipts: l.send_read_receipts,
+            state: None,
+        }
+    }
+}
