@@ -23,7 +23,8 @@ use crate::{
 fn line_out(state: &AppState, member_id: &str, line: tenancy::Line) -> LineOut {
     let id = line.id;
     let mut out = LineOut::from(line);
-    out.state = state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name().to_owned());
+    out.state =
+        state.runtime().and_then(|rt| rt.status(member_id, id)).map(|st| st.name().to_owned());
     out
 }
 

@@ -1,13 +1,9 @@
 //! What handlers share: JSON answers, errors answered as responses and page limits.
 
 use serde::Serialize;
-use tenancy::LineId;
 use warp::{Reply, reply::Response};
 
-use crate::{
-    error::{ApiError, ApiResult},
-    state::AppState,
-};
+use crate::error::{ApiError, ApiResult};
 
 /// A 200 JSON answer.
 pub(super) fn json<T: Serialize>(v: &T) -> Response {
