@@ -20,7 +20,10 @@ use wa_proto::{
 };
 use wa_session::{
     IdentityKeyPair,
-    media::{MediaEncryptor, MediaType},
+    media::{
+        MediaEncryptor, MediaType,
+        message::{MediaOptions, UploadedMedia},
+    },
     message::{
         OwnDevice, ReceiptKind, establish_sessions, missing_sessions, parse_bundle, parse_receipt,
     },
@@ -242,63 +245,35 @@ fn summarize(
     from_me: bool,
     message: &e2e::Message,
 ) -> PhoneReceived {
-    let message = wa_session::message::send::normalized(message);
-    let mut out = PhoneReceived {
+    use wa_session::message::{ContentKind, MessageContent};
+    let content = MessageContent::of(message);
+    let kind = match content.kind() {
+        ContentKind::Text | ContentKind::ExtendedText => "text",
+        ContentKind::Image => "image",
+        ContentKind::Video => "video",
+        ContentKind::Audio => "audio",
+        ContentKind::VoiceNote => "ptt",
+        ContentKind::Document => "document",
+        ContentKind::Sticker => "sticker",
+        ContentKind::Reaction => "reaction",
+        _ => "other",
+    };
+    let media = content.media();
+    let owned = |text: Option<&str>| text.map(str::to_owned);
+    PhoneReceived {
         id: id.to_owned(),
         chat: info_chat.to_string(),
         sender: sender.to_string(),
         from_me,
-        kind: "other".to_owned(),
-        text: None,
-        caption: None,
-        quoted_id: None,
-        mimetype: None,
-        direct_path: None,
-        file_length: None,
+        kind: kind.to_owned(),
+        text: owned(content.text()),
+        caption: owned(content.caption()),
+        quoted_id: owned(content.quoted_id()),
+        mimetype: owned(media.and_then(|m| m.mimetype)),
+        direct_path: owned(media.and_then(|m| m.direct_path)),
+        file_length: media.and_then(|m| m.file_length),
         error: None,
-    };
-    let mut context: Option<&ContextInfo> = None;
-    if let Some(text) = &message.conversation {
-        out.kind = "text".to_owned();
-        out.text = Some(text.clone());
-    } else if let Some(extended) = &message.extended_text_message {
-        out.kind = "text".to_owned();
-        out.text.clone_from(&extended.text);
-        context = extended.context_info.as_deref();
-    } else if let Some(image) = &message.image_message {
-        out.kind = "image".to_owned();
-        out.caption.clone_from(&image.caption);
-        out.mimetype.clone_from(&image.mimetype);
-        out.direct_path.clone_from(&image.direct_path);
-        out.file_length = image.file_length;
-        context = image.context_info.as_deref();
-    } else if let Some(video) = &message.video_message {
-        out.kind = "video".to_owned();
-        out.caption.clone_from(&video.caption);
-        out.mimetype.clone_from(&video.mimetype);
-        out.direct_path.clone_from(&video.direct_path);
-        out.file_length = video.file_length;
-        context = video.context_info.as_deref();
-    } else if let Some(audio) = &message.audio_message {
-        out.kind = if audio.ptt == Some(true) { "ptt" } else { "audio" }.to_owned();
-        out.mimetype.clone_from(&audio.mimetype);
-        out.direct_path.clone_from(&audio.direct_path);
-        out.file_length = audio.file_length;
-        context = audio.context_info.as_deref();
-    } else if let Some(document) = &message.document_message {
-        out.kind = "document".to_owned();
-        out.caption.clone_from(&document.caption);
-        out.mimetype.clone_from(&document.mimetype);
-        out.direct_path.clone_from(&document.direct_path);
-        out.file_length = document.file_length;
-        context = document.context_info.as_deref();
-    } else if message.sticker_message.is_some() {
-        out.kind = "sticker".to_owned();
-    } else if message.reaction_message.is_some() {
-        out.kind = "reaction".to_owned();
     }
-    out.quoted_id = context.and_then(|c| c.stanza_id.clone());
-    out
 }
 
 /// Moves the phone's session with each of `devices` from the device's other address, as
@@ -492,16 +467,14 @@ fn fanout(state: &State, phone: &str, recipient: &str, lid: bool) -> Vec<Jid> {
     out
 }
 
-/// Encrypts `bytes` as WhatsApp media of `media_type`, stores the blob, and returns
-/// (url, direct path, media key, file SHA-256, encrypted SHA-256, length).
-struct Uploaded {
-    url: String,
-    direct_path: String,
-    media_key: [u8; 32],
-    info: wa_session::media::MediaInfo,
-}
-
-fn upload(sim: &Sim, media_type: MediaType, bytes: &[u8]) -> Result<Uploaded> {
+/// Encrypts `bytes` as WhatsApp media of `media_type`, stores the blob, and returns what the
+/// message announcing it needs (it is announced as `kind`).
+fn upload(
+    sim: &Sim,
+    kind: wa_session::media::message::MediaKind,
+    media_type: MediaType,
+    bytes: &[u8],
+) -> Result<UploadedMedia> {
     let mut media_key = [0u8; 32];
     rand::Rng::fill_bytes(&mut *sim.rng(), &mut media_key);
     let mut encryptor = MediaEncryptor::new(&media_key, media_type);
@@ -509,10 +482,18 @@ fn upload(sim: &Sim, media_type: MediaType, bytes: &[u8]) -> Result<Uploaded> {
     encryptor.update(bytes, &mut blob);
     let info = encryptor.finish(&mut blob);
     let (url, direct_path) = crate::media::store_phone_blob(sim, media_type.name(), blob)?;
-    Ok(Uploaded { url, direct_path, media_key, info })
+    Ok(UploadedMedia {
+        kind,
+        url,
+        direct_path,
+        media_key: media_key.into(),
+        info,
+        media_key_timestamp: i64::try_from(sim.now()).unwrap_or_default(),
+    })
 }
 
 fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::Message> {
+    use wa_session::media::message::MediaKind as Kind;
     let context = message.quoted.as_ref().map(|quoted| ContextInfo {
         stanza_id: Some(quoted.id.clone()),
         participant: Some(quoted.participant.clone().unwrap_or_else(|| chat.to_string())),
@@ -521,92 +502,39 @@ fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::M
         }),
         ..Default::default()
     });
-    let mut out = e2e::Message::default();
-    match &message.content {
-        PhoneContent::Text(text) if context.is_none() => out.conversation = Some(text.clone()),
-        PhoneContent::Text(text) => {
-            out.extended_text_message = Some(Box::new(e2e::message::ExtendedTextMessage {
-                text: Some(text.clone()),
-                context_info: context.map(Box::new),
-                ..Default::default()
-            }));
+    let mut out = match &message.content {
+        PhoneContent::Text(text) if context.is_none() => {
+            return Ok(e2e::Message { conversation: Some(text.clone()), ..Default::default() });
         }
+        PhoneContent::Text(text) => e2e::Message {
+            extended_text_message: Some(Box::new(e2e::message::ExtendedTextMessage {
+                text: Some(text.clone()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
         PhoneContent::Media { kind, bytes, mimetype, caption, file_name } => {
-            let media_type = match kind {
-                MediaKind::Image => MediaType::Image,
-                MediaKind::Video => MediaType::Video,
-                MediaKind::Document => MediaType::Document,
+            let kind = match kind {
+                MediaKind::Image => Kind::Image,
+                MediaKind::Video => Kind::Video,
+                MediaKind::Document => Kind::Document,
             };
-            let up = upload(sim, media_type, bytes)?;
-            let context = context.map(Box::new);
-            match kind {
-                MediaKind::Image => {
-                    out.image_message = Some(Box::new(e2e::message::ImageMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        mimetype: Some(mimetype.clone()),
-                        caption: caption.clone(),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_sha256: Some(up.info.file_sha256.to_vec()),
-                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                        file_length: Some(up.info.file_length),
-                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                        context_info: context,
-                        ..Default::default()
-                    }));
-                }
-                MediaKind::Video => {
-                    out.video_message = Some(Box::new(e2e::message::VideoMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        mimetype: Some(mimetype.clone()),
-                        caption: caption.clone(),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_sha256: Some(up.info.file_sha256.to_vec()),
-                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                        file_length: Some(up.info.file_length),
-                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                        context_info: context,
-                        ..Default::default()
-                    }));
-                }
-                MediaKind::Document => {
-                    out.document_message = Some(Box::new(e2e::message::DocumentMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        mimetype: Some(mimetype.clone()),
-                        caption: caption.clone(),
-                        file_name: file_name.clone(),
-                        title: file_name.clone(),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_sha256: Some(up.info.file_sha256.to_vec()),
-                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                        file_length: Some(up.info.file_length),
-                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                        context_info: context,
-                        ..Default::default()
-                    }));
-                }
-            }
+            upload(sim, kind, kind.media_type(), bytes)?.message(&MediaOptions {
+                mimetype: Some(mimetype.clone()),
+                caption: caption.clone(),
+                file_name: file_name.clone(),
+                ..MediaOptions::default()
+            })
         }
         PhoneContent::Voice { bytes, seconds } => {
             // Voice notes are `audio` media (the ptt flag is in the message, not the HKDF info).
-            let up = upload(sim, MediaType::Audio, bytes)?;
-            out.audio_message = Some(Box::new(e2e::message::AudioMessage {
-                url: Some(up.url),
-                direct_path: Some(up.direct_path),
-                mimetype: Some("audio/ogg; codecs=opus".to_owned()),
-                seconds: Some(*seconds),
-                ptt: Some(true),
-                media_key: Some(up.media_key.to_vec()),
-                file_sha256: Some(up.info.file_sha256.to_vec()),
-                file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                file_length: Some(up.info.file_length),
-                media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                context_info: context.map(Box::new),
-                ..Default::default()
-            }));
+            upload(sim, Kind::VoiceNote, MediaType::Audio, bytes)?
+                .message(&MediaOptions { seconds: Some(*seconds), ..MediaOptions::default() })
         }
+    };
+    if let (Some(context), Some(slot)) = (context, wa_session::message::context_info_mut(&mut out))
+    {
+        *slot = Some(Box::new(context));
     }
     Ok(out)
 }
