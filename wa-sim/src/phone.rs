@@ -2,9 +2,11 @@
 //! identity key, its signed prekey and one-time prekeys; they decrypt what is routed to them,
 //! answer with receipts, send as their account, resend on retry receipts and can auto-answer.
 //!
-//! Every message operation is wa-session's message layer (`encrypt_message`, `decrypt_message`,
-//! receipts, `encrypt_retry`); this module only feeds it stanzas and keys and routes its output
-//! through [`crate::route`] as if device 0 had sent it over a socket.
+//! Every message operation is wa-session's messaging machine (`Machine`: sessions from bundles,
+//! sessions following a move to LID addressing, encrypt, open and commit, retry receipts and the
+//! sent store), the same one the client drives; this module only feeds it stanzas, the server's
+//! bundles and address pairs, and routes its output through [`crate::route`] as if device 0 had
+//! sent it over a socket.
 
 use std::{
     collections::HashMap,
@@ -20,13 +22,12 @@ use wa_proto::{
 };
 use wa_session::{
     IdentityKeyPair,
+    machine::{Machine, MachineConfig, Opened, Resend, RetryAsk},
     media::{
         MediaEncryptor, MediaType,
         message::{MediaOptions, UploadedMedia},
     },
-    message::{
-        OwnDevice, ReceiptKind, establish_sessions, missing_sessions, parse_bundle, parse_receipt,
-    },
+    message::{OwnDevice, ReceiptKind, parse_receipt},
     signal::{PreKeyBundle, SignedPreKeyRecord, generate_pre_keys},
     store::{MemoryStore, PreKeyStore as _, SignedPreKeyStore as _},
 };
@@ -146,15 +147,15 @@ pub struct PhoneReceipt {
 struct Log {
     received: Vec<PhoneReceived>,
     receipts: Vec<PhoneReceipt>,
-    /// What the phone sent, by id, for retry receipts: (chat, message).
-    sent: HashMap<String, (Jid, e2e::Message)>,
     /// The auto-answer template (`{text}` is replaced by the incoming text), when on.
     auto_answer: Option<String>,
 }
 
 /// The phone of one account.
 pub(crate) struct Phone {
-    store: MemoryStore,
+    /// wa-session's messaging machine over the phone's Signal store: sessions, encryption,
+    /// decryption, retry receipts and the messages the phone sent (for retry receipts).
+    machine: Machine<MemoryStore>,
     own: OwnDevice,
     /// Signal operations of one phone run one at a time (the ratchet state is read and written).
     signal: tokio::sync::Mutex<()>,
@@ -199,8 +200,12 @@ pub(crate) fn new_phone(
     let one_time = prekeys.iter().map(|p| (p.id, p.key_pair.public.as_bytes().to_vec())).collect();
     let own =
         OwnDevice { jid: phone_jid(phone, 0), lid: Some(lid_jid(lid, 0)), device_identity: None };
-    let phone =
-        Phone { store, own, signal: tokio::sync::Mutex::new(()), log: Mutex::new(Log::default()) };
+    let phone = Phone {
+        machine: Machine::new(Arc::new(store), MachineConfig::default()),
+        own,
+        signal: tokio::sync::Mutex::new(()),
+        log: Mutex::new(Log::default()),
+    };
     Ok((phone, published, one_time))
 }
 
@@ -276,26 +281,35 @@ fn summarize(
     }
 }
 
-/// Moves the phone's session with each of `devices` from the device's other address, as
-/// WhatsApp's apps do when a chat moves to LID addressing (or back): one session per device,
-/// whichever address names it. Call with the phone's Signal lock held.
-async fn follow_addressing(sim: &Sim, store: &MemoryStore, devices: &[Jid]) -> Result<()> {
-    let pairs: Vec<(Jid, Jid)> = {
-        let state = sim.state();
-        devices
-            .iter()
-            .filter_map(|d| Some((d.clone(), crate::route::other_addressing(&state, d)?)))
-            .collect()
-    };
-    for (device, alternate) in &pairs {
-        wa_session::message::migrate_session(store, device, alternate).await?;
+/// Tells the phone's machine the other address (LID or phone number) of each of `devices`, as
+/// the simulated server knows them, so that a session follows a chat that moves to LID
+/// addressing (or back), as WhatsApp's apps do: one session per device, whichever address names
+/// it.
+fn teach_addressing(sim: &Sim, machine: &Machine<MemoryStore>, devices: &[Jid]) {
+    let state = sim.state();
+    for device in devices {
+        if let Some(other) = crate::route::other_addressing(&state, device) {
+            machine.learn_addressing(device, &other);
+        }
     }
-    Ok(())
+}
+
+/// The answer the simulated server gives to a key fetch for `devices` (one-time prekeys
+/// consumed as the `encrypt` iq does).
+fn bundle_answer(sim: &Sim, devices: &[Jid]) -> Node {
+    let users: Vec<Node> = {
+        let mut state = sim.state();
+        devices.iter().filter_map(|jid| crate::iq::bundle(&mut state, jid)).collect()
+    };
+    Node::builder("iq")
+        .attr("type", "result")
+        .children([Node::builder("list").children(users).build()])
+        .build()
 }
 
 /// A `<message>` routed to the phone (already in its delivered form, with `from`).
 async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
-    use wa_session::message::{decrypt_message, delivery_receipt, retry_receipt};
+    use wa_session::message::delivery_receipt;
     let phone = phone_of(sim, account)?;
     let mut rng = fork_rng(sim);
     let me = (account.to_owned(), 0);
@@ -303,8 +317,20 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
         let _signal = phone.signal.lock().await;
         let sender = node.attr_opt_jid("participant").ok().flatten();
         let sender = sender.or_else(|| node.attr_opt_jid("from").ok().flatten());
-        follow_addressing(sim, &phone.store, sender.as_slice()).await?;
-        decrypt_message(&phone.store, &phone.own, node, &mut rng).await
+        teach_addressing(sim, &phone.machine, sender.as_slice());
+        // Anything but a decrypted message gets a retry receipt, as a phone asks again.
+        match phone.machine.open(&phone.own, node, &mut rng).await? {
+            Opened::Message(received) => {
+                phone.machine.commit(&phone.own, node, &mut rng).await?;
+                Ok(*received)
+            }
+            Opened::Duplicate(_) => Err("duplicate message".to_owned()),
+            Opened::NotForUs => Err("nothing in the message for the phone".to_owned()),
+            Opened::Undecryptable { error, .. } | Opened::Dropped { error, .. } => {
+                Err(error.to_string())
+            }
+            _ => Err("not decrypted".to_owned()),
+        }
     };
     match outcome {
         Ok(received) => {
@@ -348,10 +374,11 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
                 mimetype: None,
                 direct_path: None,
                 file_length: None,
-                error: Some(error.to_string()),
+                error: Some(error),
             });
             let keys = own_bundle(&phone).await?;
-            let receipt = retry_receipt(node, 1, &keys, true, None)?;
+            let ask = RetryAsk { count: 1, include_keys: true };
+            let receipt = phone.machine.retry_receipt(&phone.own, node, ask, &keys)?;
             crate::route::receipt(sim, &me, &receipt);
             Ok(())
         }
@@ -362,14 +389,14 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
 /// from them).
 async fn own_bundle(phone: &Phone) -> Result<PreKeyBundle> {
     use wa_session::store::IdentityStore as _;
-    let identity = phone.store.identity_key_pair().await?;
-    let signed = phone
-        .store
+    let store = phone.machine.store();
+    let identity = store.identity_key_pair().await?;
+    let signed = store
         .signed_pre_key(1)
         .await?
         .ok_or_else(|| Error::Phone("no signed prekey".to_owned()))?;
     Ok(PreKeyBundle {
-        registration_id: phone.store.local_registration_id().await?,
+        registration_id: store.local_registration_id().await?,
         device_id: 0,
         pre_key: None,
         signed_pre_key_id: signed.id,
@@ -404,29 +431,32 @@ async fn on_receipt(sim: &Sim, account: &str, node: &Node) -> Result<()> {
     }
     let ReceiptKind::Retry(retry) = &receipt.kind else { return Ok(()) };
     let Some(id) = receipt.ids.first() else { return Ok(()) };
-    let Some((chat, message)) = phone.log().sent.get(id).cloned() else {
-        debug!(account, id, "retry receipt for a message the phone did not send");
-        return Ok(());
-    };
     let mut rng = fork_rng(sim);
     let resend = {
         let _signal = phone.signal.lock().await;
-        follow_addressing(sim, &phone.store, std::slice::from_ref(&from)).await?;
-        // The asking device may have lost its session: start a new one from the keys it sent.
-        if let Some(keys) = &retry.keys {
-            establish_sessions(&phone.store, &[(from.clone(), Ok(keys.clone()))], &mut rng).await?;
+        let asking = std::slice::from_ref(&from);
+        teach_addressing(sim, &phone.machine, asking);
+        phone.machine.follow_addressing(asking).await?;
+        // The asking device may have lost its session: the machine starts a new one from the
+        // keys it sent, or asks for its bundle.
+        let mut outcome =
+            phone.machine.retry_requested(&phone.own, &receipt, retry, &mut rng).await?;
+        if let Resend::NeedBundle(query) = &outcome {
+            let answer = bundle_answer(sim, &query.devices);
+            phone.machine.bundles_answered(&answer, &mut rng).await?;
+            outcome = phone.machine.retry_requested(&phone.own, &receipt, retry, &mut rng).await?;
         }
-        wa_session::message::encrypt_retry(
-            &phone.store,
-            &phone.own,
-            id,
-            &chat,
-            &message,
-            &from,
-            retry.count,
-            &mut rng,
-        )
-        .await?
+        match outcome {
+            Resend::Stanza(node) => node,
+            Resend::Forgotten => {
+                debug!(account, id, "retry receipt for a message the phone did not send");
+                return Ok(());
+            }
+            other => {
+                debug!(account, id, "cannot answer a retry receipt: {other:?}");
+                return Ok(());
+            }
+        }
     };
     crate::route::message(sim, &(account.to_owned(), 0), &resend);
     Ok(())
@@ -565,35 +595,15 @@ impl Sim {
         let id = wa_session::message::generate_message_id(Some(phone), self.now(), &mut rng);
         let encrypted = {
             let _signal = sender.signal.lock().await;
-            follow_addressing(self, &sender.store, &devices).await?;
-            let missing = missing_sessions(&sender.store, &devices).await?;
-            if !missing.is_empty() {
-                let bundles: Vec<_> = {
-                    let mut state = self.state();
-                    missing
-                        .iter()
-                        .filter_map(|jid| {
-                            let node = crate::iq::bundle(&mut state, jid)?;
-                            Some((jid.clone(), parse_bundle(&node, jid)))
-                        })
-                        .collect()
-                };
-                for (jid, error) in establish_sessions(&sender.store, &bundles, &mut rng).await? {
+            teach_addressing(self, &sender.machine, &devices);
+            if let Some(query) = sender.machine.sessions_needed(&devices).await? {
+                let answer = bundle_answer(self, &query.devices);
+                for (jid, error) in sender.machine.bundles_answered(&answer, &mut rng).await? {
                     debug!(phone, %jid, %error, "no session with a device");
                 }
             }
-            wa_session::message::encrypt_message(
-                &sender.store,
-                &sender.own,
-                &id,
-                &chat,
-                &content,
-                &devices,
-                &mut rng,
-            )
-            .await?
+            sender.machine.encrypt(&sender.own, &id, &chat, &content, &devices, &mut rng).await?
         };
-        sender.log().sent.insert(id.clone(), (chat, content));
         crate::route::message(self, &(phone.to_owned(), 0), &encrypted.node);
         Ok(id)
     }
