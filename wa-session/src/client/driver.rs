@@ -16,7 +16,8 @@ use wa_proto::Node;
 
 use super::{
     Backoff, Config, DisconnectReason, Event, PendingAck, QrRotation, Shared,
-    handle::{Command, Ctx, request},
+    command::{Command, request},
+    handle::Ctx,
     inbox,
     iq::IqMatcher,
     render::render,

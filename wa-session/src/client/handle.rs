@@ -1,37 +1,20 @@
-//! The connection handle: what the client handle, the inbox and the sending code ask of the
-//! connection loop ([`Command`]), and what a connection's tasks share ([`Ctx`]). The driver,
-//! the inbox and sending all import this file and none of them imports another for it.
+//! What a connection's tasks share ([`Ctx`]): the way to the connection loop, the event
+//! channel, the store, the credentials and the configuration. The driver makes one per
+//! connection; the inbox and the life-cycle tasks use it.
 
 use std::sync::Arc;
 
 use tokio::{
-    sync::{Mutex, mpsc, oneshot},
+    sync::{Mutex, mpsc},
     time::timeout,
 };
 use wa_proto::Node;
 
-use super::{Config, DisconnectReason, Event, iq::IqReply};
+use super::{
+    Config, Event,
+    command::{Command, request},
+};
 use crate::{Error, Result, credentials::DeviceCredentials};
-
-/// What the client handle and the connection's own tasks ask of the connection loop.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send a stanza as it is.
-    Send(Node),
-    /// Send an iq (given an id if it has none) and route its answer to `reply`.
-    Iq { node: Node, reply: IqReply },
-    /// Send a `<message>` and route the server's ack of `id` to `reply`.
-    Message { id: String, node: Node, reply: oneshot::Sender<Node> },
-    /// End the connection for this reason.
-    End(DisconnectReason),
-}
-
-/// Sends an iq through `commands` and waits for its answer (no time limit).
-pub(crate) async fn request(commands: &mpsc::UnboundedSender<Command>, node: Node) -> Result<Node> {
-    let (reply, answer) = oneshot::channel();
-    commands.send(Command::Iq { node, reply }).map_err(|_| Error::NotConnected)?;
-    answer.await.map_err(|_| Error::NotConnected)?
-}
 
 /// What a connection's tasks share with the driver.
 pub(crate) struct Ctx<S> {

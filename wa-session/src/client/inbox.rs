@@ -16,11 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use wa_proto::Node;
 
-use super::{
-    Event, MessageAck, PendingAck, Shared,
-    handle::{Command, Ctx},
-    stanza,
-};
+use super::{Event, MessageAck, PendingAck, Shared, command::Command, handle::Ctx, stanza};
 use crate::{
     Result,
     machine::{MAX_RETRIES, Opened, Resend},

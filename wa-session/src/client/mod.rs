@@ -32,6 +32,7 @@
 //! `receipt` and `call` stanzas come as [`Event::Stanza`] with a [`PendingAck`].
 
 mod backoff;
+mod command;
 mod config;
 mod driver;
 mod event;
@@ -69,8 +70,8 @@ pub use send::{Quoted, SentMessage};
 pub use stanza::ack_for;
 
 use self::{
+    command::{Command, request},
     driver::Driver,
-    handle::{Command, request},
 };
 use crate::{
     Error, Result,

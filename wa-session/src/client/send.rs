@@ -12,7 +12,7 @@ use wa_proto::{
     },
 };
 
-use super::{Client, Shared, handle::Command};
+use super::{Client, Shared, command::Command};
 use crate::{
     Error, Result,
     message::{
