@@ -1,7 +1,8 @@
 //! The WhatsApp Web client on tokio: connect, register and pair by QR code, log in, stay
 //! connected, reconnect, log out. Everything that is logic lives in sans-IO pieces
-//! ([`Backoff`], [`DisconnectReason`], [`QrRotation`], [`crate::pairing`], [`ack_for`]); this
-//! module only drives them over a WebSocket.
+//! ([`Backoff`], [`DisconnectReason`], [`QrRotation`], [`crate::pairing`], [`ack_for`], and for
+//! messaging the [`crate::machine::Machine`]); this module only drives them over a WebSocket:
+//! it owns the socket, the timers and the tasks. Behind the cargo feature `client` (default).
 //!
 //! [`Client::start`] loads the device's credentials from the store (or makes them), spawns the
 //! connection task and returns the client handle and its [`Event`] stream:
