@@ -1,5 +1,6 @@
 //! The messaging machine, sans-IO: what a device must remember and decide to send and receive
-//! 1:1 messages, over a [`SignalStore`] and without sockets, timers or tasks.
+//! 1:1 messages, over a [`SignalStore`](crate::store::SignalStore) and without sockets, timers
+//! or tasks.
 //!
 //! It holds the device-list cache and the LID <-> phone-number map, orchestrates sessions (which
 //! prekey bundles are needed, moving a session when a contact changes addressing), encrypts,
