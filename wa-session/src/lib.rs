@@ -9,11 +9,13 @@ pub mod xeddsa;
 pub use error::{CertRole, Error, Result};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 pub mod cert;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod credentials;
 mod crypto;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod machine;
 pub mod media;
 pub mod message;
 pub mod noise;

@@ -7,6 +7,13 @@
 //!
 //! [`MediaEncryptor`] and [`MediaDecryptor`] work on chunks of any size and keep at most a few dozen
 //! bytes between calls, so files of any length pass through bounded memory.
+//!
+//! Without IO too: [`message`] builds the message announcing an uploaded blob and reads what a
+//! received one says about its blob; [`conn`] reads the `media_conn` answer that names the media
+//! hosts and builds upload paths.
+
+pub mod conn;
+pub mod message;
 
 use std::fmt;
 

@@ -2,9 +2,11 @@
 //! identity key, its signed prekey and one-time prekeys; they decrypt what is routed to them,
 //! answer with receipts, send as their account, resend on retry receipts and can auto-answer.
 //!
-//! Every message operation is wa-session's message layer (`encrypt_message`, `decrypt_message`,
-//! receipts, `encrypt_retry`); this module only feeds it stanzas and keys and routes its output
-//! through [`crate::route`] as if device 0 had sent it over a socket.
+//! Every message operation is wa-session's messaging machine (`Machine`: sessions from bundles,
+//! sessions following a move to LID addressing, encrypt, open and commit, retry receipts and the
+//! sent store), the same one the client drives; this module only feeds it stanzas, the server's
+//! bundles and address pairs, and routes its output through [`crate::route`] as if device 0 had
+//! sent it over a socket.
 
 use std::sync::Arc;
 
@@ -15,8 +17,12 @@ use wa_proto::{
     proto::e2e::{self, ContextInfo},
 };
 use wa_session::{
-    media::{MediaEncryptor, MediaType},
-    message::{ReceiptKind, establish_sessions, missing_sessions, parse_bundle, parse_receipt},
+    machine::{Machine, Opened, Resend, RetryAsk},
+    media::{
+        MediaEncryptor, MediaType,
+        message::{MediaOptions, UploadedMedia},
+    },
+    message::{ReceiptKind, parse_receipt},
     signal::PreKeyBundle,
     store::{MemoryStore, SignedPreKeyStore as _},
 };
@@ -94,16 +100,6 @@ pub struct Quoted {
     pub text: Option<String>,
 }
 
-/// A random generator for one phone operation, drawn from the sim's (so seeded sims stay
-/// reproducible up to task scheduling).
-fn fork_rng(sim: &Sim) -> StdRng {
-    StdRng::from_rng(&mut *sim.rng())
-}
-
-fn phone_of(sim: &Sim, phone: &str) -> Result<Arc<Phone>> {
-    sim.phones().get(phone).cloned().ok_or_else(|| Error::NoAccount(phone.to_owned()))
-}
-
 /// Routes a `<message>` the phone of `me` sends, as if device 0 had sent it over a socket, and
 /// hands over what the routing addressed.
 fn route_message(sim: &Sim, me: &(String, u16), node: &Node) {
@@ -125,6 +121,16 @@ fn route_receipt(sim: &Sim, me: &(String, u16), node: &Node) {
         state.drain_outbox()
     };
     dispatch(sim, to_phones);
+}
+
+/// A random generator for one phone operation, drawn from the sim's (so seeded sims stay
+/// reproducible up to task scheduling).
+fn fork_rng(sim: &Sim) -> StdRng {
+    StdRng::from_rng(&mut *sim.rng())
+}
+
+fn phone_of(sim: &Sim, phone: &str) -> Result<Arc<Phone>> {
+    sim.phones().get(phone).cloned().ok_or_else(|| Error::NoAccount(phone.to_owned()))
 }
 
 /// Hands stanzas routed to device 0 to the phones; each is handled on its own task.
@@ -158,85 +164,66 @@ fn summarize(
     from_me: bool,
     message: &e2e::Message,
 ) -> PhoneReceived {
-    let message = wa_session::message::send::normalized(message);
-    let mut out = PhoneReceived {
+    use wa_session::message::{ContentKind, MessageContent};
+    let content = MessageContent::of(message);
+    let kind = match content.kind() {
+        ContentKind::Text | ContentKind::ExtendedText => "text",
+        ContentKind::Image => "image",
+        ContentKind::Video => "video",
+        ContentKind::Audio => "audio",
+        ContentKind::VoiceNote => "ptt",
+        ContentKind::Document => "document",
+        ContentKind::Sticker => "sticker",
+        ContentKind::Reaction => "reaction",
+        _ => "other",
+    };
+    let media = content.media();
+    let owned = |text: Option<&str>| text.map(str::to_owned);
+    PhoneReceived {
         id: id.to_owned(),
         chat: info_chat.to_string(),
         sender: sender.to_string(),
         from_me,
-        kind: "other".to_owned(),
-        text: None,
-        caption: None,
-        quoted_id: None,
-        mimetype: None,
-        direct_path: None,
-        file_length: None,
+        kind: kind.to_owned(),
+        text: owned(content.text()),
+        caption: owned(content.caption()),
+        quoted_id: owned(content.quoted_id()),
+        mimetype: owned(media.and_then(|m| m.mimetype)),
+        direct_path: owned(media.and_then(|m| m.direct_path)),
+        file_length: media.and_then(|m| m.file_length),
         error: None,
-    };
-    let mut context: Option<&ContextInfo> = None;
-    if let Some(text) = &message.conversation {
-        out.kind = "text".to_owned();
-        out.text = Some(text.clone());
-    } else if let Some(extended) = &message.extended_text_message {
-        out.kind = "text".to_owned();
-        out.text.clone_from(&extended.text);
-        context = extended.context_info.as_deref();
-    } else if let Some(image) = &message.image_message {
-        out.kind = "image".to_owned();
-        out.caption.clone_from(&image.caption);
-        out.mimetype.clone_from(&image.mimetype);
-        out.direct_path.clone_from(&image.direct_path);
-        out.file_length = image.file_length;
-        context = image.context_info.as_deref();
-    } else if let Some(video) = &message.video_message {
-        out.kind = "video".to_owned();
-        out.caption.clone_from(&video.caption);
-        out.mimetype.clone_from(&video.mimetype);
-        out.direct_path.clone_from(&video.direct_path);
-        out.file_length = video.file_length;
-        context = video.context_info.as_deref();
-    } else if let Some(audio) = &message.audio_message {
-        out.kind = if audio.ptt == Some(true) { "ptt" } else { "audio" }.to_owned();
-        out.mimetype.clone_from(&audio.mimetype);
-        out.direct_path.clone_from(&audio.direct_path);
-        out.file_length = audio.file_length;
-        context = audio.context_info.as_deref();
-    } else if let Some(document) = &message.document_message {
-        out.kind = "document".to_owned();
-        out.caption.clone_from(&document.caption);
-        out.mimetype.clone_from(&document.mimetype);
-        out.direct_path.clone_from(&document.direct_path);
-        out.file_length = document.file_length;
-        context = document.context_info.as_deref();
-    } else if message.sticker_message.is_some() {
-        out.kind = "sticker".to_owned();
-    } else if message.reaction_message.is_some() {
-        out.kind = "reaction".to_owned();
     }
-    out.quoted_id = context.and_then(|c| c.stanza_id.clone());
-    out
 }
 
-/// Moves the phone's session with each of `devices` from the device's other address, as
-/// WhatsApp's apps do when a chat moves to LID addressing (or back): one session per device,
-/// whichever address names it. Call with the phone's Signal lock held.
-async fn follow_addressing(sim: &Sim, store: &MemoryStore, devices: &[Jid]) -> Result<()> {
-    let pairs: Vec<(Jid, Jid)> = {
-        let state = sim.state();
-        devices
-            .iter()
-            .filter_map(|d| Some((d.clone(), route::other_addressing(&state, d)?)))
-            .collect()
-    };
-    for (device, alternate) in &pairs {
-        wa_session::message::migrate_session(store, device, alternate).await?;
+/// Tells the phone's machine the other address (LID or phone number) of each of `devices`, as
+/// the simulated server knows them, so that a session follows a chat that moves to LID
+/// addressing (or back), as WhatsApp's apps do: one session per device, whichever address names
+/// it.
+fn teach_addressing(sim: &Sim, machine: &Machine<MemoryStore>, devices: &[Jid]) {
+    let state = sim.state();
+    for device in devices {
+        if let Some(other) = route::other_addressing(&state, device) {
+            machine.learn_addressing(device, &other);
+        }
     }
-    Ok(())
+}
+
+/// The answer the simulated server gives to a key fetch for `devices` (one-time prekeys
+/// consumed as the `encrypt` iq does).
+fn bundle_answer(sim: &Sim, devices: &[Jid]) -> Node {
+    let users: Vec<Node> = {
+        let mut state = sim.state();
+        devices.iter().filter_map(|jid| iq::bundle(&mut state, jid)).collect()
+    };
+    Node::builder("iq")
+        .attr("type", "result")
+        .children([Node::builder("list").children(users).build()])
+        .build()
 }
 
 /// A `<message>` routed to the phone (already in its delivered form, with `from`).
 async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
-    use wa_session::message::{decrypt_message, delivery_receipt, retry_receipt};
+    use wa_session::message::delivery_receipt;
     let phone = phone_of(sim, account)?;
     let mut rng = fork_rng(sim);
     let me = (account.to_owned(), 0);
@@ -244,8 +231,20 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
         let _signal = phone.signal.lock().await;
         let sender = node.attr_opt_jid("participant").ok().flatten();
         let sender = sender.or_else(|| node.attr_opt_jid("from").ok().flatten());
-        follow_addressing(sim, &phone.store, sender.as_slice()).await?;
-        decrypt_message(&phone.store, &phone.own, node, &mut rng).await
+        teach_addressing(sim, &phone.machine, sender.as_slice());
+        // Anything but a decrypted message gets a retry receipt, as a phone asks again.
+        match phone.machine.open(&phone.own, node, &mut rng).await? {
+            Opened::Message(received) => {
+                phone.machine.commit(&phone.own, node, &mut rng).await?;
+                Ok(*received)
+            }
+            Opened::Duplicate(_) => Err("duplicate message".to_owned()),
+            Opened::NotForUs => Err("nothing in the message for the phone".to_owned()),
+            Opened::Undecryptable { error, .. } | Opened::Dropped { error, .. } => {
+                Err(error.to_string())
+            }
+            _ => Err("not decrypted".to_owned()),
+        }
     };
     match outcome {
         Ok(received) => {
@@ -289,10 +288,11 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
                 mimetype: None,
                 direct_path: None,
                 file_length: None,
-                error: Some(error.to_string()),
+                error: Some(error),
             });
             let keys = own_bundle(&phone).await?;
-            let receipt = retry_receipt(node, 1, &keys, true, None)?;
+            let ask = RetryAsk { count: 1, include_keys: true };
+            let receipt = phone.machine.retry_receipt(&phone.own, node, ask, &keys)?;
             route_receipt(sim, &me, &receipt);
             Ok(())
         }
@@ -303,14 +303,14 @@ async fn on_message(sim: &Sim, account: &str, node: &Node) -> Result<()> {
 /// from them).
 async fn own_bundle(phone: &Phone) -> Result<PreKeyBundle> {
     use wa_session::store::IdentityStore as _;
-    let identity = phone.store.identity_key_pair().await?;
-    let signed = phone
-        .store
+    let store = phone.machine.store();
+    let identity = store.identity_key_pair().await?;
+    let signed = store
         .signed_pre_key(1)
         .await?
         .ok_or_else(|| Error::Phone("no signed prekey".to_owned()))?;
     Ok(PreKeyBundle {
-        registration_id: phone.store.local_registration_id().await?,
+        registration_id: store.local_registration_id().await?,
         device_id: 0,
         pre_key: None,
         signed_pre_key_id: signed.id,
@@ -345,29 +345,32 @@ async fn on_receipt(sim: &Sim, account: &str, node: &Node) -> Result<()> {
     }
     let ReceiptKind::Retry(retry) = &receipt.kind else { return Ok(()) };
     let Some(id) = receipt.ids.first() else { return Ok(()) };
-    let Some((chat, message)) = phone.log().sent.get(id).cloned() else {
-        debug!(account, id, "retry receipt for a message the phone did not send");
-        return Ok(());
-    };
     let mut rng = fork_rng(sim);
     let resend = {
         let _signal = phone.signal.lock().await;
-        follow_addressing(sim, &phone.store, std::slice::from_ref(&from)).await?;
-        // The asking device may have lost its session: start a new one from the keys it sent.
-        if let Some(keys) = &retry.keys {
-            establish_sessions(&phone.store, &[(from.clone(), Ok(keys.clone()))], &mut rng).await?;
+        let asking = std::slice::from_ref(&from);
+        teach_addressing(sim, &phone.machine, asking);
+        phone.machine.follow_addressing(asking).await?;
+        // The asking device may have lost its session: the machine starts a new one from the
+        // keys it sent, or asks for its bundle.
+        let mut outcome =
+            phone.machine.retry_requested(&phone.own, &receipt, retry, &mut rng).await?;
+        if let Resend::NeedBundle(query) = &outcome {
+            let answer = bundle_answer(sim, &query.devices);
+            phone.machine.bundles_answered(&answer, &mut rng).await?;
+            outcome = phone.machine.retry_requested(&phone.own, &receipt, retry, &mut rng).await?;
         }
-        wa_session::message::encrypt_retry(
-            &phone.store,
-            &phone.own,
-            id,
-            &chat,
-            &message,
-            &from,
-            retry.count,
-            &mut rng,
-        )
-        .await?
+        match outcome {
+            Resend::Stanza(node) => node,
+            Resend::Forgotten => {
+                debug!(account, id, "retry receipt for a message the phone did not send");
+                return Ok(());
+            }
+            other => {
+                debug!(account, id, "cannot answer a retry receipt: {other:?}");
+                return Ok(());
+            }
+        }
     };
     route_message(sim, &(account.to_owned(), 0), &resend);
     Ok(())
@@ -408,16 +411,14 @@ fn fanout(state: &State, phone: &str, recipient: &str, lid: bool) -> Vec<Jid> {
     out
 }
 
-/// Encrypts `bytes` as WhatsApp media of `media_type`, stores the blob, and returns
-/// (url, direct path, media key, file SHA-256, encrypted SHA-256, length).
-struct Uploaded {
-    url: String,
-    direct_path: String,
-    media_key: [u8; 32],
-    info: wa_session::media::MediaInfo,
-}
-
-fn upload(sim: &Sim, media_type: MediaType, bytes: &[u8]) -> Result<Uploaded> {
+/// Encrypts `bytes` as WhatsApp media of `media_type`, stores the blob, and returns what the
+/// message announcing it needs (it is announced as `kind`).
+fn upload(
+    sim: &Sim,
+    kind: wa_session::media::message::MediaKind,
+    media_type: MediaType,
+    bytes: &[u8],
+) -> Result<UploadedMedia> {
     let mut media_key = [0u8; 32];
     rand::Rng::fill_bytes(&mut *sim.rng(), &mut media_key);
     let mut encryptor = MediaEncryptor::new(&media_key, media_type);
@@ -425,10 +426,18 @@ fn upload(sim: &Sim, media_type: MediaType, bytes: &[u8]) -> Result<Uploaded> {
     encryptor.update(bytes, &mut blob);
     let info = encryptor.finish(&mut blob);
     let (url, direct_path) = crate::media::store_phone_blob(sim, media_type.name(), blob)?;
-    Ok(Uploaded { url, direct_path, media_key, info })
+    Ok(UploadedMedia {
+        kind,
+        url,
+        direct_path,
+        media_key: media_key.into(),
+        info,
+        media_key_timestamp: i64::try_from(sim.now()).unwrap_or_default(),
+    })
 }
 
 fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::Message> {
+    use wa_session::media::message::MediaKind as Kind;
     let context = message.quoted.as_ref().map(|quoted| ContextInfo {
         stanza_id: Some(quoted.id.clone()),
         participant: Some(quoted.participant.clone().unwrap_or_else(|| chat.to_string())),
@@ -437,92 +446,39 @@ fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::M
         }),
         ..Default::default()
     });
-    let mut out = e2e::Message::default();
-    match &message.content {
-        PhoneContent::Text(text) if context.is_none() => out.conversation = Some(text.clone()),
-        PhoneContent::Text(text) => {
-            out.extended_text_message = Some(Box::new(e2e::message::ExtendedTextMessage {
-                text: Some(text.clone()),
-                context_info: context.map(Box::new),
-                ..Default::default()
-            }));
+    let mut out = match &message.content {
+        PhoneContent::Text(text) if context.is_none() => {
+            return Ok(e2e::Message { conversation: Some(text.clone()), ..Default::default() });
         }
+        PhoneContent::Text(text) => e2e::Message {
+            extended_text_message: Some(Box::new(e2e::message::ExtendedTextMessage {
+                text: Some(text.clone()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
         PhoneContent::Media { kind, bytes, mimetype, caption, file_name } => {
-            let media_type = match kind {
-                MediaKind::Image => MediaType::Image,
-                MediaKind::Video => MediaType::Video,
-                MediaKind::Document => MediaType::Document,
+            let kind = match kind {
+                MediaKind::Image => Kind::Image,
+                MediaKind::Video => Kind::Video,
+                MediaKind::Document => Kind::Document,
             };
-            let up = upload(sim, media_type, bytes)?;
-            let context = context.map(Box::new);
-            match kind {
-                MediaKind::Image => {
-                    out.image_message = Some(Box::new(e2e::message::ImageMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        mimetype: Some(mimetype.clone()),
-                        caption: caption.clone(),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_sha256: Some(up.info.file_sha256.to_vec()),
-                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                        file_length: Some(up.info.file_length),
-                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                        context_info: context,
-                        ..Default::default()
-                    }));
-                }
-                MediaKind::Video => {
-                    out.video_message = Some(Box::new(e2e::message::VideoMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        mimetype: Some(mimetype.clone()),
-                        caption: caption.clone(),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_sha256: Some(up.info.file_sha256.to_vec()),
-                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                        file_length: Some(up.info.file_length),
-                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                        context_info: context,
-                        ..Default::default()
-                    }));
-                }
-                MediaKind::Document => {
-                    out.document_message = Some(Box::new(e2e::message::DocumentMessage {
-                        url: Some(up.url),
-                        direct_path: Some(up.direct_path),
-                        mimetype: Some(mimetype.clone()),
-                        caption: caption.clone(),
-                        file_name: file_name.clone(),
-                        title: file_name.clone(),
-                        media_key: Some(up.media_key.to_vec()),
-                        file_sha256: Some(up.info.file_sha256.to_vec()),
-                        file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                        file_length: Some(up.info.file_length),
-                        media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                        context_info: context,
-                        ..Default::default()
-                    }));
-                }
-            }
+            upload(sim, kind, kind.media_type(), bytes)?.message(&MediaOptions {
+                mimetype: Some(mimetype.clone()),
+                caption: caption.clone(),
+                file_name: file_name.clone(),
+                ..MediaOptions::default()
+            })
         }
         PhoneContent::Voice { bytes, seconds } => {
             // Voice notes are `audio` media (the ptt flag is in the message, not the HKDF info).
-            let up = upload(sim, MediaType::Audio, bytes)?;
-            out.audio_message = Some(Box::new(e2e::message::AudioMessage {
-                url: Some(up.url),
-                direct_path: Some(up.direct_path),
-                mimetype: Some("audio/ogg; codecs=opus".to_owned()),
-                seconds: Some(*seconds),
-                ptt: Some(true),
-                media_key: Some(up.media_key.to_vec()),
-                file_sha256: Some(up.info.file_sha256.to_vec()),
-                file_enc_sha256: Some(up.info.file_enc_sha256.to_vec()),
-                file_length: Some(up.info.file_length),
-                media_key_timestamp: Some(i64::try_from(sim.now()).unwrap_or_default()),
-                context_info: context.map(Box::new),
-                ..Default::default()
-            }));
+            upload(sim, Kind::VoiceNote, MediaType::Audio, bytes)?
+                .message(&MediaOptions { seconds: Some(*seconds), ..MediaOptions::default() })
         }
+    };
+    if let (Some(context), Some(slot)) = (context, wa_session::message::context_info_mut(&mut out))
+    {
+        *slot = Some(Box::new(context));
     }
     Ok(out)
 }
@@ -549,35 +505,15 @@ impl Sim {
         let id = wa_session::message::generate_message_id(Some(phone), self.now(), &mut rng);
         let encrypted = {
             let _signal = sender.signal.lock().await;
-            follow_addressing(self, &sender.store, &devices).await?;
-            let missing = missing_sessions(&sender.store, &devices).await?;
-            if !missing.is_empty() {
-                let bundles: Vec<_> = {
-                    let mut state = self.state();
-                    missing
-                        .iter()
-                        .filter_map(|jid| {
-                            let node = iq::bundle(&mut state, jid)?;
-                            Some((jid.clone(), parse_bundle(&node, jid)))
-                        })
-                        .collect()
-                };
-                for (jid, error) in establish_sessions(&sender.store, &bundles, &mut rng).await? {
+            teach_addressing(self, &sender.machine, &devices);
+            if let Some(query) = sender.machine.sessions_needed(&devices).await? {
+                let answer = bundle_answer(self, &query.devices);
+                for (jid, error) in sender.machine.bundles_answered(&answer, &mut rng).await? {
                     debug!(phone, %jid, %error, "no session with a device");
                 }
             }
-            wa_session::message::encrypt_message(
-                &sender.store,
-                &sender.own,
-                &id,
-                &chat,
-                &content,
-                &devices,
-                &mut rng,
-            )
-            .await?
+            sender.machine.encrypt(&sender.own, &id, &chat, &content, &devices, &mut rng).await?
         };
-        sender.log().sent.insert(id.clone(), (chat, content));
         route_message(self, &(phone.to_owned(), 0), &encrypted.node);
         Ok(id)
     }

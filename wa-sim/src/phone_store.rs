@@ -1,16 +1,13 @@
-//! A simulated primary phone's own data: its Signal store, who it is as a device, and the log of
+//! A simulated primary phone's own data: its messaging machine over its Signal store, who it is as a device, and the log of
 //! what it received and sent. Made with its account; [`crate::phone`] drives it.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, MutexGuard},
-};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rand::rngs::StdRng;
 use serde::Serialize;
-use wa_proto::{Jid, proto::e2e};
 use wa_session::{
     IdentityKeyPair,
+    machine::{Machine, MachineConfig},
     message::OwnDevice,
     signal::{SignedPreKeyRecord, generate_pre_keys},
     store::{MemoryStore, PreKeyStore as _, SignedPreKeyStore as _},
@@ -71,16 +68,15 @@ pub(crate) struct Log {
     pub(crate) received: Vec<PhoneReceived>,
     /// The receipts it got for its messages, oldest first.
     pub(crate) receipts: Vec<PhoneReceipt>,
-    /// What the phone sent, by id, for retry receipts: (chat, message).
-    pub(crate) sent: HashMap<String, (Jid, e2e::Message)>,
     /// The auto-answer template (`{text}` is replaced by the incoming text), when on.
     pub(crate) auto_answer: Option<String>,
 }
 
 /// The phone of one account.
 pub(crate) struct Phone {
-    /// Its Signal store.
-    pub(crate) store: MemoryStore,
+    /// wa-session's messaging machine over the phone's Signal store: sessions, encryption,
+    /// decryption, retry receipts and the messages the phone sent (for retry receipts).
+    pub(crate) machine: Machine<MemoryStore>,
     /// Who it is, as a device.
     pub(crate) own: OwnDevice,
     /// Signal operations of one phone run one at a time (the ratchet state is read and written).
@@ -128,7 +124,11 @@ pub(crate) fn new_phone(
     let one_time = prekeys.iter().map(|p| (p.id, p.key_pair.public.as_bytes().to_vec())).collect();
     let own =
         OwnDevice { jid: phone_jid(phone, 0), lid: Some(lid_jid(lid, 0)), device_identity: None };
-    let phone =
-        Phone { store, own, signal: tokio::sync::Mutex::new(()), log: Mutex::new(Log::default()) };
+    let phone = Phone {
+        machine: Machine::new(Arc::new(store), MachineConfig::default()),
+        own,
+        signal: tokio::sync::Mutex::new(()),
+        log: Mutex::new(Log::default()),
+    };
     Ok((phone, published, one_time))
 }

@@ -8,7 +8,10 @@ use sha2::{Digest, Sha256};
 use tenancy::{Inbound, LineId, Media, MessageKind, MessageNote};
 use tracing::warn;
 use wa_proto::{Server, proto::e2e};
-use wa_session::{client::Client, message::MessageInfo};
+use wa_session::{
+    client::Client,
+    message::{ContentKind, MessageContent, MessageInfo},
+};
 
 /// The parts of a message tenancy stores, before any media is fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,77 +26,34 @@ pub(crate) struct Classified {
 }
 
 /// What a message carries, or `None` for messages with nothing to show (protocol messages,
-/// key distribution only).
+/// key distribution only). Wrappers (ephemeral, view once, edit) are looked through.
 pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
-    let plain = |kind, text: Option<String>, quoted: Option<String>| Classified {
+    let content = MessageContent::of(message);
+    let kind = match content.kind() {
+        ContentKind::Text | ContentKind::ExtendedText => MessageKind::Text,
+        ContentKind::Reaction => MessageKind::Reaction,
+        ContentKind::Image => MessageKind::Image,
+        ContentKind::Video => MessageKind::Video,
+        ContentKind::Document => MessageKind::Document,
+        ContentKind::Audio => MessageKind::Audio,
+        ContentKind::VoiceNote => MessageKind::Voice,
+        ContentKind::Sticker => MessageKind::Sticker,
+        _ => return None,
+    };
+    // A reaction's "quote" is the message it is on.
+    let quoted = match content.kind() {
+        ContentKind::Reaction => content.reacted_to(),
+        _ => content.quoted_id(),
+    };
+    let media = content.media();
+    Some(Classified {
         kind,
-        text,
-        quoted_wa_id: quoted,
-        mime: None,
-        has_media: false,
-        file_name: None,
-    };
-    let quoted_of = |context: Option<&e2e::ContextInfo>| context.and_then(|c| c.stanza_id.clone());
-    if let Some(text) = &message.conversation {
-        return Some(plain(MessageKind::Text, Some(text.clone()), None));
-    }
-    if let Some(ext) = &message.extended_text_message {
-        return Some(plain(
-            MessageKind::Text,
-            ext.text.clone(),
-            quoted_of(ext.context_info.as_deref()),
-        ));
-    }
-    if let Some(reaction) = &message.reaction_message {
-        let target = reaction.key.as_ref().and_then(|k| k.id.clone());
-        return Some(plain(MessageKind::Reaction, reaction.text.clone(), target));
-    }
-    let media = |kind,
-                 caption: Option<String>,
-                 mime: Option<String>,
-                 context: Option<&e2e::ContextInfo>| {
-        Some(Classified {
-            kind,
-            text: caption,
-            quoted_wa_id: quoted_of(context),
-            mime,
-            has_media: true,
-            file_name: None,
-        })
-    };
-    if let Some(m) = &message.image_message {
-        return media(
-            MessageKind::Image,
-            m.caption.clone(),
-            m.mimetype.clone(),
-            m.context_info.as_deref(),
-        );
-    }
-    if let Some(m) = &message.video_message {
-        return media(
-            MessageKind::Video,
-            m.caption.clone(),
-            m.mimetype.clone(),
-            m.context_info.as_deref(),
-        );
-    }
-    if let Some(m) = &message.document_message {
-        return media(
-            MessageKind::Document,
-            m.caption.clone(),
-            m.mimetype.clone(),
-            m.context_info.as_deref(),
-        )
-        .map(|c| Classified { file_name: m.file_name.clone().or_else(|| m.title.clone()), ..c });
-    }
-    if let Some(m) = &message.audio_message {
-        let kind = if m.ptt == Some(true) { MessageKind::Voice } else { MessageKind::Audio };
-        return media(kind, None, m.mimetype.clone(), m.context_info.as_deref());
-    }
-    if let Some(m) = &message.sticker_message {
-        return media(MessageKind::Sticker, None, m.mimetype.clone(), m.context_info.as_deref());
-    }
-    None
+        text: content.body().map(str::to_owned),
+        quoted_wa_id: quoted.map(str::to_owned),
+        mime: media.and_then(|m| m.mimetype).map(str::to_owned),
+        has_media: media.is_some(),
+        file_name: media.and_then(|m| m.file_name).map(str::to_owned),
+    })
 }
 
 /// A file name safe on every file system: the message id's letters and digits only.

@@ -15,8 +15,11 @@ use tracing::{debug, info, warn};
 use wa_proto::Node;
 
 use super::{
-    Backoff, Config, DisconnectReason, Event, PendingAck, QrRotation, Shared, inbox,
-    iq::{IqMatcher, IqReply},
+    Backoff, Config, DisconnectReason, Event, PendingAck, QrRotation, Shared,
+    command::{Command, request},
+    handle::Ctx,
+    inbox,
+    iq::IqMatcher,
     render::render,
     socket::Socket,
     stanza,
@@ -31,26 +34,6 @@ use crate::{
     signal::{generate_pre_keys, prekey::MAX_PRE_KEY_ID},
     store::{DeviceStore, SignalStore},
 };
-
-/// What the client handle and the connection's own tasks ask of the connection loop.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Send a stanza as it is.
-    Send(Node),
-    /// Send an iq (given an id if it has none) and route its answer to `reply`.
-    Iq { node: Node, reply: IqReply },
-    /// Send a `<message>` and route the server's ack of `id` to `reply`.
-    Message { id: String, node: Node, reply: oneshot::Sender<Node> },
-    /// End the connection for this reason.
-    End(DisconnectReason),
-}
-
-/// Sends an iq through `commands` and waits for its answer (no time limit).
-pub(crate) async fn request(commands: &mpsc::UnboundedSender<Command>, node: Node) -> Result<Node> {
-    let (reply, answer) = oneshot::channel();
-    commands.send(Command::Iq { node, reply }).map_err(|_| Error::NotConnected)?;
-    answer.await.map_err(|_| Error::NotConnected)?
-}
 
 /// Tasks of one connection, aborted when it ends.
 #[derive(Default)]
@@ -71,38 +54,7 @@ impl Drop for Tasks {
     }
 }
 
-/// What a connection's tasks share with the driver.
-pub(crate) struct Ctx<S> {
-    pub(crate) connection: mpsc::UnboundedSender<Command>,
-    events: mpsc::Sender<Event>,
-    pub(crate) store: Arc<S>,
-    pub(crate) credentials: Arc<Mutex<DeviceCredentials>>,
-    pub(crate) config: Arc<Config>,
-}
-
-impl<S> Clone for Ctx<S> {
-    fn clone(&self) -> Self {
-        Self {
-            connection: self.connection.clone(),
-            events: self.events.clone(),
-            store: self.store.clone(),
-            credentials: self.credentials.clone(),
-            config: self.config.clone(),
-        }
-    }
-}
-
 impl<S: SignalStore + DeviceStore + 'static> Ctx<S> {
-    async fn iq(&self, node: Node) -> Result<Node> {
-        timeout(self.config.iq_timeout, request(&self.connection, node))
-            .await
-            .map_err(|_| Error::Timeout("iq answer"))?
-    }
-
-    pub(crate) async fn emit(&self, event: Event) {
-        let _ = self.events.send(event).await;
-    }
-
     /// After `<success>`: prekeys, `passive active`, presence, then `Connected`.
     async fn after_login(self, mut rng: StdRng) {
         match self.ensure_pre_keys(&mut rng).await {
@@ -475,11 +427,10 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
         let ack = stanza::ack_for(node).map_err(|e| warn!("cannot ack: {e}")).ok();
         if let Some((from, lid)) = stanza::device_list_change(node) {
             debug!(%from, "device list changed");
-            let mut state = self.shared.state();
             if let Some(lid) = &lid {
-                state.devices.lids().learn(&from, lid);
+                self.shared.machine.learn_addressing(&from, lid);
             }
-            state.devices.invalidate(&from);
+            self.shared.machine.forget_devices(&from);
         }
         if stanza::is_low_pre_key_notice(node, self.config.pre_keys.min) {
             let rng = self.task_rng();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wa_proto::{Jid, Node, proto::e2e};
 
-use super::{DisconnectReason, driver::Command};
+use super::{DisconnectReason, command::Command};
 use crate::{
     Error,
     message::{MessageInfo, Receipt},

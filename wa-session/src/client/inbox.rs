@@ -1,7 +1,7 @@
 //! Incoming messages and receipts, one at a time, in the order the server sent them.
 //!
 //! The durability contract: a message is decrypted without writing anything
-//! ([`decrypt_message_uncommitted`]) and handed to the application; only when the application
+//! ([`crate::machine::Machine::open`]) and handed to the application; only when the application
 //! confirms ([`MessageAck::ack`]) is it decrypted again under the Signal lock and committed (one
 //! atomic store write), then the delivery receipt and the ack go out. A crash before the
 //! confirmation leaves the ratchet where it was, so the server's redelivery decrypts; a
@@ -16,25 +16,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use wa_proto::Node;
 
-use super::{
-    Event, MessageAck, PendingAck, Shared,
-    driver::{Command, Ctx},
-    send::own_device,
-    stanza,
-};
+use super::{Event, MessageAck, PendingAck, Shared, command::Command, handle::Ctx, stanza};
 use crate::{
-    Error, Result,
-    message::{
-        OwnDevice, ReceiptKind, RetryRequest, decrypt_message, decrypt_message_uncommitted,
-        delivery_receipt, encrypt_retry, parse_message_info, parse_receipt, protocol_address,
-        retry_receipt,
-    },
-    signal::{PreKeyBundle, cipher, generate_pre_keys, prekey::MAX_PRE_KEY_ID},
+    Result,
+    machine::{MAX_RETRIES, Opened, Resend},
+    message::{OwnDevice, Receipt, ReceiptKind, RetryRequest, parse_receipt},
+    signal::{PreKeyBundle, generate_pre_keys, prekey::MAX_PRE_KEY_ID},
     store::{DeviceStore, SignalStore},
 };
-
-/// After this many retry receipts for one message we give up on it.
-pub const MAX_RETRIES: u32 = 5;
 
 /// Serves the stanzas of one connection until it ends or the application drops a token.
 pub(crate) async fn serve<S: SignalStore + DeviceStore + 'static>(
@@ -44,7 +33,7 @@ pub(crate) async fn serve<S: SignalStore + DeviceStore + 'static>(
     mut rng: StdRng,
 ) {
     while let Some(node) = stanzas.recv().await {
-        let own = own_device(&*ctx.credentials.lock().await);
+        let own = OwnDevice::of(&*ctx.credentials.lock().await);
         let outcome = match (node.tag.as_ref(), own) {
             ("message", Some(own)) => message(&ctx, &shared, &own, &node, &mut rng).await,
             ("receipt", Some(own)) => receipt(&ctx, &shared, &own, &node, &mut rng).await,
@@ -84,37 +73,40 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
     node: &Node,
     rng: &mut StdRng,
 ) -> Result<bool> {
-    let ack = stanza::ack_for(node)?;
-    if let Ok(info) = parse_message_info(node, own) {
-        if let Some(alt) = &info.sender_alt {
-            shared.state().devices.lids().learn(&info.sender, alt);
-        }
-        // A contact that moved to LID addressing (or back) keeps its session.
+    let opened = {
         let _signal = shared.signal.lock().await;
-        shared.follow_addressing(&*ctx.store, std::slice::from_ref(&info.sender)).await?;
-    }
-    let (received, _) = match decrypt_message_uncommitted(&*ctx.store, own, node, rng).await {
-        Ok(decrypted) => decrypted,
-        Err(Error::DuplicateMessage { .. }) => {
+        shared.machine.open(own, node, rng).await?
+    };
+    let received = match opened {
+        Opened::Message(received) => received,
+        Opened::Duplicate(again) => {
             // Committed before: the application has it; the receipt or ack got lost.
             debug!("duplicate message acked again");
-            if let Ok(info) = parse_message_info(node, own) {
-                send(ctx, delivery_receipt(&info));
+            for stanza in again {
+                send(ctx, stanza);
+            }
+            return Ok(true);
+        }
+        Opened::NotForUs => {
+            pass_on(ctx, node.clone()).await;
+            return Ok(true);
+        }
+        Opened::Undecryptable { error, retry, ack } => {
+            let id = node.attr_opt_str("id").ok().flatten().unwrap_or_default();
+            match retry {
+                Some(ask) => {
+                    debug!(id, count = ask.count, "cannot decrypt ({error}): asking for it again");
+                    let keys = own_keys(ctx, shared, own, ask.include_keys).await?;
+                    send(ctx, shared.machine.retry_receipt(own, node, ask, &keys)?);
+                }
+                None => {
+                    warn!(id, "giving up on a message after {MAX_RETRIES} retry receipts: {error}");
+                }
             }
             send(ctx, ack);
             return Ok(true);
         }
-        Err(Error::NothingToDecrypt { .. } | Error::UnsupportedEnc { .. }) => {
-            pass_on(ctx, node.clone()).await;
-            return Ok(true);
-        }
-        Err(error) if error.asks_for_retry_receipt() => {
-            ask_again(ctx, shared, own, node, &error).await?;
-            send(ctx, ack);
-            return Ok(true);
-        }
-        Err(error @ Error::Store(_)) => return Err(error),
-        Err(error) => {
+        Opened::Dropped { error, ack } => {
             warn!("dropping a message that cannot be processed: {error}");
             send(ctx, ack);
             return Ok(true);
@@ -123,7 +115,7 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
     let info = received.info.clone();
     let (token, confirmed) = MessageAck::new();
     let message = Box::new(received.message);
-    let shown = shared.by_phone_number(received.info);
+    let shown = shared.machine.by_phone_number(received.info);
     if received.identity_changed {
         let (sender, chat) = (shown.sender.clone(), shown.chat.clone());
         ctx.emit(Event::IdentityChanged { sender, chat }).await;
@@ -134,42 +126,16 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
         let _ = ctx.connection.send(Command::End(super::DisconnectReason::MessageNotHandled));
         return Ok(false);
     }
-    {
+    let done = {
         let _signal = shared.signal.lock().await;
-        match decrypt_message(&*ctx.store, own, node, rng).await {
-            Ok(_) | Err(Error::DuplicateMessage { .. }) => {}
-            // The application has the message; if this recurs it comes again and is
-            // recognised by id.
-            Err(error) => return Err(error),
-        }
+        // The application has the message; if committing fails it comes again and is
+        // recognised by id.
+        shared.machine.commit(own, node, rng).await?
+    };
+    for stanza in done {
+        send(ctx, stanza);
     }
-    shared.state().retries.clear(&info.id);
-    send(ctx, delivery_receipt(&info));
-    send(ctx, ack);
     Ok(true)
-}
-
-/// Sends a retry receipt for a message we could not decrypt (our keys from the second time on;
-/// nothing after the fifth).
-async fn ask_again<S: SignalStore + DeviceStore + 'static>(
-    ctx: &Ctx<S>,
-    shared: &Shared,
-    own: &OwnDevice,
-    node: &Node,
-    error: &Error,
-) -> Result<()> {
-    let id = node.attr_opt_str("id").ok().flatten().unwrap_or_default().to_owned();
-    let count = shared.state().retries.bump(&id);
-    if count > MAX_RETRIES {
-        warn!(id, "giving up on a message after {MAX_RETRIES} retry receipts: {error}");
-        return Ok(());
-    }
-    debug!(id, count, "cannot decrypt ({error}): asking for it again");
-    let include_keys = count >= 2;
-    let keys = own_keys(ctx, shared, own, include_keys).await?;
-    let identity = own.device_identity.as_deref();
-    send(ctx, retry_receipt(node, count, &keys, include_keys, identity)?);
-    Ok(())
 }
 
 /// Our bundle for a retry receipt: with one fresh one-time prekey (stored, counter saved) when
@@ -225,7 +191,7 @@ async fn receipt<S: SignalStore + DeviceStore + 'static>(
                 warn!(id = receipt.ids[0], "cannot answer a retry receipt: {error}");
             }
         }
-        _ => ctx.emit(Event::Receipt(shared.receipt_by_phone_number(receipt))).await,
+        _ => ctx.emit(Event::Receipt(shared.machine.receipt_by_phone_number(receipt))).await,
     }
     send(ctx, ack);
     Ok(true)
@@ -237,37 +203,25 @@ async fn resend<S: SignalStore + DeviceStore + 'static>(
     ctx: &Ctx<S>,
     shared: &Shared,
     own: &OwnDevice,
-    receipt: &crate::message::Receipt,
+    receipt: &Receipt,
     request: &RetryRequest,
     rng: &mut StdRng,
 ) -> Result<()> {
     let id = &receipt.ids[0];
-    let Some(entry) = shared.state().sent.get(id).cloned() else {
-        debug!(id, "retry receipt for a message we no longer have");
-        return Ok(());
-    };
-    let device = &receipt.sender;
-    let node = {
-        let _signal = shared.signal.lock().await;
-        if let Some(keys) = &request.keys {
-            let address = protocol_address(device);
-            // The device reinstalled or lost its session: its keys are authoritative.
-            ctx.store.save_identity(&address, &keys.identity_key).await?;
-            cipher::process_pre_key_bundle(&*ctx.store, &address, keys, rng).await?;
-        } else {
-            shared
-                .ensure_sessions(
-                    &*ctx.store,
-                    &ctx.connection,
-                    &ctx.config,
-                    std::slice::from_ref(device),
-                )
-                .await?;
+    let _signal = shared.signal.lock().await;
+    let mut outcome = shared.machine.retry_requested(own, receipt, request, rng).await?;
+    if let Resend::NeedBundle(query) = &outcome {
+        let answer = ctx.iq(query.node(&shared.random_id())).await?;
+        shared.machine.bundles_answered(&answer, &mut shared.rng()).await?;
+        outcome = shared.machine.retry_requested(own, receipt, request, rng).await?;
+    }
+    match outcome {
+        Resend::Stanza(node) => {
+            debug!(id, device = %receipt.sender, count = request.count, "sending a message again");
+            send(ctx, node);
         }
-        encrypt_retry(&*ctx.store, own, id, &entry.chat, &entry.message, device, request.count, rng)
-            .await?
-    };
-    debug!(id, %device, count = request.count, "sending a message again");
-    send(ctx, node);
+        Resend::Forgotten => debug!(id, "retry receipt for a message we no longer have"),
+        other => warn!(id, "cannot answer a retry receipt: {other:?}"),
+    }
     Ok(())
 }

@@ -27,8 +27,8 @@ use wa_proto::proto::e2e;
 use zeroize::Zeroizing;
 
 use super::{
-    Client, Config, MediaConn, MediaKind, MediaRef, UploadedMedia, media_conn::upload_path_type,
-    socket::tls_config,
+    Client, Config, MediaConn, MediaKind, MediaRef, UploadedMedia, socket::tls_config,
+    upload_path_type,
 };
 use crate::{
     Error, Result,

@@ -1,7 +1,8 @@
 //! The WhatsApp Web client on tokio: connect, register and pair by QR code, log in, stay
 //! connected, reconnect, log out. Everything that is logic lives in sans-IO pieces
-//! ([`Backoff`], [`DisconnectReason`], [`QrRotation`], [`crate::pairing`], [`ack_for`]); this
-//! module only drives them over a WebSocket.
+//! ([`Backoff`], [`DisconnectReason`], [`QrRotation`], [`crate::pairing`], [`ack_for`], and for
+//! messaging the [`crate::machine::Machine`]); this module only drives them over a WebSocket:
+//! it owns the socket, the timers and the tasks. Behind the cargo feature `client` (default).
 //!
 //! [`Client::start`] loads the device's credentials from the store (or makes them), spawns the
 //! connection task and returns the client handle and its [`Event`] stream:
@@ -32,36 +33,36 @@
 //! `receipt` and `call` stanzas come as [`Event::Stanza`] with a [`PendingAck`].
 
 mod backoff;
+mod command;
 mod config;
-mod devices;
 mod driver;
 mod event;
+mod handle;
 mod inbox;
 mod iq;
 mod media;
-mod media_conn;
-mod media_message;
 mod qr;
 mod reason;
 mod render;
 mod send;
-mod sent;
 mod socket;
 mod stanza;
 
-use std::sync::{Arc, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rand::{SeedableRng as _, rngs::StdRng};
 use rand_core::Rng as _;
 use tokio::sync::{Mutex, mpsc, watch};
-use wa_proto::{Jid, Node};
+use wa_proto::Node;
 
+pub use crate::machine::MAX_RETRIES;
+pub use crate::media::{
+    conn::{MediaConn, upload_path_type},
+    message::{MediaKind, MediaOptions, MediaRef, UploadedMedia, VOICE_NOTE_MIMETYPE},
+};
 pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{Clock, Config, PreKeyPolicy, SystemClock, WA_WEB_ORIGIN, WA_WEB_URL};
 pub use event::{Event, MessageAck, PendingAck};
-pub use inbox::MAX_RETRIES;
-pub use media_conn::{MediaConn, upload_path_type};
-pub use media_message::{MediaKind, MediaOptions, MediaRef, UploadedMedia, VOICE_NOTE_MIMETYPE};
 pub use qr::{FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT, QrRotation};
 pub use reason::DisconnectReason;
 #[cfg(test)]
@@ -69,11 +70,14 @@ pub(crate) use render::render;
 pub use send::{Quoted, SentMessage};
 pub use stanza::ack_for;
 
-use self::driver::{Command, Driver, request};
+use self::{
+    command::{Command, request},
+    driver::Driver,
+};
 use crate::{
     Error, Result,
     credentials::DeviceCredentials,
-    message::{MessageInfo, Receipt},
+    machine::{Machine, MachineConfig},
     pairing::ClientVersion,
     store::{DeviceStore, SignalStore},
 };
@@ -83,21 +87,13 @@ pub(crate) struct Shared {
     version: RwLock<ClientVersion>,
     /// Whether a connection is logged in (messages wait for it).
     online: watch::Sender<bool>,
-    /// Device lists, sent messages, retry counts.
-    state: std::sync::Mutex<MessagingState>,
+    /// The messaging machine: device lists, LIDs, sessions, sent messages, retry counts.
+    machine: Machine<dyn SignalStore>,
     /// Serialises the Signal read-modify-write steps of sending and of committing received
     /// messages (a session record is read, changed and written back).
     signal: Mutex<()>,
     /// Randomness for ids and encryption, split off per use.
     rng: std::sync::Mutex<StdRng>,
-}
-
-/// The messaging state shared by the handle and the connection tasks.
-#[derive(Debug)]
-pub(crate) struct MessagingState {
-    devices: devices::DeviceCache,
-    sent: sent::SentStore,
-    retries: sent::RetryCounts,
 }
 
 impl std::fmt::Debug for Shared {
@@ -114,10 +110,6 @@ impl Shared {
         *self.version.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn state(&self) -> MutexGuard<'_, MessagingState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn rng(&self) -> StdRng {
         StdRng::from_rng(&mut *self.rng.lock().unwrap_or_else(PoisonError::into_inner))
     }
@@ -126,37 +118,11 @@ impl Shared {
     fn random_id(&self) -> String {
         format!("{:016x}", self.rng().next_u64())
     }
-
-    /// `jid` by phone number when it is a LID whose phone number is known; as it is otherwise.
-    fn phone_number_of(&self, jid: &Jid) -> Jid {
-        if jid.server != wa_proto::Server::Lid {
-            return jid.clone();
-        }
-        self.state().devices.lids().other(jid).unwrap_or_else(|| jid.clone())
-    }
-
-    /// A message's chat and sender as the application sees them: by phone number whenever it
-    /// is known, whichever addressing WhatsApp used (`addressing_mode` keeps that), so that a
-    /// contact has one chat.
-    fn by_phone_number(&self, mut info: MessageInfo) -> MessageInfo {
-        if !info.is_group {
-            info.chat = self.phone_number_of(&info.chat);
-        }
-        info.sender = self.phone_number_of(&info.sender);
-        info
-    }
-
-    /// A receipt's chat and sender by phone number whenever it is known.
-    fn receipt_by_phone_number(&self, mut receipt: Receipt) -> Receipt {
-        receipt.chat = self.phone_number_of(&receipt.chat);
-        receipt.sender = self.phone_number_of(&receipt.sender);
-        receipt
-    }
 }
 
 /// Sends an iq through `commands` and waits for its answer, at most `config.iq_timeout`.
 async fn iq_with(
-    commands: &mpsc::UnboundedSender<driver::Command>,
+    commands: &mpsc::UnboundedSender<Command>,
     config: &Config,
     node: Node,
 ) -> Result<Node> {
@@ -173,7 +139,6 @@ pub type Events = mpsc::Receiver<Event>;
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::UnboundedSender<Command>,
-    store: Arc<dyn SignalStore>,
     shared: Arc<Shared>,
     credentials: Arc<Mutex<DeviceCredentials>>,
     config: Arc<Config>,
@@ -231,11 +196,13 @@ impl Client {
         let shared = Arc::new(Shared {
             version: RwLock::new(config.version),
             online: watch::Sender::new(false),
-            state: std::sync::Mutex::new(MessagingState {
-                devices: devices::DeviceCache::default(),
-                sent: sent::SentStore::new(config.sent_messages_kept),
-                retries: sent::RetryCounts::new(config.sent_messages_kept),
-            }),
+            machine: Machine::new(
+                store.clone() as Arc<dyn SignalStore>,
+                MachineConfig {
+                    device_cache_ttl: config.device_cache_ttl,
+                    sent_messages_kept: config.sent_messages_kept,
+                },
+            ),
             signal: Mutex::new(()),
             rng: std::sync::Mutex::new(StdRng::from_rng(&mut rng)),
         });
@@ -254,8 +221,7 @@ impl Client {
             backoff,
         };
         tokio::spawn(driver.run());
-        let store: Arc<dyn SignalStore> = store;
-        Ok((Self { commands, store, shared, credentials, config, media }, events_rx))
+        Ok((Self { commands, shared, credentials, config, media }, events_rx))
     }
 
     /// The WhatsApp Web version announced at the next connect.
@@ -287,14 +253,14 @@ impl Client {
 
     /// Forgets the cached device list of `user` (the next message asks usync again).
     pub fn forget_devices(&self, user: &wa_proto::Jid) {
-        self.shared.state().devices.invalidate(user);
+        self.shared.machine.forget_devices(user);
     }
 
     /// The same user (and device) in the other addressing (LID <-> phone number), if learnt from
     /// usync or message attributes.
     #[must_use]
     pub fn alternate_jid(&self, jid: &wa_proto::Jid) -> Option<wa_proto::Jid> {
-        self.shared.state().devices.lids().other(jid)
+        self.shared.machine.alternate_jid(jid)
     }
 
     /// Sends a stanza on the current connection (dropped if there is none).

@@ -2,28 +2,23 @@
 //! for every device of the chat and our own other devices, delivery until the server acks, and
 //! the participant-hash check of that ack.
 
-use prost::Message as _;
 use tokio::{sync::oneshot, time::Instant};
-use tracing::{debug, warn};
+use tracing::debug;
 use wa_proto::{
     Jid, Node, Server,
     proto::{
-        adv::SignedDeviceIdentity,
         common::MessageKey,
         e2e::{self, ContextInfo, message::ExtendedTextMessage, message::ReactionMessage},
     },
 };
 
-use super::{Client, Shared, driver::Command, sent::SentEntry};
+use super::{Client, Shared, command::Command};
 use crate::{
     Error, Result,
-    credentials::DeviceCredentials,
     message::{
-        Encrypted, MessageInfo, OwnDevice, SeenKind, devices_query, encrypt_message,
-        establish_sessions, fetch_bundles_iq, generate_message_id, migrate_session,
-        missing_sessions, parse_bundles, parse_devices, seen_receipt, send::normalized,
+        Encrypted, MessageInfo, OwnDevice, SeenKind, context_info_mut, generate_message_id,
+        seen_receipt, send::normalized,
     },
-    store::SignalStore,
 };
 
 /// A message the server has accepted.
@@ -76,46 +71,11 @@ impl Quoted {
         content.message_context_info = None;
         content.sender_key_distribution_message = None;
         content.device_sent_message = None;
-        if let Some(m) = content.extended_text_message.as_mut() {
-            m.context_info = None;
-        }
-        if let Some(m) = content.image_message.as_mut() {
-            m.context_info = None;
-        }
-        if let Some(m) = content.video_message.as_mut() {
-            m.context_info = None;
-        }
-        if let Some(m) = content.audio_message.as_mut() {
-            m.context_info = None;
-        }
-        if let Some(m) = content.document_message.as_mut() {
-            m.context_info = None;
-        }
-        if let Some(m) = content.sticker_message.as_mut() {
-            m.context_info = None;
+        if let Some(context) = context_info_mut(&mut content) {
+            *context = None;
         }
         content
     }
-}
-
-/// This device as the message layer sees it, if paired. The `<device-identity>` it attaches is
-/// the ADV identity without the account signature key (the form WhatsApp sends there).
-pub(crate) fn own_device(credentials: &DeviceCredentials) -> Option<OwnDevice> {
-    let account = credentials.account.as_ref()?;
-    let device_identity = SignedDeviceIdentity::decode(account.signed_identity.as_slice())
-        .ok()
-        .map(|mut identity| {
-            identity.account_signature_key = None;
-            identity.encode_to_vec()
-        });
-    Some(OwnDevice {
-        jid: account.jid.clone(),
-        lid: account
-            .lid
-            .as_ref()
-            .map(|lid| Jid { device: account.jid.device, ..lid.to_non_device() }),
-        device_identity,
-    })
 }
 
 /// Our own account in the addressing of `chat`.
@@ -135,90 +95,36 @@ impl Shared {
         users: &[Jid],
     ) -> Result<Vec<Jid>> {
         let now = config.clock.now();
-        let ttl = config.device_cache_ttl.as_secs();
-        let mut missing = Vec::new();
-        let mut devices = Vec::new();
-        {
-            let state = self.state();
-            for user in users {
-                match state.devices.get(user, now, ttl) {
-                    Some(list) => devices.extend(list),
-                    None => missing.push(user.to_non_device()),
-                }
-            }
-        }
-        if missing.is_empty() {
-            return Ok(devices);
+        let lookup = self.machine.known_devices(users, now);
+        if lookup.missing.is_empty() {
+            return Ok(lookup.devices);
         }
         let sid = self.random_id();
-        let answer = super::iq_with(
-            commands,
-            config,
-            devices_query(&self.random_id(), &sid, &missing, true),
-        )
-        .await?;
-        let answer = parse_devices(&answer)?;
-        let mut state = self.state();
-        state.devices.insert(&answer, now);
-        for user in &missing {
-            match state.devices.get(user, now, u64::MAX) {
-                Some(list) => devices.extend(list),
-                None => debug!(%user, "usync did not list this user"),
-            }
-        }
-        Ok(devices)
-    }
-
-    /// Moves the session of each of `devices` that is kept under the device's other address
-    /// (phone number or LID, when the pair is known) to the address now in use. Call with the
-    /// Signal lock held.
-    pub(crate) async fn follow_addressing<S: SignalStore + ?Sized>(
-        &self,
-        store: &S,
-        devices: &[Jid],
-    ) -> Result<()> {
-        let pairs: Vec<(Jid, Jid)> = {
-            let mut state = self.state();
-            let lids = state.devices.lids();
-            devices.iter().filter_map(|d| Some((d.clone(), lids.other(d)?))).collect()
-        };
-        for (device, alternate) in &pairs {
-            if migrate_session(store, device, alternate).await? {
-                debug!(%device, "session moved from the other addressing");
-            }
-        }
-        Ok(())
+        let request_id = self.random_id();
+        let Some(query) = lookup.query(&request_id, &sid) else { return Ok(lookup.devices) };
+        let answer = super::iq_with(commands, config, query).await?;
+        self.machine.devices_answered(lookup, &answer, now)
     }
 
     /// Starts sessions with the `devices` that have none (after moving sessions from their other
     /// address), from their prekey bundles. Call with the Signal lock held.
-    pub(crate) async fn ensure_sessions<S: SignalStore + ?Sized>(
+    pub(crate) async fn ensure_sessions(
         &self,
-        store: &S,
         commands: &tokio::sync::mpsc::UnboundedSender<Command>,
         config: &super::Config,
         devices: &[Jid],
     ) -> Result<()> {
-        self.follow_addressing(store, devices).await?;
-        let missing = missing_sessions(store, devices).await?;
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let answer =
-            super::iq_with(commands, config, fetch_bundles_iq(&self.random_id(), &missing)).await?;
-        let bundles = parse_bundles(&answer)?;
-        let mut rng = self.rng();
-        for (device, error) in establish_sessions(store, &bundles, &mut rng).await? {
-            warn!(%device, "no session: {error}");
-        }
+        let Some(query) = self.machine.sessions_needed(devices).await? else { return Ok(()) };
+        let answer = super::iq_with(commands, config, query.node(&self.random_id())).await?;
+        self.machine.bundles_answered(&answer, &mut self.rng()).await?;
         Ok(())
     }
 
-    /// Encrypts `message` for `devices` (sessions first), under the Signal lock.
+    /// Encrypts `message` for `devices` (sessions first), under the Signal lock; the machine
+    /// keeps it for retry receipts.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn encrypt<S: SignalStore + ?Sized>(
+    pub(crate) async fn encrypt(
         &self,
-        store: &S,
         commands: &tokio::sync::mpsc::UnboundedSender<Command>,
         config: &super::Config,
         own: &OwnDevice,
@@ -230,13 +136,9 @@ impl Shared {
         let targets: Vec<Jid> =
             devices.iter().filter(|d| !own.is_this_device(d)).cloned().collect();
         let _signal = self.signal.lock().await;
-        self.ensure_sessions(store, commands, config, &targets).await?;
+        self.ensure_sessions(commands, config, &targets).await?;
         let mut rng = self.rng();
-        let encrypted = encrypt_message(store, own, id, chat, message, devices, &mut rng).await?;
-        for (device, error) in &encrypted.skipped {
-            warn!(%device, "not encrypted for: {error}");
-        }
-        Ok(encrypted)
+        self.machine.encrypt(own, id, chat, message, devices, &mut rng).await
     }
 }
 
@@ -265,7 +167,7 @@ impl Client {
     ///
     /// [`Error::NotPaired`].
     pub async fn new_message_id(&self) -> Result<String> {
-        let own = own_device(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
+        let own = OwnDevice::of(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
         let mut rng = self.shared.rng();
         Ok(generate_message_id(Some(&own.jid.user), self.config.clock.now(), &mut rng))
     }
@@ -287,7 +189,7 @@ impl Client {
         if id.is_empty() || id.len() > 128 {
             return Err(Error::stanza("message", "id must be 1 to 128 bytes"));
         }
-        let own = own_device(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
+        let own = OwnDevice::of(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
         let chat = chat.to_non_device();
         let id = id.to_owned();
         let users = [chat.clone(), own_user_like(&own, &chat)];
@@ -302,7 +204,6 @@ impl Client {
         let encrypted = self
             .while_connected(deadline, "a connection to send on", || {
                 self.shared.encrypt(
-                    &*self.store,
                     &self.commands,
                     &self.config,
                     &own,
@@ -313,10 +214,6 @@ impl Client {
                 )
             })
             .await?;
-        self.shared
-            .state()
-            .sent
-            .insert(id.clone(), SentEntry { chat: chat.clone(), message: message.clone() });
         let ack = self.deliver(&id, encrypted.node).await?;
         if let Some(phash) = ack.attr_opt_str("phash").ok().flatten()
             && phash != encrypted.phash
@@ -348,7 +245,7 @@ impl Client {
     /// As [`Client::send_message`].
     pub async fn send_reply(&self, chat: &Jid, text: &str, quoted: &Quoted) -> Result<SentMessage> {
         let participant = if quoted.from_me {
-            own_device(&*self.credentials.lock().await).map(|own| own.jid.to_non_device())
+            OwnDevice::of(&*self.credentials.lock().await).map(|own| own.jid.to_non_device())
         } else {
             Some(quoted.sender.to_non_device())
         };
@@ -466,11 +363,8 @@ impl Client {
         users: &[Jid],
         sent_to: &[Jid],
     ) -> Result<()> {
-        {
-            let mut state = self.shared.state();
-            for user in users {
-                state.devices.invalidate(user);
-            }
+        for user in users {
+            self.shared.machine.forget_devices(user);
         }
         let deadline = Instant::now() + self.config.send_timeout;
         let fresh = self
@@ -484,16 +378,7 @@ impl Client {
         }
         let encrypted = self
             .while_connected(deadline, "a connection to send on", || {
-                self.shared.encrypt(
-                    &*self.store,
-                    &self.commands,
-                    &self.config,
-                    own,
-                    id,
-                    chat,
-                    message,
-                    &missed,
-                )
+                self.shared.encrypt(&self.commands, &self.config, own, id, chat, message, &missed)
             })
             .await?;
         self.send(encrypted.node)

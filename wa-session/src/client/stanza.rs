@@ -18,32 +18,7 @@ fn be24(id: u32) -> Vec<u8> {
     id.to_be_bytes()[1..].to_vec()
 }
 
-/// The ack of an incoming `message`, `receipt`, `notification` or `call`:
-/// `<ack class=<tag> id=<id> to=<from> [participant] [recipient] [type (not for messages)]/>`.
-///
-/// # Errors
-///
-/// [`Error::Malformed`] if the stanza has no `id` or `from`.
-pub fn ack_for(stanza: &Node) -> Result<Node> {
-    let bad = |what: &str| Error::malformed("stanza to ack", format!("no {what}"));
-    let id = stanza.attr_opt_str("id").ok().flatten().ok_or_else(|| bad("id"))?;
-    let from = stanza.attr("from").ok_or_else(|| bad("from"))?.clone();
-    let mut ack = Node::builder("ack")
-        .attr("class", stanza.tag.to_string())
-        .attr("id", id.to_owned())
-        .attr("to", from);
-    for key in ["participant", "recipient"] {
-        if let Some(value) = stanza.attr(key) {
-            ack = ack.attr(key, value.clone());
-        }
-    }
-    if stanza.tag != "message"
-        && let Some(kind) = stanza.attr("type")
-    {
-        ack = ack.attr("type", kind.clone());
-    }
-    Ok(ack.build())
-}
+pub use crate::message::ack::ack_for;
 
 /// The refs of `<iq><pair-device><ref>...</ref>...</pair-device></iq>`.
 ///

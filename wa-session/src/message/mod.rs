@@ -7,9 +7,11 @@
 //! [`crate::signal::cipher`]. The same API serves a companion device (which attaches its ADV signed
 //! device identity when it starts sessions) and a primary phone (device 0, which has none).
 
+pub mod ack;
 pub mod addressing;
 pub mod bundle;
 mod bytes;
+pub mod content;
 pub mod id;
 pub mod iq;
 pub mod phash;
@@ -21,10 +23,12 @@ pub mod usync;
 #[cfg(test)]
 pub(crate) mod xml;
 
+pub use ack::ack_for;
 pub use addressing::migrate_session;
 pub use bundle::{
     establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address,
 };
+pub use content::{ContentKind, MediaFields, MessageContent, context_info_mut};
 pub use id::generate_message_id;
 pub use phash::participant_hash;
 pub use receipt::{

@@ -177,7 +177,7 @@ fn enc_bytes(enc: &Node) -> Result<&[u8]> {
 
 /// Decrypts a `<message>` addressed to this device and processes an attached sender key
 /// distribution. Every Signal state change of the message is written in one
-/// [`MessageCommit`](crate::store::MessageCommit).
+/// [`MessageCommit`].
 ///
 /// Errors: [`Error::Stanza`] for a malformed envelope, [`Error::NothingToDecrypt`],
 /// [`Error::UnsupportedEnc`], [`Error::DuplicateMessage`] for a message already decrypted, and

@@ -5,12 +5,16 @@ use prost::Message as _;
 use rand_core::CryptoRng;
 use wa_proto::{
     Jid, Node, Server,
-    proto::e2e::{self, message::DeviceSentMessage},
+    proto::{
+        adv::SignedDeviceIdentity,
+        e2e::{self, message::DeviceSentMessage},
+    },
 };
 
 use super::{bundle::protocol_address, phash::participant_hash};
 use crate::{
     Error, Result,
+    credentials::DeviceCredentials,
     signal::{CiphertextMessage, SessionRecord, cipher, padding},
     store::SignalStore,
 };
@@ -27,6 +31,30 @@ pub struct OwnDevice {
     /// that start sessions (the form WhatsApp expects there: with the account signature key left
     /// out). `None` for a primary phone, which has no such identity.
     pub device_identity: Option<Vec<u8>>,
+}
+
+impl OwnDevice {
+    /// This device as the message layer sees it, if `credentials` are paired. The
+    /// `<device-identity>` it attaches is the ADV identity without the account signature key
+    /// (the form WhatsApp sends there).
+    #[must_use]
+    pub fn of(credentials: &DeviceCredentials) -> Option<Self> {
+        let account = credentials.account.as_ref()?;
+        let device_identity = SignedDeviceIdentity::decode(account.signed_identity.as_slice())
+            .ok()
+            .map(|mut identity| {
+                identity.account_signature_key = None;
+                identity.encode_to_vec()
+            });
+        Some(Self {
+            jid: account.jid.clone(),
+            lid: account
+                .lid
+                .as_ref()
+                .map(|lid| Jid { device: account.jid.device, ..lid.to_non_device() }),
+            device_identity,
+        })
+    }
 }
 
 impl std::fmt::Debug for OwnDevice {

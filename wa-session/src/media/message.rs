@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 use crate::{
     Error, Result,
     media::{MediaInfo, MediaType},
+    message::MessageContent,
 };
 
 /// The mimetype WhatsApp gives voice notes.
@@ -245,53 +246,16 @@ impl std::fmt::Debug for MediaRef {
     }
 }
 
-/// The fields every media message shares, borrowed.
-struct Fields<'a> {
-    kind: MediaKind,
-    media_key: Option<&'a [u8]>,
-    direct_path: Option<&'a String>,
-    url: Option<&'a String>,
-    file_sha256: Option<&'a [u8]>,
-    file_enc_sha256: Option<&'a [u8]>,
-    file_length: Option<u64>,
-}
-
-macro_rules! fields {
-    ($kind:expr, $m:expr) => {
-        Fields {
-            kind: $kind,
-            media_key: $m.media_key.as_deref(),
-            direct_path: $m.direct_path.as_ref(),
-            url: $m.url.as_ref(),
-            file_sha256: $m.file_sha256.as_deref(),
-            file_enc_sha256: $m.file_enc_sha256.as_deref(),
-            file_length: $m.file_length,
-        }
-    };
-}
-
 impl MediaRef {
-    /// Reads the media part of `message` (image, video, document, audio or voice note, sticker).
+    /// Reads the media part of `message` (image, video, document, audio or voice note, sticker;
+    /// wrappers such as ephemeral are looked through).
     ///
     /// # Errors
     ///
     /// [`Error::NotMedia`] if it has none, [`Error::Malformed`] if the media key or a hash is
     /// missing or of the wrong size, or neither a direct path nor a URL is given.
     pub fn from_message(message: &e2e::Message) -> Result<Self> {
-        let fields = if let Some(m) = &message.image_message {
-            fields!(MediaKind::Image, m)
-        } else if let Some(m) = &message.video_message {
-            fields!(MediaKind::Video, m)
-        } else if let Some(m) = &message.document_message {
-            fields!(MediaKind::Document, m)
-        } else if let Some(m) = &message.audio_message {
-            let kind = if m.ptt == Some(true) { MediaKind::VoiceNote } else { MediaKind::Audio };
-            fields!(kind, m)
-        } else if let Some(m) = &message.sticker_message {
-            fields!(MediaKind::Sticker, m)
-        } else {
-            return Err(Error::NotMedia);
-        };
+        let fields = MessageContent::of(message).media().ok_or(Error::NotMedia)?;
         const WHAT: &str = "media message";
         let array = |bytes: Option<&[u8]>, what: &str| -> Result<[u8; 32]> {
             bytes
@@ -301,8 +265,8 @@ impl MediaRef {
         let media_key = Zeroizing::new(array(fields.media_key, "mediaKey")?);
         let file_sha256 = array(fields.file_sha256, "fileSha256")?;
         let file_enc_sha256 = array(fields.file_enc_sha256, "fileEncSha256")?;
-        let direct_path = fields.direct_path.filter(|p| p.starts_with('/')).cloned();
-        let url = fields.url.filter(|u| u.starts_with("https://")).cloned();
+        let direct_path = fields.direct_path.filter(|p| p.starts_with('/')).map(str::to_owned);
+        let url = fields.url.filter(|u| u.starts_with("https://")).map(str::to_owned);
         if direct_path.is_none() && url.is_none() {
             return Err(Error::malformed(WHAT, "neither a direct path nor an https URL"));
         }
@@ -339,7 +303,7 @@ impl MediaRef {
         if let Some(url) = &self.url {
             let rest = url.strip_prefix("https://").unwrap_or(url);
             let (host, path) = rest.find('/').map_or((rest, "/"), |i| rest.split_at(i));
-            if !super::media_conn::is_host(host) {
+            if !super::conn::is_host(host) {
                 return Err(Error::malformed(WHAT, "the host is not a plain host name"));
             }
             let path = self.direct_path.clone().unwrap_or_else(|| path.to_owned());
