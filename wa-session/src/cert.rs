@@ -30,7 +30,7 @@ use wa_proto::proto::cert::{
     cert_chain::{NoiseCertificate, noise_certificate::Details},
 };
 
-use crate::{CertRole, Error, KeyPair, PublicKey, Result};
+use crate::{CertError, CertRole, Error, KeyPair, PublicKey, Result};
 
 /// WhatsApp's root certificate key ("WhatsAppLongTerm1"), which signs the intermediate certificate.
 pub const WA_ROOT_KEY: PublicKey = PublicKey::from_bytes([
@@ -84,11 +84,10 @@ impl CertVerifier {
     ///
     /// # Errors
     ///
-    /// As [`CertVerifier::verify`], and [`Error::CertMalformed`] if the bytes do not decode.
+    /// As [`CertVerifier::verify`], and [`CertError::Malformed`] if the bytes do not decode.
     pub fn verify_bytes(&self, chain: &[u8], server_static: &PublicKey) -> Result<VerifiedChain> {
-        let chain = CertChain::decode(chain).map_err(|error| Error::CertMalformed {
-            cert: CertRole::Chain,
-            reason: error.to_string(),
+        let chain = CertChain::decode(chain).map_err(|error| {
+            Error::Cert(CertError::Malformed { cert: CertRole::Chain, reason: error.to_string() })
         })?;
         self.verify(&chain, server_static)
     }
@@ -97,11 +96,11 @@ impl CertVerifier {
     ///
     /// # Errors
     ///
-    /// [`Error::CertMalformed`] (a missing part, a key that is not 32 bytes, a missing validity
-    /// bound), [`Error::CertBadSignature`] (intermediate not signed by the root, leaf not signed by
-    /// the intermediate key), [`Error::CertIssuerSerial`] (intermediate not issued by serial 0,
-    /// leaf not issued by the intermediate's serial), [`Error::CertKeyMismatch`] (the leaf does not
-    /// certify `server_static`), [`Error::CertExpired`] and [`Error::CertNotYetValid`].
+    /// [`CertError::Malformed`] (a missing part, a key that is not 32 bytes, a missing validity
+    /// bound), [`CertError::BadSignature`] (intermediate not signed by the root, leaf not signed by
+    /// the intermediate key), [`CertError::IssuerSerial`] (intermediate not issued by serial 0,
+    /// leaf not issued by the intermediate's serial), [`CertError::KeyMismatch`] (the leaf does not
+    /// certify `server_static`), [`CertError::Expired`] and [`CertError::NotYetValid`].
     #[must_use = "a chain check whose result is ignored checks nothing"]
     pub fn verify(&self, chain: &CertChain, server_static: &PublicKey) -> Result<VerifiedChain> {
         let (intermediate_bytes, intermediate_sig) =
@@ -110,32 +109,32 @@ impl CertVerifier {
 
         self.root
             .verify(intermediate_bytes, intermediate_sig)
-            .map_err(|_| Error::CertBadSignature(CertRole::Intermediate))?;
+            .map_err(|_| Error::Cert(CertError::BadSignature(CertRole::Intermediate)))?;
         let intermediate = Parsed::decode(intermediate_bytes, CertRole::Intermediate)?;
         if intermediate.issuer_serial != ROOT_ISSUER_SERIAL {
-            return Err(Error::CertIssuerSerial {
+            return Err(Error::Cert(CertError::IssuerSerial {
                 cert: CertRole::Intermediate,
                 expected: ROOT_ISSUER_SERIAL,
                 found: intermediate.issuer_serial,
-            });
+            }));
         }
         self.check_validity(&intermediate)?;
 
         intermediate
             .key
             .verify(leaf_bytes, leaf_sig)
-            .map_err(|_| Error::CertBadSignature(CertRole::Leaf))?;
+            .map_err(|_| Error::Cert(CertError::BadSignature(CertRole::Leaf)))?;
         let leaf = Parsed::decode(leaf_bytes, CertRole::Leaf)?;
         if leaf.issuer_serial != intermediate.serial {
-            return Err(Error::CertIssuerSerial {
+            return Err(Error::Cert(CertError::IssuerSerial {
                 cert: CertRole::Leaf,
                 expected: intermediate.serial,
                 found: leaf.issuer_serial,
-            });
+            }));
         }
         self.check_validity(&leaf)?;
         if leaf.key != *server_static {
-            return Err(Error::CertKeyMismatch);
+            return Err(Error::Cert(CertError::KeyMismatch));
         }
         Ok(VerifiedChain {
             intermediate_serial: intermediate.serial,
@@ -147,25 +146,26 @@ impl CertVerifier {
 
     fn check_validity(&self, cert: &Parsed) -> Result<()> {
         if self.now < cert.not_before {
-            return Err(Error::CertNotYetValid {
+            return Err(Error::Cert(CertError::NotYetValid {
                 cert: cert.role,
                 not_before: cert.not_before,
                 now: self.now,
-            });
+            }));
         }
         if self.now > cert.not_after {
-            return Err(Error::CertExpired {
+            return Err(Error::Cert(CertError::Expired {
                 cert: cert.role,
                 not_after: cert.not_after,
                 now: self.now,
-            });
+            }));
         }
         Ok(())
     }
 }
 
 fn parts(cert: Option<&NoiseCertificate>, role: CertRole) -> Result<(&[u8], &[u8])> {
-    let malformed = |reason: &str| Error::CertMalformed { cert: role, reason: reason.to_owned() };
+    let malformed =
+        |reason: &str| Error::Cert(CertError::Malformed { cert: role, reason: reason.to_owned() });
     let cert = cert.ok_or_else(|| malformed("missing"))?;
     let details = cert.details.as_deref().ok_or_else(|| malformed("no details"))?;
     let signature = cert.signature.as_deref().ok_or_else(|| malformed("no signature"))?;
@@ -184,7 +184,7 @@ struct Parsed {
 
 impl Parsed {
     fn decode(bytes: &[u8], role: CertRole) -> Result<Self> {
-        let malformed = |reason: String| Error::CertMalformed { cert: role, reason };
+        let malformed = |reason: String| Error::Cert(CertError::Malformed { cert: role, reason });
         let details = Details::decode(bytes).map_err(|error| malformed(error.to_string()))?;
         let key: [u8; 32] = details
             .key
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(CertVerifier::whatsapp(5).root(), WA_ROOT_KEY);
         assert_eq!(
             CertVerifier::whatsapp(5).verify(&chain, &f.server.public),
-            Err(Error::CertBadSignature(CertRole::Intermediate))
+            Err(Error::Cert(CertError::BadSignature(CertRole::Intermediate)))
         );
     }
 
@@ -362,7 +362,7 @@ mod tests {
             }
             assert_eq!(
                 verifier.verify(&chain, &f.server.public),
-                Err(Error::CertBadSignature(role))
+                Err(Error::Cert(CertError::BadSignature(role)))
             );
         }
 
@@ -372,20 +372,20 @@ mod tests {
             .build(&f.server.public, &mut f.rng);
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertBadSignature(CertRole::Intermediate))
+            Err(Error::Cert(CertError::BadSignature(CertRole::Intermediate)))
         );
         let mut chain = good.clone();
         resign(&mut chain.leaf, &f.root, &mut f.rng, |_| {});
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertBadSignature(CertRole::Leaf))
+            Err(Error::Cert(CertError::BadSignature(CertRole::Leaf)))
         );
         // Details altered after signing.
         let mut chain = good;
         chain.leaf.as_mut().unwrap().details.as_mut().unwrap().push(0);
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertBadSignature(CertRole::Leaf))
+            Err(Error::Cert(CertError::BadSignature(CertRole::Leaf)))
         );
     }
 
@@ -403,13 +403,21 @@ mod tests {
         resign(&mut chain.intermediate, &f.root, &mut f.rng, |d| d.issuer_serial = Some(1));
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertIssuerSerial { cert: CertRole::Intermediate, expected: 0, found: 1 })
+            Err(Error::Cert(CertError::IssuerSerial {
+                cert: CertRole::Intermediate,
+                expected: 0,
+                found: 1
+            }))
         );
         let mut chain = good;
         resign(&mut chain.leaf, &f.intermediate, &mut f.rng, |d| d.issuer_serial = Some(4));
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertIssuerSerial { cert: CertRole::Leaf, expected: 3, found: 4 })
+            Err(Error::Cert(CertError::IssuerSerial {
+                cert: CertRole::Leaf,
+                expected: 3,
+                found: 4
+            }))
         );
     }
 
@@ -421,7 +429,7 @@ mod tests {
         let other = KeyPair::generate(&mut f.rng);
         assert_eq!(
             CertVerifier::new(f.root.public, 5).verify(&chain, &other.public),
-            Err(Error::CertKeyMismatch)
+            Err(Error::Cert(CertError::KeyMismatch))
         );
     }
 
@@ -433,11 +441,19 @@ mod tests {
         let at = |now| CertVerifier::new(f.root.public, now).verify(&good, &f.server.public);
         assert_eq!(
             at(99),
-            Err(Error::CertNotYetValid { cert: CertRole::Intermediate, not_before: 100, now: 99 })
+            Err(Error::Cert(CertError::NotYetValid {
+                cert: CertRole::Intermediate,
+                not_before: 100,
+                now: 99
+            }))
         );
         assert_eq!(
             at(201),
-            Err(Error::CertExpired { cert: CertRole::Intermediate, not_after: 200, now: 201 })
+            Err(Error::Cert(CertError::Expired {
+                cert: CertRole::Intermediate,
+                not_after: 200,
+                now: 201
+            }))
         );
 
         // A leaf whose own window is narrower than the intermediate's.
@@ -446,13 +462,17 @@ mod tests {
         resign(&mut chain.leaf, &f.intermediate, &mut f.rng, |d| d.not_after = Some(149));
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertExpired { cert: CertRole::Leaf, not_after: 149, now: 150 })
+            Err(Error::Cert(CertError::Expired { cert: CertRole::Leaf, not_after: 149, now: 150 }))
         );
         let mut chain = good;
         resign(&mut chain.leaf, &f.intermediate, &mut f.rng, |d| d.not_before = Some(151));
         assert_eq!(
             verifier.verify(&chain, &f.server.public),
-            Err(Error::CertNotYetValid { cert: CertRole::Leaf, not_before: 151, now: 150 })
+            Err(Error::Cert(CertError::NotYetValid {
+                cert: CertRole::Leaf,
+                not_before: 151,
+                now: 150
+            }))
         );
     }
 
@@ -462,7 +482,12 @@ mod tests {
         let verifier = CertVerifier::new(f.root.public, 5);
         let good = ChainSpec::new(&f.root, f.intermediate.clone(), 0, 10)
             .build(&f.server.public, &mut f.rng);
-        let is_malformed = |r: Result<VerifiedChain>, role| matches!(r, Err(Error::CertMalformed { cert, .. }) if cert == role);
+        let is_malformed = |r: Result<VerifiedChain>, role| {
+            matches!(
+                r,
+                Err(Error::Cert(CertError::Malformed { cert, .. })) if cert == role
+            )
+        };
 
         let mut chain = good.clone();
         chain.leaf = None;

@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -61,7 +61,8 @@ pub(crate) fn aes_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -
     cbc::Encryptor::<Aes256>::new(key.into(), iv.into()).encrypt_padded_vec::<Pkcs7>(plaintext)
 }
 
-/// AES-256-CBC decryption with PKCS#7 unpadding; bad length or padding is [`Error::BadPadding`].
+/// AES-256-CBC decryption with PKCS#7 unpadding; bad length or padding is
+/// [`CryptoError::BadPadding`].
 pub(crate) fn aes_cbc_decrypt(
     key: &[u8; 32],
     iv: &[u8; 16],
@@ -69,11 +70,11 @@ pub(crate) fn aes_cbc_decrypt(
     what: &'static str,
 ) -> Result<Vec<u8>> {
     if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
-        return Err(Error::BadPadding(what));
+        return Err(Error::Crypto(CryptoError::BadPadding(what)));
     }
     cbc::Decryptor::<Aes256>::new(key.into(), iv.into())
         .decrypt_padded_vec::<Pkcs7>(ciphertext)
-        .map_err(|_| Error::BadPadding(what))
+        .map_err(|_| Error::Crypto(CryptoError::BadPadding(what)))
 }
 
 /// The 12-byte AES-GCM nonce of the Noise handshake and transport: 8 zero bytes, then the
@@ -100,7 +101,8 @@ pub(crate) fn aes_gcm_encrypt(
         .map_err(|_| Error::malformed("AES-GCM plaintext", "too long"))
 }
 
-/// AES-256-GCM decryption; a wrong key, nonce, aad or altered ciphertext is [`Error::BadMac`].
+/// AES-256-GCM decryption; a wrong key, nonce, aad or altered ciphertext is
+/// [`CryptoError::BadMac`].
 pub(crate) fn aes_gcm_decrypt(
     key: &[u8; 32],
     counter: u32,
@@ -114,7 +116,7 @@ pub(crate) fn aes_gcm_decrypt(
     };
     Aes256Gcm::new(&(*key).into())
         .decrypt(&Nonce::from(gcm_nonce(counter)), Payload { msg: ciphertext, aad })
-        .map_err(|_| Error::BadMac(what))
+        .map_err(|_| Error::Crypto(CryptoError::BadMac(what)))
 }
 
 /// Splits a fixed-size array into two fixed-size halves.
@@ -149,12 +151,24 @@ mod tests {
         let ct = aes_gcm_encrypt(&key, 5, b"aad", b"hello").unwrap();
         assert_eq!(ct.len(), 5 + 16);
         assert_eq!(aes_gcm_decrypt(&key, 5, b"aad", &ct, "t").unwrap(), b"hello");
-        assert_eq!(aes_gcm_decrypt(&key, 6, b"aad", &ct, "t"), Err(Error::BadMac("t")));
-        assert_eq!(aes_gcm_decrypt(&key, 5, b"aae", &ct, "t"), Err(Error::BadMac("t")));
+        assert_eq!(
+            aes_gcm_decrypt(&key, 6, b"aad", &ct, "t"),
+            Err(Error::Crypto(CryptoError::BadMac("t")))
+        );
+        assert_eq!(
+            aes_gcm_decrypt(&key, 5, b"aae", &ct, "t"),
+            Err(Error::Crypto(CryptoError::BadMac("t")))
+        );
         let mut bad = ct.clone();
         bad[0] ^= 1;
-        assert_eq!(aes_gcm_decrypt(&key, 5, b"aad", &bad, "t"), Err(Error::BadMac("t")));
-        assert_eq!(aes_gcm_decrypt(&key, 5, b"aad", &ct[..15], "t"), Err(Error::BadMac("t")));
+        assert_eq!(
+            aes_gcm_decrypt(&key, 5, b"aad", &bad, "t"),
+            Err(Error::Crypto(CryptoError::BadMac("t")))
+        );
+        assert_eq!(
+            aes_gcm_decrypt(&key, 5, b"aad", &ct[..15], "t"),
+            Err(Error::Crypto(CryptoError::BadMac("t")))
+        );
     }
 
     #[test]
@@ -167,8 +181,14 @@ mod tests {
             assert_eq!(ct.len(), (len / 16 + 1) * 16);
             assert_eq!(aes_cbc_decrypt(&key, &iv, &ct, "t").unwrap(), plain);
         }
-        assert_eq!(aes_cbc_decrypt(&key, &iv, &[0; 15], "t"), Err(Error::BadPadding("t")));
-        assert_eq!(aes_cbc_decrypt(&key, &iv, &[], "t"), Err(Error::BadPadding("t")));
+        assert_eq!(
+            aes_cbc_decrypt(&key, &iv, &[0; 15], "t"),
+            Err(Error::Crypto(CryptoError::BadPadding("t")))
+        );
+        assert_eq!(
+            aes_cbc_decrypt(&key, &iv, &[], "t"),
+            Err(Error::Crypto(CryptoError::BadPadding("t")))
+        );
         let ct = aes_cbc_encrypt(&key, &iv, b"hello");
         assert!(aes_cbc_decrypt(&[9u8; 32], &iv, &ct, "t").is_err());
     }

@@ -9,7 +9,7 @@ use curve25519_dalek::{MontgomeryPoint, scalar::clamp_integer};
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{Error, Result, xeddsa};
+use crate::{CryptoError, Error, Result, xeddsa};
 
 /// The type byte that prefixes a serialized Curve25519 public key.
 pub const DJB_TYPE: u8 = 0x05;
@@ -31,21 +31,32 @@ impl PublicKey {
     /// Parses either 32 raw bytes or the 33-byte `0x05`-prefixed form.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
         match bytes.len() {
-            32 => Ok(Self(bytes.try_into().map_err(|_| Error::InvalidPublicKey("length"))?)),
+            32 => Ok(Self(
+                bytes
+                    .try_into()
+                    .map_err(|_| Error::Crypto(CryptoError::InvalidPublicKey("length")))?,
+            )),
             33 => Self::deserialize(bytes),
-            _ => Err(Error::InvalidPublicKey("expected 32 bytes, or 33 with the 0x05 prefix")),
+            _ => Err(Error::Crypto(CryptoError::InvalidPublicKey(
+                "expected 32 bytes, or 33 with the 0x05 prefix",
+            ))),
         }
     }
 
     /// Parses the 33-byte serialized form, which must start with `0x05`.
     pub fn deserialize(bytes: &[u8]) -> Result<Self> {
         match bytes {
-            [DJB_TYPE, rest @ ..] if rest.len() == 32 => {
-                Ok(Self(rest.try_into().map_err(|_| Error::InvalidPublicKey("length"))?))
+            [DJB_TYPE, rest @ ..] if rest.len() == 32 => Ok(Self(
+                rest.try_into()
+                    .map_err(|_| Error::Crypto(CryptoError::InvalidPublicKey("length")))?,
+            )),
+            [DJB_TYPE, ..] => {
+                Err(Error::Crypto(CryptoError::InvalidPublicKey("expected 33 bytes")))
             }
-            [DJB_TYPE, ..] => Err(Error::InvalidPublicKey("expected 33 bytes")),
-            [_, ..] => Err(Error::InvalidPublicKey("unknown key type byte, expected 0x05")),
-            [] => Err(Error::InvalidPublicKey("empty")),
+            [_, ..] => Err(Error::Crypto(CryptoError::InvalidPublicKey(
+                "unknown key type byte, expected 0x05",
+            ))),
+            [] => Err(Error::Crypto(CryptoError::InvalidPublicKey("empty"))),
         }
     }
 
@@ -102,8 +113,9 @@ impl PrivateKey {
 
     /// Parses 32 secret bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        let array: [u8; 32] =
-            bytes.try_into().map_err(|_| Error::InvalidPrivateKey(bytes.len()))?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::Crypto(CryptoError::InvalidPrivateKey(bytes.len())))?;
         Ok(Self::from_bytes(array))
     }
 

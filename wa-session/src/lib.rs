@@ -6,7 +6,10 @@ mod error;
 mod keys;
 pub mod xeddsa;
 
-pub use error::{CertRole, Error, Result};
+pub use error::{
+    CertError, CertRole, ConnectionError, CryptoError, Error, MediaError, MessageError, NoiseError,
+    PairingError, Result, SignalError,
+};
 pub use keys::{DJB_TYPE, IdentityKey, IdentityKeyPair, KeyPair, PrivateKey, PublicKey};
 pub mod cert;
 #[cfg(feature = "client")]

@@ -2,11 +2,11 @@
 //!
 //! A 32-byte random `mediaKey` is expanded with HKDF-SHA256 (no salt, a per-type info string) to
 //! 112 bytes: IV (16) | cipher key (32) | MAC key (32) | ref key (32). The uploaded blob is
-//! `AES-256-CBC/PKCS7(plaintext) || HMAC-SHA256(macKey, iv || ciphertext)[..10]`; the message carries
-//! `fileSha256` (of the plaintext), `fileEncSha256` (of the blob) and `fileLength`.
+//! `AES-256-CBC/PKCS7(plaintext) || HMAC-SHA256(macKey, iv || ciphertext)[..10]`; the message
+//! carries `fileSha256` (of the plaintext), `fileEncSha256` (of the blob) and `fileLength`.
 //!
-//! [`MediaEncryptor`] and [`MediaDecryptor`] work on chunks of any size and keep at most a few dozen
-//! bytes between calls, so files of any length pass through bounded memory.
+//! [`MediaEncryptor`] and [`MediaDecryptor`] work on chunks of any size and keep at most a few
+//! dozen bytes between calls, so files of any length pass through bounded memory.
 //!
 //! Without IO too: [`message`] builds the message announcing an uploaded blob and reads what a
 //! received one says about its blob; [`conn`] reads the `media_conn` answer that names the media
@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{
-    Error, Result,
+    CryptoError, Error, MediaError, Result,
     crypto::{HmacSha256, hkdf, hmac},
 };
 
@@ -281,8 +281,9 @@ impl MediaEncryptor {
 
 /// Decrypts a media blob chunk by chunk.
 ///
-/// The plaintext that [`update`](Self::update) emits is not yet authenticated: the MAC is at the end
-/// of the blob. Write it somewhere temporary and discard it unless [`finish`](Self::finish) succeeds.
+/// The plaintext that [`update`](Self::update) emits is not yet authenticated: the MAC is at the
+/// end of the blob. Write it somewhere temporary and discard it unless [`finish`](Self::finish)
+/// succeeds.
 pub struct MediaDecryptor {
     cipher: cbc::Decryptor<Aes256>,
     mac: HmacSha256,
@@ -325,7 +326,8 @@ impl MediaDecryptor {
         self.cipher.decrypt_blocks(chunks);
     }
 
-    /// Feeds a chunk of the blob, appending the (unauthenticated) plaintext decrypted so far to `out`.
+    /// Feeds a chunk of the blob, appending the (unauthenticated) plaintext decrypted so far to
+    /// `out`.
     pub fn update(&mut self, blob: &[u8], out: &mut Vec<u8>) {
         let total = self.pending.len() + blob.len();
         let ready = total.saturating_sub(HOLD_BACK) / BLOCK * BLOCK;
@@ -351,7 +353,7 @@ impl MediaDecryptor {
     pub fn finish(mut self, out: &mut Vec<u8>, expected: Option<&MediaInfo>) -> Result<MediaInfo> {
         let mut rest = std::mem::take(&mut self.pending);
         if rest.len() < HOLD_BACK || !(rest.len() - MAC_LENGTH).is_multiple_of(BLOCK) {
-            return Err(Error::MediaTruncated);
+            return Err(Error::Media(MediaError::Truncated));
         }
         let mac_start = rest.len() - MAC_LENGTH;
         let received_mac = rest.split_off(mac_start);
@@ -359,15 +361,15 @@ impl MediaDecryptor {
         self.enc_sha.update(&received_mac);
         let computed = self.mac.finalize().into_bytes();
         if !bool::from(computed[..MAC_LENGTH].ct_eq(&received_mac)) {
-            return Err(Error::BadMac("media blob"));
+            return Err(Error::Crypto(CryptoError::BadMac("media blob")));
         }
-        let pad = usize::from(*rest.last().ok_or(Error::MediaTruncated)?);
+        let pad = usize::from(*rest.last().ok_or(Error::Media(MediaError::Truncated))?);
         if pad == 0
             || pad > BLOCK
             || pad > rest.len()
             || rest[rest.len() - pad..].iter().any(|&b| usize::from(b) != pad)
         {
-            return Err(Error::BadPadding("media blob"));
+            return Err(Error::Crypto(CryptoError::BadPadding("media blob")));
         }
         rest.truncate(rest.len() - pad);
         self.plain_sha.update(&rest);
@@ -380,10 +382,10 @@ impl MediaDecryptor {
         };
         if let Some(expected) = expected {
             if !bool::from(info.file_enc_sha256.ct_eq(&expected.file_enc_sha256)) {
-                return Err(Error::MediaHashMismatch("encrypted"));
+                return Err(Error::Media(MediaError::HashMismatch("encrypted")));
             }
             if !bool::from(info.file_sha256.ct_eq(&expected.file_sha256)) {
-                return Err(Error::MediaHashMismatch("plaintext"));
+                return Err(Error::Media(MediaError::HashMismatch("plaintext")));
             }
         }
         Ok(info)
@@ -412,13 +414,13 @@ pub fn decrypt(
     expected: Option<&MediaInfo>,
 ) -> Result<Vec<u8>> {
     if blob.len() < HOLD_BACK || !(blob.len() - MAC_LENGTH).is_multiple_of(BLOCK) {
-        return Err(Error::MediaTruncated);
+        return Err(Error::Media(MediaError::Truncated));
     }
     let keys = MediaKeys::derive(media_key, media_type);
     let (ciphertext, mac) = blob.split_at(blob.len() - MAC_LENGTH);
     let computed = crate::crypto::hmac_sha256(&keys.mac_key, &[&keys.iv, ciphertext]);
     if !bool::from(computed[..MAC_LENGTH].ct_eq(mac)) {
-        return Err(Error::BadMac("media blob"));
+        return Err(Error::Crypto(CryptoError::BadMac("media blob")));
     }
     let mut decryptor = MediaDecryptor::new(media_key, media_type);
     let mut out = Vec::with_capacity(blob.len());
@@ -484,26 +486,32 @@ mod tests {
             bad[i] ^= 1;
             assert_eq!(
                 decrypt(&key, MediaType::Image, &bad, None),
-                Err(Error::BadMac("media blob"))
+                Err(Error::Crypto(CryptoError::BadMac("media blob")))
             );
         }
-        assert_eq!(decrypt(&key, MediaType::Video, &blob, None), Err(Error::BadMac("media blob")));
+        assert_eq!(
+            decrypt(&key, MediaType::Video, &blob, None),
+            Err(Error::Crypto(CryptoError::BadMac("media blob")))
+        );
         assert_eq!(
             decrypt(&key, MediaType::Image, &blob[..blob.len() - 1], None),
-            Err(Error::MediaTruncated)
+            Err(Error::Media(MediaError::Truncated))
         );
-        assert_eq!(decrypt(&key, MediaType::Image, &[], None), Err(Error::MediaTruncated));
+        assert_eq!(
+            decrypt(&key, MediaType::Image, &[], None),
+            Err(Error::Media(MediaError::Truncated))
+        );
         let mut wrong = info;
         wrong.file_sha256[0] ^= 1;
         assert_eq!(
             decrypt(&key, MediaType::Image, &blob, Some(&wrong)),
-            Err(Error::MediaHashMismatch("plaintext"))
+            Err(Error::Media(MediaError::HashMismatch("plaintext")))
         );
         let mut wrong = info;
         wrong.file_enc_sha256[0] ^= 1;
         assert_eq!(
             decrypt(&key, MediaType::Image, &blob, Some(&wrong)),
-            Err(Error::MediaHashMismatch("encrypted"))
+            Err(Error::Media(MediaError::HashMismatch("encrypted")))
         );
     }
 

@@ -1,10 +1,11 @@
 //! XEdDSA: EdDSA-compatible signatures made and checked with Curve25519 (Montgomery) keys.
 //!
 //! Written from the XEdDSA specification (Signal, revision 1, 2016) with libsignal's wire
-//! convention: the signer uses its key's real Edwards form `A = aB` (no negation) and stores the sign
-//! bit of `A` in the otherwise unused top bit of the last signature byte; the verifier converts the
-//! Montgomery key to Edwards form with that sign bit. Signatures made this way also satisfy the
-//! specification's verifier when the bit is 0, and 64 bytes is the only accepted length.
+//! convention: the signer uses its key's real Edwards form `A = aB` (no negation) and stores the
+//! sign bit of `A` in the otherwise unused top bit of the last signature byte; the verifier
+//! converts the Montgomery key to Edwards form with that sign bit. Signatures made this way also
+//! satisfy the specification's verifier when the bit is 0, and 64 bytes is the only accepted
+//! length.
 
 use curve25519_dalek::{
     EdwardsPoint, MontgomeryPoint, edwards::CompressedEdwardsY, scalar::Scalar,
@@ -12,7 +13,7 @@ use curve25519_dalek::{
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
 
-use crate::{Error, PrivateKey, PublicKey, Result};
+use crate::{CryptoError, Error, PrivateKey, PublicKey, Result};
 
 /// Length of a signature.
 pub const SIGNATURE_LENGTH: usize = 64;
@@ -71,18 +72,21 @@ fn non_canonical_u(u: &[u8; 32]) -> bool {
 /// Verifies `signature` of `message` by `key`.
 #[must_use = "a signature check whose result is ignored checks nothing"]
 pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<()> {
-    let signature: &[u8; 64] =
-        signature.try_into().map_err(|_| Error::BadSignature("signature must be 64 bytes"))?;
+    let signature: &[u8; 64] = signature
+        .try_into()
+        .map_err(|_| Error::Crypto(CryptoError::BadSignature("signature must be 64 bytes")))?;
     let u = key.as_bytes();
     if non_canonical_u(u) {
-        return Err(Error::BadSignature("public key is not a canonical field element"));
+        return Err(Error::Crypto(CryptoError::BadSignature(
+            "public key is not a canonical field element",
+        )));
     }
     let sign = signature[63] >> 7;
     let big_a = MontgomeryPoint(*u)
         .to_edwards(sign)
-        .ok_or(Error::BadSignature("public key has no Edwards form"))?;
+        .ok_or(Error::Crypto(CryptoError::BadSignature("public key has no Edwards form")))?;
     if big_a.is_small_order() {
-        return Err(Error::BadSignature("public key has small order"));
+        return Err(Error::Crypto(CryptoError::BadSignature("public key has small order")));
     }
     let mut r_bytes = [0u8; 32];
     r_bytes.copy_from_slice(&signature[..32]);
@@ -90,13 +94,13 @@ pub fn verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<()> {
     s_bytes.copy_from_slice(&signature[32..]);
     s_bytes[31] &= 0x7F;
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))
-        .ok_or(Error::BadSignature("s is not canonical"))?;
+        .ok_or(Error::Crypto(CryptoError::BadSignature("s is not canonical")))?;
     let h = challenge(&r_bytes, &big_a.compress().to_bytes(), message);
     let r_check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&(-h), &big_a, &s);
     if bool::from(r_check.compress().as_bytes().ct_eq(CompressedEdwardsY(r_bytes).as_bytes())) {
         Ok(())
     } else {
-        Err(Error::BadSignature("signature does not match"))
+        Err(Error::Crypto(CryptoError::BadSignature("signature does not match")))
     }
 }
 

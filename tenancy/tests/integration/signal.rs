@@ -267,7 +267,7 @@ async fn signal_conversation_survives_restart(mut env: Env) {
     );
     assert!(matches!(
         cipher::decrypt_message(&bob, &to_alice, held_back.serialized(), &mut rng).await,
-        Err(wa_session::Error::DuplicateMessage { .. })
+        Err(wa_session::Error::Signal(wa_session::SignalError::DuplicateMessage { .. }))
     ));
     assert_eq!(
         cipher::group_decrypt(&bob, &group_alice, g1.serialized()).await.unwrap(),

@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 use wa_proto::Node;
 
 use super::{DisconnectReason, iq::IqReply};
-use crate::{Error, Result};
+use crate::{ConnectionError, Error, Result};
 
 /// What the client handle and the connection's own tasks ask of the connection loop.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub(crate) enum Command {
 /// Sends an iq through `commands` and waits for its answer (no time limit).
 pub(crate) async fn request(commands: &mpsc::UnboundedSender<Command>, node: Node) -> Result<Node> {
     let (reply, answer) = oneshot::channel();
-    commands.send(Command::Iq { node, reply }).map_err(|_| Error::NotConnected)?;
-    answer.await.map_err(|_| Error::NotConnected)?
+    commands
+        .send(Command::Iq { node, reply })
+        .map_err(|_| Error::Connection(ConnectionError::NotConnected))?;
+    answer.await.map_err(|_| Error::Connection(ConnectionError::NotConnected))?
 }

@@ -25,7 +25,7 @@ use super::{
     stanza,
 };
 use crate::{
-    Error, KeyPair, Result,
+    ConnectionError, Error, KeyPair, Result,
     credentials::{DeviceCredentials, PairedAccount},
     pairing::{
         adv::{PairSuccess, pair_device_sign, pair_error, verify_pair_success},
@@ -60,12 +60,12 @@ impl<S: SignalStore + DeviceStore + 'static> Ctx<S> {
         match self.ensure_pre_keys(&mut rng).await {
             Ok(0) => {}
             Ok(count) => self.emit(Event::PreKeysUploaded { count }).await,
-            Err(Error::NotConnected) => return,
+            Err(Error::Connection(ConnectionError::NotConnected)) => return,
             Err(error) => warn!("prekey check failed: {error}"),
         }
         match self.iq(stanza::passive_active()).await {
             Ok(_) => {}
-            Err(Error::NotConnected) => return,
+            Err(Error::Connection(ConnectionError::NotConnected)) => return,
             Err(error) => warn!("passive active failed: {error}"),
         }
         let push_name = self.credentials.lock().await.push_name.clone();
@@ -131,7 +131,7 @@ impl<S: SignalStore + DeviceStore + 'static> Ctx<S> {
                 .await
             {
                 // An error answer is an answer: the socket is alive.
-                Ok(Ok(_) | Err(Error::Iq { .. })) => {}
+                Ok(Ok(_) | Err(Error::Connection(ConnectionError::Iq { .. }))) => {}
                 Ok(Err(_)) => return,
                 Err(_) => {
                     warn!("keepalive ping unanswered: the socket is dead");
@@ -222,7 +222,7 @@ impl<S: SignalStore + DeviceStore + 'static> Driver<S> {
                     None => return Some(DisconnectReason::ClosedByClient),
                     Some(Command::End(reason)) if !reason.reconnects() => return Some(reason),
                     Some(Command::Iq { reply, .. }) => {
-                        let _ = reply.send(Err(Error::NotConnected));
+                        let _ = reply.send(Err(Error::Connection(ConnectionError::NotConnected)));
                     }
                     Some(_) => {}
                 },

@@ -14,7 +14,7 @@ use super::{
     Config, Event,
     command::{Command, request},
 };
-use crate::{Error, Result, credentials::DeviceCredentials};
+use crate::{ConnectionError, Error, Result, credentials::DeviceCredentials};
 
 /// What a connection's tasks share with the driver.
 pub(crate) struct Ctx<S> {
@@ -41,7 +41,7 @@ impl<S> Ctx<S> {
     pub(crate) async fn iq(&self, node: Node) -> Result<Node> {
         timeout(self.config.iq_timeout, request(&self.connection, node))
             .await
-            .map_err(|_| Error::Timeout("iq answer"))?
+            .map_err(|_| Error::Connection(ConnectionError::Timeout("iq answer")))?
     }
 
     pub(crate) async fn emit(&self, event: Event) {

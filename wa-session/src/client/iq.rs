@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use tokio::sync::oneshot;
 use wa_proto::Node;
 
-use crate::{Error, Result};
+use crate::{ConnectionError, Error, Result};
 
 /// Where an iq answer goes.
 pub(crate) type IqReply = oneshot::Sender<Result<Node>>;
@@ -48,8 +48,8 @@ impl IqMatcher {
         node
     }
 
-    /// If `node` answers a pending request, completes it (an `error` answer as [`Error::Iq`]) and
-    /// returns `true`.
+    /// If `node` answers a pending request, completes it (an `error` answer as
+    /// [`ConnectionError::Iq`]) and returns `true`.
     pub(crate) fn resolve(&mut self, node: &Node) -> bool {
         let kind = node.attr_opt_str("type").ok().flatten();
         if node.tag != "iq" || !matches!(kind, Some("result" | "error")) {
@@ -65,7 +65,7 @@ impl IqMatcher {
                     .unwrap_or_default()
                     .to_owned()
             };
-            Err(Error::Iq { code: attr("code"), text: attr("text") })
+            Err(Error::Connection(ConnectionError::Iq { code: attr("code"), text: attr("text") }))
         } else {
             Ok(node.clone())
         };
@@ -74,10 +74,10 @@ impl IqMatcher {
         true
     }
 
-    /// Fails every pending request with [`Error::NotConnected`] (the connection ended).
+    /// Fails every pending request with [`ConnectionError::NotConnected`] (the connection ended).
     pub(crate) fn fail_all(&mut self) {
         for (_, reply) in self.pending.drain() {
-            let _ = reply.send(Err(Error::NotConnected));
+            let _ = reply.send(Err(Error::Connection(ConnectionError::NotConnected)));
         }
     }
 
@@ -126,14 +126,17 @@ mod tests {
         assert!(matcher.resolve(&answer("mine", "error")));
         assert_eq!(
             rx2.try_recv().unwrap(),
-            Err(Error::Iq { code: "404".into(), text: "item-not-found".into() })
+            Err(Error::Connection(ConnectionError::Iq {
+                code: "404".into(),
+                text: "item-not-found".into()
+            }))
         );
         assert!(matcher.resolve(&answer("ab-1", "result")));
         assert_eq!(rx1.try_recv().unwrap().unwrap().attr_str("id").unwrap(), "ab-1");
         // Answered once only.
         assert!(!matcher.resolve(&answer("ab-1", "result")));
         matcher.fail_all();
-        assert_eq!(rx3.try_recv().unwrap(), Err(Error::NotConnected));
+        assert_eq!(rx3.try_recv().unwrap(), Err(Error::Connection(ConnectionError::NotConnected)));
         assert_eq!(matcher.pending(), 0);
     }
 }

@@ -31,7 +31,7 @@ use super::{
     upload_path_type,
 };
 use crate::{
-    Error, Result,
+    ConnectionError, Error, MediaError, Result,
     media::{MediaDecryptor, MediaEncryptor, MediaInfo, MediaType},
 };
 
@@ -87,7 +87,7 @@ struct UploadAnswer {
 }
 
 fn http_error(what: &str, error: impl std::fmt::Display) -> Error {
-    Error::MediaHttp(format!("{what}: {error}"))
+    Error::Media(MediaError::Http(format!("{what}: {error}")))
 }
 
 /// Splits `host[:port]` (port 443 by default).
@@ -106,7 +106,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// The iq's errors; [`Error::Stanza`] for an unusable answer.
+    /// The iq's errors; [`crate::MessageError::Stanza`] for an unusable answer.
     pub async fn media_conn(&self) -> Result<MediaConn> {
         let mut cached = self.media.conn.lock().await;
         let now = Instant::now();
@@ -143,13 +143,13 @@ impl Client {
         };
         let (mut sender, connection) = timeout(self.config.connect_timeout, connect)
             .await
-            .map_err(|_| Error::Timeout("media host connection"))??;
+            .map_err(|_| Error::Connection(ConnectionError::Timeout("media host connection")))??;
         tokio::spawn(async move {
             let _ = connection.await;
         });
         timeout(self.config.media_timeout, sender.send_request(request))
             .await
-            .map_err(|_| Error::Timeout("media host answer"))?
+            .map_err(|_| Error::Connection(ConnectionError::Timeout("media host answer")))?
             .map_err(|e| http_error("HTTP", e))
     }
 
@@ -159,9 +159,9 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::MediaTooLarge`] past `max_media_upload`; [`Error::MediaSink`] if `data` fails;
-    /// the `media_conn` iq's errors; [`Error::MediaHttp`] (connection), [`Error::MediaStatus`]
-    /// (the host refused), [`Error::Malformed`] (its answer), [`Error::Timeout`].
+    /// [`MediaError::TooLarge`] past `max_media_upload`; [`MediaError::Sink`] if `data` fails;
+    /// the `media_conn` iq's errors; [`MediaError::Http`] (connection), [`MediaError::Status`]
+    /// (the host refused), [`Error::Malformed`] (its answer), [`ConnectionError::Timeout`].
     pub async fn upload(
         &self,
         kind: MediaKind,
@@ -175,13 +175,16 @@ impl Client {
         let mut chunk = vec![0u8; CHUNK];
         let mut total = 0u64;
         loop {
-            let n = data.read(&mut chunk).await.map_err(|e| Error::MediaSink(e.to_string()))?;
+            let n = data
+                .read(&mut chunk)
+                .await
+                .map_err(|e| Error::Media(MediaError::Sink(e.to_string())))?;
             if n == 0 {
                 break;
             }
             total += n as u64;
             if total > limit {
-                return Err(Error::MediaTooLarge { limit });
+                return Err(Error::Media(MediaError::TooLarge { limit }));
             }
             encryptor.update(&chunk[..n], &mut blob);
         }
@@ -226,7 +229,7 @@ impl Client {
         let conn = self.media_conn().await?;
         let path = conn.upload_path(upload_path_type(media_type), file_enc_sha256);
         let blob = Bytes::from(blob);
-        let mut last = Error::MediaHttp("no media host".to_owned());
+        let mut last = Error::Media(MediaError::Http("no media host".to_owned()));
         for host in &conn.hosts {
             let request = Request::post(path.as_str())
                 .header(header::HOST, host.as_str())
@@ -238,7 +241,10 @@ impl Client {
             let response = match self.https(host, request).await {
                 Ok(response) => response,
                 // Another host may do; remember why this one failed.
-                Err(error @ (Error::MediaHttp(_) | Error::Timeout(_))) => {
+                Err(
+                    error @ (Error::Media(MediaError::Http(_))
+                    | Error::Connection(ConnectionError::Timeout(_))),
+                ) => {
                     last = error;
                     continue;
                 }
@@ -250,11 +256,11 @@ impl Client {
                 Limited::new(response.into_body(), MAX_ANSWER).collect(),
             )
             .await
-            .map_err(|_| Error::Timeout("media upload answer"))?
+            .map_err(|_| Error::Connection(ConnectionError::Timeout("media upload answer")))?
             .map_err(|e| http_error("upload answer", e))?
             .to_bytes();
             if !status.is_success() {
-                return Err(Error::MediaStatus { status: status.as_u16() });
+                return Err(Error::Media(MediaError::Status { status: status.as_u16() }));
             }
             let answer: UploadAnswer = serde_json::from_slice(&body)
                 .map_err(|e| Error::malformed("media upload answer", e.to_string()))?;
@@ -276,10 +282,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::NotMedia`], [`Error::Malformed`] (message), [`Error::MediaStatus`] (404 and
-    /// other refusals), [`Error::MediaTooLarge`], [`Error::MediaTruncated`], [`Error::BadMac`],
-    /// [`Error::MediaHashMismatch`], [`Error::MediaHttp`], [`Error::MediaSink`] (writing `out`),
-    /// [`Error::Timeout`].
+    /// [`MediaError::NotMedia`], [`Error::Malformed`] (message), [`MediaError::Status`] (404 and
+    /// other refusals), [`MediaError::TooLarge`], [`MediaError::Truncated`],
+    /// [`crate::CryptoError::BadMac`], [`MediaError::HashMismatch`], [`MediaError::Http`],
+    /// [`MediaError::Sink`] (writing `out`), [`ConnectionError::Timeout`].
     pub async fn download(
         &self,
         message: &e2e::Message,
@@ -305,7 +311,7 @@ impl Client {
             .map_err(|e| http_error("request", e))?;
         let response = self.https(&host, request).await?;
         if response.status() != StatusCode::OK {
-            return Err(Error::MediaStatus { status: response.status().as_u16() });
+            return Err(Error::Media(MediaError::Status { status: response.status().as_u16() }));
         }
         let announced = response
             .headers()
@@ -313,7 +319,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if announced.is_some_and(|length| length > limit) {
-            return Err(Error::MediaTooLarge { limit });
+            return Err(Error::Media(MediaError::TooLarge { limit }));
         }
         let mut body = response.into_body();
         let mut decryptor = MediaDecryptor::new(&media.media_key, media.kind.media_type());
@@ -321,22 +327,24 @@ impl Client {
         let mut received = 0u64;
         while let Some(frame) = timeout(self.config.media_timeout, body.frame())
             .await
-            .map_err(|_| Error::Timeout("media download"))?
+            .map_err(|_| Error::Connection(ConnectionError::Timeout("media download")))?
         {
             let frame = frame.map_err(|e| http_error("download", e))?;
             let Ok(data) = frame.into_data() else { continue };
             received += data.len() as u64;
             if received > limit {
-                return Err(Error::MediaTooLarge { limit });
+                return Err(Error::Media(MediaError::TooLarge { limit }));
             }
             plain.clear();
             decryptor.update(&data, &mut plain);
-            out.write_all(&plain).await.map_err(|e| Error::MediaSink(e.to_string()))?;
+            out.write_all(&plain)
+                .await
+                .map_err(|e| Error::Media(MediaError::Sink(e.to_string())))?;
         }
         plain.clear();
         let info = decryptor.finish(&mut plain, Some(&media.expected()))?;
-        out.write_all(&plain).await.map_err(|e| Error::MediaSink(e.to_string()))?;
-        out.flush().await.map_err(|e| Error::MediaSink(e.to_string()))?;
+        out.write_all(&plain).await.map_err(|e| Error::Media(MediaError::Sink(e.to_string())))?;
+        out.flush().await.map_err(|e| Error::Media(MediaError::Sink(e.to_string())))?;
         Ok(info)
     }
 
@@ -360,6 +368,6 @@ mod tests {
     fn host_and_port() {
         assert_eq!(host_port("mmg.whatsapp.net").unwrap(), ("mmg.whatsapp.net", 443));
         assert_eq!(host_port("127.0.0.1:8443").unwrap(), ("127.0.0.1", 8443));
-        assert!(matches!(host_port("h:x"), Err(Error::MediaHttp(_))));
+        assert!(matches!(host_port("h:x"), Err(Error::Media(MediaError::Http(_)))));
     }
 }

@@ -75,7 +75,7 @@ use self::{
     driver::Driver,
 };
 use crate::{
-    Error, Result,
+    ConnectionError, Error, Result,
     credentials::DeviceCredentials,
     machine::{Machine, MachineConfig},
     pairing::ClientVersion,
@@ -128,7 +128,7 @@ async fn iq_with(
 ) -> Result<Node> {
     tokio::time::timeout(config.iq_timeout, request(commands, node))
         .await
-        .map_err(|_| Error::Timeout("iq answer"))?
+        .map_err(|_| Error::Connection(ConnectionError::Timeout("iq answer")))?
 }
 
 /// The events of a client, in order. Ends when the client stops.
@@ -245,8 +245,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Iq`] for an error answer, [`Error::NotConnected`] if there is no connection or it
-    /// ended first, [`Error::Timeout`].
+    /// [`crate::ConnectionError::Iq`] for an error answer, [`crate::ConnectionError::NotConnected`]
+    /// if there is no connection or it ended first, [`crate::ConnectionError::Timeout`].
     pub async fn iq(&self, node: Node) -> Result<Node> {
         iq_with(&self.commands, &self.config, node).await
     }
@@ -267,9 +267,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Stopped`] if the client has stopped.
+    /// [`crate::ConnectionError::Stopped`] if the client has stopped.
     pub fn send(&self, node: Node) -> Result<()> {
-        self.commands.send(Command::Send(node)).map_err(|_| Error::Stopped)
+        self.commands
+            .send(Command::Send(node))
+            .map_err(|_| Error::Connection(ConnectionError::Stopped))
     }
 
     /// Logs out: asks the server to remove this companion device, then deletes the credentials;
@@ -277,14 +279,14 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::NotPaired`], or the iq's errors (the device stays paired then).
+    /// [`crate::ConnectionError::NotPaired`], or the iq's errors (the device stays paired then).
     pub async fn logout(&self) -> Result<()> {
         let jid = self.credentials.lock().await.account.as_ref().map(|a| a.jid.clone());
-        let jid = jid.ok_or(Error::NotPaired)?;
+        let jid = jid.ok_or(Error::Connection(ConnectionError::NotPaired))?;
         self.iq(stanza::remove_companion_device(&jid)).await?;
         self.commands
             .send(Command::End(DisconnectReason::LoggedOutByClient))
-            .map_err(|_| Error::Stopped)
+            .map_err(|_| Error::Connection(ConnectionError::Stopped))
     }
 
     /// Closes the connection and stops the client ([`Event::Disconnected`] with

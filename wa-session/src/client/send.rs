@@ -14,7 +14,7 @@ use wa_proto::{
 
 use super::{Client, Shared, command::Command};
 use crate::{
-    Error, Result,
+    ConnectionError, Error, Result,
     message::{
         Encrypted, MessageInfo, OwnDevice, SeenKind, context_info_mut, generate_message_id,
         seen_receipt, send::normalized,
@@ -153,8 +153,17 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::NotPaired`], [`Error::Timeout`] if no ack came in time (the message may still
-    /// have been delivered), usync and bundle iq errors, store errors, [`Error::Stopped`].
+    /// Only three layers reach a send, so a caller matches these and nothing else:
+    /// - [`Error::Connection`]: [`ConnectionError::NotPaired`], [`ConnectionError::Timeout`] if no
+    ///   ack came in time (the message may still have been delivered),
+    ///   [`ConnectionError::Iq`] from the usync and bundle queries, [`ConnectionError::Stopped`];
+    /// - [`Error::Message`]: an unusable usync or bundle answer;
+    /// - the store: [`Error::Store`], and [`Error::Malformed`] or
+    ///   [`Error::UnsupportedRecordVersion`] for a stored record it cannot read.
+    ///
+    /// Signal failures for one device (no session, a changed identity) do not fail the send: the
+    /// device is left out. Noise, certificate, pairing and media errors belong to the connection
+    /// task and to media calls and never come back from here.
     pub async fn send_message(&self, chat: &Jid, message: e2e::Message) -> Result<SentMessage> {
         let id = self.new_message_id().await?;
         self.send_message_with_id(chat, &id, message).await
@@ -165,9 +174,10 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::NotPaired`].
+    /// [`ConnectionError::NotPaired`].
     pub async fn new_message_id(&self) -> Result<String> {
-        let own = OwnDevice::of(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
+        let own = OwnDevice::of(&*self.credentials.lock().await)
+            .ok_or(Error::Connection(ConnectionError::NotPaired))?;
         let mut rng = self.shared.rng();
         Ok(generate_message_id(Some(&own.jid.user), self.config.clock.now(), &mut rng))
     }
@@ -178,8 +188,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::send_message`], and [`Error::Stanza`] for an empty id or one longer than
-    /// 128 bytes.
+    /// As [`Client::send_message`], and [`crate::MessageError::Stanza`] for an empty id or one
+    /// longer than 128 bytes (so the same layers).
     pub async fn send_message_with_id(
         &self,
         chat: &Jid,
@@ -189,7 +199,8 @@ impl Client {
         if id.is_empty() || id.len() > 128 {
             return Err(Error::stanza("message", "id must be 1 to 128 bytes"));
         }
-        let own = OwnDevice::of(&*self.credentials.lock().await).ok_or(Error::NotPaired)?;
+        let own = OwnDevice::of(&*self.credentials.lock().await)
+            .ok_or(Error::Connection(ConnectionError::NotPaired))?;
         let chat = chat.to_non_device();
         let id = id.to_owned();
         let users = [chat.clone(), own_user_like(&own, &chat)];
@@ -231,7 +242,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::send_message`].
+    /// As [`Client::send_message`]: [`Error::Connection`], [`Error::Message`] and the store's
+    /// errors, nothing else.
     pub async fn send_text(&self, chat: &Jid, text: &str) -> Result<SentMessage> {
         let message = e2e::Message { conversation: Some(text.to_owned()), ..Default::default() };
         self.send_message(chat, message).await
@@ -299,7 +311,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// [`Error::Stanza`] if `ids` is empty, [`Error::Stopped`].
+    /// [`crate::MessageError::Stanza`] if `ids` is empty, [`ConnectionError::Stopped`].
     pub fn mark_read(&self, chat: &Jid, sender: &Jid, ids: &[String]) -> Result<()> {
         let now = self.config.clock.now();
         let chat = if chat.server == Server::Group { chat.clone() } else { sender.to_non_device() };
@@ -308,8 +320,8 @@ impl Client {
 
     /// Sends the message stanza `node` until the server acks it (across reconnects).
     /// Runs `step` (a send, or a device-list or key query on the way to one) when connected; if
-    /// the connection ends under it ([`Error::NotConnected`]), waits for the next one and runs it
-    /// again, until `deadline` (then [`Error::Timeout`] naming `waiting_for`).
+    /// the connection ends under it ([`ConnectionError::NotConnected`]), waits for the next one and
+    /// runs it again, until `deadline` (then [`ConnectionError::Timeout`] naming `waiting_for`).
     async fn while_connected<T, F, Fut>(
         &self,
         deadline: Instant,
@@ -324,10 +336,10 @@ impl Client {
         loop {
             tokio::time::timeout_at(deadline, online.wait_for(|online| *online))
                 .await
-                .map_err(|_| Error::Timeout(waiting_for))?
-                .map_err(|_| Error::Stopped)?;
+                .map_err(|_| Error::Connection(ConnectionError::Timeout(waiting_for)))?
+                .map_err(|_| Error::Connection(ConnectionError::Stopped))?;
             match step().await {
-                Err(Error::NotConnected) => {
+                Err(Error::Connection(ConnectionError::NotConnected)) => {
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
                 other => return other,
@@ -341,12 +353,14 @@ impl Client {
             let (reply, answer) = oneshot::channel();
             self.commands
                 .send(Command::Message { id: id.to_owned(), node: node.clone(), reply })
-                .map_err(|_| Error::Stopped)?;
+                .map_err(|_| Error::Connection(ConnectionError::Stopped))?;
             match tokio::time::timeout_at(deadline, answer).await {
                 Ok(Ok(ack)) => Ok(ack),
                 // The connection ended first: send again on the next one.
-                Ok(Err(_)) => Err(Error::NotConnected),
-                Err(_) => Err(Error::Timeout("server ack of a message")),
+                Ok(Err(_)) => Err(Error::Connection(ConnectionError::NotConnected)),
+                Err(_) => {
+                    Err(Error::Connection(ConnectionError::Timeout("server ack of a message")))
+                }
             }
         })
         .await

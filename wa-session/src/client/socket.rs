@@ -19,7 +19,7 @@ use wa_proto::{Node, proto::handshake::ClientPayload};
 
 use super::Config;
 use crate::{
-    Error, KeyPair, Result,
+    ConnectionError, Error, KeyPair, Result,
     cert::CertVerifier,
     noise::{FrameDecoder, FrameEncoder, InitiatorHandshake, Transport},
 };
@@ -34,7 +34,7 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 fn connect_error(what: &str, error: impl std::fmt::Display) -> Error {
-    Error::Connect(format!("{what}: {error}"))
+    Error::Connection(ConnectionError::Connect(format!("{what}: {error}")))
 }
 
 /// WebSocket messages as frames.
@@ -71,7 +71,9 @@ pub(crate) fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
             let native = rustls_native_certs::load_native_certs();
             let (added, _) = roots.add_parsable_certificates(native.certs);
             if added == 0 {
-                return Err(Error::Connect("no system root certificates".to_owned()));
+                return Err(Error::Connection(ConnectionError::Connect(
+                    "no system root certificates".to_owned(),
+                )));
             }
         }
     }
@@ -90,13 +92,19 @@ async fn open(config: &Config) -> Result<WebSocketStream<Box<dyn Io>>> {
     let origin = HeaderValue::from_str(&config.origin).map_err(|e| connect_error("origin", e))?;
     request.headers_mut().insert("Origin", origin);
     let uri = request.uri().clone();
-    let host = uri.host().ok_or_else(|| Error::Connect("URL has no host".to_owned()))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::Connection(ConnectionError::Connect("URL has no host".to_owned())))?;
     // Strip the brackets of an IPv6 literal for TCP and TLS.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
     let tls = match uri.scheme_str() {
         Some("wss") => true,
         Some("ws") => false,
-        other => return Err(Error::Connect(format!("unsupported scheme {other:?}"))),
+        other => {
+            return Err(Error::Connection(ConnectionError::Connect(format!(
+                "unsupported scheme {other:?}"
+            ))));
+        }
     };
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let tcp =
@@ -183,7 +191,9 @@ impl Framed {
             match self.ws.next().await {
                 Some(Ok(Message::Binary(bytes))) => self.frames.extend(self.decoder.feed(&bytes)?),
                 Some(Ok(Message::Close(_))) | None => {
-                    return Err(Error::Connect("the server closed the WebSocket".to_owned()));
+                    return Err(Error::Connection(ConnectionError::Connect(
+                        "the server closed the WebSocket".to_owned(),
+                    )));
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(connect_error("WebSocket receive", e)),

@@ -7,7 +7,7 @@ use wa_proto::Node;
 
 use super::{BundleQuery, MAX_RETRIES, Machine};
 use crate::{
-    Error, Result,
+    Error, MessageError, Result, SignalError,
     message::{
         OwnDevice, Receipt, ReceivedMessage, RetryRequest, ack_for, decrypt_message,
         decrypt_message_uncommitted, delivery_receipt, encrypt_retry, parse_message_info,
@@ -96,7 +96,7 @@ impl<S: SignalStore + ?Sized> Machine<S> {
         }
         match decrypt_message_uncommitted(&*self.store, own, node, rng).await {
             Ok((received, _)) => Ok(Opened::Message(Box::new(received))),
-            Err(Error::DuplicateMessage { .. }) => {
+            Err(Error::Signal(SignalError::DuplicateMessage { .. })) => {
                 let mut again = Vec::new();
                 if let Ok(info) = parse_message_info(node, own) {
                     again.push(delivery_receipt(&info));
@@ -104,9 +104,10 @@ impl<S: SignalStore + ?Sized> Machine<S> {
                 again.push(ack);
                 Ok(Opened::Duplicate(again))
             }
-            Err(Error::NothingToDecrypt { .. } | Error::UnsupportedEnc { .. }) => {
-                Ok(Opened::NotForUs)
-            }
+            Err(
+                Error::Message(MessageError::NothingToDecrypt { .. })
+                | Error::Message(MessageError::UnsupportedEnc { .. }),
+            ) => Ok(Opened::NotForUs),
             Err(error) if error.asks_for_retry_receipt() => {
                 let id = node.attr_opt_str("id").ok().flatten().unwrap_or_default();
                 let count = self.state().retries.bump(id);
@@ -124,7 +125,7 @@ impl<S: SignalStore + ?Sized> Machine<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::Stanza`] if `node` has no id or sender.
+    /// [`MessageError::Stanza`] if `node` has no id or sender.
     pub fn retry_receipt(
         &self,
         own: &OwnDevice,
@@ -152,7 +153,9 @@ impl<S: SignalStore + ?Sized> Machine<S> {
         let ack = ack_for(node)?;
         let info = match decrypt_message(&*self.store, own, node, rng).await {
             Ok(received) => received.info,
-            Err(Error::DuplicateMessage { .. }) => parse_message_info(node, own)?,
+            Err(Error::Signal(SignalError::DuplicateMessage { .. })) => {
+                parse_message_info(node, own)?
+            }
             Err(error) => return Err(error),
         };
         self.state().retries.clear(&info.id);

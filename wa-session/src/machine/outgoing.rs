@@ -69,7 +69,7 @@ impl<S: SignalStore + ?Sized> Machine<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::Stanza`] for an answer that is not a usync result.
+    /// [`crate::MessageError::Stanza`] for an answer that is not a usync result.
     pub fn devices_answered(
         &self,
         lookup: DeviceLookup,
@@ -128,7 +128,7 @@ impl<S: SignalStore + ?Sized> Machine<S> {
     ///
     /// # Errors
     ///
-    /// [`Error::Stanza`] for an answer without a list, store errors.
+    /// [`crate::MessageError::Stanza`] for an answer without a list, store errors.
     pub async fn bundles_answered(
         &self,
         answer: &Node,

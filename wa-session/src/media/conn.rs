@@ -49,8 +49,8 @@ impl MediaConn {
     ///
     /// # Errors
     ///
-    /// [`Error::Stanza`] without `media_conn`, `auth` or any host, or with a `ttl` that is not a
-    /// number.
+    /// [`crate::MessageError::Stanza`] without `media_conn`, `auth` or any host, or with a `ttl`
+    /// that is not a number.
     pub fn from_answer(answer: &Node) -> Result<Self> {
         let bad = |reason: &str| Error::stanza("media_conn", reason);
         let conn = answer.child("media_conn").ok_or_else(|| bad("no <media_conn>"))?;
@@ -130,6 +130,7 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MessageError;
 
     fn answer(conn: Node) -> Node {
         Node::builder("iq").attr("type", "result").children([conn]).build()
@@ -176,7 +177,10 @@ mod tests {
                 .children([host()])
                 .build(),
         ] {
-            assert!(matches!(MediaConn::from_answer(&answer(conn)), Err(Error::Stanza { .. })));
+            assert!(matches!(
+                MediaConn::from_answer(&answer(conn)),
+                Err(Error::Message(MessageError::Stanza { .. }))
+            ));
         }
         let conn = MediaConn::from_answer(&answer(
             Node::builder("media_conn").attr("auth", "x").children([host()]).build(),

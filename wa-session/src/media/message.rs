@@ -8,7 +8,7 @@ use wa_proto::proto::e2e::{
 use zeroize::Zeroizing;
 
 use crate::{
-    Error, Result,
+    Error, MediaError, Result,
     media::{MediaInfo, MediaType},
     message::MessageContent,
 };
@@ -252,10 +252,11 @@ impl MediaRef {
     ///
     /// # Errors
     ///
-    /// [`Error::NotMedia`] if it has none, [`Error::Malformed`] if the media key or a hash is
+    /// [`MediaError::NotMedia`] if it has none, [`Error::Malformed`] if the media key or a hash is
     /// missing or of the wrong size, or neither a direct path nor a URL is given.
     pub fn from_message(message: &e2e::Message) -> Result<Self> {
-        let fields = MessageContent::of(message).media().ok_or(Error::NotMedia)?;
+        let fields =
+            MessageContent::of(message).media().ok_or(Error::Media(MediaError::NotMedia))?;
         const WHAT: &str = "media message";
         let array = |bytes: Option<&[u8]>, what: &str| -> Result<[u8; 32]> {
             bytes
@@ -372,7 +373,10 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_be_downloaded() {
-        assert_eq!(MediaRef::from_message(&e2e::Message::default()), Err(Error::NotMedia));
+        assert_eq!(
+            MediaRef::from_message(&e2e::Message::default()),
+            Err(Error::Media(MediaError::NotMedia))
+        );
         let mut message = uploaded(MediaKind::Image).message(&MediaOptions::default());
         let image = message.image_message.as_mut().unwrap();
         image.media_key = Some(vec![1; 31]);

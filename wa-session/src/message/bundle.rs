@@ -5,7 +5,7 @@ use wa_proto::{Jid, Node};
 
 use super::{bytes::parse_be, iq};
 use crate::{
-    Error, PublicKey, Result,
+    ConnectionError, Error, MessageError, PublicKey, Result,
     signal::{PreKeyBundle, cipher},
     store::{ProtocolAddress, SignalStore},
 };
@@ -45,14 +45,18 @@ fn content<'a>(parent: Option<&'a Node>, tag: &str) -> Option<&'a [u8]> {
 }
 
 /// One `<user>` (or retry-receipt) bundle: `<registration>` (4 bytes), `<type>` (0x05),
-/// `<identity>` (32), optional `<key><id>(3)<value>(32)`, `<skey><id>(3)<value>(32)<signature>(64)`.
-/// The key elements may sit inside a `<keys>` child.
+/// `<identity>` (32), optional `<key><id>(3)<value>(32)`,
+/// `<skey><id>(3)<value>(32)<signature>(64)`. The key elements may sit inside a `<keys>` child.
 pub fn parse_bundle(node: &Node, jid: &Jid) -> Result<PreKeyBundle> {
-    let bad = |reason: String| Error::BadBundle { jid: jid.to_string(), reason };
+    let bad =
+        |reason: String| Error::Message(MessageError::BadBundle { jid: jid.to_string(), reason });
     if let Some(error) = node.child("error") {
         let code = error.attr_opt_str("code").ok().flatten().unwrap_or_default();
         let text = error.attr_opt_str("text").ok().flatten().unwrap_or_default();
-        return Err(Error::Iq { code: code.to_owned(), text: text.to_owned() });
+        return Err(Error::Connection(ConnectionError::Iq {
+            code: code.to_owned(),
+            text: text.to_owned(),
+        }));
     }
     let keys = node.child("keys").unwrap_or(node);
     let child = |tag: &'static str| keys.child(tag).or_else(|| node.child(tag));
@@ -200,10 +204,15 @@ mod tests {
             parse_bundles(&answer(vec![user_node(&bob_jid, &bob.bundle), gone, short])).unwrap();
         assert_eq!(parsed[0].0, bob_jid);
         assert_eq!(parsed[0].1.as_ref().unwrap(), &bob.bundle);
-        assert!(matches!(parsed[1].1, Err(Error::Iq { ref code, .. }) if code == "404"));
-        assert!(
-            matches!(parsed[2].1, Err(Error::BadBundle { ref reason, .. }) if reason.contains("31 bytes"))
-        );
+        assert!(matches!(
+            parsed[1].1,
+            Err(Error::Connection(ConnectionError::Iq { ref code, .. })) if code == "404"
+        ));
+        assert!(matches!(
+            parsed[2].1,
+            Err(Error::Message(MessageError::BadBundle { ref reason, .. }))
+                if reason.contains("31 bytes")
+        ));
 
         // Without a one-time prekey, and with the keys inside <keys>.
         let mut no_one_time = bob.bundle;
@@ -222,7 +231,10 @@ mod tests {
             .attr("jid", bob_jid.clone())
             .children(flat.children()[..3].iter().cloned())
             .build();
-        assert!(matches!(parse_bundle(&no_skey, &bob_jid), Err(Error::BadBundle { .. })));
+        assert!(matches!(
+            parse_bundle(&no_skey, &bob_jid),
+            Err(Error::Message(MessageError::BadBundle { .. }))
+        ));
     }
 
     #[test]

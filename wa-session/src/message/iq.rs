@@ -2,7 +2,7 @@
 
 use wa_proto::{Jid, Node};
 
-use crate::{Error, Result};
+use crate::{ConnectionError, Error, Result};
 
 /// `<iq id to="s.whatsapp.net" type xmlns>children</iq>`.
 pub fn request(
@@ -20,7 +20,8 @@ pub fn request(
         .build()
 }
 
-/// Checks that `answer` is an `<iq type="result">`; an `<iq type="error">` becomes [`Error::Iq`].
+/// Checks that `answer` is an `<iq type="result">`; an `<iq type="error">` becomes
+/// [`ConnectionError::Iq`].
 pub fn check_result(answer: &Node) -> Result<()> {
     if answer.tag != "iq" {
         return Err(Error::stanza(answer.tag.to_string(), "expected an <iq> answer"));
@@ -35,7 +36,7 @@ pub fn check_result(answer: &Node) -> Result<()> {
                     .unwrap_or_default()
                     .to_owned()
             };
-            Err(Error::Iq { code: attr("code"), text: attr("text") })
+            Err(Error::Connection(ConnectionError::Iq { code: attr("code"), text: attr("text") }))
         }
         other => Err(Error::stanza("iq", format!("answer type {other:?}, expected result"))),
     }
@@ -44,6 +45,7 @@ pub fn check_result(answer: &Node) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MessageError;
 
     #[test]
     fn results_and_errors() {
@@ -58,9 +60,18 @@ mod tests {
             .build();
         assert_eq!(
             check_result(&error),
-            Err(Error::Iq { code: "404".into(), text: "item-not-found".into() })
+            Err(Error::Connection(ConnectionError::Iq {
+                code: "404".into(),
+                text: "item-not-found".into()
+            }))
         );
-        assert!(matches!(check_result(&Node::new("iq")), Err(Error::Stanza { .. })));
-        assert!(matches!(check_result(&Node::new("message")), Err(Error::Stanza { .. })));
+        assert!(matches!(
+            check_result(&Node::new("iq")),
+            Err(Error::Message(MessageError::Stanza { .. }))
+        ));
+        assert!(matches!(
+            check_result(&Node::new("message")),
+            Err(Error::Message(MessageError::Stanza { .. }))
+        ));
     }
 }

@@ -318,6 +318,7 @@ fn parse_retry(node: &Node, sender: &Jid) -> Result<RetryRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MessageError;
     use crate::{
         message::{receive::AddressingMode, xml::xml},
         store::conformance::{TestRng, device_keys},
@@ -469,7 +470,10 @@ mod tests {
                 .attr("type", "retry")
                 .build(),
         ] {
-            assert!(matches!(parse_receipt(&bad), Err(Error::Stanza { .. })), "{bad:?}");
+            assert!(
+                matches!(parse_receipt(&bad), Err(Error::Message(MessageError::Stanza { .. }))),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -7,7 +7,7 @@ use wa_proto::{Jid, Node, Server, proto::e2e};
 
 use super::{bundle::protocol_address, send::OwnDevice};
 use crate::{
-    Error, Result,
+    CryptoError, Error, MessageError, Result, SignalError,
     signal::{
         cipher,
         message::{SenderKeyDistributionMessage, SenderKeyMessage},
@@ -179,9 +179,10 @@ fn enc_bytes(enc: &Node) -> Result<&[u8]> {
 /// distribution. Every Signal state change of the message is written in one
 /// [`MessageCommit`].
 ///
-/// Errors: [`Error::Stanza`] for a malformed envelope, [`Error::NothingToDecrypt`],
-/// [`Error::UnsupportedEnc`], [`Error::DuplicateMessage`] for a message already decrypted, and
-/// the Signal errors; [`Error::asks_for_retry_receipt`] says which call for a retry receipt.
+/// Errors: [`MessageError::Stanza`] for a malformed envelope, [`MessageError::NothingToDecrypt`],
+/// [`MessageError::UnsupportedEnc`], [`SignalError::DuplicateMessage`] for a message already
+/// decrypted, and the Signal errors; [`Error::asks_for_retry_receipt`] says which call for a retry
+/// receipt.
 pub async fn decrypt_message<S: SignalStore + ?Sized>(
     store: &S,
     own: &OwnDevice,
@@ -195,7 +196,7 @@ pub async fn decrypt_message<S: SignalStore + ?Sized>(
 
 /// [`decrypt_message`] without writing anything: the message and the one commit that makes its
 /// Signal state changes permanent. Until it is applied, the same stanza decrypts again; once it
-/// is, a redelivery fails with [`Error::DuplicateMessage`]. This is what lets a client hand a
+/// is, a redelivery fails with [`SignalError::DuplicateMessage`]. This is what lets a client hand a
 /// message to the application before its ratchet moves on.
 pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
     store: &S,
@@ -206,16 +207,16 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
     let mut info = parse_message_info(node, own)?;
     let encs = our_encs(node, own);
     if encs.is_empty() {
-        return Err(Error::NothingToDecrypt { id: info.id.clone() });
+        return Err(Error::Message(MessageError::NothingToDecrypt { id: info.id.clone() }));
     }
     let sender = protocol_address(&info.sender);
     for enc in &encs {
         let version = enc.attr_opt_str("v").ok().flatten().unwrap_or_default();
         if version != "2" || !matches!(enc_type(enc), "pkmsg" | "msg" | "skmsg") {
-            return Err(Error::UnsupportedEnc {
+            return Err(Error::Message(MessageError::UnsupportedEnc {
                 enc_type: enc_type(enc).to_owned(),
                 version: version.to_owned(),
-            });
+            }));
         }
     }
     let mut commit = MessageCommit::default();
@@ -259,15 +260,17 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
             Some((known, record)) if known == name => record,
             other => {
                 commit.sender_key = other;
-                store.sender_key(&name).await?.ok_or_else(|| Error::NoSenderKey {
-                    name: name.to_string(),
-                    key_id: Some(message.key_id),
+                store.sender_key(&name).await?.ok_or_else(|| {
+                    Error::Signal(SignalError::NoSenderKey {
+                        name: name.to_string(),
+                        key_id: Some(message.key_id),
+                    })
                 })?
             }
         };
         let padded = record.decrypt(&message).map_err(|error| match error {
-            Error::NoSenderKey { key_id, .. } => {
-                Error::NoSenderKey { name: name.to_string(), key_id }
+            Error::Signal(SignalError::NoSenderKey { key_id, .. }) => {
+                Error::Signal(SignalError::NoSenderKey { name: name.to_string(), key_id })
             }
             other => other,
         })?;
@@ -304,15 +307,19 @@ impl Error {
     pub fn asks_for_retry_receipt(&self) -> bool {
         match self {
             Self::Malformed { what, .. } => *what != "e2e message",
-            Self::BadMac(_)
-            | Self::BadPadding(_)
-            | Self::NoSession { .. }
-            | Self::UnknownPreKey(_)
-            | Self::UnknownSignedPreKey(_)
-            | Self::NoSenderKey { .. }
-            | Self::InvalidPublicKey(_)
-            | Self::UnsupportedVersion(_)
-            | Self::TooFarAhead { .. } => true,
+            Self::Crypto(
+                CryptoError::BadMac(_)
+                | CryptoError::BadPadding(_)
+                | CryptoError::InvalidPublicKey(_),
+            )
+            | Self::Signal(
+                SignalError::NoSession { .. }
+                | SignalError::UnknownPreKey(_)
+                | SignalError::UnknownSignedPreKey(_)
+                | SignalError::NoSenderKey { .. }
+                | SignalError::UnsupportedVersion(_)
+                | SignalError::TooFarAhead { .. },
+            ) => true,
             _ => false,
         }
     }
@@ -374,7 +381,10 @@ mod tests {
             .attr("from", jid("5599:4@s.whatsapp.net"))
             .attr("recipient", jid("5522@s.whatsapp.net"))
             .build();
-        assert!(matches!(parse_message_info(&forged, &own()), Err(Error::Stanza { .. })));
+        assert!(matches!(
+            parse_message_info(&forged, &own()),
+            Err(Error::Message(MessageError::Stanza { .. }))
+        ));
 
         let group = Node::builder("message")
             .attr("id", "G")
@@ -400,12 +410,19 @@ mod tests {
 
     #[test]
     fn which_errors_ask_for_a_retry() {
-        assert!(Error::BadMac("message").asks_for_retry_receipt());
-        assert!(Error::NoSession { address: "a".into() }.asks_for_retry_receipt());
+        assert!(Error::Crypto(CryptoError::BadMac("message")).asks_for_retry_receipt());
+        assert!(
+            Error::Signal(SignalError::NoSession { address: "a".into() }).asks_for_retry_receipt()
+        );
         assert!(Error::malformed("SignalMessage", "short").asks_for_retry_receipt());
         assert!(!Error::malformed("e2e message", "bad").asks_for_retry_receipt());
-        assert!(!Error::DuplicateMessage { index: 1 }.asks_for_retry_receipt());
+        assert!(
+            !Error::Signal(SignalError::DuplicateMessage { index: 1 }).asks_for_retry_receipt()
+        );
         assert!(!Error::Store("down".into()).asks_for_retry_receipt());
-        assert!(!Error::NothingToDecrypt { id: "x".into() }.asks_for_retry_receipt());
+        assert!(
+            !Error::Message(MessageError::NothingToDecrypt { id: "x".into() })
+                .asks_for_retry_receipt()
+        );
     }
 }

@@ -13,7 +13,7 @@ use wa_proto::{
 
 use super::{bundle::protocol_address, phash::participant_hash};
 use crate::{
-    Error, Result,
+    Error, Result, SignalError,
     credentials::DeviceCredentials,
     signal::{CiphertextMessage, SessionRecord, cipher, padding},
     store::SignalStore,
@@ -27,9 +27,9 @@ pub struct OwnDevice {
     pub jid: Jid,
     /// Our device JID in LID addressing (`123...:3@lid`), when the account has a LID.
     pub lid: Option<Jid>,
-    /// The encoded `ADVSignedDeviceIdentity` a companion attaches as `<device-identity>` to messages
-    /// that start sessions (the form WhatsApp expects there: with the account signature key left
-    /// out). `None` for a primary phone, which has no such identity.
+    /// The encoded `ADVSignedDeviceIdentity` a companion attaches as `<device-identity>` to
+    /// messages that start sessions (the form WhatsApp expects there: with the account signature
+    /// key left out). `None` for a primary phone, which has no such identity.
     pub device_identity: Option<Vec<u8>>,
 }
 
@@ -97,8 +97,9 @@ pub struct Encrypted {
     /// The participant hash over every device addressed (see [`participant_hash`]), also on the
     /// node; the server's ack carries its own when it differs.
     pub phash: String,
-    /// Devices left out, with why: [`Error::NoSession`] (fetch their bundles, start sessions, and
-    /// encrypt again), [`Error::UntrustedIdentity`], ... The node holds every other device.
+    /// Devices left out, with why: [`SignalError::NoSession`] (fetch their bundles, start sessions,
+    /// and encrypt again), [`SignalError::UntrustedIdentity`], ... The node holds every other
+    /// device.
     pub skipped: Vec<(Jid, Error)>,
 }
 
@@ -107,7 +108,7 @@ impl Encrypted {
     pub fn without_session(&self) -> Vec<Jid> {
         self.skipped
             .iter()
-            .filter(|(_, error)| matches!(error, Error::NoSession { .. }))
+            .filter(|(_, error)| matches!(error, Error::Signal(SignalError::NoSession { .. })))
             .map(|(jid, _)| jid.clone())
             .collect()
     }
@@ -279,7 +280,7 @@ pub async fn encrypt_message<S: SignalStore + ?Sized>(
 /// is one of ours (which then gets the [`device_sent`] copy).
 ///
 /// Start a new session first when the receipt carried keys (or fetch the device's bundle);
-/// without a session this fails with [`Error::NoSession`].
+/// without a session this fails with [`SignalError::NoSession`].
 #[allow(clippy::too_many_arguments)]
 pub async fn encrypt_retry<S: SignalStore + ?Sized>(
     store: &S,

@@ -119,6 +119,7 @@ pub fn parse_devices(answer: &Node) -> Result<Vec<UserDevices>> {
 mod tests {
     use super::*;
     use crate::message::xml::xml;
+    use crate::{ConnectionError, MessageError};
 
     fn jid(text: &str) -> Jid {
         text.parse().unwrap()
@@ -182,15 +183,21 @@ mod tests {
                     .build()])
                 .build()])
             .build();
-        assert!(matches!(parse_devices(&answer(vec![bad_id])), Err(Error::Stanza { .. })));
+        assert!(matches!(
+            parse_devices(&answer(vec![bad_id])),
+            Err(Error::Message(MessageError::Stanza { .. }))
+        ));
         assert!(matches!(
             parse_devices(&Node::builder("iq").attr("type", "result").build()),
-            Err(Error::Stanza { .. })
+            Err(Error::Message(MessageError::Stanza { .. }))
         ));
         let error = Node::builder("iq")
             .attr("type", "error")
             .children([Node::builder("error").attr("code", "500").build()])
             .build();
-        assert!(matches!(parse_devices(&error), Err(Error::Iq { .. })));
+        assert!(matches!(
+            parse_devices(&error),
+            Err(Error::Connection(ConnectionError::Iq { .. }))
+        ));
     }
 }

@@ -6,7 +6,7 @@
 //! `WA 06 03`; a server reads them once. One WebSocket message may hold part of a frame or several
 //! frames, so the decoder buffers (never more than one frame's worth).
 
-use crate::{Error, Result};
+use crate::{Error, NoiseError, Result};
 
 /// The intro header a client sends before its first frame: `W`, `A`, magic 6, dictionary
 /// version 3. It is also the Noise prologue.
@@ -22,7 +22,7 @@ pub const MAX_FRAME_LEN: usize = (1 << 24) - 1;
 ///
 /// # Errors
 ///
-/// [`Error::FrameTooLarge`] if `payload` is longer than [`MAX_FRAME_LEN`].
+/// [`NoiseError::FrameTooLarge`] if `payload` is longer than [`MAX_FRAME_LEN`].
 pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
     out.extend_from_slice(&len24(payload.len())?);
     out.extend_from_slice(payload);
@@ -31,10 +31,10 @@ pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
 
 fn len24(len: usize) -> Result<[u8; 3]> {
     if len > MAX_FRAME_LEN {
-        return Err(Error::FrameTooLarge { len, max: MAX_FRAME_LEN });
+        return Err(Error::Noise(NoiseError::FrameTooLarge { len, max: MAX_FRAME_LEN }));
     }
     let [_, a, b, c] = u32::try_from(len)
-        .map_err(|_| Error::FrameTooLarge { len, max: MAX_FRAME_LEN })?
+        .map_err(|_| Error::Noise(NoiseError::FrameTooLarge { len, max: MAX_FRAME_LEN }))?
         .to_be_bytes();
     Ok([a, b, c])
 }
@@ -53,7 +53,7 @@ impl FrameEncoder {
     ///
     /// # Errors
     ///
-    /// [`Error::FrameTooLarge`] if `routing_info` is longer than a 3-byte length allows.
+    /// [`NoiseError::FrameTooLarge`] if `routing_info` is longer than a 3-byte length allows.
     pub fn client(routing_info: Option<&[u8]>) -> Result<Self> {
         let mut pending_header = Vec::new();
         if let Some(info) = routing_info {
@@ -75,7 +75,8 @@ impl FrameEncoder {
     ///
     /// # Errors
     ///
-    /// [`Error::FrameTooLarge`] if `payload` is longer than [`MAX_FRAME_LEN`]; nothing is consumed.
+    /// [`NoiseError::FrameTooLarge`] if `payload` is longer than [`MAX_FRAME_LEN`]; nothing is
+    /// consumed.
     pub fn encode(&mut self, payload: &[u8]) -> Result<Vec<u8>> {
         let header_len = len24(payload.len())?;
         let mut out = std::mem::take(&mut self.pending_header);
@@ -164,12 +165,15 @@ impl FrameDecoder {
     ///
     /// # Errors
     ///
-    /// [`Error::BadConnectionHeader`] if the connection does not start with the expected header
-    /// (server role), [`Error::FrameTooLarge`] if a frame (or the routing info) declares a length
-    /// above the maximum. Frames completed before the error are lost with the connection.
+    /// [`NoiseError::BadConnectionHeader`] if the connection does not start with the expected
+    /// header (server role), [`NoiseError::FrameTooLarge`] if a frame (or the routing info)
+    /// declares a length above the maximum. Frames completed before the error are lost with the
+    /// connection.
     pub fn feed(&mut self, data: &[u8]) -> Result<Vec<Vec<u8>>> {
         if self.failed {
-            return Err(Error::BadConnectionHeader("the connection already failed"));
+            return Err(Error::Noise(NoiseError::BadConnectionHeader(
+                "the connection already failed",
+            )));
         }
         let result = self.feed_inner(data);
         if result.is_err() {
@@ -204,7 +208,9 @@ impl FrameDecoder {
                 }
                 Stage::Intro | Stage::Header => {
                     if item != WA_HEADER {
-                        return Err(Error::BadConnectionHeader("expected WA 06 03"));
+                        return Err(Error::Noise(NoiseError::BadConnectionHeader(
+                            "expected WA 06 03",
+                        )));
                     }
                     self.stage = Stage::Frames;
                 }
@@ -230,14 +236,17 @@ impl FrameDecoder {
                     }
                     let len = read_len24(&buffer[4..7]);
                     if len > self.max_frame_len {
-                        return Err(Error::FrameTooLarge { len, max: self.max_frame_len });
+                        return Err(Error::Noise(NoiseError::FrameTooLarge {
+                            len,
+                            max: self.max_frame_len,
+                        }));
                     }
                     return Ok(7 + len);
                 }
                 if buffer[..4] == WA_HEADER {
                     return Ok(4);
                 }
-                Err(Error::BadConnectionHeader("expected ED 00 01 or WA 06 03"))
+                Err(Error::Noise(NoiseError::BadConnectionHeader("expected ED 00 01 or WA 06 03")))
             }
             Stage::Header => Ok(4),
             Stage::Frames => {
@@ -246,7 +255,10 @@ impl FrameDecoder {
                 }
                 let len = read_len24(&buffer[..3]);
                 if len > self.max_frame_len {
-                    return Err(Error::FrameTooLarge { len, max: self.max_frame_len });
+                    return Err(Error::Noise(NoiseError::FrameTooLarge {
+                        len,
+                        max: self.max_frame_len,
+                    }));
                 }
                 Ok(3 + len)
             }
@@ -281,7 +293,10 @@ mod tests {
         let mut enc = FrameEncoder::client(None).unwrap();
         assert_eq!(
             enc.encode(&big),
-            Err(Error::FrameTooLarge { len: MAX_FRAME_LEN + 1, max: MAX_FRAME_LEN })
+            Err(Error::Noise(NoiseError::FrameTooLarge {
+                len: MAX_FRAME_LEN + 1,
+                max: MAX_FRAME_LEN
+            }))
         );
         // The header was not consumed by the failed call.
         assert_eq!(enc.encode(b"").unwrap(), b"WA\x06\x03\x00\x00\x00");
@@ -308,24 +323,27 @@ mod tests {
     fn bad_headers_and_lengths_fail() {
         assert!(matches!(
             FrameDecoder::server().feed(b"WA\x05\x03"),
-            Err(Error::BadConnectionHeader(_))
+            Err(Error::Noise(NoiseError::BadConnectionHeader(_)))
         ));
         assert!(matches!(
             FrameDecoder::server().feed(b"\x00\x00\x01a"),
-            Err(Error::BadConnectionHeader(_))
+            Err(Error::Noise(NoiseError::BadConnectionHeader(_)))
         ));
         assert!(matches!(
             FrameDecoder::server().feed(b"ED\x00\x01\x00\x00\x00XA\x06\x03"),
-            Err(Error::BadConnectionHeader(_))
+            Err(Error::Noise(NoiseError::BadConnectionHeader(_)))
         ));
         // A header does not repeat in the client role: WA06 03 is a (huge) frame length there.
         let mut dec = FrameDecoder::client().with_max_frame_len(100);
-        assert_eq!(dec.feed(b"\x00\x00\x65"), Err(Error::FrameTooLarge { len: 101, max: 100 }));
+        assert_eq!(
+            dec.feed(b"\x00\x00\x65"),
+            Err(Error::Noise(NoiseError::FrameTooLarge { len: 101, max: 100 }))
+        );
         assert!(dec.feed(b"").is_err(), "a failed decoder stays failed");
         let mut dec = FrameDecoder::server().with_max_frame_len(4);
         assert_eq!(
             dec.feed(b"ED\x00\x01\x00\x00\x05"),
-            Err(Error::FrameTooLarge { len: 5, max: 4 })
+            Err(Error::Noise(NoiseError::FrameTooLarge { len: 5, max: 4 }))
         );
         assert_eq!(dec.buffered(), 0);
     }

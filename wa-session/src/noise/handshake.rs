@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use super::{Transport, frame::WA_HEADER};
 use crate::{
-    Error, KeyPair, PublicKey, Result,
+    Error, KeyPair, NoiseError, PublicKey, Result,
     cert::{CertVerifier, VerifiedChain},
     crypto,
 };
@@ -71,7 +71,7 @@ impl SymmetricState {
 
     fn next_counter(&mut self) -> Result<u32> {
         let n = self.counter;
-        self.counter = n.checked_add(1).ok_or(Error::NonceExhausted)?;
+        self.counter = n.checked_add(1).ok_or(Error::Noise(NoiseError::NonceExhausted))?;
         Ok(n)
     }
 
@@ -103,7 +103,8 @@ fn decode_handshake(bytes: &[u8]) -> Result<HandshakeMessage> {
 }
 
 fn key32(bytes: &[u8], what: &'static str) -> Result<PublicKey> {
-    let array: [u8; 32] = bytes.try_into().map_err(|_| Error::Handshake(what))?;
+    let array: [u8; 32] =
+        bytes.try_into().map_err(|_| Error::Noise(NoiseError::Handshake(what)))?;
     Ok(PublicKey::from_bytes(array))
 }
 
@@ -156,9 +157,10 @@ impl ExpectServerHello {
     ///
     /// # Errors
     ///
-    /// [`Error::Malformed`] if the message does not decode, [`Error::Handshake`] if the
-    /// ServerHello is missing or has parts of the wrong size, [`Error::BadMac`] if the static key
-    /// or the chain does not decrypt, and every certificate error of [`CertVerifier::verify`].
+    /// [`Error::Malformed`] if the message does not decode, [`NoiseError::Handshake`] if the
+    /// ServerHello is missing or has parts of the wrong size, [`crate::CryptoError::BadMac`] if the
+    /// static key or the chain does not decrypt, and every certificate error of
+    /// [`CertVerifier::verify`].
     pub fn process(
         mut self,
         server_hello: &[u8],
@@ -168,7 +170,7 @@ impl ExpectServerHello {
     ) -> Result<(Transport, Vec<u8>, ServerIdentity)> {
         let hello = decode_handshake(server_hello)?
             .server_hello
-            .ok_or(Error::Handshake("no ServerHello"))?;
+            .ok_or(Error::Noise(NoiseError::Handshake("no ServerHello")))?;
         let server_ephemeral = key32(
             hello.ephemeral.as_deref().unwrap_or_default(),
             "ServerHello ephemeral is not 32 bytes",
@@ -177,12 +179,11 @@ impl ExpectServerHello {
             .r#static
             .as_deref()
             .filter(|s| !s.is_empty())
-            .ok_or(Error::Handshake("ServerHello has no static key"))?;
-        let encrypted_chain = hello
-            .payload
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or(Error::Handshake("ServerHello has no certificate payload"))?;
+            .ok_or(Error::Noise(NoiseError::Handshake("ServerHello has no static key")))?;
+        let encrypted_chain =
+            hello.payload.as_deref().filter(|s| !s.is_empty()).ok_or(Error::Noise(
+                NoiseError::Handshake("ServerHello has no certificate payload"),
+            ))?;
 
         let state = &mut self.state;
         state.mix_hash(server_ephemeral.as_bytes());
@@ -222,7 +223,7 @@ impl ResponderHandshake {
     ///
     /// # Errors
     ///
-    /// [`Error::Malformed`] if the message does not decode, [`Error::Handshake`] if it has no
+    /// [`Error::Malformed`] if the message does not decode, [`NoiseError::Handshake`] if it has no
     /// ClientHello or the ephemeral key is not 32 bytes.
     pub fn respond(
         client_hello: &[u8],
@@ -232,7 +233,7 @@ impl ResponderHandshake {
     ) -> Result<(ExpectClientFinish, Vec<u8>)> {
         let hello = decode_handshake(client_hello)?
             .client_hello
-            .ok_or(Error::Handshake("no ClientHello"))?;
+            .ok_or(Error::Noise(NoiseError::Handshake("no ClientHello")))?;
         let client_ephemeral = key32(
             hello.ephemeral.as_deref().unwrap_or_default(),
             "ClientHello ephemeral is not 32 bytes",
@@ -278,17 +279,21 @@ impl ExpectClientFinish {
     ///
     /// # Errors
     ///
-    /// [`Error::Malformed`] if the message or the payload does not decode, [`Error::Handshake`]
-    /// if it has no ClientFinish or a part is missing or of the wrong size, [`Error::BadMac`] if a
-    /// part does not decrypt.
+    /// [`Error::Malformed`] if the message or the payload does not decode,
+    /// [`NoiseError::Handshake`] if it has no ClientFinish or a part is missing or of the wrong
+    /// size, [`crate::CryptoError::BadMac`] if a part does not decrypt.
     pub fn process(mut self, client_finish: &[u8]) -> Result<(Transport, AcceptedClient)> {
         let finish = decode_handshake(client_finish)?
             .client_finish
-            .ok_or(Error::Handshake("no ClientFinish"))?;
-        let encrypted_key =
-            finish.r#static.as_deref().ok_or(Error::Handshake("ClientFinish has no static key"))?;
-        let encrypted_payload =
-            finish.payload.as_deref().ok_or(Error::Handshake("ClientFinish has no payload"))?;
+            .ok_or(Error::Noise(NoiseError::Handshake("no ClientFinish")))?;
+        let encrypted_key = finish
+            .r#static
+            .as_deref()
+            .ok_or(Error::Noise(NoiseError::Handshake("ClientFinish has no static key")))?;
+        let encrypted_payload = finish
+            .payload
+            .as_deref()
+            .ok_or(Error::Noise(NoiseError::Handshake("ClientFinish has no payload")))?;
         let state = &mut self.state;
         let noise_key = state.decrypt_and_hash(encrypted_key, "ClientFinish static key")?;
         let noise_key = key32(&noise_key, "client static key is not 32 bytes")?;
@@ -308,6 +313,7 @@ mod tests {
     use wa_proto::proto::handshake::client_payload::{UserAgent, user_agent::Platform};
 
     use super::*;
+    use crate::{CertError, CryptoError};
     use crate::{PrivateKey, cert::ChainSpec};
 
     fn fixed(byte: u8) -> KeyPair {
@@ -377,7 +383,10 @@ mod tests {
             ResponderHandshake::respond(&hello, fixed(6), &s.server_static, &s.chain).unwrap();
         let verifier = CertVerifier::whatsapp(1_500);
         let result = client.process(&server_hello, &verifier, &s.noise_key, &s.payload);
-        assert_eq!(result.err(), Some(Error::CertBadSignature(crate::CertRole::Intermediate)));
+        assert_eq!(
+            result.err(),
+            Some(Error::Cert(CertError::BadSignature(crate::CertRole::Intermediate)))
+        );
     }
 
     #[test]
@@ -389,7 +398,7 @@ mod tests {
             ResponderHandshake::respond(&hello, fixed(6), &fixed(9), &s.chain).unwrap();
         let verifier = CertVerifier::new(s.root.public, 1_500);
         let result = client.process(&server_hello, &verifier, &s.noise_key, &s.payload);
-        assert_eq!(result.err(), Some(Error::CertKeyMismatch));
+        assert_eq!(result.err(), Some(Error::Cert(CertError::KeyMismatch)));
     }
 
     #[test]
@@ -406,7 +415,7 @@ mod tests {
         let (client, _) = InitiatorHandshake::start(fixed(5));
         assert_eq!(
             client.process(&tampered, &verifier, &s.noise_key, &s.payload).err(),
-            Some(Error::BadMac("ServerHello static key"))
+            Some(Error::Crypto(CryptoError::BadMac("ServerHello static key")))
         );
 
         for bad in [
@@ -425,7 +434,7 @@ mod tests {
             let (client, _) = InitiatorHandshake::start(fixed(5));
             assert!(matches!(
                 client.process(&bad, &verifier, &s.noise_key, &s.payload),
-                Err(Error::Handshake(_))
+                Err(Error::Noise(NoiseError::Handshake(_)))
             ));
         }
         let (client, _) = InitiatorHandshake::start(fixed(5));
@@ -442,7 +451,7 @@ mod tests {
                 &s.server_static,
                 &s.chain
             ),
-            Err(Error::Handshake(_))
+            Err(Error::Noise(NoiseError::Handshake(_)))
         ));
         let (client, hello) = InitiatorHandshake::start(fixed(5));
         let (server, server_hello) =
@@ -453,7 +462,7 @@ mod tests {
         parsed.client_finish.as_mut().unwrap().payload.as_mut().unwrap()[0] ^= 1;
         assert_eq!(
             server.process(&parsed.encode_to_vec()).err(),
-            Some(Error::BadMac("ClientFinish payload"))
+            Some(Error::Crypto(CryptoError::BadMac("ClientFinish payload")))
         );
     }
 

@@ -4,7 +4,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::{Error, Result, crypto};
+use crate::{Error, NoiseError, Result, crypto};
 
 /// One direction: a key and the counter of the next frame.
 #[derive(Clone)]
@@ -17,7 +17,7 @@ impl CipherState {
     /// The counter for this frame; the next frame uses the following one.
     fn next(&mut self) -> Result<u32> {
         let n = self.counter;
-        self.counter = n.checked_add(1).ok_or(Error::NonceExhausted)?;
+        self.counter = n.checked_add(1).ok_or(Error::Noise(NoiseError::NonceExhausted))?;
         Ok(n)
     }
 }
@@ -51,7 +51,7 @@ impl Transport {
     ///
     /// # Errors
     ///
-    /// [`Error::NonceExhausted`] after 2^32 frames.
+    /// [`NoiseError::NonceExhausted`] after 2^32 frames.
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
         let n = self.write.next()?;
         crypto::aes_gcm_encrypt(&self.write.key, n, &[], plaintext)
@@ -64,8 +64,8 @@ impl Transport {
     ///
     /// # Errors
     ///
-    /// [`Error::BadMac`] if the frame does not decrypt, [`Error::NonceExhausted`] after 2^32
-    /// frames.
+    /// [`crate::CryptoError::BadMac`] if the frame does not decrypt, [`NoiseError::NonceExhausted`]
+    /// after 2^32 frames.
     pub fn decrypt(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>> {
         let n = self.read.next()?;
         crypto::aes_gcm_decrypt(&self.read.key, n, &[], ciphertext, "transport frame")
@@ -87,6 +87,7 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CryptoError;
 
     fn pair() -> (Transport, Transport) {
         let a = Zeroizing::new([1u8; 32]);
@@ -114,7 +115,10 @@ mod tests {
         let mut first = client.encrypt(b"one").unwrap();
         let second = client.encrypt(b"two").unwrap();
         first[0] ^= 1;
-        assert_eq!(server.decrypt(&first), Err(Error::BadMac("transport frame")));
+        assert_eq!(
+            server.decrypt(&first),
+            Err(Error::Crypto(CryptoError::BadMac("transport frame")))
+        );
         assert_eq!(server.decrypt(&second).unwrap(), b"two");
         // A replayed frame is refused (its counter is past).
         assert!(server.decrypt(&second).is_err());
@@ -124,7 +128,7 @@ mod tests {
     fn counters_do_not_wrap() {
         let (mut client, _) = pair();
         client.write.counter = u32::MAX;
-        assert_eq!(client.encrypt(b"x"), Err(Error::NonceExhausted));
+        assert_eq!(client.encrypt(b"x"), Err(Error::Noise(NoiseError::NonceExhausted)));
     }
 
     #[test]

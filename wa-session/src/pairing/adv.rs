@@ -22,7 +22,7 @@ use wa_proto::{
     proto::adv::{DeviceIdentity, EncryptionType, SignedDeviceIdentity, SignedDeviceIdentityHmac},
 };
 
-use crate::{Error, KeyPair, PublicKey, Result};
+use crate::{Error, KeyPair, PairingError, PublicKey, Result};
 
 /// Prefix of the message the account key signs.
 pub const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
@@ -134,8 +134,8 @@ pub struct VerifiedPairing {
 ///
 /// # Errors
 ///
-/// [`Error::Malformed`] if a layer does not decode or misses a field, [`Error::AdvHmacMismatch`],
-/// [`Error::AdvAccountSignature`].
+/// [`Error::Malformed`] if a layer does not decode or misses a field,
+/// [`PairingError::HmacMismatch`], [`PairingError::AccountSignature`].
 pub fn verify_pair_success(
     device_identity: &[u8],
     adv_secret: &[u8; 32],
@@ -152,7 +152,7 @@ pub fn verify_pair_success(
     let prefix: &[u8] = if hosted { &HOSTED_PREFIX } else { &[] };
     hmac_sha256(adv_secret, &[prefix, &signed_bytes])
         .verify_slice(&hmac)
-        .map_err(|_| Error::AdvHmacMismatch)?;
+        .map_err(|_| Error::Pairing(PairingError::HmacMismatch))?;
 
     let mut signed: SignedDeviceIdentity = decode(&signed_bytes, "SignedDeviceIdentity")?;
     let details = signed
@@ -174,7 +174,7 @@ pub fn verify_pair_success(
         .ok_or_else(|| Error::malformed("DeviceIdentity", "no key index"))?;
     account_key
         .verify(&account_message(hosted, &details, &identity.public), account_signature)
-        .map_err(|_| Error::AdvAccountSignature)?;
+        .map_err(|_| Error::Pairing(PairingError::AccountSignature))?;
 
     let signature = identity.sign(&device_message(&details, &identity.public, &account_key), rng);
     signed.device_signature = Some(signature.to_vec());
@@ -206,8 +206,8 @@ pub fn pair_device_sign(iq_id: &str, pairing: &VerifiedPairing) -> Node {
 #[must_use]
 pub fn pair_error(iq_id: &str, error: &Error) -> Node {
     let (code, text) = match error {
-        Error::AdvHmacMismatch => ("401", "hmac-mismatch"),
-        Error::AdvAccountSignature => ("401", "signature-mismatch"),
+        Error::Pairing(PairingError::HmacMismatch) => ("401", "hmac-mismatch"),
+        Error::Pairing(PairingError::AccountSignature) => ("401", "signature-mismatch"),
         _ => ("500", "internal-error"),
     };
     Node::builder("iq")
@@ -270,7 +270,7 @@ pub fn sign_device_identity(
 /// # Errors
 ///
 /// [`Error::Malformed`] if there is no `pair-device-sign/device-identity` with bytes,
-/// [`Error::AdvKeyIndex`] if its key index is missing or another one.
+/// [`PairingError::KeyIndex`] if its key index is missing or another one.
 pub fn device_identity_of_reply(iq: &Node, key_index: u32) -> Result<&[u8]> {
     let identity = iq
         .child("pair-device-sign")
@@ -278,7 +278,7 @@ pub fn device_identity_of_reply(iq: &Node, key_index: u32) -> Result<&[u8]> {
         .ok_or_else(|| Error::malformed("pair-device-sign", "no <device-identity>"))?;
     let found = identity.attr_opt_str("key-index").ok().flatten().and_then(|k| k.parse().ok());
     if found != Some(key_index) {
-        return Err(Error::AdvKeyIndex { expected: key_index, found });
+        return Err(Error::Pairing(PairingError::KeyIndex { expected: key_index, found }));
     }
     identity
         .content_bytes()
@@ -292,8 +292,8 @@ pub fn device_identity_of_reply(iq: &Node, key_index: u32) -> Result<&[u8]> {
 /// # Errors
 ///
 /// [`Error::Malformed`] if the answer does not decode or has no signature,
-/// [`Error::AdvMismatch`] if it differs from what was sent, [`Error::AdvDeviceSignature`] if the
-/// signature does not verify.
+/// [`PairingError::Mismatch`] if it differs from what was sent, [`PairingError::DeviceSignature`]
+/// if the signature does not verify.
 pub fn verify_device_signature(
     returned: &[u8],
     sent_details: &[u8],
@@ -302,19 +302,19 @@ pub fn verify_device_signature(
 ) -> Result<()> {
     let identity: SignedDeviceIdentity = decode(returned, "SignedDeviceIdentity")?;
     if identity.details.as_deref() != Some(sent_details) {
-        return Err(Error::AdvMismatch("device-identity details differ"));
+        return Err(Error::Pairing(PairingError::Mismatch("device-identity details differ")));
     }
     if let Some(key) = identity.account_signature_key.as_deref()
         && key != account_key.as_bytes()
     {
-        return Err(Error::AdvMismatch("account signature key differs"));
+        return Err(Error::Pairing(PairingError::Mismatch("account signature key differs")));
     }
     let signature = identity
         .device_signature
         .ok_or_else(|| Error::malformed("SignedDeviceIdentity", "no device signature"))?;
     device_identity
         .verify(&device_message(sent_details, device_identity, account_key), &signature)
-        .map_err(|_| Error::AdvDeviceSignature)
+        .map_err(|_| Error::Pairing(PairingError::DeviceSignature))
 }
 
 #[cfg(test)]
@@ -389,7 +389,7 @@ mod tests {
     fn companion_refuses_a_bad_hmac() {
         let mut s = setup();
         let err = verify_pair_success(&s.wrapped, &[6; 32], &s.device, &mut s.rng).unwrap_err();
-        assert_eq!(err, Error::AdvHmacMismatch);
+        assert_eq!(err, Error::Pairing(PairingError::HmacMismatch));
         assert_eq!(
             pair_error("p1", &err).child("error").unwrap().attr_str("text").unwrap(),
             "hmac-mismatch"
@@ -399,7 +399,7 @@ mod tests {
         let zero = wrapped.encode_to_vec();
         assert_eq!(
             verify_pair_success(&zero, &ADV, &s.device, &mut s.rng),
-            Err(Error::AdvHmacMismatch)
+            Err(Error::Pairing(PairingError::HmacMismatch))
         );
     }
 
@@ -410,7 +410,7 @@ mod tests {
         let other = KeyPair::generate(&mut s.rng);
         assert_eq!(
             verify_pair_success(&s.wrapped, &ADV, &other, &mut s.rng),
-            Err(Error::AdvAccountSignature)
+            Err(Error::Pairing(PairingError::AccountSignature))
         );
         // A zeroed account signature under a valid HMAC.
         let wrapped = SignedDeviceIdentityHmac::decode(s.wrapped.as_slice()).unwrap();
@@ -425,7 +425,7 @@ mod tests {
         }
         .encode_to_vec();
         let err = verify_pair_success(&forged, &ADV, &s.device, &mut s.rng).unwrap_err();
-        assert_eq!(err, Error::AdvAccountSignature);
+        assert_eq!(err, Error::Pairing(PairingError::AccountSignature));
         assert_eq!(
             pair_error("p1", &err).child("error").unwrap().attr_str("text").unwrap(),
             "signature-mismatch"
@@ -443,7 +443,7 @@ mod tests {
         let reply = pair_device_sign("p1", &verified);
         assert_eq!(
             device_identity_of_reply(&reply, 4),
-            Err(Error::AdvKeyIndex { expected: 4, found: Some(3) })
+            Err(Error::Pairing(PairingError::KeyIndex { expected: 4, found: Some(3) }))
         );
         let no_index = Node::builder("iq")
             .children([Node::builder("pair-device-sign")
@@ -452,7 +452,7 @@ mod tests {
             .build();
         assert_eq!(
             device_identity_of_reply(&no_index, 3),
-            Err(Error::AdvKeyIndex { expected: 3, found: None })
+            Err(Error::Pairing(PairingError::KeyIndex { expected: 3, found: None }))
         );
         assert!(matches!(
             device_identity_of_reply(&Node::new("iq"), 3),
@@ -464,11 +464,11 @@ mod tests {
         let other = KeyPair::generate(&mut s.rng).public;
         assert_eq!(
             verify_device_signature(answer, &s.details, &account, &other),
-            Err(Error::AdvDeviceSignature)
+            Err(Error::Pairing(PairingError::DeviceSignature))
         );
         assert_eq!(
             verify_device_signature(answer, b"x", &account, &device),
-            Err(Error::AdvMismatch("device-identity details differ"))
+            Err(Error::Pairing(PairingError::Mismatch("device-identity details differ")))
         );
         let mut signed = SignedDeviceIdentity::decode(answer).unwrap();
         for signature in [Some(vec![0; 64]), Some(vec![7; 64])] {
@@ -476,7 +476,7 @@ mod tests {
             let bytes = signed.encode_to_vec();
             assert_eq!(
                 verify_device_signature(&bytes, &s.details, &account, &device),
-                Err(Error::AdvDeviceSignature)
+                Err(Error::Pairing(PairingError::DeviceSignature))
             );
         }
         signed.device_signature = None;
@@ -489,7 +489,7 @@ mod tests {
         let bytes = signed.encode_to_vec();
         assert_eq!(
             verify_device_signature(&bytes, &s.details, &account, &device),
-            Err(Error::AdvMismatch("account signature key differs"))
+            Err(Error::Pairing(PairingError::Mismatch("account signature key differs")))
         );
     }
 }

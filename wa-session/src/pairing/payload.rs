@@ -16,7 +16,7 @@ use wa_proto::proto::{
     },
 };
 
-use crate::{Error, Result, credentials::DeviceCredentials};
+use crate::{ConnectionError, Error, Result, credentials::DeviceCredentials};
 
 /// A WhatsApp Web version, `primary.secondary.tertiary`. The server answers a stale one with
 /// `<failure reason="405">`, so it is configuration, replaceable at run time.
@@ -178,13 +178,14 @@ pub fn registration_payload(
 ///
 /// # Errors
 ///
-/// [`Error::NotPaired`] if the credentials have no account, [`Error::Malformed`] if the account's
-/// JID user is not a phone number.
+/// [`ConnectionError::NotPaired`] if the credentials have no account, [`Error::Malformed`] if the
+/// account's JID user is not a phone number.
 pub fn login_payload(
     credentials: &DeviceCredentials,
     version: ClientVersion,
 ) -> Result<ClientPayload> {
-    let account = credentials.account.as_ref().ok_or(Error::NotPaired)?;
+    let account =
+        credentials.account.as_ref().ok_or(Error::Connection(ConnectionError::NotPaired))?;
     let username = account.jid.user.parse::<u64>().map_err(|_| {
         Error::malformed("device credentials", "the account JID is not a phone number")
     })?;

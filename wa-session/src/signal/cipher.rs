@@ -11,7 +11,7 @@ use super::{
     state::SessionRecord,
 };
 use crate::{
-    Error, Result,
+    Error, Result, SignalError,
     store::{MessageCommit, ProtocolAddress, SenderKeyName, SignalStore},
 };
 
@@ -23,7 +23,7 @@ async fn check_trust<S: SignalStore + ?Sized>(
     if store.is_trusted_identity(address, key).await? {
         Ok(())
     } else {
-        Err(Error::UntrustedIdentity { address: address.to_string() })
+        Err(Error::Signal(SignalError::UntrustedIdentity { address: address.to_string() }))
     }
 }
 
@@ -70,11 +70,10 @@ pub async fn encrypt<S: SignalStore + ?Sized>(
     address: &ProtocolAddress,
     plaintext: &[u8],
 ) -> Result<CiphertextMessage> {
-    let mut record = store
-        .session(address)
-        .await?
-        .filter(SessionRecord::has_current_session)
-        .ok_or_else(|| Error::NoSession { address: address.to_string() })?;
+    let mut record =
+        store.session(address).await?.filter(SessionRecord::has_current_session).ok_or_else(
+            || Error::Signal(SignalError::NoSession { address: address.to_string() }),
+        )?;
     if let Some(remote) = record.remote_identity() {
         check_trust(store, address, &remote).await?;
     }
@@ -113,9 +112,11 @@ pub async fn decrypt_message_uncommitted<S: SignalStore + ?Sized>(
     let mut record = store
         .session(address)
         .await?
-        .ok_or_else(|| Error::NoSession { address: address.to_string() })?;
+        .ok_or_else(|| Error::Signal(SignalError::NoSession { address: address.to_string() }))?;
     let plaintext = session::decrypt(&mut record, &message, rng).map_err(|error| match error {
-        Error::NoSession { .. } => Error::NoSession { address: address.to_string() },
+        Error::Signal(SignalError::NoSession { .. }) => {
+            Error::Signal(SignalError::NoSession { address: address.to_string() })
+        }
         other => other,
     })?;
     if let Some(remote) = record.remote_identity() {
@@ -221,10 +222,9 @@ pub async fn group_encrypt<S: SignalStore + ?Sized>(
     plaintext: &[u8],
     rng: &mut (impl CryptoRng + Send),
 ) -> Result<SenderKeyMessage> {
-    let mut record = store
-        .sender_key(name)
-        .await?
-        .ok_or_else(|| Error::NoSenderKey { name: name.to_string(), key_id: None })?;
+    let mut record = store.sender_key(name).await?.ok_or_else(|| {
+        Error::Signal(SignalError::NoSenderKey { name: name.to_string(), key_id: None })
+    })?;
     let message = record.encrypt(plaintext, rng).map_err(|error| rename(error, name))?;
     store
         .commit(MessageCommit {
@@ -237,7 +237,9 @@ pub async fn group_encrypt<S: SignalStore + ?Sized>(
 
 fn rename(error: Error, name: &SenderKeyName) -> Error {
     match error {
-        Error::NoSenderKey { key_id, .. } => Error::NoSenderKey { name: name.to_string(), key_id },
+        Error::Signal(SignalError::NoSenderKey { key_id, .. }) => {
+            Error::Signal(SignalError::NoSenderKey { name: name.to_string(), key_id })
+        }
         other => other,
     }
 }
@@ -250,7 +252,10 @@ pub async fn group_decrypt<S: SignalStore + ?Sized>(
 ) -> Result<Vec<u8>> {
     let message = SenderKeyMessage::deserialize(bytes)?;
     let mut record: SenderKeyRecord = store.sender_key(name).await?.ok_or_else(|| {
-        Error::NoSenderKey { name: name.to_string(), key_id: Some(message.key_id) }
+        Error::Signal(SignalError::NoSenderKey {
+            name: name.to_string(),
+            key_id: Some(message.key_id),
+        })
     })?;
     let plaintext = record.decrypt(&message).map_err(|error| rename(error, name))?;
     store

@@ -6,7 +6,10 @@ use prost::Message as _;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::{Error, IdentityKey, PublicKey, Result, crypto::hmac_sha256, proto::wire};
+use crate::{
+    CryptoError, Error, IdentityKey, PublicKey, Result, SignalError, crypto::hmac_sha256,
+    proto::wire,
+};
 
 /// The protocol version this crate speaks (Signal v3, no post-quantum keys).
 pub const CIPHERTEXT_VERSION: u8 = 3;
@@ -20,7 +23,7 @@ pub const SIGNATURE_LENGTH: usize = 64;
 fn check_version(bytes: &[u8], what: &'static str) -> Result<()> {
     let first = *bytes.first().ok_or_else(|| Error::malformed(what, "empty"))?;
     if first >> 4 != CIPHERTEXT_VERSION {
-        return Err(Error::UnsupportedVersion(first));
+        return Err(Error::Signal(SignalError::UnsupportedVersion(first)));
     }
     Ok(())
 }
@@ -133,7 +136,11 @@ impl SignalMessage {
     ) -> Result<()> {
         let (body, mac) = self.serialized.split_at(self.serialized.len() - MAC_LENGTH);
         let expected = Self::mac(mac_key, sender, receiver, body);
-        if bool::from(expected.ct_eq(mac)) { Ok(()) } else { Err(Error::BadMac(Self::WHAT)) }
+        if bool::from(expected.ct_eq(mac)) {
+            Ok(())
+        } else {
+            Err(Error::Crypto(CryptoError::BadMac(Self::WHAT)))
+        }
     }
 
     /// The bytes on the wire.
@@ -377,7 +384,10 @@ mod tests {
             assert!(SenderKeyMessage::deserialize(bytes).is_err());
             assert!(SenderKeyDistributionMessage::deserialize(bytes).is_err());
         }
-        assert_eq!(SignalMessage::deserialize(&[0x43; 20]), Err(Error::UnsupportedVersion(0x43)));
+        assert_eq!(
+            SignalMessage::deserialize(&[0x43; 20]),
+            Err(Error::Signal(SignalError::UnsupportedVersion(0x43)))
+        );
     }
 
     #[test]
@@ -390,7 +400,10 @@ mod tests {
         assert_eq!(parsed, msg);
         assert_eq!(parsed.serialized()[0], 0x33);
         assert!(parsed.verify_mac(&[9; 32], &a, &b).is_ok());
-        assert_eq!(parsed.verify_mac(&[9; 32], &b, &a), Err(Error::BadMac("SignalMessage")));
+        assert_eq!(
+            parsed.verify_mac(&[9; 32], &b, &a),
+            Err(Error::Crypto(CryptoError::BadMac("SignalMessage")))
+        );
         assert!(parsed.verify_mac(&[8; 32], &a, &b).is_err());
         let mut bad = msg.serialized().to_vec();
         let last = bad.len() - 1;

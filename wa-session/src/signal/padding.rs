@@ -3,7 +3,7 @@
 
 use rand_core::CryptoRng;
 
-use crate::{Error, Result};
+use crate::{CryptoError, Error, Result};
 
 /// Appends 1 to 15 bytes of padding to `plaintext`.
 pub fn pad(plaintext: &[u8], rng: &mut impl CryptoRng) -> Vec<u8> {
@@ -22,9 +22,11 @@ pub fn pad(plaintext: &[u8], rng: &mut impl CryptoRng) -> Vec<u8> {
 /// Like the other clients, this trusts the count (the message MAC already authenticated it) but
 /// refuses a count of zero or one longer than the data.
 pub fn unpad(padded: &[u8]) -> Result<&[u8]> {
-    let n = usize::from(*padded.last().ok_or(Error::BadPadding("message padding"))?);
+    let n = usize::from(
+        *padded.last().ok_or(Error::Crypto(CryptoError::BadPadding("message padding")))?,
+    );
     if n == 0 || n > padded.len() {
-        return Err(Error::BadPadding("message padding"));
+        return Err(Error::Crypto(CryptoError::BadPadding("message padding")));
     }
     Ok(&padded[..padded.len() - n])
 }

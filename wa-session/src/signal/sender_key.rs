@@ -13,7 +13,7 @@ use super::{
     state::{array32, seeds_from_proto, seeds_to_proto},
 };
 use crate::{
-    Error, KeyPair, PrivateKey, PublicKey, Result,
+    Error, KeyPair, PrivateKey, PublicKey, Result, SignalError,
     crypto::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf},
     proto::record,
 };
@@ -124,15 +124,13 @@ impl SenderKeyRecord {
         plaintext: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<SenderKeyMessage> {
-        let state = self
-            .states
-            .first_mut()
-            .filter(|state| state.signing_private.is_some())
-            .ok_or_else(|| Error::NoSenderKey { name: "own".to_owned(), key_id: None })?;
-        let signing = state
-            .signing_private
-            .clone()
-            .ok_or_else(|| Error::NoSenderKey { name: "own".to_owned(), key_id: None })?;
+        let state =
+            self.states.first_mut().filter(|state| state.signing_private.is_some()).ok_or_else(
+                || Error::Signal(SignalError::NoSenderKey { name: "own".to_owned(), key_id: None }),
+            )?;
+        let signing = state.signing_private.clone().ok_or_else(|| {
+            Error::Signal(SignalError::NoSenderKey { name: "own".to_owned(), key_id: None })
+        })?;
         let chain_key = state.chain_key.clone();
         let (iv, key) = group_keys(&chain_key.seed());
         let ciphertext = aes_cbc_encrypt(&key, &iv, plaintext);
@@ -144,7 +142,12 @@ impl SenderKeyRecord {
     pub fn decrypt(&mut self, message: &SenderKeyMessage) -> Result<Vec<u8>> {
         let position =
             self.states.iter().position(|state| state.key_id == message.key_id).ok_or_else(
-                || Error::NoSenderKey { name: "sender".to_owned(), key_id: Some(message.key_id) },
+                || {
+                    Error::Signal(SignalError::NoSenderKey {
+                        name: "sender".to_owned(),
+                        key_id: Some(message.key_id),
+                    })
+                },
             )?;
         let mut state = self.states[position].clone();
         message.verify_signature(&state.signing_public)?;
@@ -153,13 +156,13 @@ impl SenderKeyRecord {
             state
                 .skipped
                 .take(message.iteration)
-                .ok_or(Error::DuplicateMessage { index: message.iteration })?
+                .ok_or(Error::Signal(SignalError::DuplicateMessage { index: message.iteration }))?
         } else {
             if message.iteration - index > MAX_FORWARD_JUMPS {
-                return Err(Error::TooFarAhead {
+                return Err(Error::Signal(SignalError::TooFarAhead {
                     index: message.iteration,
                     limit: MAX_FORWARD_JUMPS,
-                });
+                }));
             }
             let mut chain_key = state.chain_key.clone();
             while chain_key.index() < message.iteration {

@@ -15,7 +15,7 @@ use super::{
     state::{PendingPreKey, SenderChain, SessionRecord, SessionState},
 };
 use crate::{
-    Error, IdentityKey, IdentityKeyPair, KeyPair, PublicKey, Result,
+    Error, IdentityKey, IdentityKeyPair, KeyPair, PublicKey, Result, SignalError,
     crypto::{aes_cbc_decrypt, aes_cbc_encrypt, hkdf, split},
 };
 
@@ -107,10 +107,9 @@ pub fn initiate(
 
 /// Encrypts `plaintext` (already padded by the caller) with the current session.
 pub fn encrypt(record: &mut SessionRecord, plaintext: &[u8]) -> Result<CiphertextMessage> {
-    let state = record
-        .current
-        .as_mut()
-        .ok_or_else(|| Error::NoSession { address: "current record".to_owned() })?;
+    let state = record.current.as_mut().ok_or_else(|| {
+        Error::Signal(SignalError::NoSession { address: "current record".to_owned() })
+    })?;
     let chain_key = state.sender_chain.chain_key.clone();
     if chain_key.index() == u32::MAX {
         return Err(Error::malformed("session", "sending chain exhausted"));
@@ -167,11 +166,14 @@ fn message_keys(
     if counter < index {
         return match chain.skipped.take(counter) {
             Some(seed) => Ok(MessageKeys::from_seed(&seed)),
-            None => Err(Error::DuplicateMessage { index: counter }),
+            None => Err(Error::Signal(SignalError::DuplicateMessage { index: counter })),
         };
     }
     if counter - index > MAX_FORWARD_JUMPS {
-        return Err(Error::TooFarAhead { index: counter, limit: MAX_FORWARD_JUMPS });
+        return Err(Error::Signal(SignalError::TooFarAhead {
+            index: counter,
+            limit: MAX_FORWARD_JUMPS,
+        }));
     }
     let mut chain_key = chain.chain_key.clone();
     while chain_key.index() < counter {
@@ -222,7 +224,9 @@ pub fn decrypt(
             return Ok(plaintext);
         }
     }
-    Err(first_error.unwrap_or_else(|| Error::NoSession { address: "current record".to_owned() }))
+    Err(first_error.unwrap_or_else(|| {
+        Error::Signal(SignalError::NoSession { address: "current record".to_owned() })
+    }))
 }
 
 /// What [`decrypt_pre_key`] needs from the key stores, looked up by the ids in the message.
@@ -272,10 +276,13 @@ pub fn decrypt_pre_key(
             remote_identity: message.identity_key,
         });
     }
-    let signed =
-        pre_keys.signed_pre_key.ok_or(Error::UnknownSignedPreKey(message.signed_pre_key_id))?;
+    let signed = pre_keys
+        .signed_pre_key
+        .ok_or(Error::Signal(SignalError::UnknownSignedPreKey(message.signed_pre_key_id)))?;
     let one_time = match message.pre_key_id {
-        Some(id) => Some(pre_keys.one_time_pre_key.ok_or(Error::UnknownPreKey(id))?),
+        Some(id) => {
+            Some(pre_keys.one_time_pre_key.ok_or(Error::Signal(SignalError::UnknownPreKey(id)))?)
+        }
         None => None,
     };
     let mut agreements = vec![

@@ -19,7 +19,7 @@ use rand_core::{CryptoRng, Infallible, TryCryptoRng, TryRng};
 
 use super::{DeviceStore, MessageCommit, ProtocolAddress, SenderKeyName, SignalStore};
 use crate::{
-    Error, KeyPair, PrivateKey,
+    CryptoError, Error, KeyPair, PrivateKey, SignalError,
     credentials::{DeviceCredentials, PairedAccount},
     signal::{
         PreKeyBundle, PreKeyRecord, SessionRecord, SignedPreKeyRecord, cipher, generate_pre_keys,
@@ -260,12 +260,15 @@ pub async fn conversation<S: SignalStore>(alice: S, bob: S, bob_keys: PeerKeys) 
     bob.save_pre_key(&bob_keys.one_time).await.unwrap();
     let (to_bob, to_alice) = (address("bob"), address("alice"));
 
-    assert!(matches!(cipher::encrypt(&alice, &to_bob, b"x").await, Err(Error::NoSession { .. })));
+    assert!(matches!(
+        cipher::encrypt(&alice, &to_bob, b"x").await,
+        Err(Error::Signal(SignalError::NoSession { .. }))
+    ));
     let mut forged = bob_keys.bundle.clone();
     forged.signed_pre_key_signature[5] ^= 1;
     assert!(matches!(
         cipher::process_pre_key_bundle(&alice, &to_bob, &forged, &mut rng).await,
-        Err(Error::BadSignature(_))
+        Err(Error::Crypto(CryptoError::BadSignature(_)))
     ));
     assert!(alice.session(&to_bob).await.unwrap().is_none(), "nothing written on failure");
 
@@ -289,7 +292,7 @@ pub async fn conversation<S: SignalStore>(alice: S, bob: S, bob_keys: PeerKeys) 
     assert_eq!(bob.identity(&to_alice).await.unwrap(), Some(device(1).identity.public));
     assert!(matches!(
         cipher::decrypt_pre_key_message(&bob, &to_alice, first.serialized(), &mut rng).await,
-        Err(Error::DuplicateMessage { index: 0 })
+        Err(Error::Signal(SignalError::DuplicateMessage { index: 0 }))
     ));
     assert_eq!(
         cipher::decrypt_pre_key_message(&bob, &to_alice, second.serialized(), &mut rng)
@@ -311,7 +314,7 @@ pub async fn conversation<S: SignalStore>(alice: S, bob: S, bob_keys: PeerKeys) 
     );
     assert!(matches!(
         cipher::decrypt_message(&alice, &to_bob, reply.serialized(), &mut rng).await,
-        Err(Error::DuplicateMessage { .. })
+        Err(Error::Signal(SignalError::DuplicateMessage { .. }))
     ));
     let after = cipher::encrypt(&alice, &to_bob, b"now a msg").await.unwrap();
     assert_eq!(after.enc_type(), "msg", "an answered session stops announcing X3DH");
@@ -331,12 +334,12 @@ pub async fn conversation<S: SignalStore>(alice: S, bob: S, bob_keys: PeerKeys) 
     assert_eq!(cipher::group_decrypt(&bob, &group, g1.serialized()).await.unwrap(), b"group one");
     assert!(matches!(
         cipher::group_decrypt(&bob, &group, g1.serialized()).await,
-        Err(Error::DuplicateMessage { index: 0 })
+        Err(Error::Signal(SignalError::DuplicateMessage { index: 0 }))
     ));
     let stranger = SenderKeyName::new("120363@g.us", address("carol"));
     assert!(matches!(
         cipher::group_decrypt(&bob, &stranger, g1.serialized()).await,
-        Err(Error::NoSenderKey { .. })
+        Err(Error::Signal(SignalError::NoSenderKey { .. }))
     ));
 }
 

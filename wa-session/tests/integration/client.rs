@@ -151,7 +151,10 @@ async fn pairs_by_qr_logs_in_uploads_prekeys_and_restarts_from_the_store() {
     client.close();
     assert_eq!(disconnected(&mut events).await, (DisconnectReason::ClosedByClient, None));
     ends(&mut events).await;
-    assert!(matches!(client.iq(Node::new("iq")).await, Err(wa_session::Error::NotConnected)));
+    assert!(matches!(
+        client.iq(Node::new("iq")).await,
+        Err(wa_session::Error::Connection(wa_session::ConnectionError::NotConnected))
+    ));
 
     // A restart with the stored credentials logs in: no QR, no second upload.
     let (client, mut events) = Client::start(config(&sim, &url, 11), store.clone()).await.unwrap();
@@ -303,7 +306,10 @@ async fn logout_removes_the_companion_and_forgets_the_credentials() {
     ends(&mut events).await;
     assert!(sim.devices(PHONE).unwrap()[1].removed);
     assert_eq!(store.credentials().await.unwrap(), None);
-    assert!(matches!(client.logout().await, Err(wa_session::Error::NotPaired)));
+    assert!(matches!(
+        client.logout().await,
+        Err(wa_session::Error::Connection(wa_session::ConnectionError::NotPaired))
+    ));
 }
 
 /// A TLS terminator in front of the simulator, with a fresh self-signed certificate for

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use rand::{RngExt as _, SeedableRng as _, rngs::StdRng};
 use wa_session::{
-    Error, KeyPair,
+    CryptoError, Error, KeyPair, MediaError,
     client::{Client, Config, Event, Events, MediaKind, MediaOptions, VOICE_NOTE_MIMETYPE},
     media::{self, MediaType},
     signal::generate_registration_id,
@@ -139,43 +139,61 @@ async fn refusals_are_typed_errors() {
     image.media_key = Some(key.to_vec());
     image.file_enc_sha256 = Some(info.file_enc_sha256.to_vec());
     image.file_sha256 = Some(info.file_sha256.to_vec());
-    assert_eq!(client.download_to_vec(&tampered).await, Err(Error::BadMac("media blob")));
+    assert_eq!(
+        client.download_to_vec(&tampered).await,
+        Err(Error::Crypto(CryptoError::BadMac("media blob")))
+    );
 
     // Another media key: the MAC does not verify either.
     let mut wrong_key = message.clone();
     wrong_key.image_message.as_mut().unwrap().media_key = Some(vec![1; 32]);
-    assert_eq!(client.download_to_vec(&wrong_key).await, Err(Error::BadMac("media blob")));
+    assert_eq!(
+        client.download_to_vec(&wrong_key).await,
+        Err(Error::Crypto(CryptoError::BadMac("media blob")))
+    );
 
     // The announced hashes do not match the blob.
     let mut wrong = message.clone();
     wrong.image_message.as_mut().unwrap().file_enc_sha256 = Some(vec![0; 32]);
-    assert_eq!(client.download_to_vec(&wrong).await, Err(Error::MediaHashMismatch("encrypted")));
+    assert_eq!(
+        client.download_to_vec(&wrong).await,
+        Err(Error::Media(MediaError::HashMismatch("encrypted")))
+    );
     let mut wrong = message.clone();
     wrong.image_message.as_mut().unwrap().file_sha256 = Some(vec![0; 32]);
-    assert_eq!(client.download_to_vec(&wrong).await, Err(Error::MediaHashMismatch("plaintext")));
+    assert_eq!(
+        client.download_to_vec(&wrong).await,
+        Err(Error::Media(MediaError::HashMismatch("plaintext")))
+    );
 
     // An unknown blob.
     let mut missing = message.clone();
     let image = missing.image_message.as_mut().unwrap();
     image.direct_path = Some("/v/t62.image/nothing-here".to_owned());
-    assert_eq!(client.download_to_vec(&missing).await, Err(Error::MediaStatus { status: 404 }));
+    assert_eq!(
+        client.download_to_vec(&missing).await,
+        Err(Error::Media(MediaError::Status { status: 404 }))
+    );
 
     // A host sending more than the message announced (the blob of 5000 bytes is 5018).
     let mut short = message.clone();
     short.image_message.as_mut().unwrap().file_length = Some(100);
-    assert_eq!(client.download_to_vec(&short).await, Err(Error::MediaTooLarge { limit: 126 }));
+    assert_eq!(
+        client.download_to_vec(&short).await,
+        Err(Error::Media(MediaError::TooLarge { limit: 126 }))
+    );
 
     // Not a media message at all.
     assert_eq!(
         client.download_to_vec(&wa_proto::proto::e2e::Message::default()).await,
-        Err(Error::NotMedia)
+        Err(Error::Media(MediaError::NotMedia))
     );
 
     // Uploads past the configured limit are refused before anything is sent.
     let big = random(100_001, 2);
     assert_eq!(
         client.upload(MediaKind::Video, big.as_slice()).await.map(|_| ()),
-        Err(Error::MediaTooLarge { limit: 100_000 })
+        Err(Error::Media(MediaError::TooLarge { limit: 100_000 }))
     );
     // And the host's own limit (1 MiB in all) answers 413.
     let (blob, _) = media::encrypt(&key, MediaType::Video, &random(99_000, 3));
@@ -186,7 +204,7 @@ async fn refusals_are_typed_errors() {
             break;
         }
     }
-    assert_eq!(refused, Some(Error::MediaStatus { status: 413 }));
+    assert_eq!(refused, Some(Error::Media(MediaError::Status { status: 413 })));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,10 +212,16 @@ async fn downloads_are_bounded_by_the_configured_maximum() {
     let (_sim, client, _events) = paired(1 << 20, |config| config.max_media_download = 4096).await;
     let uploaded = client.upload_bytes(MediaKind::Document, &random(10_000, 4)).await.unwrap();
     let mut message = uploaded.message(&MediaOptions::default());
-    assert_eq!(client.download_to_vec(&message).await, Err(Error::MediaTooLarge { limit: 4096 }));
+    assert_eq!(
+        client.download_to_vec(&message).await,
+        Err(Error::Media(MediaError::TooLarge { limit: 4096 }))
+    );
     // Without an announced length the limit still holds (here through the Content-Length).
     message.document_message.as_mut().unwrap().file_length = None;
-    assert_eq!(client.download_to_vec(&message).await, Err(Error::MediaTooLarge { limit: 4096 }));
+    assert_eq!(
+        client.download_to_vec(&message).await,
+        Err(Error::Media(MediaError::TooLarge { limit: 4096 }))
+    );
 }
 
 /// A hostile media host on loopback (HTTPS, its own self-signed certificate): to every request it
@@ -268,7 +292,7 @@ async fn a_hostile_host_cannot_make_a_download_read_past_the_limit() {
         tokio::time::timeout(Duration::from_secs(10), client.download(&message, &mut sink))
             .await
             .expect("the download ends by itself");
-    assert_eq!(outcome, Err(Error::MediaTooLarge { limit: 100_000 }));
+    assert_eq!(outcome, Err(Error::Media(MediaError::TooLarge { limit: 100_000 })));
 
     // A host that does not speak HTTP.
     let (port, cert) = hostile_host("SSH-2.0-OpenSSH\r\n").await;
@@ -284,5 +308,5 @@ async fn a_hostile_host_cannot_make_a_download_read_past_the_limit() {
     message.video_message.as_mut().unwrap().url =
         Some(format!("https://127.0.0.1:{port}/v/t62.video/endless"));
     let outcome = client.download_to_vec(&message).await;
-    assert!(matches!(outcome, Err(Error::MediaHttp(_))), "{outcome:?}");
+    assert!(matches!(outcome, Err(Error::Media(MediaError::Http(_)))), "{outcome:?}");
 }

@@ -14,7 +14,7 @@ use wa_proto::{
     proto::e2e::{self, ContextInfo, message::ExtendedTextMessage},
 };
 use wa_session::{
-    Error, KeyPair, PrivateKey, PublicKey,
+    CryptoError, Error, KeyPair, PrivateKey, PublicKey, SignalError,
     message::{self, OwnDevice, ReceiptKind, ReceivedMessage, bundle::protocol_address, receipt},
     signal::{PreKeyBundle, PreKeyRecord, SessionRecord, SignedPreKeyRecord, cipher, padding},
     store::{
@@ -264,7 +264,10 @@ fn alice_and_bob_through_nodes() {
         assert!(b1.store.pre_key(consumed).await.unwrap().is_none());
         let duplicate =
             message::decrypt_message_uncommitted(&b1.store, &b1.own, &to_b1, &mut rng_b1).await;
-        assert!(matches!(duplicate, Err(Error::DuplicateMessage { .. })), "{duplicate:?}");
+        assert!(
+            matches!(duplicate, Err(Error::Signal(SignalError::DuplicateMessage { .. }))),
+            "{duplicate:?}"
+        );
 
         // Alice's other device gets the DeviceSentMessage: from_me, chat = Bob.
         let at_a2 = receive(&a2, &deliver(&sent.node, &a1.own.jid, &a2.own.jid), &mut rng).await;
@@ -285,10 +288,11 @@ fn alice_and_bob_through_nodes() {
         )
         .await
         .unwrap_err();
-        assert!(matches!(again, Error::DuplicateMessage { .. }), "{again:?}");
+        assert!(matches!(again, Error::Signal(SignalError::DuplicateMessage { .. })), "{again:?}");
         assert!(!again.asks_for_retry_receipt());
 
-        // 2. Bob's phone (no device identity) replies quoting Alice; Bob's devices: b1; Alice's: a1, a2.
+        // 2. Bob's phone (no device identity) replies quoting Alice; Bob's devices: b1; Alice's:
+        // a1, a2.
         let reply = e2e::Message {
             extended_text_message: Some(Box::new(ExtendedTextMessage {
                 text: Some("hi alice".into()),
@@ -360,7 +364,7 @@ fn alice_and_bob_through_nodes() {
         }
         let error =
             message::decrypt_message(&b0.store, &b0.own, &tampered, &mut rng).await.unwrap_err();
-        assert!(matches!(error, Error::BadMac(_)), "{error:?}");
+        assert!(matches!(error, Error::Crypto(CryptoError::BadMac(_))), "{error:?}");
         assert!(error.asks_for_retry_receipt());
         assert_eq!(receive(&b0, &genuine, &mut rng).await.message, text("third"));
 
@@ -380,7 +384,7 @@ fn alice_and_bob_through_nodes() {
         let lost_at_b0 = deliver(&lost.node, &a1.own.jid, &b0.own.jid);
         let error =
             message::decrypt_message(&b0.store, &b0.own, &lost_at_b0, &mut rng).await.unwrap_err();
-        assert!(matches!(error, Error::NoSession { .. }), "{error:?}");
+        assert!(matches!(error, Error::Signal(SignalError::NoSession { .. })), "{error:?}");
         assert!(error.asks_for_retry_receipt());
 
         // Bob asks again, with keys (second retry): a fresh one-time prekey he holds.
@@ -609,7 +613,7 @@ fn group_message_with_sender_key_distribution() {
         let b1 = Device::new("5522:1@s.whatsapp.net", "222:1@lid", 4, None).await;
         let error =
             message::decrypt_message(&b1.store, &b1.own, &second, &mut rng).await.unwrap_err();
-        assert!(matches!(error, Error::NoSenderKey { .. }), "{error:?}");
+        assert!(matches!(error, Error::Signal(SignalError::NoSenderKey { .. })), "{error:?}");
         assert!(error.asks_for_retry_receipt());
     });
 }

@@ -7,7 +7,7 @@ use wa_proto::proto::handshake::{
     client_payload::{DevicePairingRegistrationData, UserAgent, user_agent::Platform},
 };
 use wa_session::{
-    CertRole, Error, KeyPair,
+    CertError, CertRole, CryptoError, Error, KeyPair,
     cert::{CertVerifier, ChainSpec},
     noise::{FrameDecoder, FrameEncoder, InitiatorHandshake, ResponderHandshake, Transport},
 };
@@ -137,7 +137,10 @@ fn a_frame_from_another_connection_does_not_decrypt() {
     let (mut a, _) = connect(5, None).unwrap();
     let (mut b, _) = connect(6, None).unwrap();
     let frame = a.client.encrypt(b"hello").unwrap();
-    assert_eq!(b.server.decrypt(&frame), Err(Error::BadMac("transport frame")));
+    assert_eq!(
+        b.server.decrypt(&frame),
+        Err(Error::Crypto(CryptoError::BadMac("transport frame")))
+    );
     // Keys are per direction: a client cannot read its own frames.
     let frame = a.client.encrypt(b"hello").unwrap();
     assert!(a.client.decrypt(&frame).is_err());
@@ -162,13 +165,13 @@ fn initiator_refuses_expired_and_foreign_chains() {
         .build(&server_static.public, &mut rng);
     assert!(matches!(
         run(&old, CertVerifier::new(root.public, NOW), &mut rng),
-        Err(Error::CertExpired { cert: CertRole::Intermediate, .. })
+        Err(Error::Cert(CertError::Expired { cert: CertRole::Intermediate, .. }))
     ));
     let future = ChainSpec::new(&root, KeyPair::generate(&mut rng), NOW + 1, NOW + 100)
         .build(&server_static.public, &mut rng);
     assert!(matches!(
         run(&future, CertVerifier::new(root.public, NOW), &mut rng),
-        Err(Error::CertNotYetValid { cert: CertRole::Intermediate, .. })
+        Err(Error::Cert(CertError::NotYetValid { cert: CertRole::Intermediate, .. }))
     ));
     let good = ChainSpec::new(&root, KeyPair::generate(&mut rng), NOW - 1, NOW + 1)
         .build(&server_static.public, &mut rng);
@@ -176,6 +179,6 @@ fn initiator_refuses_expired_and_foreign_chains() {
     // The same chain is refused under WhatsApp's real root, which did not sign it.
     assert_eq!(
         run(&good, CertVerifier::whatsapp(NOW), &mut rng),
-        Err(Error::CertBadSignature(CertRole::Intermediate))
+        Err(Error::Cert(CertError::BadSignature(CertRole::Intermediate)))
     );
 }

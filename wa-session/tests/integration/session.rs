@@ -1,7 +1,7 @@
 //! Sessions between two wa-session devices, with the pure API.
 
 use wa_session::{
-    Error, KeyPair, PrivateKey,
+    Error, KeyPair, PrivateKey, SignalError,
     signal::{
         CiphertextMessage, PreKeySignalMessage, SessionRecord, SignalMessage, padding, session,
     },
@@ -70,7 +70,7 @@ fn long_shuffled_conversation_and_stable_records() {
         let CiphertextMessage::Whisper(replay) = &sent[0].1 else { panic!("msg expected") };
         assert!(matches!(
             session::decrypt(receiver, replay, &mut rng),
-            Err(Error::DuplicateMessage { .. })
+            Err(Error::Signal(SignalError::DuplicateMessage { .. }))
         ));
         assert_eq!(*receiver.serialize(), *before, "a refused message changes nothing");
         let restored = SessionRecord::deserialize(&receiver.serialize()).unwrap();
