@@ -26,13 +26,14 @@ use tokio::{
 use wa_proto::proto::e2e;
 use zeroize::Zeroizing;
 
-use super::{
-    Client, Config, MediaConn, MediaKind, MediaRef, UploadedMedia, socket::tls_config,
-    upload_path_type,
-};
+use super::{Client, config::Config, socket::tls_config};
 use crate::{
     Error, Result,
-    media::{MediaDecryptor, MediaEncryptor, MediaInfo, MediaType},
+    media::{
+        MediaDecryptor, MediaEncryptor, MediaInfo, MediaType,
+        conn::{MediaConn, upload_path_type},
+        message::{MediaKind, MediaRef, UploadedMedia},
+    },
 };
 
 /// Bytes read from an upload source at a time.
