@@ -41,6 +41,7 @@ mod handle;
 mod inbox;
 mod iq;
 mod media;
+mod media_state;
 mod qr;
 mod reason;
 mod render;
@@ -73,6 +74,7 @@ pub use stanza::ack_for;
 use self::{
     command::{Command, iq_with},
     driver::Driver,
+    media_state::MediaState,
     shared::Shared,
 };
 use crate::{
@@ -94,7 +96,7 @@ pub struct Client {
     shared: Arc<Shared>,
     credentials: Arc<Mutex<DeviceCredentials>>,
     config: Arc<Config>,
-    media: Arc<media::MediaState>,
+    media: Arc<MediaState>,
 }
 
 impl std::fmt::Debug for Client {
@@ -160,7 +162,7 @@ impl Client {
         });
         let credentials = Arc::new(Mutex::new(credentials));
         let backoff = Backoff::new(config.backoff);
-        let media = Arc::new(media::MediaState::new(config.seed));
+        let media = Arc::new(MediaState::new(config.seed));
         let config = Arc::new(config);
         let driver = Driver {
             config: config.clone(),
