@@ -20,7 +20,7 @@ use crate::{
     Caller, Error, Install, MasterKey, PortalTokens, Result, Tenant, TenantInfo, TenantStatus,
     UserId,
     crypto::{OsRandom, Random, TenantKey, aad, control_audit_key},
-    db::{Db, MigrationSet, SqliteFile},
+    db::{Db, MigrationSet, SqliteFile, Tx},
     model::{check_len, validate_member_id},
 };
 
@@ -206,7 +206,7 @@ impl Store {
         );
         self.commit_with_registry_record(tx, &record, now).await?;
         // The portal's administrator reads the tenant's own log, not the registry's.
-        append_to(&db, &self.tenant_audit_key(member_id)?, record.entry(), now).await?;
+        record.append_to(&db, &self.tenant_audit_key(member_id)?, now).await?;
         self.info(member_id).await
     }
 
@@ -351,7 +351,7 @@ impl Store {
     ) -> Result<()> {
         validate_member_id(member_id)?;
         let record = LifecycleRecord::about_tenant(kind, member_id, payload.to_vec());
-        append_to(&self.control, &control_audit_key(&self.master)?, record.entry(), now).await
+        record.append_to(&self.control, &control_audit_key(&self.master)?, now).await
     }
 
     /// Ends every session of a user of a tenant: tokens issued up to `now` (Unix seconds, that second included) are
@@ -609,19 +609,28 @@ impl Store {
         validate_member_id(member_id)?;
         self.tenant_db(member_id).await?.applied_migrations().await
     }
-}
 
-/// Appends one record to the audit log of a schema, in its own transaction.
-async fn append_to(
-    db: &Db,
-    key: &audit::ChainKey,
-    entry: audit::Entry<'_>,
-    now: OffsetDateTime,
-) -> Result<()> {
-    let mut tx = db.write().await?;
-    audit::append(&mut tx, key, entry, now).await?;
-    tx.commit().await?;
-    Ok(())
+    /// Appends `record` to the registry's chain inside `tx` and commits: the registry's change
+    /// and the record saying so land together or not at all.
+    async fn commit_with_registry_record(
+        &self,
+        tx: Tx,
+        record: &LifecycleRecord,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        record.commit_in(tx, &control_audit_key(&self.master)?, now).await
+    }
+
+    /// Appends `record` to the tenant's own chain, in its own transaction.
+    async fn append_to_tenant_log(
+        &self,
+        member_id: &str,
+        record: &LifecycleRecord,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let db = self.tenant_db(member_id).await?;
+        record.append_to(&db, &self.tenant_audit_key(member_id)?, now).await
+    }
 }
 
 fn token_aad(member_id: &str) -> Vec<u8> {

@@ -1,11 +1,14 @@
 //! The lifecycle records of a tenant (installed, uninstalled, purged, plan changed, sessions
 //! revoked): built once, then appended to the registry's chain and, for most, to the tenant's
-//! own, which is what the portal's administrator reads.
+//! own, which is what the portal's administrator reads. The record appends itself to whichever
+//! chain the [`Store`](super::Store) hands it, so this file needs nothing from the store.
 
 use time::OffsetDateTime;
 
-use super::{Store, append_to};
-use crate::{Caller, Result, UserId, crypto::control_audit_key, db::Tx};
+use crate::{
+    Caller, Result, UserId,
+    db::{Db, Tx},
+};
 
 /// One lifecycle record, owning what an [`audit::Entry`] borrows, so that the same record can
 /// go into two chains.
@@ -46,29 +49,30 @@ impl LifecycleRecord {
             payload: &self.payload,
         }
     }
-}
 
-impl Store {
-    /// Appends `record` to the registry's chain inside `tx` and commits: the registry's change
-    /// and the record saying so land together or not at all.
-    pub(super) async fn commit_with_registry_record(
+    /// Appends the record to the audit chain of `db` (sealed with `key`), in its own
+    /// transaction.
+    pub(super) async fn append_to(
         &self,
-        mut tx: Tx,
-        record: &LifecycleRecord,
+        db: &Db,
+        key: &audit::ChainKey,
         now: OffsetDateTime,
     ) -> Result<()> {
-        audit::append(&mut tx, &control_audit_key(&self.master)?, record.entry(), now).await?;
-        tx.commit().await
+        let mut tx = db.write().await?;
+        audit::append(&mut tx, key, self.entry(), now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Appends `record` to the tenant's own chain, in its own transaction.
-    pub(super) async fn append_to_tenant_log(
+    /// Appends the record inside `tx` (to the chain sealed with `key`) and commits: the change
+    /// made in `tx` and the record saying so land together or not at all.
+    pub(super) async fn commit_in(
         &self,
-        member_id: &str,
-        record: &LifecycleRecord,
+        mut tx: Tx,
+        key: &audit::ChainKey,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let db = self.tenant_db(member_id).await?;
-        append_to(&db, &self.tenant_audit_key(member_id)?, record.entry(), now).await
+        audit::append(&mut tx, key, self.entry(), now).await?;
+        tx.commit().await
     }
 }

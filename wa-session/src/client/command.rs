@@ -1,11 +1,12 @@
 //! The one way into the connection loop: the [`Command`]s the client handle, the inbox, sending
-//! and the life-cycle tasks send it, and [`request`] for an iq's answer. Every other client file
-//! imports this one; it imports none of them but the iq matcher's reply type and the reason.
+//! and the life-cycle tasks send it, and [`request`] (or [`iq_with`], within the configured
+//! time) for an iq's answer. Every other client file imports this one; it imports none of them
+//! but the iq matcher's reply type, the reason and the configuration.
 
 use tokio::sync::{mpsc, oneshot};
 use wa_proto::Node;
 
-use super::{DisconnectReason, iq::IqReply};
+use super::{config::Config, iq::IqReply, reason::DisconnectReason};
 use crate::{ConnectionError, Error, Result};
 
 /// What the client handle and the connection's own tasks ask of the connection loop.
@@ -28,4 +29,15 @@ pub(crate) async fn request(commands: &mpsc::UnboundedSender<Command>, node: Nod
         .send(Command::Iq { node, reply })
         .map_err(|_| Error::Connection(ConnectionError::NotConnected))?;
     answer.await.map_err(|_| Error::Connection(ConnectionError::NotConnected))?
+}
+
+/// Sends an iq through `commands` and waits for its answer, at most `config.iq_timeout`.
+pub(crate) async fn iq_with(
+    commands: &mpsc::UnboundedSender<Command>,
+    config: &Config,
+    node: Node,
+) -> Result<Node> {
+    tokio::time::timeout(config.iq_timeout, request(commands, node))
+        .await
+        .map_err(|_| Error::Connection(ConnectionError::Timeout("iq answer")))?
 }

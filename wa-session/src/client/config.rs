@@ -2,7 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use super::{BackoffPolicy, FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT};
+use super::{
+    backoff::BackoffPolicy,
+    qr::{FIRST_QR_TIMEOUT, NEXT_QR_TIMEOUT},
+};
 use crate::{
     PublicKey,
     cert::WA_ROOT_KEY,

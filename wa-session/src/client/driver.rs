@@ -15,12 +15,17 @@ use tracing::{debug, info, warn};
 use wa_proto::Node;
 
 use super::{
-    Backoff, Config, DisconnectReason, Event, PendingAck, QrRotation, Shared,
+    backoff::Backoff,
     command::{Command, request},
+    config::Config,
+    event::{Event, PendingAck},
     handle::Ctx,
     inbox,
     iq::IqMatcher,
+    qr::QrRotation,
+    reason::DisconnectReason,
     render::render,
+    shared::Shared,
     socket::Socket,
     stanza,
 };

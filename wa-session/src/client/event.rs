@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use wa_proto::{Jid, Node, proto::e2e};
 
-use super::{DisconnectReason, command::Command};
+use super::{command::Command, reason::DisconnectReason};
 use crate::{
     Error,
     message::{MessageInfo, Receipt},

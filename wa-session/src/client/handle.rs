@@ -11,8 +11,9 @@ use tokio::{
 use wa_proto::Node;
 
 use super::{
-    Config, Event,
     command::{Command, request},
+    config::Config,
+    event::Event,
 };
 use crate::{ConnectionError, Error, Result, credentials::DeviceCredentials};
 

@@ -16,7 +16,14 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use wa_proto::Node;
 
-use super::{Event, MessageAck, PendingAck, Shared, command::Command, handle::Ctx, stanza};
+use super::{
+    command::Command,
+    event::{Event, MessageAck, PendingAck},
+    handle::Ctx,
+    reason::DisconnectReason,
+    shared::Shared,
+    stanza,
+};
 use crate::{
     Result,
     machine::{MAX_RETRIES, Opened, Resend},
@@ -123,7 +130,7 @@ async fn message<S: SignalStore + DeviceStore + 'static>(
     ctx.emit(Event::Message { info: shown, message, ack: token }).await;
     if confirmed.await.is_err() {
         debug!(id = info.id, "message not confirmed: reconnecting for a redelivery");
-        let _ = ctx.connection.send(Command::End(super::DisconnectReason::MessageNotHandled));
+        let _ = ctx.connection.send(Command::End(DisconnectReason::MessageNotHandled));
         return Ok(false);
     }
     let done = {

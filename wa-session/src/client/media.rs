@@ -5,79 +5,35 @@
 //! HTTP/1.1 is spoken with hyper over the same rustls setup as the WebSocket (so
 //! `Config::tls_roots` also covers a simulator's media host), one connection per request.
 
-use std::sync::{Arc, OnceLock};
-
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::{
     Request, StatusCode,
     body::{Bytes, Incoming},
     header,
 };
-use rand::{SeedableRng as _, rngs::StdRng};
-use rand_core::Rng as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokio::{
     io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _},
     net::TcpStream,
-    sync::Mutex,
     time::{Instant, timeout},
 };
 use wa_proto::proto::e2e;
-use zeroize::Zeroizing;
 
-use super::{
-    Client, Config, MediaConn, MediaKind, MediaRef, UploadedMedia, socket::tls_config,
-    upload_path_type,
-};
+use super::Client;
 use crate::{
     ConnectionError, Error, MediaError, Result,
-    media::{MediaDecryptor, MediaEncryptor, MediaInfo, MediaType},
+    media::{
+        MediaDecryptor, MediaEncryptor, MediaInfo, MediaType,
+        conn::{MediaConn, upload_path_type},
+        message::{MediaKind, MediaRef, UploadedMedia},
+    },
 };
 
 /// Bytes read from an upload source at a time.
 const CHUNK: usize = 64 * 1024;
 /// The most an upload answer (a small JSON object) may take.
 const MAX_ANSWER: usize = 64 * 1024;
-
-/// What the client keeps for media: the cached `media_conn`, the TLS setup, key randomness.
-pub(crate) struct MediaState {
-    conn: Mutex<Option<(MediaConn, Instant)>>,
-    tls: OnceLock<Arc<rustls::ClientConfig>>,
-    rng: std::sync::Mutex<StdRng>,
-}
-
-impl std::fmt::Debug for MediaState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaState").finish_non_exhaustive()
-    }
-}
-
-impl MediaState {
-    pub(crate) fn new(seed: Option<u64>) -> Self {
-        let rng = match seed {
-            // Apart from the connection's own stream, so that media does not shift it.
-            Some(seed) => StdRng::seed_from_u64(seed ^ 0x006d_6564_6961),
-            None => StdRng::from_rng(&mut rand::rng()),
-        };
-        Self { conn: Mutex::new(None), tls: OnceLock::new(), rng: std::sync::Mutex::new(rng) }
-    }
-
-    fn media_key(&self) -> Zeroizing<[u8; 32]> {
-        let mut key = Zeroizing::new([0u8; 32]);
-        self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).fill_bytes(&mut *key);
-        key
-    }
-
-    fn tls(&self, config: &Config) -> Result<Arc<rustls::ClientConfig>> {
-        if let Some(tls) = self.tls.get() {
-            return Ok(tls.clone());
-        }
-        let mut tls = tls_config(config)?;
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(self.tls.get_or_init(|| Arc::new(tls)).clone())
-    }
-}
 
 /// The upload answer: `{"url", "direct_path", ...}`.
 #[derive(Deserialize)]

@@ -41,17 +41,18 @@ mod handle;
 mod inbox;
 mod iq;
 mod media;
+mod media_state;
 mod qr;
 mod reason;
 mod render;
 mod send;
+mod shared;
 mod socket;
 mod stanza;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
 use rand::{SeedableRng as _, rngs::StdRng};
-use rand_core::Rng as _;
 use tokio::sync::{Mutex, mpsc, watch};
 use wa_proto::Node;
 
@@ -71,8 +72,10 @@ pub use send::{Quoted, SentMessage};
 pub use stanza::ack_for;
 
 use self::{
-    command::{Command, request},
+    command::{Command, iq_with},
     driver::Driver,
+    media_state::MediaState,
+    shared::Shared,
 };
 use crate::{
     ConnectionError, Error, Result,
@@ -81,55 +84,6 @@ use crate::{
     pairing::ClientVersion,
     store::{DeviceStore, SignalStore},
 };
-
-/// What the handle and the driver share.
-pub(crate) struct Shared {
-    version: RwLock<ClientVersion>,
-    /// Whether a connection is logged in (messages wait for it).
-    online: watch::Sender<bool>,
-    /// The messaging machine: device lists, LIDs, sessions, sent messages, retry counts.
-    machine: Machine<dyn SignalStore>,
-    /// Serialises the Signal read-modify-write steps of sending and of committing received
-    /// messages (a session record is read, changed and written back).
-    signal: Mutex<()>,
-    /// Randomness for ids and encryption, split off per use.
-    rng: std::sync::Mutex<StdRng>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("version", &self.version())
-            .field("online", &*self.online.borrow())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    fn version(&self) -> ClientVersion {
-        *self.version.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn rng(&self) -> StdRng {
-        StdRng::from_rng(&mut *self.rng.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// A random id for iqs and usync sessions.
-    fn random_id(&self) -> String {
-        format!("{:016x}", self.rng().next_u64())
-    }
-}
-
-/// Sends an iq through `commands` and waits for its answer, at most `config.iq_timeout`.
-async fn iq_with(
-    commands: &mpsc::UnboundedSender<Command>,
-    config: &Config,
-    node: Node,
-) -> Result<Node> {
-    tokio::time::timeout(config.iq_timeout, request(commands, node))
-        .await
-        .map_err(|_| Error::Connection(ConnectionError::Timeout("iq answer")))?
-}
 
 /// The events of a client, in order. Ends when the client stops.
 pub type Events = mpsc::Receiver<Event>;
@@ -142,7 +96,7 @@ pub struct Client {
     shared: Arc<Shared>,
     credentials: Arc<Mutex<DeviceCredentials>>,
     config: Arc<Config>,
-    media: Arc<media::MediaState>,
+    media: Arc<MediaState>,
 }
 
 impl std::fmt::Debug for Client {
@@ -208,7 +162,7 @@ impl Client {
         });
         let credentials = Arc::new(Mutex::new(credentials));
         let backoff = Backoff::new(config.backoff);
-        let media = Arc::new(media::MediaState::new(config.seed));
+        let media = Arc::new(MediaState::new(config.seed));
         let config = Arc::new(config);
         let driver = Driver {
             config: config.clone(),

@@ -12,7 +12,12 @@ use wa_proto::{
     },
 };
 
-use super::{Client, Shared, command::Command};
+use super::{
+    Client,
+    command::{Command, iq_with},
+    config::Config,
+    shared::Shared,
+};
 use crate::{
     ConnectionError, Error, Result,
     message::{
@@ -91,7 +96,7 @@ impl Shared {
     pub(crate) async fn devices(
         &self,
         commands: &tokio::sync::mpsc::UnboundedSender<Command>,
-        config: &super::Config,
+        config: &Config,
         users: &[Jid],
     ) -> Result<Vec<Jid>> {
         let now = config.clock.now();
@@ -102,7 +107,7 @@ impl Shared {
         let sid = self.random_id();
         let request_id = self.random_id();
         let Some(query) = lookup.query(&request_id, &sid) else { return Ok(lookup.devices) };
-        let answer = super::iq_with(commands, config, query).await?;
+        let answer = iq_with(commands, config, query).await?;
         self.machine.devices_answered(lookup, &answer, now)
     }
 
@@ -111,11 +116,11 @@ impl Shared {
     pub(crate) async fn ensure_sessions(
         &self,
         commands: &tokio::sync::mpsc::UnboundedSender<Command>,
-        config: &super::Config,
+        config: &Config,
         devices: &[Jid],
     ) -> Result<()> {
         let Some(query) = self.machine.sessions_needed(devices).await? else { return Ok(()) };
-        let answer = super::iq_with(commands, config, query.node(&self.random_id())).await?;
+        let answer = iq_with(commands, config, query.node(&self.random_id())).await?;
         self.machine.bundles_answered(&answer, &mut self.rng()).await?;
         Ok(())
     }
@@ -126,7 +131,7 @@ impl Shared {
     pub(crate) async fn encrypt(
         &self,
         commands: &tokio::sync::mpsc::UnboundedSender<Command>,
-        config: &super::Config,
+        config: &Config,
         own: &OwnDevice,
         id: &str,
         chat: &Jid,

@@ -17,7 +17,7 @@ use tokio_tungstenite::{
 };
 use wa_proto::{Node, proto::handshake::ClientPayload};
 
-use super::Config;
+use super::config::Config;
 use crate::{
     ConnectionError, Error, KeyPair, Result,
     cert::CertVerifier,
