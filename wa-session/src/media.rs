@@ -13,6 +13,7 @@
 //! hosts and builds upload paths.
 
 pub mod conn;
+pub(crate) mod kind;
 pub mod message;
 
 use std::fmt;

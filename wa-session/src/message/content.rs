@@ -5,7 +5,7 @@
 use wa_proto::proto::e2e::{self, ContextInfo};
 
 use super::send::normalized;
-use crate::media::message::MediaKind;
+use crate::media::kind::MediaKind;
 
 /// The kind of content a message holds, after unwrapping ephemeral, view-once and edit wrappers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
