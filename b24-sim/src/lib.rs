@@ -15,6 +15,7 @@ mod router;
 mod shell;
 mod sim;
 mod state;
+mod users;
 
 pub use config::SimConfig;
 pub use error::{Error, Result};

@@ -216,6 +216,8 @@ impl Portal {
                 .map(ok)
                 .unwrap_or_else(|| Err((ErrorCode::NotFound, "user".to_owned()))),
             "user.admin" => ok(json!(self.is_admin(user))),
+            "profile" => ok(self.profile(user)),
+            "user.access" => ok(json!(self.user_access(user, p))),
             "user.get" => {
                 let filter =
                     p.get("FILTER").or_else(|| p.get("filter")).cloned().unwrap_or(Value::Null);

@@ -1,0 +1,9 @@
+//! b24-sim over HTTP, as an application (or an SDK) talks to Bitrix24: each module pins one
+//! topic's behaviour to the REST documentation page its tests cite (RD = the repository
+//! `bitrix-tools/b24-rest-docs`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
+
+mod support;
+
+mod users;
