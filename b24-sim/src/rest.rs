@@ -46,7 +46,10 @@ pub(crate) async fn call(
     let Some(member_id) = sim.state().domains.get(domain).cloned() else {
         return json_reply(404, &error_body(&ErrorCode::PortalDeleted, "Portal was deleted"));
     };
-    let (webhook, method) = match rest {
+    // `client_endpoint` ends in `/` and SDKs append `/method`: Bitrix24 answers
+    // `/rest//method` as `/rest/method`, so empty segments do not count.
+    let rest: Vec<&str> = rest.iter().copied().filter(|s| !s.is_empty()).collect();
+    let (webhook, method) = match rest.as_slice() {
         [m] => (None, m.trim_end_matches(".json").to_owned()),
         [uid, code, m] => {
             (Some((uid.to_string(), code.to_string())), m.trim_end_matches(".json").to_owned())
