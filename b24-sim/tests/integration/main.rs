@@ -6,5 +6,6 @@
 
 mod support;
 
+mod oauth;
 mod rest;
 mod users;
