@@ -63,20 +63,28 @@ pub(crate) async fn call(
         _ => None,
     });
     let recorded_params = Value::Object(params.clone());
-    let fault = sim.fire_fault(&member_id, &method);
+    // The bucket refuses before anything else runs, so a call it refuses neither runs the
+    // method nor consumes an injected fault.
+    let refused = !take_from_bucket(sim, &member_id);
+    let fault = if refused { None } else { sim.fire_fault(&member_id, &method) };
     if let Some(d) = fault.as_ref().and_then(FaultAction::latency) {
         tokio::time::sleep(d).await;
     }
-    let (status, body) = call_inner(
-        sim,
-        &member_id,
-        &method,
-        webhook,
-        auth.as_deref(),
-        Value::Object(params),
-        fault.as_ref(),
-        ua.clone(),
-    );
+    let (status, body) = if refused {
+        let c = ErrorCode::QueryLimitExceeded;
+        (c.http_status(), error_body(&c, "Too many requests"))
+    } else {
+        call_inner(
+            sim,
+            &member_id,
+            &method,
+            webhook,
+            auth.as_deref(),
+            Value::Object(params),
+            fault.as_ref(),
+            ua.clone(),
+        )
+    };
     let error = body.get("error").and_then(Value::as_str).map(str::to_owned);
     sim.record(RecordedCall {
         member_id: Some(member_id),
@@ -109,8 +117,19 @@ pub(crate) async fn call(
     }
 }
 
+/// Takes one request from the portal's leaky bucket (a batch counts once); false when the
+/// bucket is full (`QUERY_LIMIT_EXCEEDED`).
+fn take_from_bucket(sim: &Sim, member_id: &str) -> bool {
+    let now = Instant::now().duration_since(sim.inner.origin);
+    let mut st = sim.state();
+    st.portals.get_mut(member_id).is_none_or(|p| {
+        let limit = p.rate_limit;
+        p.bucket.try_take(limit, now)
+    })
+}
+
 #[allow(clippy::too_many_arguments)] // one argument per field of the request
-/// The call itself: bucket, injected errors, authentication, scope, then the method.
+/// The call itself: injected errors, authentication, scope, then the method.
 fn call_inner(
     sim: &Sim,
     member_id: &str,
@@ -122,18 +141,6 @@ fn call_inner(
     ua: Option<String>,
 ) -> (u16, Value) {
     let err = |code: ErrorCode, d: &str| (code.http_status(), error_body(&code, d));
-    // The leaky bucket counts every request, a batch once.
-    {
-        let now = Instant::now().duration_since(sim.inner.origin);
-        let mut st = sim.state();
-        let Some(p) = st.portals.get_mut(member_id) else {
-            return err(ErrorCode::PortalDeleted, "Portal was deleted");
-        };
-        let limit = p.rate_limit;
-        if !p.bucket.try_take(limit, now) {
-            return err(ErrorCode::QueryLimitExceeded, "Too many requests");
-        }
-    }
     match fault {
         Some(FaultAction::Error { code }) => {
             let c = ErrorCode::parse(code);

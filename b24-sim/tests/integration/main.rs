@@ -6,6 +6,7 @@
 
 mod support;
 
+mod faults;
 mod oauth;
 mod rest;
 mod users;
