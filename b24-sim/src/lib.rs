@@ -3,11 +3,13 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connectors;
 mod control;
 mod error;
 mod faults;
 mod oauth;
 mod outbound;
+mod placements;
 mod portal;
 mod reply;
 mod rest;

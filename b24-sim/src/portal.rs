@@ -93,6 +93,9 @@ pub(crate) struct Portal {
     pub(crate) placements: Vec<Value>,
     pub(crate) connectors: BTreeMap<String, Value>,
     pub(crate) connector_lines: HashMap<(String, u64), (bool, Value)>,
+    /// Names set by `imconnector.chat.name.set`: (connector, line, external chat, external
+    /// user or empty for group chats) → name.
+    pub(crate) chat_names: BTreeMap<(String, u64, String, String), String>,
     pub(crate) lines: BTreeMap<u64, Value>,
     pub(crate) crm: BTreeMap<u32, BTreeMap<u64, Value>>,
     pub(crate) comments: BTreeMap<u64, Value>,
@@ -138,6 +141,7 @@ impl Portal {
             placements: vec![],
             connectors: BTreeMap::new(),
             connector_lines: HashMap::new(),
+            chat_names: BTreeMap::new(),
             lines: BTreeMap::new(),
             crm: BTreeMap::new(),
             comments: BTreeMap::new(),
@@ -160,13 +164,16 @@ impl Portal {
             .unwrap_or(false)
     }
 
-    /// The scope a method needs (`None`: any token will do).
+    /// The scope a method needs (`None`: any token will do). The `imconnector.*` methods need
+    /// `imopenlines`, except `imconnector.chat.name.set` which needs `imconnector` (RD
+    /// `api-reference/imopenlines/imconnector/*.md`, "Scope").
     pub(crate) fn scope_of(method: &str) -> Option<&'static str> {
         let m = method.to_ascii_lowercase();
         let first = m.split('.').next().unwrap_or("");
         Some(match first {
             "crm" => "crm",
-            "imconnector" => "imconnector",
+            "imconnector" if m == "imconnector.chat.name.set" => "imconnector",
+            "imconnector" => "imopenlines",
             "imopenlines" => "imopenlines",
             "im" => "im",
             "department" => "department",
@@ -192,15 +199,20 @@ impl Portal {
         if webhook && needs_app {
             return Err((ErrorCode::WrongAuthType, "Application context required".to_owned()));
         }
+        // Who may call (RD, "Кто может выполнять метод"): placements are for administrators;
+        // `imconnector.list` for users who may change connectors (administrators here);
+        // `imconnector.register` and the rest of `imconnector.*` for any user.
         let admin_only = matches!(
             m.as_str(),
-            "placement.bind" | "placement.unbind" | "imconnector.list" | "imconnector.register"
+            "placement.bind" | "placement.unbind" | "placement.get" | "imconnector.list"
         );
         if admin_only && !self.is_admin(user) {
-            return Err((
-                ErrorCode::AccessDenied,
-                "Access denied! Admin access required".to_owned(),
-            ));
+            let d = if m == "imconnector.list" {
+                "You dont have access to this action"
+            } else {
+                "Access denied!"
+            };
+            return Err((ErrorCode::AccessDenied, d.to_owned()));
         }
         let ok = |v: Value| Ok(MethodOk::plain(v));
         match m.as_str() {
@@ -281,29 +293,9 @@ impl Portal {
                     .map(|(e, h)| json!({"event": e, "handler": h, "auth_type": "0", "offline": 0}))
                     .collect(),
             )),
-            "placement.bind" => {
-                let placement =
-                    str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
-                let handler = str_arg(p, "HANDLER").ok_or_else(|| arg("HANDLER is required"))?;
-                if self.placements.len() >= 100 {
-                    return Err((ErrorCode::PlacementMaxCount, "too many placements".to_owned()));
-                }
-                self.placements.push(json!({"placement": placement, "handler": handler, "title": str_arg(p, "TITLE").unwrap_or_default(), "options": []}));
-                ok(json!(true))
-            }
+            "placement.bind" => self.placement_bind(p).map(MethodOk::plain),
             "placement.get" => ok(Value::Array(self.placements.clone())),
-            "placement.unbind" => {
-                let placement =
-                    str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
-                let before = self.placements.len();
-                self.placements.retain(|x| {
-                    x.get("placement").and_then(Value::as_str) != Some(placement.as_str())
-                });
-                if before == self.placements.len() {
-                    return Err((ErrorCode::PlacementNotFound, "Placement not found".to_owned()));
-                }
-                ok(json!({"count": before - self.placements.len()}))
-            }
+            "placement.unbind" => self.placement_unbind(p).map(MethodOk::plain),
             "imconnector.register" => {
                 // Errors of this method come with HTTP 200 and result:false.
                 let fail = |code: &str, d: &str| {
@@ -337,12 +329,8 @@ impl Portal {
                 self.connector_lines.retain(|(c, _), _| *c != id);
                 ok(json!({"result": existed}))
             }
-            "imconnector.list" => ok(Value::Object(
-                self.connectors
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.get("NAME").cloned().unwrap_or(Value::Null)))
-                    .collect(),
-            )),
+            "imconnector.list" => ok(self.connector_list()),
+            "imconnector.chat.name.set" => self.chat_name_set(p).map(MethodOk::plain),
             "imconnector.activate" => {
                 let (c, line) = self.connector_line(p)?;
                 let active =
@@ -613,7 +601,7 @@ impl Portal {
         }
     }
 
-    fn connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
+    pub(crate) fn connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
         let c = str_arg(p, "CONNECTOR")
             .ok_or_else(|| arg("CONNECTOR is required"))?
             .to_ascii_lowercase();
@@ -765,7 +753,7 @@ fn scalar_str(v: &Value) -> Option<String> {
     }
 }
 
-fn str_arg(p: &Value, k: &str) -> Option<String> {
+pub(crate) fn str_arg(p: &Value, k: &str) -> Option<String> {
     p.get(k).and_then(scalar_str)
 }
 

@@ -203,7 +203,18 @@ fn call_inner(
             }
             (200, env)
         }
-        Err((code, d)) => err(code, &d),
+        Err((code, d)) => (documented_status(method, &code), error_body(&code, &d)),
+    }
+}
+
+/// The HTTP status of a method's error: the code's usual one, except where a method's page
+/// documents another.
+fn documented_status(method: &str, code: &ErrorCode) -> u16 {
+    match code {
+        // RD `imconnector/imconnector-list.md`: 400 ACCESS_DENIED "You dont have access to
+        // this action".
+        ErrorCode::AccessDenied if method.eq_ignore_ascii_case("imconnector.list") => 400,
+        _ => code.http_status(),
     }
 }
 
@@ -256,7 +267,7 @@ fn batch(
         };
         let (status, error) = match &outcome {
             Ok(_) => (200, None),
-            Err((c, _)) => (c.http_status(), Some(c.as_str().to_owned())),
+            Err((c, _)) => (documented_status(&m, c), Some(c.as_str().to_owned())),
         };
         sim.record(RecordedCall {
             member_id: Some(member_id.to_owned()),

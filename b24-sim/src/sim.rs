@@ -243,6 +243,7 @@ impl Sim {
             "comments": p.comments.values().collect::<Vec<_>>(),
             "activities": p.activities.values().collect::<Vec<_>>(),
             "im_messages": p.im_messages,
+            "chat_names": p.chat_names_view(),
         }))
     }
 

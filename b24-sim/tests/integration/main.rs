@@ -6,7 +6,9 @@
 
 mod support;
 
+mod connector;
 mod faults;
 mod oauth;
+mod placement;
 mod rest;
 mod users;
