@@ -181,8 +181,11 @@ impl ErrorCode {
             | WrongAuthType
             | AllowedOnlyIntranetUser
             | MethodConfirmDenied => 403,
-            MethodNotFound | NotFound => 404,
-            InvalidRequest
+            MethodNotFound => 404,
+            // A missing record or entity type: 400 on every page that lists it (RD
+            // `crm/universal/crm-item-get.md`, `crm/universal/crm-item-update.md`, ...).
+            NotFound
+            | InvalidRequest
             | InvalidArgValue
             | BatchLengthExceeded
             | Argument

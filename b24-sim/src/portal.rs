@@ -679,18 +679,36 @@ impl Portal {
         Ok(MethodOk::plain(json!({"SUCCESS": true, "DATA": {"RESULT": results}})))
     }
 
+    /// `crm.duplicate.findbycomm` (RD `crm/duplicates/crm-duplicate-find-by-comm.md`): errors
+    /// whose code is the message, as documented; phones compared without the extension; only
+    /// the first 20 distinct values are looked up; for each value leads, then contacts, then
+    /// companies, 20 matches at most, so a type with 20 or more leaves out the types after it.
     fn find_by_comm(&self, p: &Value) -> Result<MethodOk, MethodError> {
-        let kind = str_arg(p, "type").ok_or_else(|| arg("type is required"))?.to_ascii_uppercase();
+        const LIMIT: usize = 20;
+        let fail = |code: String, d: &str| Err((ErrorCode::Other(code), d.to_owned()));
+        let kind = str_arg(p, "type").unwrap_or_default().to_ascii_uppercase();
+        if kind.is_empty() {
+            return fail(
+                "Communication type is not defined".into(),
+                "Parameter 'type' is required.",
+            );
+        }
         if kind != "PHONE" && kind != "EMAIL" {
-            return Err(arg("type must be PHONE or EMAIL"));
+            return fail(
+                format!("Communication type '{kind}' is not supported in current context"),
+                "Parameter 'type' must be PHONE or EMAIL.",
+            );
         }
         let values: Vec<String> = match p.get("values") {
             Some(Value::Array(a)) => a.iter().filter_map(scalar_str).collect(),
             Some(Value::Object(o)) => o.values().filter_map(scalar_str).collect(),
-            _ => return Err(arg("values is required")),
+            _ => vec![],
         };
-        if values.is_empty() || values.len() > 20 {
-            return Err(arg("values must hold 1 to 20 items"));
+        if values.is_empty() {
+            return fail(
+                "Communication values is not defined".into(),
+                "Parameter 'values' is required.",
+            );
         }
         let norm = |s: &str| -> String {
             if kind == "PHONE" {
@@ -701,41 +719,66 @@ impl Portal {
                 s.trim().to_ascii_lowercase()
             }
         };
-        let wanted: Vec<String> =
-            values.iter().map(|v| norm(v)).filter(|v| !v.is_empty()).collect();
-        let wanted_type = str_arg(p, "entity_type").map(|s| s.to_ascii_uppercase());
-        let mut out = Map::new();
-        for (et, name) in [(1u32, "LEAD"), (3, "CONTACT"), (4, "COMPANY")] {
-            if wanted_type.as_deref().is_some_and(|w| w != name) {
-                continue;
+        let mut wanted: Vec<String> = vec![];
+        for v in values.iter().map(|v| norm(v)).filter(|v| !v.is_empty()) {
+            if !wanted.contains(&v) {
+                wanted.push(v);
             }
-            let ids: Vec<Value> = self
-                .crm
-                .get(&et)
-                .map(|s| {
-                    s.iter()
-                        .filter(|(_, item)| {
-                            item.get("fm").and_then(Value::as_array).is_some_and(|fm| {
-                                fm.iter().any(|f| {
-                                    f.get("typeId")
-                                        .and_then(Value::as_str)
-                                        .is_some_and(|t| t.eq_ignore_ascii_case(&kind))
-                                        && f.get("value")
-                                            .and_then(Value::as_str)
-                                            .is_some_and(|v| wanted.contains(&norm(v)))
-                                })
-                            })
-                        })
-                        .map(|(id, _)| json!(id))
-                        .collect()
+            if wanted.len() == LIMIT {
+                break;
+            }
+        }
+        let wanted_type = str_arg(p, "entity_type").map(|s| s.to_ascii_uppercase());
+        let types = [(1u32, "LEAD"), (3, "CONTACT"), (4, "COMPANY")];
+        let has = |item: &Value, value: &str| {
+            item.get("fm").and_then(Value::as_array).is_some_and(|fm| {
+                fm.iter().any(|f| {
+                    f.get("typeId")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&kind))
+                        && f.get("value").and_then(Value::as_str).is_some_and(|v| norm(v) == value)
                 })
-                .unwrap_or_default();
-            if !ids.is_empty() {
-                out.insert(name.to_owned(), Value::Array(ids));
+            })
+        };
+        let mut out: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for value in &wanted {
+            let mut budget = LIMIT;
+            for (et, name) in types {
+                if budget == 0 {
+                    break;
+                }
+                if wanted_type.as_deref().is_some_and(|w| w != name) {
+                    continue;
+                }
+                let found: Vec<u64> = self
+                    .crm
+                    .get(&et)
+                    .map(|s| {
+                        s.iter()
+                            .filter(|(_, item)| has(item, value))
+                            .map(|(id, _)| *id)
+                            .take(budget)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                budget -= found.len();
+                if found.is_empty() {
+                    continue;
+                }
+                let slot = out.entry(name).or_default();
+                for id in found {
+                    if !slot.contains(&id) {
+                        slot.push(id);
+                    }
+                }
             }
         }
         // PHP sends an empty map as [].
-        Ok(MethodOk::plain(if out.is_empty() { json!([]) } else { Value::Object(out) }))
+        Ok(MethodOk::plain(if out.is_empty() {
+            json!([])
+        } else {
+            Value::Object(out.into_iter().map(|(n, ids)| (n.to_owned(), json!(ids))).collect())
+        }))
     }
 }
 

@@ -7,6 +7,7 @@
 mod support;
 
 mod connector;
+mod crm;
 mod faults;
 mod oauth;
 mod placement;
