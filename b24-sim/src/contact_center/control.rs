@@ -80,12 +80,22 @@ fn deliveries(r: crate::error::Result<Vec<Delivery>>) -> crate::error::Result<Va
     r.map(|d| json!({"deliveries": d}))
 }
 
+/// The shell page's forms post here and want to see their page again: a 303 to `back` (a
+/// path of the simulator's own pages only).
+fn back_to(params: &Map<String, Value>) -> Option<Reply> {
+    let back = params.get("back").and_then(Value::as_str).filter(|b| b.starts_with("/p/"))?;
+    let location = http::HeaderValue::from_str(back).ok()?;
+    let mut r = reply(303, "text/plain", vec![]);
+    r.headers_mut().insert(http::header::LOCATION, location);
+    Some(r)
+}
+
 /// `/_sim/center/<rest>`.
 pub(crate) async fn handle(sim: &Sim, rest: &[&str], params: Map<String, Value>) -> Reply {
     let member = text(&params, "member_id").to_owned();
     let opts = options(&params);
     let missing = |what: &str| json_reply(400, &json!({"error": format!("{what} is required")}));
-    match rest {
+    let result = match rest {
         ["reply"] => {
             let Some(dialog) = dialog(&params) else { return missing("chat_id or session_id") };
             let files = files(&params);
@@ -96,53 +106,43 @@ pub(crate) async fn handle(sim: &Sim, rest: &[&str], params: Map<String, Value>)
                 }
                 None => sim.operator_reply(&member, dialog, said, &files, opts).await,
             };
-            // The shell page's reply box posts a form and wants to see its page again.
-            if let Some(back) = params.get("back").and_then(Value::as_str)
-                && back.starts_with("/p/")
-                && posted.is_ok()
-            {
-                let mut r = reply(303, "text/plain", vec![]);
-                if let Ok(v) = http::HeaderValue::from_str(back) {
-                    r.headers_mut().insert(http::header::LOCATION, v);
-                }
-                return r;
-            }
-            answer(posted.map(|p| {
+            posted.map(|p| {
                 json!({"message_id": p.message_id, "chat_id": p.chat_id,
                        "session_id": p.session_id, "deliveries": p.deliveries})
-            }))
+            })
         }
         ["edit"] => {
             let Some(message) = id(&params, "message_id") else { return missing("message_id") };
             let said = text(&params, "text");
-            answer(deliveries(sim.operator_edit(&member, message, said, opts).await))
+            deliveries(sim.operator_edit(&member, message, said, opts).await)
         }
         ["delete"] => {
             let Some(message) = id(&params, "message_id") else { return missing("message_id") };
-            answer(deliveries(sim.operator_delete(&member, message, opts).await))
+            deliveries(sim.operator_delete(&member, message, opts).await)
         }
         ["close"] => {
             let Some(dialog) = dialog(&params) else { return missing("chat_id or session_id") };
-            answer(deliveries(sim.close_session(&member, dialog, opts).await))
+            deliveries(sim.close_session(&member, dialog, opts).await)
         }
         ["disconnect"] => {
             let Some(line) = id(&params, "line") else { return missing("line") };
             let connector = text(&params, "connector");
-            answer(deliveries(sim.disconnect_connector(&member, connector, line, opts).await))
+            deliveries(sim.disconnect_connector(&member, connector, line, opts).await)
         }
         ["delete-line"] => {
             let Some(line) = id(&params, "line") else { return missing("line") };
-            answer(deliveries(sim.delete_open_line(&member, line, opts).await))
+            deliveries(sim.delete_open_line(&member, line, opts).await)
         }
-        ["sessions"] => json_reply(
-            200,
-            &json!({"sessions": sim.open_line_sessions(&member),
-                    "customers": sim.open_line_customers(&member)}),
-        ),
+        ["sessions"] => Ok(json!({"sessions": sim.open_line_sessions(&member),
+                                  "customers": sim.open_line_customers(&member)})),
         ["messages"] => {
             let Some(chat) = id(&params, "chat_id") else { return missing("chat_id") };
-            json_reply(200, &json!({"messages": sim.open_line_messages(&member, chat)}))
+            Ok(json!({"messages": sim.open_line_messages(&member, chat)}))
         }
-        _ => json_reply(404, &json!({"error": "unknown control path"})),
+        _ => return json_reply(404, &json!({"error": "unknown control path"})),
+    };
+    match (&result, back_to(&params)) {
+        (Ok(_), Some(redirect)) => redirect,
+        _ => answer(result),
     }
 }

@@ -9,6 +9,7 @@ mod crm;
 pub(crate) mod events;
 pub(crate) mod messages;
 mod operator;
+mod page;
 mod session;
 
 use std::collections::BTreeMap;

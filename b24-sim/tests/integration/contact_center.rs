@@ -741,3 +741,72 @@ async fn the_control_routes_drive_the_operator() {
         .unwrap();
     assert_eq!(sessions["sessions"][0]["closed"], true);
 }
+
+/// The shell page frames a minimal contact center: open sessions with their messages, escaped,
+/// and a reply box that posts as the session's operator.
+#[tokio::test]
+async fn the_shell_shows_the_contact_center() {
+    let mut c = Center::start().await;
+    let line = c
+        .line(json!({"LINE_NAME": "Support", "QUEUE": [2], "QUEUE_TYPE": "strictly", "CRM": "N"}))
+        .await;
+    let r = c
+        .customer_says(line, json!({"id": "u", "name": "Anna"}), "u", "m1", "<script>x</script>")
+        .await;
+    let base = c.sim.base_url().unwrap();
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let shell =
+        http.get(format!("{base}/p/center.test/?app=http://127.0.0.1:9/app")).send().await.unwrap();
+    assert!(shell.text().await.unwrap().contains("src=\"/p/center.test/center\""));
+    let page = http
+        .get(format!("{base}/p/center.test/center"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Anna &middot; Line Support &middot; Operator: Clara User2"), "{page}");
+    assert!(page.contains("&lt;script&gt;x&lt;/script&gt;") && !page.contains("<script>"));
+    assert!(page.contains(&format!("name=\"session_id\" value=\"{}\"", session_of(&r))));
+    let ru = http
+        .get(format!("{base}/p/center.test/center?lang=ru"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ru.contains("Контакт-центр") && ru.contains("Отправить"));
+
+    let sent = http
+        .post(format!("{base}/_sim/center/reply"))
+        .form(&[
+            ("member_id", MEMBER),
+            ("session_id", &session_of(&r).to_string()),
+            ("back", "/p/center.test/center"),
+            ("text", "Hello from the shell"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 303);
+    assert_eq!(sent.headers()["location"], "/p/center.test/center");
+    let EventKind::ConnectorMessageAdd(batch) = c.next("ONIMCONNECTORMESSAGEADD").await.kind else {
+        panic!()
+    };
+    assert_eq!(batch.messages[0].message.text, "[b]Clara User2:[/b] [br]Hello from the shell");
+    let page = http
+        .get(format!("{base}/p/center.test/center"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<p class=\"out\"><b>Clara User2:</b> Hello from the shell</p>"),
+        "{page}"
+    );
+}
