@@ -614,6 +614,12 @@ async fn customer_messages_are_validated_edited_and_deleted() {
     let line = c.line(json!({"CRM": "N"})).await;
     let send = |messages: Value| c.portal.imconnector_send_messages(CONNECTOR, line, messages);
     assert_eq!(send(json!([])).await.unwrap_err().code(), Some(&ErrorCode::Argument));
+    let e = c
+        .portal
+        .call("imconnector.send.messages", json!({"CONNECTOR": CONNECTOR, "MESSAGES": [{}]}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Argument 'LINE' is null or empty"), "{e}");
     let e = send(json!([{"user": {"id": "u"}, "message": {"id": "m", "text": "x"}}]))
         .await
         .unwrap_err();
