@@ -167,6 +167,7 @@ impl Sim {
             app_url: &app_url,
             query: &query,
             body: &body,
+            lang: &lang,
         })))
     }
 }

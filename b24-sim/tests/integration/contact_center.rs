@@ -765,6 +765,12 @@ async fn the_shell_shows_the_contact_center() {
     let shell =
         http.get(format!("{base}/p/center.test/?app=http://127.0.0.1:9/app")).send().await.unwrap();
     assert!(shell.text().await.unwrap().contains("src=\"/p/center.test/center\""));
+    let shell_ru = http
+        .get(format!("{base}/p/center.test/?lang=ru&app=http://127.0.0.1:9/app"))
+        .send()
+        .await
+        .unwrap();
+    assert!(shell_ru.text().await.unwrap().contains("src=\"/p/center.test/center?lang=ru\""));
     let page = http
         .get(format!("{base}/p/center.test/center"))
         .send()
