@@ -515,6 +515,11 @@ async fn operators_answer_edit_delete_and_close_in_the_sessions_chat() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(&ErrorCode::Argument), "message.id must be an array");
+    let unknown = json!([{"im": {"chat_id": chat, "message_id": 999_999}, "message": {"id": ["x"]}, "chat": {"id": "79990001"}}]);
+    let e =
+        c.portal.imconnector_status_delivery(CONNECTOR, line, unknown.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Some(&ErrorCode::Argument), "delivery of a message that does not exist");
+    c.portal.imconnector_status_reading(CONNECTOR, line, unknown).await.unwrap();
 
     c.sim
         .operator_edit(MEMBER, posted.message_id, "Good evening!", EventOptions::default())
