@@ -4,6 +4,7 @@
 
 mod config;
 mod connectors;
+mod contact_center;
 mod control;
 mod error;
 mod faults;
@@ -20,6 +21,9 @@ mod state;
 mod users;
 
 pub use config::SimConfig;
+pub use contact_center::{
+    CrmBindings, Dialog, MessageAuthor, OpenLineCustomer, OpenLineMessage, OpenLineSession, Posted,
+};
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultAction};
 pub use outbound::{EventOptions, OutFile};

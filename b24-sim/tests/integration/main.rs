@@ -7,6 +7,7 @@
 mod support;
 
 mod connector;
+mod contact_center;
 mod crm;
 mod faults;
 mod oauth;
