@@ -241,21 +241,29 @@ def _():
         "message": {"id": "3EB0C0FFEE", "date": 1738065600, "text": "Hello from WhatsApp"},
         "chat": {"id": "79991234567"},
     }]).result
-    # Only the stable part of the answer (its shape is being aligned with the docs elsewhere).
-    assert sent["SUCCESS"] is True and sent["DATA"]["RESULT"][0]["SUCCESS"] is True, sent
+    # The documented result (imconnector-send-messages.md): per message SUCCESS, the message
+    # and chat as sent, the session with its chat.
+    assert sent["SUCCESS"] is True, sent
+    first = sent["DATA"]["RESULT"][0]
+    assert first["SUCCESS"] is True and first["message"]["id"] == "3EB0C0FFEE", first
+    assert first["chat"]["id"] == "79991234567" and int(first["session"]["CHAT_ID"]) > 0, first
     named = client.imconnector.chat.name.set(
         connector=CONNECTOR, line=line, chat_id="79991234567", name="Anna (WhatsApp)", user_id="79991234567",
     ).result
     assert named["SUCCESS"] is True, named
-    im = sent["DATA"]["RESULT"][0]["message"]
-    message_id = im["id"] if isinstance(im, dict) else im[0]
+    # An operator answers in the open line's chat (the simulator's contact center); the
+    # connector reports that answer delivered to WhatsApp.
+    chat_id = sent["DATA"]["RESULT"][0]["session"]["CHAT_ID"]
+    answer = requests.post(f"{BASE}/_sim/center/reply", json={"member_id": MEMBER, "chat_id": chat_id,
+                                                            "text": "Hello from the operator"}, timeout=10)
+    assert answer.status_code == 200, answer.text
     delivered = client.imconnector.send.status.delivery(connector=CONNECTOR, line=line, messages=[{
-        "im": {"chat_id": 0, "message_id": message_id},
-        "message": {"id": ["3EB0C0FFEE"]},
+        "im": {"chat_id": chat_id, "message_id": answer.json()["message_id"]},
+        "message": {"id": ["3EB0C0FFEF"]},
         "chat": {"id": "79991234567"},
     }]).result
     assert delivered["SUCCESS"] is True, delivered
-    return "message accepted, chat named, delivery reported"
+    return "message accepted, chat named, the operator's answer reported delivered"
 
 
 print(f"b24pysdk {b24pysdk.__version__} against b24-sim at {BASE}: {passed} scenarios passed, {failed} failed")
