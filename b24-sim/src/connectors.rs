@@ -42,7 +42,8 @@ impl Portal {
 
     /// `imconnector.chat.name.set` (RD `imconnector/imconnector-chat-name-set.md`): `CONNECTOR`,
     /// `LINE`, `CHAT_ID`, `NAME` required, `USER_ID` too unless the connector registered with
-    /// `CHAT_GROUP`; the line must be active and the connector registered.
+    /// `CHAT_GROUP`; the line must be active and the connector registered; a chat that no
+    /// message opened cannot be renamed (`CHAT_RENAMING_FAILED`).
     pub(crate) fn chat_name_set(&mut self, p: &Value) -> Result<Value, MethodError> {
         let missing = |k: &str| (ErrorCode::Argument, format!("{k} is required"));
         for k in ["CONNECTOR", "LINE", "CHAT_ID", "NAME"] {
@@ -60,6 +61,15 @@ impl Portal {
             return Err(missing("USER_ID"));
         }
         let chat = str_arg(p, "CHAT_ID").unwrap_or_default();
+        // The open line's chat is keyed like the messages key it: by the external chat in group
+        // mode, by the external user otherwise.
+        let dialog = if group { chat.clone() } else { user.clone().unwrap_or_default() };
+        if !self.center.chats.contains_key(&(connector.clone(), line, dialog)) {
+            return Err((
+                ErrorCode::Other("CHAT_RENAMING_FAILED".to_owned()),
+                "Failed to rename the chat".to_owned(),
+            ));
+        }
         let name: String =
             str_arg(p, "NAME").unwrap_or_default().chars().take(MAX_CHAT_NAME).collect();
         self.chat_names.insert(

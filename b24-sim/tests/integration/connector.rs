@@ -110,7 +110,8 @@ async fn activate_status_and_data_per_line() {
 /// RD `imconnector/imconnector-chat-name-set.md`: scope `imconnector`; `CONNECTOR`, `LINE`,
 /// `CHAT_ID`, `NAME` required and `USER_ID` too unless the connector groups chats
 /// (`CHAT_GROUP`), else 400 `ERROR_ARGUMENT`; `NOT_ACTIVE_LINE`,
-/// `IMCONNECTOR_NO_CORRECT_PROVIDER`; success is `{SUCCESS: true, DATA: {RESULT: {}}}`.
+/// `IMCONNECTOR_NO_CORRECT_PROVIDER`, `CHAT_RENAMING_FAILED` (here: a chat no message opened);
+/// success is `{SUCCESS: true, DATA: {RESULT: {}}}`.
 #[tokio::test]
 async fn chat_name_set_names_the_chat() {
     let env = env().await;
@@ -119,6 +120,29 @@ async fn chat_name_set_names_the_chat() {
         let env = &env;
         async move { env.call("imconnector.chat.name.set", params).await }
     };
+    let send = |connector: &'static str, line: u64, user: &'static str, chat: &'static str| {
+        let env = &env;
+        async move {
+            let m = json!({"user": {"id": user, "name": "Anna"}, "message": {"id": format!("m-{chat}"), "text": "Hi"},
+                           "chat": {"id": chat}});
+            let r = env
+                .call(
+                    "imconnector.send.messages",
+                    json!({"CONNECTOR": connector, "LINE": line, "MESSAGES": [m]}),
+                )
+                .await;
+            assert_eq!(r.result()["DATA"]["RESULT"][0]["SUCCESS"], true, "{}", r.body);
+        }
+    };
+    let early = set(json!({"CONNECTOR": "wab24", "LINE": line, "CHAT_ID": "79991234567", "USER_ID": "79991234567",
+                           "NAME": "Anna (WhatsApp)"}))
+        .await;
+    assert_eq!(
+        (early.status, early.error()),
+        (400, "CHAT_RENAMING_FAILED"),
+        "no message opened the chat yet"
+    );
+    send("wab24", line, "79991234567", "79991234567").await;
     let ok = set(json!({"CONNECTOR": "wab24", "LINE": line, "CHAT_ID": "79991234567", "USER_ID": "79991234567",
                         "NAME": "Anna (WhatsApp)"}))
         .await;
@@ -148,6 +172,7 @@ async fn chat_name_set_names_the_chat() {
     assert_eq!(no_line.error(), "NOT_ACTIVE_LINE");
 
     let group_line = env.connector_on_line("wagroups", json!({"CHAT_GROUP": "Y"})).await;
+    send("wagroups", group_line, "79990000001", "120363@g.us").await;
     let group = set(json!({"CONNECTOR": "wagroups", "LINE": group_line, "CHAT_ID": "120363@g.us", "NAME": "Team"})).await;
     assert_eq!(group.result()["SUCCESS"], true, "a group chat needs no USER_ID");
 
