@@ -12,6 +12,7 @@
 //! - Status: every change is stored (`set_line_status`, audited) and published. A line the
 //!   phone logged out is marked `logged_out` and not restarted.
 
+mod amend;
 mod error;
 mod inbound;
 mod line;
@@ -45,6 +46,7 @@ use crate::{
     metrics::Metrics,
     voice::{self, RemuxOptions},
 };
+pub use amend::Amended;
 pub use error::RuntimeError;
 
 /// The device-store namespace and key of the runtime's "restart this line" flag.

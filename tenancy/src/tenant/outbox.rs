@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     Caller, ConversationId, Error, LineId, MAX_OUTBOUND_TEXT, Message, MessageId, MessageKind,
-    Outbound, OutboxItem, OutboxKind, Result,
+    Outbound, OutboxItem, OutboxKind, Result, UserId,
     model::{check_len, page_limit},
 };
 
@@ -66,6 +66,34 @@ impl Tenant {
     pub async fn enqueue(
         &self,
         caller: Caller,
+        conversation: ConversationId,
+        m: &Outbound,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Message, OutboxItem)> {
+        self.enqueue_from(caller, caller.actor(), conversation, m, idempotency_key, now).await
+    }
+
+    /// [`Tenant::enqueue`] for a message a Bitrix24 operator wrote in an Open Channel (the
+    /// server only): the message's sender is `user:<operator>`, so that the panel names them.
+    pub async fn enqueue_for_operator(
+        &self,
+        caller: Caller,
+        operator: UserId,
+        conversation: ConversationId,
+        m: &Outbound,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Message, OutboxItem)> {
+        caller.require_system("only the server sends on behalf of an operator")?;
+        let sender = Caller::User(operator).actor();
+        self.enqueue_from(caller, sender, conversation, m, idempotency_key, now).await
+    }
+
+    async fn enqueue_from(
+        &self,
+        caller: Caller,
+        sender: String,
         conversation: ConversationId,
         m: &Outbound,
         idempotency_key: &str,
@@ -134,7 +162,7 @@ impl Tenant {
         .bind(media.map(|x| x.size))
         .bind(media.map(|x| x.sha256.to_vec()))
         .bind(m.quoted_id)
-        .bind(caller.actor())
+        .bind(sender)
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
