@@ -7,6 +7,7 @@ mod contact_center;
 mod control;
 mod error;
 mod faults;
+mod files;
 mod oauth;
 mod outbound;
 mod portal;
