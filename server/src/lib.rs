@@ -11,6 +11,7 @@
 //! - [`runtime`]: one task per line running a wa-session `Client` over the tenant's store,
 //!   inbound messages committed before they are acked, the outbox sent, statuses published.
 //! - [`voice`]: browser voice recordings (webm/opus) remuxed into WhatsApp voice notes (Ogg Opus).
+//! - [`open_channels`]: wab24 as a Bitrix24 Open Channels connector.
 #![forbid(unsafe_code)]
 
 pub mod audit_check;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod open_channels;
 pub mod runtime;
 pub mod serve;
 pub mod session;
@@ -43,5 +45,36 @@ pub mod fuzzing {
         assert_eq!(pages.last().map(|p| p.flags & voice::FLAG_EOS), Some(voice::FLAG_EOS));
         let packets = voice::packets(&pages).unwrap_or_default();
         assert_eq!(packets.len(), note.packets + 2);
+    }
+
+    /// Converts arbitrary text both ways between Bitrix24 BB-code and WhatsApp markup and
+    /// splits a signature: no panic; outputs at most 8 times the (capped) input; plain text
+    /// (letters, digits, spaces, new lines) passes unchanged both ways; WhatsApp markup without
+    /// brackets, entities, quotes, code or dashes comes back the same from BB-code.
+    pub fn bbcode(data: &[u8]) {
+        use crate::open_channels::format::{
+            MAX_TEXT, bbcode_to_whatsapp, operator_text, split_signature, whatsapp_to_bbcode,
+        };
+        let text = String::from_utf8_lossy(data);
+        let bound = 8 * text.len().min(MAX_TEXT) + 64;
+        let wa = bbcode_to_whatsapp(&text);
+        let bb = whatsapp_to_bbcode(&text);
+        assert!(wa.len() <= bound, "BB-code to WhatsApp grew to {}", wa.len());
+        assert!(bb.len() <= bound, "WhatsApp to BB-code grew to {}", bb.len());
+        for keep in [true, false] {
+            assert!(operator_text(&text, keep).len() <= bound);
+        }
+        let signed = split_signature(&text);
+        assert!(text.ends_with(signed.body));
+        if text.len() > MAX_TEXT {
+            return;
+        }
+        if text.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '\n') {
+            assert_eq!(wa, text, "plain text changed on its way to WhatsApp");
+            assert_eq!(bb, text, "plain text changed on its way to Bitrix24");
+        }
+        if !text.contains(['[', ']', '&', '>', '`', '-']) {
+            assert_eq!(bbcode_to_whatsapp(&bb), text, "WhatsApp markup lost in BB-code: {bb:?}");
+        }
     }
 }
