@@ -481,6 +481,9 @@ async fn event(state: &AppState, body: &[u8]) -> ApiResult<Value> {
             uninstall(state, &member_id, clean).await?;
             Ok(serde_json::json!({ "ok": true, "event": ev.name, "clean": clean }))
         }
+        ref kind if crate::open_channels::operator::handles(kind) => {
+            crate::open_channels::operator::handle(state, &ev, body).await
+        }
         _ => Ok(serde_json::json!({ "ok": true, "event": ev.name, "handled": false })),
     }
 }

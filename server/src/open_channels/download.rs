@@ -87,7 +87,11 @@ fn client() -> Option<&'static reqwest::Client> {
 ///
 /// [`DownloadError`]: a link elsewhere, a file over the limit, an error status, a network
 /// failure.
-pub async fn fetch(link: &str, portal_origin: &str, limit: u64) -> Result<Downloaded, DownloadError> {
+pub async fn fetch(
+    link: &str,
+    portal_origin: &str,
+    limit: u64,
+) -> Result<Downloaded, DownloadError> {
     if origin_of(link).as_deref() != Some(portal_origin) {
         return Err(DownloadError::NotOnPortal);
     }

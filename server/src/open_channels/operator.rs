@@ -49,7 +49,9 @@ enum Outcome {
 impl Outcome {
     fn json(&self, b24_message_id: Option<u64>) -> Value {
         match self {
-            Outcome::Done(ids) => json!({"im_message_id": b24_message_id, "result": "done", "message_ids": ids}),
+            Outcome::Done(ids) => {
+                json!({"im_message_id": b24_message_id, "result": "done", "message_ids": ids})
+            }
             Outcome::Duplicate => json!({"im_message_id": b24_message_id, "result": "duplicate"}),
             Outcome::Refused(why) => {
                 json!({"im_message_id": b24_message_id, "result": "refused", "reason": why})
@@ -87,9 +89,7 @@ pub async fn handle(state: &AppState, event: &Event, raw: &[u8]) -> ApiResult<Va
     let tenant = state.store().tenant(member_id).await?;
     let handled = match &event.kind {
         EventKind::ConnectorMessageAdd(data) => message_add(state, &tenant, event, data).await?,
-        EventKind::ConnectorMessageUpdate(data) => {
-            amend(state, &tenant, data, Amend::Edit).await?
-        }
+        EventKind::ConnectorMessageUpdate(data) => amend(state, &tenant, data, Amend::Edit).await?,
         EventKind::ConnectorMessageDelete(data) => {
             amend(state, &tenant, data, Amend::Revoke).await?
         }
@@ -285,7 +285,8 @@ async fn one_message(
         }
     }
     let Some(&first) = sent.first() else {
-        let why = if failed.is_empty() { "the message is empty".to_owned() } else { failed.join("; ") };
+        let why =
+            if failed.is_empty() { "the message is empty".to_owned() } else { failed.join("; ") };
         return Ok(Outcome::Refused(why));
     };
     let link = B24MessageLink {

@@ -68,7 +68,8 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
 
     // Text with the operator's signature and BB-code, delivered twice (Bitrix24 duplicates).
     let twice = EventOptions { copies: 2, ..to_app(&app) };
-    let text = "[b]Anna Petrova:[/b] [br]Доставка [b]завтра[/b], [url=https://shop.test/d]подробнее[/url]";
+    let text =
+        "[b]Anna Petrova:[/b] [br]Доставка [b]завтра[/b], [url=https://shop.test/d]подробнее[/url]";
     let deliveries = app
         .sim
         .operator_message(ALPHA, connector, OPEN_LINE, CUSTOMER, text, &[], twice.clone())
@@ -117,8 +118,12 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
     // The panel shows them as ours, written by the operator (user 1 of the portal).
     let history =
         app.get(&format!("/api/conversations/{conversation}/messages"), &admin).await.json();
-    let out: Vec<&Value> =
-        history["messages"].as_array().unwrap().iter().filter(|m| m["direction"] == "out").collect();
+    let out: Vec<&Value> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "out")
+        .collect();
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|m| m["sender"] == "user:1"), "{out:?}");
 
@@ -214,7 +219,10 @@ async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_t
         .unwrap();
     assert_eq!(d[0].status, 200, "{}", d[0].body);
     let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
-    assert_eq!((shown["open_channel"].as_str(), shown["open_line_id"].as_u64()), (Some("panel"), Some(OPEN_LINE)));
+    assert_eq!(
+        (shown["open_channel"].as_str(), shown["open_line_id"].as_u64()),
+        (Some("panel"), Some(OPEN_LINE))
+    );
     // An operator message for a line that no longer feeds the Open Line is refused.
     let d = app
         .sim
@@ -243,7 +251,12 @@ async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_t
     // A malformed connector event is a typed 400, not a crash.
     let d = app
         .sim
-        .deliver_event(ALPHA, "ONIMCONNECTORMESSAGEADD", json!({"CONNECTOR": connector}), to_app(&app))
+        .deliver_event(
+            ALPHA,
+            "ONIMCONNECTORMESSAGEADD",
+            json!({"CONNECTOR": connector}),
+            to_app(&app),
+        )
         .await
         .unwrap();
     assert_eq!(d[0].status, 400, "{}", d[0].body);

@@ -372,6 +372,7 @@ impl Tenant {
         let (change, subject) = match updated {
             Some(row) => {
                 let id: MessageId = row.try_get(0)?;
+                super::operator_ticks::queue_operator_ticks_in(&mut tx, id, status, at).await?;
                 (StatusChange::Advanced(id), format!("message:{id}"))
             }
             None => {

@@ -6,11 +6,13 @@
 
 mod access;
 mod audit_log;
+mod connector_events;
 mod conversations;
 mod device_store;
 mod lines;
 mod messages;
 mod open_channels;
+mod operator_ticks;
 mod outbox;
 mod rows;
 mod search;
