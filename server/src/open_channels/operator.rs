@@ -304,6 +304,8 @@ async fn one_message(
             return Err(error.into());
         }
     }
+    // A message delivered before it was linked: its ticks are queued now (once either way).
+    tenant.queue_operator_ticks(Caller::System, first, state.now()).await?;
     if !failed.is_empty() {
         tracing::warn!(line_id = line.id, im_message_id = %b24_id, failed = failed.len(), "operator message sent without some files");
     }

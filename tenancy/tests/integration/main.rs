@@ -7,6 +7,7 @@ mod conformance;
 mod crash;
 mod isolation;
 mod open_channels;
+mod operator;
 mod product;
 mod signal;
 mod support;
