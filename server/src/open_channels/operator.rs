@@ -21,7 +21,7 @@ use b24_client::inbound::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tenancy::{
-    B24MessageLink, Caller, Line, LineSettings, MessageKind, OpenChannel, Outbound, Tenant,
+    B24MessageLink, Caller, Line, LineSettings, MessageKind, OpenChannel, Outbound, Tenant, User,
 };
 
 use super::download::{self, DownloadError};
@@ -245,6 +245,7 @@ async fn one_message(
         .and_then(|u| i64::try_from(u.0).ok())
         .or(operator_fallback)
         .unwrap_or(0);
+    remember_operator(state, tenant, operator, &message.message.text).await;
     let keep_signature = keep_signature(line);
     let text = format::operator_text(&message.message.text, keep_signature);
     let mut sent = Vec::new();
@@ -310,6 +311,30 @@ async fn one_message(
         tracing::warn!(line_id = line.id, im_message_id = %b24_id, failed = failed.len(), "operator message sent without some files");
     }
     Ok(Outcome::Done(sent))
+}
+
+/// Makes an operator the tenant does not know yet (one who never opened the app) known by the
+/// name their signature carries, so that the panel names the author of their messages.
+async fn remember_operator(state: &AppState, tenant: &Tenant, operator: i64, bbcode: &str) {
+    let Some(name) = format::split_signature(bbcode).operator else { return };
+    if operator <= 0 {
+        return;
+    }
+    let known = match tenant.users(Caller::System).await {
+        Ok(users) => users.iter().any(|u| u.id == operator),
+        Err(error) => {
+            tracing::warn!(%error, "users not readable");
+            return;
+        }
+    };
+    if known {
+        return;
+    }
+    let name: String = name.chars().take(100).collect();
+    let user = User { id: operator, name, is_admin: false };
+    if let Err(error) = tenant.upsert_user(Caller::System, &user, state.now()).await {
+        tracing::warn!(%error, "operator not recorded as a user");
+    }
 }
 
 /// The media message of an operator's file: downloaded from the portal, stored, typed.

@@ -183,6 +183,32 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
     assert_eq!(got[3].quoted_id.as_deref(), Some(ids[0].as_str()));
     assert_eq!(got[4].text.as_deref(), Some("ок"));
 
+    // An operator the app did not know is known by the name their signature carries.
+    let data = json!({"CONNECTOR": connector, "LINE": OPEN_LINE, "MESSAGES": [{
+        "im": {"chat_id": 1807, "message_id": 555_001},
+        "message": {"user_id": 42, "text": "[b]Ivan Sidorov:[/b] [br]Добавлю"},
+        "chat": {"id": CUSTOMER},
+    }]});
+    let d =
+        app.sim.deliver_event(ALPHA, "ONIMCONNECTORMESSAGEADD", data, to_app(&app)).await.unwrap();
+    let answer: Value = serde_json::from_str(&d[0].body).unwrap();
+    let ivan = answer["result"]["messages"][0]["message_ids"][0].as_i64().unwrap();
+    let users = app.get("/api/users", &admin).await.json();
+    let named = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["id"] == 42 && u["name"] == "Ivan Sidorov");
+    assert!(named, "{users}");
+    let message = app
+        .get(&format!("/api/conversations/{conversation}/messages?limit=1"), &admin)
+        .await
+        .json();
+    assert_eq!(
+        (message["messages"][0]["id"].as_i64(), message["messages"][0]["sender"].as_str()),
+        (Some(ivan), Some("user:42"))
+    );
+
     // Each event is audited with Bitrix24's ids.
     let audit = app.get("/api/audit?kind=b24.connector_event&limit=100", &admin).await.json();
     let records = audit["records"].as_array().unwrap();
