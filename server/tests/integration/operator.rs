@@ -14,12 +14,11 @@ use crate::app::{ALPHA, App, Sse, start};
 
 const LINE_PHONE: &str = "79990000301";
 const CUSTOMER: &str = "79160000301";
-const OPEN_LINE: u64 = 7;
 
-/// A connected line whose conversations go to Open Line [`OPEN_LINE`], with one conversation
-/// (the customer wrote first). Returns the admin token, the line, the conversation and the
-/// admin's event stream.
-async fn line_on_open_line(app: &App) -> (String, i64, i64, Sse) {
+/// A connected line whose conversations go to a new Open Line of the portal, with one
+/// conversation (the customer wrote first). Returns the admin token, the line, the Open Line,
+/// the conversation and the admin's event stream.
+async fn line_on_open_line(app: &App) -> (String, i64, u64, i64, Sse) {
     app.install(ALPHA).await;
     app.wa.create_account(LINE_PHONE, Some("200000000000301")).unwrap();
     app.wa.create_account(CUSTOMER, Some("100000000000301")).unwrap();
@@ -39,16 +38,18 @@ async fn line_on_open_line(app: &App) -> (String, i64, i64, Sse) {
     app.wa.phone_send(CUSTOMER, hello).await.unwrap();
     let stored = events.find("message.stored", |d| d["direction"] == "in").await;
     let conversation = stored["conversation_id"].as_i64().unwrap();
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Sales"})).await.unwrap().0;
     let a = app
         .call(
             "PATCH",
             &format!("/api/lines/{line}"),
             Some(&admin),
-            Some(json!({"open_channel": "openline", "open_line_id": OPEN_LINE})),
+            Some(json!({"open_channel": "openline", "open_line_id": open_line})),
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    (admin, line, conversation, events)
+    (admin, line, open_line, conversation, events)
 }
 
 fn to_app(app: &App) -> EventOptions {
@@ -63,7 +64,7 @@ fn received(app: &App) -> Vec<PhoneReceived> {
 #[tokio::test]
 async fn an_operator_answers_and_the_customer_gets_it_once() {
     let app = start().await;
-    let (admin, line, conversation, mut events) = line_on_open_line(&app).await;
+    let (admin, line, open_line, conversation, mut events) = line_on_open_line(&app).await;
     let connector = wab24::open_channels::CONNECTOR_ID;
 
     // Text with the operator's signature and BB-code, delivered twice (Bitrix24 duplicates).
@@ -72,7 +73,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         "[b]Anna Petrova:[/b] [br]Доставка [b]завтра[/b], [url=https://shop.test/d]подробнее[/url]";
     let deliveries = app
         .sim
-        .operator_message(ALPHA, connector, OPEN_LINE, CUSTOMER, text, &[], twice.clone())
+        .operator_message(ALPHA, connector, open_line, CUSTOMER, text, &[], twice.clone())
         .await
         .unwrap();
     assert_eq!(deliveries.len(), 2);
@@ -96,7 +97,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
     let file = OutFile { name: "photo.jpg".to_owned(), link, kind: "image".to_owned() };
     let deliveries = app
         .sim
-        .operator_message(ALPHA, connector, OPEN_LINE, CUSTOMER, "", &[file], twice)
+        .operator_message(ALPHA, connector, open_line, CUSTOMER, "", &[file], twice)
         .await
         .unwrap();
     let answer: Value = serde_json::from_str(&deliveries[0].body).unwrap();
@@ -152,11 +153,32 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         assert_eq!(element["message"]["id"][0], json!(ids[0]));
     }
 
+    // The connector's worker tells Bitrix24: the operator's message shows delivered and read.
+    let chat =
+        serde_json::from_str::<Value>(&ticks[0].payload).unwrap()["messages"][0]["im"]["chat_id"]
+            .as_u64()
+            .unwrap();
+    // The receipts were stored at the line runtime's (system) time; the server's manual clock
+    // catches up so that their items are due.
+    app.clock.advance(60);
+    let mut rounds = 0;
+    loop {
+        let round = wab24::open_channels::worker::deliver_due(&app.state).await;
+        assert_eq!((round.failed, round.retried), (0, 0), "{round:?}");
+        rounds += 1;
+        if round.done == 0 || rounds == 20 {
+            break;
+        }
+    }
+    let in_b24 = app.sim.open_line_messages(ALPHA, chat);
+    let first = in_b24.iter().find(|m| m.id == first_im).unwrap();
+    assert!(first.delivered && first.read, "{first:?}");
+
     // Forged: refused before anything is done.
     let forged = EventOptions { forge_token: true, ..to_app(&app) };
     let d = app
         .sim
-        .operator_message(ALPHA, connector, OPEN_LINE, CUSTOMER, "forged", &[], forged)
+        .operator_message(ALPHA, connector, open_line, CUSTOMER, "forged", &[], forged)
         .await
         .unwrap();
     assert_eq!(d[0].status, 403, "{}", d[0].body);
@@ -167,7 +189,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
     // And a last message, so that the phone has had everything before it.
     let d = app
         .sim
-        .operator_message(ALPHA, connector, OPEN_LINE, CUSTOMER, "ок", &[], to_app(&app))
+        .operator_message(ALPHA, connector, open_line, CUSTOMER, "ок", &[], to_app(&app))
         .await
         .unwrap();
     let answer: Value = serde_json::from_str(&d[0].body).unwrap();
@@ -184,7 +206,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
     assert_eq!(got[4].text.as_deref(), Some("ок"));
 
     // An operator the app did not know is known by the name their signature carries.
-    let data = json!({"CONNECTOR": connector, "LINE": OPEN_LINE, "MESSAGES": [{
+    let data = json!({"CONNECTOR": connector, "LINE": open_line, "MESSAGES": [{
         "im": {"chat_id": 1807, "message_id": 555_001},
         "message": {"user_id": 42, "text": "[b]Ivan Sidorov:[/b] [br]Добавлю"},
         "chat": {"id": CUSTOMER},
@@ -218,14 +240,14 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
 #[tokio::test]
 async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_to_the_panel() {
     let app = start().await;
-    let (admin, line, _conversation, _events) = line_on_open_line(&app).await;
+    let (admin, line, open_line, _conversation, _events) = line_on_open_line(&app).await;
     let connector = wab24::open_channels::CONNECTOR_ID;
     // Another connector's event changes nothing.
     app.sim
         .deliver_event(
             ALPHA,
             "ONIMCONNECTORSTATUSDELETE",
-            json!({"connector": "someone_else", "line": OPEN_LINE}),
+            json!({"connector": "someone_else", "line": open_line}),
             to_app(&app),
         )
         .await
@@ -233,26 +255,18 @@ async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_t
     let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
     assert_eq!(shown["open_channel"], "openline");
 
-    let d = app
-        .sim
-        .deliver_event(
-            ALPHA,
-            "ONIMCONNECTORSTATUSDELETE",
-            json!({"connector": connector, "line": OPEN_LINE}),
-            to_app(&app),
-        )
-        .await
-        .unwrap();
+    // An administrator switches the connector off in the contact center.
+    let d = app.sim.disconnect_connector(ALPHA, connector, open_line, to_app(&app)).await.unwrap();
     assert_eq!(d[0].status, 200, "{}", d[0].body);
     let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
     assert_eq!(
         (shown["open_channel"].as_str(), shown["open_line_id"].as_u64()),
-        (Some("panel"), Some(OPEN_LINE))
+        (Some("panel"), Some(open_line))
     );
     // An operator message for a line that no longer feeds the Open Line is refused.
     let d = app
         .sim
-        .operator_message(ALPHA, connector, OPEN_LINE, CUSTOMER, "late", &[], to_app(&app))
+        .operator_message(ALPHA, connector, open_line, CUSTOMER, "late", &[], to_app(&app))
         .await
         .unwrap();
     let answer: Value = serde_json::from_str(&d[0].body).unwrap();
@@ -265,12 +279,9 @@ async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_t
         ..tenancy::LineSettings::default()
     };
     tenant.set_line_settings(Caller::System, line, &settings, app.state.now()).await.unwrap();
-    let d = app
-        .sim
-        .deliver_event(ALPHA, "ONIMCONNECTORLINEDELETE", json!(OPEN_LINE), to_app(&app))
-        .await
-        .unwrap();
-    assert_eq!(d[0].status, 200, "{}", d[0].body);
+    let d = app.sim.delete_open_line(ALPHA, open_line, to_app(&app)).await.unwrap();
+    let deleted = d.iter().find(|d| d.what == "ONIMCONNECTORLINEDELETE").unwrap();
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
     let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
     assert_eq!(shown["open_channel"], "panel");
     assert!(shown["open_line_id"].is_null(), "{shown}");
