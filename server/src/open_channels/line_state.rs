@@ -70,8 +70,19 @@ pub async fn apply(
     if let Some(previous) = payload.get("previous_open_line_id").and_then(Value::as_i64)
         && Some(previous) != fed
     {
-        portal.imconnector_activate(CONNECTOR_ID, open_line(previous), false).await?;
-        calls.push(json!({ "method": "imconnector.activate", "line": previous, "active": 0 }));
+        match portal.imconnector_activate(CONNECTOR_ID, open_line(previous), false).await {
+            Ok(_) => {
+                calls.push(
+                    json!({ "method": "imconnector.activate", "line": previous, "active": 0 }),
+                );
+            }
+            // Already inactive (switched off in the contact center, or the Open Line deleted):
+            // what the call was for is so; retrying would hold the line's later items for ever.
+            Err(b24_client::Error::Api { code: b24_client::ErrorCode::NotActiveLine, .. }) => {
+                calls.push(json!({ "method": "imconnector.activate", "line": previous, "active": 0, "already_inactive": true }));
+            }
+            Err(e) => return Err(e),
+        }
     }
     if let Some(id) = fed {
         portal.imconnector_activate(CONNECTOR_ID, open_line(id), true).await?;

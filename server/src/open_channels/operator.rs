@@ -21,15 +21,18 @@ use b24_client::inbound::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tenancy::{
-    B24MessageLink, Caller, Line, LineSettings, MessageKind, OpenChannel, Outbound, Tenant, User,
+    B24MessageLink, Caller, Line, LineSettings, MessageKind, OpenChannel, OpenChannelStatus,
+    Outbound, Tenant, User,
 };
 
 use super::download::{self, DownloadError};
 use crate::{
     error::{ApiError, ApiResult},
+    events::ServerEvent,
     open_channels::format,
     runtime::{MediaUpload, Runtime, RuntimeError},
     state::AppState,
+    wire::LineOut,
 };
 
 /// The most files of one operator message that are sent.
@@ -495,6 +498,13 @@ async fn leave_open_line(
             ..LineSettings::default()
         };
         tenant.set_line_settings(Caller::System, line.id, &settings, state.now()).await?;
+        // Bitrix24 no longer shows the connector there: the panel says so at once.
+        let updated =
+            tenant.set_open_channel_status(Caller::System, line.id, OpenChannelStatus::Off).await?;
+        state.bus().publish(ServerEvent::LineUpdated {
+            member_id: tenant.member_id().to_owned(),
+            line: LineOut::from(updated),
+        });
         changed.push(line.id);
     }
     Ok(json!({"lines": changed, "open_channel": "panel", "open_line_forgotten": deleted}))
