@@ -14,6 +14,7 @@ mod flow;
 mod hardening;
 mod matrix;
 mod meta;
+mod open_channels;
 mod product;
 mod reliability;
 mod restart;
