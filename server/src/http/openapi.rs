@@ -111,6 +111,8 @@ fn schemas() -> Value {
     let line = json!({ "type": "object", "properties": { "id": int, "name": { "type": "string" }, "phone": ostr,
         "status": { "type": "string", "enum": ["new", "pairing", "connected", "disconnected", "logged_out"] },
         "assigned_user": oint, "created_at": int, "send_read_receipts": { "type": "boolean" },
+        "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
+        "open_channel_status": { "type": "string", "enum": ["off", "active", "error"] },
         "state": { "type": ["string", "null"], "enum": ["connecting", "qr", "connected", "reconnecting", "disconnected", "logged_out", null] } } });
     let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
     let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
@@ -131,7 +133,8 @@ fn schemas() -> Value {
         "Line": line,
         "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
         "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
-        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" } } },
+        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" },
+            "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint } },
         "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
         "LineState": { "type": "object", "required": ["line_id", "state"], "properties": { "line_id": int,
             "state": { "type": "string" }, "qr": ostr, "qr_svg": ostr, "expires_in_ms": oint, "reason": ostr, "retry_in_ms": oint } },

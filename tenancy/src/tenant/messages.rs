@@ -7,6 +7,7 @@ use super::{
     Tenant,
     access::{visible_conversation, visible_line},
     audit_log::audit_in,
+    open_channels::enqueue_for_open_line,
     rows::{MESSAGE_COLUMNS, message_from_row},
 };
 use crate::{
@@ -64,6 +65,12 @@ async fn upsert_conversation(
     .await?
     .try_get(0)?;
     Ok(conversation_id)
+}
+
+/// Whether a customer's message of this kind goes on to the line's Open Line (a reaction or a
+/// notice of ours has no place in an Open Lines chat).
+fn forwards_to_open_line(kind: MessageKind) -> bool {
+    !matches!(kind, MessageKind::Reaction | MessageKind::System)
 }
 
 /// One inbound row as it is stored: a customer's message, or a notice in their conversation.
@@ -137,7 +144,7 @@ impl Tenant {
         let push_name = m.push_name.as_deref().map(|n| cut_at_char(n, 256));
         let phone = m.phone.as_deref().filter(|p| p.len() <= 32);
         let mut tx = self.write().await?;
-        visible_line(&mut tx, caller, m.line_id).await?;
+        let line = visible_line(&mut tx, caller, m.line_id).await?;
         let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
         )))
@@ -194,6 +201,9 @@ impl Tenant {
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
+        if forwards_to_open_line(m.kind) {
+            enqueue_for_open_line(&mut tx, &line, message.id, at).await?;
+        }
         let subject = format!("message:{}", message.id);
         audit_in(
             &self.audit_key,

@@ -10,6 +10,7 @@ mod conversations;
 mod device_store;
 mod lines;
 mod messages;
+mod open_channels;
 mod outbox;
 mod rows;
 mod search;

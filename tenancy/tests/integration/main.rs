@@ -6,6 +6,7 @@
 mod conformance;
 mod crash;
 mod isolation;
+mod open_channels;
 mod product;
 mod signal;
 mod support;
