@@ -214,6 +214,22 @@ async fn a_customers_messages_reach_the_open_line_once_through_faults() {
     let link = tenant.b24_link_for_message(Caller::System, last).await.unwrap().unwrap();
     assert!(link.session_id.is_some() && link.b24_chat_id.is_some(), "{link:?}");
     assert_eq!(link.external_chat_id, "5511987654321");
+    // The contact center opened one session for the customer, with each message once.
+    let sessions = app.sim.open_line_sessions(ALPHA);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        (Some(sessions[0].id as i64), Some(sessions[0].chat_id as i64)),
+        (link.session_id, link.b24_chat_id)
+    );
+    assert_eq!(sessions[0].line, open_line);
+    let messages = app.sim.open_line_messages(ALPHA, sessions[0].chat_id);
+    let ids: Vec<&Vec<String>> = messages.iter().map(|m| &m.external_ids).collect();
+    assert_eq!(ids, [&vec!["WA1".to_owned()], &vec!["WA2".to_owned()]]);
+    let customer = &app.sim.open_line_customers(ALPHA)[0];
+    assert_eq!(
+        (customer.name.as_deref(), customer.phone.as_deref()),
+        (Some("Ana Lúcia"), Some("+5511987654321"))
+    );
     assert_eq!(deliver_due(&app.state).await, Default::default(), "nothing left");
 
     // WhatsApp disconnects: the Open Line says so, and our API shows the error.
@@ -481,4 +497,44 @@ async fn every_kind_of_customer_file_goes_by_a_signed_link_that_bitrix24_can_fet
     assert_eq!(fetch(&app, &tampered).await.0, 403);
     app.clock.advance(u64::try_from(wab24::media_link::DEFAULT_TTL_SECS).unwrap() + 1);
     assert_eq!(fetch(&app, url).await.0, 410);
+}
+
+/// A worker that died holding items (claimed, never completed): once their lease has run out,
+/// the next worker sends them, each once.
+#[tokio::test]
+async fn items_claimed_by_a_worker_that_died_are_sent_after_their_lease() {
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Crash"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Crash"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    for n in 0..3 {
+        customer_writes(&app, line, &format!("C{n}"), &format!("message {n}"), None).await;
+    }
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    // The worker that died: it claimed everything and never came back.
+    let claimed = tenant
+        .claim_b24_outbox(Caller::System, 50, std::time::Duration::from_secs(120), app.state.now())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert_eq!(deliver_due(&app.state).await, Default::default(), "leased");
+    app.clock.advance(121);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried), (4, 0), "{round:?}");
+    let sent: Vec<String> = accepted(&app, "imconnector.send.messages")
+        .iter()
+        .map(|p| p["MESSAGES"][0]["message"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, ["C0", "C1", "C2"], "in order, each once");
+    assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 0);
 }
