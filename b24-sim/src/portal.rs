@@ -549,7 +549,7 @@ impl Portal {
 
     pub(crate) fn connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
         let c = str_arg(p, "CONNECTOR")
-            .ok_or_else(|| arg("CONNECTOR is required"))?
+            .ok_or_else(|| arg("Argument 'CONNECTOR' is null or empty"))?
             .to_ascii_lowercase();
         if !self.connectors.contains_key(&c) {
             return Err((
@@ -557,7 +557,11 @@ impl Portal {
                 format!("connector {c} is not registered"),
             ));
         }
-        let line = p.get("LINE").and_then(Id::from_value).ok_or_else(|| arg("LINE is required"))?.0;
+        let line = p
+            .get("LINE")
+            .and_then(Id::from_value)
+            .ok_or_else(|| arg("Argument 'LINE' is null or empty"))?
+            .0;
         let active = self
             .lines
             .get(&line)

@@ -170,6 +170,7 @@ impl Sim {
             app_url: &app_url,
             query: &query,
             body: &body,
+            lang: &lang,
         })))
     }
 }

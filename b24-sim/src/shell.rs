@@ -32,6 +32,8 @@ pub(crate) struct Frame<'a> {
     pub(crate) query: &'a str,
     /// The frame request's form body (sent as hidden fields).
     pub(crate) body: &'a str,
+    /// The viewer's language (`LANG`), for the contact center beside the frame too.
+    pub(crate) lang: &'a str,
 }
 
 /// Escapes text for HTML.
@@ -59,9 +61,10 @@ fn origin_of(url: &str) -> &str {
 }
 
 /// The portal's contact center beside the application (`/p/<domain>/center`).
-fn center_frame(domain: &str) -> String {
+fn center_frame(domain: &str, lang: &str) -> String {
+    let query = if lang == "ru" { "?lang=ru" } else { "" };
     format!(
-        "<iframe class=\"center\" title=\"contact center\" src=\"/p/{}/center\"></iframe>",
+        "<iframe class=\"center\" title=\"contact center\" src=\"/p/{}/center{query}\"></iframe>",
         esc(domain)
     )
 }
@@ -81,7 +84,7 @@ pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
                 format!(
                     "<!doctype html><title>{0}</title><p>Portal {0}: no application URL (start with --app-url or add ?app=URL).</p>\n{1}",
                     esc(domain),
-                    center_frame(domain)
+                    center_frame(domain, "en")
                 ),
             );
         }
@@ -90,7 +93,7 @@ pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
         }
         ShellView::Frame(frame) => frame,
     };
-    let Frame { domain, user, placement, app_url, query, body } = frame;
+    let Frame { domain, user, placement, app_url, query, body, lang } = frame;
     let fields: String = form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| {
             format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", esc(&k), esc(&v))
@@ -113,7 +116,7 @@ iframe.center{{width:380px;border-left:1px solid #c6d0d4;background:#eef2f4}}</s
             placement = esc(placement),
             action = esc(&format!("{app_url}{sep}{query}")),
             app_origin = esc(origin_of(app_url)),
-            center = center_frame(domain),
+            center = center_frame(domain, lang),
         ),
     )
 }
@@ -136,6 +139,7 @@ mod tests {
             app_url: "http://127.0.0.1:9/app?x=1",
             query: "DOMAIN=alpha.test&LANG=en",
             body: "AUTH_ID=at1&PLACEMENT_OPTIONS=%7B%22a%22%3A%22%3Cb%3E%22%7D",
+            lang: "en",
         };
         let (status, html) = page(&ShellView::Frame(frame));
         assert_eq!(status, 200);

@@ -46,6 +46,9 @@ pub enum ApiError {
     /// A service the request needs is not available (no line runtime, WhatsApp refused) (503).
     #[error("{0}")]
     Unavailable(String),
+    /// What was asked for existed but no longer may be had (an expired media link) (410).
+    #[error("{0}")]
+    Gone(&'static str),
     /// The route exists, the method does not (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -85,6 +88,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -108,6 +112,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Gone(_) => "gone",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",

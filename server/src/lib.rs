@@ -4,7 +4,8 @@
 //!   start-up; [`demo`]: the server with an embedded simulated Bitrix24 portal.
 //! - [`http`]: the Bitrix24 app endpoints (install, frame, events), the JSON API, SSE,
 //!   `/api/openapi.json` and `/metrics`, on warp; [`state`]: what handlers share and the
-//!   authentication of API calls; [`session`]: the session tokens (JWT, HS256).
+//!   authentication of API calls; [`session`]: the session tokens (JWT, HS256);
+//!   [`media_link`]: signed, expiring links to a message's file.
 //! - [`audit_check`]: the audit chains verified at start and on demand.
 //! - [`events`]: the typed server events and their bus; [`wire`]: the JSON shapes of a line and a
 //!   message that the API and the events share; [`metrics`]: counters; [`error`]: the API error.
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod media_link;
 pub mod metrics;
 pub mod open_channels;
 pub mod runtime;

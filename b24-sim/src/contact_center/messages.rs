@@ -365,7 +365,9 @@ impl Portal {
                 .get("message_id")
                 .and_then(Id::from_value)
                 .ok_or_else(|| arg("im[message_id] is required"))?;
-            if !self.center.messages.contains_key(&id.0) {
+            // Reading is a stub in Bitrix24 that answers true whatever it is given
+            // (imconnector-send-status-reading.md); delivery looks the message up.
+            if delivery && !self.center.messages.contains_key(&id.0) {
                 return Err(arg("im[message_id] does not exist"));
             }
             let ids: Vec<String> = match m.get("message").and_then(|x| x.get("id")) {

@@ -515,6 +515,11 @@ async fn operators_answer_edit_delete_and_close_in_the_sessions_chat() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(&ErrorCode::Argument), "message.id must be an array");
+    let unknown = json!([{"im": {"chat_id": chat, "message_id": 999_999}, "message": {"id": ["x"]}, "chat": {"id": "79990001"}}]);
+    let e =
+        c.portal.imconnector_status_delivery(CONNECTOR, line, unknown.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Some(&ErrorCode::Argument), "delivery of a message that does not exist");
+    c.portal.imconnector_status_reading(CONNECTOR, line, unknown).await.unwrap();
 
     c.sim
         .operator_edit(MEMBER, posted.message_id, "Good evening!", EventOptions::default())
@@ -614,6 +619,12 @@ async fn customer_messages_are_validated_edited_and_deleted() {
     let line = c.line(json!({"CRM": "N"})).await;
     let send = |messages: Value| c.portal.imconnector_send_messages(CONNECTOR, line, messages);
     assert_eq!(send(json!([])).await.unwrap_err().code(), Some(&ErrorCode::Argument));
+    let e = c
+        .portal
+        .call("imconnector.send.messages", json!({"CONNECTOR": CONNECTOR, "MESSAGES": [{}]}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Argument 'LINE' is null or empty"), "{e}");
     let e = send(json!([{"user": {"id": "u"}, "message": {"id": "m", "text": "x"}}]))
         .await
         .unwrap_err();
@@ -759,6 +770,12 @@ async fn the_shell_shows_the_contact_center() {
     let shell =
         http.get(format!("{base}/p/center.test/?app=http://127.0.0.1:9/app")).send().await.unwrap();
     assert!(shell.text().await.unwrap().contains("src=\"/p/center.test/center\""));
+    let shell_ru = http
+        .get(format!("{base}/p/center.test/?lang=ru&app=http://127.0.0.1:9/app"))
+        .send()
+        .await
+        .unwrap();
+    assert!(shell_ru.text().await.unwrap().contains("src=\"/p/center.test/center?lang=ru\""));
     let page = http
         .get(format!("{base}/p/center.test/center"))
         .send()

@@ -4,7 +4,7 @@
 //! handler; [`openapi`] derives the document from it.
 //!
 //! Handlers, by resource: [`lines`] (and [`connection`] to WhatsApp), [`conversations`],
-//! [`messages`], [`media`], [`users`], [`audit`], [`subscription`]; the Bitrix24 app in
+//! [`messages`], [`media`] (and [`media_links`], signed links for Bitrix24), [`users`], [`audit`], [`subscription`]; the Bitrix24 app in
 //! [`bitrix`], the event stream in [`sse`], the panel's files in [`ui`], probes and the document
 //! in [`meta`]; JSON shapes in [`models`].
 
@@ -15,6 +15,7 @@ pub mod conversations;
 pub mod filters;
 pub mod lines;
 pub mod media;
+pub mod media_links;
 pub mod messages;
 pub mod meta;
 pub mod models;

@@ -28,7 +28,15 @@ fn content(kind: &str) -> Value {
 fn parameters(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }))
+        .map(|name| {
+            // Ids are numbers; a file name or a token is text.
+            let schema = if name.ends_with("_id") {
+                json!({ "type": "integer", "format": "int64" })
+            } else {
+                json!({ "type": "string" })
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
         .collect()
 }
 

@@ -7,7 +7,7 @@ use warp::Filter;
 use super::{
     audit, bitrix, connection, conversations,
     filters::{bearer, form, form_bytes, json},
-    lines, media, messages, meta,
+    lines, media, media_links, messages, meta,
     route::{Access, Doc, Handler, Method, Route},
     shared::respond,
     sse, subscription, ui, users,
@@ -392,6 +392,22 @@ pub static ROUTES: &[Route] = &[
         },
         handler: Handler::ScopedId(|g| {
             g.then(|id, st, s| respond(media::download(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/media/signed/{token}",
+        access: Access::Public,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "A message's file by a signed, expiring link (no session: the token names the portal, the message and the expiry, HMAC-SHA256 under a key derived from the master key; media_link_ttl_hours, 24 by default), for Bitrix24 Open Channels to download the files of customers' messages. 403 for a token that is not ours or was altered, 410 once expired, 404 when the message or its file is not there",
+            body: None,
+            ok: ("200", "binary"),
+            errors: &["403", "404", "410", "503"],
+        },
+        handler: Handler::Param(|g| {
+            g.then(|token, st| respond(media_links::download(token, st))).boxed()
         }),
     },
     Route {

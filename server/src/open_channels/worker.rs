@@ -279,7 +279,7 @@ async fn send_message(
     let file_url = message
         .media
         .as_ref()
-        .and_then(|_| super::files::file_url(state, tenant.member_id(), message.id));
+        .map(|_| super::files::file_url(state, tenant.member_id(), message.id));
     let cx =
         Context { line: &line, conversation: &conversation, quoted: quoted.as_ref(), file_url };
     let element = customer_message::element(&message, &cx);

@@ -1,10 +1,12 @@
 //! The Open Channels connector: the line settings that send conversations to a Bitrix24 Open
-//! Line, and what they queue for Bitrix24.
+//! Line and what they queue for Bitrix24; the signed links through which Bitrix24 downloads the
+//! files of customers' messages.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tenancy::{B24OutboxKind, B24OutboxState, Caller};
+use wab24::media_link::{MediaLinkKey, signed_media_url};
 
-use crate::app::{ALPHA, start};
+use crate::app::{ALPHA, App, BETA, start};
 
 #[tokio::test]
 async fn an_administrator_sends_a_lines_conversations_to_an_open_line() {
@@ -212,6 +214,22 @@ async fn a_customers_messages_reach_the_open_line_once_through_faults() {
     let link = tenant.b24_link_for_message(Caller::System, last).await.unwrap().unwrap();
     assert!(link.session_id.is_some() && link.b24_chat_id.is_some(), "{link:?}");
     assert_eq!(link.external_chat_id, "5511987654321");
+    // The contact center opened one session for the customer, with each message once.
+    let sessions = app.sim.open_line_sessions(ALPHA);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        (Some(sessions[0].id as i64), Some(sessions[0].chat_id as i64)),
+        (link.session_id, link.b24_chat_id)
+    );
+    assert_eq!(sessions[0].line, open_line);
+    let messages = app.sim.open_line_messages(ALPHA, sessions[0].chat_id);
+    let ids: Vec<&Vec<String>> = messages.iter().map(|m| &m.external_ids).collect();
+    assert_eq!(ids, [&vec!["WA1".to_owned()], &vec!["WA2".to_owned()]]);
+    let customer = &app.sim.open_line_customers(ALPHA)[0];
+    assert_eq!(
+        (customer.name.as_deref(), customer.phone.as_deref()),
+        (Some("Ana Lúcia"), Some("+5511987654321"))
+    );
     assert_eq!(deliver_due(&app.state).await, Default::default(), "nothing left");
 
     // WhatsApp disconnects: the Open Line says so, and our API shows the error.
@@ -273,4 +291,250 @@ async fn a_customers_messages_reach_the_open_line_once_through_faults() {
     let payloads: Vec<String> =
         audit["records"].as_array().unwrap().iter().map(|r| r["payload"].to_string()).collect();
     assert!(payloads.iter().any(|p| p.contains("session_id")), "{payloads:?}");
+}
+
+/// A line of `member` with one conversation (a customer wrote); its id.
+async fn conversation(app: &App, member: &str, admin: &str) -> i64 {
+    let line = app.call("POST", "/api/lines", Some(admin), Some(json!({"name": "L"}))).await;
+    assert_eq!(line.status, 201, "{}", line.body);
+    let line = line.json()["id"].as_i64().unwrap();
+    app.inbound(member, line, "79160000555@s.whatsapp.net", "c", &format!("{member}-w1"), "hi")
+        .await
+}
+
+/// Sends a document into `conv`; the message's id.
+async fn document(app: &App, admin: &str, conv: i64, name: &str, body: &[u8]) -> i64 {
+    let r = app
+        .http
+        .post(app.url(&format!("/api/conversations/{conv}/media?kind=document&file_name={name}")))
+        .bearer_auth(admin)
+        .header("content-type", "text/plain")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+}
+
+/// GET without any credential: status, headers, body.
+async fn fetch(app: &App, url: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let r = app.http.get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.bytes().await.unwrap().to_vec())
+}
+
+fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    v["error"]["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_signed_link_serves_the_file_without_a_session_until_it_expires() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let conv = conversation(&app, ALPHA, &admin).await;
+    let id = document(&app, &admin, conv, "invoice.txt", b"the invoice").await;
+    let links = &app.state.settings().media_links;
+    let url = links.url(&app.base, ALPHA, id, app.state.now_unix());
+    assert!(url.starts_with(&format!("{}/media/signed/", app.base)), "{url}");
+
+    let (status, headers, body) = fetch(&app, &url).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, b"the invoice");
+    assert_eq!(headers["content-type"], "text/plain");
+    assert!(headers["content-disposition"].to_str().unwrap().contains("invoice.txt"));
+    assert!(headers["content-security-policy"].to_str().unwrap().starts_with("sandbox"));
+
+    // Valid for 24 hours by default, then 410 with a clear error.
+    app.clock.advance(24 * 3600 - 1);
+    assert_eq!(fetch(&app, &url).await.0, 200);
+    app.clock.advance(1);
+    let (status, _, body) = fetch(&app, &url).await;
+    assert_eq!((status, error_code(&body).as_str()), (410, "gone"));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["message"], "this media link has expired; ask for the message again");
+}
+
+#[tokio::test]
+async fn altered_foreign_and_dangling_links_are_refused_alike_across_tenants() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.install(BETA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let conv = conversation(&app, ALPHA, &admin).await;
+    let id = document(&app, &admin, conv, "a.txt", b"alpha's file").await;
+    let key = &app.state.settings().media_links.key;
+    let expires = app.state.now_unix() + 3600;
+    let url = signed_media_url(&app.base, ALPHA, id, expires, key);
+    assert_eq!(fetch(&app, &url).await.0, 200);
+
+    // Any character changed: 403, nothing served.
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    for i in [0, token.len() / 2, token.len() - 1] {
+        let mut altered = token.clone().into_bytes();
+        altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).unwrap();
+        let (status, _, body) = fetch(&app, &app.url(&format!("/media/signed/{altered}"))).await;
+        assert_eq!((status, error_code(&body).as_str()), (403, "forbidden"), "{i}");
+    }
+    // Signed with another deployment's key.
+    let other = MediaLinkKey::derive(&[9; 32]).unwrap();
+    let (status, _, _) =
+        fetch(&app, &signed_media_url(&app.base, ALPHA, id, expires, &other)).await;
+    assert_eq!(status, 403);
+    for junk in ["x", "a.b", &"A".repeat(600)] {
+        assert_eq!(fetch(&app, &app.url(&format!("/media/signed/{junk}"))).await.0, 403, "{junk}");
+    }
+
+    // Validly signed, but nothing there: another tenant's id for alpha's message, an absent
+    // message, a portal that never installed, a message without a file: the same 404.
+    let history = app.get(&format!("/api/conversations/{conv}/messages"), &admin).await.json();
+    let text_message = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "text")
+        .and_then(|m| m["id"].as_i64())
+        .unwrap();
+    let mut bodies = vec![];
+    for (member, message) in
+        [(BETA, id), (ALPHA, id + 1000), ("gamma0member", id), (ALPHA, text_message)]
+    {
+        let (status, _, body) =
+            fetch(&app, &signed_media_url(&app.base, member, message, expires, key)).await;
+        assert_eq!(status, 404, "{member} {message}");
+        bodies.push(body);
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+    assert_eq!(error_code(&bodies[0]), "not_found");
+}
+
+// REST docs: imconnector-send-messages.md (`message.files[]{url, name}`: a URL Bitrix24 can
+// download; images shown inline by extension).
+#[tokio::test]
+async fn every_kind_of_customer_file_goes_by_a_signed_link_that_bitrix24_can_fetch() {
+    use sha2::Digest;
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Files"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Files"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    let media_dir = app.state.runtime().unwrap().media_dir(ALPHA);
+    let kinds = [
+        (tenancy::MessageKind::Image, "image/jpeg", None, Some("a photo")),
+        (tenancy::MessageKind::Video, "video/mp4", None, None),
+        (tenancy::MessageKind::Document, "application/pdf", Some("price list.pdf"), None),
+        (tenancy::MessageKind::Voice, "audio/ogg; codecs=opus", None, None),
+        (tenancy::MessageKind::Sticker, "image/webp", None, None),
+    ];
+    for (n, (kind, mime, name, caption)) in kinds.iter().enumerate() {
+        let wa_id = format!("F{n}");
+        let path = match name {
+            Some(name) => format!("in/{line}/{wa_id}/{name}"),
+            None => format!("in/{line}/{wa_id}"),
+        };
+        let body = format!("file {n} bytes").into_bytes();
+        let file = media_dir.join(&path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &body).unwrap();
+        let m = tenancy::Inbound {
+            line_id: line,
+            jid: "5511987654321@s.whatsapp.net".to_owned(),
+            phone: None,
+            push_name: Some("Ana".to_owned()),
+            wa_id,
+            kind: *kind,
+            text: caption.map(str::to_owned),
+            media: Some(tenancy::Media {
+                path,
+                mime: (*mime).to_owned(),
+                size: body.len() as i64,
+                sha256: sha2::Sha256::digest(&body).into(),
+            }),
+            quoted_wa_id: None,
+            raw: b"{}".to_vec(),
+            note: None,
+        };
+        tenant.record_inbound(Caller::System, &m, app.state.now()).await.unwrap();
+    }
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.failed), (6, 0), "the activation and five messages: {round:?}");
+    let sent = accepted(&app, "imconnector.send.messages");
+    assert_eq!(sent.len(), 5);
+    let files: Vec<&Value> =
+        sent.iter().map(|s| &s["MESSAGES"][0]["message"]["files"][0]).collect();
+    let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names[0].rsplit('.').next(), Some("jpg"), "{names:?}");
+    assert_eq!(names[2], "price list.pdf");
+    assert!(names[3].ends_with(".ogg") && names[4].ends_with(".webp"), "{names:?}");
+    assert_eq!(sent[0]["MESSAGES"][0]["message"]["text"], "a photo", "the caption goes as text");
+    assert!(sent[1]["MESSAGES"][0]["message"].get("text").is_none(), "a file alone needs no text");
+    // Bitrix24 fetches each file with its link, without a session.
+    for (n, file) in files.iter().enumerate() {
+        let url = file["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/media/signed/", app.base)), "{url}");
+        let (status, _, body) = fetch(&app, url).await;
+        assert_eq!((status, body), (200, format!("file {n} bytes").into_bytes()));
+    }
+    // A tampered link is refused; an expired one is gone.
+    let url = files[0]["url"].as_str().unwrap();
+    let mut tampered = url.to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(fetch(&app, &tampered).await.0, 403);
+    app.clock.advance(u64::try_from(wab24::media_link::DEFAULT_TTL_SECS).unwrap() + 1);
+    assert_eq!(fetch(&app, url).await.0, 410);
+}
+
+/// A worker that died holding items (claimed, never completed): once their lease has run out,
+/// the next worker sends them, each once.
+#[tokio::test]
+async fn items_claimed_by_a_worker_that_died_are_sent_after_their_lease() {
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Crash"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Crash"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    for n in 0..3 {
+        customer_writes(&app, line, &format!("C{n}"), &format!("message {n}"), None).await;
+    }
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    // The worker that died: it claimed everything and never came back.
+    let claimed = tenant
+        .claim_b24_outbox(Caller::System, 50, std::time::Duration::from_secs(120), app.state.now())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert_eq!(deliver_due(&app.state).await, Default::default(), "leased");
+    app.clock.advance(121);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried), (4, 0), "{round:?}");
+    let sent: Vec<String> = accepted(&app, "imconnector.send.messages")
+        .iter()
+        .map(|p| p["MESSAGES"][0]["message"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, ["C0", "C1", "C2"], "in order, each once");
+    assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 0);
 }
