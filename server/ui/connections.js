@@ -33,6 +33,7 @@ export function createConnections(ctx) {
   const lastStatus = new Map(); // line id -> { st, at }: the newest state heard of
   let openLines = null; // the portal's Open Lines once loaded: [{ id, name, active, line_id }]
   let openLinesError = '';
+  const drafts = new Map(); // line id -> the name of the Open Line being created for it
 
   const quota = h('div', { class: 'quota', 'data-test': 'quota' });
   const nameInput = h('input', { class: 'input', type: 'text', maxlength: '80', 'aria-label': t('lines.name'), placeholder: t('lines.name'), 'data-test': 'line-name' });
@@ -188,7 +189,7 @@ export function createConnections(ctx) {
 
   const NEW_OPEN_LINE = 'new';
 
-  /** Where the line's conversations go, and to which Open Line. */
+  /** Where the line's conversations go, and to which Open Line (or a new one, named here). */
   function openChannel(line) {
     const channel = h('select', { class: 'select', id: `channel-${line.id}`, 'data-test': 'open-channel' },
       ['panel', 'openline', 'both'].map((c) => h('option', { value: c }, t(`openline.channel.${c}`))));
@@ -206,34 +207,25 @@ export function createConnections(ctx) {
     }
     if (openLines) choices.push(h('option', { value: NEW_OPEN_LINE }, t('openline.line.new')));
     const openLine = h('select', { class: 'select', id: `openline-${line.id}`, 'data-test': 'open-line', disabled: !openLines && !line.open_line_id }, choices);
-    openLine.value = line.open_line_id ? String(line.open_line_id) : '';
+    openLine.value = drafts.has(line.id) ? NEW_OPEN_LINE : line.open_line_id ? String(line.open_line_id) : '';
     const hint = h('p', { class: 'note note-warn', 'data-test': 'open-line-hint', hidden: true, role: 'note' });
+    const chosenId = () => (openLine.value === '' || openLine.value === NEW_OPEN_LINE ? null : Number(openLine.value));
     const save = async () => {
       hint.hidden = true;
-      let chosen = openLine.value;
-      if (chosen === NEW_OPEN_LINE) {
-        const name = prompt(t('openline.new.prompt'), line.name);
-        if (!name || !name.trim()) {
-          openLine.value = line.open_line_id ? String(line.open_line_id) : '';
-          return;
-        }
-        try {
-          const created = await api('POST', '/api/open-lines', { name: name.trim(), line_id: line.id });
-          openLines = [...(openLines || []), created];
-          chosen = String(created.id);
-          ctx.toast(t('openline.created', { name: created.name }));
-        } catch (e) {
-          ctx.toast(e.message, 'error');
+      if (openLine.value === NEW_OPEN_LINE) {
+        if (!drafts.has(line.id)) {
+          drafts.set(line.id, line.name);
           render();
-          return;
         }
+        return;
       }
-      if (channel.value !== 'panel' && chosen === '') {
+      if (drafts.delete(line.id)) render();
+      if (channel.value !== 'panel' && chosenId() === null) {
         hint.textContent = t('openline.choose');
         hint.hidden = false;
         return;
       }
-      await setOpenChannel(line, channel.value, chosen === '' ? null : Number(chosen));
+      await setOpenChannel(line, channel.value, chosenId());
     };
     channel.addEventListener('change', save);
     openLine.addEventListener('change', save);
@@ -245,8 +237,37 @@ export function createConnections(ctx) {
       h('div', { class: 'line-controls' },
         h('label', { class: 'field', for: channel.id }, h('span', { class: 'field-label' }, t('openline.channel')), channel),
         h('label', { class: 'field', for: openLine.id }, h('span', { class: 'field-label' }, t('openline.line')), openLine)),
+      drafts.has(line.id) ? newOpenLineForm(line, channel) : null,
       hint,
       openLinesError ? h('p', { class: 'note note-error', 'data-test': 'open-lines-error', role: 'alert' }, t('openline.load.failed', { error: openLinesError })) : null);
+  }
+
+  /** The name of a new Open Line for `line`; created in Bitrix24 with the line's user as its queue. */
+  function newOpenLineForm(line, channel) {
+    const input = h('input', { class: 'input', type: 'text', maxlength: '100', id: `openline-name-${line.id}`, 'data-test': 'open-line-name', value: drafts.get(line.id) || '' });
+    input.addEventListener('input', () => drafts.set(line.id, input.value));
+    const create = h('button', { class: 'btn btn-primary', type: 'submit', 'data-test': 'create-open-line' }, t('openline.new.create'));
+    const cancel = h('button', { class: 'btn', type: 'button', 'data-test': 'cancel-open-line', onclick: () => { drafts.delete(line.id); render(); } }, t('openline.new.cancel'));
+    const submit = async (e) => {
+      e.preventDefault();
+      const name = input.value.trim();
+      if (!name) return;
+      create.disabled = true;
+      try {
+        const created = await api('POST', '/api/open-lines', { name, line_id: line.id });
+        openLines = [...(openLines || []), created];
+        drafts.delete(line.id);
+        ctx.toast(t('openline.created', { name: created.name }));
+        const where = channel.value === 'panel' ? 'both' : channel.value;
+        await setOpenChannel(line, where, created.id);
+      } catch (err) {
+        ctx.toast(err.message, 'error');
+        create.disabled = false;
+      }
+    };
+    return h('form', { class: 'create-line create-open-line', onsubmit: submit },
+      h('label', { class: 'field', for: input.id }, h('span', { class: 'field-label' }, t('openline.new.name')), input),
+      create, cancel);
   }
 
   async function setOpenChannel(line, channel, openLineId) {
