@@ -250,7 +250,8 @@ export function createConnections(ctx) {
     const cancel = h('button', { class: 'btn', type: 'button', 'data-test': 'cancel-open-line', onclick: () => { drafts.delete(line.id); render(); } }, t('openline.new.cancel'));
     const submit = async (e) => {
       e.preventDefault();
-      const name = input.value.trim();
+      // The draft, not this input: the card may have been drawn again since it was typed.
+      const name = (drafts.get(line.id) ?? input.value).trim();
       if (!name) return;
       create.disabled = true;
       try {
