@@ -41,6 +41,7 @@ pub(crate) async fn handle(
             }
             Err(e) => json_reply(400, &json!({"error": e.to_string()})),
         },
+        ["center", rest @ ..] => crate::contact_center::control::handle(sim, rest, params).await,
         ["calls"] => json_reply(200, &serde_json::to_value(sim.calls()).unwrap_or(Value::Null)),
         ["deliveries"] => {
             json_reply(200, &serde_json::to_value(sim.deliveries()).unwrap_or(Value::Null))

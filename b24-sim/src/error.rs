@@ -22,6 +22,18 @@ pub enum Error {
     /// No portal with this member id.
     #[error("no portal {0}")]
     UnknownPortal(String),
+    /// No open session for this dialog (none, or closed).
+    #[error("no open session for {0}")]
+    NoOpenSession(String),
+    /// No operator message with this id (or it was deleted).
+    #[error("no operator message {0}")]
+    UnknownMessage(u64),
+    /// No portal user with this id.
+    #[error("no user {0}")]
+    UnknownUser(u64),
+    /// No open line with this id.
+    #[error("no open line {0}")]
+    UnknownLine(u64),
     /// An outbound delivery (frame, install callback, event) failed.
     #[error("delivery to the application failed: {0}")]
     Delivery(String),

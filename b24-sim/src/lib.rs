@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod contact_center;
 mod control;
 mod error;
 mod faults;
@@ -17,6 +18,9 @@ mod sim;
 mod state;
 
 pub use config::SimConfig;
+pub use contact_center::{
+    CrmBindings, Dialog, MessageAuthor, OpenLineCustomer, OpenLineMessage, OpenLineSession, Posted,
+};
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultAction};
 pub use outbound::{EventOptions, OutFile};

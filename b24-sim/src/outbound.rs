@@ -171,11 +171,30 @@ impl Sim {
         data: Value,
         opts: &EventOptions,
     ) -> Result<String> {
+        self.event_body_for(member_id, event, data, opts, 1)
+    }
+
+    /// The form body of an event whose `auth` is for `user_id` (the operator who acted).
+    pub(crate) fn event_body_for(
+        &self,
+        member_id: &str,
+        event: &str,
+        data: Value,
+        opts: &EventOptions,
+        user_id: u64,
+    ) -> Result<String> {
         let refresh = event.eq_ignore_ascii_case("ONAPPINSTALL");
-        let auth = self.auth_block(member_id, 1, opts, refresh)?;
+        let auth = self.auth_block(member_id, user_id, opts, refresh)?;
         let ts = b24_client::now_unix(&*self.inner.config.clock);
+        // The dialog events carry `eventId` where the others carry `event_handler_id`
+        // (events/on-im-connector-dialog-start.md).
+        let handler_key = if event.to_ascii_uppercase().starts_with("ONIMCONNECTORDIALOG") {
+            "eventId"
+        } else {
+            "event_handler_id"
+        };
         Ok(form::encode(
-            &json!({"event": event, "event_handler_id": 1, "data": data, "ts": ts.to_string(), "auth": auth}),
+            &json!({"event": event, handler_key: 1, "data": data, "ts": ts.to_string(), "auth": auth}),
         ))
     }
 
@@ -200,6 +219,18 @@ impl Sim {
         data: Value,
         opts: EventOptions,
     ) -> Result<Vec<Delivery>> {
+        self.deliver_event_for(member_id, event, data, opts, 1).await
+    }
+
+    /// [`Sim::deliver_event`] with `auth` for `user_id`.
+    pub(crate) async fn deliver_event_for(
+        &self,
+        member_id: &str,
+        event: &str,
+        data: Value,
+        opts: EventOptions,
+        user_id: u64,
+    ) -> Result<Vec<Delivery>> {
         let event = event.to_ascii_uppercase();
         let urls: Vec<String> = match &opts.url {
             Some(u) => vec![u.clone()],
@@ -221,44 +252,11 @@ impl Sim {
         let mut out = vec![];
         for url in urls {
             for _ in 0..opts.copies.max(1) {
-                let body = self.event_body(member_id, &event, data.clone(), &opts)?;
+                let body = self.event_body_for(member_id, &event, data.clone(), &opts, user_id)?;
                 out.push(self.post(&event, &url, body).await);
             }
         }
         Ok(out)
-    }
-
-    /// An operator writes in the open line: `ONIMCONNECTORMESSAGEADD` with text and files.
-    #[allow(clippy::too_many_arguments)] // one argument per field of the request
-    pub async fn operator_message(
-        &self,
-        member_id: &str,
-        connector: &str,
-        line: u64,
-        chat_id: &str,
-        text: &str,
-        files: &[OutFile],
-        opts: EventOptions,
-    ) -> Result<Vec<Delivery>> {
-        let im_id = {
-            let mut st = self.state();
-            let p = st
-                .portals
-                .get_mut(member_id)
-                .ok_or_else(|| Error::UnknownPortal(member_id.to_owned()))?;
-            let id = 90_000 + p.im_messages.len() as u64;
-            p.im_messages
-                .push(json!({"id": id, "chat": chat_id, "text": text, "method": "operator"}));
-            id
-        };
-        let files: Vec<Value> =
-            files.iter().map(|f| json!({"name": f.name, "link": f.link, "type": f.kind})).collect();
-        let mut message = json!({"user_id": 1, "text": text});
-        if !files.is_empty() {
-            message["files"] = Value::Array(files);
-        }
-        let data = json!({"CONNECTOR": connector, "LINE": line, "MESSAGES": [{"im": {"chat_id": 1807, "message_id": im_id}, "message": message, "chat": {"id": chat_id}}]});
-        self.deliver_event(member_id, "ONIMCONNECTORMESSAGEADD", data, opts).await
     }
 
     /// Uninstalls the application: tokens are revoked at once, handlers and placements are

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use b24_client::{BucketState, ErrorCode, Id, RateLimit, quirks::flex_bool};
 use serde_json::{Map, Value, json};
 
+use crate::contact_center::ContactCenter;
+
 /// A method error: code and description.
 pub(crate) type MethodError = (ErrorCode, String);
 
@@ -18,12 +20,14 @@ pub(crate) struct MethodOk {
 }
 
 impl MethodOk {
-    fn plain(result: Value) -> Self {
+    /// A result without pagination.
+    pub(crate) fn plain(result: Value) -> Self {
         MethodOk { result, total: None, next: None }
     }
 }
 
-fn arg(msg: &str) -> MethodError {
+/// An `ERROR_ARGUMENT` with this description.
+pub(crate) fn arg(msg: &str) -> MethodError {
     (ErrorCode::Argument, msg.to_owned())
 }
 
@@ -97,7 +101,7 @@ pub(crate) struct Portal {
     pub(crate) crm: BTreeMap<u32, BTreeMap<u64, Value>>,
     pub(crate) comments: BTreeMap<u64, Value>,
     pub(crate) activities: BTreeMap<u64, Value>,
-    pub(crate) im_messages: Vec<Value>,
+    pub(crate) center: ContactCenter,
     next_id: u64,
 }
 
@@ -142,12 +146,13 @@ impl Portal {
             crm: BTreeMap::new(),
             comments: BTreeMap::new(),
             activities: BTreeMap::new(),
-            im_messages: vec![],
+            center: ContactCenter::default(),
             next_id: 100,
         }
     }
 
-    fn id(&mut self) -> u64 {
+    /// A new id, unique in the portal.
+    pub(crate) fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
@@ -374,85 +379,16 @@ impl Portal {
                 e.1 = data;
                 ok(json!(true))
             }
-            "imconnector.send.messages"
-            | "imconnector.update.messages"
-            | "imconnector.delete.messages" => self.connector_messages(&m, p),
-            "imconnector.send.status.delivery" | "imconnector.send.status.reading" => {
-                self.active_connector_line(p)?;
-                let msgs = p
-                    .get("MESSAGES")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| arg("MESSAGES is required"))?;
-                for msg in msgs {
-                    let im = msg.get("im").ok_or_else(|| arg("im is required"))?;
-                    let mid = im
-                        .get("message_id")
-                        .and_then(Id::from_value)
-                        .ok_or_else(|| arg("im[message_id] is required"))?;
-                    if !self
-                        .im_messages
-                        .iter()
-                        .any(|x| x.get("id").and_then(Id::from_value) == Some(mid))
-                        && m.ends_with("delivery")
-                    {
-                        return Err(arg("im[message_id] does not exist"));
-                    }
-                    if m.ends_with("delivery")
-                        && !msg.pointer("/message/id").is_some_and(Value::is_array)
-                    {
-                        return Err(arg("message[id] must be an array"));
-                    }
-                }
-                ok(json!({"SUCCESS": true, "DATA": []}))
-            }
-            "imopenlines.config.add" => {
-                let params = p.get("PARAMS").cloned().unwrap_or_else(|| json!({}));
-                let id = self.id();
-                let mut line = params.as_object().cloned().unwrap_or_default();
-                line.insert("ID".to_owned(), json!(id.to_string()));
-                line.entry("ACTIVE").or_insert(json!("Y"));
-                line.entry("LINE_NAME").or_insert(json!(format!("Line {id}")));
-                self.lines.insert(id, Value::Object(line));
-                ok(json!(id))
-            }
-            "imopenlines.config.get" => {
-                let id = p
-                    .get("CONFIG_ID")
-                    .and_then(Id::from_value)
-                    .ok_or_else(|| arg("CONFIG_ID is required"))?;
-                self.lines
-                    .get(&id.0)
-                    .cloned()
-                    .map(ok)
-                    .unwrap_or_else(|| Err((ErrorCode::NotFound, "Config not found".to_owned())))
-            }
-            "imopenlines.config.list.get" => {
-                ok(Value::Array(self.lines.values().cloned().collect()))
-            }
-            "imopenlines.config.update" => {
-                let id = p
-                    .get("CONFIG_ID")
-                    .and_then(Id::from_value)
-                    .ok_or_else(|| arg("CONFIG_ID is required"))?;
-                let line = self
-                    .lines
-                    .get_mut(&id.0)
-                    .ok_or((ErrorCode::NotFound, "Config not found".to_owned()))?;
-                if let (Some(l), Some(Value::Object(upd))) = (line.as_object_mut(), p.get("PARAMS"))
-                {
-                    for (k, v) in upd {
-                        l.insert(k.clone(), v.clone());
-                    }
-                }
-                ok(json!(true))
-            }
-            "imopenlines.config.delete" => {
-                let id = p
-                    .get("CONFIG_ID")
-                    .and_then(Id::from_value)
-                    .ok_or_else(|| arg("CONFIG_ID is required"))?;
-                ok(json!(self.lines.remove(&id.0).is_some()))
-            }
+            "imconnector.send.messages" => self.connector_send_messages(p, app),
+            "imconnector.update.messages" => self.connector_change_messages(p, false),
+            "imconnector.delete.messages" => self.connector_change_messages(p, true),
+            "imconnector.send.status.delivery" => self.connector_status(p, true),
+            "imconnector.send.status.reading" => self.connector_status(p, false),
+            "imopenlines.config.add" => self.openlines_config_add(p, user),
+            "imopenlines.config.get" => self.openlines_config_get(p),
+            "imopenlines.config.list.get" => self.openlines_config_list(p),
+            "imopenlines.config.update" => self.openlines_config_update(p),
+            "imopenlines.config.delete" => self.openlines_config_delete(p),
             "crm.duplicate.findbycomm" => self.find_by_comm(p),
             "crm.item.add" => {
                 let et = entity_type(p)?;
@@ -611,9 +547,9 @@ impl Portal {
         }
     }
 
-    fn connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
+    pub(crate) fn connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
         let c = str_arg(p, "CONNECTOR")
-            .ok_or_else(|| arg("CONNECTOR is required"))?
+            .ok_or_else(|| arg("Argument 'CONNECTOR' is null or empty"))?
             .to_ascii_lowercase();
         if !self.connectors.contains_key(&c) {
             return Err((
@@ -621,7 +557,11 @@ impl Portal {
                 format!("connector {c} is not registered"),
             ));
         }
-        let line = p.get("LINE").and_then(Id::from_value).ok_or_else(|| arg("LINE is required"))?.0;
+        let line = p
+            .get("LINE")
+            .and_then(Id::from_value)
+            .ok_or_else(|| arg("Argument 'LINE' is null or empty"))?
+            .0;
         let active = self
             .lines
             .get(&line)
@@ -634,7 +574,7 @@ impl Portal {
         Ok((c, line))
     }
 
-    fn active_connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
+    pub(crate) fn active_connector_line(&self, p: &Value) -> Result<(String, u64), MethodError> {
         let key = self.connector_line(p)?;
         if !self.connector_lines.get(&key).is_some_and(|(a, _)| *a) {
             return Err((
@@ -643,50 +583,6 @@ impl Portal {
             ));
         }
         Ok(key)
-    }
-
-    fn connector_messages(&mut self, m: &str, p: &Value) -> Result<MethodOk, MethodError> {
-        self.active_connector_line(p)?;
-        let msgs = p
-            .get("MESSAGES")
-            .and_then(Value::as_array)
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| arg("MESSAGES is required"))?;
-        let mut results = vec![];
-        for msg in msgs.clone() {
-            let user_id = msg.pointer("/user/id").and_then(scalar_str);
-            let chat_id = msg.pointer("/chat/id").and_then(scalar_str);
-            let text =
-                msg.pointer("/message/text").and_then(Value::as_str).filter(|t| !t.is_empty());
-            let files =
-                msg.pointer("/message/files").and_then(Value::as_array).filter(|f| !f.is_empty());
-            let name_ok = ["name", "last_name"].iter().all(|k| {
-                msg.get("user").and_then(|u| u.get(*k)).and_then(Value::as_str).is_none_or(|n| {
-                    n.chars().count() <= 25
-                        && n.chars().all(|c| c.is_alphabetic() || c == ' ' || c == '-' || c == '\'')
-                })
-            });
-            let mut errors = vec![];
-            if user_id.is_none() || chat_id.is_none() || msg.pointer("/message/id").is_none() {
-                errors.push("IMCONNECTOR_NOT_ALL_THE_REQUIRED_DATA");
-            }
-            if m == "imconnector.send.messages" && text.is_none() && files.is_none() {
-                errors.push("IMCONNECTOR_NOT_ALL_THE_REQUIRED_DATA");
-            }
-            if !name_ok {
-                errors.push("ERROR_USER_NAME");
-            }
-            if !errors.is_empty() {
-                results.push(json!({"SUCCESS": false, "ERRORS": errors}));
-                continue;
-            }
-            let im_id = self.id();
-            let chat = 10_000 + (self.im_messages.len() as u64 % 7);
-            self.im_messages.push(json!({"id": im_id, "external": msg.pointer("/message/id"), "method": m, "chat": chat_id, "text": text}));
-            results.push(json!({"user": user_id, "message": [im_id.to_string()], "chat": chat_id, "extra": [], "SUCCESS": true, "ERRORS": [],
-                                "session": {"ID": (chat + 1).to_string(), "CHAT_ID": chat.to_string()}}));
-        }
-        Ok(MethodOk::plain(json!({"SUCCESS": true, "DATA": {"RESULT": results}})))
     }
 
     fn find_by_comm(&self, p: &Value) -> Result<MethodOk, MethodError> {
@@ -753,9 +649,12 @@ impl Portal {
 #[derive(Debug)]
 pub(crate) struct AppView {
     pub(crate) client_id: String,
+    /// The simulator clock's unix time.
+    pub(crate) now: i64,
 }
 
-fn scalar_str(v: &Value) -> Option<String> {
+/// A non-empty string or a number, as text.
+pub(crate) fn scalar_str(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

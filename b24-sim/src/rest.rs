@@ -74,6 +74,8 @@ pub(crate) async fn call(
         fault.as_ref(),
         ua.clone(),
     );
+    // Events the call caused (a new session's dialog start, a deleted line) go out after it.
+    sim.deliver_pending(&member_id);
     let error = body.get("error").and_then(Value::as_str).map(str::to_owned);
     sim.record(RecordedCall {
         member_id: Some(member_id),
@@ -164,7 +166,7 @@ fn call_inner(
             Err((code, d)) => return err(code, d),
         },
     };
-    let app = AppView { client_id: sim.inner.config.client_id.clone() };
+    let app = AppView { client_id: sim.inner.config.client_id.clone(), now: sim.now() };
     if method.eq_ignore_ascii_case("batch") {
         return batch(sim, member_id, user, webhook.is_some(), &params, &app, ua);
     }

@@ -111,6 +111,9 @@ impl Sim {
                 rest::call(self, domain, rest, query, params, ua).await
             }
             ["p", domain] | ["p", domain, ""] => self.shell_page(domain, &params),
+            ["p", domain, "center"] => {
+                self.center_page(domain, params.get("lang").and_then(Value::as_str))
+            }
             ["_sim", rest @ ..] => control::handle(self, rest, params, body).await,
             _ => reply(404, "text/html", b"<html><body>404 Not Found</body></html>".to_vec()),
         }
@@ -164,6 +167,7 @@ impl Sim {
             app_url: &app_url,
             query: &query,
             body: &body,
+            lang: &lang,
         })))
     }
 }

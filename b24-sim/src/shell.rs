@@ -32,10 +32,12 @@ pub(crate) struct Frame<'a> {
     pub(crate) query: &'a str,
     /// The frame request's form body (sent as hidden fields).
     pub(crate) body: &'a str,
+    /// The viewer's language (`LANG`), for the contact center beside the frame too.
+    pub(crate) lang: &'a str,
 }
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '&' => "&amp;".to_owned(),
@@ -58,6 +60,15 @@ fn origin_of(url: &str) -> &str {
     }
 }
 
+/// The portal's contact center beside the application (`/p/<domain>/center`).
+fn center_frame(domain: &str, lang: &str) -> String {
+    let query = if lang == "ru" { "?lang=ru" } else { "" };
+    format!(
+        "<iframe class=\"center\" title=\"contact center\" src=\"/p/{}/center{query}\"></iframe>",
+        esc(domain)
+    )
+}
+
 /// The page for `view`: its HTTP status and HTML.
 pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
     let frame = match view {
@@ -71,8 +82,9 @@ pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
             return (
                 200,
                 format!(
-                    "<!doctype html><title>{0}</title><p>Portal {0}: no application URL (start with --app-url or add ?app=URL).</p>",
-                    esc(domain)
+                    "<!doctype html><title>{0}</title><p>Portal {0}: no application URL (start with --app-url or add ?app=URL).</p>\n{1}",
+                    esc(domain),
+                    center_frame(domain, "en")
                 ),
             );
         }
@@ -81,7 +93,7 @@ pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
         }
         ShellView::Frame(frame) => frame,
     };
-    let Frame { domain, user, placement, app_url, query, body } = frame;
+    let Frame { domain, user, placement, app_url, query, body, lang } = frame;
     let fields: String = form_urlencoded::parse(body.as_bytes())
         .map(|(k, v)| {
             format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">\n", esc(&k), esc(&v))
@@ -93,15 +105,18 @@ pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
         format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{domain} - Bitrix24 (simulated)</title>\n\
 <style>body{{margin:0;font-family:sans-serif;background:#eef2f4}}header{{background:#2fc6f6;color:#fff;padding:8px 16px}}\
-iframe{{border:0;width:100%;height:calc(100vh - 40px);background:#fff}}</style></head>\n\
+main{{display:flex}}iframe{{border:0;height:calc(100vh - 40px);background:#fff}}iframe[name=app]{{flex:1}}\
+iframe.center{{width:380px;border-left:1px solid #c6d0d4;background:#eef2f4}}</style></head>\n\
 <body><header>{domain} &middot; user {user} &middot; {placement}</header>\n\
 <form id=\"b24-frame\" method=\"POST\" target=\"app\" action=\"{action}\">\n{fields}</form>\n\
-<iframe name=\"app\" title=\"application\" allow=\"microphone {app_origin}; clipboard-write {app_origin}\"></iframe>\n\
+<main><iframe name=\"app\" title=\"application\" allow=\"microphone {app_origin}; clipboard-write {app_origin}\"></iframe>\n\
+{center}</main>\n\
 <script>document.getElementById('b24-frame').submit();</script>\n</body></html>\n",
             domain = esc(domain),
             placement = esc(placement),
             action = esc(&format!("{app_url}{sep}{query}")),
             app_origin = esc(origin_of(app_url)),
+            center = center_frame(domain, lang),
         ),
     )
 }
@@ -124,6 +139,7 @@ mod tests {
             app_url: "http://127.0.0.1:9/app?x=1",
             query: "DOMAIN=alpha.test&LANG=en",
             body: "AUTH_ID=at1&PLACEMENT_OPTIONS=%7B%22a%22%3A%22%3Cb%3E%22%7D",
+            lang: "en",
         };
         let (status, html) = page(&ShellView::Frame(frame));
         assert_eq!(status, 200);
@@ -138,6 +154,9 @@ mod tests {
         assert!(html.contains("value=\"{&quot;a&quot;:&quot;&lt;b&gt;&quot;}\""));
         assert!(html.contains(
             "allow=\"microphone http://127.0.0.1:9; clipboard-write http://127.0.0.1:9\""
+        ));
+        assert!(html.contains(
+            "<iframe class=\"center\" title=\"contact center\" src=\"/p/alpha.test/center\">"
         ));
     }
 

@@ -243,7 +243,13 @@ impl Sim {
             "crm": p.crm.iter().map(|(k, v)| (k.to_string(), Value::Array(v.values().cloned().collect()))).collect::<Map<_, _>>(),
             "comments": p.comments.values().collect::<Vec<_>>(),
             "activities": p.activities.values().collect::<Vec<_>>(),
-            "im_messages": p.im_messages,
+            "im_messages": p.center.messages.values().map(|m| json!({
+                "id": m.id, "chat": m.external_chat_id, "chat_id": m.chat_id, "session_id": m.session_id,
+                "line": m.line, "connector": m.connector, "author": m.author, "external": m.external_ids,
+                "text": m.text, "files": m.files, "deleted": m.deleted, "delivered": m.delivered,
+            })).collect::<Vec<_>>(),
+            "sessions": p.center.sessions.values().collect::<Vec<_>>(),
+            "customers": p.center.customers.values().collect::<Vec<_>>(),
         }))
     }
 

@@ -124,6 +124,8 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
     // Soft-deleted tenants whose grace period ended: purged now, then every hour.
     crate::http::bitrix::purge_due(&state).await;
     tokio::spawn(crate::http::bitrix::run_purger(state.clone(), PURGE_EVERY));
+    // The Open Channels connector: registered on every installed portal, its outbox sent.
+    tokio::spawn(crate::open_channels::worker::run(state.clone()));
     Ok(state)
 }
 

@@ -109,8 +109,14 @@ async fn services_for_the_product() {
         .unwrap();
     assert_eq!(r["DATA"]["RESULT"][0]["SUCCESS"], true);
     assert_eq!(r["DATA"]["RESULT"][1]["SUCCESS"], false, "no text nor files");
-    let mid = r["DATA"]["RESULT"][0]["message"][0].as_str().unwrap().to_owned();
-    p.imconnector_status_delivery("wab24", line, json!([{"im": {"chat_id": 1, "message_id": mid}, "message": {"id": ["wa1"]}, "chat": {"id": "c"}}])).await.unwrap();
+    // Delivery statuses are for operator messages: an operator answers in the new session.
+    let chat: u64 = r["DATA"]["RESULT"][0]["session"]["CHAT_ID"].as_str().unwrap().parse().unwrap();
+    let posted = env
+        .sim
+        .operator_reply(MEMBER, b24_sim::Dialog::Chat(chat), "On it", &[], Default::default())
+        .await
+        .unwrap();
+    p.imconnector_status_delivery("wab24", line, json!([{"im": {"chat_id": chat, "message_id": posted.message_id}, "message": {"id": ["wa1"]}, "chat": {"id": "79991234567"}}])).await.unwrap();
     assert_eq!(p.openlines_config_list().await.unwrap().len(), 1);
     p.openlines_config_update(line, json!({"CRM_CREATE_SECOND": "N"})).await.unwrap();
     assert_eq!(p.openlines_config_get(line).await.unwrap()["CRM_CREATE_SECOND"], "N");

@@ -182,6 +182,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "restoring lines failed"),
     }
+    tokio::spawn(crate::open_channels::worker::run(state.clone()));
     let limits = state.settings().limits.clone();
     let server = tokio::spawn(crate::serve::serve_http(
         listener,

@@ -275,6 +275,9 @@ async fn register(state: &AppState, tokens: TokenSet, application_token: &Secret
         b24_failed(state, "event.bind failed", &e);
         ApiError::Portal
     })?;
+    // The Open Channels connector; a failure leaves the app usable, and the connector's
+    // worker registers it again at the next start.
+    let _ = crate::open_channels::registration::register(state, &member_id).await;
     tracing::info!(member_id = %member_id, "app installed");
     Ok(())
 }

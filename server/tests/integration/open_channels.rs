@@ -65,6 +65,234 @@ async fn an_administrator_sends_a_lines_conversations_to_an_open_line() {
     assert_eq!(audit["records"].as_array().unwrap().len(), 3);
 }
 
+/// The calls to `method` that Bitrix24 (b24-sim) accepted.
+fn accepted(app: &crate::app::App, method: &str) -> Vec<serde_json::Value> {
+    app.sim.calls_to(method).into_iter().filter(|c| c.status == 200).map(|c| c.params).collect()
+}
+
+/// Stores an inbound message on `line` as the line runtime would, with an optional quote.
+async fn customer_writes(
+    app: &crate::app::App,
+    line: i64,
+    wa_id: &str,
+    text: &str,
+    quoted: Option<&str>,
+) {
+    let t = app.store.tenant(ALPHA).await.unwrap();
+    let m = tenancy::Inbound {
+        line_id: line,
+        jid: "5511987654321@s.whatsapp.net".to_owned(),
+        phone: Some("5511987654321".to_owned()),
+        push_name: Some("Ana 🌸 Lúcia".to_owned()),
+        wa_id: wa_id.to_owned(),
+        kind: tenancy::MessageKind::Text,
+        text: Some(text.to_owned()),
+        media: None,
+        quoted_wa_id: quoted.map(str::to_owned),
+        raw: b"{}".to_vec(),
+        note: None,
+    };
+    t.record_inbound(Caller::System, &m, app.state.now()).await.unwrap();
+}
+
+// REST docs: api-reference/imopenlines/imconnector/imconnector-register.md (ID without a dot,
+// ICON.DATA_IMAGE, PLACEMENT_HANDLER), events/index.md (the events bound),
+// imconnector-send-messages.md (user, message, chat; DATA.RESULT[].session), imconnector-activate.md,
+// imconnector-connector-data-set.md.
+#[tokio::test]
+async fn a_customers_messages_reach_the_open_line_once_through_faults() {
+    use wab24::open_channels::{connector::CONNECTOR_ID, registration, worker::deliver_due};
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    // Installing registered the connector and bound its events to our events route.
+    let registered = accepted(&app, "imconnector.register");
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0]["ID"], CONNECTOR_ID);
+    assert_eq!(registered[0]["PLACEMENT_HANDLER"], format!("{}/b24/connector", app.base));
+    assert!(
+        registered[0]["ICON"]["DATA_IMAGE"].as_str().unwrap().starts_with("data:image/svg+xml")
+    );
+    let bound: Vec<String> = accepted(&app, "event.bind")
+        .iter()
+        .filter(|p| p["handler"] == format!("{}/b24/events", app.base))
+        .map(|p| p["event"].as_str().unwrap().to_owned())
+        .collect();
+    for event in ["ONIMCONNECTORMESSAGEADD", "ONIMCONNECTORDIALOGFINISH", "ONIMCONNECTORLINEDELETE"]
+    {
+        assert!(bound.iter().any(|b| b == event), "{event} in {bound:?}");
+    }
+    // At the next start (an upgrade): registered again, nothing bound twice.
+    let again = registration::register(&app.state, ALPHA).await.unwrap();
+    assert!(again.bound.is_empty() && again.already.len() == 7, "{again:?}");
+    let admin = app.token(ALPHA, 1).await;
+    let audit = app.get("/api/audit?kind=b24.connector_call", &admin).await.json();
+    assert_eq!(audit["records"].as_array().unwrap().len(), 2, "{audit}");
+
+    // A line, connected to WhatsApp, sent to a new Open Line.
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Sales"})).await.unwrap().0;
+    let created =
+        app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Sales"}))).await;
+    let line = created.json()["id"].as_i64().unwrap();
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    tenant.set_line_phone(Caller::System, line, "79990000123").await.unwrap();
+    tenant
+        .set_line_status(
+            Caller::System,
+            line,
+            tenancy::LineStatus::Connected,
+            b"{}",
+            app.state.now(),
+        )
+        .await
+        .unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    let a = app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(deliver_due(&app.state).await.done, 1);
+    let activated = accepted(&app, "imconnector.activate");
+    assert_eq!(
+        (activated[0]["LINE"].as_u64(), activated[0]["ACTIVE"].as_u64()),
+        (Some(open_line), Some(1))
+    );
+    let data = accepted(&app, "imconnector.connector.data.set");
+    assert_eq!(data[0]["DATA"]["NAME"], "WhatsApp +79990000123 · Sales");
+    assert_eq!(data[0]["DATA"]["URL"], "https://wa.me/79990000123");
+    let status = portal.imconnector_status(CONNECTOR_ID, b24_client::Id(open_line)).await.unwrap();
+    assert_eq!(
+        (status["STATUS"].as_bool(), status["CONFIGURED"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
+    assert_eq!(shown["open_channel_status"], "active");
+
+    // Bitrix24 overloaded (503, refused before running): nothing sent, nothing lost; the later
+    // message waits its turn.
+    app.sim.add_fault(
+        b24_sim::Fault::on(
+            "imconnector.send.messages",
+            b24_sim::FaultAction::error(b24_client::ErrorCode::OverloadLimit),
+        )
+        .times(1),
+    );
+    customer_writes(&app, line, "WA1", "Olá, *tudo bem*?", None).await;
+    customer_writes(&app, line, "WA2", "Quanto custa?", Some("WA1")).await;
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried), (0, 2), "{round:?}");
+    assert!(accepted(&app, "imconnector.send.messages").is_empty());
+    // Not due yet: nothing is tried before the backoff.
+    assert_eq!(deliver_due(&app.state).await, Default::default());
+    app.clock.advance(2);
+    // A rate limit and expired tokens on the way: the client waits and refreshes.
+    app.sim.add_fault(
+        b24_sim::Fault::on(
+            "imconnector.send.messages",
+            b24_sim::FaultAction::error(b24_client::ErrorCode::QueryLimitExceeded),
+        )
+        .times(1),
+    );
+    app.sim.expire_access_tokens(ALPHA);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried, round.failed), (2, 0, 0), "{round:?}");
+    let sent = accepted(&app, "imconnector.send.messages");
+    assert_eq!(sent.len(), 2, "each message once");
+    let first = &sent[0]["MESSAGES"][0];
+    assert_eq!(sent[0]["CONNECTOR"], CONNECTOR_ID);
+    assert_eq!(sent[0]["LINE"].as_u64(), Some(open_line));
+    assert_eq!(first["user"]["id"], "5511987654321");
+    assert_eq!(first["user"]["name"], "Ana Lúcia", "sanitised: letters and spaces only");
+    assert_eq!(first["user"]["phone"], "+5511987654321");
+    assert_eq!(first["chat"]["id"], "5511987654321");
+    assert_eq!(first["message"]["id"], "WA1");
+    assert_eq!(first["message"]["text"], "Olá, [b]tudo bem[/b]?");
+    // The reply carries what it quotes (Bitrix24's `>>` quote lines).
+    assert_eq!(sent[1]["MESSAGES"][0]["message"]["text"], ">>Olá, [b]tudo bem[/b]?\nQuanto custa?");
+    // The session and chat Bitrix24 answered are linked to our message.
+    let history = tenant.conversations(Caller::System, line).await.unwrap();
+    let last = history[0].last_message_id.unwrap();
+    let link = tenant.b24_link_for_message(Caller::System, last).await.unwrap().unwrap();
+    assert!(link.session_id.is_some() && link.b24_chat_id.is_some(), "{link:?}");
+    assert_eq!(link.external_chat_id, "5511987654321");
+    // The contact center opened one session for the customer, with each message once.
+    let sessions = app.sim.open_line_sessions(ALPHA);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(
+        (Some(sessions[0].id as i64), Some(sessions[0].chat_id as i64)),
+        (link.session_id, link.b24_chat_id)
+    );
+    assert_eq!(sessions[0].line, open_line);
+    let messages = app.sim.open_line_messages(ALPHA, sessions[0].chat_id);
+    let ids: Vec<&Vec<String>> = messages.iter().map(|m| &m.external_ids).collect();
+    assert_eq!(ids, [&vec!["WA1".to_owned()], &vec!["WA2".to_owned()]]);
+    let customer = &app.sim.open_line_customers(ALPHA)[0];
+    assert_eq!(
+        (customer.name.as_deref(), customer.phone.as_deref()),
+        (Some("Ana Lúcia"), Some("+5511987654321"))
+    );
+    assert_eq!(deliver_due(&app.state).await, Default::default(), "nothing left");
+
+    // WhatsApp disconnects: the Open Line says so, and our API shows the error.
+    tenant
+        .set_line_status(
+            Caller::System,
+            line,
+            tenancy::LineStatus::Disconnected,
+            b"{}",
+            app.state.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(deliver_due(&app.state).await.done, 1);
+    let data = accepted(&app, "imconnector.connector.data.set");
+    assert_eq!(
+        data.last().unwrap()["DATA"]["NAME"],
+        "WhatsApp +79990000123 · Sales — отключён / disconnected"
+    );
+    assert_eq!(
+        app.get(&format!("/api/lines/{line}"), &admin).await.json()["open_channel_status"],
+        "error"
+    );
+    tenant
+        .set_line_status(
+            Caller::System,
+            line,
+            tenancy::LineStatus::Connected,
+            b"{}",
+            app.state.now(),
+        )
+        .await
+        .unwrap();
+    deliver_due(&app.state).await;
+    assert_eq!(
+        app.get(&format!("/api/lines/{line}"), &admin).await.json()["open_channel_status"],
+        "active"
+    );
+
+    // Back to the panel: the connector is switched off on the Open Line.
+    let a = app
+        .call(
+            "PATCH",
+            &format!("/api/lines/{line}"),
+            Some(&admin),
+            Some(json!({"open_channel": "panel"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    deliver_due(&app.state).await;
+    let status = portal.imconnector_status(CONNECTOR_ID, b24_client::Id(open_line)).await.unwrap();
+    assert_eq!(status["STATUS"].as_bool(), Some(false));
+    assert_eq!(
+        app.get(&format!("/api/lines/{line}"), &admin).await.json()["open_channel_status"],
+        "off"
+    );
+    // Every call is in the tenant's audit log with Bitrix24's ids.
+    let audit = app.get("/api/audit?kind=b24.connector_call&limit=50", &admin).await.json();
+    let payloads: Vec<String> =
+        audit["records"].as_array().unwrap().iter().map(|r| r["payload"].to_string()).collect();
+    assert!(payloads.iter().any(|p| p.contains("session_id")), "{payloads:?}");
+}
+
 /// A line of `member` with one conversation (a customer wrote); its id.
 async fn conversation(app: &App, member: &str, admin: &str) -> i64 {
     let line = app.call("POST", "/api/lines", Some(admin), Some(json!({"name": "L"}))).await;
@@ -182,6 +410,133 @@ async fn altered_foreign_and_dangling_links_are_refused_alike_across_tenants() {
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
     assert_eq!(error_code(&bodies[0]), "not_found");
+}
+
+// REST docs: imconnector-send-messages.md (`message.files[]{url, name}`: a URL Bitrix24 can
+// download; images shown inline by extension).
+#[tokio::test]
+async fn every_kind_of_customer_file_goes_by_a_signed_link_that_bitrix24_can_fetch() {
+    use sha2::Digest;
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Files"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Files"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    let media_dir = app.state.runtime().unwrap().media_dir(ALPHA);
+    let kinds = [
+        (tenancy::MessageKind::Image, "image/jpeg", None, Some("a photo")),
+        (tenancy::MessageKind::Video, "video/mp4", None, None),
+        (tenancy::MessageKind::Document, "application/pdf", Some("price list.pdf"), None),
+        (tenancy::MessageKind::Voice, "audio/ogg; codecs=opus", None, None),
+        (tenancy::MessageKind::Sticker, "image/webp", None, None),
+    ];
+    for (n, (kind, mime, name, caption)) in kinds.iter().enumerate() {
+        let wa_id = format!("F{n}");
+        let path = match name {
+            Some(name) => format!("in/{line}/{wa_id}/{name}"),
+            None => format!("in/{line}/{wa_id}"),
+        };
+        let body = format!("file {n} bytes").into_bytes();
+        let file = media_dir.join(&path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, &body).unwrap();
+        let m = tenancy::Inbound {
+            line_id: line,
+            jid: "5511987654321@s.whatsapp.net".to_owned(),
+            phone: None,
+            push_name: Some("Ana".to_owned()),
+            wa_id,
+            kind: *kind,
+            text: caption.map(str::to_owned),
+            media: Some(tenancy::Media {
+                path,
+                mime: (*mime).to_owned(),
+                size: body.len() as i64,
+                sha256: sha2::Sha256::digest(&body).into(),
+            }),
+            quoted_wa_id: None,
+            raw: b"{}".to_vec(),
+            note: None,
+        };
+        tenant.record_inbound(Caller::System, &m, app.state.now()).await.unwrap();
+    }
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.failed), (6, 0), "the activation and five messages: {round:?}");
+    let sent = accepted(&app, "imconnector.send.messages");
+    assert_eq!(sent.len(), 5);
+    let files: Vec<&Value> =
+        sent.iter().map(|s| &s["MESSAGES"][0]["message"]["files"][0]).collect();
+    let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names[0].rsplit('.').next(), Some("jpg"), "{names:?}");
+    assert_eq!(names[2], "price list.pdf");
+    assert!(names[3].ends_with(".ogg") && names[4].ends_with(".webp"), "{names:?}");
+    assert_eq!(sent[0]["MESSAGES"][0]["message"]["text"], "a photo", "the caption goes as text");
+    assert!(sent[1]["MESSAGES"][0]["message"].get("text").is_none(), "a file alone needs no text");
+    // Bitrix24 fetches each file with its link, without a session.
+    for (n, file) in files.iter().enumerate() {
+        let url = file["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/media/signed/", app.base)), "{url}");
+        let (status, _, body) = fetch(&app, url).await;
+        assert_eq!((status, body), (200, format!("file {n} bytes").into_bytes()));
+    }
+    // A tampered link is refused; an expired one is gone.
+    let url = files[0]["url"].as_str().unwrap();
+    let mut tampered = url.to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(fetch(&app, &tampered).await.0, 403);
+    app.clock.advance(u64::try_from(wab24::media_link::DEFAULT_TTL_SECS).unwrap() + 1);
+    assert_eq!(fetch(&app, url).await.0, 410);
+}
+
+/// A worker that died holding items (claimed, never completed): once their lease has run out,
+/// the next worker sends them, each once.
+#[tokio::test]
+async fn items_claimed_by_a_worker_that_died_are_sent_after_their_lease() {
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Crash"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Crash"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    for n in 0..3 {
+        customer_writes(&app, line, &format!("C{n}"), &format!("message {n}"), None).await;
+    }
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    // The worker that died: it claimed everything and never came back.
+    let claimed = tenant
+        .claim_b24_outbox(Caller::System, 50, std::time::Duration::from_secs(120), app.state.now())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert_eq!(deliver_due(&app.state).await, Default::default(), "leased");
+    app.clock.advance(121);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried), (4, 0), "{round:?}");
+    let sent: Vec<String> = accepted(&app, "imconnector.send.messages")
+        .iter()
+        .map(|p| p["MESSAGES"][0]["message"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, ["C0", "C1", "C2"], "in order, each once");
+    assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 0);
 }
 
 // ---- the portal's Open Lines ---------------------------------------------------------------

@@ -516,6 +516,32 @@ impl Tenant {
         line_from_row(&row)
     }
 
+    /// Records a call of the connector to Bitrix24 made outside the outbox (registration, event
+    /// binding) with Bitrix24's answer: a `b24.connector_call` audit record (the server only).
+    pub async fn record_connector_call(
+        &self,
+        caller: Caller,
+        subject: &str,
+        payload: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        caller.require_system("only the server calls Bitrix24")?;
+        check_len(subject, 128, "audit subject longer than 128 bytes")?;
+        let mut tx = self.write().await?;
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::ConnectorCall,
+            caller,
+            subject,
+            payload.to_string().as_bytes(),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records what Bitrix24 was last told about the connector on a line (the server only, after
     /// the call that told it, which it audits).
     pub async fn set_open_channel_status(
