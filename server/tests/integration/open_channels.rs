@@ -747,3 +747,69 @@ async fn the_connector_page_refuses_what_is_not_its_confirmed_frame() {
     let a = app.post_form("/b24/connector", &q, b).await;
     assert_eq!(a.status, 403, "{}", a.body);
 }
+
+/// What the business phone writes to a customer itself (WhatsApp on the phone, not wab24)
+/// reaches the line as a copy: stored as ours, shown in the panel, and sent to the Open Line on
+/// behalf of the line's assigned user (REST docs `imconnector-send-messages.md`:
+/// `message.user_id`, the manager on whose behalf the message goes).
+#[tokio::test]
+async fn messages_the_business_phone_sends_itself_go_as_the_assigned_users() {
+    use crate::app::Sse;
+    use wa_sim::{PhoneContent, PhoneMessage};
+    use wab24::open_channels::worker::deliver_due;
+
+    const LINE_PHONE: &str = "79990000601";
+    const CUSTOMER: &str = "79160000601";
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.wa.create_account(LINE_PHONE, Some("200000000000601")).unwrap();
+    app.wa.create_account(CUSTOMER, Some("100000000000601")).unwrap();
+    let admin = app.token(ALPHA, 1).await;
+    app.token(ALPHA, 2).await; // user 2 opens the app once, so that the line can be theirs
+    let mut events = Sse::open(&app, &admin).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Shop"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let a = app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let qr = events.find("line.status", |d| d["line_id"] == line && d["state"] == "qr").await;
+    app.wa.scan(qr["qr"].as_str().unwrap(), LINE_PHONE).await.unwrap();
+    events.find("line.status", |d| d["line_id"] == line && d["state"] == "connected").await;
+    let assign = json!({"user_id": 2});
+    let a =
+        app.call("PUT", &format!("/api/lines/{line}/assignment"), Some(&admin), Some(assign)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Shop"})).await.unwrap().0;
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+
+    let say = |to: &str, text: &str| PhoneMessage {
+        to: to.to_owned(),
+        content: PhoneContent::Text(text.to_owned()),
+        quoted: None,
+    };
+    let asked = app.wa.phone_send(CUSTOMER, say(LINE_PHONE, "Do you deliver?")).await.unwrap();
+    events.find("message.stored", |d| d["message"]["text"] == "Do you deliver?").await;
+    let answered = app.wa.phone_send(LINE_PHONE, say(CUSTOMER, "Yes, tomorrow")).await.unwrap();
+    let stored = events.find("message.stored", |d| d["message"]["text"] == "Yes, tomorrow").await;
+    assert_eq!(stored["message"]["direction"], "out", "{stored}");
+    assert_eq!(stored["message"]["status"], "sent");
+
+    // The line runtime dates what it stores by the system clock, the test's server clock stands
+    // still: let it catch up.
+    app.clock.advance(60);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried, round.failed), (3, 0, 0), "{round:?}");
+    let sent = accepted(&app, "imconnector.send.messages");
+    assert_eq!(sent.len(), 2);
+    let customer = &sent[0]["MESSAGES"][0]["message"];
+    assert_eq!((customer["id"].as_str(), customer.get("user_id")), (Some(asked.as_str()), None));
+    let ours = &sent[1]["MESSAGES"][0];
+    assert_eq!(ours["message"]["id"], answered.as_str());
+    assert_eq!(ours["message"]["text"], "Yes, tomorrow");
+    assert_eq!(ours["message"]["user_id"], 2, "on behalf of the line's assigned user");
+    assert_eq!(ours["user"]["id"], CUSTOMER, "the dialog stays the customer's");
+}

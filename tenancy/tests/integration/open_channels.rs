@@ -19,6 +19,7 @@ crate::on_every_backend!(
     message_links_are_one_to_one,
     events_are_seen_once_even_concurrently,
     the_connector_status_follows_whatsapp,
+    messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line,
 );
 
 fn feed(open_channel: OpenChannel, open_line_id: Option<i64>) -> LineSettings {
@@ -366,4 +367,33 @@ async fn the_connector_status_follows_whatsapp(env: Env) {
         t.set_open_channel_status(ADMIN, line.id, OpenChannelStatus::Active).await,
         Err(Error::Forbidden(_))
     ));
+}
+
+async fn messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(2)).await.unwrap();
+    let jid = "5511987654321@s.whatsapp.net";
+    let mut customer = inbound(line.id, jid, "C1", "hello");
+    customer.push_name = Some("Ana".to_owned());
+    t.record_inbound(SYSTEM, &customer, at(3)).await.unwrap();
+    t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(4)).await.unwrap();
+    let mut own = inbound(line.id, jid, "P1", "our answer from the phone");
+    own.push_name = Some("Our Shop".to_owned());
+    let r = t.record_sent_from_phone(SYSTEM, &own, at(5)).await.unwrap();
+    assert!(r.new);
+    assert_eq!(r.unread, 1, "the customer's message is still unread; ours counts nothing");
+    assert_eq!(r.message.direction, tenancy::Direction::Outbound);
+    assert_eq!(r.message.status, tenancy::MessageStatus::Sent);
+    assert_eq!(r.message.sender, "phone");
+    let conv = t.conversation(ALICE, r.message.conversation_id).await.unwrap();
+    assert_eq!(conv.contact.push_name.as_deref(), Some("Ana"), "our name is not the customer's");
+    assert_eq!(conv.last_message_id, Some(r.message.id));
+    // Seen again: nothing new, nothing queued twice.
+    assert!(!t.record_sent_from_phone(SYSTEM, &own, at(6)).await.unwrap().new);
+    let queued = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
+    let sends: Vec<_> = queued.iter().filter(|i| i.kind == B24OutboxKind::SendMessage).collect();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].message_id, Some(r.message.id));
+    assert!(matches!(t.record_sent_from_phone(ADMIN, &own, at(7)).await, Err(Error::Forbidden(_))));
 }
