@@ -5,7 +5,7 @@
 //! Bitrix24 as delivery and reading statuses; an edit and a deletion reach the phone; the
 //! connector switched off and the Open Line deleted leave the line to the panel.
 
-use b24_sim::{EventOptions, OutFile};
+use b24_sim::{Dialog, EventOptions, OutFile};
 use serde_json::{Value, json};
 use tenancy::{B24OutboxKind, B24OutboxState, Caller, OpenChannel};
 use wa_sim::{PhoneContent, PhoneMessage, PhoneReceived};
@@ -316,4 +316,51 @@ async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_t
         .await
         .unwrap();
     assert_eq!(d[0].status, 400, "{}", d[0].body);
+}
+
+/// The whole loop: the customer's message opens a session in the contact center (through the
+/// connector's outbox), the session's operator answers in it, and the phone has the answer.
+#[tokio::test]
+async fn an_operator_answers_in_the_session_a_customer_opened() {
+    let app = start().await;
+    let (admin, _line, open_line, conversation, mut events) = line_on_open_line(&app).await;
+    let again = PhoneMessage {
+        to: LINE_PHONE.to_owned(),
+        content: PhoneContent::Text("Есть размер M?".to_owned()),
+        quoted: None,
+    };
+    app.wa.phone_send(CUSTOMER, again).await.unwrap();
+    events.find("message.stored", |d| d["message"]["text"] == "Есть размер M?").await;
+    app.clock.advance(60);
+    deliver_all(&app).await;
+    let sessions = app.sim.open_line_sessions(ALPHA);
+    let session = sessions.iter().find(|s| s.line == open_line && !s.closed).unwrap();
+    assert_eq!(session.external_chat_id, CUSTOMER);
+    let posted = app
+        .sim
+        .operator_reply(ALPHA, Dialog::Chat(session.chat_id), "Да, есть", &[], to_app(&app))
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&posted.deliveries[0].body).unwrap();
+    assert_eq!(answer["result"]["messages"][0]["result"], "done", "{answer}");
+    let id = answer["result"]["messages"][0]["message_ids"][0].as_i64().unwrap();
+    events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
+    let got = received(&app);
+    let last = got.last().unwrap();
+    // Signed with the session operator's name, as Bitrix24 signs it.
+    let text = last.text.as_deref().unwrap();
+    assert!(text.starts_with('*') && text.ends_with(":*\nДа, есть"), "{text}");
+    let history = app
+        .get(&format!("/api/conversations/{conversation}/messages?limit=1"), &admin)
+        .await
+        .json();
+    assert_eq!(history["messages"][0]["id"].as_i64(), Some(id));
+    let operator = session.operator.unwrap_or(0);
+    assert_eq!(history["messages"][0]["sender"], format!("user:{operator}"));
+    // Its ticks reach the contact center.
+    app.clock.advance(60);
+    deliver_all(&app).await;
+    let in_b24 = app.sim.open_line_messages(ALPHA, session.chat_id);
+    let ours = in_b24.iter().find(|m| m.id == posted.message_id).unwrap();
+    assert!(ours.delivered, "{ours:?}");
 }
