@@ -170,6 +170,11 @@ text_enum!(
         /// The customer's WhatsApp security code (identity key) changed: a reinstall or a new
         /// phone. On a [`MessageKind::System`] notice.
         IdentityChanged = "identity_changed",
+        /// Our message was edited after it was sent (by a Bitrix24 operator); the text is the
+        /// new one.
+        Edited = "edited",
+        /// Our message was deleted for everyone after it was sent (by a Bitrix24 operator).
+        Revoked = "revoked",
     }
 );
 

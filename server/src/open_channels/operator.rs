@@ -32,7 +32,7 @@ use crate::{
     open_channels::format,
     runtime::{MediaUpload, Runtime, RuntimeError},
     state::AppState,
-    wire::LineOut,
+    wire::{LineOut, MessageOut},
 };
 
 /// The most files of one operator message that are sent.
@@ -451,7 +451,33 @@ async fn amend_one(
     };
     // Bitrix24 does not deliver an event again after a failure, so the mark stays either way:
     // what failed is in the answer and the audit record.
-    done.map(|_| Outcome::Done(vec![ours.id]))
+    let amended = done?;
+    let record = json!({
+        "action": action,
+        "im": {"chat_id": im.chat_id.0, "message_id": im.message_id.0},
+        "target_wa_id": amended.target_wa_id,
+        "wa_id": amended.wa_id,
+    });
+    let now = state.now();
+    let stored = match what {
+        Amend::Edit => tenant.record_edited(Caller::System, ours.id, &text, &record, now).await,
+        Amend::Revoke => tenant.record_revoked(Caller::System, ours.id, &record, now).await,
+    };
+    // The panel shows what the customer now sees.
+    match stored {
+        Ok(message) => state.bus().publish(ServerEvent::MessageStatus {
+            member_id: member_id.to_owned(),
+            line_id: message.line_id,
+            message_id: message.id,
+            wa_id: amended.target_wa_id,
+            status: message.status,
+            message: Some(MessageOut::from(message)),
+        }),
+        Err(error) => {
+            tracing::warn!(line_id = line.id, %error, "edit or revoke sent but not stored");
+        }
+    }
+    Ok(Outcome::Done(vec![ours.id]))
 }
 
 /// `ONIMCONNECTORDIALOGSTART`/`FINISH`: recorded (the audit record carries the sessions).

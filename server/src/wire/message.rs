@@ -63,7 +63,8 @@ pub struct MessageOut {
     /// Why the message differs from what arrived, `null` when it does not: `truncated` (text
     /// over 256 KiB, the start kept), `media_unavailable` (the attachment could not be fetched),
     /// `unreadable` (a placeholder for a message that could not be stored), `identity_changed`
-    /// (a `system` notice: the customer's security code changed).
+    /// (a `system` notice: the customer's security code changed), `edited` / `revoked` (ours,
+    /// edited or deleted for everyone afterwards by a Bitrix24 operator).
     pub note: Option<String>,
 }
 

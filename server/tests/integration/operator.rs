@@ -193,6 +193,13 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
 
     // An edit, then a deletion, reach the phone as an edit and a revoke of the first message.
     app.sim.operator_edit(ALPHA, first_im, "Доставка послезавтра", to_app(&app)).await.unwrap();
+    let edited = events
+        .find("message.status", |d| d["message_id"] == text_id && d["message"]["note"] == "edited")
+        .await;
+    assert!(
+        edited["message"]["text"].as_str().unwrap().ends_with("Доставка послезавтра"),
+        "{edited}"
+    );
     app.sim.operator_delete(ALPHA, first_im, to_app(&app)).await.unwrap();
     // And a last message, so that the phone has had everything before it.
     let d = app
@@ -238,6 +245,16 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         (message["messages"][0]["id"].as_i64(), message["messages"][0]["sender"].as_str()),
         (Some(ivan), Some("user:42"))
     );
+
+    // The panel shows what the customer sees: the first message edited, then deleted.
+    let history = app
+        .get(&format!("/api/conversations/{conversation}/messages?limit=50"), &admin)
+        .await
+        .json();
+    let first =
+        history["messages"].as_array().unwrap().iter().find(|m| m["id"] == text_id).unwrap();
+    assert_eq!(first["note"], "revoked", "{first}");
+    assert!(first["text"].as_str().unwrap().ends_with("Доставка послезавтра"), "{first}");
 
     // Each event is audited with Bitrix24's ids.
     let audit = app.get("/api/audit?kind=b24.connector_event&limit=100", &admin).await.json();
