@@ -38,6 +38,9 @@ use crate::{
 /// The most files of one operator message that are sent.
 const MAX_FILES: usize = 10;
 
+/// The most messages of one event that are handled (Bitrix24 sends one; each may fetch files).
+const MAX_MESSAGES: usize = 50;
+
 /// What became of one message of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
@@ -185,8 +188,12 @@ async fn message_add(
         .and_then(|t| download::origin_of(&t.client_endpoint));
     let operator_fallback = event.auth.user_id.and_then(|u| i64::try_from(u.0).ok());
     let mut results = Vec::with_capacity(data.messages.len());
-    for message in &data.messages {
+    for (i, message) in data.messages.iter().enumerate() {
         let im_id = message.im.as_ref().map(|i| i.message_id.0);
+        if i >= MAX_MESSAGES {
+            results.push(refused("too many messages in one event").json(im_id));
+            continue;
+        }
         let outcome = match one_message(
             state,
             rt,
@@ -403,8 +410,12 @@ async fn amend(
     };
     let member_id = tenant.member_id().to_owned();
     let mut results = Vec::with_capacity(data.messages.len());
-    for message in &data.messages {
+    for (i, message) in data.messages.iter().enumerate() {
         let im_id = message.im.as_ref().map(|i| i.message_id.0);
+        if i >= MAX_MESSAGES {
+            results.push(refused("too many messages in one event").json(im_id));
+            continue;
+        }
         let outcome = match amend_one(state, rt, tenant, &member_id, &line, message, what).await {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -534,4 +545,31 @@ async fn leave_open_line(
         changed.push(line.id);
     }
     Ok(json!({"lines": changed, "open_channel": "panel", "open_line_forgotten": deleted}))
+}
+
+#[cfg(test)]
+mod tests {
+    use b24_client::{Id, inbound::ConnectorMessages};
+
+    use super::*;
+
+    #[test]
+    fn keys_name_the_line_the_bitrix24_message_and_the_part() {
+        assert_eq!(key(3, "86497", "t"), "b24:3:86497:t");
+        assert_eq!(key(3, "86497", "f0"), "b24:3:86497:f0");
+        assert_ne!(key(3, "86497", "t"), key(4, "86497", "t"));
+    }
+
+    #[test]
+    fn connector_events_are_ours_and_others_are_not() {
+        let data = ConnectorMessages { connector: CONNECTOR.into(), line: Id(1), messages: vec![] };
+        assert!(handles(&EventKind::ConnectorMessageAdd(data)));
+        assert!(handles(&EventKind::ConnectorLineDelete { line: Id(1) }));
+        assert!(!handles(&EventKind::AppUninstall { clean: false, language_id: String::new() }));
+        let done = Outcome::Done(vec![5]).json(Some(9));
+        assert_eq!(done, json!({"im_message_id": 9, "result": "done", "message_ids": [5]}));
+        assert_eq!(refused("why").json(None)["reason"], "why");
+    }
+
+    const CONNECTOR: &str = super::super::CONNECTOR_ID;
 }
