@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The Bitrix24 portal could not be reached or refused a call (502).
     #[error("the Bitrix24 portal did not answer as expected")]
     Portal,
+    /// The Bitrix24 portal refused a call an administrator asked for, with what it said and
+    /// what to do (502).
+    #[error("{0}")]
+    PortalRefused(String),
     /// The request conflicts with the resource's state (a line that is not running...) (409).
     #[error("{0}")]
     Conflict(String),
@@ -84,7 +88,7 @@ impl ApiError {
             ApiError::QuotaExceeded { .. } => StatusCode::CONFLICT,
             ApiError::TrialExpired => StatusCode::PAYMENT_REQUIRED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Portal => StatusCode::BAD_GATEWAY,
+            ApiError::Portal | ApiError::PortalRefused(_) => StatusCode::BAD_GATEWAY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +113,7 @@ impl ApiError {
             ApiError::TrialExpired => "trial_expired",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Portal => "portal_error",
+            ApiError::PortalRefused(_) => "portal_refused",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Unavailable(_) => "unavailable",

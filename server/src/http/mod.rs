@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod bitrix;
 pub mod connection;
+pub mod connector_page;
 pub mod conversations;
 pub mod filters;
 pub mod lines;
@@ -19,6 +20,7 @@ pub mod media_links;
 pub mod messages;
 pub mod meta;
 pub mod models;
+pub mod open_lines;
 pub mod openapi;
 pub mod route;
 pub mod router;

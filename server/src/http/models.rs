@@ -78,6 +78,37 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// One of the portal's Open Lines (`GET /api/open-lines`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLineOut {
+    /// The Open Line's id in Bitrix24.
+    pub id: i64,
+    /// Its name (`LINE_NAME`).
+    pub name: String,
+    /// Whether it is active (`ACTIVE` = `Y`).
+    pub active: bool,
+    /// Our line that sends its conversations there, if any.
+    pub line_id: Option<i64>,
+}
+
+/// `GET /api/open-lines`.
+#[derive(Debug, Serialize)]
+pub struct OpenLinesOut {
+    /// The portal's Open Lines, by id.
+    pub open_lines: Vec<OpenLineOut>,
+}
+
+/// `POST /api/open-lines`: a new Open Line in Bitrix24.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOpenLine {
+    /// Its name (1 to 100 characters).
+    pub name: String,
+    /// The line it is made for: the line's assigned user becomes its operator queue.
+    #[serde(default)]
+    pub line_id: Option<i64>,
+}
+
 /// `PUT /api/lines/{id}/assignment`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,9 +5,9 @@
 use warp::Filter;
 
 use super::{
-    audit, bitrix, connection, conversations,
+    audit, bitrix, connection, connector_page, conversations,
     filters::{bearer, form, form_bytes, json},
-    lines, media, media_links, messages, meta,
+    lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
     shared::respond,
     sse, subscription, ui, users,
@@ -90,6 +90,20 @@ pub static ROUTES: &[Route] = &[
             errors: &["400", "502"],
         },
         handler: Handler::Open(|g| g.and(form()).then(bitrix::app_frame).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/b24/connector",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The Open Lines connector's settings page (PLACEMENT=SETTING_CONNECTOR, the PLACEMENT_HANDLER given to imconnector.register): AUTH_ID confirmed by the portal as for the app frame, then which WhatsApp line feeds the Open Line named by PLACEMENT_OPTIONS.LINE, and for administrators the choice of line (the page calls PATCH /api/lines/{line_id}); in the portal's language",
+            body: Some("form"),
+            ok: ("200", "html"),
+            errors: &["400", "502"],
+        },
+        handler: Handler::Open(|g| g.and(form()).then(connector_page::page).boxed()),
     },
     Route {
         method: Method::Post,
@@ -424,6 +438,36 @@ pub static ROUTES: &[Route] = &[
         },
         handler: Handler::ScopedId(|g| {
             g.then(|id, st, s| respond(conversations::mark_read(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/open-lines",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The portal's Open Lines (imopenlines.config.list.get): id, name, active, and line_id, our line that sends its conversations there. 502 portal_refused with Bitrix24's reason (a missing imopenlines permission says so), 503 when Bitrix24 is busy or unreachable",
+            body: None,
+            ok: ("200", "OpenLineList"),
+            errors: &["502", "503"],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(open_lines::list(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/open-lines",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Create an Open Line in Bitrix24 (imopenlines.config.add) named name; with line_id, that line's assigned user is its operator queue. Answers the new Open Line; then PATCH /api/lines/{line_id} sends the line's conversations there. 502 portal_refused with Bitrix24's reason, 503 when it is busy or unreachable",
+            body: Some("CreateOpenLine"),
+            ok: ("201", "OpenLine"),
+            errors: &["400", "404", "502", "503"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(json()).then(|st, s, body| respond(open_lines::create(st, s, body))).boxed()
         }),
     },
     Route {

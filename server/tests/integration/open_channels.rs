@@ -539,6 +539,215 @@ async fn items_claimed_by_a_worker_that_died_are_sent_after_their_lease() {
     assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 0);
 }
 
+// ---- the portal's Open Lines ---------------------------------------------------------------
+
+/// A line assigned to `user` (known once the portal's users are read); its id.
+async fn assigned_line(app: &App, admin: &str, name: &str, user: i64) -> i64 {
+    assert_eq!(app.get("/api/users", admin).await.status, 200);
+    let line = app.call("POST", "/api/lines", Some(admin), Some(json!({"name": name}))).await;
+    let id = line.json()["id"].as_i64().unwrap();
+    let path = format!("/api/lines/{id}/assignment");
+    assert_eq!(
+        app.call("PUT", &path, Some(admin), Some(json!({"user_id": user}))).await.status,
+        200
+    );
+    id
+}
+
+#[tokio::test]
+async fn administrators_list_and_create_the_portals_open_lines() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let user = app.token(ALPHA, 2).await;
+    let line = assigned_line(&app, &admin, "Sales", 2).await;
+    for (method, body) in [("GET", None), ("POST", Some(json!({"name": "x"})))] {
+        let a = app.call(method, "/api/open-lines", Some(&user), body).await;
+        assert_eq!((a.status, a.code().as_str()), (403, "forbidden"), "{method}");
+    }
+    assert!(app.sim.calls_to("imopenlines.config.add").is_empty());
+    let a = app.get("/api/open-lines", &admin).await;
+    assert_eq!((a.status, a.json()), (200, json!({"open_lines": []})));
+
+    // Created for the line: its assigned user is the queue (REST docs,
+    // api-reference/imopenlines/openlines/imopenlines-config-add.md).
+    let a = app
+        .call(
+            "POST",
+            "/api/open-lines",
+            Some(&admin),
+            Some(json!({"name": " WhatsApp Sales ", "line_id": line})),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let created = a.json();
+    assert_eq!(
+        (created["name"].as_str(), created["active"].as_bool()),
+        (Some("WhatsApp Sales"), Some(true))
+    );
+    let open_line = created["id"].as_i64().unwrap();
+    let call = app.sim.calls_to("imopenlines.config.add").pop().unwrap();
+    assert_eq!(call.params["PARAMS"]["LINE_NAME"], "WhatsApp Sales");
+    assert_eq!(call.params["PARAMS"]["QUEUE"], json!([{"ENTITY_TYPE": "user", "ENTITY_ID": 2}]));
+    let a =
+        app.call("POST", "/api/open-lines", Some(&admin), Some(json!({"name": "Support"}))).await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    assert!(
+        app.sim.calls_to("imopenlines.config.add").pop().unwrap().params["PARAMS"]
+            .get("QUEUE")
+            .is_none()
+    );
+    for bad in [json!({"name": "  "}), json!({"name": "x".repeat(101)}), json!({"name": 5})] {
+        let a = app.call("POST", "/api/open-lines", Some(&admin), Some(bad.clone())).await;
+        assert_eq!(a.status, 400, "{bad}: {}", a.body);
+    }
+    let a = app
+        .call("POST", "/api/open-lines", Some(&admin), Some(json!({"name": "n", "line_id": 999})))
+        .await;
+    assert_eq!(a.status, 404, "{}", a.body);
+
+    // Listed with the line that feeds each.
+    let path = format!("/api/lines/{line}");
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    assert_eq!(app.call("PATCH", &path, Some(&admin), Some(patch)).await.status, 200);
+    let listed = app.get("/api/open-lines", &admin).await.json();
+    let listed = listed["open_lines"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["id"].as_i64(), Some(open_line));
+    assert_eq!(listed[0]["line_id"].as_i64(), Some(line));
+    assert!(listed[1]["line_id"].is_null());
+}
+
+#[tokio::test]
+async fn bitrix24_refusals_become_clear_api_errors() {
+    use b24_sim::{Fault, FaultAction};
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let error = |code: &str| FaultAction::Error { code: code.to_owned() };
+    app.sim.add_fault(Fault::on("imopenlines.config.list.get", error("ACCESS_DENIED")).times(1));
+    let a = app.get("/api/open-lines", &admin).await;
+    assert_eq!((a.status, a.code().as_str()), (502, "portal_refused"), "{}", a.body);
+    let message = a.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("ACCESS_DENIED") && message.contains("imopenlines"), "{message}");
+    app.sim.add_fault(Fault::on("imopenlines.config.add", error("ERROR_ARGUMENT")).times(1));
+    let a = app.call("POST", "/api/open-lines", Some(&admin), Some(json!({"name": "n"}))).await;
+    assert_eq!((a.status, a.code().as_str()), (502, "portal_refused"), "{}", a.body);
+    assert!(
+        a.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("imopenlines.config.add (ERROR_ARGUMENT)")
+    );
+    // The portal is up again: the same calls work.
+    assert_eq!(app.get("/api/open-lines", &admin).await.status, 200);
+}
+
+// ---- the connector's settings page (SETTING_CONNECTOR) --------------------------------------
+
+/// `PLACEMENT_OPTIONS` as Bitrix24 sends them to the connector's page (REST docs,
+/// api-reference/widgets/setting-connector.md).
+fn connector_options(open_line: i64) -> Value {
+    json!({"CONNECTOR": "wab24", "LINE": open_line.to_string(), "STATUS": false,
+        "ACTIVE_STATUS": true, "CONNECTION_STATUS": false, "REGISTER_STATUS": false,
+        "ERROR_STATUS": false,
+        "URI": "/contact_center/connector/?ID=wab24&IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER"})
+}
+
+fn session_of(page: &str) -> Value {
+    let open = "<script type=\"application/json\" id=\"wab24-session\">";
+    let start = page.find(open).expect("session element") + open.len();
+    let end = page[start..].find("</script>").unwrap() + start;
+    serde_json::from_str(&page[start..end]).unwrap()
+}
+
+#[tokio::test]
+async fn the_connector_page_shows_the_line_that_feeds_the_open_line() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let line = assigned_line(&app, &admin, "Sales", 2).await;
+    let patch = json!({"open_channel": "openline", "open_line_id": 17});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+
+    for (user, lang, want_lang, role) in [(1, "ru", "ru", "admin"), (2, "en", "en", "user")] {
+        let (q, b) = app
+            .sim
+            .frame_request_in(ALPHA, user, "SETTING_CONNECTOR", &connector_options(17), lang)
+            .unwrap();
+        let a = app.post_form("/b24/connector", &q, b).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(a.body.contains(&format!("<html lang={want_lang}>")), "{}", a.body);
+        assert!(a.body.contains("<script type=module src=\"/ui/connector.js\">"));
+        let csp = a.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors http://alpha.test"), "{csp}");
+        let s = session_of(&a.body);
+        assert_eq!((s["role"].as_str(), s["lang"].as_str()), (Some(role), Some(want_lang)));
+        let c = &s["connector"];
+        assert_eq!(
+            (c["open_line_id"].as_i64(), c["connector"].as_str(), c["active"].as_bool()),
+            (Some(17), Some("wab24"), Some(true))
+        );
+        assert_eq!(
+            (c["line"]["id"].as_i64(), c["line"]["name"].as_str()),
+            (Some(line), Some("Sales"))
+        );
+        // The page's token is a session like the app's: an administrator's changes the line.
+        let token = s["token"].as_str().unwrap();
+        let a = app
+            .call(
+                "PATCH",
+                &format!("/api/lines/{line}"),
+                Some(token),
+                Some(json!({"open_channel": "both"})),
+            )
+            .await;
+        assert_eq!(a.status, if role == "admin" { 200 } else { 403 }, "{}", a.body);
+    }
+    // Another Open Line: nothing feeds it.
+    let (q, b) =
+        app.sim.frame_request(ALPHA, 1, "SETTING_CONNECTOR", &connector_options(18)).unwrap();
+    let s = session_of(&app.post_form("/b24/connector", &q, b).await.body);
+    assert!(s["connector"]["line"].is_null(), "{s}");
+}
+
+#[tokio::test]
+async fn the_connector_page_refuses_what_is_not_its_confirmed_frame() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    // Not the connector's placement, or no Open Line: 400, shown in the frame.
+    for (placement, options) in
+        [("DEFAULT", connector_options(17)), ("SETTING_CONNECTOR", json!({"CONNECTOR": "wab24"}))]
+    {
+        let (q, b) = app.sim.frame_request_in(ALPHA, 1, placement, &options, "ru").unwrap();
+        let a = app.post_form("/b24/connector", &q, b).await;
+        assert_eq!(a.status, 400, "{placement}: {}", a.body);
+        assert!(a.body.contains("data-code=\"bad_request\"") && a.body.contains("<html lang=ru>"));
+        assert!(!a.body.contains("wab24-session"));
+    }
+    // A token the portal does not confirm: no session issued.
+    let (q, b) =
+        app.sim.frame_request(ALPHA, 1, "SETTING_CONNECTOR", &connector_options(17)).unwrap();
+    let forged = b
+        .split('&')
+        .map(
+            |kv| if kv.starts_with("AUTH_ID=") { "AUTH_ID=nope".to_owned() } else { kv.to_owned() },
+        )
+        .collect::<Vec<_>>()
+        .join("&");
+    let a = app.post_form("/b24/connector", &q, forged).await;
+    assert!(matches!(a.status, 401 | 403), "{}: {}", a.status, a.body);
+    assert!(!a.body.contains("wab24-session"));
+    // A portal where the app is not installed.
+    let (q, b) =
+        app.sim.frame_request(BETA, 1, "SETTING_CONNECTOR", &connector_options(17)).unwrap();
+    let a = app.post_form("/b24/connector", &q, b).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+}
+
 /// What the business phone writes to a customer itself (WhatsApp on the phone, not wab24)
 /// reaches the line as a copy: stored as ours, shown in the panel, and sent to the Open Line on
 /// behalf of the line's assigned user (REST docs `imconnector-send-messages.md`:
