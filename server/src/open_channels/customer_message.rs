@@ -105,8 +105,15 @@ pub struct Context<'a> {
     pub file_url: Option<String>,
 }
 
-/// One `MESSAGES` element for `message`. A message the business phone sent itself goes on
-/// behalf of the line's assigned Bitrix24 user (`message.user_id`).
+/// The Bitrix24 user who wrote an outbound message from our panel (`user:<id>`, `admin:<id>`).
+fn author(sender: &str) -> Option<i64> {
+    let (_, id) = sender.split_once(':').filter(|(who, _)| *who == "user" || *who == "admin")?;
+    id.parse().ok()
+}
+
+/// One `MESSAGES` element for `message`. Our own messages go on behalf of a Bitrix24 user
+/// (`message.user_id`): the one who wrote it in our panel, or, for what the business phone sent
+/// itself, the line's assigned user.
 pub fn element(message: &Message, cx: &Context<'_>) -> Value {
     let number = customer_number(cx.conversation);
     let name = cx.conversation.contact.push_name.as_deref().and_then(customer_name);
@@ -133,7 +140,7 @@ pub fn element(message: &Message, cx: &Context<'_>) -> Value {
         body["files"] = json!(files);
     }
     if message.direction == Direction::Outbound
-        && let Some(user_id) = cx.line.assigned_user
+        && let Some(user_id) = author(&message.sender).or(cx.line.assigned_user)
     {
         body["user_id"] = json!(user_id);
     }

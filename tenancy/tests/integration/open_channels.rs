@@ -20,6 +20,7 @@ crate::on_every_backend!(
     events_are_seen_once_even_concurrently,
     the_connector_status_follows_whatsapp,
     messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line,
+    panel_replies_go_to_the_open_line_once_whatsapp_has_them,
 );
 
 fn feed(open_channel: OpenChannel, open_line_id: Option<i64>) -> LineSettings {
@@ -396,4 +397,33 @@ async fn messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line(env: 
     assert_eq!(sends.len(), 1);
     assert_eq!(sends[0].message_id, Some(r.message.id));
     assert!(matches!(t.record_sent_from_phone(ADMIN, &own, at(7)).await, Err(Error::Forbidden(_))));
+}
+
+async fn panel_replies_go_to_the_open_line_once_whatsapp_has_them(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(2)).await.unwrap();
+    let jid = "5511987654321@s.whatsapp.net";
+    let conv = t.record_inbound(SYSTEM, &inbound(line.id, jid, "C1", "hi"), at(3)).await.unwrap();
+    let conv = conv.message.conversation_id;
+    t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(4)).await.unwrap();
+    let sends = |t: tenancy::Tenant| async move {
+        t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.kind == B24OutboxKind::SendMessage)
+            .filter_map(|i| i.message_id)
+            .collect::<Vec<_>>()
+    };
+    let (reply, item) =
+        t.enqueue_text(ALICE, conv, "hello from the panel", "k1", at(5)).await.unwrap();
+    assert!(sends(t.clone()).await.is_empty(), "not before WhatsApp has it");
+    t.complete_send(SYSTEM, item.id, "OUT1", at(6)).await.unwrap();
+    assert_eq!(sends(t.clone()).await, [reply.id]);
+    // What the server sends for the Open Line's operators is there already: not mirrored.
+    let (_, item) =
+        t.enqueue_text(SYSTEM, conv, "from an operator", "b24:1:77:t", at(7)).await.unwrap();
+    t.complete_send(SYSTEM, item.id, "OUT2", at(8)).await.unwrap();
+    assert_eq!(sends(t.clone()).await, [reply.id]);
 }
