@@ -906,6 +906,61 @@ mod tests {
         }
     }
 
+    /// Random sequences of tags, entities, markers and quotes through the fuzz harness (no
+    /// panic, bounded output; a deterministic sweep, as the fuzz target does at random).
+    #[test]
+    fn tag_soup_is_survived() {
+        let pieces = [
+            "[b]",
+            "[/b]",
+            "[I]",
+            "[/i]",
+            "[url=https://x.test/?a=1&amp;b]",
+            "[url]",
+            "[/url]",
+            "[quote]",
+            "[/QUOTE]",
+            "[code]",
+            "[/code]",
+            "[br]",
+            "[user=1]",
+            "[/user]",
+            "[icon=x size=1]",
+            "[timestamp=99999999999999]",
+            "&nbsp;",
+            "&#x1F600;",
+            "&#",
+            ";",
+            ">>",
+            "------",
+            "\n",
+            "*",
+            "_",
+            "~",
+            "```",
+            "> ",
+            "a",
+            " ",
+            "https://x.test/_",
+            "[b]N:[/b] [br]",
+            "[",
+            "]",
+            "я",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            for i in 0..(seed % 12) {
+                let pick = (seed.rotate_left(u32::try_from(i * 5).unwrap()) % 35) as usize;
+                text.push_str(pieces[pick]);
+            }
+            crate::fuzzing::bbcode(text.as_bytes());
+        }
+    }
+
     /// Every seed (and saved crash) of the `bbcode` fuzz target, through its harness.
     #[test]
     fn fuzz_seeds_replay() {
