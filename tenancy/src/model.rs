@@ -446,7 +446,8 @@ pub struct Message {
     pub delivered_at: Option<i64>,
     /// When it reached `Read` (Unix ms).
     pub read_at: Option<i64>,
-    /// Who sent it: the customer's JID, or `user:<id>`.
+    /// Who sent it: the customer's JID, `user:<id>` / `admin:<id>` (from the panel), or
+    /// `operator:<id>` (a Bitrix24 operator in an Open Line).
     pub sender: String,
     /// When it was sent or received (Unix ms).
     pub at: i64,

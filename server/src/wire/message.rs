@@ -56,7 +56,8 @@ pub struct MessageOut {
     pub delivered_at: Option<i64>,
     /// Read (Unix ms).
     pub read_at: Option<i64>,
-    /// The customer's JID or `user:<id>`.
+    /// The customer's JID, `user:<id>` / `admin:<id>` (a reply from the panel), or
+    /// `operator:<id>` (a Bitrix24 operator's, from an Open Line).
     pub sender: String,
     /// When (Unix ms).
     pub at: i64,

@@ -142,7 +142,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         .filter(|m| m["direction"] == "out")
         .collect();
     assert_eq!(out.len(), 2);
-    assert!(out.iter().all(|m| m["sender"] == "user:1"), "{out:?}");
+    assert!(out.iter().all(|m| m["sender"] == "operator:1"), "{out:?}");
 
     // The ticks go back to Bitrix24: delivered now, read once the customer reads.
     let ids: Vec<String> = got.iter().map(|m| m.id.clone()).collect();
@@ -243,7 +243,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         .json();
     assert_eq!(
         (message["messages"][0]["id"].as_i64(), message["messages"][0]["sender"].as_str()),
-        (Some(ivan), Some("user:42"))
+        (Some(ivan), Some("operator:42"))
     );
 
     // The panel shows what the customer sees: the first message edited, then deleted.
@@ -373,11 +373,14 @@ async fn an_operator_answers_in_the_session_a_customer_opened() {
         .json();
     assert_eq!(history["messages"][0]["id"].as_i64(), Some(id));
     let operator = session.operator.unwrap_or(0);
-    assert_eq!(history["messages"][0]["sender"], format!("user:{operator}"));
+    assert_eq!(history["messages"][0]["sender"], format!("operator:{operator}"));
     // Its ticks reach the contact center.
     app.clock.advance(60);
     deliver_all(&app).await;
     let in_b24 = app.sim.open_line_messages(ALPHA, session.chat_id);
     let ours = in_b24.iter().find(|m| m.id == posted.message_id).unwrap();
     assert!(ours.delivered, "{ours:?}");
+    // It is not sent back to the Open Line as if it were a reply from the panel.
+    let copies = in_b24.iter().filter(|m| m.text.contains("Да, есть")).count();
+    assert_eq!(copies, 1, "{in_b24:?}");
 }

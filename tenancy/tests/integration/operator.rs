@@ -52,7 +52,7 @@ async fn operator_messages_are_the_operators_and_their_ticks_go_back_once(env: E
         .enqueue_for_operator(SYSTEM, 27, conversation, &text("Hello"), "b24:1:86497:t", at(4))
         .await
         .unwrap();
-    assert_eq!(answer.sender, "user:27");
+    assert_eq!(answer.sender, "operator:27");
     let (again, _) = t
         .enqueue_for_operator(SYSTEM, 27, conversation, &text("Hello"), "b24:1:86497:t", at(5))
         .await
