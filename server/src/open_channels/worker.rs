@@ -201,9 +201,15 @@ fn open_line_of(payload: &Value) -> Result<Id, B24Error> {
     })
 }
 
-fn storage(e: tenancy::Error) -> B24Error {
-    // Reading our own store failed: not Bitrix24's refusal, so the item is retried.
-    B24Error::Transport { method: "tenancy".to_owned(), message: e.to_string() }
+/// Reading our own store failed: retried when the store was away; what is gone (a deleted line
+/// or message) will not come back, so that item is given up.
+pub(super) fn storage(e: tenancy::Error) -> B24Error {
+    match e {
+        tenancy::Error::NotFound(what) => {
+            B24Error::Decode { what: "outbox item", message: format!("{what} no longer exists") }
+        }
+        e => B24Error::Transport { method: "tenancy".to_owned(), message: e.to_string() },
+    }
 }
 
 /// Makes an item's call. Returns the link to store (for a message sent) and what to audit.

@@ -537,6 +537,18 @@ async fn items_claimed_by_a_worker_that_died_are_sent_after_their_lease() {
         .collect();
     assert_eq!(sent, ["C0", "C1", "C2"], "in order, each once");
     assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 0);
+    // Deleting the line switches the connector off on its Open Line.
+    let a = app.call("DELETE", &format!("/api/lines/{line}"), Some(&admin), None).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(deliver_due(&app.state).await.done, 1);
+    let status = portal
+        .imconnector_status(
+            wab24::open_channels::connector::CONNECTOR_ID,
+            b24_client::Id(open_line),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status["STATUS"].as_bool(), Some(false));
 }
 
 // ---- the portal's Open Lines ---------------------------------------------------------------
