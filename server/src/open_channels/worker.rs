@@ -13,6 +13,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use b24_client::{Error as B24Error, ErrorCode, Id, Portal};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tenancy::{B24MessageLink, B24OutboxItem, B24OutboxKind, Caller, Tenant, b24_backoff};
 
@@ -105,15 +106,27 @@ pub async fn deliver_due(state: &AppState) -> Round {
             return round;
         }
     };
-    for member_id in members {
-        let Ok(tenant) = state.store().tenant(&member_id).await else { continue };
-        let r = deliver_tenant(state, &tenant).await;
+    // Portals side by side (a slow or rate-limited one holds up no other), a few at a time.
+    let rounds: Vec<Round> = futures_util::stream::iter(members)
+        .map(|member_id| async move {
+            match state.store().tenant(&member_id).await {
+                Ok(tenant) => deliver_tenant(state, &tenant).await,
+                Err(_) => Round::default(),
+            }
+        })
+        .buffer_unordered(PORTALS_AT_ONCE)
+        .collect()
+        .await;
+    for r in rounds {
         round.done += r.done;
         round.retried += r.retried;
         round.failed += r.failed;
     }
     round
 }
+
+/// How many portals a round serves at once.
+const PORTALS_AT_ONCE: usize = 8;
 
 /// One round over one portal's due items.
 pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
