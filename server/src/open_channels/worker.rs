@@ -16,6 +16,7 @@ use b24_client::{Error as B24Error, ErrorCode, Id, Portal};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tenancy::{B24MessageLink, B24OutboxItem, B24OutboxKind, Caller, Tenant, b24_backoff};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{
     connector::CONNECTOR_ID,
@@ -90,9 +91,12 @@ pub async fn run(state: AppState) {
         if round.done + round.retried + round.failed > 0 {
             tracing::debug!(?round, "Open Channels outbox round");
         }
-        // Drain what woke us, then wait for more or the tick.
-        while events.try_recv().is_ok() {}
-        let _ = tokio::time::timeout(TICK, events.recv()).await;
+        // Wait for an event (one that came during the round counts) or the tick, then take
+        // every event waiting: the next round sees what they announce.
+        if let Ok(Err(RecvError::Closed)) = tokio::time::timeout(TICK, events.recv()).await {
+            tokio::time::sleep(TICK).await;
+        }
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = events.try_recv() {}
     }
 }
 
