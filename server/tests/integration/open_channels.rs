@@ -835,3 +835,37 @@ async fn messages_the_business_phone_sends_itself_go_as_the_assigned_users() {
     assert_eq!(ours["message"]["user_id"], 2, "on behalf of the line's assigned user");
     assert_eq!(ours["user"]["id"], CUSTOMER, "the dialog stays the customer's");
 }
+
+/// The worker as `wab24 serve` runs it: it registers the connector on every installed portal
+/// when it starts, and sends what is queued without being asked.
+#[tokio::test]
+async fn the_running_worker_registers_and_sends_by_itself() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Run"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Run"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let registered_at_install = accepted(&app, "imconnector.register").len();
+    let worker = tokio::spawn(wab24::open_channels::worker::run(app.state.clone()));
+    customer_writes(&app, line, "R1", "anyone there?", None).await;
+    let mut sent = vec![];
+    for _ in 0..400 {
+        sent = messages_sent(&app);
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    worker.abort();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["message"]["id"], "R1");
+    assert_eq!(accepted(&app, "imconnector.register").len(), registered_at_install + 1);
+    assert_eq!(accepted(&app, "imconnector.activate").len(), 1);
+}
