@@ -13,8 +13,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use b24_client::{Error as B24Error, ErrorCode, Id, Portal};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tenancy::{B24MessageLink, B24OutboxItem, B24OutboxKind, Caller, Tenant, b24_backoff};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{
     connector::CONNECTOR_ID,
@@ -89,9 +91,12 @@ pub async fn run(state: AppState) {
         if round.done + round.retried + round.failed > 0 {
             tracing::debug!(?round, "Open Channels outbox round");
         }
-        // Drain what woke us, then wait for more or the tick.
-        while events.try_recv().is_ok() {}
-        let _ = tokio::time::timeout(TICK, events.recv()).await;
+        // Wait for an event (one that came during the round counts) or the tick, then take
+        // every event waiting: the next round sees what they announce.
+        if let Ok(Err(RecvError::Closed)) = tokio::time::timeout(TICK, events.recv()).await {
+            tokio::time::sleep(TICK).await;
+        }
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = events.try_recv() {}
     }
 }
 
@@ -105,15 +110,27 @@ pub async fn deliver_due(state: &AppState) -> Round {
             return round;
         }
     };
-    for member_id in members {
-        let Ok(tenant) = state.store().tenant(&member_id).await else { continue };
-        let r = deliver_tenant(state, &tenant).await;
+    // Portals side by side (a slow or rate-limited one holds up no other), a few at a time.
+    let rounds: Vec<Round> = futures_util::stream::iter(members)
+        .map(|member_id| async move {
+            match state.store().tenant(&member_id).await {
+                Ok(tenant) => deliver_tenant(state, &tenant).await,
+                Err(_) => Round::default(),
+            }
+        })
+        .buffer_unordered(PORTALS_AT_ONCE)
+        .collect()
+        .await;
+    for r in rounds {
         round.done += r.done;
         round.retried += r.retried;
         round.failed += r.failed;
     }
     round
 }
+
+/// How many portals a round serves at once.
+const PORTALS_AT_ONCE: usize = 8;
 
 /// One round over one portal's due items.
 pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
@@ -207,6 +224,13 @@ async fn settle(
             }
             round.retried += 1;
             state.metrics().connector_call(ConnectorOutcome::Retried);
+            if matches!(item.kind, B24OutboxKind::ConnectorStatus | B24OutboxKind::DataSet)
+                && item.attempts >= 2
+            {
+                // Still not confirmed after a retry (an Open Line that is not active, Bitrix24
+                // away): the line shows the error until a call goes through.
+                line_state::refused(state, tenant, item.line_id).await;
+            }
             tracing::warn!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, attempts = item.attempts, retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX), error = %why, "Bitrix24 call to be retried");
         }
         Err((why, Verdict::Refused)) => {
@@ -215,6 +239,10 @@ async fn settle(
             }
             round.failed += 1;
             state.metrics().connector_call(ConnectorOutcome::Failed);
+            if matches!(item.kind, B24OutboxKind::ConnectorStatus | B24OutboxKind::DataSet) {
+                // Bitrix24 refused the connector on that Open Line (a wrong or deleted one).
+                line_state::refused(state, tenant, item.line_id).await;
+            }
             tracing::error!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, error = %why, "Bitrix24 refused a connector call");
         }
     }

@@ -835,3 +835,66 @@ async fn messages_the_business_phone_sends_itself_go_as_the_assigned_users() {
     assert_eq!(ours["message"]["user_id"], 2, "on behalf of the line's assigned user");
     assert_eq!(ours["user"]["id"], CUSTOMER, "the dialog stays the customer's");
 }
+
+/// The worker as `wab24 serve` runs it: it registers the connector on every installed portal
+/// when it starts, and sends what is queued without being asked.
+#[tokio::test]
+async fn the_running_worker_registers_and_sends_by_itself() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Run"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Run"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let registered_at_install = accepted(&app, "imconnector.register").len();
+    let worker = tokio::spawn(wab24::open_channels::worker::run(app.state.clone()));
+    customer_writes(&app, line, "R1", "anyone there?", None).await;
+    let mut sent = vec![];
+    for _ in 0..400 {
+        sent = messages_sent(&app);
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    worker.abort();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["message"]["id"], "R1");
+    assert_eq!(accepted(&app, "imconnector.register").len(), registered_at_install + 1);
+    assert_eq!(accepted(&app, "imconnector.activate").len(), 1);
+}
+
+/// An Open Line Bitrix24 does not know (or has switched off): the activation is retried, and the
+/// line shows the error meanwhile (imconnector-activate.md; send.messages: `NOT_ACTIVE_LINE`).
+#[tokio::test]
+async fn an_open_line_bitrix24_refuses_shows_as_an_error() {
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Lost"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": 999});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let status = || async {
+        app.get(&format!("/api/lines/{line}"), &admin).await.json()["open_channel_status"].clone()
+    };
+    assert_eq!(deliver_due(&app.state).await.retried, 1);
+    assert_eq!(status().await, "off", "one failure may be Bitrix24 being away");
+    app.clock.advance(5);
+    assert_eq!(deliver_due(&app.state).await.retried, 1);
+    assert_eq!(status().await, "error");
+    // Still queued, not lost: once the Open Line exists and is active it goes through.
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 1);
+}
