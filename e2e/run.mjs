@@ -669,6 +669,81 @@ await step('user 2 cannot reach Connections or the audit log (page and API)', as
 });
 
 // 21
+shotPage = admin.page;
+await step('admin sends a line to a new Bitrix24 Open Line from the panel', async () => {
+  await A.click('[data-test=tab-connections]');
+  const card = A.locator(`[data-test=line][data-line-id="${state.lineB}"]`);
+  await card.locator('[data-test=open-line] option[value="new"]').waitFor({ state: 'attached', timeout: T });
+  await card.locator('[data-test=open-line]').selectOption('new');
+  const name = card.locator('[data-test=open-line-name]');
+  await name.waitFor({ timeout: T });
+  const proposed = await name.inputValue();
+  check(proposed === 'Support', `the new Open Line is named "${proposed}" (the line's name expected)`);
+  await name.fill('WhatsApp Support');
+  await card.locator('[data-test=create-open-line]').click();
+  const line = await until('line B sends its conversations to the new Open Line', async () => {
+    const l = (await apiIn(A, 'GET', `/api/lines/${state.lineB}`)).body;
+    return l.open_channel === 'both' && l.open_line_id ? l : null;
+  });
+  state.openLine = line.open_line_id;
+  const listed = (await apiIn(A, 'GET', '/api/open-lines')).body.open_lines;
+  const created = listed.find((o) => o.id === state.openLine);
+  check(created && created.name === 'WhatsApp Support' && created.line_id === state.lineB, `Open Lines ${JSON.stringify(listed)}`);
+  await until('the card shows the Open Line chosen', async () => (await card.locator('[data-test=open-line]').inputValue()) === String(state.openLine));
+  check((await card.locator('[data-test=open-channel]').inputValue()) === 'both', 'the card does not say "both"');
+  await A.locator('[data-test=toasts]').getByText('Open Line “WhatsApp Support” created.').waitFor({ timeout: T });
+  // The connector activates the connected line on the Open Line in Bitrix24; the card follows.
+  await card.locator('[data-test=open-channel-status][data-status=active]').waitFor({ timeout: T });
+  return `Open Line #${state.openLine}, active in Bitrix24`;
+});
+
+/** Opens the Open Line's connector settings as Bitrix24 frames them (SETTING_CONNECTOR). */
+async function openConnectorSettings(user, lang, openLine) {
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`settings, user ${user}: ${e.message}`));
+  const options = { CONNECTOR: 'wab24_whatsapp', LINE: String(openLine), STATUS: false, ACTIVE_STATUS: true, CONNECTION_STATUS: false, REGISTER_STATUS: false, ERROR_STATUS: false };
+  const q = new URLSearchParams({ lang, user: String(user), placement: 'SETTING_CONNECTOR', options: JSON.stringify(options), app: `http://127.0.0.1:${listen}/b24/connector` });
+  await page.goto(`${portal.split('?')[0]}?${q}`);
+  const frame = await until('the settings page loads', async () => {
+    const f = page.frame({ name: 'app' });
+    return f && (await f.locator('[data-test=connector-page]').count()) > 0 ? f : null;
+  });
+  return { page, frame, context };
+}
+
+// 22
+await step('the Open Line\'s settings page, as Bitrix24 opens it, changes the line that feeds it', async () => {
+  const settings = await openConnectorSettings(1, 'ru', state.openLine);
+  shotPage = settings.page;
+  const S = settings.frame;
+  const fed = S.locator('[data-test=connector-fed]');
+  check((await fed.getAttribute('data-line-id')) === String(state.lineB), 'the page does not name line B');
+  check(/Линия «Support»/.test(await fed.innerText()), `the page says "${await fed.innerText()}" (Russian expected)`);
+  await S.locator('[data-test=connector-line]').selectOption(String(state.lineA));
+  await S.click('[data-test=connector-save]');
+  await S.locator('[data-test=connector-result]').getByText('Сохранено.').waitFor({ timeout: T });
+  await until('the page names line A', async () => (await fed.getAttribute('data-line-id')) === String(state.lineA));
+  const a = (await apiIn(A, 'GET', `/api/lines/${state.lineA}`)).body;
+  const b = (await apiIn(A, 'GET', `/api/lines/${state.lineB}`)).body;
+  check(a.open_channel === 'both' && a.open_line_id === state.openLine, `line A: ${a.open_channel} ${a.open_line_id}`);
+  check(b.open_channel === 'panel', `line B still sends to ${b.open_channel}`);
+  // The panel follows (line.updated).
+  const cardA = A.locator(`[data-test=line][data-line-id="${state.lineA}"]`);
+  await until('the panel shows line A on the Open Line', async () => (await cardA.locator('[data-test=open-line]').inputValue()) === String(state.openLine));
+  // A user sees which line feeds it, and that administrators choose.
+  const asUser = await openConnectorSettings(2, 'en', state.openLine);
+  shotPage = asUser.page;
+  await asUser.frame.locator('[data-test=connector-admins-only]').waitFor({ timeout: T });
+  check((await asUser.frame.locator('[data-test=connector-fed]').getAttribute('data-line-id')) === String(state.lineA), 'the user\'s page does not name line A');
+  check((await asUser.frame.locator('[data-test=connector-line]').count()) === 0, 'a user gets the line picker');
+  await settings.page.screenshot({ path: join(artifacts, 'connector-settings.png') });
+  await settings.context.close();
+  await asUser.context.close();
+  shotPage = admin.page;
+});
+
+// 23
 await step('the layout fits from 1024x700 to 1920x1080', async () => {
   for (const size of [{ width: 1024, height: 700 }, { width: 1920, height: 1080 }]) {
     await user3.page.setViewportSize(size);
@@ -685,7 +760,7 @@ await step('the layout fits from 1024x700 to 1920x1080', async () => {
   shotPage = user3.page;
 });
 
-// 22
+// 24
 await step('no script errors on any page', async () => {
   check(pageErrors.length === 0, pageErrors.join('; '));
 });

@@ -52,11 +52,16 @@ pub enum Kind {
     AuditKeyed,
     /// An administrator asked the operator for more lines; the payload is the request.
     UpgradeRequested,
+    /// The Open Channels connector called Bitrix24 (register, bind, activate, send, status);
+    /// the payload names the method, the Bitrix24 ids and Bitrix24's answer or error.
+    ConnectorCall,
+    /// An Open Channels event from Bitrix24 was handled; the payload is the raw event.
+    ConnectorEvent,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 23] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -78,6 +83,8 @@ impl Kind {
         Kind::SessionsRevoked,
         Kind::AuditKeyed,
         Kind::UpgradeRequested,
+        Kind::ConnectorCall,
+        Kind::ConnectorEvent,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -104,6 +111,8 @@ impl Kind {
             Kind::SessionsRevoked => "auth.sessions_revoked",
             Kind::AuditKeyed => "audit.keyed",
             Kind::UpgradeRequested => "app.upgrade_requested",
+            Kind::ConnectorCall => "b24.connector_call",
+            Kind::ConnectorEvent => "b24.connector_event",
         }
     }
 }

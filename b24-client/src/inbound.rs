@@ -565,6 +565,88 @@ mod tests {
         ));
     }
 
+    /// The payloads as the REST documentation shows them (bitrix-tools/b24-rest-docs,
+    /// `api-reference/imopenlines/imconnector/events/on-im-connector-message-{add,update,delete}.md`,
+    /// `on-im-connector-dialog-start.md`, `on-im-connector-status-delete.md`,
+    /// `on-im-connector-line-delete.md`): update's `message.id` is an array of our ids, delete's
+    /// a single string; dialog events carry `LINE` as a string and `DATA` as a list.
+    #[test]
+    fn connector_events_as_documented() {
+        let auth = serde_json::json!({"domain": "p.test", "member_id": "m1", "application_token": "apptok", "user_id": 27});
+        let event = |name: &str, data: Value| {
+            Event::from_value(&serde_json::json!({"event": name, "event_handler_id": 555, "data": data, "ts": 1773759161, "auth": auth})).unwrap()
+        };
+        let e = event(
+            "ONIMCONNECTORMESSAGEADD",
+            serde_json::json!({"CONNECTOR": "myconnector", "LINE": 107, "MESSAGES": [{"im": {"chat_id": 1807, "message_id": 86497}, "message": {"user_id": 27, "text": "[b]Svetlana:[/b] [br]Hello!"}, "chat": {"id": "channel-123"}}]}),
+        );
+        let EventKind::ConnectorMessageAdd(m) = e.kind else { panic!() };
+        assert_eq!((m.connector.as_str(), m.line), ("myconnector", Id(107)));
+        let msg = &m.messages[0];
+        assert_eq!(msg.im, Some(ImRef { chat_id: Id(1807), message_id: Id(86497) }));
+        assert_eq!((msg.message.user_id, msg.chat.id.as_str()), (Some(Id(27)), "channel-123"));
+        assert!(msg.message.id.is_empty() && msg.message.files.is_empty());
+
+        let e = event(
+            "ONIMCONNECTORMESSAGEUPDATE",
+            serde_json::json!({"CONNECTOR": "myconnector", "LINE": 107, "MESSAGES": [{"im": {"chat_id": 1807, "message_id": 86501}, "message": {"id": ["ext-msg-005"], "text": "new"}, "chat": {"id": "channel-123"}}]}),
+        );
+        let EventKind::ConnectorMessageUpdate(m) = e.kind else { panic!() };
+        assert_eq!(m.messages[0].message.id, ["ext-msg-005"]);
+        assert_eq!(m.messages[0].message.text, "new");
+
+        let e = event(
+            "ONIMCONNECTORMESSAGEDELETE",
+            serde_json::json!({"CONNECTOR": "myconnector", "LINE": 107, "MESSAGES": [{"im": {"chat_id": 1807, "message_id": 86501}, "message": {"id": "ext-msg-005"}, "chat": {"id": "channel-123"}}]}),
+        );
+        let EventKind::ConnectorMessageDelete(m) = e.kind else { panic!() };
+        assert_eq!(m.messages[0].message.id, ["ext-msg-005"]);
+        assert_eq!(m.messages[0].im.as_ref().map(|i| i.message_id), Some(Id(86501)));
+
+        let e = event(
+            "ONIMCONNECTORDIALOGSTART",
+            serde_json::json!({"CONNECTOR": "newcustomconnector", "LINE": "105", "DATA": [{"connector": {"connector_id": "newcustomconnector", "line_id": 105, "chat_id": 8, "user_id": 0}, "session": {"id": 3282, "closed": "N", "parent_id": 0, "close_term": 10}, "chat": {"id": 8}, "user": {"id": 0}}]}),
+        );
+        let EventKind::ConnectorDialogStart(d) = e.kind else { panic!() };
+        assert_eq!((d.line, d.data.len()), (Id(105), 1));
+        assert_eq!(d.data[0].pointer("/session/id"), Some(&serde_json::json!(3282)));
+
+        let e = event(
+            "ONIMCONNECTORSTATUSDELETE",
+            serde_json::json!({"connector": "myconnector", "line": 107}),
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::ConnectorStatusDelete { connector: "myconnector".into(), line: Id(107) }
+        );
+        let e = event("ONIMCONNECTORLINEDELETE", serde_json::json!(107));
+        assert_eq!(e.kind, EventKind::ConnectorLineDelete { line: Id(107) });
+
+        // Malformed payloads are typed errors, never a panic.
+        for (name, data) in [
+            ("ONIMCONNECTORMESSAGEADD", serde_json::json!({"CONNECTOR": "c", "MESSAGES": []})),
+            (
+                "ONIMCONNECTORMESSAGEADD",
+                serde_json::json!({"CONNECTOR": "c", "LINE": 1, "MESSAGES": [{"message": {}}]}),
+            ),
+            (
+                "ONIMCONNECTORMESSAGEADD",
+                serde_json::json!({"CONNECTOR": "c", "LINE": 1, "MESSAGES": [{"chat": {"id": {"x": 1}}}]}),
+            ),
+            ("ONIMCONNECTORSTATUSDELETE", serde_json::json!({"connector": "c"})),
+            ("ONIMCONNECTORLINEDELETE", serde_json::json!({"x": 1})),
+        ] {
+            let v = serde_json::json!({"event": name, "data": data, "auth": auth});
+            assert!(
+                matches!(
+                    Event::from_value(&v),
+                    Err(Error::InvalidField { .. } | Error::MissingField(_))
+                ),
+                "{name} {v}"
+            );
+        }
+    }
+
     #[test]
     fn install_callback_carries_tokens() {
         let body = format!(

@@ -8,6 +8,7 @@ mod contact_center;
 mod control;
 mod error;
 mod faults;
+mod files;
 mod oauth;
 mod outbound;
 mod placements;

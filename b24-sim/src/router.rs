@@ -116,6 +116,9 @@ impl Sim {
                 rest::call(self, domain, rest, query, params, ua).await
             }
             ["p", domain] | ["p", domain, ""] => self.shell_page(domain, &params),
+            ["p", domain, "disk", token, ..] if *method == http::Method::GET => {
+                self.serve_file(domain, token)
+            }
             ["p", domain, "center"] => {
                 self.center_page(domain, params.get("lang").and_then(Value::as_str))
             }

@@ -67,6 +67,7 @@ pub(crate) struct State {
     pub(crate) faults: Vec<Fault>,
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) files: HashMap<String, crate::files::HostedFile>,
     counter: u64,
 }
 

@@ -135,6 +135,10 @@ async fn main() {
         limits: wab24::state::Limits::default(),
         uninstall_grace_days: 7,
         billing: wab24::state::Billing::default(),
+        media_links: wab24::media_link::MediaLinks {
+            key: wab24::media_link::MediaLinkKey::derive(&MASTER).unwrap(),
+            ttl_secs: wab24::media_link::DEFAULT_TTL_SECS,
+        },
     };
     let key = SessionKey::derive(&MASTER).unwrap();
     let state = AppState::new(

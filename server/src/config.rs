@@ -84,6 +84,8 @@ pub struct Config {
     /// Days a `CLEAN` uninstall's data is kept before it is purged (a reinstall within them
     /// restores everything; 0: purged at the next purge run).
     pub uninstall_grace_days: i64,
+    /// How long a signed link to a message's file (given to Bitrix24) works, in hours.
+    pub media_link_ttl_hours: i64,
     /// What one line costs per month, and where upgrade requests go.
     pub billing: crate::state::Billing,
     /// WhatsApp's WebSocket URL (default WhatsApp Web's).
@@ -126,6 +128,7 @@ impl fmt::Debug for Config {
             .field("default_line_quota", &self.default_line_quota)
             .field("trial_days", &self.trial_days)
             .field("uninstall_grace_days", &self.uninstall_grace_days)
+            .field("media_link_ttl_hours", &self.media_link_ttl_hours)
             .field("billing", &self.billing)
             .field("whatsapp_url", &self.whatsapp_url)
             .field("whatsapp_version", &self.whatsapp_version)
@@ -155,6 +158,7 @@ struct Raw {
     default_line_quota: Option<i64>,
     trial_days: Option<i64>,
     uninstall_grace_days: Option<i64>,
+    media_link_ttl_hours: Option<i64>,
     price_per_line: Option<i64>,
     price_currency: Option<String>,
     billing_hook_url: Option<String>,
@@ -174,7 +178,7 @@ struct Raw {
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 30] = [
+pub const KEYS: [&str; 31] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -189,6 +193,7 @@ pub const KEYS: [&str; 30] = [
     "default_line_quota",
     "trial_days",
     "uninstall_grace_days",
+    "media_link_ttl_hours",
     "price_per_line",
     "price_currency",
     "billing_hook_url",
@@ -311,6 +316,14 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "uninstall_grace_days",
                 reason: "must be between 0 and 3650".to_owned(),
+            });
+        }
+        let media_link_ttl_hours =
+            number("media_link_ttl_hours", raw.media_link_ttl_hours)?.unwrap_or(24);
+        if !(1..=720).contains(&media_link_ttl_hours) {
+            return Err(ConfigError::Invalid {
+                key: "media_link_ttl_hours",
+                reason: "must be between 1 and 720".to_owned(),
             });
         }
         let price_per_line = number("price_per_line", raw.price_per_line)?.unwrap_or(40);
@@ -487,6 +500,7 @@ impl Config {
             default_line_quota,
             trial_days,
             uninstall_grace_days,
+            media_link_ttl_hours,
             billing,
         })
     }
@@ -615,7 +629,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite("/var/lib/wab24".into()));
         assert_eq!(c.oauth_server, b24_client::DEFAULT_SERVER_ENDPOINT);
         assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 15));
-        assert_eq!(c.uninstall_grace_days, 7);
+        assert_eq!((c.uninstall_grace_days, c.media_link_ttl_hours), (7, 24));
         assert_eq!(c.plan_hook_secret, None);
         assert_eq!(c.limits, crate::state::Limits::default());
         assert_eq!((c.metrics_token.as_deref(), c.metrics_listen), (None, None));
@@ -709,6 +723,12 @@ mod tests {
             err(&full(), &[("WAB24_UNINSTALL_GRACE_DAYS", "-1")])
                 .contains("`uninstall_grace_days` is invalid")
         );
+        for bad in ["0", "721"] {
+            assert!(
+                err(&full(), &[("WAB24_MEDIA_LINK_TTL_HOURS", bad)])
+                    .contains("`media_link_ttl_hours` is invalid")
+            );
+        }
         assert!(err(&full(), &[("WAB24_PUBLIC_URL", "wa.example.com")]).contains("`public_url`"));
         assert!(
             err(&full(), &[("WAB24_PLAN_HOOK_SECRET", "short")]).contains("`plan_hook_secret`")

@@ -36,6 +36,10 @@ pub enum ApiError {
     /// The Bitrix24 portal could not be reached or refused a call (502).
     #[error("the Bitrix24 portal did not answer as expected")]
     Portal,
+    /// The Bitrix24 portal refused a call an administrator asked for, with what it said and
+    /// what to do (502).
+    #[error("{0}")]
+    PortalRefused(String),
     /// The request conflicts with the resource's state (a line that is not running...) (409).
     #[error("{0}")]
     Conflict(String),
@@ -46,6 +50,9 @@ pub enum ApiError {
     /// A service the request needs is not available (no line runtime, WhatsApp refused) (503).
     #[error("{0}")]
     Unavailable(String),
+    /// What was asked for existed but no longer may be had (an expired media link) (410).
+    #[error("{0}")]
+    Gone(&'static str),
     /// The route exists, the method does not (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -81,10 +88,11 @@ impl ApiError {
             ApiError::QuotaExceeded { .. } => StatusCode::CONFLICT,
             ApiError::TrialExpired => StatusCode::PAYMENT_REQUIRED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Portal => StatusCode::BAD_GATEWAY,
+            ApiError::Portal | ApiError::PortalRefused(_) => StatusCode::BAD_GATEWAY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Gone(_) => StatusCode::GONE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -105,9 +113,11 @@ impl ApiError {
             ApiError::TrialExpired => "trial_expired",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Portal => "portal_error",
+            ApiError::PortalRefused(_) => "portal_refused",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Gone(_) => "gone",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",

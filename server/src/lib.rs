@@ -4,13 +4,15 @@
 //!   start-up; [`demo`]: the server with an embedded simulated Bitrix24 portal.
 //! - [`http`]: the Bitrix24 app endpoints (install, frame, events), the JSON API, SSE,
 //!   `/api/openapi.json` and `/metrics`, on warp; [`state`]: what handlers share and the
-//!   authentication of API calls; [`session`]: the session tokens (JWT, HS256).
+//!   authentication of API calls; [`session`]: the session tokens (JWT, HS256);
+//!   [`media_link`]: signed, expiring links to a message's file.
 //! - [`audit_check`]: the audit chains verified at start and on demand.
 //! - [`events`]: the typed server events and their bus; [`wire`]: the JSON shapes of a line and a
 //!   message that the API and the events share; [`metrics`]: counters; [`error`]: the API error.
 //! - [`runtime`]: one task per line running a wa-session `Client` over the tenant's store,
 //!   inbound messages committed before they are acked, the outbox sent, statuses published.
 //! - [`voice`]: browser voice recordings (webm/opus) remuxed into WhatsApp voice notes (Ogg Opus).
+//! - [`open_channels`]: wab24 as a Bitrix24 Open Channels connector.
 #![forbid(unsafe_code)]
 
 pub mod audit_check;
@@ -20,7 +22,9 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod media_link;
 pub mod metrics;
+pub mod open_channels;
 pub mod runtime;
 pub mod serve;
 pub mod session;
@@ -43,5 +47,36 @@ pub mod fuzzing {
         assert_eq!(pages.last().map(|p| p.flags & voice::FLAG_EOS), Some(voice::FLAG_EOS));
         let packets = voice::packets(&pages).unwrap_or_default();
         assert_eq!(packets.len(), note.packets + 2);
+    }
+
+    /// Converts arbitrary text both ways between Bitrix24 BB-code and WhatsApp markup and
+    /// splits a signature: no panic; outputs at most 8 times the (capped) input; plain text
+    /// (letters, digits, spaces, new lines) passes unchanged both ways; WhatsApp markup without
+    /// brackets, entities, quotes, code or dashes comes back the same from BB-code.
+    pub fn bbcode(data: &[u8]) {
+        use crate::open_channels::format::{
+            MAX_TEXT, bbcode_to_whatsapp, operator_text, split_signature, whatsapp_to_bbcode,
+        };
+        let text = String::from_utf8_lossy(data);
+        let bound = 8 * text.len().min(MAX_TEXT) + 64;
+        let wa = bbcode_to_whatsapp(&text);
+        let bb = whatsapp_to_bbcode(&text);
+        assert!(wa.len() <= bound, "BB-code to WhatsApp grew to {}", wa.len());
+        assert!(bb.len() <= bound, "WhatsApp to BB-code grew to {}", bb.len());
+        for keep in [true, false] {
+            assert!(operator_text(&text, keep).len() <= bound);
+        }
+        let signed = split_signature(&text);
+        assert!(text.ends_with(signed.body));
+        if text.len() > MAX_TEXT {
+            return;
+        }
+        if text.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '\n') {
+            assert_eq!(wa, text, "plain text changed on its way to WhatsApp");
+            assert_eq!(bb, text, "plain text changed on its way to Bitrix24");
+        }
+        if !text.contains(['[', ']', '&', '>', '`', '-']) {
+            assert_eq!(bbcode_to_whatsapp(&bb), text, "WhatsApp markup lost in BB-code: {bb:?}");
+        }
     }
 }

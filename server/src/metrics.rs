@@ -19,6 +19,10 @@ pub struct Metrics {
     sse_clients: AtomicI64,
     b24_errors: AtomicU64,
     http_requests: AtomicU64,
+    /// Calls towards Bitrix24 taken from the outbox, by outcome.
+    connector_done: AtomicU64,
+    connector_retried: AtomicU64,
+    connector_failed: AtomicU64,
     /// Tenants whose audit chain did not verify at its last check.
     audit_broken_tenants: Mutex<BTreeSet<String>>,
     audit_control_broken: AtomicBool,
@@ -36,6 +40,26 @@ impl Metrics {
     /// Counts a failed Bitrix24 call.
     pub fn b24_error(&self) {
         self.b24_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an outbox call towards Bitrix24 by what came of it.
+    pub fn connector_call(&self, outcome: ConnectorOutcome) {
+        let counter = match outcome {
+            ConnectorOutcome::Done => &self.connector_done,
+            ConnectorOutcome::Retried => &self.connector_retried,
+            ConnectorOutcome::Failed => &self.connector_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Outbox calls towards Bitrix24 so far with this outcome.
+    pub fn connector_calls(&self, outcome: ConnectorOutcome) -> u64 {
+        match outcome {
+            ConnectorOutcome::Done => &self.connector_done,
+            ConnectorOutcome::Retried => &self.connector_retried,
+            ConnectorOutcome::Failed => &self.connector_failed,
+        }
+        .load(Ordering::Relaxed)
     }
 
     /// Counts an HTTP request.
@@ -126,6 +150,16 @@ impl Metrics {
             &[(String::new(), c(&self.b24_errors))],
         );
         metric(
+            "wab24_connector_calls_total",
+            "counter",
+            "Open Channels calls taken from the outbox towards Bitrix24, by outcome (done, retried later, failed for good).",
+            &[
+                ("{outcome=\"done\"}".to_owned(), c(&self.connector_done)),
+                ("{outcome=\"retried\"}".to_owned(), c(&self.connector_retried)),
+                ("{outcome=\"failed\"}".to_owned(), c(&self.connector_failed)),
+            ],
+        );
+        metric(
             "wab24_http_requests_total",
             "counter",
             "HTTP requests served.",
@@ -150,6 +184,17 @@ impl Metrics {
     }
 }
 
+/// What came of an outbox call towards Bitrix24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorOutcome {
+    /// Bitrix24 accepted it.
+    Done,
+    /// It will be tried again (Bitrix24 down, rate limited, tokens being renewed).
+    Retried,
+    /// Bitrix24 refused it for good.
+    Failed,
+}
+
 /// Holds one SSE client in the gauge.
 #[derive(Debug)]
 pub struct SseGuard(std::sync::Arc<Metrics>);
@@ -172,6 +217,9 @@ mod tests {
         m.message(Direction::Inbound);
         m.message(Direction::Outbound);
         m.b24_error();
+        m.connector_call(ConnectorOutcome::Retried);
+        m.connector_call(ConnectorOutcome::Done);
+        m.connector_call(ConnectorOutcome::Done);
         let g = m.sse_client();
         m.tenant_audit_chain("a", false);
         m.tenant_audit_chain("b", false);
@@ -190,6 +238,9 @@ mod tests {
             "# TYPE wab24_messages_total counter",
             "wab24_audit_broken_tenants 1",
             "wab24_audit_control_broken 1",
+            "wab24_connector_calls_total{outcome=\"done\"} 2",
+            "wab24_connector_calls_total{outcome=\"retried\"} 1",
+            "wab24_connector_calls_total{outcome=\"failed\"} 0",
         ] {
             assert!(text.contains(want), "{want} in\n{text}");
         }

@@ -28,6 +28,7 @@ use tenancy::{MasterKey, Store};
 
 use crate::{
     config::{Config, Database},
+    media_link::{MediaLinkKey, MediaLinks},
     runtime::{Runtime, RuntimeConfig},
     session::SessionKey,
     state::{AppState, Settings, TenancyTokenStore},
@@ -46,7 +47,7 @@ pub enum ServeError {
     /// The Bitrix24 client could not be built.
     #[error("cannot set up the Bitrix24 client: {0}")]
     B24(#[from] b24_client::Error),
-    /// The session key could not be derived.
+    /// The session key (or the media-link key) could not be derived.
     #[error("cannot derive the session key")]
     Key,
     /// The listen address could not be bound.
@@ -63,8 +64,9 @@ pub enum ServeError {
 const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The handler settings from a configuration.
-pub fn settings(c: &Config) -> Settings {
-    Settings {
+pub fn settings(c: &Config) -> Result<Settings, ServeError> {
+    let key = MediaLinkKey::derive(&c.master_key).ok_or(ServeError::Key)?;
+    Ok(Settings {
         client_id: c.client_id.clone(),
         public_url: c.public_url.clone(),
         oauth_server: c.oauth_server.clone(),
@@ -77,7 +79,8 @@ pub fn settings(c: &Config) -> Settings {
         limits: c.limits.clone(),
         uninstall_grace_days: c.uninstall_grace_days,
         billing: c.billing.clone(),
-    }
+        media_links: MediaLinks { key, ttl_secs: c.media_link_ttl_hours * 3600 },
+    })
 }
 
 /// Opens the store named by the configuration.
@@ -112,7 +115,7 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
         RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
         crate::events::EventBus::default(),
     ));
-    let state = AppState::new(settings(c), store.clone(), b24, key, clock, Some(runtime.clone()));
+    let state = AppState::new(settings(c)?, store.clone(), b24, key, clock, Some(runtime.clone()));
     crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     match runtime.restore_all().await {
         Ok(lines) => tracing::info!(lines = lines.len(), "lines restored"),
@@ -121,6 +124,8 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
     // Soft-deleted tenants whose grace period ended: purged now, then every hour.
     crate::http::bitrix::purge_due(&state).await;
     tokio::spawn(crate::http::bitrix::run_purger(state.clone(), PURGE_EVERY));
+    // The Open Channels connector: registered on every installed portal, its outbox sent.
+    tokio::spawn(crate::open_channels::worker::run(state.clone()));
     Ok(state)
 }
 

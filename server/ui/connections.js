@@ -1,6 +1,8 @@
 // Connections (administrators): the lines with their live status, creating a line within the
 // plan's quota, pairing by QR code (with a countdown; new codes come over SSE until the phone
-// scans), disconnect, log out, delete, and assigning each line to a portal user.
+// scans), disconnect, log out, delete, assigning each line to a portal user, and where its
+// conversations go (this panel, a Bitrix24 Open Channel, or both; an Open Line chosen from the
+// portal's or created here).
 
 import { api, ApiError } from './api.js';
 import { t } from './i18n.js';
@@ -29,6 +31,10 @@ export function createConnections(ctx) {
   let loaded = false;
   let qr = null; // { lineId, state, expiresAt, timer, node }
   const lastStatus = new Map(); // line id -> { st, at }: the newest state heard of
+  let openLines = null; // the portal's Open Lines once loaded: [{ id, name, active, line_id }]
+  let openLinesError = '';
+  const drafts = new Map(); // line id -> the name of the Open Line being created for it
+  const updatedAt = new Map(); // line id -> when its last line.updated arrived
 
   const quota = h('div', { class: 'quota', 'data-test': 'quota' });
   const nameInput = h('input', { class: 'input', type: 'text', maxlength: '80', 'aria-label': t('lines.name'), placeholder: t('lines.name'), 'data-test': 'line-name' });
@@ -102,6 +108,19 @@ export function createConnections(ctx) {
     for (const l of r.lines) lines.set(l.id, l);
     loaded = true;
     render();
+    await loadOpenLines();
+  }
+
+  /** The portal's Open Lines (Bitrix24 may refuse: the cards then say why). */
+  async function loadOpenLines() {
+    try {
+      openLines = (await api('GET', '/api/open-lines')).open_lines;
+      openLinesError = '';
+    } catch (e) {
+      openLines = null;
+      openLinesError = e.message;
+    }
+    render();
   }
 
   function render() {
@@ -163,7 +182,114 @@ export function createConnections(ctx) {
         h('label', { class: 'field', for: select.id }, h('span', { class: 'field-label' }, t('line.assigned')), select),
         h('label', { class: 'check', for: receipts.id, title: t('line.receipts.help') }, receipts, h('span', {}, t('line.receipts'))),
         h('div', { class: 'line-buttons' }, buttons)),
+      openChannel(line),
       h('div', { class: 'line-meta' }, `#${line.id} · ${dateTime(line.created_at)}`));
+  }
+
+  // --- Bitrix24 Open Channels ------------------------------------------------------------------
+
+  const NEW_OPEN_LINE = 'new';
+
+  /** Where the line's conversations go, and to which Open Line (or a new one, named here). */
+  function openChannel(line) {
+    const channel = h('select', { class: 'select', id: `channel-${line.id}`, 'data-test': 'open-channel' },
+      ['panel', 'openline', 'both'].map((c) => h('option', { value: c }, t(`openline.channel.${c}`))));
+    channel.value = line.open_channel || 'panel';
+    const choices = [h('option', { value: '' }, t('openline.line.none'))];
+    const known = new Set();
+    for (const ol of openLines || []) {
+      known.add(ol.id);
+      const other = ol.line_id !== null && ol.line_id !== undefined && ol.line_id !== line.id ? lines.get(ol.line_id) : null;
+      const label = other ? t('openline.line.taken', { name: ol.name, line: other.name }) : ol.name;
+      choices.push(h('option', { value: String(ol.id), disabled: !!other }, `${label} · #${ol.id}`));
+    }
+    if (line.open_line_id && !known.has(line.open_line_id)) {
+      choices.push(h('option', { value: String(line.open_line_id) }, `#${line.open_line_id}`));
+    }
+    if (openLines) choices.push(h('option', { value: NEW_OPEN_LINE }, t('openline.line.new')));
+    const openLine = h('select', { class: 'select', id: `openline-${line.id}`, 'data-test': 'open-line', disabled: !openLines && !line.open_line_id }, choices);
+    openLine.value = drafts.has(line.id) ? NEW_OPEN_LINE : line.open_line_id ? String(line.open_line_id) : '';
+    const hint = h('p', { class: 'note note-warn', 'data-test': 'open-line-hint', hidden: true, role: 'note' });
+    const chosenId = () => (openLine.value === '' || openLine.value === NEW_OPEN_LINE ? null : Number(openLine.value));
+    const save = async () => {
+      hint.hidden = true;
+      if (openLine.value === NEW_OPEN_LINE) {
+        if (!drafts.has(line.id)) {
+          drafts.set(line.id, line.name);
+          render();
+        }
+        return;
+      }
+      if (drafts.delete(line.id)) render();
+      if (channel.value !== 'panel' && chosenId() === null) {
+        hint.textContent = t('openline.choose');
+        hint.hidden = false;
+        return;
+      }
+      await setOpenChannel(line, channel.value, chosenId());
+    };
+    channel.addEventListener('change', save);
+    openLine.addEventListener('change', save);
+    const status = line.open_channel_status || 'off';
+    const badge = h('span', { class: `badge-state state-${status === 'active' ? 'ok' : status === 'error' ? 'bad' : 'muted'}`, 'data-test': 'open-channel-status', 'data-status': status },
+      h('span', { class: 'dot' }), t(`openline.status.${status}`));
+    return h('div', { class: 'line-openline', 'data-test': 'open-channel-settings' },
+      h('div', { class: 'line-openline-head' }, h('span', { class: 'field-label' }, t('openline.title')), badge),
+      h('div', { class: 'line-controls' },
+        h('label', { class: 'field', for: channel.id }, h('span', { class: 'field-label' }, t('openline.channel')), channel),
+        h('label', { class: 'field', for: openLine.id }, h('span', { class: 'field-label' }, t('openline.line')), openLine)),
+      drafts.has(line.id) ? newOpenLineForm(line, channel) : null,
+      hint,
+      openLinesError ? h('p', { class: 'note note-error', 'data-test': 'open-lines-error', role: 'alert' }, t('openline.load.failed', { error: openLinesError })) : null);
+  }
+
+  /** The name of a new Open Line for `line`; created in Bitrix24 with the line's user as its queue. */
+  function newOpenLineForm(line, channel) {
+    const input = h('input', { class: 'input', type: 'text', maxlength: '100', id: `openline-name-${line.id}`, 'data-test': 'open-line-name', value: drafts.get(line.id) || '' });
+    input.addEventListener('input', () => drafts.set(line.id, input.value));
+    const create = h('button', { class: 'btn btn-primary', type: 'submit', 'data-test': 'create-open-line' }, t('openline.new.create'));
+    const cancel = h('button', { class: 'btn', type: 'button', 'data-test': 'cancel-open-line', onclick: () => { drafts.delete(line.id); render(); } }, t('openline.new.cancel'));
+    const submit = async (e) => {
+      e.preventDefault();
+      // The draft, not this input: the card may have been drawn again since it was typed.
+      const name = (drafts.get(line.id) ?? input.value).trim();
+      if (!name) return;
+      create.disabled = true;
+      try {
+        const created = await api('POST', '/api/open-lines', { name, line_id: line.id });
+        openLines = [...(openLines || []), created];
+        drafts.delete(line.id);
+        ctx.toast(t('openline.created', { name: created.name }));
+        const where = channel.value === 'panel' ? 'both' : channel.value;
+        await setOpenChannel(line, where, created.id);
+      } catch (err) {
+        ctx.toast(err.message, 'error');
+        create.disabled = false;
+      }
+    };
+    return h('form', { class: 'create-line create-open-line', onsubmit: submit },
+      h('label', { class: 'field', for: input.id }, h('span', { class: 'field-label' }, t('openline.new.name')), input),
+      create, cancel);
+  }
+
+  async function setOpenChannel(line, channel, openLineId) {
+    try {
+      const sent = Date.now();
+      const out = await api('PATCH', `/api/lines/${line.id}`, { open_channel: channel, open_line_id: openLineId });
+      // The connector may have told Bitrix24 and published the line's new status (line.updated)
+      // before this answer arrived: the stream's line is then the newer one.
+      if (!((updatedAt.get(line.id) || 0) >= sent)) lines.set(line.id, { ...line, ...out, state: line.state });
+      if (openLines) {
+        openLines = openLines.map((ol) => {
+          if (ol.line_id === line.id) return { ...ol, line_id: null };
+          return ol;
+        }).map((ol) => (channel !== 'panel' && ol.id === openLineId ? { ...ol, line_id: line.id } : ol));
+      }
+      ctx.toast(t('openline.saved', { name: line.name, where: t(`openline.channel.${channel}`).toLowerCase() }));
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+    render();
   }
 
   async function assign(line, userId) {
@@ -354,6 +480,7 @@ export function createConnections(ctx) {
     }
   });
   ctx.stream.on('line.updated', (p) => {
+    if (p && p.line) updatedAt.set(p.line.id, Date.now());
     const old = p && p.line && lines.get(p.line.id);
     if (old) {
       lines.set(p.line.id, { ...old, ...p.line, state: old.state });

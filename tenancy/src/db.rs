@@ -404,6 +404,13 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
                 _ => include_str!("sql/tenant_4_postgres.sql"),
             },
         ));
+        all.push((
+            5,
+            match backend {
+                Backend::Sqlite => include_str!("sql/tenant_5_sqlite.sql"),
+                _ => include_str!("sql/tenant_5_postgres.sql"),
+            },
+        ));
     }
     all
 }

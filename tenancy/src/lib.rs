@@ -17,11 +17,12 @@ pub use clock::{Clock, ManualClock, SystemClock, now};
 pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
-    Caller, Contact, Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line,
-    LineId, LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media,
-    Message, MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, Outbound, OutboxItem,
-    OutboxKind, PortalTokens, ReadOutcome, Recorded, StatusChange, TenantInfo, TenantStatus, User,
-    UserId,
+    B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, Caller, Contact,
+    Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line, LineId,
+    LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message,
+    MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, OpenChannel, OpenChannelStatus,
+    Outbound, OutboxItem, OutboxKind, PortalTokens, ReadOutcome, Recorded, StatusChange,
+    TenantInfo, TenantStatus, User, UserId, b24_backoff,
 };
 pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};

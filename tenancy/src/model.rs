@@ -87,6 +87,13 @@ macro_rules! text_enum {
     };
 }
 
+mod open_channels;
+
+pub use open_channels::{
+    B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, OpenChannel,
+    OpenChannelStatus, b24_backoff,
+};
+
 text_enum!(
     /// A tenant's state in the registry.
     TenantStatus {
@@ -163,6 +170,11 @@ text_enum!(
         /// The customer's WhatsApp security code (identity key) changed: a reinstall or a new
         /// phone. On a [`MessageKind::System`] notice.
         IdentityChanged = "identity_changed",
+        /// Our message was edited after it was sent (by a Bitrix24 operator); the text is the
+        /// new one.
+        Edited = "edited",
+        /// Our message was deleted for everyone after it was sent (by a Bitrix24 operator).
+        Revoked = "revoked",
     }
 );
 
@@ -312,6 +324,12 @@ pub struct Line {
     pub created_at: i64,
     /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
     pub send_read_receipts: bool,
+    /// Where its conversations go: our panel, a Bitrix24 Open Line, or both.
+    pub open_channel: OpenChannel,
+    /// The Bitrix24 Open Line it feeds, once chosen.
+    pub open_line_id: Option<i64>,
+    /// What Bitrix24 was last told about the connector on this line.
+    pub open_channel_status: OpenChannelStatus,
 }
 
 /// What an administrator may change on a line; `None` leaves a setting as it is.
@@ -319,6 +337,10 @@ pub struct Line {
 pub struct LineSettings {
     /// See [`Line::send_read_receipts`].
     pub send_read_receipts: Option<bool>,
+    /// See [`Line::open_channel`]. An Open Line must be chosen before conversations go there.
+    pub open_channel: Option<OpenChannel>,
+    /// See [`Line::open_line_id`]: `Some(None)` clears it (only while the line feeds none).
+    pub open_line_id: Option<Option<i64>>,
 }
 
 /// What [`crate::Tenant::mark_read`] did. The unread count belongs to whoever works the line:
@@ -424,7 +446,8 @@ pub struct Message {
     pub delivered_at: Option<i64>,
     /// When it reached `Read` (Unix ms).
     pub read_at: Option<i64>,
-    /// Who sent it: the customer's JID, or `user:<id>`.
+    /// Who sent it: the customer's JID, `user:<id>` / `admin:<id>` (from the panel), or
+    /// `operator:<id>` (a Bitrix24 operator in an Open Line).
     pub sender: String,
     /// When it was sent or received (Unix ms).
     pub at: i64,

@@ -179,6 +179,31 @@ fn summarize(
     };
     let media = content.media();
     let owned = |text: Option<&str>| text.map(str::to_owned);
+    // An edit or a revoke names the message it changes (as `quoted_id`); an edit's new text
+    // is its text.
+    if let Some(amendment) = wa_session::message::amendment(message) {
+        let (kind, target, text) = match amendment {
+            wa_session::message::Amendment::Revoke { target } => ("revoke", target, None),
+            wa_session::message::Amendment::Edit { target, content } => {
+                ("edit", target, MessageContent::of(content).text().map(str::to_owned))
+            }
+            _ => ("other", "", None),
+        };
+        return PhoneReceived {
+            id: id.to_owned(),
+            chat: info_chat.to_string(),
+            sender: sender.to_string(),
+            from_me,
+            kind: kind.to_owned(),
+            text,
+            caption: None,
+            quoted_id: Some(target.to_owned()),
+            mimetype: None,
+            direct_path: None,
+            file_length: None,
+            error: None,
+        };
+    }
     PhoneReceived {
         id: id.to_owned(),
         chat: info_chat.to_string(),

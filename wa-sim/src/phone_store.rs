@@ -32,13 +32,14 @@ pub struct PhoneReceived {
     pub sender: String,
     /// Whether one of the account's own companions sent it (a `DeviceSentMessage` copy).
     pub from_me: bool,
-    /// `text`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, `reaction` or `other`.
+    /// `text`, `image`, `video`, `audio`, `ptt`, `document`, `sticker`, `reaction`, `edit`,
+    /// `revoke` or `other`.
     pub kind: String,
     /// The text of a text message.
     pub text: Option<String>,
     /// A media caption.
     pub caption: Option<String>,
-    /// The id of the quoted message of a reply.
+    /// The id of the quoted message of a reply, or of the message an edit or revoke changes.
     pub quoted_id: Option<String>,
     /// Media: MIME type.
     pub mimetype: Option<String>,

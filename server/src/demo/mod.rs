@@ -146,6 +146,10 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         limits: crate::state::Limits::default(),
         uninstall_grace_days: 7,
         billing: crate::state::Billing::default(),
+        media_links: crate::media_link::MediaLinks {
+            key: crate::media_link::MediaLinkKey::derive(&master).ok_or(ServeError::Key)?,
+            ttl_secs: crate::media_link::DEFAULT_TTL_SECS,
+        },
     };
     let key = SessionKey::derive(&master).ok_or(ServeError::Key)?;
     // The simulator's accounts and linked devices live in the data folder too, so a restarted
@@ -178,6 +182,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "restoring lines failed"),
     }
+    tokio::spawn(crate::open_channels::worker::run(state.clone()));
     let limits = state.settings().limits.clone();
     let server = tokio::spawn(crate::serve::serve_http(
         listener,

@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -49,7 +49,7 @@ fn safe_host(domain: &str) -> Option<&str> {
 }
 
 /// An HTML page that only the portal may frame (`frame_ancestor`), or nobody.
-fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Response {
+pub(super) fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Response {
     let csp = match frame_ancestor {
         Some(origin) => format!(
             "frame-ancestors {origin}; default-src 'self'; script-src 'self' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
@@ -71,7 +71,7 @@ fn with_page_headers(mut r: Response, csp: &str) -> Response {
 /// An error shown inside the portal's frame: a readable message (the portal shows "refused to
 /// connect" for a page it may not frame), framable by the portal when its origin is known. The
 /// page runs no script and loads nothing.
-fn error_page(e: &ApiError, frame: FrameContext) -> Response {
+pub(super) fn error_page(e: &ApiError, frame: FrameContext) -> Response {
     let (heading, hint) = match frame.lang {
         "ru" => (
             "Не удалось открыть WhatsApp для Битрикс24",
@@ -108,7 +108,7 @@ fn error_page(e: &ApiError, frame: FrameContext) -> Response {
 }
 
 /// Where an error page for a frame request is shown.
-struct FrameContext {
+pub(super) struct FrameContext {
     /// The portal origin that may frame it.
     origin: Option<String>,
     /// The interface language (`ru` or `en`).
@@ -119,7 +119,7 @@ struct FrameContext {
 /// page may be framed by (the registered domain of the portal the form names when it is installed
 /// here, else the domain the query names: the page holds nothing but the error, so an unconfirmed
 /// origin gives nothing away).
-async fn frame_context(state: &AppState, query: &str, body: &[u8]) -> FrameContext {
+pub(super) async fn frame_context(state: &AppState, query: &str, body: &[u8]) -> FrameContext {
     let form = |bytes: &[u8]| b24_client::form::parse(bytes, Default::default()).ok();
     let Some(q) = form(query.as_bytes()) else {
         return FrameContext { origin: None, lang: "en" };
@@ -275,6 +275,9 @@ async fn register(state: &AppState, tokens: TokenSet, application_token: &Secret
         b24_failed(state, "event.bind failed", &e);
         ApiError::Portal
     })?;
+    // The Open Channels connector; a failure leaves the app usable, and the connector's
+    // worker registers it again at the next start.
+    let _ = crate::open_channels::registration::register(state, &member_id).await;
     tracing::info!(member_id = %member_id, "app installed");
     Ok(())
 }
@@ -360,12 +363,17 @@ pub async fn app_frame(state: AppState, query: String, body: Bytes) -> Response 
 }
 
 /// A confirmed frame: what the app page needs.
-struct OpenedApp {
-    token: String,
-    origin: Option<String>,
-    role: Role,
-    user_id: i64,
-    lang: &'static str,
+pub(super) struct OpenedApp {
+    /// The session token issued.
+    pub(super) token: String,
+    /// The portal origin that may frame the page.
+    pub(super) origin: Option<String>,
+    /// The viewer's role.
+    pub(super) role: Role,
+    /// The viewer's Bitrix24 user id.
+    pub(super) user_id: i64,
+    /// The interface language (`ru` or `en`).
+    pub(super) lang: &'static str,
 }
 
 /// The interface language from Bitrix24's `LANG`: Russian for the portals' Russian-speaking
@@ -398,7 +406,8 @@ fn app_page(app: &OpenedApp) -> String {
     )
 }
 
-async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiResult<OpenedApp> {
+/// Confirms a frame POST (`AUTH_ID` by the portal), caches its user and issues a session token.
+pub(super) async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiResult<OpenedApp> {
     let frame = FrameRequest::parse(query, body)
         .map_err(|e| ApiError::BadRequest(format!("not a Bitrix24 frame: {e}")))?;
     let info = state.store().info(&frame.member_id).await.map_err(|e| match e {
@@ -480,6 +489,9 @@ async fn event(state: &AppState, body: &[u8]) -> ApiResult<Value> {
         EventKind::AppUninstall { clean, .. } => {
             uninstall(state, &member_id, clean).await?;
             Ok(serde_json::json!({ "ok": true, "event": ev.name, "clean": clean }))
+        }
+        ref kind if crate::open_channels::operator::handles(kind) => {
+            crate::open_channels::operator::handle(state, &ev, body).await
         }
         _ => Ok(serde_json::json!({ "ok": true, "event": ev.name, "handled": false })),
     }

@@ -73,14 +73,19 @@ pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Respon
 }
 
 /// `PATCH /api/lines/{id}` (administrators; not when read-only): changes the line's settings
-/// (`send_read_receipts`); a change is audited and published as `line.updated`.
+/// (`send_read_receipts`, `open_channel`, `open_line_id`); a change is audited and published
+/// as `line.updated`, and a change of where conversations go is queued for Bitrix24.
 pub async fn update(
     state: AppState,
     s: Session,
     id: LineId,
     body: UpdateLine,
 ) -> ApiResult<Response> {
-    let settings = tenancy::LineSettings { send_read_receipts: body.send_read_receipts };
+    let settings = tenancy::LineSettings {
+        send_read_receipts: body.send_read_receipts,
+        open_channel: body.open_channel.map(Into::into),
+        open_line_id: body.open_line_id,
+    };
     let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");
     let out = line_out(&state, &s.claims.mid, line);

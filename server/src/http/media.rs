@@ -286,20 +286,32 @@ pub async fn upload<B: Buf>(
 pub async fn download(state: AppState, s: Session, id: MessageId) -> ApiResult<Response> {
     let runtime = state.require_runtime()?;
     let m = s.tenant.message(s.caller(), id).await?;
+    file_response(runtime, &s.claims.mid, m).await
+}
+
+/// The file of message `m` of tenant `member_id` as a response: its type, inline only for
+/// media the browser plays itself, a sandbox, and a cleaned file name. 404 when the message
+/// has no file or the file is gone.
+pub(super) async fn file_response(
+    runtime: &crate::runtime::Runtime,
+    member_id: &str,
+    m: tenancy::Message,
+) -> ApiResult<Response> {
+    let id = m.id;
     let media = m.media.ok_or(ApiError::NotFound("media"))?;
     // Stored paths are ours (`in/...`, `out/...`), but never follow one out of the directory.
     if media.path.split('/').any(|part| part == ".." || part.is_empty()) {
-        tracing::error!(member_id = %s.claims.mid, message_id = id, "stored media path refused");
+        tracing::error!(member_id, message_id = id, "stored media path refused");
         return Err(ApiError::Internal);
     }
-    let path = runtime.media_dir(&s.claims.mid).join(&media.path);
+    let path = runtime.media_dir(member_id).join(&media.path);
     let bytes = match tokio::fs::read(&path).await {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::NotFound("media file"));
         }
         Err(e) => {
-            tracing::error!(member_id = %s.claims.mid, message_id = id, error = %e, "media file unreadable");
+            tracing::error!(member_id, message_id = id, error = %e, "media file unreadable");
             return Err(ApiError::Internal);
         }
     };

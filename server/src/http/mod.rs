@@ -4,20 +4,23 @@
 //! handler; [`openapi`] derives the document from it.
 //!
 //! Handlers, by resource: [`lines`] (and [`connection`] to WhatsApp), [`conversations`],
-//! [`messages`], [`media`], [`users`], [`audit`], [`subscription`]; the Bitrix24 app in
+//! [`messages`], [`media`] (and [`media_links`], signed links for Bitrix24), [`users`], [`audit`], [`subscription`]; the Bitrix24 app in
 //! [`bitrix`], the event stream in [`sse`], the panel's files in [`ui`], probes and the document
 //! in [`meta`]; JSON shapes in [`models`].
 
 pub mod audit;
 pub mod bitrix;
 pub mod connection;
+pub mod connector_page;
 pub mod conversations;
 pub mod filters;
 pub mod lines;
 pub mod media;
+pub mod media_links;
 pub mod messages;
 pub mod meta;
 pub mod models;
+pub mod open_lines;
 pub mod openapi;
 pub mod route;
 pub mod router;

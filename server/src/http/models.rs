@@ -38,6 +38,75 @@ pub struct UpdateLine {
     /// Whether opening a chat sends read receipts to WhatsApp.
     #[serde(default)]
     pub send_read_receipts: Option<bool>,
+    /// Where conversations go: `panel`, `openline` or `both`.
+    #[serde(default)]
+    pub open_channel: Option<OpenChannelIn>,
+    /// The Bitrix24 Open Line to feed; `null` clears it (absent: unchanged).
+    #[serde(default, deserialize_with = "present")]
+    pub open_line_id: Option<Option<i64>>,
+}
+
+/// Where a line's conversations go, as the API names it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenChannelIn {
+    /// Our chat panel only.
+    Panel,
+    /// The Bitrix24 Open Line only.
+    Openline,
+    /// Both.
+    Both,
+}
+
+impl From<OpenChannelIn> for tenancy::OpenChannel {
+    fn from(c: OpenChannelIn) -> Self {
+        match c {
+            OpenChannelIn::Panel => tenancy::OpenChannel::Panel,
+            OpenChannelIn::Openline => tenancy::OpenChannel::OpenLine,
+            OpenChannelIn::Both => tenancy::OpenChannel::Both,
+        }
+    }
+}
+
+/// A field that may be sent as `null`: present (`Some`, whatever its value) or absent (`None`,
+/// through `#[serde(default)]`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// One of the portal's Open Lines (`GET /api/open-lines`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenLineOut {
+    /// The Open Line's id in Bitrix24.
+    pub id: i64,
+    /// Its name (`LINE_NAME`).
+    pub name: String,
+    /// Whether it is active (`ACTIVE` = `Y`).
+    pub active: bool,
+    /// Our line that sends its conversations there, if any.
+    pub line_id: Option<i64>,
+}
+
+/// `GET /api/open-lines`.
+#[derive(Debug, Serialize)]
+pub struct OpenLinesOut {
+    /// The portal's Open Lines, by id.
+    pub open_lines: Vec<OpenLineOut>,
+}
+
+/// `POST /api/open-lines`: a new Open Line in Bitrix24.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOpenLine {
+    /// Its name (1 to 100 characters).
+    pub name: String,
+    /// The line it is made for: the line's assigned user becomes its operator queue.
+    #[serde(default)]
+    pub line_id: Option<i64>,
 }
 
 /// `PUT /api/lines/{id}/assignment`.

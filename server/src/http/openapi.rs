@@ -28,7 +28,15 @@ fn content(kind: &str) -> Value {
 fn parameters(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "integer", "format": "int64" } }))
+        .map(|name| {
+            // Ids are numbers; a file name or a token is text.
+            let schema = if name.ends_with("_id") {
+                json!({ "type": "integer", "format": "int64" })
+            } else {
+                json!({ "type": "string" })
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
         .collect()
 }
 
@@ -103,6 +111,8 @@ fn schemas() -> Value {
     let line = json!({ "type": "object", "properties": { "id": int, "name": { "type": "string" }, "phone": ostr,
         "status": { "type": "string", "enum": ["new", "pairing", "connected", "disconnected", "logged_out"] },
         "assigned_user": oint, "created_at": int, "send_read_receipts": { "type": "boolean" },
+        "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
+        "open_channel_status": { "type": "string", "enum": ["off", "active", "error"] },
         "state": { "type": ["string", "null"], "enum": ["connecting", "qr", "connected", "reconnecting", "disconnected", "logged_out", null] } } });
     let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
     let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
@@ -114,7 +124,7 @@ fn schemas() -> Value {
             "file_name": ostr, "url": { "type": "string" } } },
         "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
         "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int,
-        "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", null] } } });
+        "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", "edited", "revoked", null] } } });
     json!({
         "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
             "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int } } } },
@@ -123,7 +133,12 @@ fn schemas() -> Value {
         "Line": line,
         "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
         "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
-        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" } } },
+        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" },
+            "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint } },
+        "OpenLine": { "type": "object", "required": ["id", "name", "active"], "properties": { "id": int, "name": { "type": "string" },
+            "active": { "type": "boolean" }, "line_id": oint } },
+        "OpenLineList": { "type": "object", "properties": { "open_lines": { "type": "array", "items": schema_ref("OpenLine") } } },
+        "CreateOpenLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 }, "line_id": oint } },
         "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
         "LineState": { "type": "object", "required": ["line_id", "state"], "properties": { "line_id": int,
             "state": { "type": "string" }, "qr": ostr, "qr_svg": ostr, "expires_in_ms": oint, "reason": ostr, "retry_in_ms": oint } },

@@ -75,6 +75,8 @@ pub enum Handler {
     Open(fn(BoxedFilter<(AppState,)>) -> Endpoint),
     /// A file name in the path, no session.
     File(fn(BoxedFilter<(String,)>) -> Endpoint),
+    /// A text parameter in the path (a signed token), no session: the parameter and the state.
+    Param(fn(BoxedFilter<(String, AppState)>) -> Endpoint),
     /// No parameter in the path: the state and the admitted caller.
     Scoped(fn(BoxedFilter<(AppState, Session)>) -> Endpoint),
     /// An object's id in the path: the id, the state and the admitted caller.
@@ -89,6 +91,7 @@ impl std::fmt::Debug for Handler {
         f.write_str(match self {
             Handler::Open(_) => "Open",
             Handler::File(_) => "File",
+            Handler::Param(_) => "Param",
             Handler::Scoped(_) => "Scoped",
             Handler::ScopedId(_) => "ScopedId",
             Handler::Document => "Document",

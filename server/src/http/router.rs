@@ -53,16 +53,26 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
 
     let log = warp::log::custom(move |info| {
         metrics.request();
+        let path = loggable_path(info.path());
         tracing::info!(
             target: "wab24::http",
             method = %info.method(),
-            path = info.path(),
+            path = &*path,
             status = info.status().as_u16(),
             elapsed_ms = u64::try_from(info.elapsed().as_millis()).unwrap_or(u64::MAX),
             "request"
         );
     });
     all.recover(recover).unify().with(log).map(Reply::into_response).boxed()
+}
+
+/// A request path as the log writes it: a signed media link's token is a credential for a
+/// day, so it is cut.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix(crate::media_link::PATH) {
+        Some(token) if !token.is_empty() => format!("{}…", crate::media_link::PATH).into(),
+        _ => path.into(),
+    }
 }
 
 /// One route's filter: its path, then its method, then its access (and writability), then the
@@ -77,6 +87,10 @@ pub fn endpoint(route: &Route, state: &AppState) -> Option<BoxedFilter<(Response
         (Handler::File(build), false) => {
             let path = param_path::<String>(route.path)?;
             Some(build(path.and(method).boxed()))
+        }
+        (Handler::Param(build), false) => {
+            let path = param_path::<String>(route.path)?;
+            Some(build(path.and(method).and(open_gate(route, state)).boxed()))
         }
         (Handler::Scoped(build), true) => {
             let path = literal_path(route.path)?;
@@ -195,12 +209,19 @@ mod tests {
             let with_param = t.is_some_and(|t| t.param.is_some());
             let fits = match r.handler {
                 Handler::Open(_) => !r.scoped() && !with_param,
-                Handler::File(_) => !r.scoped() && with_param,
+                Handler::File(_) | Handler::Param(_) => !r.scoped() && with_param,
                 Handler::Scoped(_) => r.scoped() && !with_param,
                 Handler::ScopedId(_) => r.scoped() && with_param,
                 Handler::Document => !r.scoped() && !with_param,
             };
             assert!(fits, "{} {}: {:?} does not fit", r.method.as_str(), r.path, r.handler);
         }
+    }
+
+    #[test]
+    fn signed_link_tokens_stay_out_of_the_log() {
+        assert_eq!(loggable_path("/media/signed/abc.def"), "/media/signed/…");
+        assert_eq!(loggable_path("/media/signed/"), "/media/signed/");
+        assert_eq!(loggable_path("/api/lines/1"), "/api/lines/1");
     }
 }

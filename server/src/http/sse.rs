@@ -237,6 +237,9 @@ mod tests {
             assigned_user: Some(2),
             created_at: 1_700_000_000_000,
             send_read_receipts: true,
+            open_channel: "panel".to_owned(),
+            open_line_id: None,
+            open_channel_status: "off".to_owned(),
             state: Some("connected".to_owned()),
         }
     }

@@ -5,9 +5,9 @@
 use warp::Filter;
 
 use super::{
-    audit, bitrix, connection, conversations,
+    audit, bitrix, connection, connector_page, conversations,
     filters::{bearer, form, form_bytes, json},
-    lines, media, messages, meta,
+    lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
     shared::respond,
     sse, subscription, ui, users,
@@ -93,6 +93,20 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::Post,
+        path: "/b24/connector",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The Open Lines connector's settings page (PLACEMENT=SETTING_CONNECTOR, the PLACEMENT_HANDLER given to imconnector.register): AUTH_ID confirmed by the portal as for the app frame, then which WhatsApp line feeds the Open Line named by PLACEMENT_OPTIONS.LINE, and for administrators the choice of line (the page calls PATCH /api/lines/{line_id}); in the portal's language",
+            body: Some("form"),
+            ok: ("200", "html"),
+            errors: &["400", "502"],
+        },
+        handler: Handler::Open(|g| g.and(form()).then(connector_page::page).boxed()),
+    },
+    Route {
+        method: Method::Post,
         path: "/b24/events",
         access: Access::Bitrix,
         writable: false,
@@ -165,7 +179,7 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default). Audited; SSE line.updated",
+            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default); open_channel (where conversations go: panel, openline or both) and open_line_id (the Bitrix24 Open Line they go to; null clears it; one line per Open Line): a change is queued for Bitrix24 (connector activation, data, status) and shown as open_channel_status. Audited; SSE line.updated",
             body: Some("UpdateLine"),
             ok: ("200", "Line"),
             errors: &["400", "404"],
@@ -395,6 +409,22 @@ pub static ROUTES: &[Route] = &[
         }),
     },
     Route {
+        method: Method::Get,
+        path: "/media/signed/{token}",
+        access: Access::Public,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "A message's file by a signed, expiring link (no session: the token names the portal, the message and the expiry, HMAC-SHA256 under a key derived from the master key; media_link_ttl_hours, 24 by default), for Bitrix24 Open Channels to download the files of customers' messages. 403 for a token that is not ours or was altered, 410 once expired, 404 when the message or its file is not there",
+            body: None,
+            ok: ("200", "binary"),
+            errors: &["403", "404", "410", "503"],
+        },
+        handler: Handler::Param(|g| {
+            g.then(|token, st| respond(media_links::download(token, st))).boxed()
+        }),
+    },
+    Route {
         method: Method::Post,
         path: "/api/conversations/{conversation_id}/read",
         access: Access::Member,
@@ -408,6 +438,36 @@ pub static ROUTES: &[Route] = &[
         },
         handler: Handler::ScopedId(|g| {
             g.then(|id, st, s| respond(conversations::mark_read(st, s, id))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/open-lines",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The portal's Open Lines (imopenlines.config.list.get): id, name, active, and line_id, our line that sends its conversations there. 502 portal_refused with Bitrix24's reason (a missing imopenlines permission says so), 503 when Bitrix24 is busy or unreachable",
+            body: None,
+            ok: ("200", "OpenLineList"),
+            errors: &["502", "503"],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(open_lines::list(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/open-lines",
+        access: Access::Admin,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Create an Open Line in Bitrix24 (imopenlines.config.add) named name; with line_id, that line's assigned user is its operator queue. Answers the new Open Line; then PATCH /api/lines/{line_id} sends the line's conversations there. 502 portal_refused with Bitrix24's reason, 503 when it is busy or unreachable",
+            body: Some("CreateOpenLine"),
+            ok: ("201", "OpenLine"),
+            errors: &["400", "404", "502", "503"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(json()).then(|st, s, body| respond(open_lines::create(st, s, body))).boxed()
         }),
     },
     Route {

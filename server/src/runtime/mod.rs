@@ -12,6 +12,7 @@
 //! - Status: every change is stored (`set_line_status`, audited) and published. A line the
 //!   phone logged out is marked `logged_out` and not restarted.
 
+mod amend;
 mod error;
 mod inbound;
 mod line;
@@ -45,6 +46,7 @@ use crate::{
     metrics::Metrics,
     voice::{self, RemuxOptions},
 };
+pub use amend::Amended;
 pub use error::RuntimeError;
 
 /// The device-store namespace and key of the runtime's "restart this line" flag.
@@ -197,6 +199,12 @@ impl Runtime {
 
     fn now(&self) -> time::OffsetDateTime {
         tenancy::now(&*self.shared.config.clock)
+    }
+
+    /// The largest media file a line sends, in bytes.
+    #[must_use]
+    pub fn max_media(&self) -> u64 {
+        self.shared.config.max_media
     }
 
     /// The tenant's media directory.
@@ -398,9 +406,61 @@ impl Runtime {
         outbound: &Outbound,
         idempotency_key: &str,
     ) -> Result<Message, RuntimeError> {
+        self.enqueue_from(member_id, caller, None, conversation, outbound, idempotency_key).await
+    }
+
+    /// Queues a message a Bitrix24 operator wrote in an Open Channel (text, or media from
+    /// [`Runtime::store_media`]): stored as ours with the operator as its sender, sent once per
+    /// `idempotency_key` (the server only).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::send_text`].
+    pub async fn send_for_operator(
+        &self,
+        member_id: &str,
+        operator: tenancy::UserId,
+        conversation: ConversationId,
+        outbound: &Outbound,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
+        self.enqueue_from(
+            member_id,
+            Caller::System,
+            Some(operator),
+            conversation,
+            outbound,
+            idempotency_key,
+        )
+        .await
+    }
+
+    async fn enqueue_from(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        operator: Option<tenancy::UserId>,
+        conversation: ConversationId,
+        outbound: &Outbound,
+        idempotency_key: &str,
+    ) -> Result<Message, RuntimeError> {
         let tenant = self.shared.store.tenant(member_id).await?;
-        let (message, _item) =
-            tenant.enqueue(caller, conversation, outbound, idempotency_key, self.now()).await?;
+        let now = self.now();
+        let (message, _item) = match operator {
+            Some(operator) => {
+                tenant
+                    .enqueue_for_operator(
+                        caller,
+                        operator,
+                        conversation,
+                        outbound,
+                        idempotency_key,
+                        now,
+                    )
+                    .await?
+            }
+            None => tenant.enqueue(caller, conversation, outbound, idempotency_key, now).await?,
+        };
         let line_id = message.line_id;
         let wake = self.lines().get(&(member_id.to_owned(), line_id)).map(|h| h.ctx.clone());
         if let Some(ctx) = wake {
@@ -479,6 +539,25 @@ impl Runtime {
         quoted: Option<MessageId>,
         idempotency_key: &str,
     ) -> Result<Message, RuntimeError> {
+        let outbound = self.store_media(member_id, kind, bytes, upload, quoted).await?;
+        self.enqueue(member_id, caller, conversation, &outbound, idempotency_key).await
+    }
+
+    /// Stores a media file in the tenant's media directory (content-addressed; a voice note
+    /// given as a browser's webm/opus recording is remuxed to Ogg Opus first) and returns the
+    /// message to queue.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::send_media`].
+    pub async fn store_media(
+        &self,
+        member_id: &str,
+        kind: MessageKind,
+        bytes: Vec<u8>,
+        upload: &MediaUpload,
+        quoted: Option<MessageId>,
+    ) -> Result<Outbound, RuntimeError> {
         if outbound::media_kind(kind).is_none() {
             return Err(RuntimeError::Invalid("not a media kind"));
         }
@@ -508,7 +587,7 @@ impl Runtime {
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
         let relative = format!("out/{}/{}", hex::encode(sha256), media_name(upload));
         write_media(&self.media_dir(member_id), &relative, &bytes).await?;
-        let outbound = Outbound {
+        Ok(Outbound {
             kind,
             text: upload.caption.clone(),
             media: Some(Media {
@@ -518,8 +597,7 @@ impl Runtime {
                 sha256,
             }),
             quoted_id: quoted,
-        };
-        self.enqueue(member_id, caller, conversation, &outbound, idempotency_key).await
+        })
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Prices and the upgrade hook.
     pub billing: Billing,
+    /// The key of signed media links and how long they last.
+    pub media_links: crate::media_link::MediaLinks,
 }
 
 /// Bounds on what a tenant and the whole server may hold at once. The defaults are the

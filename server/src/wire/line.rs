@@ -20,6 +20,12 @@ pub struct LineOut {
     pub created_at: i64,
     /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
     pub send_read_receipts: bool,
+    /// Where its conversations go: `panel`, `openline` or `both`.
+    pub open_channel: String,
+    /// The Bitrix24 Open Line it feeds, once chosen.
+    pub open_line_id: Option<i64>,
+    /// What Bitrix24 shows for the connector on that Open Line: `off`, `active` or `error`.
+    pub open_channel_status: String,
     /// The live state while the line runs (`connecting`, `qr`, `connected`, `reconnecting`,
     /// `disconnected`, `logged_out`), `null` when it does not run on this server.
     pub state: Option<String>,
@@ -35,6 +41,9 @@ impl From<Line> for LineOut {
             assigned_user: l.assigned_user,
             created_at: l.created_at,
             send_read_receipts: l.send_read_receipts,
+            open_channel: l.open_channel.as_str().to_owned(),
+            open_line_id: l.open_line_id,
+            open_channel_status: l.open_channel_status.as_str().to_owned(),
             state: None,
         }
     }

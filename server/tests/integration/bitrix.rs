@@ -28,9 +28,13 @@ async fn install_frame_registers_the_tenant_and_binds_uninstall() {
     let t = app.store.portal_tokens(ALPHA).await.unwrap().unwrap();
     assert_eq!(t.application_token, app.sim.application_token(ALPHA).unwrap().expose());
     assert!(t.client_endpoint.ends_with("/p/alpha.test/rest/"));
-    // ONAPPUNINSTALL is bound to our events endpoint.
+    // ONAPPUNINSTALL and the Open Channels connector's events are bound to our events endpoint.
     let portal = app.sim.inspect(ALPHA).unwrap();
-    assert_eq!(portal["events"], json!([["ONAPPUNINSTALL", app.url("/b24/events")]]));
+    let mut bound = vec![json!(["ONAPPUNINSTALL", app.url("/b24/events")])];
+    bound.extend(
+        wab24::open_channels::connector::EVENTS.iter().map(|e| json!([e, app.url("/b24/events")])),
+    );
+    assert_eq!(portal["events"], json!(bound));
     // The installer is a known administrator.
     let users =
         app.store.tenant(ALPHA).await.unwrap().users(tenancy::Caller::System).await.unwrap();

@@ -14,6 +14,8 @@ mod flow;
 mod hardening;
 mod matrix;
 mod meta;
+mod open_channels;
+mod operator;
 mod product;
 mod reliability;
 mod restart;

@@ -122,15 +122,21 @@ async fn logs_carry_no_tokens_and_no_message_text() {
         .await;
     assert_eq!(app.get(&format!("/api/conversations/{conv}/messages"), &admin).await.status, 200);
     app.call("GET", "/api/me", Some("forged.token.value"), None).await;
+    // A signed media link is a credential for a day: its token stays out of the request log.
+    let link = app.state.settings().media_links.url(&app.base, ALPHA, 1, app.state.now_unix());
+    assert_eq!(app.http.get(&link).send().await.unwrap().status(), 404);
+    let link_token = link.rsplit('/').next().unwrap().to_owned();
     let portal = app.store.portal_tokens(ALPHA).await.unwrap().unwrap();
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
         logs.contains("session issued")
             && logs.contains("app installed")
-            && logs.contains("path=\"/api/lines\""),
+            && logs.contains("path=\"/api/lines\"")
+            && logs.contains("path=\"/media/signed/…\""),
         "{logs}"
     );
     for secret in [
+        link_token.as_str(),
         admin.as_str(),
         portal.access_token.as_str(),
         portal.refresh_token.as_str(),

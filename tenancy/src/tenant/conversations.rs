@@ -64,6 +64,29 @@ impl Tenant {
             .collect())
     }
 
+    /// The conversation of `line_id` with the contact whose JID or phone number is `contact`
+    /// (the external chat id an Open Channel knows it by: a number names the JID
+    /// `<number>@s.whatsapp.net` too), if there is one.
+    pub async fn conversation_with(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        contact: &str,
+    ) -> Result<Option<Conversation>> {
+        let mut tx = self.read().await?;
+        visible_line(&mut tx, caller, line_id).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts k ON k.id = c.contact_id \
+             WHERE c.line_id = $1 AND (k.jid = $2 OR k.jid = $3 OR k.phone = $2) ORDER BY CASE WHEN k.jid = $2 THEN 0 ELSE 1 END, c.id LIMIT 1"
+        )))
+        .bind(line_id)
+        .bind(contact)
+        .bind(format!("{contact}@s.whatsapp.net"))
+        .fetch_optional(&mut *tx)
+        .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
     /// One conversation, if the caller may see its line.
     pub async fn conversation(&self, caller: Caller, id: ConversationId) -> Result<Conversation> {
         let mut tx = self.read().await?;

@@ -7,6 +7,7 @@ use super::{
     Tenant,
     access::visible_line,
     audit_log::audit_in,
+    open_channels::enqueue_connector_status,
     rows::{LINE_COLUMNS, line_from_row},
 };
 use crate::{
@@ -73,12 +74,18 @@ impl Tenant {
     ) -> Result<()> {
         caller.require_admin("only administrators delete lines")?;
         let mut tx = self.write().await?;
-        visible_line(&mut tx, caller, line_id).await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
         sqlx::query("UPDATE lines SET deleted_at = $2 WHERE id = $1")
             .bind(line_id)
             .bind(audit::unix_ms(now))
             .execute(&mut *tx)
             .await?;
+        // The Open Line it fed is told the connector is off there.
+        if line.open_channel.feeds_open_line() && line.open_line_id.is_some() {
+            let gone = Line { open_channel: crate::OpenChannel::Panel, ..line.clone() };
+            enqueue_connector_status(&mut tx, self, &gone, line.open_line_id, audit::unix_ms(now))
+                .await?;
+        }
         let subject = format!("line:{line_id}");
         audit_in(&self.audit_key, &mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now)
             .await?;
@@ -155,6 +162,21 @@ impl Tenant {
         )
         .await?;
         if line.status != status {
+            // What the Open Line shows follows whether WhatsApp is connected.
+            if line.open_channel.feeds_open_line()
+                && line.open_line_id.is_some()
+                && (line.status == LineStatus::Connected) != (status == LineStatus::Connected)
+            {
+                let updated = Line { status, ..line.clone() };
+                enqueue_connector_status(
+                    &mut tx,
+                    self,
+                    &updated,
+                    line.open_line_id,
+                    audit::unix_ms(now),
+                )
+                .await?;
+            }
             let payload =
                 serde_json::json!({ "from": line.status.as_str(), "to": status.as_str() })
                     .to_string();
@@ -221,7 +243,9 @@ impl Tenant {
     }
 
     /// Changes a line's settings (administrators only); a change is audited with the old and
-    /// new values, and setting what is already set changes nothing.
+    /// new values, and setting what is already set changes nothing. Sending conversations to an
+    /// Open Line needs one chosen, fed by no other line; a change of where they go (or of the
+    /// Open Line) queues telling Bitrix24, in the same transaction.
     pub async fn set_line_settings(
         &self,
         caller: Caller,
@@ -230,21 +254,79 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Result<Line> {
         caller.require_admin("only administrators change line settings")?;
+        if let Some(Some(id)) = settings.open_line_id
+            && id <= 0
+        {
+            return Err(Error::InvalidInput("an Open Line id is a positive integer"));
+        }
         let mut tx = self.write().await?;
         let line = visible_line(&mut tx, caller, line_id).await?;
-        let receipts = settings.send_read_receipts.unwrap_or(line.send_read_receipts);
-        if receipts == line.send_read_receipts {
+        let new = Line {
+            send_read_receipts: settings.send_read_receipts.unwrap_or(line.send_read_receipts),
+            open_channel: settings.open_channel.unwrap_or(line.open_channel),
+            open_line_id: settings.open_line_id.unwrap_or(line.open_line_id),
+            ..line.clone()
+        };
+        if new == line {
             return Ok(line);
         }
-        sqlx::query("UPDATE lines SET send_read_receipts = $2 WHERE id = $1")
+        if new.open_channel.feeds_open_line() {
+            let Some(open_line_id) = new.open_line_id else {
+                return Err(Error::InvalidInput(
+                    "choose the Open Line before sending conversations to it",
+                ));
+            };
+            let taken: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM lines WHERE open_line_id = $1 AND id <> $2 \
+                 AND deleted_at IS NULL AND open_channel <> 'panel'",
+            )
+            .bind(open_line_id)
             .bind(line_id)
-            .bind(i64::from(receipts))
-            .execute(&mut *tx)
-            .await?;
-        let payload = serde_json::json!({
-            "send_read_receipts": { "from": line.send_read_receipts, "to": receipts },
-        })
-        .to_string();
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if taken > 0 {
+                return Err(Error::InvalidInput("another line already feeds this Open Line"));
+            }
+        }
+        sqlx::query(
+            "UPDATE lines SET send_read_receipts = $2, open_channel = $3, open_line_id = $4 \
+             WHERE id = $1",
+        )
+        .bind(line_id)
+        .bind(i64::from(new.send_read_receipts))
+        .bind(new.open_channel.as_str())
+        .bind(new.open_line_id)
+        .execute(&mut *tx)
+        .await?;
+        let mut changes = serde_json::Map::new();
+        if new.send_read_receipts != line.send_read_receipts {
+            changes.insert(
+                "send_read_receipts".into(),
+                serde_json::json!({ "from": line.send_read_receipts, "to": new.send_read_receipts }),
+            );
+        }
+        if new.open_channel != line.open_channel {
+            changes.insert(
+                "open_channel".into(),
+                serde_json::json!({
+                    "from": line.open_channel.as_str(), "to": new.open_channel.as_str(),
+                }),
+            );
+        }
+        if new.open_line_id != line.open_line_id {
+            changes.insert(
+                "open_line_id".into(),
+                serde_json::json!({ "from": line.open_line_id, "to": new.open_line_id }),
+            );
+        }
+        let was_fed = line.open_channel.feeds_open_line().then_some(line.open_line_id).flatten();
+        let is_fed = new.open_channel.feeds_open_line().then_some(new.open_line_id).flatten();
+        let at = audit::unix_ms(now);
+        if was_fed != is_fed {
+            enqueue_connector_status(&mut tx, self, &new, was_fed, at).await?;
+        }
+        let payload = serde_json::Value::Object(changes).to_string();
         let subject = format!("line:{line_id}");
         audit_in(
             &self.audit_key,
@@ -257,6 +339,6 @@ impl Tenant {
         )
         .await?;
         tx.commit().await?;
-        Ok(Line { send_read_receipts: receipts, ..line })
+        Ok(new)
     }
 }

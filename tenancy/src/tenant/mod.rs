@@ -5,11 +5,15 @@
 //! decoders (`rows`) and the caller's scope (`access`).
 
 mod access;
+mod amend;
 mod audit_log;
+mod connector_events;
 mod conversations;
 mod device_store;
 mod lines;
 mod messages;
+mod open_channels;
+mod operator_ticks;
 mod outbox;
 mod rows;
 mod search;

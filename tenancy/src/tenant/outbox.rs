@@ -7,11 +7,12 @@ use super::{
     Tenant,
     access::visible_conversation,
     audit_log::audit_in,
-    rows::{MESSAGE_COLUMNS, message_from_row, outbox_from_row},
+    open_channels::enqueue_for_open_line,
+    rows::{LINE_COLUMNS_OF_L, MESSAGE_COLUMNS, line_from_row, message_from_row, outbox_from_row},
 };
 use crate::{
     Caller, ConversationId, Error, LineId, MAX_OUTBOUND_TEXT, Message, MessageId, MessageKind,
-    Outbound, OutboxItem, OutboxKind, Result,
+    Outbound, OutboxItem, OutboxKind, Result, UserId,
     model::{check_len, page_limit},
 };
 
@@ -37,6 +38,28 @@ async fn outbox_by_key(tx: &mut AnyConnection, key: &str) -> Result<Option<Outbo
     .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(outbox_from_row).transpose()
+}
+
+/// A reply a user sent from our panel on a line that feeds an Open Line goes to the Open Line
+/// too, once WhatsApp has it, so that the operators see the whole
+/// conversation. Replies that came from the Open Line itself (sent by the server) are already
+/// there.
+async fn mirror_panel_reply(tx: &mut AnyConnection, message_id: MessageId, at: i64) -> Result<()> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINE_COLUMNS_OF_L}, m.sender FROM messages m JOIN lines l ON l.id = m.line_id \
+         WHERE m.id = $1"
+    )))
+    .bind(message_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let sender: String = row.try_get("sender")?;
+    let line = line_from_row(&row)?;
+    let from_panel = sender.starts_with("user:") || sender.starts_with("admin:");
+    if from_panel {
+        enqueue_for_open_line(tx, &line, message_id, at).await?;
+    }
+    Ok(())
 }
 
 impl Tenant {
@@ -66,6 +89,35 @@ impl Tenant {
     pub async fn enqueue(
         &self,
         caller: Caller,
+        conversation: ConversationId,
+        m: &Outbound,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Message, OutboxItem)> {
+        self.enqueue_from(caller, caller.actor(), conversation, m, idempotency_key, now).await
+    }
+
+    /// [`Tenant::enqueue`] for a message a Bitrix24 operator wrote in an Open Channel (the
+    /// server only): the message's sender is `operator:<operator>` (the panel names them by
+    /// their user id; it is not a panel reply, so it is not sent back to the Open Line).
+    pub async fn enqueue_for_operator(
+        &self,
+        caller: Caller,
+        operator: UserId,
+        conversation: ConversationId,
+        m: &Outbound,
+        idempotency_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Message, OutboxItem)> {
+        caller.require_system("only the server sends on behalf of an operator")?;
+        let sender = format!("operator:{operator}");
+        self.enqueue_from(caller, sender, conversation, m, idempotency_key, now).await
+    }
+
+    async fn enqueue_from(
+        &self,
+        caller: Caller,
+        sender: String,
         conversation: ConversationId,
         m: &Outbound,
         idempotency_key: &str,
@@ -134,7 +186,7 @@ impl Tenant {
         .bind(media.map(|x| x.size))
         .bind(media.map(|x| x.sha256.to_vec()))
         .bind(m.quoted_id)
-        .bind(caller.actor())
+        .bind(sender)
         .bind(at)
         .fetch_one(&mut *tx)
         .await?;
@@ -283,6 +335,9 @@ impl Tenant {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        if let Some(mid) = mid {
+            mirror_panel_reply(&mut tx, mid, at).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -10,8 +10,12 @@ pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, d
     media_path, media_mime, media_size, media_sha256, quoted_id, status, sent_at, delivered_at, \
     read_at, sender, at, note";
 
-pub(super) const LINE_COLUMNS: &str =
-    "id, name, phone, status, assigned_user, created_at, send_read_receipts";
+pub(super) const LINE_COLUMNS: &str = "id, name, phone, status, assigned_user, created_at, send_read_receipts, open_channel, \
+    open_line_id, open_channel_status";
+
+/// [`LINE_COLUMNS`] of a line joined as `l`.
+pub(super) const LINE_COLUMNS_OF_L: &str = "l.id, l.name, l.phone, l.status, l.assigned_user, \
+    l.created_at, l.send_read_receipts, l.open_channel, l.open_line_id, l.open_channel_status";
 
 pub(super) const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
@@ -26,6 +30,9 @@ pub(super) fn line_from_row(row: &AnyRow) -> Result<Line> {
         assigned_user: row.try_get("assigned_user")?,
         created_at: row.try_get("created_at")?,
         send_read_receipts: row.try_get::<i64, _>("send_read_receipts")? != 0,
+        open_channel: row.try_get::<String, _>("open_channel")?.parse()?,
+        open_line_id: row.try_get("open_line_id")?,
+        open_channel_status: row.try_get::<String, _>("open_channel_status")?.parse()?,
     })
 }
 

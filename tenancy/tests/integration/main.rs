@@ -6,6 +6,8 @@
 mod conformance;
 mod crash;
 mod isolation;
+mod open_channels;
+mod operator;
 mod product;
 mod signal;
 mod support;

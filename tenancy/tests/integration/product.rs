@@ -67,7 +67,7 @@ async fn line_settings_are_for_administrators_and_audited(env: Env) {
     let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
     assert!(line.send_read_receipts, "read receipts are on by default");
     t.assign_line(ADMIN, line.id, Some(2), at(3)).await.unwrap();
-    let off = LineSettings { send_read_receipts: Some(false) };
+    let off = LineSettings { send_read_receipts: Some(false), ..LineSettings::default() };
     assert!(matches!(
         t.set_line_settings(ALICE, line.id, &off, at(4)).await,
         Err(Error::Forbidden(_))

@@ -21,7 +21,7 @@ use super::{
 use crate::{
     ConnectionError, Error, Result,
     message::{
-        Encrypted, MessageInfo, OwnDevice, SeenKind, context_info_mut, generate_message_id,
+        Encrypted, MessageInfo, OwnDevice, SeenKind, context_info_mut, edit, generate_message_id,
         seen_receipt, send::normalized,
     },
 };
@@ -310,6 +310,40 @@ impl Client {
             ..Default::default()
         };
         self.send_message(chat, message).await
+    }
+
+    /// Revokes ("deletes for everyone") our message `id` in the 1:1 `chat`: a protocol message
+    /// sent under `revoke_id` (a fresh id from [`Client::new_message_id`], kept by a caller that
+    /// may repeat the revoke after a crash) with `edit="7"`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_message_with_id`].
+    pub async fn revoke_message(
+        &self,
+        chat: &Jid,
+        id: &str,
+        revoke_id: &str,
+    ) -> Result<SentMessage> {
+        self.send_message_with_id(chat, revoke_id, edit::revoke(chat, id)).await
+    }
+
+    /// Replaces the content of our message `id` in the 1:1 `chat` with `content` (a text, or a
+    /// media message's new caption), sent under `edit_id` with `edit="1"`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send_message_with_id`].
+    pub async fn edit_message(
+        &self,
+        chat: &Jid,
+        id: &str,
+        content: e2e::Message,
+        edit_id: &str,
+    ) -> Result<SentMessage> {
+        let now_ms = self.config.clock.now().saturating_mul(1000);
+        let message = edit::edit(chat, id, content, i64::try_from(now_ms).unwrap_or(i64::MAX));
+        self.send_message_with_id(chat, edit_id, message).await
     }
 
     /// Tells `sender` (in `chat`) that we read the messages `ids`.

@@ -12,6 +12,7 @@ pub mod addressing;
 pub mod bundle;
 mod bytes;
 pub mod content;
+pub mod edit;
 pub mod id;
 pub mod iq;
 pub mod phash;
@@ -29,6 +30,7 @@ pub use bundle::{
     establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address,
 };
 pub use content::{ContentKind, MediaFields, MessageContent, context_info_mut};
+pub use edit::{Amendment, amendment, edit_attribute, is_edit};
 pub use id::generate_message_id;
 pub use phash::participant_hash;
 pub use receipt::{

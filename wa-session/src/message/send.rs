@@ -11,7 +11,7 @@ use wa_proto::{
     },
 };
 
-use super::{bundle::protocol_address, phash::participant_hash};
+use super::{bundle::protocol_address, edit, phash::participant_hash};
 use crate::{
     Error, Result, SignalError,
     credentials::DeviceCredentials,
@@ -203,8 +203,9 @@ fn enc_node(ciphertext: &CiphertextMessage, message: &e2e::Message, count: Optio
     if let Some(media) = media_type(message) {
         enc = enc.attr("mediatype", media);
     }
-    if normalized(message).reaction_message.is_some() {
-        // Recipients that cannot decrypt a reaction show nothing rather than an error.
+    if normalized(message).reaction_message.is_some() || edit::is_edit(message) {
+        // Recipients that cannot decrypt a reaction or an edit show nothing rather than an
+        // error.
         enc = enc.attr("decrypt-fail", "hide");
     }
     enc.bytes(ciphertext.serialized().to_vec()).build()
@@ -264,13 +265,14 @@ pub async fn encrypt_message<S: SignalStore + ?Sized>(
     if any_pre_key && let Some(identity) = &own.device_identity {
         children.push(Node::builder("device-identity").bytes(identity.clone()).build());
     }
-    let node = Node::builder("message")
+    let mut node = Node::builder("message")
         .attr("id", id.to_owned())
         .attr("to", chat.to_non_device())
-        .attr("type", message_type(message))
-        .attr("phash", phash.clone())
-        .children(children)
-        .build();
+        .attr("type", message_type(message));
+    if let Some(edit) = edit::edit_attribute(message) {
+        node = node.attr("edit", edit);
+    }
+    let node = node.attr("phash", phash.clone()).children(children).build();
     Ok(Encrypted { node, phash, skipped })
 }
 
@@ -307,6 +309,9 @@ pub async fn encrypt_retry<S: SignalStore + ?Sized>(
         .attr("to", device.clone())
         .attr("type", message_type(message))
         .attr("device_fanout", "false");
+    if let Some(edit) = edit::edit_attribute(message) {
+        node = node.attr("edit", edit);
+    }
     if mine {
         node = node.attr("recipient", chat.to_non_device());
     }
