@@ -6,18 +6,8 @@ use crate::{
     error::{Error, Result},
     reply::{Reply, reply},
     sim::Sim,
+    state::HostedFile,
 };
-
-/// A file kept for a portal.
-#[derive(Debug, Clone)]
-pub(crate) struct HostedFile {
-    /// The portal's domain (a link works on that portal only).
-    pub(crate) domain: String,
-    /// Its MIME type.
-    pub(crate) mime: String,
-    /// Its bytes.
-    pub(crate) bytes: Vec<u8>,
-}
 
 impl Sim {
     /// Keeps `bytes` on the disk of portal `member_id` and returns the link Bitrix24 would put

@@ -67,7 +67,7 @@ pub(crate) struct State {
     pub(crate) faults: Vec<Fault>,
     pub(crate) calls: Vec<RecordedCall>,
     pub(crate) deliveries: Vec<Delivery>,
-    pub(crate) files: HashMap<String, crate::files::HostedFile>,
+    pub(crate) files: HashMap<String, HostedFile>,
     counter: u64,
 }
 
@@ -81,4 +81,15 @@ impl State {
         }
         format!("{kind}{:016x}{:08x}", h, self.counter)
     }
+}
+
+/// A file kept for a portal.
+#[derive(Debug, Clone)]
+pub(crate) struct HostedFile {
+    /// The portal's domain (a link works on that portal only).
+    pub(crate) domain: String,
+    /// Its MIME type.
+    pub(crate) mime: String,
+    /// Its bytes.
+    pub(crate) bytes: Vec<u8>,
 }

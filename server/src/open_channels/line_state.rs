@@ -65,7 +65,7 @@ pub async fn apply(
     let line = match tenant.line(Caller::System, line_id).await {
         Ok(line) => Some(line),
         Err(tenancy::Error::NotFound(_)) => None,
-        Err(e) => return Err(super::worker::storage(e)),
+        Err(e) => return Err(super::store_error::storage(e)),
     };
     let fed =
         line.as_ref().and_then(|l| l.open_line_id.filter(|_| l.open_channel.feeds_open_line()));

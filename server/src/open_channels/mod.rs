@@ -18,6 +18,7 @@ pub mod format;
 pub mod line_state;
 pub mod operator;
 pub mod registration;
+mod store_error;
 pub mod worker;
 
 pub use connector::CONNECTOR_ID;

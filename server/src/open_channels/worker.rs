@@ -22,6 +22,7 @@ use super::{
     connector::CONNECTOR_ID,
     customer_message::{self, Context},
     line_state, registration,
+    store_error::storage,
 };
 use crate::{metrics::ConnectorOutcome, state::AppState};
 
@@ -315,17 +316,6 @@ fn open_line_of(payload: &Value) -> Result<Id, B24Error> {
         what: "outbox payload",
         message: "no open_line_id".to_owned(),
     })
-}
-
-/// Reading our own store failed: retried when the store was away; what is gone (a deleted line
-/// or message) will not come back, so that item is given up.
-pub(super) fn storage(e: tenancy::Error) -> B24Error {
-    match e {
-        tenancy::Error::NotFound(what) => {
-            B24Error::Decode { what: "outbox item", message: format!("{what} no longer exists") }
-        }
-        e => B24Error::Transport { method: "tenancy".to_owned(), message: e.to_string() },
-    }
 }
 
 /// Makes an item's call. Returns the link to store (for a message sent) and what to audit.
