@@ -181,8 +181,11 @@ impl ErrorCode {
             | WrongAuthType
             | AllowedOnlyIntranetUser
             | MethodConfirmDenied => 403,
-            MethodNotFound | NotFound => 404,
-            InvalidRequest
+            MethodNotFound => 404,
+            // A missing record or entity type: 400 on every page that lists it (RD
+            // `crm/universal/crm-item-get.md`, `crm/universal/crm-item-update.md`, ...).
+            NotFound
+            | InvalidRequest
             | InvalidArgValue
             | BatchLengthExceeded
             | Argument
@@ -382,6 +385,10 @@ mod tests {
         assert_eq!(ErrorCode::OperationTimeLimit.http_status(), 429);
         assert_eq!(ErrorCode::WrongAuthType.http_status(), 403);
         assert_eq!(ErrorCode::BatchMethodNotAllowed.http_status(), 405);
+        // RD crm/universal/crm-item-get.md: a missing item is 400 NOT_FOUND, while an unknown
+        // method stays 404.
+        assert_eq!(ErrorCode::NotFound.http_status(), 400);
+        assert_eq!(ErrorCode::MethodNotFound.http_status(), 404);
         assert!(!ErrorCode::OverloadLimit.refused_before_execution());
         assert!(ErrorCode::QueryLimitExceeded.refused_before_execution());
     }

@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod connectors;
 mod contact_center;
 mod control;
 mod error;
@@ -10,6 +11,7 @@ mod faults;
 mod files;
 mod oauth;
 mod outbound;
+mod placements;
 mod portal;
 mod reply;
 mod rest;
@@ -17,6 +19,7 @@ mod router;
 mod shell;
 mod sim;
 mod state;
+mod users;
 
 pub use config::SimConfig;
 pub use contact_center::{

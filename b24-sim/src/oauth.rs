@@ -45,7 +45,9 @@ pub(crate) async fn token(sim: &Sim, params: Map<String, Value>, ua: Option<Stri
                     ErrorCode::InvalidGrant,
                     "Invalid grant",
                 ))?;
-                st.access.remove(&g.access);
+                // The used refresh token is spent (settings/oauth/auto-renewal.md: save the new
+                // one instead), but the access token it came with stays valid until its own
+                // expiry: requests in flight and other holders keep working.
                 if g.expires_at < now {
                     return Err((400, ErrorCode::InvalidGrant, "The refresh token has expired"));
                 }
@@ -107,12 +109,7 @@ pub(crate) fn authorize(sim: &Sim, params: &Map<String, Value>) -> Reply {
     let code = st.token("code");
     st.codes.insert(
         code.clone(),
-        Grant {
-            member_id: member.clone(),
-            user_id: 1,
-            expires_at: now + 30,
-            access: String::new(),
-        },
+        Grant { member_id: member.clone(), user_id: 1, expires_at: now + 30 },
     );
     let q = form::encode(
         &json!({"code": code, "state": s("state"), "domain": domain, "member_id": member, "scope": "", "server_domain": "oauth.sim"}),

@@ -97,6 +97,9 @@ pub(crate) struct Portal {
     pub(crate) placements: Vec<Value>,
     pub(crate) connectors: BTreeMap<String, Value>,
     pub(crate) connector_lines: HashMap<(String, u64), (bool, Value)>,
+    /// Names set by `imconnector.chat.name.set`: (connector, line, external chat, external
+    /// user or empty for group chats) → name.
+    pub(crate) chat_names: BTreeMap<(String, u64, String, String), String>,
     pub(crate) lines: BTreeMap<u64, Value>,
     pub(crate) crm: BTreeMap<u32, BTreeMap<u64, Value>>,
     pub(crate) comments: BTreeMap<u64, Value>,
@@ -142,6 +145,7 @@ impl Portal {
             placements: vec![],
             connectors: BTreeMap::new(),
             connector_lines: HashMap::new(),
+            chat_names: BTreeMap::new(),
             lines: BTreeMap::new(),
             crm: BTreeMap::new(),
             comments: BTreeMap::new(),
@@ -165,13 +169,16 @@ impl Portal {
             .unwrap_or(false)
     }
 
-    /// The scope a method needs (`None`: any token will do).
+    /// The scope a method needs (`None`: any token will do). The `imconnector.*` methods need
+    /// `imopenlines`, except `imconnector.chat.name.set` which needs `imconnector` (RD
+    /// `api-reference/imopenlines/imconnector/*.md`, "Scope").
     pub(crate) fn scope_of(method: &str) -> Option<&'static str> {
         let m = method.to_ascii_lowercase();
         let first = m.split('.').next().unwrap_or("");
         Some(match first {
             "crm" => "crm",
-            "imconnector" => "imconnector",
+            "imconnector" if m == "imconnector.chat.name.set" => "imconnector",
+            "imconnector" => "imopenlines",
             "imopenlines" => "imopenlines",
             "im" => "im",
             "department" => "department",
@@ -197,15 +204,20 @@ impl Portal {
         if webhook && needs_app {
             return Err((ErrorCode::WrongAuthType, "Application context required".to_owned()));
         }
+        // Who may call (RD, "Кто может выполнять метод"): placements are for administrators;
+        // `imconnector.list` for users who may change connectors (administrators here);
+        // `imconnector.register` and the rest of `imconnector.*` for any user.
         let admin_only = matches!(
             m.as_str(),
-            "placement.bind" | "placement.unbind" | "imconnector.list" | "imconnector.register"
+            "placement.bind" | "placement.unbind" | "placement.get" | "imconnector.list"
         );
         if admin_only && !self.is_admin(user) {
-            return Err((
-                ErrorCode::AccessDenied,
-                "Access denied! Admin access required".to_owned(),
-            ));
+            let d = if m == "imconnector.list" {
+                "You dont have access to this action"
+            } else {
+                "Access denied!"
+            };
+            return Err((ErrorCode::AccessDenied, d.to_owned()));
         }
         let ok = |v: Value| Ok(MethodOk::plain(v));
         match m.as_str() {
@@ -221,6 +233,8 @@ impl Portal {
                 .map(ok)
                 .unwrap_or_else(|| Err((ErrorCode::NotFound, "user".to_owned()))),
             "user.admin" => ok(json!(self.is_admin(user))),
+            "profile" => ok(self.profile(user)),
+            "user.access" => ok(json!(self.user_access(user, p))),
             "user.get" => {
                 let filter =
                     p.get("FILTER").or_else(|| p.get("filter")).cloned().unwrap_or(Value::Null);
@@ -284,29 +298,9 @@ impl Portal {
                     .map(|(e, h)| json!({"event": e, "handler": h, "auth_type": "0", "offline": 0}))
                     .collect(),
             )),
-            "placement.bind" => {
-                let placement =
-                    str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
-                let handler = str_arg(p, "HANDLER").ok_or_else(|| arg("HANDLER is required"))?;
-                if self.placements.len() >= 100 {
-                    return Err((ErrorCode::PlacementMaxCount, "too many placements".to_owned()));
-                }
-                self.placements.push(json!({"placement": placement, "handler": handler, "title": str_arg(p, "TITLE").unwrap_or_default(), "options": []}));
-                ok(json!(true))
-            }
+            "placement.bind" => self.placement_bind(p).map(MethodOk::plain),
             "placement.get" => ok(Value::Array(self.placements.clone())),
-            "placement.unbind" => {
-                let placement =
-                    str_arg(p, "PLACEMENT").ok_or_else(|| arg("PLACEMENT is required"))?;
-                let before = self.placements.len();
-                self.placements.retain(|x| {
-                    x.get("placement").and_then(Value::as_str) != Some(placement.as_str())
-                });
-                if before == self.placements.len() {
-                    return Err((ErrorCode::PlacementNotFound, "Placement not found".to_owned()));
-                }
-                ok(json!({"count": before - self.placements.len()}))
-            }
+            "placement.unbind" => self.placement_unbind(p).map(MethodOk::plain),
             "imconnector.register" => {
                 // Errors of this method come with HTTP 200 and result:false.
                 let fail = |code: &str, d: &str| {
@@ -340,12 +334,8 @@ impl Portal {
                 self.connector_lines.retain(|(c, _), _| *c != id);
                 ok(json!({"result": existed}))
             }
-            "imconnector.list" => ok(Value::Object(
-                self.connectors
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.get("NAME").cloned().unwrap_or(Value::Null)))
-                    .collect(),
-            )),
+            "imconnector.list" => ok(self.connector_list()),
+            "imconnector.chat.name.set" => self.chat_name_set(p).map(MethodOk::plain),
             "imconnector.activate" => {
                 let (c, line) = self.connector_line(p)?;
                 let active =
@@ -585,18 +575,36 @@ impl Portal {
         Ok(key)
     }
 
+    /// `crm.duplicate.findbycomm` (RD `crm/duplicates/crm-duplicate-find-by-comm.md`): errors
+    /// whose code is the message, as documented; phones compared without the extension; only
+    /// the first 20 distinct values are looked up; for each value leads, then contacts, then
+    /// companies, 20 matches at most, so a type with 20 or more leaves out the types after it.
     fn find_by_comm(&self, p: &Value) -> Result<MethodOk, MethodError> {
-        let kind = str_arg(p, "type").ok_or_else(|| arg("type is required"))?.to_ascii_uppercase();
+        const LIMIT: usize = 20;
+        let fail = |code: String, d: &str| Err((ErrorCode::Other(code), d.to_owned()));
+        let kind = str_arg(p, "type").unwrap_or_default().to_ascii_uppercase();
+        if kind.is_empty() {
+            return fail(
+                "Communication type is not defined".into(),
+                "Parameter 'type' is required.",
+            );
+        }
         if kind != "PHONE" && kind != "EMAIL" {
-            return Err(arg("type must be PHONE or EMAIL"));
+            return fail(
+                format!("Communication type '{kind}' is not supported in current context"),
+                "Parameter 'type' must be PHONE or EMAIL.",
+            );
         }
         let values: Vec<String> = match p.get("values") {
             Some(Value::Array(a)) => a.iter().filter_map(scalar_str).collect(),
             Some(Value::Object(o)) => o.values().filter_map(scalar_str).collect(),
-            _ => return Err(arg("values is required")),
+            _ => vec![],
         };
-        if values.is_empty() || values.len() > 20 {
-            return Err(arg("values must hold 1 to 20 items"));
+        if values.is_empty() {
+            return fail(
+                "Communication values is not defined".into(),
+                "Parameter 'values' is required.",
+            );
         }
         let norm = |s: &str| -> String {
             if kind == "PHONE" {
@@ -607,41 +615,66 @@ impl Portal {
                 s.trim().to_ascii_lowercase()
             }
         };
-        let wanted: Vec<String> =
-            values.iter().map(|v| norm(v)).filter(|v| !v.is_empty()).collect();
-        let wanted_type = str_arg(p, "entity_type").map(|s| s.to_ascii_uppercase());
-        let mut out = Map::new();
-        for (et, name) in [(1u32, "LEAD"), (3, "CONTACT"), (4, "COMPANY")] {
-            if wanted_type.as_deref().is_some_and(|w| w != name) {
-                continue;
+        let mut wanted: Vec<String> = vec![];
+        for v in values.iter().map(|v| norm(v)).filter(|v| !v.is_empty()) {
+            if !wanted.contains(&v) {
+                wanted.push(v);
             }
-            let ids: Vec<Value> = self
-                .crm
-                .get(&et)
-                .map(|s| {
-                    s.iter()
-                        .filter(|(_, item)| {
-                            item.get("fm").and_then(Value::as_array).is_some_and(|fm| {
-                                fm.iter().any(|f| {
-                                    f.get("typeId")
-                                        .and_then(Value::as_str)
-                                        .is_some_and(|t| t.eq_ignore_ascii_case(&kind))
-                                        && f.get("value")
-                                            .and_then(Value::as_str)
-                                            .is_some_and(|v| wanted.contains(&norm(v)))
-                                })
-                            })
-                        })
-                        .map(|(id, _)| json!(id))
-                        .collect()
+            if wanted.len() == LIMIT {
+                break;
+            }
+        }
+        let wanted_type = str_arg(p, "entity_type").map(|s| s.to_ascii_uppercase());
+        let types = [(1u32, "LEAD"), (3, "CONTACT"), (4, "COMPANY")];
+        let has = |item: &Value, value: &str| {
+            item.get("fm").and_then(Value::as_array).is_some_and(|fm| {
+                fm.iter().any(|f| {
+                    f.get("typeId")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&kind))
+                        && f.get("value").and_then(Value::as_str).is_some_and(|v| norm(v) == value)
                 })
-                .unwrap_or_default();
-            if !ids.is_empty() {
-                out.insert(name.to_owned(), Value::Array(ids));
+            })
+        };
+        let mut out: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for value in &wanted {
+            let mut budget = LIMIT;
+            for (et, name) in types {
+                if budget == 0 {
+                    break;
+                }
+                if wanted_type.as_deref().is_some_and(|w| w != name) {
+                    continue;
+                }
+                let found: Vec<u64> = self
+                    .crm
+                    .get(&et)
+                    .map(|s| {
+                        s.iter()
+                            .filter(|(_, item)| has(item, value))
+                            .map(|(id, _)| *id)
+                            .take(budget)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                budget -= found.len();
+                if found.is_empty() {
+                    continue;
+                }
+                let slot = out.entry(name).or_default();
+                for id in found {
+                    if !slot.contains(&id) {
+                        slot.push(id);
+                    }
+                }
             }
         }
         // PHP sends an empty map as [].
-        Ok(MethodOk::plain(if out.is_empty() { json!([]) } else { Value::Object(out) }))
+        Ok(MethodOk::plain(if out.is_empty() {
+            json!([])
+        } else {
+            Value::Object(out.into_iter().map(|(n, ids)| (n.to_owned(), json!(ids))).collect())
+        }))
     }
 }
 
@@ -662,7 +695,7 @@ pub(crate) fn scalar_str(v: &Value) -> Option<String> {
     }
 }
 
-fn str_arg(p: &Value, k: &str) -> Option<String> {
+pub(crate) fn str_arg(p: &Value, k: &str) -> Option<String> {
     p.get(k).and_then(scalar_str)
 }
 

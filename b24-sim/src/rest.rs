@@ -46,7 +46,10 @@ pub(crate) async fn call(
     let Some(member_id) = sim.state().domains.get(domain).cloned() else {
         return json_reply(404, &error_body(&ErrorCode::PortalDeleted, "Portal was deleted"));
     };
-    let (webhook, method) = match rest {
+    // `client_endpoint` ends in `/` and SDKs append `/method`: Bitrix24 answers
+    // `/rest//method` as `/rest/method`, so empty segments do not count.
+    let rest: Vec<&str> = rest.iter().copied().filter(|s| !s.is_empty()).collect();
+    let (webhook, method) = match rest.as_slice() {
         [m] => (None, m.trim_end_matches(".json").to_owned()),
         [uid, code, m] => {
             (Some((uid.to_string(), code.to_string())), m.trim_end_matches(".json").to_owned())
@@ -60,20 +63,28 @@ pub(crate) async fn call(
         _ => None,
     });
     let recorded_params = Value::Object(params.clone());
-    let fault = sim.fire_fault(&member_id, &method);
+    // The bucket refuses before anything else runs, so a call it refuses neither runs the
+    // method nor consumes an injected fault.
+    let refused = !take_from_bucket(sim, &member_id);
+    let fault = if refused { None } else { sim.fire_fault(&member_id, &method) };
     if let Some(d) = fault.as_ref().and_then(FaultAction::latency) {
         tokio::time::sleep(d).await;
     }
-    let (status, body) = call_inner(
-        sim,
-        &member_id,
-        &method,
-        webhook,
-        auth.as_deref(),
-        Value::Object(params),
-        fault.as_ref(),
-        ua.clone(),
-    );
+    let (status, body) = if refused {
+        let c = ErrorCode::QueryLimitExceeded;
+        (c.http_status(), error_body(&c, "Too many requests"))
+    } else {
+        call_inner(
+            sim,
+            &member_id,
+            &method,
+            webhook,
+            auth.as_deref(),
+            Value::Object(params),
+            fault.as_ref(),
+            ua.clone(),
+        )
+    };
     // Events the call caused (a new session's dialog start, a deleted line) go out after it.
     sim.deliver_pending(&member_id);
     let error = body.get("error").and_then(Value::as_str).map(str::to_owned);
@@ -108,8 +119,19 @@ pub(crate) async fn call(
     }
 }
 
+/// Takes one request from the portal's leaky bucket (a batch counts once); false when the
+/// bucket is full (`QUERY_LIMIT_EXCEEDED`).
+fn take_from_bucket(sim: &Sim, member_id: &str) -> bool {
+    let now = Instant::now().duration_since(sim.inner.origin);
+    let mut st = sim.state();
+    st.portals.get_mut(member_id).is_none_or(|p| {
+        let limit = p.rate_limit;
+        p.bucket.try_take(limit, now)
+    })
+}
+
 #[allow(clippy::too_many_arguments)] // one argument per field of the request
-/// The call itself: bucket, injected errors, authentication, scope, then the method.
+/// The call itself: injected errors, authentication, scope, then the method.
 fn call_inner(
     sim: &Sim,
     member_id: &str,
@@ -121,18 +143,6 @@ fn call_inner(
     ua: Option<String>,
 ) -> (u16, Value) {
     let err = |code: ErrorCode, d: &str| (code.http_status(), error_body(&code, d));
-    // The leaky bucket counts every request, a batch once.
-    {
-        let now = Instant::now().duration_since(sim.inner.origin);
-        let mut st = sim.state();
-        let Some(p) = st.portals.get_mut(member_id) else {
-            return err(ErrorCode::PortalDeleted, "Portal was deleted");
-        };
-        let limit = p.rate_limit;
-        if !p.bucket.try_take(limit, now) {
-            return err(ErrorCode::QueryLimitExceeded, "Too many requests");
-        }
-    }
     match fault {
         Some(FaultAction::Error { code }) => {
             let c = ErrorCode::parse(code);
@@ -195,7 +205,18 @@ fn call_inner(
             }
             (200, env)
         }
-        Err((code, d)) => err(code, &d),
+        Err((code, d)) => (documented_status(method, &code), error_body(&code, &d)),
+    }
+}
+
+/// The HTTP status of a method's error: the code's usual one, except where a method's page
+/// documents another.
+fn documented_status(method: &str, code: &ErrorCode) -> u16 {
+    match code {
+        // RD `imconnector/imconnector-list.md`: 400 ACCESS_DENIED "You dont have access to
+        // this action".
+        ErrorCode::AccessDenied if method.eq_ignore_ascii_case("imconnector.list") => 400,
+        _ => code.http_status(),
     }
 }
 
@@ -248,7 +269,7 @@ fn batch(
         };
         let (status, error) = match &outcome {
             Ok(_) => (200, None),
-            Err((c, _)) => (c.http_status(), Some(c.as_str().to_owned())),
+            Err((c, _)) => (documented_status(&m, c), Some(c.as_str().to_owned())),
         };
         sim.record(RecordedCall {
             member_id: Some(member_id.to_owned()),

@@ -103,10 +103,15 @@ impl Sim {
         match segs.as_slice() {
             ["oauth", "token", ..] => oauth::token(self, params, ua).await,
             ["oauth", "authorize", ..] => oauth::authorize(self, &params),
-            ["rest", m] if m.trim_end_matches(".json").trim_end_matches('/') == "app.info" => {
+            // SDKs append `/method` to an endpoint that ends in `/`: `/rest//app.info`.
+            ["rest", "", m] | ["rest", m]
+                if m.trim_end_matches(".json").trim_end_matches('/') == "app.info" =>
+            {
                 oauth::app_info(self, params, ua)
             }
-            ["rest", "app.info", ""] => oauth::app_info(self, params, ua),
+            ["rest", "app.info", ""] | ["rest", "", "app.info", ""] => {
+                oauth::app_info(self, params, ua)
+            }
             ["p", domain, "rest", rest @ ..] => {
                 rest::call(self, domain, rest, query, params, ua).await
             }

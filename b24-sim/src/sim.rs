@@ -133,7 +133,6 @@ impl Sim {
             member_id: member_id.to_owned(),
             user_id,
             expires_at: now + self.inner.config.access_ttl,
-            access: access.clone(),
         };
         st.access.insert(access.clone(), g.clone());
         st.refresh.insert(
@@ -250,6 +249,7 @@ impl Sim {
             })).collect::<Vec<_>>(),
             "sessions": p.center.sessions.values().collect::<Vec<_>>(),
             "customers": p.center.customers.values().collect::<Vec<_>>(),
+            "chat_names": p.chat_names_view(),
         }))
     }
 

@@ -53,7 +53,6 @@ pub(crate) struct Grant {
     pub(crate) member_id: String,
     pub(crate) user_id: u64,
     pub(crate) expires_at: i64,
-    pub(crate) access: String,
 }
 
 /// Everything the simulator knows, behind the one lock of [`crate::Sim`].

@@ -4,7 +4,9 @@ scripts/test starts `b24-sim serve --users 120` on 127.0.0.1 with an ephemeral p
 JSON line it prints in the file named by B24_SIM_INFO. The SDK hard-codes https://<domain>/rest/
 and https://oauth.bitrix24.tech/; the only change made to it here is at the transport: each
 request's URL is rewritten to the simulator's loopback address before it is sent. Everything
-else (envelopes, errors, token refresh, batch, pagination) is the SDK's own code.
+else (envelopes, errors, token refresh, batch, pagination, `profile`, the Open Lines connector
+methods) is the SDK's own code. The connector scenarios use a token built from an install
+payload whose `client_endpoint` is `https://<portal>/rest/`, as Bitrix24 hands it over.
 
 Prints one line per scenario and ends with `RESULT passed=N failed=M`.
 """
@@ -21,6 +23,7 @@ import requests.adapters
 
 import b24pysdk
 from b24pysdk import BitrixAppLocal, BitrixToken
+from b24pysdk.credentials import OAuth
 
 info = json.load(open(os.environ["B24_SIM_INFO"]))
 BASE = info["base_url"]
@@ -166,6 +169,101 @@ def _():
         assert e.status_code == 400, e.status_code
         return f"{type(e).__name__} ({e.error})"
     raise AssertionError("no exception")
+
+
+# The same token as a real install hands it over: `client_endpoint` is https://<portal>/rest/
+# (with the trailing slash) and the SDK takes the portal's address from it.
+install = requests.get(f"{BASE}/_sim/tokens", params={"member_id": MEMBER}, timeout=10).json()
+install |= {"client_endpoint": f"https://{DOMAIN}/rest/", "server_endpoint": "https://oauth.bitrix24.tech/rest/"}
+installed = BitrixToken.from_oauth(OAuth.from_dict(install), app)
+client = b24pysdk.Client(installed)
+CONNECTOR = "wab24_pysdk"
+connector_line = {}
+
+
+@scenario("client_endpoint with its trailing slash, a method appended with /")
+def _():
+    assert installed.domain == DOMAIN, installed.domain
+    r = requests.post(PORTAL["client_endpoint"] + "/profile", json={"auth": install["access_token"]}, timeout=10)
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert r.json()["result"]["ID"] == "1", r.text
+    return f"{urllib.parse.urlsplit(PORTAL['client_endpoint']).path}/profile answers"
+
+
+@scenario("profile through the SDK")
+def _():
+    request = client.profile()
+    raw = request.result
+    assert set(raw) >= {"ID", "ADMIN", "NAME", "LAST_NAME", "PERSONAL_GENDER", "TIME_ZONE"}, raw
+    profile = request.value
+    assert profile.bitrix_id == 1 and profile.admin is True, profile
+    return f"user {profile.bitrix_id}, admin={profile.admin}"
+
+
+@scenario("user.access through the SDK")
+def _():
+    assert client.user.access(access=["AU"]).result is True
+    return "AU granted"
+
+
+@scenario("imconnector.register and imconnector.list")
+def _():
+    r = client.imconnector.register(
+        bitrix_id=CONNECTOR,
+        name="WhatsApp (b24pysdk)",
+        icon={"DATA_IMAGE": "data:image/svg+xml,%3Csvg%3E%3C/svg%3E", "COLOR": "#25D366"},
+        placement_handler="https://app.test/connector",
+    ).result
+    assert r == {"result": True}, r
+    listed = client.imconnector.list().result
+    assert listed.get(CONNECTOR) == "WhatsApp (b24pysdk)", listed
+    assert "livechat" in listed and "telegrambot" in listed, listed
+    return f"{len(listed)} connectors listed, built-in ones included"
+
+
+@scenario("imconnector.activate, connector.data.set and status on a new open line")
+def _():
+    line = int(client.imopenlines.config.add(params={"LINE_NAME": "WhatsApp +7 999"}).result)
+    connector_line["line"] = line
+    assert client.imconnector.activate(connector=CONNECTOR, line=line, active=True).result is True
+    data = {"id": "wa-line-1", "url_im": "https://wa.me/79990000000", "name": "+7 999 000-00-00"}
+    assert client.imconnector.connector.data.set(connector=CONNECTOR, line=line, data=data).result is True
+    status = client.imconnector.status(connector=CONNECTOR, line=line).result
+    assert status["STATUS"] is True and status["CONFIGURED"] is True, status
+    return f"line {line}: active and configured"
+
+
+@scenario("imconnector.send.messages, chat.name.set and send.status.delivery")
+def _():
+    line = connector_line["line"]
+    sent = client.imconnector.send.messages(connector=CONNECTOR, line=line, messages=[{
+        "user": {"id": "79991234567", "name": "Anna", "phone": "+79991234567"},
+        "message": {"id": "3EB0C0FFEE", "date": 1738065600, "text": "Hello from WhatsApp"},
+        "chat": {"id": "79991234567"},
+    }]).result
+    # The documented result (imconnector-send-messages.md): per message SUCCESS, the message
+    # and chat as sent, the session with its chat.
+    assert sent["SUCCESS"] is True, sent
+    first = sent["DATA"]["RESULT"][0]
+    assert first["SUCCESS"] is True and first["message"]["id"] == "3EB0C0FFEE", first
+    assert first["chat"]["id"] == "79991234567" and int(first["session"]["CHAT_ID"]) > 0, first
+    named = client.imconnector.chat.name.set(
+        connector=CONNECTOR, line=line, chat_id="79991234567", name="Anna (WhatsApp)", user_id="79991234567",
+    ).result
+    assert named["SUCCESS"] is True, named
+    # An operator answers in the open line's chat (the simulator's contact center); the
+    # connector reports that answer delivered to WhatsApp.
+    chat_id = sent["DATA"]["RESULT"][0]["session"]["CHAT_ID"]
+    answer = requests.post(f"{BASE}/_sim/center/reply", json={"member_id": MEMBER, "chat_id": chat_id,
+                                                            "text": "Hello from the operator"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    delivered = client.imconnector.send.status.delivery(connector=CONNECTOR, line=line, messages=[{
+        "im": {"chat_id": chat_id, "message_id": answer.json()["message_id"]},
+        "message": {"id": ["3EB0C0FFEF"]},
+        "chat": {"id": "79991234567"},
+    }]).result
+    assert delivered["SUCCESS"] is True, delivered
+    return "message accepted, chat named, the operator's answer reported delivered"
 
 
 print(f"b24pysdk {b24pysdk.__version__} against b24-sim at {BASE}: {passed} scenarios passed, {failed} failed")

@@ -6,29 +6,9 @@ use b24_client::{ErrorCode, Id};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    contact_center::events::PendingEvent,
+    contact_center::{events::PendingEvent, queue::QueueEntry},
     portal::{MethodError, MethodOk, Portal, matches_filter},
 };
-
-/// One entry of a line's queue, as `QUEUE` gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum QueueEntry {
-    /// `{"ENTITY_TYPE": "user", "ENTITY_ID": n}`, or a bare user id (the older form).
-    User(u64),
-    /// `{"ENTITY_TYPE": "department", "ENTITY_ID": n}`: the department's users.
-    Department(u64),
-}
-
-impl QueueEntry {
-    fn to_json(self) -> Value {
-        match self {
-            QueueEntry::User(id) => json!({"ENTITY_TYPE": "user", "ENTITY_ID": id.to_string()}),
-            QueueEntry::Department(id) => {
-                json!({"ENTITY_TYPE": "department", "ENTITY_ID": id.to_string()})
-            }
-        }
-    }
-}
 
 /// Why a `QUEUE` cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

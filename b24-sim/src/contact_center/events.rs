@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::contact_center::{OpenLineMessage, OpenLineSession};
+use crate::contact_center::session::{OpenLineMessage, OpenLineSession};
 
 /// An event to deliver to the handlers bound for it.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,14 +10,15 @@ pub(crate) mod events;
 pub(crate) mod messages;
 mod operator;
 mod page;
-mod session;
+pub(crate) mod queue;
+pub(crate) mod session;
 
 use std::collections::BTreeMap;
 
 pub use operator::{Dialog, Posted};
 pub use session::{CrmBindings, MessageAuthor, OpenLineCustomer, OpenLineMessage, OpenLineSession};
 
-use crate::contact_center::{config::QueueEntry, events::PendingEvent};
+use crate::contact_center::{events::PendingEvent, queue::QueueEntry};
 
 /// Most events a portal keeps waiting for delivery after REST calls (they are handed to a task
 /// after each call, so the queue stays short; the cap only guards against a runaway).

@@ -1,6 +1,16 @@
-//! b24-sim's integration tests: each module drives the simulator over HTTP as an application
-//! would.
+//! b24-sim over HTTP, as an application (or an SDK) talks to Bitrix24: each module pins one
+//! topic's behaviour to the REST documentation page its tests cite (RD = the repository
+//! `bitrix-tools/b24-rest-docs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
+mod support;
+
+mod connector;
 mod contact_center;
+mod crm;
+mod faults;
+mod oauth;
+mod placement;
+mod rest;
+mod users;
