@@ -330,6 +330,9 @@ pub struct Line {
     pub open_line_id: Option<i64>,
     /// What Bitrix24 was last told about the connector on this line.
     pub open_channel_status: OpenChannelStatus,
+    /// Whether an operator's name signature (the `[b]Name:[/b] [br]` Bitrix24 puts before an
+    /// Open Line message) reaches the customer; on by default.
+    pub open_channel_signature: bool,
 }
 
 /// What an administrator may change on a line; `None` leaves a setting as it is.
@@ -341,6 +344,8 @@ pub struct LineSettings {
     pub open_channel: Option<OpenChannel>,
     /// See [`Line::open_line_id`]: `Some(None)` clears it (only while the line feeds none).
     pub open_line_id: Option<Option<i64>>,
+    /// See [`Line::open_channel_signature`].
+    pub open_channel_signature: Option<bool>,
 }
 
 /// What [`crate::Tenant::mark_read`] did. The unread count belongs to whoever works the line:

@@ -166,6 +166,7 @@ mod tests {
             open_channel: OpenChannel::Both,
             open_line_id: Some(12),
             open_channel_status: OpenChannelStatus::Active,
+            open_channel_signature: true,
         }
     }
 

@@ -21,6 +21,7 @@ crate::on_every_backend!(
     the_connector_status_follows_whatsapp,
     messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line,
     panel_replies_go_to_the_open_line_once_whatsapp_has_them,
+    the_operator_signature_is_a_line_setting,
 );
 
 fn feed(open_channel: OpenChannel, open_line_id: Option<i64>) -> LineSettings {
@@ -429,4 +430,32 @@ async fn panel_replies_go_to_the_open_line_once_whatsapp_has_them(env: Env) {
         t.enqueue_text(SYSTEM, conv, "from an operator", "b24:1:77:t", at(7)).await.unwrap();
     t.complete_send(SYSTEM, item.id, "OUT2", at(8)).await.unwrap();
     assert_eq!(sends(t.clone()).await, [reply.id]);
+}
+
+async fn the_operator_signature_is_a_line_setting(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    assert!(line.open_channel_signature, "operators sign their messages by default");
+    let off = LineSettings { open_channel_signature: Some(false), ..LineSettings::default() };
+    let err = t.set_line_settings(ALICE, line.id, &off, at(3)).await;
+    assert!(matches!(err, Err(Error::Forbidden(_))), "{err:?}");
+    let changed = t.set_line_settings(ADMIN, line.id, &off, at(4)).await.unwrap();
+    assert!(!changed.open_channel_signature);
+    assert_eq!(t.line(ADMIN, line.id).await.unwrap(), changed);
+    // Other settings leave it as it is; it is not a change of the Open Line fed.
+    let fed = t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(5)).await;
+    assert!(!fed.unwrap().open_channel_signature);
+    assert!(!t.line_for_open_line(SYSTEM, 9).await.unwrap().open_channel_signature);
+    t.set_line_settings(ADMIN, line.id, &off, at(6)).await.unwrap();
+    let q = audit::Query {
+        kind: Some(audit::Kind::LineSettingsChanged),
+        limit: 10,
+        ..audit::Query::default()
+    };
+    let records = t.audit_query(ADMIN, &q).await.unwrap().records;
+    assert_eq!(records.len(), 2, "the same value again records nothing");
+    let first: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
+    assert_eq!(first, serde_json::json!({"open_channel_signature": {"from": true, "to": false}}));
+    let statuses = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
+    assert_eq!(statuses.len(), 1, "only the Open Line change is queued for Bitrix24");
 }
