@@ -512,6 +512,68 @@ pub struct Recorded {
     pub unread: i64,
 }
 
+/// What a WhatsApp edit or revoke does to the message it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaChange {
+    /// The sender replaced the text (or caption) with this one.
+    Edit(String),
+    /// The sender deleted it for everyone.
+    Revoke,
+}
+
+impl WaChange {
+    /// `edit` or `revoke`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            WaChange::Edit(_) => "edit",
+            WaChange::Revoke => "revoke",
+        }
+    }
+}
+
+/// An edit or a revoke that arrived from WhatsApp: a customer's of their own message, or the
+/// business phone's of one of ours (`from_me`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaAmendment {
+    /// The line it arrived on.
+    pub line_id: LineId,
+    /// The chat (the customer's JID).
+    pub jid: String,
+    /// Whether the business's own phone sent it (then it may only change our messages).
+    pub from_me: bool,
+    /// The id the amendment itself came under (a redelivery changes nothing).
+    pub wa_id: String,
+    /// The id of the message it changes.
+    pub target_wa_id: String,
+    /// What it does.
+    pub change: WaChange,
+    /// The raw event, kept in the audit log.
+    pub raw: Vec<u8>,
+}
+
+/// What Bitrix24's Open Line is to be told of an amendment of message `message_id`: the
+/// `imconnector.update.messages` or `delete.messages` element, built by the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLineChange {
+    /// The message the element is about.
+    pub message_id: MessageId,
+    /// The `MESSAGES` element (same `message.id` and `chat.id` as first sent).
+    pub element: serde_json::Value,
+}
+
+/// What recording a WhatsApp edit or revoke did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaAmended {
+    /// The message changed; what it said before is in the audit log.
+    Changed(Message),
+    /// Nothing changed: the amendment was applied before, or the message was already revoked.
+    Unchanged(Message),
+    /// The sender has no message with that id in this chat: a revoke is audited and nothing
+    /// else; an edit is the caller's to keep as a message of its own.
+    Unknown,
+}
+
 /// What a status update did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -105,6 +105,30 @@ pub struct Context<'a> {
     pub file_url: Option<String>,
 }
 
+/// `message.id` as Bitrix24 knows the message: its WhatsApp id.
+fn external_id(message: &Message) -> String {
+    message.wa_id.clone().unwrap_or_else(|| format!("wab24-{}", message.id))
+}
+
+/// One `MESSAGES` element of `imconnector.update.messages` for `message` now saying `text`:
+/// the same `message.id` and `chat.id` as first sent (REST docs
+/// `api-reference/imopenlines/imconnector/imconnector-update-messages.md`), the text as
+/// `send.messages` has it (BB-code, after the quote), files left as they are.
+pub fn update_element(message: &Message, text: &str, cx: &Context<'_>) -> Value {
+    let edited = Message { text: Some(text.to_owned()), media: None, ..message.clone() };
+    let cx =
+        Context { line: cx.line, conversation: cx.conversation, quoted: cx.quoted, file_url: None };
+    element(&edited, &cx)
+}
+
+/// One `MESSAGES` element of `imconnector.delete.messages` for `message`: `user.id`,
+/// `message.id` and `chat.id` as first sent (REST docs
+/// `api-reference/imopenlines/imconnector/imconnector-delete-messages.md`).
+pub fn delete_element(message: &Message, conversation: &Conversation) -> Value {
+    let number = customer_number(conversation);
+    json!({ "user": { "id": number }, "message": { "id": external_id(message) }, "chat": { "id": number } })
+}
+
 /// The Bitrix24 user who wrote an outbound message from our panel (`user:<id>`, `admin:<id>`).
 fn author(sender: &str) -> Option<i64> {
     let (_, id) = sender.split_once(':').filter(|(who, _)| *who == "user" || *who == "admin")?;
@@ -124,7 +148,7 @@ pub fn element(message: &Message, cx: &Context<'_>) -> Value {
     let text = message.text.as_deref().map(whatsapp_to_bbcode).filter(|t| !t.is_empty());
     let text = with_quote(cx.quoted, text);
     let mut body = json!({
-        "id": message.wa_id.clone().unwrap_or_else(|| format!("wab24-{}", message.id)),
+        "id": external_id(message),
         "date": message.at / 1000,
     });
     let files: Vec<Value> = match (&message.media, &cx.file_url) {

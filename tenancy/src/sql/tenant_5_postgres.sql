@@ -54,3 +54,14 @@ CREATE TABLE b24_events_seen (
     seen_at        BIGINT  NOT NULL,
     PRIMARY KEY (line_id, b24_message_id, action)
 );
+
+-- WhatsApp edits and revokes already applied to a stored message, by the id they came under
+-- (an amendment delivered again changes nothing, even after a later one).
+CREATE TABLE wa_amendments (
+    line_id    BIGINT  NOT NULL REFERENCES lines (id),
+    wa_id      TEXT    NOT NULL,
+    message_id BIGINT  NOT NULL REFERENCES messages (id),
+    kind       TEXT    NOT NULL,
+    at         BIGINT  NOT NULL,
+    PRIMARY KEY (line_id, wa_id)
+);
