@@ -1034,6 +1034,11 @@ async fn whatsapp_edits_and_revokes_reach_the_panel_and_the_open_line() {
     assert!(theirs.deleted && theirs.edited, "{theirs:?}");
     let mine = in_b24.iter().find(|m| m.external_ids.contains(&ours)).unwrap();
     assert_eq!((mine.text.as_str(), mine.deleted), ("Есть, 5 штук", false), "{mine:?}");
+    assert_eq!(mine.author, b24_sim::MessageAuthor::Operator(2), "{mine:?}");
+    // Nothing came back: the customer has the business phone's message and edit once each.
+    let got = app.wa.phone_received(CUSTOMER).unwrap();
+    let from_line: Vec<&str> = got.iter().filter(|m| !m.from_me).map(|m| m.kind.as_str()).collect();
+    assert_eq!(from_line, ["text", "edit"], "{got:?}");
 
     // What the customer's message said is in the audit log only.
     let tenant = app.store.tenant(ALPHA).await.unwrap();
