@@ -267,6 +267,37 @@ mod tests {
         assert_eq!(element(&bare, &cx)["message"]["text"], NO_CONTENT);
     }
 
+    // REST docs imconnector-update-messages.md / imconnector-delete-messages.md: the same
+    // message.id and chat.id as sent; update carries the new text (user_id for ours), delete
+    // user.id, message.id and chat.id only. Persisted in the outbox: pinned.
+    #[test]
+    fn update_and_delete_elements_name_the_message_as_first_sent() {
+        let line = line();
+        let conversation = conversation();
+        let quoted = message(1, MessageKind::Text, Some("Price?"), None);
+        let photo = Media {
+            path: "in/3/WA2".to_owned(),
+            mime: "image/jpeg".to_owned(),
+            size: 3,
+            sha256: [0; 32],
+        };
+        let mut reply = message(2, MessageKind::Image, Some("this one"), Some(photo));
+        reply.quoted_id = Some(1);
+        let cx = Context {
+            line: &line,
+            conversation: &conversation,
+            quoted: Some(&quoted),
+            file_url: Some("https://wab24.example/media/signed/t0k3n".to_owned()),
+        };
+        insta::assert_snapshot!(update_element(&reply, "*that* one", &cx).to_string(), @r#"{"user":{"id":"5511987654321","phone":"+5511987654321","name":"Ana"},"message":{"id":"WA2","date":1700000000,"text":">>Price?\n[b]that[/b] one"},"chat":{"id":"5511987654321","name":"Ana"}}"#);
+        insta::assert_snapshot!(delete_element(&reply, &conversation).to_string(), @r#"{"user":{"id":"5511987654321"},"message":{"id":"WA2"},"chat":{"id":"5511987654321"}}"#);
+        let mut ours = message(3, MessageKind::Text, Some("ok"), None);
+        ours.direction = Direction::Outbound;
+        ours.sender = "phone".to_owned();
+        let cx = Context { line: &line, conversation: &conversation, quoted: None, file_url: None };
+        assert_eq!(update_element(&ours, "okay", &cx)["message"]["user_id"], 7);
+    }
+
     #[test]
     fn push_names_become_names_bitrix24_accepts() {
         // send.messages: letters, spaces, hyphens, apostrophes; at most 25 characters.
