@@ -267,6 +267,15 @@ export function createChat(ctx) {
     return c ? contactName(c.contact) : m.sender;
   }
 
+  /** Who wrote one of our messages outside this panel: the business phone, or an Open Line operator. */
+  function outsideAuthor(m) {
+    if (m.sender === 'phone') return t('msg.from.phone');
+    const [who, id] = String(m.sender).split(':');
+    if (who !== 'operator') return null;
+    const uid = Number(id);
+    return ctx.users.has(uid) ? t('msg.from.operator.named', { name: ctx.userName(uid) }) : t('msg.from.operator');
+  }
+
   function quoteText(m) {
     if (!m) return t('msg.quoted.missing');
     return previewText(m) || t(`msg.${m.kind}`);
@@ -476,6 +485,8 @@ export function createChat(ctx) {
     }
     const mine = m.direction === 'out';
     const bubble = h('div', { class: 'bubble' });
+    const author = mine ? outsideAuthor(m) : null;
+    if (author) bubble.append(h('div', { class: 'msg-author', 'data-test': 'msg-author' }, author));
     if (m.quoted_id !== null) {
       const q = h('button', { class: 'quote', type: 'button', 'data-test': 'quote', 'data-quoted-id': m.quoted_id, 'aria-label': `${t('msg.reply')}: ${quoteText(quotedMsg)}`, onclick: () => {
         const target = nodes.get(m.quoted_id);

@@ -230,6 +230,8 @@ export function createConnections(ctx) {
     };
     channel.addEventListener('change', save);
     openLine.addEventListener('change', save);
+    const signature = h('input', { type: 'checkbox', id: `signature-${line.id}`, 'data-test': 'open-channel-signature', checked: line.open_channel_signature !== false });
+    signature.addEventListener('change', () => setSignature(line, signature.checked));
     const status = line.open_channel_status || 'off';
     const badge = h('span', { class: `badge-state state-${status === 'active' ? 'ok' : status === 'error' ? 'bad' : 'muted'}`, 'data-test': 'open-channel-status', 'data-status': status },
       h('span', { class: 'dot' }), t(`openline.status.${status}`));
@@ -237,7 +239,8 @@ export function createConnections(ctx) {
       h('div', { class: 'line-openline-head' }, h('span', { class: 'field-label' }, t('openline.title')), badge),
       h('div', { class: 'line-controls' },
         h('label', { class: 'field', for: channel.id }, h('span', { class: 'field-label' }, t('openline.channel')), channel),
-        h('label', { class: 'field', for: openLine.id }, h('span', { class: 'field-label' }, t('openline.line')), openLine)),
+        h('label', { class: 'field', for: openLine.id }, h('span', { class: 'field-label' }, t('openline.line')), openLine),
+        h('label', { class: 'check', for: signature.id, title: t('openline.signature.help') }, signature, h('span', {}, t('openline.signature')))),
       drafts.has(line.id) ? newOpenLineForm(line, channel) : null,
       hint,
       openLinesError ? h('p', { class: 'note note-error', 'data-test': 'open-lines-error', role: 'alert' }, t('openline.load.failed', { error: openLinesError })) : null);
@@ -308,6 +311,17 @@ export function createConnections(ctx) {
       const out = await api('PATCH', `/api/lines/${line.id}`, { send_read_receipts: on });
       lines.set(line.id, { ...line, ...out, state: line.state });
       ctx.toast(t(on ? 'line.receipts.on.ok' : 'line.receipts.off.ok', { name: line.name }));
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+    render();
+  }
+
+  async function setSignature(line, on) {
+    try {
+      const out = await api('PATCH', `/api/lines/${line.id}`, { open_channel_signature: on });
+      lines.set(line.id, { ...line, ...out, state: line.state });
+      ctx.toast(t(on ? 'openline.signature.on.ok' : 'openline.signature.off.ok', { name: line.name }));
     } catch (e) {
       ctx.toast(e.message, 'error');
     }

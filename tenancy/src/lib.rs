@@ -21,8 +21,9 @@ pub use model::{
     Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line, LineId,
     LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message,
     MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, OpenChannel, OpenChannelStatus,
-    Outbound, OutboxItem, OutboxKind, PortalTokens, ReadOutcome, Recorded, StatusChange,
-    TenantInfo, TenantStatus, User, UserId, b24_backoff,
+    OpenLineChange, Outbound, OutboxItem, OutboxKind, PortalTokens, ReadOutcome, Recorded,
+    StatusChange, TenantInfo, TenantStatus, User, UserId, WaAmended, WaAmendment, WaChange,
+    b24_backoff,
 };
 pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};

@@ -330,6 +330,9 @@ pub struct Line {
     pub open_line_id: Option<i64>,
     /// What Bitrix24 was last told about the connector on this line.
     pub open_channel_status: OpenChannelStatus,
+    /// Whether an operator's name signature (the `[b]Name:[/b] [br]` Bitrix24 puts before an
+    /// Open Line message) reaches the customer; on by default.
+    pub open_channel_signature: bool,
 }
 
 /// What an administrator may change on a line; `None` leaves a setting as it is.
@@ -341,6 +344,8 @@ pub struct LineSettings {
     pub open_channel: Option<OpenChannel>,
     /// See [`Line::open_line_id`]: `Some(None)` clears it (only while the line feeds none).
     pub open_line_id: Option<Option<i64>>,
+    /// See [`Line::open_channel_signature`].
+    pub open_channel_signature: Option<bool>,
 }
 
 /// What [`crate::Tenant::mark_read`] did. The unread count belongs to whoever works the line:
@@ -505,6 +510,68 @@ pub struct Recorded {
     pub new: bool,
     /// The conversation's unread count after the write.
     pub unread: i64,
+}
+
+/// What a WhatsApp edit or revoke does to the message it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaChange {
+    /// The sender replaced the text (or caption) with this one.
+    Edit(String),
+    /// The sender deleted it for everyone.
+    Revoke,
+}
+
+impl WaChange {
+    /// `edit` or `revoke`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            WaChange::Edit(_) => "edit",
+            WaChange::Revoke => "revoke",
+        }
+    }
+}
+
+/// An edit or a revoke that arrived from WhatsApp: a customer's of their own message, or the
+/// business phone's of one of ours (`from_me`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaAmendment {
+    /// The line it arrived on.
+    pub line_id: LineId,
+    /// The chat (the customer's JID).
+    pub jid: String,
+    /// Whether the business's own phone sent it (then it may only change our messages).
+    pub from_me: bool,
+    /// The id the amendment itself came under (a redelivery changes nothing).
+    pub wa_id: String,
+    /// The id of the message it changes.
+    pub target_wa_id: String,
+    /// What it does.
+    pub change: WaChange,
+    /// The raw event, kept in the audit log.
+    pub raw: Vec<u8>,
+}
+
+/// What Bitrix24's Open Line is to be told of an amendment of message `message_id`: the
+/// `imconnector.update.messages` or `delete.messages` element, built by the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLineChange {
+    /// The message the element is about.
+    pub message_id: MessageId,
+    /// The `MESSAGES` element (same `message.id` and `chat.id` as first sent).
+    pub element: serde_json::Value,
+}
+
+/// What recording a WhatsApp edit or revoke did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WaAmended {
+    /// The message changed; what it said before is in the audit log.
+    Changed(Message),
+    /// Nothing changed: the amendment was applied before, or the message was already revoked.
+    Unchanged(Message),
+    /// The sender has no message with that id in this chat: a revoke is audited and nothing
+    /// else; an edit is the caller's to keep as a message of its own.
+    Unknown,
 }
 
 /// What a status update did.

@@ -76,6 +76,20 @@ pub enum PhoneContent {
         /// Its length in seconds.
         seconds: u32,
     },
+    /// An edit of the sender's own message `target`: its text becomes `text`
+    /// (`protocolMessage` `MESSAGE_EDIT`, sent with `edit="1"`).
+    Edit {
+        /// The id of the message edited.
+        target: String,
+        /// The new text.
+        text: String,
+    },
+    /// "Delete for everyone" of the sender's own message `target` (`protocolMessage` `REVOKE`,
+    /// sent with `edit="7"`).
+    Revoke {
+        /// The id of the message revoked.
+        target: String,
+    },
 }
 
 /// The media kinds a phone sends besides voice notes.
@@ -472,6 +486,14 @@ fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::M
         ..Default::default()
     });
     let mut out = match &message.content {
+        PhoneContent::Edit { target, text } => {
+            let content = e2e::Message { conversation: Some(text.clone()), ..Default::default() };
+            let at_ms = i64::try_from(sim.now()).unwrap_or_default().saturating_mul(1000);
+            return Ok(wa_session::message::edit::edit(chat, target, content, at_ms));
+        }
+        PhoneContent::Revoke { target } => {
+            return Ok(wa_session::message::edit::revoke(chat, target));
+        }
         PhoneContent::Text(text) if context.is_none() => {
             return Ok(e2e::Message { conversation: Some(text.clone()), ..Default::default() });
         }

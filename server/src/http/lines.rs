@@ -73,7 +73,7 @@ pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Respon
 }
 
 /// `PATCH /api/lines/{id}` (administrators; not when read-only): changes the line's settings
-/// (`send_read_receipts`, `open_channel`, `open_line_id`); a change is audited and published
+/// (`send_read_receipts`, `open_channel`, `open_line_id`, `open_channel_signature`); a change is audited and published
 /// as `line.updated`, and a change of where conversations go is queued for Bitrix24.
 pub async fn update(
     state: AppState,
@@ -85,6 +85,7 @@ pub async fn update(
         send_read_receipts: body.send_read_receipts,
         open_channel: body.open_channel.map(Into::into),
         open_line_id: body.open_line_id,
+        open_channel_signature: body.open_channel_signature,
     };
     let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");

@@ -44,6 +44,9 @@ pub struct UpdateLine {
     /// The Bitrix24 Open Line to feed; `null` clears it (absent: unchanged).
     #[serde(default, deserialize_with = "present")]
     pub open_line_id: Option<Option<i64>>,
+    /// Whether an operator's name signature reaches the customer.
+    #[serde(default)]
+    pub open_channel_signature: Option<bool>,
 }
 
 /// Where a line's conversations go, as the API names it.

@@ -113,6 +113,7 @@ fn schemas() -> Value {
         "assigned_user": oint, "created_at": int, "send_read_receipts": { "type": "boolean" },
         "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
         "open_channel_status": { "type": "string", "enum": ["off", "active", "error"] },
+        "open_channel_signature": { "type": "boolean" },
         "state": { "type": ["string", "null"], "enum": ["connecting", "qr", "connected", "reconnecting", "disconnected", "logged_out", null] } } });
     let contact = json!({ "type": "object", "properties": { "id": int, "line_id": int, "jid": { "type": "string" }, "phone": ostr, "push_name": ostr } });
     let conversation = json!({ "type": "object", "properties": { "id": int, "line_id": int, "contact": schema_ref("Contact"),
@@ -134,7 +135,8 @@ fn schemas() -> Value {
         "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
         "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
         "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" },
-            "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint } },
+            "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
+            "open_channel_signature": { "type": "boolean" } } },
         "OpenLine": { "type": "object", "required": ["id", "name", "active"], "properties": { "id": int, "name": { "type": "string" },
             "active": { "type": "boolean" }, "line_id": oint } },
         "OpenLineList": { "type": "object", "properties": { "open_lines": { "type": "array", "items": schema_ref("OpenLine") } } },

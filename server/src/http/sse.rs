@@ -240,6 +240,7 @@ mod tests {
             open_channel: "panel".to_owned(),
             open_line_id: None,
             open_channel_status: "off".to_owned(),
+            open_channel_signature: true,
             state: Some("connected".to_owned()),
         }
     }

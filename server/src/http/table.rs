@@ -179,7 +179,7 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default); open_channel (where conversations go: panel, openline or both) and open_line_id (the Bitrix24 Open Line they go to; null clears it; one line per Open Line): a change is queued for Bitrix24 (connector activation, data, status) and shown as open_channel_status. Audited; SSE line.updated",
+            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default); open_channel (where conversations go: panel, openline or both) and open_line_id (the Bitrix24 Open Line they go to; null clears it; one line per Open Line); open_channel_signature (whether an operator's name signature reaches the customer with their Open Line messages; on by default): a change of where conversations go is queued for Bitrix24 (connector activation, data, status) and shown as open_channel_status. Audited; SSE line.updated",
             body: Some("UpdateLine"),
             ok: ("200", "Line"),
             errors: &["400", "404"],

@@ -105,6 +105,30 @@ pub struct Context<'a> {
     pub file_url: Option<String>,
 }
 
+/// `message.id` as Bitrix24 knows the message: its WhatsApp id.
+fn external_id(message: &Message) -> String {
+    message.wa_id.clone().unwrap_or_else(|| format!("wab24-{}", message.id))
+}
+
+/// One `MESSAGES` element of `imconnector.update.messages` for `message` now saying `text`:
+/// the same `message.id` and `chat.id` as first sent (REST docs
+/// `api-reference/imopenlines/imconnector/imconnector-update-messages.md`), the text as
+/// `send.messages` has it (BB-code, after the quote), files left as they are.
+pub fn update_element(message: &Message, text: &str, cx: &Context<'_>) -> Value {
+    let edited = Message { text: Some(text.to_owned()), media: None, ..message.clone() };
+    let cx =
+        Context { line: cx.line, conversation: cx.conversation, quoted: cx.quoted, file_url: None };
+    element(&edited, &cx)
+}
+
+/// One `MESSAGES` element of `imconnector.delete.messages` for `message`: `user.id`,
+/// `message.id` and `chat.id` as first sent (REST docs
+/// `api-reference/imopenlines/imconnector/imconnector-delete-messages.md`).
+pub fn delete_element(message: &Message, conversation: &Conversation) -> Value {
+    let number = customer_number(conversation);
+    json!({ "user": { "id": number }, "message": { "id": external_id(message) }, "chat": { "id": number } })
+}
+
 /// The Bitrix24 user who wrote an outbound message from our panel (`user:<id>`, `admin:<id>`).
 fn author(sender: &str) -> Option<i64> {
     let (_, id) = sender.split_once(':').filter(|(who, _)| *who == "user" || *who == "admin")?;
@@ -124,7 +148,7 @@ pub fn element(message: &Message, cx: &Context<'_>) -> Value {
     let text = message.text.as_deref().map(whatsapp_to_bbcode).filter(|t| !t.is_empty());
     let text = with_quote(cx.quoted, text);
     let mut body = json!({
-        "id": message.wa_id.clone().unwrap_or_else(|| format!("wab24-{}", message.id)),
+        "id": external_id(message),
         "date": message.at / 1000,
     });
     let files: Vec<Value> = match (&message.media, &cx.file_url) {
@@ -166,6 +190,7 @@ mod tests {
             open_channel: OpenChannel::Both,
             open_line_id: Some(12),
             open_channel_status: OpenChannelStatus::Active,
+            open_channel_signature: true,
         }
     }
 
@@ -240,6 +265,37 @@ mod tests {
         // Neither text nor a file: a notice, as Bitrix24 needs one or the other.
         let bare = message(4, MessageKind::Video, None, None);
         assert_eq!(element(&bare, &cx)["message"]["text"], NO_CONTENT);
+    }
+
+    // REST docs imconnector-update-messages.md / imconnector-delete-messages.md: the same
+    // message.id and chat.id as sent; update carries the new text (user_id for ours), delete
+    // user.id, message.id and chat.id only. Persisted in the outbox: pinned.
+    #[test]
+    fn update_and_delete_elements_name_the_message_as_first_sent() {
+        let line = line();
+        let conversation = conversation();
+        let quoted = message(1, MessageKind::Text, Some("Price?"), None);
+        let photo = Media {
+            path: "in/3/WA2".to_owned(),
+            mime: "image/jpeg".to_owned(),
+            size: 3,
+            sha256: [0; 32],
+        };
+        let mut reply = message(2, MessageKind::Image, Some("this one"), Some(photo));
+        reply.quoted_id = Some(1);
+        let cx = Context {
+            line: &line,
+            conversation: &conversation,
+            quoted: Some(&quoted),
+            file_url: Some("https://wab24.example/media/signed/t0k3n".to_owned()),
+        };
+        insta::assert_snapshot!(update_element(&reply, "*that* one", &cx).to_string(), @r#"{"user":{"id":"5511987654321","phone":"+5511987654321","name":"Ana"},"message":{"id":"WA2","date":1700000000,"text":">>Price?\n[b]that[/b] one"},"chat":{"id":"5511987654321","name":"Ana"}}"#);
+        insta::assert_snapshot!(delete_element(&reply, &conversation).to_string(), @r#"{"user":{"id":"5511987654321"},"message":{"id":"WA2"},"chat":{"id":"5511987654321"}}"#);
+        let mut ours = message(3, MessageKind::Text, Some("ok"), None);
+        ours.direction = Direction::Outbound;
+        ours.sender = "phone".to_owned();
+        let cx = Context { line: &line, conversation: &conversation, quoted: None, file_url: None };
+        assert_eq!(update_element(&ours, "okay", &cx)["message"]["user_id"], 7);
     }
 
     #[test]

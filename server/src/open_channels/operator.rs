@@ -218,10 +218,10 @@ async fn message_add(
 }
 
 /// Whether the operator's signature (`[b]Name:[/b] [br]`, which Bitrix24 adds when the
-/// connector asks for it) is kept in what the customer receives: on by default.
-// A line setting (`open_channel_signature`) belongs to the connector's storage; on until it has one.
-const fn keep_signature(_line: &Line) -> bool {
-    true
+/// connector asks for it) is kept in what the customer receives: the line's
+/// `open_channel_signature` setting, on by default.
+const fn keep_signature(line: &Line) -> bool {
+    line.open_channel_signature
 }
 
 /// The idempotency key of part `part` of Bitrix24 message `b24_id` on `line_id`.

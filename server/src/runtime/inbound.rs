@@ -140,7 +140,7 @@ async fn download(
 const MAX_RAW_MESSAGE: usize = 1024 * 1024;
 
 /// The raw event kept in the audit log: envelope fields and the message's protobuf (hex).
-fn raw_event(info: &MessageInfo, message: &e2e::Message) -> Vec<u8> {
+pub(crate) fn raw_event(info: &MessageInfo, message: &e2e::Message) -> Vec<u8> {
     let encoded = message.encode_to_vec();
     let body = if encoded.len() <= MAX_RAW_MESSAGE {
         serde_json::json!(hex::encode(&encoded))

@@ -31,7 +31,7 @@ pub(crate) struct LineCtx {
 }
 
 impl LineCtx {
-    fn now(&self) -> time::OffsetDateTime {
+    pub(super) fn now(&self) -> time::OffsetDateTime {
         tenancy::now(&*self.shared.config.clock)
     }
 
@@ -166,6 +166,10 @@ impl LineCtx {
                         ack.ack();
                         continue;
                     }
+                    if let Some(amendment) = wa_session::message::amendment(&message) {
+                        self.amended(&info, &message, amendment, ack).await;
+                        continue;
+                    }
                     if info.from_me {
                         self.sent_from_phone(&info, &message, ack).await;
                         continue;
@@ -273,7 +277,10 @@ impl LineCtx {
     /// stored as a placeholder instead. `Err` only for a failure worth waiting for (the database
     /// is unavailable): the message is then not acked and comes again. `Ok(None)` when even the
     /// placeholder was refused.
-    async fn store_inbound(&self, record: &Inbound) -> Result<Option<Recorded>, tenancy::Error> {
+    pub(super) async fn store_inbound(
+        &self,
+        record: &Inbound,
+    ) -> Result<Option<Recorded>, tenancy::Error> {
         let refusal = match self.tenant.record_inbound(Caller::System, record, self.now()).await {
             Ok(recorded) => return Ok(Some(recorded)),
             Err(error) if error.is_transient() => return Err(error),

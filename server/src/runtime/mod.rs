@@ -13,6 +13,7 @@
 //!   phone logged out is marked `logged_out` and not restarted.
 
 mod amend;
+mod amendment;
 mod error;
 mod inbound;
 mod line;

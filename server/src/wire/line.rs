@@ -26,6 +26,8 @@ pub struct LineOut {
     pub open_line_id: Option<i64>,
     /// What Bitrix24 shows for the connector on that Open Line: `off`, `active` or `error`.
     pub open_channel_status: String,
+    /// Whether an operator's name signature reaches the customer with their Open Line messages.
+    pub open_channel_signature: bool,
     /// The live state while the line runs (`connecting`, `qr`, `connected`, `reconnecting`,
     /// `disconnected`, `logged_out`), `null` when it does not run on this server.
     pub state: Option<String>,
@@ -44,6 +46,7 @@ impl From<Line> for LineOut {
             open_channel: l.open_channel.as_str().to_owned(),
             open_line_id: l.open_line_id,
             open_channel_status: l.open_channel_status.as_str().to_owned(),
+            open_channel_signature: l.open_channel_signature,
             state: None,
         }
     }

@@ -898,3 +898,161 @@ async fn an_open_line_bitrix24_refuses_shows_as_an_error() {
     let tenant = app.store.tenant(ALPHA).await.unwrap();
     assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 1);
 }
+
+/// WhatsApp edits and revokes reach the panel and the Open Line: a customer's edit replaces the
+/// text (the old one stays in the audit log), their "delete for everyone" empties the message;
+/// both go to Bitrix24 as `imconnector.update.messages` / `delete.messages` with the same
+/// `message.id` and `chat.id` as first sent (REST docs `imconnector-update-messages.md`,
+/// `imconnector-delete-messages.md`). Only the sender changes its message; an edit of a message
+/// the line does not have is kept as a message of its own. The business phone's edit of its own
+/// message goes on behalf of the line's assigned user.
+#[tokio::test]
+async fn whatsapp_edits_and_revokes_reach_the_panel_and_the_open_line() {
+    use crate::app::Sse;
+    use wa_sim::{PhoneContent, PhoneMessage};
+    use wab24::open_channels::worker::deliver_due;
+
+    const LINE_PHONE: &str = "79990000701";
+    const CUSTOMER: &str = "79160000701";
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.wa.create_account(LINE_PHONE, Some("200000000000701")).unwrap();
+    app.wa.create_account(CUSTOMER, Some("100000000000701")).unwrap();
+    let admin = app.token(ALPHA, 1).await;
+    app.token(ALPHA, 2).await;
+    let mut events = Sse::open(&app, &admin).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Shop"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
+    let qr = events.find("line.status", |d| d["line_id"] == line && d["state"] == "qr").await;
+    app.wa.scan(qr["qr"].as_str().unwrap(), LINE_PHONE).await.unwrap();
+    events.find("line.status", |d| d["line_id"] == line && d["state"] == "connected").await;
+    let assign = json!({"user_id": 2});
+    app.call("PUT", &format!("/api/lines/{line}/assignment"), Some(&admin), Some(assign)).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Shop"})).await.unwrap().0;
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    let a = app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let send = |from: &'static str, to: &'static str, content: PhoneContent| {
+        let app = &app;
+        async move {
+            let message = PhoneMessage { to: to.to_owned(), content, quoted: None };
+            app.wa.phone_send(from, message).await.unwrap()
+        }
+    };
+    let text = |t: &str| PhoneContent::Text(t.to_owned());
+
+    let asked = send(CUSTOMER, LINE_PHONE, text("Хочу 2 штуки")).await;
+    let stored = events.find("message.stored", |d| d["message"]["text"] == "Хочу 2 штуки").await;
+    let asked_id = stored["message"]["id"].as_i64().unwrap();
+    let ours = send(LINE_PHONE, CUSTOMER, text("Есть в наличии")).await;
+    let stored = events.find("message.stored", |d| d["message"]["text"] == "Есть в наличии").await;
+    let ours_id = stored["message"]["id"].as_i64().unwrap();
+    app.clock.advance(60);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.retried, round.failed), (0, 0), "{round:?}");
+
+    // The customer edits, then deletes their message.
+    let edit =
+        PhoneContent::Edit { target: asked.clone(), text: "Хочу 3 штуки".to_owned() };
+    send(CUSTOMER, LINE_PHONE, edit).await;
+    let edited = events
+        .find("message.status", |d| d["message_id"] == asked_id && d["message"]["note"] == "edited")
+        .await;
+    assert_eq!(edited["message"]["text"], "Хочу 3 штуки", "{edited}");
+    send(CUSTOMER, LINE_PHONE, PhoneContent::Revoke { target: asked.clone() }).await;
+    let revoked = events
+        .find("message.status", |d| {
+            d["message_id"] == asked_id && d["message"]["note"] == "revoked"
+        })
+        .await;
+    assert_eq!(revoked["message"]["text"], Value::Null, "the content goes: {revoked}");
+    // The customer cannot change ours; the business phone can (its own message).
+    send(CUSTOMER, LINE_PHONE, PhoneContent::Revoke { target: ours.clone() }).await;
+    let fix = PhoneContent::Edit { target: ours.clone(), text: "Есть, 5 штук".to_owned() };
+    send(LINE_PHONE, CUSTOMER, fix).await;
+    let fixed = events
+        .find("message.status", |d| d["message_id"] == ours_id && d["message"]["note"] == "edited")
+        .await;
+    assert_eq!(fixed["message"]["text"], "Есть, 5 штук", "{fixed}");
+    // An edit of a message the line never had is kept, noted, never dropped.
+    let stray = PhoneContent::Edit { target: "3EB0UNKNOWN".to_owned(), text: "Ой".to_owned() };
+    send(CUSTOMER, LINE_PHONE, stray).await;
+    let kept = events.find("message.stored", |d| d["message"]["text"] == "Ой").await;
+    assert_eq!(
+        (kept["message"]["note"].as_str(), kept["message"]["direction"].as_str()),
+        (Some("edited"), Some("in"))
+    );
+
+    // The panel shows it all.
+    let conversation = kept["message"]["conversation_id"].as_i64().unwrap();
+    let history = app
+        .get(&format!("/api/conversations/{conversation}/messages?limit=50"), &admin)
+        .await
+        .json();
+    let by_id = |id: i64| {
+        history["messages"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap().clone()
+    };
+    assert_eq!(
+        (by_id(asked_id)["note"].as_str(), by_id(asked_id)["text"].as_str()),
+        (Some("revoked"), None)
+    );
+    assert_eq!(
+        (by_id(ours_id)["note"].as_str(), by_id(ours_id)["text"].as_str()),
+        (Some("edited"), Some("Есть, 5 штук"))
+    );
+
+    // Bitrix24 is told, with the ids it knows the messages by.
+    app.clock.advance(60);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.retried, round.failed), (0, 0), "{round:?}");
+    let updates: Vec<Value> = accepted(&app, "imconnector.update.messages")
+        .iter()
+        .flat_map(|c| c["MESSAGES"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(
+        (updates[0]["message"]["id"].as_str(), updates[0]["chat"]["id"].as_str()),
+        (Some(asked.as_str()), Some(CUSTOMER))
+    );
+    assert_eq!(updates[0]["message"]["text"], "Хочу 3 штуки");
+    assert_eq!(updates[1]["message"]["id"], ours.as_str());
+    assert_eq!(updates[1]["message"]["user_id"], 2, "on behalf of the line's assigned user");
+    let deletes: Vec<Value> = accepted(&app, "imconnector.delete.messages")
+        .iter()
+        .flat_map(|c| c["MESSAGES"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        deletes,
+        [json!({"user": {"id": CUSTOMER}, "message": {"id": asked}, "chat": {"id": CUSTOMER}})]
+    );
+    let session =
+        app.sim.open_line_sessions(ALPHA).into_iter().find(|s| s.line == open_line).unwrap();
+    let in_b24 = app.sim.open_line_messages(ALPHA, session.chat_id);
+    let theirs = in_b24.iter().find(|m| m.external_ids.contains(&asked)).unwrap();
+    assert!(theirs.deleted && theirs.edited, "{theirs:?}");
+    let mine = in_b24.iter().find(|m| m.external_ids.contains(&ours)).unwrap();
+    assert_eq!((mine.text.as_str(), mine.deleted), ("Есть, 5 штук", false), "{mine:?}");
+    assert_eq!(mine.author, b24_sim::MessageAuthor::Operator(2), "{mine:?}");
+    // Nothing came back: the customer has the business phone's message and edit once each.
+    let got = app.wa.phone_received(CUSTOMER).unwrap();
+    let from_line: Vec<&str> = got.iter().filter(|m| !m.from_me).map(|m| m.kind.as_str()).collect();
+    assert_eq!(from_line, ["text", "edit"], "{got:?}");
+
+    // What the customer's message said is in the audit log only.
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    let q = tenancy::audit::Query {
+        kind: Some(tenancy::audit::Kind::MessageReceived),
+        subject: Some(format!("message:{asked_id}")),
+        limit: 10,
+        ..tenancy::audit::Query::default()
+    };
+    let records = tenant.audit_query(Caller::Admin(1), &q).await.unwrap().records;
+    let said: Vec<Value> = records
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.payload).ok())
+        .filter_map(|p| p.pointer("/previous/text").cloned())
+        .collect();
+    assert_eq!(said, [json!("Хочу 2 штуки"), json!("Хочу 3 штуки")]);
+}

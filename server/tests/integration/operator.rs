@@ -421,3 +421,61 @@ async fn an_answer_written_while_the_line_is_down_goes_when_it_is_back() {
     assert_eq!(got[0].text.as_deref(), Some("Перезвоню"));
     assert_eq!(got[1].kind, "edit");
 }
+
+/// The line's `open_channel_signature` setting: off, the operator's name that Bitrix24 puts
+/// before an Open Line answer (`[b]Name:[/b] [br]`, REST docs
+/// `api-reference/imopenlines/imconnector/events/on-imconnector-message-add.md`) does not reach
+/// the customer; on (the default), it does, in WhatsApp bold.
+#[tokio::test]
+async fn the_operator_signature_follows_the_line_setting() {
+    let app = start().await;
+    let (admin, line, open_line, _conversation, mut events) = line_on_open_line(&app).await;
+    let connector = wab24::open_channels::CONNECTOR_ID;
+    let shown = app.get(&format!("/api/lines/{line}"), &admin).await.json();
+    assert_eq!(shown["open_channel_signature"], true, "{shown}");
+    let set = |on: bool| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let patch = json!({"open_channel_signature": on});
+            app.call("PATCH", &format!("/api/lines/{line}"), Some(admin), Some(patch)).await
+        }
+    };
+    let a = set(false).await;
+    assert_eq!((a.status, &a.json()["open_channel_signature"]), (200, &json!(false)), "{}", a.body);
+    events
+        .find("line.updated", |d| {
+            d["line"]["id"] == line && d["line"]["open_channel_signature"] == false
+        })
+        .await;
+    let say = |text: &'static str| {
+        let app = &app;
+        async move {
+            let d = app
+                .sim
+                .operator_message(ALPHA, connector, open_line, CUSTOMER, text, &[], to_app(app))
+                .await
+                .unwrap();
+            let answer: Value = serde_json::from_str(&d[0].body).unwrap();
+            answer["result"]["messages"][0]["message_ids"][0].as_i64().unwrap()
+        }
+    };
+    let unsigned = say("[b]Anna Petrova:[/b] [br]Заказ [b]готов[/b]").await;
+    events
+        .find("message.status", |d| d["message_id"] == unsigned && d["status"] == "delivered")
+        .await;
+    assert_eq!(set(true).await.status, 200);
+    let signed = say("[b]Anna Petrova:[/b] [br]Ждём вас").await;
+    events
+        .find("message.status", |d| d["message_id"] == signed && d["status"] == "delivered")
+        .await;
+    let texts: Vec<Option<String>> = received(&app).into_iter().map(|m| m.text).collect();
+    assert_eq!(
+        texts,
+        [Some("Заказ *готов*".to_owned()), Some("*Anna Petrova:*\nЖдём вас".to_owned())]
+    );
+    // A user may not change it.
+    let user = app.token(ALPHA, 2).await;
+    let patch = json!({"open_channel_signature": false});
+    let a = app.call("PATCH", &format!("/api/lines/{line}"), Some(&user), Some(patch)).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+}

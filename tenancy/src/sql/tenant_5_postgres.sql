@@ -8,6 +8,9 @@ ALTER TABLE lines ADD COLUMN open_channel TEXT NOT NULL DEFAULT 'panel';
 ALTER TABLE lines ADD COLUMN open_line_id BIGINT;
 -- What Bitrix24 was last told about the connector on this line: 'off', 'active' or 'error'.
 ALTER TABLE lines ADD COLUMN open_channel_status TEXT NOT NULL DEFAULT 'off';
+-- Whether an operator's name signature ('[b]Name:[/b] [br]' that Bitrix24 prefixes) reaches the
+-- customer: 1 (the default) or 0.
+ALTER TABLE lines ADD COLUMN open_channel_signature BIGINT NOT NULL DEFAULT 1;
 CREATE INDEX lines_open_line ON lines (open_line_id);
 
 -- One of our messages and where it is in Bitrix24: the Open Lines chat and session it went to,
@@ -50,4 +53,15 @@ CREATE TABLE b24_events_seen (
     action         TEXT    NOT NULL,
     seen_at        BIGINT  NOT NULL,
     PRIMARY KEY (line_id, b24_message_id, action)
+);
+
+-- WhatsApp edits and revokes already applied to a stored message, by the id they came under
+-- (an amendment delivered again changes nothing, even after a later one).
+CREATE TABLE wa_amendments (
+    line_id    BIGINT  NOT NULL REFERENCES lines (id),
+    wa_id      TEXT    NOT NULL,
+    message_id BIGINT  NOT NULL REFERENCES messages (id),
+    kind       TEXT    NOT NULL,
+    at         BIGINT  NOT NULL,
+    PRIMARY KEY (line_id, wa_id)
 );

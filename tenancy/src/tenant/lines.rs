@@ -265,6 +265,9 @@ impl Tenant {
             send_read_receipts: settings.send_read_receipts.unwrap_or(line.send_read_receipts),
             open_channel: settings.open_channel.unwrap_or(line.open_channel),
             open_line_id: settings.open_line_id.unwrap_or(line.open_line_id),
+            open_channel_signature: settings
+                .open_channel_signature
+                .unwrap_or(line.open_channel_signature),
             ..line.clone()
         };
         if new == line {
@@ -290,13 +293,14 @@ impl Tenant {
             }
         }
         sqlx::query(
-            "UPDATE lines SET send_read_receipts = $2, open_channel = $3, open_line_id = $4 \
-             WHERE id = $1",
+            "UPDATE lines SET send_read_receipts = $2, open_channel = $3, open_line_id = $4, \
+             open_channel_signature = $5 WHERE id = $1",
         )
         .bind(line_id)
         .bind(i64::from(new.send_read_receipts))
         .bind(new.open_channel.as_str())
         .bind(new.open_line_id)
+        .bind(i64::from(new.open_channel_signature))
         .execute(&mut *tx)
         .await?;
         let mut changes = serde_json::Map::new();
@@ -318,6 +322,14 @@ impl Tenant {
             changes.insert(
                 "open_line_id".into(),
                 serde_json::json!({ "from": line.open_line_id, "to": new.open_line_id }),
+            );
+        }
+        if new.open_channel_signature != line.open_channel_signature {
+            changes.insert(
+                "open_channel_signature".into(),
+                serde_json::json!({
+                    "from": line.open_channel_signature, "to": new.open_channel_signature,
+                }),
             );
         }
         let was_fed = line.open_channel.feeds_open_line().then_some(line.open_line_id).flatten();

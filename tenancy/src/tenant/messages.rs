@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// The longest prefix of `text` within `max` bytes that ends on a character boundary.
-fn cut_at_char(text: &str, max: usize) -> &str {
+pub(super) fn cut_at_char(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
@@ -520,6 +520,25 @@ impl Tenant {
         messages.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more { messages.last().map(|m| m.id) } else { None };
         Ok(HistoryPage { messages, next })
+    }
+
+    /// The message with WhatsApp id `wa_id` on a line, if there is one (the server only).
+    pub async fn message_by_wa_id(
+        &self,
+        caller: Caller,
+        line_id: LineId,
+        wa_id: &str,
+    ) -> Result<Option<Message>> {
+        caller.require_system("only the server looks messages up by WhatsApp id")?;
+        let mut tx = self.read().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
+        )))
+        .bind(line_id)
+        .bind(wa_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        row.as_ref().map(message_from_row).transpose()
     }
 
     /// One message, if the caller may see its line.

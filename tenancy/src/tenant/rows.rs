@@ -11,11 +11,12 @@ pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, d
     read_at, sender, at, note";
 
 pub(super) const LINE_COLUMNS: &str = "id, name, phone, status, assigned_user, created_at, send_read_receipts, open_channel, \
-    open_line_id, open_channel_status";
+    open_line_id, open_channel_status, open_channel_signature";
 
 /// [`LINE_COLUMNS`] of a line joined as `l`.
 pub(super) const LINE_COLUMNS_OF_L: &str = "l.id, l.name, l.phone, l.status, l.assigned_user, \
-    l.created_at, l.send_read_receipts, l.open_channel, l.open_line_id, l.open_channel_status";
+    l.created_at, l.send_read_receipts, l.open_channel, l.open_line_id, l.open_channel_status, \
+    l.open_channel_signature";
 
 pub(super) const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
@@ -33,6 +34,7 @@ pub(super) fn line_from_row(row: &AnyRow) -> Result<Line> {
         open_channel: row.try_get::<String, _>("open_channel")?.parse()?,
         open_line_id: row.try_get("open_line_id")?,
         open_channel_status: row.try_get::<String, _>("open_channel_status")?.parse()?,
+        open_channel_signature: row.try_get::<i64, _>("open_channel_signature")? != 0,
     })
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tenancy::{
     B24Enqueue, B24MessageLink, B24OutboxKind, B24OutboxState, Error, LineSettings, LineStatus,
-    MessageKind, OpenChannel, OpenChannelStatus, audit,
+    MessageKind, MessageNote, OpenChannel, OpenChannelStatus, OpenLineChange, WaAmended,
+    WaAmendment, WaChange, audit,
 };
 
 use crate::support::{ADMIN, ALICE, Env, SYSTEM, at, inbound};
@@ -21,6 +22,8 @@ crate::on_every_backend!(
     the_connector_status_follows_whatsapp,
     messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line,
     panel_replies_go_to_the_open_line_once_whatsapp_has_them,
+    the_operator_signature_is_a_line_setting,
+    whatsapp_amendments_change_the_senders_message_once,
 );
 
 fn feed(open_channel: OpenChannel, open_line_id: Option<i64>) -> LineSettings {
@@ -429,4 +432,136 @@ async fn panel_replies_go_to_the_open_line_once_whatsapp_has_them(env: Env) {
         t.enqueue_text(SYSTEM, conv, "from an operator", "b24:1:77:t", at(7)).await.unwrap();
     t.complete_send(SYSTEM, item.id, "OUT2", at(8)).await.unwrap();
     assert_eq!(sends(t.clone()).await, [reply.id]);
+}
+
+async fn the_operator_signature_is_a_line_setting(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    assert!(line.open_channel_signature, "operators sign their messages by default");
+    let off = LineSettings { open_channel_signature: Some(false), ..LineSettings::default() };
+    let err = t.set_line_settings(ALICE, line.id, &off, at(3)).await;
+    assert!(matches!(err, Err(Error::Forbidden(_))), "{err:?}");
+    let changed = t.set_line_settings(ADMIN, line.id, &off, at(4)).await.unwrap();
+    assert!(!changed.open_channel_signature);
+    assert_eq!(t.line(ADMIN, line.id).await.unwrap(), changed);
+    // Other settings leave it as it is; it is not a change of the Open Line fed.
+    let fed = t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(5)).await;
+    assert!(!fed.unwrap().open_channel_signature);
+    assert!(!t.line_for_open_line(SYSTEM, 9).await.unwrap().open_channel_signature);
+    t.set_line_settings(ADMIN, line.id, &off, at(6)).await.unwrap();
+    let q = audit::Query {
+        kind: Some(audit::Kind::LineSettingsChanged),
+        limit: 10,
+        ..audit::Query::default()
+    };
+    let records = t.audit_query(ADMIN, &q).await.unwrap().records;
+    assert_eq!(records.len(), 2, "the same value again records nothing");
+    let first: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
+    assert_eq!(first, serde_json::json!({"open_channel_signature": {"from": true, "to": false}}));
+    let statuses = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
+    assert_eq!(statuses.len(), 1, "only the Open Line change is queued for Bitrix24");
+}
+
+async fn whatsapp_amendments_change_the_senders_message_once(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(2)).await.unwrap();
+    let jid = "5511987654321@s.whatsapp.net";
+    let mut photo = inbound(line.id, jid, "C1", "caption");
+    photo.kind = MessageKind::Image;
+    photo.media = Some(tenancy::Media {
+        path: "in/1/C1".into(),
+        mime: "image/jpeg".into(),
+        size: 3,
+        sha256: [7; 32],
+    });
+    let theirs = t.record_inbound(SYSTEM, &photo, at(3)).await.unwrap().message;
+    let stranger = inbound(line.id, "7@s.whatsapp.net", "D1", "x");
+    let other = t.record_inbound(SYSTEM, &stranger, at(3)).await.unwrap().message;
+    let amendment = |wa_id: &str, target: &str, change: WaChange| WaAmendment {
+        line_id: line.id,
+        jid: jid.to_owned(),
+        from_me: false,
+        wa_id: wa_id.to_owned(),
+        target_wa_id: target.to_owned(),
+        change,
+        raw: b"{\"event\":\"message\"}".to_vec(),
+    };
+    let element = serde_json::json!({"message": {"id": "C1"}});
+    let change = OpenLineChange { message_id: theirs.id, element: element.clone() };
+    let edit = amendment("E1", "C1", WaChange::Edit("new caption".into()));
+    assert!(matches!(
+        t.record_wa_amendment(ADMIN, &edit, None, at(4)).await,
+        Err(Error::Forbidden(_))
+    ));
+    let WaAmended::Changed(edited) =
+        t.record_wa_amendment(SYSTEM, &edit, Some(&change), at(4)).await.unwrap()
+    else {
+        panic!("not changed")
+    };
+    assert_eq!(
+        (edited.text.as_deref(), edited.note),
+        (Some("new caption"), Some(MessageNote::Edited))
+    );
+    assert!(edited.media.is_some(), "an edit changes the caption only");
+    // Delivered again after a later edit: changes nothing.
+    let later = amendment("E2", "C1", WaChange::Edit("newer".into()));
+    t.record_wa_amendment(SYSTEM, &later, Some(&change), at(5)).await.unwrap();
+    let again = t.record_wa_amendment(SYSTEM, &edit, Some(&change), at(6)).await.unwrap();
+    assert!(
+        matches!(again, WaAmended::Unchanged(ref m) if m.text.as_deref() == Some("newer")),
+        "{again:?}"
+    );
+    // Only the sender: another customer's message, or a chat that is not its own, is unknown.
+    let foreign = amendment("E3", "D1", WaChange::Revoke);
+    assert_eq!(
+        t.record_wa_amendment(SYSTEM, &foreign, None, at(7)).await.unwrap(),
+        WaAmended::Unknown
+    );
+    assert_eq!(t.message(SYSTEM, other.id).await.unwrap().note, None);
+    // A revoke empties the customer's message; a second one changes nothing.
+    let revoke = amendment("R1", "C1", WaChange::Revoke);
+    let WaAmended::Changed(revoked) =
+        t.record_wa_amendment(SYSTEM, &revoke, Some(&change), at(8)).await.unwrap()
+    else {
+        panic!("not revoked")
+    };
+    assert_eq!(
+        (revoked.text, revoked.media, revoked.note),
+        (None, None, Some(MessageNote::Revoked))
+    );
+    let edit_after = amendment("E4", "C1", WaChange::Edit("too late".into()));
+    let unchanged = t.record_wa_amendment(SYSTEM, &edit_after, Some(&change), at(9)).await.unwrap();
+    assert!(matches!(unchanged, WaAmended::Unchanged(ref m) if m.text.is_none()));
+    // The Open Line got the message, so each change is queued for it, once.
+    let queued = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 50).await.unwrap();
+    let kinds: Vec<_> = queued
+        .iter()
+        .filter(|i| i.message_id == Some(theirs.id))
+        .map(|i| (i.kind, i.idempotency_key.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (B24OutboxKind::SendMessage, format!("send_message:{}", theirs.id)),
+            (B24OutboxKind::UpdateMessage, format!("update_message:{}:E1", theirs.id)),
+            (B24OutboxKind::UpdateMessage, format!("update_message:{}:E2", theirs.id)),
+            (B24OutboxKind::DeleteMessage, format!("delete_message:{}", theirs.id)),
+        ]
+    );
+    let update = queued.iter().find(|i| i.kind == B24OutboxKind::UpdateMessage).unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&update.payload).unwrap();
+    assert_eq!(payload, serde_json::json!({"open_line_id": 9, "messages": [element]}));
+    // What it said is audited.
+    let q = audit::Query {
+        kind: Some(audit::Kind::MessageReceived),
+        subject: Some(format!("message:{}", theirs.id)),
+        limit: 10,
+        ..audit::Query::default()
+    };
+    let records = t.audit_query(ADMIN, &q).await.unwrap().records;
+    let revoke_record: serde_json::Value =
+        serde_json::from_slice(&records.iter().rev().nth(1).unwrap().payload).unwrap();
+    assert_eq!(revoke_record["previous"]["text"], "newer");
+    assert_eq!(revoke_record["previous"]["media"]["path"], "in/1/C1");
 }
