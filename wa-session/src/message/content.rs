@@ -4,8 +4,11 @@
 
 use wa_proto::proto::e2e::{self, ContextInfo};
 
-use super::send::normalized;
+use super::{contact_card::ContactCard, location::Location, send::normalized};
 use crate::media::kind::MediaKind;
+
+/// At most this many cards of a `contactsArrayMessage` are read.
+pub const MAX_CONTACT_CARDS: usize = 20;
 
 /// The kind of content a message holds, after unwrapping ephemeral, view-once and edit wrappers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +30,10 @@ pub enum ContentKind {
     Document,
     /// A `stickerMessage`.
     Sticker,
+    /// A `locationMessage`: a place shared once (live locations are not read).
+    Location,
+    /// A `contactMessage` or a `contactsArrayMessage`: one or more contact cards.
+    Contact,
     /// A `reactionMessage` (an emoji on another message, or an empty one taking it back).
     Reaction,
     /// A `protocolMessage` (revoke, key share, history sync): nothing for a person to read.
@@ -168,6 +175,59 @@ impl<'a> MessageContent<'a> {
         reaction.key.as_ref().and_then(|key| key.id.as_deref())
     }
 
+    /// The place of a location message.
+    #[must_use]
+    pub fn location(&self) -> Option<Location<'a>> {
+        if self.kind != ContentKind::Location {
+            return None;
+        }
+        let l = self.message.location_message.as_deref()?;
+        Some(Location {
+            latitude: l.degrees_latitude,
+            longitude: l.degrees_longitude,
+            name: l.name.as_deref(),
+            address: l.address.as_deref(),
+            url: l.url.as_deref(),
+        })
+    }
+
+    /// The cards of a contact message (one for `contactMessage`, those of a
+    /// `contactsArrayMessage`, at most [`MAX_CONTACT_CARDS`]).
+    #[must_use]
+    pub fn contact_cards(&self) -> Vec<ContactCard<'a>> {
+        if self.kind != ContentKind::Contact {
+            return Vec::new();
+        }
+        let card = |c: &'a e2e::message::ContactMessage| ContactCard {
+            display_name: c.display_name.as_deref(),
+            vcard: c.vcard.as_deref(),
+        };
+        match (&self.message.contact_message, &self.message.contacts_array_message) {
+            (Some(one), _) => vec![card(one)],
+            (None, Some(many)) => many.contacts.iter().take(MAX_CONTACT_CARDS).map(card).collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// What a person reads in a location or contact message, composed from its fields (see
+    /// [`Location::text`] and [`ContactCard::text`]; cards are separated by an empty line).
+    #[must_use]
+    pub fn summary(&self) -> Option<String> {
+        match self.kind {
+            ContentKind::Location => self.location().map(|place| place.text()),
+            ContentKind::Contact => Some(
+                self.contact_cards()
+                    .iter()
+                    .map(ContactCard::text)
+                    .filter(|card| !card.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+            ),
+            _ => None,
+        }
+        .filter(|text| !text.is_empty())
+    }
+
     /// The media fields, for the kinds that carry a blob.
     #[must_use]
     pub fn media(&self) -> Option<MediaFields<'a>> {
@@ -229,6 +289,11 @@ impl<'a> MessageContent<'a> {
             }
             ContentKind::Document => m.document_message.as_ref()?.context_info.as_deref(),
             ContentKind::Sticker => m.sticker_message.as_ref()?.context_info.as_deref(),
+            ContentKind::Location => m.location_message.as_ref()?.context_info.as_deref(),
+            ContentKind::Contact => match &m.contact_message {
+                Some(one) => one.context_info.as_deref(),
+                None => m.contacts_array_message.as_ref()?.context_info.as_deref(),
+            },
             _ => None,
         }
     }
@@ -257,6 +322,10 @@ fn kind_of(m: &e2e::Message) -> ContentKind {
         ContentKind::Document
     } else if m.sticker_message.is_some() {
         ContentKind::Sticker
+    } else if m.location_message.is_some() {
+        ContentKind::Location
+    } else if m.contact_message.is_some() || m.contacts_array_message.is_some() {
+        ContentKind::Contact
     } else if m.reaction_message.is_some() {
         ContentKind::Reaction
     } else if m.protocol_message.is_some() {
@@ -281,6 +350,11 @@ pub fn context_info_mut(message: &mut e2e::Message) -> Option<&mut Option<Box<Co
         }
         ContentKind::Document => Some(&mut message.document_message.as_mut()?.context_info),
         ContentKind::Sticker => Some(&mut message.sticker_message.as_mut()?.context_info),
+        ContentKind::Location => Some(&mut message.location_message.as_mut()?.context_info),
+        ContentKind::Contact => match message.contact_message.as_mut() {
+            Some(one) => Some(&mut one.context_info),
+            None => Some(&mut message.contacts_array_message.as_mut()?.context_info),
+        },
         _ => None,
     }
 }
@@ -423,6 +497,63 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(MessageContent::of(&ephemeral).text(), Some("inside"));
+    }
+
+    #[test]
+    fn locations_and_contact_cards_read_as_text() {
+        use wa_proto::proto::e2e::message::{
+            ContactMessage, ContactsArrayMessage, LocationMessage,
+        };
+        let place = e2e::Message {
+            location_message: Some(Box::new(LocationMessage {
+                degrees_latitude: Some(55.755_8),
+                degrees_longitude: Some(37.617_3),
+                name: Some("Red Square".to_owned()),
+                context_info: replying_to("3EB0L"),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let content = MessageContent::of(&place);
+        assert_eq!(content.kind(), ContentKind::Location);
+        assert_eq!(content.location().unwrap().coordinates(), Some((55.755_8, 37.617_3)));
+        assert_eq!(content.summary().as_deref(), Some("Red Square\n55.755800, 37.617300"));
+        assert_eq!((content.body(), content.quoted_id()), (None, Some("3EB0L")));
+        assert!(content.media().is_none() && content.contact_cards().is_empty());
+
+        let card = |name: &str, tel: &str| ContactMessage {
+            display_name: Some(name.to_owned()),
+            vcard: Some(format!("BEGIN:VCARD\nFN:{name}\nTEL;waid=1:{tel}\nEND:VCARD")),
+            context_info: None,
+        };
+        let one = e2e::Message {
+            contact_message: Some(Box::new(card("Ana", "+55 11 9876"))),
+            ..Default::default()
+        };
+        let content = MessageContent::of(&one);
+        assert_eq!(content.kind(), ContentKind::Contact);
+        assert_eq!(content.summary().as_deref(), Some("Ana\n+55 11 9876"));
+        let many = e2e::Message {
+            contacts_array_message: Some(Box::new(ContactsArrayMessage {
+                display_name: Some("2 contacts".to_owned()),
+                contacts: vec![card("Ana", "+1 555"), card("Bo", "+7 900")],
+                context_info: None,
+            })),
+            ..Default::default()
+        };
+        let content = MessageContent::of(&many);
+        assert_eq!(content.contact_cards().len(), 2);
+        assert_eq!(content.summary().as_deref(), Some("Ana\n+1 555\n\nBo\n+7 900"));
+        let too_many = e2e::Message {
+            contacts_array_message: Some(Box::new(ContactsArrayMessage {
+                contacts: vec![card("X", "1"); MAX_CONTACT_CARDS + 5],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(MessageContent::of(&too_many).contact_cards().len(), MAX_CONTACT_CARDS);
+        let empty = e2e::Message { location_message: Some(Box::default()), ..Default::default() };
+        assert_eq!(MessageContent::of(&empty).summary(), None);
     }
 
     #[test]

@@ -11,10 +11,12 @@ pub mod ack;
 pub mod addressing;
 pub mod bundle;
 mod bytes;
+pub mod contact_card;
 pub mod content;
 pub mod edit;
 pub mod id;
 pub mod iq;
+pub mod location;
 pub mod phash;
 pub mod receipt;
 pub mod receive;
@@ -29,9 +31,11 @@ pub use addressing::migrate_session;
 pub use bundle::{
     establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address,
 };
-pub use content::{ContentKind, MediaFields, MessageContent, context_info_mut};
+pub use contact_card::ContactCard;
+pub use content::{ContentKind, MAX_CONTACT_CARDS, MediaFields, MessageContent, context_info_mut};
 pub use edit::{Amendment, amendment, edit_attribute, is_edit};
 pub use id::generate_message_id;
+pub use location::{Location, coordinates_in};
 pub use phash::participant_hash;
 pub use receipt::{
     Receipt, ReceiptKind, RetryRequest, SeenKind, ack, delivery_receipt, parse_receipt,

@@ -153,7 +153,8 @@ pub fn normalized(message: &e2e::Message) -> &e2e::Message {
 }
 
 /// The `mediatype` attribute of `<enc>` for a media message (`image`, `video`, `gif`, `audio`,
-/// `ptt`, `document`, `sticker`), `None` otherwise.
+/// `ptt`, `document`, `sticker`) and for a location (`location`) or contact cards (`vcard`,
+/// `contact_array`), as whatsmeow's `getMediaTypeFromMessage` sends them; `None` otherwise.
 pub fn media_type(message: &e2e::Message) -> Option<&'static str> {
     let message = normalized(message);
     if message.image_message.is_some() {
@@ -166,6 +167,12 @@ pub fn media_type(message: &e2e::Message) -> Option<&'static str> {
         Some("document")
     } else if message.sticker_message.is_some() {
         Some("sticker")
+    } else if message.location_message.is_some() {
+        Some("location")
+    } else if message.contact_message.is_some() {
+        Some("vcard")
+    } else if message.contacts_array_message.is_some() {
+        Some("contact_array")
     } else {
         None
     }
@@ -366,6 +373,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!((message_type(&wrapped), media_type(&wrapped)), ("media", Some("image")));
+        let place = e2e::Message { location_message: Some(Box::default()), ..Default::default() };
+        assert_eq!((message_type(&place), media_type(&place)), ("media", Some("location")));
+        let card = e2e::Message { contact_message: Some(Box::default()), ..Default::default() };
+        assert_eq!(media_type(&card), Some("vcard"));
+        let cards =
+            e2e::Message { contacts_array_message: Some(Box::default()), ..Default::default() };
+        assert_eq!(media_type(&cards), Some("contact_array"));
         let reaction = e2e::Message {
             reaction_message: Some(ReactionMessage {
                 key: Some(MessageKey::default()),
