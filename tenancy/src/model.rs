@@ -149,6 +149,12 @@ text_enum!(
         Voice = "voice",
         /// A sticker.
         Sticker = "sticker",
+        /// A place the customer shared: its name, address and `lat, lon` coordinates (six
+        /// decimals, the last line) in the text; the message itself is in the audit log.
+        Location = "location",
+        /// One or more contact cards: each card's name and phone numbers, one per line, cards
+        /// separated by an empty line; the vCards are in the audit log.
+        Contact = "contact",
         /// A reaction (the emoji in the text, the message reacted to as the quoted one).
         Reaction = "reaction",
         /// A notice in the conversation written by the server, not by either party (its

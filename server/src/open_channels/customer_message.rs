@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use tenancy::{Conversation, Direction, Line, Message, MessageKind};
+use wa_session::message::coordinates_in;
 
 use super::format::whatsapp_to_bbcode;
 use crate::wire::media_file_name;
@@ -92,6 +93,17 @@ fn with_quote(quoted: Option<&Message>, text: Option<String>) -> Option<String> 
     Some(out)
 }
 
+/// A location's text followed by a link to its place on OpenStreetMap (Bitrix24 makes a URL in
+/// the text a link), when its text ends with the coordinates tenancy stores.
+fn with_map_link(text: Option<String>, stored: Option<&str>) -> Option<String> {
+    let Some((lat, lon)) = stored.and_then(coordinates_in) else { return text };
+    let link = format!("https://www.openstreetmap.org/?mlat={lat:.6}&mlon={lon:.6}");
+    Some(match text {
+        Some(text) => format!("{text}\n{link}"),
+        None => link,
+    })
+}
+
 /// What goes with a message: the conversation it is in, the message it quotes, and the URL
 /// Bitrix24 fetches its file from.
 pub struct Context<'a> {
@@ -146,6 +158,10 @@ pub fn element(message: &Message, cx: &Context<'_>) -> Value {
         user["name"] = json!(name);
     }
     let text = message.text.as_deref().map(whatsapp_to_bbcode).filter(|t| !t.is_empty());
+    let text = match message.kind {
+        MessageKind::Location => with_map_link(text, message.text.as_deref()),
+        _ => text,
+    };
     let text = with_quote(cx.quoted, text);
     let mut body = json!({
         "id": external_id(message),
@@ -265,6 +281,30 @@ mod tests {
         // Neither text nor a file: a notice, as Bitrix24 needs one or the other.
         let bare = message(4, MessageKind::Video, None, None);
         assert_eq!(element(&bare, &cx)["message"]["text"], NO_CONTENT);
+    }
+
+    // A location and contact cards go as text (send.messages has no other field for them, REST
+    // docs imconnector-send-messages.md): the place with an OpenStreetMap link, the cards'
+    // names and numbers. A wire format: pinned.
+    #[test]
+    fn locations_and_contact_cards_go_as_text() {
+        let line = line();
+        let conversation = conversation();
+        let cx = Context { line: &line, conversation: &conversation, quoted: None, file_url: None };
+        let place = message(
+            5,
+            MessageKind::Location,
+            Some("MASP\nAv. Paulista, 1578\n-23.561414, -46.655881"),
+            None,
+        );
+        insta::assert_snapshot!(element(&place, &cx)["message"].to_string(), @r#"{"id":"WA5","date":1700000000,"text":"MASP\nAv. Paulista, 1578\n-23.561414, -46.655881\nhttps://www.openstreetmap.org/?mlat=-23.561414&mlon=-46.655881"}"#);
+        let bare = message(6, MessageKind::Location, Some("55.755800, 37.617300"), None);
+        insta::assert_snapshot!(element(&bare, &cx)["message"]["text"].to_string(), @r#""55.755800, 37.617300\nhttps://www.openstreetmap.org/?mlat=55.755800&mlon=37.617300""#);
+        // A location without coordinates has nothing to link to.
+        let named = message(7, MessageKind::Location, Some("Home"), None);
+        assert_eq!(element(&named, &cx)["message"]["text"], "Home");
+        let cards = message(8, MessageKind::Contact, Some("Ana\n+55 11 9876\n\nBo\n+7 900"), None);
+        insta::assert_snapshot!(element(&cards, &cx)["message"].to_string(), @r#"{"id":"WA8","date":1700000000,"text":"Ana\n+55 11 9876\n\nBo\n+7 900"}"#);
     }
 
     // REST docs imconnector-update-messages.md / imconnector-delete-messages.md: the same

@@ -38,6 +38,8 @@ pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
         ContentKind::Audio => MessageKind::Audio,
         ContentKind::VoiceNote => MessageKind::Voice,
         ContentKind::Sticker => MessageKind::Sticker,
+        ContentKind::Location => MessageKind::Location,
+        ContentKind::Contact => MessageKind::Contact,
         _ => return None,
     };
     // A reaction's "quote" is the message it is on.
@@ -48,7 +50,9 @@ pub(crate) fn classify(message: &e2e::Message) -> Option<Classified> {
     let media = content.media();
     Some(Classified {
         kind,
-        text: content.body().map(str::to_owned),
+        // A location or contact card has no text of its own: what a person reads is composed
+        // from its fields (the fields themselves stay in the audit log's raw message).
+        text: content.body().map(str::to_owned).or_else(|| content.summary()),
         quoted_wa_id: quoted.map(str::to_owned),
         mime: media.and_then(|m| m.mimetype).map(str::to_owned),
         has_media: media.is_some(),
@@ -253,6 +257,28 @@ mod tests {
         let c = classify(&voice).unwrap();
         assert_eq!((c.kind, c.has_media), (MessageKind::Voice, true));
         assert_eq!(classify(&e2e::Message::default()), None);
+        let place = e2e::Message {
+            location_message: Some(Box::new(e2e::message::LocationMessage {
+                degrees_latitude: Some(-23.5),
+                degrees_longitude: Some(-46.6),
+                address: Some("Av. Paulista".into()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let c = classify(&place).unwrap();
+        assert_eq!((c.kind, c.has_media), (MessageKind::Location, false));
+        assert_eq!(c.text.as_deref(), Some("Av. Paulista\n-23.500000, -46.600000"));
+        let card = e2e::Message {
+            contact_message: Some(Box::new(e2e::message::ContactMessage {
+                display_name: Some("Ana".into()),
+                vcard: Some("BEGIN:VCARD\nTEL;waid=551:+55 1\nEND:VCARD".into()),
+                context_info: None,
+            })),
+            ..Default::default()
+        };
+        let c = classify(&card).unwrap();
+        assert_eq!((c.kind, c.text.as_deref()), (MessageKind::Contact, Some("Ana\n+55 1")));
         assert_eq!(safe_name("3EB0/../x"), "3EB0x");
         assert_eq!(safe_name("../"), "message");
     }

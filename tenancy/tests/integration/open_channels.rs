@@ -120,8 +120,18 @@ async fn inbound_messages_of_a_fed_line_are_queued_with_them(env: Env) {
     reaction.kind = MessageKind::Reaction;
     reaction.quoted_wa_id = Some("W2".to_owned());
     t.record_inbound(SYSTEM, &reaction, at(7)).await.unwrap();
+    // A location and contact cards are stored under their kind, as text, and go on too.
+    let mut place = inbound(line.id, jid, "W4", "MASP\n-23.561414, -46.655881");
+    place.kind = MessageKind::Location;
+    let mut card = inbound(line.id, jid, "W5", "Ana\n+55 11 98765-4321");
+    card.kind = MessageKind::Contact;
+    for (record, kind) in [(&place, "location"), (&card, "contact")] {
+        let stored = t.record_inbound(SYSTEM, record, at(8)).await.unwrap().message;
+        let read = t.message(SYSTEM, stored.id).await.unwrap();
+        assert_eq!((read.kind.as_str(), read.text), (kind, record.text.clone()));
+    }
     let queued = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
-    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued.len(), 3, "{queued:?}");
     assert_eq!(queued[0].kind, B24OutboxKind::SendMessage);
     assert_eq!(queued[0].message_id, Some(m.message.id));
     assert_eq!(queued[0].idempotency_key, format!("send_message:{}", m.message.id));
