@@ -38,7 +38,7 @@ use crate::{
 };
 
 /// What a simulated phone sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PhoneMessage {
     /// The other account: a phone number, or a JID (`<phone>@s.whatsapp.net`, `<lid>@lid`). The
     /// message is addressed in that form (a phone number: phone-number addressing).
@@ -49,8 +49,8 @@ pub struct PhoneMessage {
     pub quoted: Option<Quoted>,
 }
 
-/// The content of a [`PhoneMessage`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The content of a [`PhoneMessage`] (not `Eq`: a location's coordinates are floats).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum PhoneContent {
     /// A text message.
@@ -76,6 +76,20 @@ pub enum PhoneContent {
         /// Its length in seconds.
         seconds: u32,
     },
+    /// A place (`locationMessage`).
+    Location {
+        /// Degrees north.
+        latitude: f64,
+        /// Degrees east.
+        longitude: f64,
+        /// The place's name, if any.
+        name: Option<String>,
+        /// Its address, if any.
+        address: Option<String>,
+    },
+    /// Contact cards as `(display name, vCard)`: one goes as a `contactMessage`, more as a
+    /// `contactsArrayMessage`.
+    Contacts(Vec<(String, String)>),
     /// An edit of the sender's own message `target`: its text becomes `text`
     /// (`protocolMessage` `MESSAGE_EDIT`, sent with `edit="1"`).
     Edit {
@@ -189,6 +203,8 @@ fn summarize(
         ContentKind::Document => "document",
         ContentKind::Sticker => "sticker",
         ContentKind::Reaction => "reaction",
+        ContentKind::Location => "location",
+        ContentKind::Contact => "contact",
         _ => "other",
     };
     let media = content.media();
@@ -516,6 +532,40 @@ fn build_message(sim: &Sim, message: &PhoneMessage, chat: &Jid) -> Result<e2e::M
                 file_name: file_name.clone(),
                 ..MediaOptions::default()
             })
+        }
+        PhoneContent::Location { latitude, longitude, name, address } => e2e::Message {
+            location_message: Some(Box::new(e2e::message::LocationMessage {
+                degrees_latitude: Some(*latitude),
+                degrees_longitude: Some(*longitude),
+                name: name.clone(),
+                address: address.clone(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+        PhoneContent::Contacts(cards) => {
+            let mut cards: Vec<e2e::message::ContactMessage> = cards
+                .iter()
+                .map(|(name, vcard)| e2e::message::ContactMessage {
+                    display_name: Some(name.clone()),
+                    vcard: Some(vcard.clone()),
+                    context_info: None,
+                })
+                .collect();
+            match cards.len() {
+                1 => e2e::Message {
+                    contact_message: cards.pop().map(Box::new),
+                    ..Default::default()
+                },
+                count => e2e::Message {
+                    contacts_array_message: Some(Box::new(e2e::message::ContactsArrayMessage {
+                        display_name: Some(format!("{count} contacts")),
+                        contacts: cards,
+                        context_info: None,
+                    })),
+                    ..Default::default()
+                },
+            }
         }
         PhoneContent::Voice { bytes, seconds } => {
             // Voice notes are `audio` media (the ptt flag is in the message, not the HKDF info).

@@ -1056,3 +1056,85 @@ async fn whatsapp_edits_and_revokes_reach_the_panel_and_the_open_line() {
         .collect();
     assert_eq!(said, [json!("Хочу 2 штуки"), json!("Хочу 3 штуки")]);
 }
+
+/// A customer shares a place and contact cards: the panel's API shows them by kind, as text (the
+/// place's name, address and coordinates; each card's name and numbers from its vCard), and the
+/// Open Line gets them as text, the place with a map link (imconnector-send-messages.md has no
+/// other field for them).
+#[tokio::test]
+async fn locations_and_contact_cards_reach_the_panel_and_the_open_line() {
+    use crate::app::Sse;
+    use wa_sim::{PhoneContent, PhoneMessage};
+    use wab24::open_channels::worker::deliver_due;
+
+    const LINE_PHONE: &str = "79990000602";
+    const CUSTOMER: &str = "79160000602";
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.wa.create_account(LINE_PHONE, Some("200000000000602")).unwrap();
+    app.wa.create_account(CUSTOMER, Some("100000000000602")).unwrap();
+    let admin = app.token(ALPHA, 1).await;
+    let mut events = Sse::open(&app, &admin).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Shop"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let a = app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let qr = events.find("line.status", |d| d["line_id"] == line && d["state"] == "qr").await;
+    app.wa.scan(qr["qr"].as_str().unwrap(), LINE_PHONE).await.unwrap();
+    events.find("line.status", |d| d["line_id"] == line && d["state"] == "connected").await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Shop"})).await.unwrap().0;
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+
+    let send = |content| PhoneMessage { to: LINE_PHONE.to_owned(), content, quoted: None };
+    let place = PhoneContent::Location {
+        latitude: 55.753_93,
+        longitude: 37.620_795,
+        name: Some("Red Square".to_owned()),
+        address: Some("Moscow".to_owned()),
+    };
+    let vcard = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ivan Petrov\r\n\
+        item1.TEL;waid=79161234567:+7 916 123-45-67\r\nitem1.X-ABLabel:Mobile\r\nEND:VCARD";
+    let cards = PhoneContent::Contacts(vec![("Ivan Petrov".to_owned(), vcard.to_owned())]);
+    let place_id = app.wa.phone_send(CUSTOMER, send(place)).await.unwrap();
+    let stored = events.find("message.stored", |d| d["message"]["kind"] == "location").await;
+    let conversation = stored["message"]["conversation_id"].as_i64().unwrap();
+    let card_id = app.wa.phone_send(CUSTOMER, send(cards)).await.unwrap();
+    events.find("message.stored", |d| d["message"]["kind"] == "contact").await;
+
+    let page = app.get(&format!("/api/conversations/{conversation}/messages"), &admin).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let shown: Vec<(String, String)> = page.json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["kind"].as_str().unwrap().to_owned(), m["text"].as_str().unwrap().to_owned()))
+        .collect();
+    let place_text = "Red Square\nMoscow\n55.753930, 37.620795";
+    let card_text = "Ivan Petrov\n+7 916 123-45-67";
+    assert!(shown.contains(&("location".to_owned(), place_text.to_owned())), "{shown:?}");
+    assert!(shown.contains(&("contact".to_owned(), card_text.to_owned())), "{shown:?}");
+
+    app.clock.advance(60);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.retried, round.failed), (0, 0), "{round:?}");
+    let session =
+        app.sim.open_line_sessions(ALPHA).into_iter().find(|s| s.line == open_line).unwrap();
+    let in_b24 = app.sim.open_line_messages(ALPHA, session.chat_id);
+    let text_of = |id: &str| {
+        in_b24.iter().find(|m| m.external_ids.iter().any(|e| e == id)).map(|m| m.text.clone())
+    };
+    assert_eq!(
+        text_of(&place_id).as_deref(),
+        Some(
+            "Red Square\nMoscow\n55.753930, 37.620795\n\
+             https://www.openstreetmap.org/?mlat=55.753930&mlon=37.620795"
+        ),
+        "{in_b24:?}"
+    );
+    assert_eq!(text_of(&card_id).as_deref(), Some(card_text), "{in_b24:?}");
+}
