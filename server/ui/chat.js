@@ -135,6 +135,11 @@ export function createChat(ctx) {
     if (m.kind === 'text') return m.text || (m.note ? t(`msg.note.${m.note}`) : '');
     if (m.kind === 'system') return t(m.note ? `msg.note.${m.note}` : 'msg.system');
     if (m.kind === 'document') return kinds.document + (m.media && m.media.file_name ? m.media.file_name : t('msg.document'));
+    if (m.kind === 'location' || m.kind === 'contact') {
+      const base = (m.kind === 'location' ? '📍 ' : '👤 ') + t(`msg.${m.kind}`);
+      const first = (m.text || '').split('\n')[0];
+      return first ? `${base}: ${first}` : base;
+    }
     const base = kinds[m.kind] || m.kind;
     return m.text ? `${base}: ${m.text}` : base;
   }
@@ -502,7 +507,9 @@ export function createChat(ctx) {
     }
     const media = renderMedia(m);
     if (media) bubble.append(media);
-    if (m.text && m.kind !== 'document') bubble.append(h('div', { class: 'msg-text', 'data-test': 'msg-text', dir: 'auto' }, m.text));
+    const shared = renderShared(m);
+    if (shared) bubble.append(shared);
+    else if (m.text && m.kind !== 'document') bubble.append(h('div', { class: 'msg-text', 'data-test': 'msg-text', dir: 'auto' }, m.text));
     else if (m.text) bubble.append(h('div', { class: 'msg-text msg-caption', 'data-test': 'msg-text', dir: 'auto' }, m.text));
     if (m.note) bubble.append(h('div', { class: 'msg-note', 'data-test': 'msg-note', 'data-note': m.note }, t(`msg.note.${m.note}`)));
     const meta = h('span', { class: 'msg-meta' }, h('time', { datetime: new Date(m.at).toISOString() }, clock(m.at)));
@@ -526,6 +533,37 @@ export function createChat(ctx) {
       row.classList.add('has-reactions');
     }
     return row;
+  }
+
+  // A place or contact cards, from the text the server composed for them: a place's last line
+  // is `lat, lon`; cards are separated by an empty line, each a name then one number a line.
+  function renderShared(m) {
+    if (m.kind === 'location') {
+      const lines = (m.text || '').split('\n').filter(Boolean);
+      const at = /^(-?\d{1,3}\.\d+), (-?\d{1,3}\.\d+)$/.exec(lines[lines.length - 1] || '');
+      const place = at ? lines.slice(0, -1) : lines;
+      const label = place.length ? place : [t('msg.location')];
+      const body = [h('span', { class: 'location-pin', 'aria-hidden': 'true' }, '📍'),
+        h('span', { class: 'location-text', dir: 'auto' }, label.map((l) => h('span', { class: 'location-line' }, l)))];
+      if (!at) return h('div', { class: 'location', 'data-test': 'msg-location' }, body);
+      const href = `https://www.openstreetmap.org/?mlat=${at[1]}&mlon=${at[2]}`;
+      return h('a', { class: 'location', href, target: '_blank', rel: 'noopener noreferrer', 'data-test': 'msg-location', title: t('msg.location.open') },
+        body, h('span', { class: 'location-coords' }, `${at[1]}, ${at[2]}`));
+    }
+    if (m.kind === 'contact') {
+      const phone = /^[+\d][\d\s()-]*$/;
+      const cards = (m.text || '').split('\n\n').map((c) => c.split('\n').filter(Boolean)).filter((c) => c.length);
+      if (!cards.length) cards.push([]);
+      return h('div', { class: 'contacts', 'data-test': 'msg-contacts' }, cards.map((lines) => {
+        const named = lines.length && !phone.test(lines[0]);
+        const name = named ? lines[0] : t('msg.contact');
+        const numbers = named ? lines.slice(1) : lines;
+        return h('div', { class: 'contact-card', 'data-test': 'msg-contact' },
+          h('span', { class: 'contact-name', dir: 'auto' }, '👤 ', name),
+          numbers.map((n) => h('a', { class: 'contact-phone', href: `tel:${n.replace(/[^\d+]/g, '')}`, 'data-test': 'contact-phone' }, n)));
+      }));
+    }
+    return null;
   }
 
   function renderMedia(m) {
