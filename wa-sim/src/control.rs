@@ -51,7 +51,8 @@ impl TargetBody {
 }
 
 /// `POST /phones/{phone}/send`: `to` and one of `text`, `image`, `video`, `document`, `voice`
-/// (base64), with `mimetype`, `caption`, `file_name`, `seconds`, `quoted`.
+/// (base64), `location` (`{latitude, longitude, name?, address?}`), `contacts`
+/// (`[{name, vcard}]`), with `mimetype`, `caption`, `file_name`, `seconds`, `quoted`.
 #[derive(Debug, Deserialize)]
 struct PhoneSend {
     to: String,
@@ -64,7 +65,23 @@ struct PhoneSend {
     caption: Option<String>,
     file_name: Option<String>,
     seconds: Option<u32>,
+    location: Option<LocationBody>,
+    contacts: Option<Vec<ContactBody>>,
     quoted: Option<QuotedBody>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LocationBody {
+    latitude: f64,
+    longitude: f64,
+    name: Option<String>,
+    address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ContactBody {
+    name: String,
+    vcard: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,9 +103,13 @@ struct Read {
     ids: Vec<String>,
 }
 
+/// What a send body without exactly one content is told.
+const ONE_CONTENT: &str =
+    "give exactly one of text, image, video, document, voice, location, contacts (not empty)";
+
 impl PhoneSend {
     /// The message this body asks for, or what is wrong with it.
-    fn message(self) -> Result<PhoneMessage, String> {
+    fn message(mut self) -> Result<PhoneMessage, String> {
         use base64::Engine as _;
         let decode = |b64: &str| {
             base64::engine::general_purpose::STANDARD
@@ -104,7 +125,25 @@ impl PhoneSend {
                 file_name: self.file_name.clone(),
             })
         };
+        let others = [&self.text, &self.image, &self.video, &self.document, &self.voice];
+        let none_else = others.iter().all(|other| other.is_none());
         let content = match (&self.text, &self.image, &self.video, &self.document, &self.voice) {
+            _ if self.location.is_some() || self.contacts.is_some() => {
+                match (self.location.take(), self.contacts.take()) {
+                    (Some(place), None) if none_else => PhoneContent::Location {
+                        latitude: place.latitude,
+                        longitude: place.longitude,
+                        name: place.name,
+                        address: place.address,
+                    },
+                    (None, Some(cards)) if none_else && !cards.is_empty() => {
+                        PhoneContent::Contacts(
+                            cards.into_iter().map(|card| (card.name, card.vcard)).collect(),
+                        )
+                    }
+                    _ => return Err(ONE_CONTENT.to_owned()),
+                }
+            }
             (Some(text), None, None, None, None) => PhoneContent::Text(text.clone()),
             (None, Some(b64), None, None, None) => media(MediaKind::Image, b64, "image/jpeg")?,
             (None, None, Some(b64), None, None) => media(MediaKind::Video, b64, "video/mp4")?,
@@ -114,7 +153,7 @@ impl PhoneSend {
             (None, None, None, None, Some(b64)) => {
                 PhoneContent::Voice { bytes: decode(b64)?, seconds: self.seconds.unwrap_or(1) }
             }
-            _ => return Err("give exactly one of text, image, video, document, voice".to_owned()),
+            _ => return Err(ONE_CONTENT.to_owned()),
         };
         let quoted =
             self.quoted.map(|q| Quoted { id: q.id, participant: q.participant, text: q.text });

@@ -490,6 +490,35 @@ async fn phones_over_the_control_api() {
     assert_eq!(last["from"], format!("{BOB}@s.whatsapp.net"));
     assert_eq!(last["enc_types"], json!(["pkmsg"]));
 
+    // A place and contact cards over http: the companion reads them as such.
+    use wa_session::message::{ContentKind, MessageContent};
+    let shared = [
+        json!({"to": PHONE, "location": {"latitude": 1.5, "longitude": -2.25, "name": "Here"}}),
+        json!({"to": PHONE, "contacts": [{"name": "Ana", "vcard": "BEGIN:VCARD\nTEL:+1 555\nEND:VCARD"}]}),
+    ];
+    let mut summaries = vec![];
+    for body in shared {
+        let res = http.post(format!("{base}/phones/{BOB}/send")).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let got = alice.receive().await;
+        let content = MessageContent::of(&got.message);
+        summaries.push((content.kind(), content.summary()));
+    }
+    assert_eq!(
+        summaries,
+        [
+            (ContentKind::Location, Some("Here\n1.500000, -2.250000".to_owned())),
+            (ContentKind::Contact, Some("Ana\n+1 555".to_owned())),
+        ]
+    );
+    for bad in [
+        json!({"to": PHONE, "text": "a", "location": {"latitude": 1.0, "longitude": 2.0}}),
+        json!({"to": PHONE, "contacts": []}),
+    ] {
+        let res = http.post(format!("{base}/phones/{BOB}/send")).json(&bad).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+    }
+
     // Auto-answer on; Alice writes; the answer comes back; the phone lists what it decrypted.
     let res = http
         .post(format!("{base}/phones/{BOB}/auto-answer"))
