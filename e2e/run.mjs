@@ -418,6 +418,25 @@ await step('user reacts to the customer message', async () => {
   await phoneGot((m) => m.kind === 'reaction', 'the phone received the reaction');
 });
 
+// 9b
+await step('a customer shares a place and a contact card: a map link and a card with the number', async () => {
+  const to = BUSINESS_PHONES[(state.lineA - 1) % 5];
+  await wa('POST', `/phones/${CUSTOMER}/send`, { to, location: { latitude: 55.75393, longitude: 37.620795, name: 'Red Square', address: 'Moscow' } });
+  const vcard = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ivan Petrov\r\nitem1.TEL;waid=79161234567:+7 916 123-45-67\r\nEND:VCARD';
+  await wa('POST', `/phones/${CUSTOMER}/send`, { to, contacts: [{ name: 'Ivan Petrov', vcard }] });
+  const place = U.locator('[data-test=msg][data-kind=location] [data-test=msg-location]');
+  await place.waitFor({ timeout: T });
+  const href = await place.getAttribute('href');
+  check(href === 'https://www.openstreetmap.org/?mlat=55.753930&mlon=37.620795', `map link "${href}"`);
+  check((await place.innerText()).includes('Red Square'), 'the place has no name');
+  const card = U.locator('[data-test=msg][data-kind=contact] [data-test=msg-contact]');
+  await card.waitFor({ timeout: T });
+  check((await card.innerText()).includes('Ivan Petrov'), 'the card has no name');
+  const phone = card.locator('[data-test=contact-phone]');
+  check((await phone.innerText()) === '+7 916 123-45-67', 'the card has no number');
+  check((await phone.getAttribute('href')) === 'tel:+79161234567', 'the number is no tel: link');
+});
+
 // 10
 await step('user sends an image (button, with upload progress)', async () => {
   await U.evaluate(() => {
