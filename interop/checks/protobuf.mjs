@@ -862,17 +862,33 @@ function handWritten() {
     },
     {
       type: 'wa.e2e.Message',
-      name: 'video with a location we do not know',
+      name: 'video with a live location we do not know',
       value: { videoMessage: { seconds: 42, gifPlayback: false, caption: 'видео', streamingSidecar: bytes(80) } },
-      extra: { locationMessage: { degreesLatitude: 55.7558, degreesLongitude: 37.6173, name: 'Москва' } },
+      extra: { liveLocationMessage: { degreesLatitude: 55.7558, degreesLongitude: 37.6173, caption: 'Москва' } },
     },
     {
       type: 'wa.e2e.Message',
-      name: 'only unknown types (poll, contact)',
+      name: 'location',
+      value: { locationMessage: { degreesLatitude: -23.561414, degreesLongitude: -46.655881, name: 'MASP', address: 'Av. Paulista, 1578', url: 'https://masp.org.br' } },
+      extra: { locationMessage: { isLive: false, comment: 'here' } },
+    },
+    {
+      type: 'wa.e2e.Message',
+      name: 'contact card',
+      value: { contactMessage: { displayName: 'Anna', vcard: 'BEGIN:VCARD\nVERSION:3.0\nFN:Anna\nitem1.TEL;waid=5511987654321:+55 11 98765-4321\nEND:VCARD' } },
+    },
+    {
+      type: 'wa.e2e.Message',
+      name: 'contact cards',
+      value: { contactsArrayMessage: { displayName: '2 contacts', contacts: [{ displayName: 'Anna', vcard: 'BEGIN:VCARD\nEND:VCARD' }, { displayName: 'Bo', vcard: 'BEGIN:VCARD\nEND:VCARD' }] } },
+    },
+    {
+      type: 'wa.e2e.Message',
+      name: 'only unknown types (poll, live location)',
       value: {},
       extra: {
         pollCreationMessage: { name: 'Lunch?', options: [{ optionName: 'yes' }, { optionName: 'no' }], selectableOptionsCount: 1 },
-        contactMessage: { displayName: 'Anna', vcard: 'BEGIN:VCARD\nEND:VCARD' },
+        liveLocationMessage: { degreesLatitude: 1.5, sequenceNumber: 3 },
       },
     },
     {

@@ -487,13 +487,13 @@ mod tests {
 
     #[test]
     fn unknown_fields_and_message_types_are_skipped() -> Result<()> {
-        // Field 5 (a location message, not in our subset) with a nested double, then field 1.
-        let mut bytes = vec![0x2a, 0x09, 0x09];
+        // Field 18 (a live location, not in our subset) with a nested double, then field 1.
+        let mut bytes = vec![0x92, 0x01, 0x09, 0x09];
         bytes.extend_from_slice(&1.5f64.to_le_bytes());
-        // An unknown fixed32 (field 99), an unknown varint (field 200) and an unknown group (field 4).
+        // An unknown fixed32 (field 99), an unknown varint (field 200) and an unknown group (field 10).
         bytes.extend_from_slice(&[0x9d, 0x06, 1, 2, 3, 4]);
         bytes.extend_from_slice(&[0xc0, 0x0c, 0x96, 0x01]);
-        bytes.extend_from_slice(&[0x23, 0x08, 0x01, 0x24]);
+        bytes.extend_from_slice(&[0x53, 0x08, 0x01, 0x54]);
         bytes.extend_from_slice(&[0x0a, 0x02, b'o', b'k']);
         let message: e2e::Message = decode_message("Message", &bytes)?;
         assert_eq!(

@@ -182,13 +182,13 @@ fn protocol_messages_keep_their_type_and_payload() {
 
 #[test]
 fn unknown_message_types_are_skipped_not_fatal() {
-    let vector = find("wa.e2e.Message", "only unknown types (poll, contact)").unwrap();
+    let vector = find("wa.e2e.Message", "only unknown types (poll, live location)").unwrap();
     assert!(!vector.bytes.is_empty());
     let message: e2e::Message = decode_message("Message", &vector.bytes).unwrap();
     assert_eq!(message, e2e::Message::default());
     assert!(message.encode_to_vec().is_empty());
 
-    let vector = find("wa.e2e.Message", "video with a location we do not know").unwrap();
+    let vector = find("wa.e2e.Message", "video with a live location we do not know").unwrap();
     let message: e2e::Message = decode_message("Message", &vector.bytes).unwrap();
     assert_eq!(message.video_message.and_then(|video| video.seconds), Some(42));
 }
