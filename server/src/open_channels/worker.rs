@@ -283,8 +283,22 @@ async fn send_message(
     let cx =
         Context { line: &line, conversation: &conversation, quoted: quoted.as_ref(), file_url };
     let element = customer_message::element(&message, &cx);
-    let result = portal.imconnector_send_messages(CONNECTOR_ID, line_no, json!([element])).await?;
-    let first = result.pointer("/DATA/RESULT/0").cloned().unwrap_or(Value::Null);
+    // A retried item may have reached Bitrix24 already (its answer lost, or the process died
+    // before marking it done): Bitrix24 has no idempotency key for this method, so ask first.
+    let found = if item.attempts > 1 {
+        super::recovery::already_sent(portal, line_no, &element).await?
+    } else {
+        None
+    };
+    let (result, first, recovered) = match found {
+        Some(found) => (json!({"SUCCESS": true}), found, true),
+        None => {
+            let result =
+                portal.imconnector_send_messages(CONNECTOR_ID, line_no, json!([element])).await?;
+            let first = result.pointer("/DATA/RESULT/0").cloned().unwrap_or(Value::Null);
+            (result, first, false)
+        }
+    };
     let refused = result.get("SUCCESS").and_then(Value::as_bool) == Some(false)
         || first.get("SUCCESS").and_then(Value::as_bool) == Some(false);
     if refused {
@@ -321,6 +335,7 @@ async fn send_message(
         "session_id": session_id,
         "b24_chat_id": chat_id,
         "files": element.pointer("/message/files").map(|f| f.as_array().map_or(0, Vec::len)),
+        "found_in_bitrix24": recovered,
     });
     Ok((Some(link), answer))
 }

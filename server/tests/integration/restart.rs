@@ -52,7 +52,7 @@ impl Server {
         let config = SimConfig::default();
         let mut env: Vec<(String, String)> = [
             ("WAB24_CLIENT_ID", config.client_id.clone()),
-            ("WAB24_CLIENT_SECRET", config.client_secret.clone()),
+            ("WAB24_CLIENT_SECRET", config.client_secret),
             ("WAB24_PUBLIC_URL", base.clone()),
             ("WAB24_LISTEN", format!("127.0.0.1:{port}")),
             ("WAB24_DATA_DIR", dir.join("data").display().to_string()),
