@@ -692,7 +692,9 @@ await step('admin sends a line to a new Bitrix24 Open Line from the panel', asyn
   await until('the card shows the Open Line chosen', async () => (await card.locator('[data-test=open-line]').inputValue()) === String(state.openLine));
   check((await card.locator('[data-test=open-channel]').inputValue()) === 'both', 'the card does not say "both"');
   await A.locator('[data-test=toasts]').getByText('Open Line “WhatsApp Support” created.').waitFor({ timeout: T });
-  return `Open Line #${state.openLine}`;
+  // The connector activates the connected line on the Open Line in Bitrix24; the card follows.
+  await card.locator('[data-test=open-channel-status][data-status=active]').waitFor({ timeout: T });
+  return `Open Line #${state.openLine}, active in Bitrix24`;
 });
 
 /** Opens the Open Line's connector settings as Bitrix24 frames them (SETTING_CONNECTOR). */

@@ -34,6 +34,7 @@ export function createConnections(ctx) {
   let openLines = null; // the portal's Open Lines once loaded: [{ id, name, active, line_id }]
   let openLinesError = '';
   const drafts = new Map(); // line id -> the name of the Open Line being created for it
+  const updatedAt = new Map(); // line id -> when its last line.updated arrived
 
   const quota = h('div', { class: 'quota', 'data-test': 'quota' });
   const nameInput = h('input', { class: 'input', type: 'text', maxlength: '80', 'aria-label': t('lines.name'), placeholder: t('lines.name'), 'data-test': 'line-name' });
@@ -273,8 +274,11 @@ export function createConnections(ctx) {
 
   async function setOpenChannel(line, channel, openLineId) {
     try {
+      const sent = Date.now();
       const out = await api('PATCH', `/api/lines/${line.id}`, { open_channel: channel, open_line_id: openLineId });
-      lines.set(line.id, { ...line, ...out, state: line.state });
+      // The connector may have told Bitrix24 and published the line's new status (line.updated)
+      // before this answer arrived: the stream's line is then the newer one.
+      if (!((updatedAt.get(line.id) || 0) >= sent)) lines.set(line.id, { ...line, ...out, state: line.state });
       if (openLines) {
         openLines = openLines.map((ol) => {
           if (ol.line_id === line.id) return { ...ol, line_id: null };
@@ -476,6 +480,7 @@ export function createConnections(ctx) {
     }
   });
   ctx.stream.on('line.updated', (p) => {
+    if (p && p.line) updatedAt.set(p.line.id, Date.now());
     const old = p && p.line && lines.get(p.line.id);
     if (old) {
       lines.set(p.line.id, { ...old, ...p.line, state: old.state });

@@ -105,8 +105,15 @@ pub struct Context<'a> {
     pub file_url: Option<String>,
 }
 
-/// One `MESSAGES` element for `message`. A message the business phone sent itself goes on
-/// behalf of the line's assigned Bitrix24 user (`message.user_id`).
+/// The Bitrix24 user who wrote an outbound message from our panel (`user:<id>`, `admin:<id>`).
+fn author(sender: &str) -> Option<i64> {
+    let (_, id) = sender.split_once(':').filter(|(who, _)| *who == "user" || *who == "admin")?;
+    id.parse().ok()
+}
+
+/// One `MESSAGES` element for `message`. Our own messages go on behalf of a Bitrix24 user
+/// (`message.user_id`): the one who wrote it in our panel, or, for what the business phone sent
+/// itself, the line's assigned user.
 pub fn element(message: &Message, cx: &Context<'_>) -> Value {
     let number = customer_number(cx.conversation);
     let name = cx.conversation.contact.push_name.as_deref().and_then(customer_name);
@@ -133,7 +140,7 @@ pub fn element(message: &Message, cx: &Context<'_>) -> Value {
         body["files"] = json!(files);
     }
     if message.direction == Direction::Outbound
-        && let Some(user_id) = cx.line.assigned_user
+        && let Some(user_id) = author(&message.sender).or(cx.line.assigned_user)
     {
         body["user_id"] = json!(user_id);
     }
@@ -144,6 +151,96 @@ pub fn element(message: &Message, cx: &Context<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use tenancy::{Contact, LineStatus, Media, MessageStatus, OpenChannel, OpenChannelStatus};
+
+    fn line() -> Line {
+        Line {
+            id: 3,
+            name: "Sales".to_owned(),
+            phone: Some("79990000123".to_owned()),
+            status: LineStatus::Connected,
+            assigned_user: Some(7),
+            created_at: 0,
+            send_read_receipts: true,
+            open_channel: OpenChannel::Both,
+            open_line_id: Some(12),
+            open_channel_status: OpenChannelStatus::Active,
+        }
+    }
+
+    fn conversation() -> Conversation {
+        Conversation {
+            id: 5,
+            line_id: 3,
+            contact: Contact {
+                id: 1,
+                line_id: 3,
+                jid: "5511987654321@s.whatsapp.net".to_owned(),
+                phone: None,
+                push_name: Some("Ana 🌸".to_owned()),
+            },
+            unread: 0,
+            last_message_id: None,
+            last_message_at: None,
+        }
+    }
+
+    fn message(id: i64, kind: MessageKind, text: Option<&str>, media: Option<Media>) -> Message {
+        Message {
+            id,
+            conversation_id: 5,
+            line_id: 3,
+            wa_id: Some(format!("WA{id}")),
+            direction: Direction::Inbound,
+            kind,
+            text: text.map(str::to_owned),
+            media,
+            quoted_id: None,
+            status: MessageStatus::Delivered,
+            sent_at: None,
+            delivered_at: None,
+            read_at: None,
+            sender: "5511987654321@s.whatsapp.net".to_owned(),
+            at: 1_700_000_000_123,
+            note: None,
+        }
+    }
+
+    // REST docs imconnector-send-messages.md: user{id, name, phone}, message{id, date, text,
+    // files[{url, name}], user_id}, chat{id, name}. A wire format: pinned.
+    #[test]
+    fn elements_are_what_send_messages_documents() {
+        let line = line();
+        let conversation = conversation();
+        let quoted = message(1, MessageKind::Text, Some("*Price?*"), None);
+        let photo = Media {
+            path: "in/3/WA2".to_owned(),
+            mime: "image/jpeg".to_owned(),
+            size: 3,
+            sha256: [0; 32],
+        };
+        let mut reply = message(2, MessageKind::Image, Some("this one"), Some(photo));
+        reply.quoted_id = Some(1);
+        let cx = Context {
+            line: &line,
+            conversation: &conversation,
+            quoted: Some(&quoted),
+            file_url: Some("https://wab24.example/media/signed/t0k3n".to_owned()),
+        };
+        insta::assert_snapshot!(element(&reply, &cx).to_string(), @r#"{"user":{"id":"5511987654321","phone":"+5511987654321","name":"Ana"},"message":{"id":"WA2","date":1700000000,"text":">>[b]Price?[/b]\nthis one","files":[{"url":"https://wab24.example/media/signed/t0k3n","name":"image-2.jpg"}]},"chat":{"id":"5511987654321","name":"Ana"}}"#);
+        // Ours: on behalf of whoever wrote it in the panel, else the line's assigned user.
+        let mut ours = message(3, MessageKind::Text, Some("ok"), None);
+        ours.direction = Direction::Outbound;
+        ours.sender = "user:9".to_owned();
+        let cx = Context { line: &line, conversation: &conversation, quoted: None, file_url: None };
+        assert_eq!(element(&ours, &cx)["message"]["user_id"], 9);
+        ours.sender = "phone".to_owned();
+        assert_eq!(element(&ours, &cx)["message"]["user_id"], 7);
+        // Neither text nor a file: a notice, as Bitrix24 needs one or the other.
+        let bare = message(4, MessageKind::Video, None, None);
+        assert_eq!(element(&bare, &cx)["message"]["text"], NO_CONTENT);
+    }
 
     #[test]
     fn push_names_become_names_bitrix24_accepts() {

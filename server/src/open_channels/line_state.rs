@@ -61,11 +61,14 @@ pub async fn apply(
     line_id: tenancy::LineId,
     payload: &Value,
 ) -> Result<Value, b24_client::Error> {
-    let line = tenant
-        .line(Caller::System, line_id)
-        .await
-        .map_err(|e| b24_client::Error::Config(format!("line not readable: {e}")))?;
-    let fed = line.open_line_id.filter(|_| line.open_channel.feeds_open_line());
+    // A deleted line feeds nothing: its Open Line is only switched off.
+    let line = match tenant.line(Caller::System, line_id).await {
+        Ok(line) => Some(line),
+        Err(tenancy::Error::NotFound(_)) => None,
+        Err(e) => return Err(super::worker::storage(e)),
+    };
+    let fed =
+        line.as_ref().and_then(|l| l.open_line_id.filter(|_| l.open_channel.feeds_open_line()));
     let mut calls = vec![];
     if let Some(previous) = payload.get("previous_open_line_id").and_then(Value::as_i64)
         && Some(previous) != fed
@@ -84,6 +87,9 @@ pub async fn apply(
             Err(e) => return Err(e),
         }
     }
+    let Some(line) = line else {
+        return Ok(json!({ "calls": calls, "line": "deleted" }));
+    };
     if let Some(id) = fed {
         portal.imconnector_activate(CONNECTOR_ID, open_line(id), true).await?;
         calls.push(json!({ "method": "imconnector.activate", "line": id, "active": 1 }));

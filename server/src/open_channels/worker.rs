@@ -13,8 +13,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use b24_client::{Error as B24Error, ErrorCode, Id, Portal};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tenancy::{B24MessageLink, B24OutboxItem, B24OutboxKind, Caller, Tenant, b24_backoff};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{
     connector::CONNECTOR_ID,
@@ -89,9 +91,12 @@ pub async fn run(state: AppState) {
         if round.done + round.retried + round.failed > 0 {
             tracing::debug!(?round, "Open Channels outbox round");
         }
-        // Drain what woke us, then wait for more or the tick.
-        while events.try_recv().is_ok() {}
-        let _ = tokio::time::timeout(TICK, events.recv()).await;
+        // Wait for an event (one that came during the round counts) or the tick, then take
+        // every event waiting: the next round sees what they announce.
+        if let Ok(Err(RecvError::Closed)) = tokio::time::timeout(TICK, events.recv()).await {
+            tokio::time::sleep(TICK).await;
+        }
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = events.try_recv() {}
     }
 }
 
@@ -105,15 +110,27 @@ pub async fn deliver_due(state: &AppState) -> Round {
             return round;
         }
     };
-    for member_id in members {
-        let Ok(tenant) = state.store().tenant(&member_id).await else { continue };
-        let r = deliver_tenant(state, &tenant).await;
+    // Portals side by side (a slow or rate-limited one holds up no other), a few at a time.
+    let rounds: Vec<Round> = futures_util::stream::iter(members)
+        .map(|member_id| async move {
+            match state.store().tenant(&member_id).await {
+                Ok(tenant) => deliver_tenant(state, &tenant).await,
+                Err(_) => Round::default(),
+            }
+        })
+        .buffer_unordered(PORTALS_AT_ONCE)
+        .collect()
+        .await;
+    for r in rounds {
         round.done += r.done;
         round.retried += r.retried;
         round.failed += r.failed;
     }
     round
 }
+
+/// How many portals a round serves at once.
+const PORTALS_AT_ONCE: usize = 8;
 
 /// One round over one portal's due items.
 pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
@@ -132,7 +149,20 @@ pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
     let portal = state.portal(&member_id).await.ok();
     // A line whose item was put back: its later items wait, so that they keep their order.
     let mut held: HashSet<i64> = HashSet::new();
-    for item in items {
+    let mut next = 0;
+    while next < items.len() {
+        let item = &items[next];
+        let run = message_run(&items[next..]);
+        if let (Some(portal), false, true) = (&portal, held.contains(&item.line_id), run > 1) {
+            let group = &items[next..next + run];
+            if let Some(outcomes) = send_messages(state, tenant, portal, group).await {
+                for (item, outcome) in group.iter().zip(outcomes) {
+                    settle(state, tenant, &mut round, &mut held, item, outcome).await;
+                }
+                next += run;
+                continue;
+            }
+        }
         let outcome = match (&portal, held.contains(&item.line_id)) {
             (_, true) => Err((
                 "an earlier item of the line waits".to_owned(),
@@ -142,56 +172,135 @@ pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
                 "the portal is not reachable".to_owned(),
                 Verdict::Retry(b24_backoff(item.attempts)),
             )),
-            (Some(portal), false) => call(state, tenant, portal, &item).await.map_err(|e| {
+            (Some(portal), false) => call(state, tenant, portal, item).await.map_err(|e| {
                 state.metrics().b24_error();
                 let v = verdict(&e, item.attempts);
                 (e.to_string(), v)
             }),
         };
-        let now = state.now();
-        match outcome {
-            Ok((link, answer)) => {
-                match tenant
-                    .complete_b24_outbox(Caller::System, item.id, link.as_ref(), &answer, now)
-                    .await
-                {
-                    Ok(_) => {
-                        round.done += 1;
-                        state.metrics().connector_call(ConnectorOutcome::Done);
-                        tracing::info!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, "sent to Bitrix24");
-                    }
-                    Err(e) => {
-                        // The call was made; the lease runs out and it is made again, which
-                        // Bitrix24 answers with the same chat.
-                        tracing::error!(member_id, outbox_id = item.id, error = %e, "sent to Bitrix24 but not recorded");
-                    }
+        settle(state, tenant, &mut round, &mut held, item, outcome).await;
+        next += 1;
+    }
+    round
+}
+
+/// What came of an item's call: the link and the audit record, or why not and what next.
+type Outcome = Result<(Option<B24MessageLink>, Value), (String, Verdict)>;
+
+/// Records what came of an item: done, put back (holding its line's later items), or failed.
+async fn settle(
+    state: &AppState,
+    tenant: &Tenant,
+    round: &mut Round,
+    held: &mut HashSet<i64>,
+    item: &B24OutboxItem,
+    outcome: Outcome,
+) {
+    let member_id = tenant.member_id();
+    let now = state.now();
+    match outcome {
+        Ok((link, answer)) => {
+            match tenant
+                .complete_b24_outbox(Caller::System, item.id, link.as_ref(), &answer, now)
+                .await
+            {
+                Ok(_) => {
+                    round.done += 1;
+                    state.metrics().connector_call(ConnectorOutcome::Done);
+                    tracing::info!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, "sent to Bitrix24");
+                }
+                Err(e) => {
+                    // The call was made; once the lease runs out it is made again.
+                    tracing::error!(member_id, outbox_id = item.id, error = %e, "sent to Bitrix24 but not recorded");
                 }
             }
-            Err((why, Verdict::Retry(after))) => {
-                held.insert(item.line_id);
-                let at = now.saturating_add(
-                    time::Duration::try_from(after).unwrap_or(time::Duration::MINUTE),
-                );
-                if let Err(e) =
-                    tenant.retry_b24_outbox(Caller::System, item.id, &why, at, now).await
-                {
-                    tracing::error!(member_id, outbox_id = item.id, error = %e, "outbox item not put back");
-                }
-                round.retried += 1;
-                state.metrics().connector_call(ConnectorOutcome::Retried);
-                tracing::warn!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, attempts = item.attempts, retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX), error = %why, "Bitrix24 call to be retried");
+        }
+        Err((why, Verdict::Retry(after))) => {
+            held.insert(item.line_id);
+            let at = now
+                .saturating_add(time::Duration::try_from(after).unwrap_or(time::Duration::MINUTE));
+            if let Err(e) = tenant.retry_b24_outbox(Caller::System, item.id, &why, at, now).await {
+                tracing::error!(member_id, outbox_id = item.id, error = %e, "outbox item not put back");
             }
-            Err((why, Verdict::Refused)) => {
-                if let Err(e) = tenant.fail_b24_outbox(Caller::System, item.id, &why, now).await {
-                    tracing::error!(member_id, outbox_id = item.id, error = %e, "refused outbox item not recorded");
-                }
-                round.failed += 1;
-                state.metrics().connector_call(ConnectorOutcome::Failed);
-                tracing::error!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, error = %why, "Bitrix24 refused a connector call");
+            round.retried += 1;
+            state.metrics().connector_call(ConnectorOutcome::Retried);
+            tracing::warn!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, attempts = item.attempts, retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX), error = %why, "Bitrix24 call to be retried");
+        }
+        Err((why, Verdict::Refused)) => {
+            if let Err(e) = tenant.fail_b24_outbox(Caller::System, item.id, &why, now).await {
+                tracing::error!(member_id, outbox_id = item.id, error = %e, "refused outbox item not recorded");
+            }
+            round.failed += 1;
+            state.metrics().connector_call(ConnectorOutcome::Failed);
+            tracing::error!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, error = %why, "Bitrix24 refused a connector call");
+        }
+    }
+}
+
+/// The most messages one `imconnector.send.messages` call carries.
+const MAX_MESSAGES_PER_CALL: usize = 20;
+
+/// How many items from the first are customer messages to the same Open Line of the same line,
+/// which one call can carry (Bitrix24 allows a couple of requests a second per portal).
+fn message_run(items: &[B24OutboxItem]) -> usize {
+    let Some(first) = items.first() else { return 0 };
+    if first.kind != B24OutboxKind::SendMessage {
+        return 1;
+    }
+    items
+        .iter()
+        .take(MAX_MESSAGES_PER_CALL)
+        .take_while(|i| {
+            i.kind == B24OutboxKind::SendMessage
+                && i.line_id == first.line_id
+                && i.payload == first.payload
+        })
+        .count()
+}
+
+/// Sends several customer messages in one call. `None` when one of them cannot be prepared or
+/// Bitrix24 refuses the call as a whole for what it is: they then go one by one, so that only
+/// the wrong one fails.
+async fn send_messages(
+    state: &AppState,
+    tenant: &Tenant,
+    portal: &Portal,
+    group: &[B24OutboxItem],
+) -> Option<Vec<Outcome>> {
+    // A retried message may be in Bitrix24 already: those go one by one, each checked first.
+    if group.iter().any(|i| i.attempts > 1) {
+        return None;
+    }
+    let mut prepared = Vec::with_capacity(group.len());
+    for item in group {
+        prepared.push(prepare_message(state, tenant, item).await.ok()?);
+    }
+    let line_no = prepared.first()?.line_no;
+    let elements: Vec<Value> = prepared.iter().map(|p| p.element.clone()).collect();
+    match portal.imconnector_send_messages(CONNECTOR_ID, line_no, json!(elements)).await {
+        Ok(result) => Some(
+            prepared
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let first = result.pointer(&format!("/DATA/RESULT/{i}")).cloned();
+                    p.finish(&result, first.unwrap_or(Value::Null)).map_err(|e| {
+                        let v = verdict(&e, 0);
+                        (e.to_string(), v)
+                    })
+                })
+                .collect(),
+        ),
+        Err(e) => {
+            state.metrics().b24_error();
+            match verdict(&e, group[0].attempts) {
+                Verdict::Refused => None,
+                Verdict::Retry(after) => Some(
+                    group.iter().map(|_| Err((e.to_string(), Verdict::Retry(after)))).collect(),
+                ),
             }
         }
     }
-    round
 }
 
 fn open_line_of(payload: &Value) -> Result<Id, B24Error> {
@@ -201,9 +310,15 @@ fn open_line_of(payload: &Value) -> Result<Id, B24Error> {
     })
 }
 
-fn storage(e: tenancy::Error) -> B24Error {
-    // Reading our own store failed: not Bitrix24's refusal, so the item is retried.
-    B24Error::Transport { method: "tenancy".to_owned(), message: e.to_string() }
+/// Reading our own store failed: retried when the store was away; what is gone (a deleted line
+/// or message) will not come back, so that item is given up.
+pub(super) fn storage(e: tenancy::Error) -> B24Error {
+    match e {
+        tenancy::Error::NotFound(what) => {
+            B24Error::Decode { what: "outbox item", message: format!("{what} no longer exists") }
+        }
+        e => B24Error::Transport { method: "tenancy".to_owned(), message: e.to_string() },
+    }
 }
 
 /// Makes an item's call. Returns the link to store (for a message sent) and what to audit.
@@ -215,7 +330,7 @@ async fn call(
 ) -> Result<(Option<B24MessageLink>, Value), B24Error> {
     let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
     match item.kind {
-        B24OutboxKind::SendMessage => send_message(state, tenant, portal, item, &payload).await,
+        B24OutboxKind::SendMessage => send_message(state, tenant, portal, item).await,
         B24OutboxKind::ConnectorStatus | B24OutboxKind::DataSet => {
             let answer = line_state::apply(state, tenant, portal, item.line_id, &payload).await?;
             Ok((None, answer))
@@ -253,17 +368,23 @@ async fn call(
     }
 }
 
-/// `imconnector.send.messages` for a stored message; the answer's session and chat are linked
-/// to it (REST docs `imconnector-send-messages.md`: `DATA.RESULT[]` with `SUCCESS`, `ERRORS`,
-/// `session{ID, CHAT_ID}`).
-async fn send_message(
+/// A customer's message ready for `imconnector.send.messages`.
+struct Prepared {
+    line_no: Id,
+    element: Value,
+    link: B24MessageLink,
+    message_id: tenancy::MessageId,
+    wa_id: Option<String>,
+}
+
+/// Reads what a message item needs and builds its `MESSAGES` element.
+async fn prepare_message(
     state: &AppState,
     tenant: &Tenant,
-    portal: &Portal,
     item: &B24OutboxItem,
-    payload: &Value,
-) -> Result<(Option<B24MessageLink>, Value), B24Error> {
-    let line_no = open_line_of(payload)?;
+) -> Result<Prepared, B24Error> {
+    let payload: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
+    let line_no = open_line_of(&payload)?;
     let message_id = item.message_id.ok_or_else(|| B24Error::Decode {
         what: "outbox item",
         message: "no message".to_owned(),
@@ -283,59 +404,79 @@ async fn send_message(
     let cx =
         Context { line: &line, conversation: &conversation, quoted: quoted.as_ref(), file_url };
     let element = customer_message::element(&message, &cx);
-    // A retried item may have reached Bitrix24 already (its answer lost, or the process died
-    // before marking it done): Bitrix24 has no idempotency key for this method, so ask first.
-    let found = if item.attempts > 1 {
-        super::recovery::already_sent(portal, line_no, &element).await?
-    } else {
-        None
-    };
-    let (result, first, recovered) = match found {
-        Some(found) => (json!({"SUCCESS": true}), found, true),
-        None => {
-            let result =
-                portal.imconnector_send_messages(CONNECTOR_ID, line_no, json!([element])).await?;
-            let first = result.pointer("/DATA/RESULT/0").cloned().unwrap_or(Value::Null);
-            (result, first, false)
-        }
-    };
-    let refused = result.get("SUCCESS").and_then(Value::as_bool) == Some(false)
-        || first.get("SUCCESS").and_then(Value::as_bool) == Some(false);
-    if refused {
-        let errors = first.get("ERRORS").cloned().unwrap_or(Value::Null);
-        return Err(B24Error::Api {
-            code: ErrorCode::Other("SEND_MESSAGES_REFUSED".to_owned()),
-            description: format!("imconnector.send.messages refused the message: {errors}"),
-            status: 400,
-        });
-    }
-    let number = customer_message::customer_number(&conversation);
-    let as_i64 = |v: Option<&Value>| match v {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.parse().ok(),
-        _ => None,
-    };
-    let session_id = as_i64(first.pointer("/session/ID"));
-    let chat_id = as_i64(first.pointer("/session/CHAT_ID"));
     let link = B24MessageLink {
         message_id: message.id,
         line_id: line.id,
         b24_message_id: None,
-        b24_chat_id: chat_id,
-        external_chat_id: number.clone(),
-        session_id,
+        b24_chat_id: None,
+        external_chat_id: customer_message::customer_number(&conversation),
+        session_id: None,
     };
-    let answer = json!({
-        "method": "imconnector.send.messages",
-        "line": line_no.0,
-        "message_id": message.id,
-        "wa_id": message.wa_id,
-        "chat_id": number,
-        "b24_user": first.get("user"),
-        "session_id": session_id,
-        "b24_chat_id": chat_id,
-        "files": element.pointer("/message/files").map(|f| f.as_array().map_or(0, Vec::len)),
-        "found_in_bitrix24": recovered,
-    });
-    Ok((Some(link), answer))
+    Ok(Prepared { line_no, element, link, message_id: message.id, wa_id: message.wa_id })
+}
+
+impl Prepared {
+    /// What Bitrix24 answered for this message (`result`, and its own `DATA.RESULT[i]`): the
+    /// session and chat linked, or its refusal (REST docs `imconnector-send-messages.md`:
+    /// `DATA.RESULT[]` with `SUCCESS`, `ERRORS`, `session{ID, CHAT_ID}`).
+    fn finish(
+        self,
+        result: &Value,
+        own: Value,
+    ) -> Result<(Option<B24MessageLink>, Value), B24Error> {
+        let refused = result.get("SUCCESS").and_then(Value::as_bool) == Some(false)
+            || own.get("SUCCESS").and_then(Value::as_bool) == Some(false);
+        if refused {
+            let errors = own.get("ERRORS").cloned().unwrap_or(Value::Null);
+            return Err(B24Error::Api {
+                code: ErrorCode::Other("SEND_MESSAGES_REFUSED".to_owned()),
+                description: format!("imconnector.send.messages refused the message: {errors}"),
+                status: 400,
+            });
+        }
+        let as_i64 = |v: Option<&Value>| match v {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        let session_id = as_i64(own.pointer("/session/ID"));
+        let chat_id = as_i64(own.pointer("/session/CHAT_ID"));
+        let link = B24MessageLink { b24_chat_id: chat_id, session_id, ..self.link };
+        let answer = json!({
+            "method": "imconnector.send.messages",
+            "line": self.line_no.0,
+            "message_id": self.message_id,
+            "wa_id": self.wa_id,
+            "chat_id": link.external_chat_id,
+            "b24_user": own.get("user"),
+            "session_id": session_id,
+            "b24_chat_id": chat_id,
+            "files": self.element.pointer("/message/files").map(|f| f.as_array().map_or(0, Vec::len)),
+        });
+        Ok((Some(link), answer))
+    }
+}
+
+/// `imconnector.send.messages` for one stored message.
+async fn send_message(
+    state: &AppState,
+    tenant: &Tenant,
+    portal: &Portal,
+    item: &B24OutboxItem,
+) -> Result<(Option<B24MessageLink>, Value), B24Error> {
+    let prepared = prepare_message(state, tenant, item).await?;
+    // A retried item may have reached Bitrix24 already (its answer lost, or the process died
+    // before marking it done): Bitrix24 has no idempotency key for this method, so ask first.
+    if item.attempts > 1
+        && let Some(own) =
+            super::recovery::already_sent(portal, prepared.line_no, &prepared.element).await?
+    {
+        let (link, mut answer) = prepared.finish(&json!({"SUCCESS": true}), own)?;
+        answer["found_in_bitrix24"] = json!(true);
+        return Ok((link, answer));
+    }
+    let elements = json!([prepared.element]);
+    let result = portal.imconnector_send_messages(CONNECTOR_ID, prepared.line_no, elements).await?;
+    let own = result.pointer("/DATA/RESULT/0").cloned().unwrap_or(Value::Null);
+    prepared.finish(&result, own)
 }

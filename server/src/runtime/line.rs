@@ -160,10 +160,14 @@ impl LineCtx {
                     self.set_state(LineState::LoggedOut { reason: reason.to_string() });
                 }
                 Event::Message { info, message, ack } => {
-                    if info.is_group || info.from_me {
-                        // Groups and our own phone's messages are not stored yet.
-                        debug!(line_id = self.line_id, "message not stored (group or from me)");
+                    if info.is_group {
+                        // Groups are not stored yet.
+                        debug!(line_id = self.line_id, "message not stored (group)");
                         ack.ack();
+                        continue;
+                    }
+                    if info.from_me {
+                        self.sent_from_phone(&info, &message, ack).await;
                         continue;
                     }
                     let Some(classified) = inbound::classify(&message) else {
@@ -215,6 +219,53 @@ impl LineCtx {
             LineState::LoggedOut { .. } | LineState::Disconnected { .. }
         ) {
             self.set_state(LineState::Disconnected { reason: "client stopped".to_owned() });
+        }
+    }
+
+    /// A message the line's own phone (or another linked device) sent to a customer: stored as
+    /// ours, so that the panel and the Open Line show the whole conversation. Acked once
+    /// committed; one refused for what it is (not for the database being away) is acked and
+    /// logged, as it would come back for ever.
+    async fn sent_from_phone(
+        &self,
+        info: &wa_session::message::MessageInfo,
+        message: &wa_proto::proto::e2e::Message,
+        ack: wa_session::client::MessageAck,
+    ) {
+        let Some(classified) = inbound::classify(message) else {
+            ack.ack();
+            return;
+        };
+        if classified.kind == tenancy::MessageKind::Reaction {
+            ack.ack();
+            return;
+        }
+        let mut record = inbound::inbound(
+            &self.client,
+            self.line_id,
+            &self.media_dir,
+            info,
+            message,
+            classified,
+        )
+        .await;
+        // The push name on our own copy is the business's, not the customer's.
+        record.push_name = None;
+        match self.tenant.record_sent_from_phone(Caller::System, &record, self.now()).await {
+            Ok(recorded) => {
+                ack.ack();
+                if recorded.new {
+                    self.stored(recorded.message, recorded.unread);
+                }
+            }
+            Err(error) if error.is_transient() => {
+                warn!(line_id = self.line_id, %error, "message sent from the phone not stored");
+                drop(ack);
+            }
+            Err(error) => {
+                warn!(line_id = self.line_id, %error, "message sent from the phone refused");
+                ack.ack();
+            }
         }
     }
 

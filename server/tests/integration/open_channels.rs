@@ -70,6 +70,15 @@ fn accepted(app: &crate::app::App, method: &str) -> Vec<serde_json::Value> {
     app.sim.calls_to(method).into_iter().filter(|c| c.status == 200).map(|c| c.params).collect()
 }
 
+/// Every `MESSAGES` element of the `imconnector.send.messages` calls Bitrix24 accepted, in order
+/// (one call carries several messages of a line).
+fn messages_sent(app: &crate::app::App) -> Vec<serde_json::Value> {
+    accepted(app, "imconnector.send.messages")
+        .iter()
+        .flat_map(|call| call["MESSAGES"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 /// Stores an inbound message on `line` as the line runtime would, with an optional quote.
 async fn customer_writes(
     app: &crate::app::App,
@@ -195,11 +204,13 @@ async fn a_customers_messages_reach_the_open_line_once_through_faults() {
     app.sim.expire_access_tokens(ALPHA);
     let round = deliver_due(&app.state).await;
     assert_eq!((round.done, round.retried, round.failed), (2, 0, 0), "{round:?}");
-    let sent = accepted(&app, "imconnector.send.messages");
+    let calls = accepted(&app, "imconnector.send.messages");
+    assert_eq!(calls.len(), 1, "a line's waiting messages go in one call");
+    assert_eq!(calls[0]["CONNECTOR"], CONNECTOR_ID);
+    assert_eq!(calls[0]["LINE"].as_u64(), Some(open_line));
+    let sent = messages_sent(&app);
     assert_eq!(sent.len(), 2, "each message once");
-    let first = &sent[0]["MESSAGES"][0];
-    assert_eq!(sent[0]["CONNECTOR"], CONNECTOR_ID);
-    assert_eq!(sent[0]["LINE"].as_u64(), Some(open_line));
+    let first = &sent[0];
     assert_eq!(first["user"]["id"], "5511987654321");
     assert_eq!(first["user"]["name"], "Ana Lúcia", "sanitised: letters and spaces only");
     assert_eq!(first["user"]["phone"], "+5511987654321");
@@ -207,7 +218,7 @@ async fn a_customers_messages_reach_the_open_line_once_through_faults() {
     assert_eq!(first["message"]["id"], "WA1");
     assert_eq!(first["message"]["text"], "Olá, [b]tudo bem[/b]?");
     // The reply carries what it quotes (Bitrix24's `>>` quote lines).
-    assert_eq!(sent[1]["MESSAGES"][0]["message"]["text"], ">>Olá, [b]tudo bem[/b]?\nQuanto custa?");
+    assert_eq!(sent[1]["message"]["text"], ">>Olá, [b]tudo bem[/b]?\nQuanto custa?");
     // The session and chat Bitrix24 answered are linked to our message.
     let history = tenant.conversations(Caller::System, line).await.unwrap();
     let last = history[0].last_message_id.unwrap();
@@ -472,16 +483,15 @@ async fn every_kind_of_customer_file_goes_by_a_signed_link_that_bitrix24_can_fet
     }
     let round = deliver_due(&app.state).await;
     assert_eq!((round.done, round.failed), (6, 0), "the activation and five messages: {round:?}");
-    let sent = accepted(&app, "imconnector.send.messages");
+    let sent = messages_sent(&app);
     assert_eq!(sent.len(), 5);
-    let files: Vec<&Value> =
-        sent.iter().map(|s| &s["MESSAGES"][0]["message"]["files"][0]).collect();
+    let files: Vec<&Value> = sent.iter().map(|s| &s["message"]["files"][0]).collect();
     let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names[0].rsplit('.').next(), Some("jpg"), "{names:?}");
     assert_eq!(names[2], "price list.pdf");
     assert!(names[3].ends_with(".ogg") && names[4].ends_with(".webp"), "{names:?}");
-    assert_eq!(sent[0]["MESSAGES"][0]["message"]["text"], "a photo", "the caption goes as text");
-    assert!(sent[1]["MESSAGES"][0]["message"].get("text").is_none(), "a file alone needs no text");
+    assert_eq!(sent[0]["message"]["text"], "a photo", "the caption goes as text");
+    assert!(sent[1]["message"].get("text").is_none(), "a file alone needs no text");
     // Bitrix24 fetches each file with its link, without a session.
     for (n, file) in files.iter().enumerate() {
         let url = file["url"].as_str().unwrap();
@@ -531,12 +541,24 @@ async fn items_claimed_by_a_worker_that_died_are_sent_after_their_lease() {
     app.clock.advance(121);
     let round = deliver_due(&app.state).await;
     assert_eq!((round.done, round.retried), (4, 0), "{round:?}");
-    let sent: Vec<String> = accepted(&app, "imconnector.send.messages")
+    let sent: Vec<String> = messages_sent(&app)
         .iter()
-        .map(|p| p["MESSAGES"][0]["message"]["id"].as_str().unwrap().to_owned())
+        .map(|p| p["message"]["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(sent, ["C0", "C1", "C2"], "in order, each once");
     assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 0);
+    // Deleting the line switches the connector off on its Open Line.
+    let a = app.call("DELETE", &format!("/api/lines/{line}"), Some(&admin), None).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    assert_eq!(deliver_due(&app.state).await.done, 1);
+    let status = portal
+        .imconnector_status(
+            wab24::open_channels::connector::CONNECTOR_ID,
+            b24_client::Id(open_line),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status["STATUS"].as_bool(), Some(false));
 }
 
 // ---- the portal's Open Lines ---------------------------------------------------------------
@@ -746,4 +768,104 @@ async fn the_connector_page_refuses_what_is_not_its_confirmed_frame() {
         app.sim.frame_request(BETA, 1, "SETTING_CONNECTOR", &connector_options(17)).unwrap();
     let a = app.post_form("/b24/connector", &q, b).await;
     assert_eq!(a.status, 403, "{}", a.body);
+}
+
+/// What the business phone writes to a customer itself (WhatsApp on the phone, not wab24)
+/// reaches the line as a copy: stored as ours, shown in the panel, and sent to the Open Line on
+/// behalf of the line's assigned user (REST docs `imconnector-send-messages.md`:
+/// `message.user_id`, the manager on whose behalf the message goes).
+#[tokio::test]
+async fn messages_the_business_phone_sends_itself_go_as_the_assigned_users() {
+    use crate::app::Sse;
+    use wa_sim::{PhoneContent, PhoneMessage};
+    use wab24::open_channels::worker::deliver_due;
+
+    const LINE_PHONE: &str = "79990000601";
+    const CUSTOMER: &str = "79160000601";
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.wa.create_account(LINE_PHONE, Some("200000000000601")).unwrap();
+    app.wa.create_account(CUSTOMER, Some("100000000000601")).unwrap();
+    let admin = app.token(ALPHA, 1).await;
+    app.token(ALPHA, 2).await; // user 2 opens the app once, so that the line can be theirs
+    let mut events = Sse::open(&app, &admin).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Shop"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let a = app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let qr = events.find("line.status", |d| d["line_id"] == line && d["state"] == "qr").await;
+    app.wa.scan(qr["qr"].as_str().unwrap(), LINE_PHONE).await.unwrap();
+    events.find("line.status", |d| d["line_id"] == line && d["state"] == "connected").await;
+    let assign = json!({"user_id": 2});
+    let a =
+        app.call("PUT", &format!("/api/lines/{line}/assignment"), Some(&admin), Some(assign)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Shop"})).await.unwrap().0;
+    let patch = json!({"open_channel": "both", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+
+    let say = |to: &str, text: &str| PhoneMessage {
+        to: to.to_owned(),
+        content: PhoneContent::Text(text.to_owned()),
+        quoted: None,
+    };
+    let asked = app.wa.phone_send(CUSTOMER, say(LINE_PHONE, "Do you deliver?")).await.unwrap();
+    events.find("message.stored", |d| d["message"]["text"] == "Do you deliver?").await;
+    let answered = app.wa.phone_send(LINE_PHONE, say(CUSTOMER, "Yes, tomorrow")).await.unwrap();
+    let stored = events.find("message.stored", |d| d["message"]["text"] == "Yes, tomorrow").await;
+    assert_eq!(stored["message"]["direction"], "out", "{stored}");
+    assert_eq!(stored["message"]["status"], "sent");
+
+    // The line runtime dates what it stores by the system clock, the test's server clock stands
+    // still: let it catch up.
+    app.clock.advance(60);
+    let round = deliver_due(&app.state).await;
+    assert_eq!((round.done, round.retried, round.failed), (3, 0, 0), "{round:?}");
+    let sent = messages_sent(&app);
+    assert_eq!(sent.len(), 2);
+    let customer = &sent[0]["message"];
+    assert_eq!((customer["id"].as_str(), customer.get("user_id")), (Some(asked.as_str()), None));
+    let ours = &sent[1];
+    assert_eq!(ours["message"]["id"], answered.as_str());
+    assert_eq!(ours["message"]["text"], "Yes, tomorrow");
+    assert_eq!(ours["message"]["user_id"], 2, "on behalf of the line's assigned user");
+    assert_eq!(ours["user"]["id"], CUSTOMER, "the dialog stays the customer's");
+}
+
+/// The worker as `wab24 serve` runs it: it registers the connector on every installed portal
+/// when it starts, and sends what is queued without being asked.
+#[tokio::test]
+async fn the_running_worker_registers_and_sends_by_itself() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let open_line = portal.openlines_config_add(json!({"LINE_NAME": "Run"})).await.unwrap().0;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Run"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": open_line});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let registered_at_install = accepted(&app, "imconnector.register").len();
+    let worker = tokio::spawn(wab24::open_channels::worker::run(app.state.clone()));
+    customer_writes(&app, line, "R1", "anyone there?", None).await;
+    let mut sent = vec![];
+    for _ in 0..400 {
+        sent = messages_sent(&app);
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    worker.abort();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["message"]["id"], "R1");
+    assert_eq!(accepted(&app, "imconnector.register").len(), registered_at_install + 1);
+    assert_eq!(accepted(&app, "imconnector.activate").len(), 1);
 }

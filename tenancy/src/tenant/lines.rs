@@ -74,12 +74,18 @@ impl Tenant {
     ) -> Result<()> {
         caller.require_admin("only administrators delete lines")?;
         let mut tx = self.write().await?;
-        visible_line(&mut tx, caller, line_id).await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
         sqlx::query("UPDATE lines SET deleted_at = $2 WHERE id = $1")
             .bind(line_id)
             .bind(audit::unix_ms(now))
             .execute(&mut *tx)
             .await?;
+        // The Open Line it fed is told the connector is off there.
+        if line.open_channel.feeds_open_line() && line.open_line_id.is_some() {
+            let gone = Line { open_channel: crate::OpenChannel::Panel, ..line.clone() };
+            enqueue_connector_status(&mut tx, self, &gone, line.open_line_id, audit::unix_ms(now))
+                .await?;
+        }
         let subject = format!("line:{line_id}");
         audit_in(&self.audit_key, &mut tx, audit::Kind::LineDeleted, caller, &subject, b"{}", now)
             .await?;

@@ -238,6 +238,104 @@ impl Tenant {
         Ok(Recorded { message, new: true, unread })
     }
 
+    /// Records a message the line's own phone (or another of its linked devices) sent to a
+    /// customer, seen as a copy (the server's line runtime only): stored as outbound and sent,
+    /// by `phone`, without touching the unread count or the contact's name; queued for the
+    /// line's Open Line in the same transaction (Bitrix24 shows it as the assigned user's). A
+    /// `wa_id` already stored (our own send) changes nothing.
+    pub async fn record_sent_from_phone(
+        &self,
+        caller: Caller,
+        m: &Inbound,
+        now: OffsetDateTime,
+    ) -> Result<Recorded> {
+        caller.require_system("only the server records messages sent from the phone")?;
+        check_len(&m.jid, 128, "jid longer than 128 bytes")?;
+        check_len(&m.wa_id, 128, "wa_id longer than 128 bytes")?;
+        let text = m.text.as_deref().map(|t| cut_at_char(t, MAX_INBOUND_TEXT));
+        let phone = m.phone.as_deref().filter(|p| p.len() <= 32);
+        let mut tx = self.write().await?;
+        let line = visible_line(&mut tx, caller, m.line_id).await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
+        )))
+        .bind(m.line_id)
+        .bind(m.wa_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            let message = message_from_row(&row)?;
+            let unread: i64 = sqlx::query("SELECT unread FROM conversations WHERE id = $1")
+                .bind(message.conversation_id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            return Ok(Recorded { message, new: false, unread });
+        }
+        let at = audit::unix_ms(now);
+        let conversation_id =
+            upsert_conversation(&mut tx, m.line_id, &m.jid, phone, None, at).await?;
+        let quoted_id: Option<i64> = match &m.quoted_wa_id {
+            None => None,
+            Some(q) => sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
+                .bind(m.line_id)
+                .bind(q.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?,
+        };
+        let media = m.media.as_ref().filter(|x| x.path.len() <= 1024);
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO messages (conversation_id, line_id, wa_id, direction, kind, body, \
+             media_path, media_mime, media_size, media_sha256, quoted_id, status, sent_at, sender, \
+             at, note) VALUES ($1, $2, $3, 'out', $4, $5, $6, $7, $8, $9, $10, $11, $12, 'phone', \
+             $12, $13) RETURNING {MESSAGE_COLUMNS}"
+        )))
+        .bind(conversation_id)
+        .bind(m.line_id)
+        .bind(m.wa_id.as_str())
+        .bind(m.kind.as_str())
+        .bind(text)
+        .bind(media.map(|x| x.path.clone()))
+        .bind(media.map(|x| cut_at_char(&x.mime, 255).to_owned()))
+        .bind(media.map(|x| x.size))
+        .bind(media.map(|x| x.sha256.to_vec()))
+        .bind(quoted_id)
+        .bind(MessageStatus::Sent.rank())
+        .bind(at)
+        .bind(m.note.map(MessageNote::as_str))
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = message_from_row(&row)?;
+        let unread: i64 = sqlx::query(
+            "UPDATE conversations SET last_message_id = $2, last_message_at = $3 WHERE id = $1 \
+             RETURNING unread",
+        )
+        .bind(conversation_id)
+        .bind(message.id)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if forwards_to_open_line(m.kind) {
+            enqueue_for_open_line(&mut tx, &line, message.id, at).await?;
+        }
+        let subject = format!("message:{}", message.id);
+        audit_in(
+            &self.audit_key,
+            &mut tx,
+            audit::Kind::MessageReceived,
+            caller,
+            &subject,
+            &m.raw,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Recorded { message, new: true, unread })
+    }
+
     /// Records that a customer's WhatsApp identity key changed (the server's line runtime only):
     /// a "security code changed" notice in their conversation (a [`MessageKind::System`]
     /// message with [`MessageNote::IdentityChanged`], not counted as unread) and an

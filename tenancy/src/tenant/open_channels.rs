@@ -206,6 +206,19 @@ impl Tenant {
         let limit = page_limit(limit)?;
         let at = audit::unix_ms(now);
         let until = at.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        // Most rounds find nothing: a read says so without taking the writer's turn.
+        let mut read = self.read().await?;
+        let due = sqlx::query(
+            "SELECT id FROM b24_outbox WHERE state IN ('pending', 'sending') \
+             AND next_attempt_at <= $1 LIMIT 1",
+        )
+        .bind(at)
+        .fetch_optional(&mut *read)
+        .await?;
+        drop(read);
+        if due.is_none() {
+            return Ok(vec![]);
+        }
         let mut tx = self.write().await?;
         let ids: Vec<i64> = sqlx::query(
             "SELECT o.id FROM b24_outbox o \

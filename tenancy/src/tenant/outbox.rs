@@ -7,7 +7,8 @@ use super::{
     Tenant,
     access::visible_conversation,
     audit_log::audit_in,
-    rows::{MESSAGE_COLUMNS, message_from_row, outbox_from_row},
+    open_channels::enqueue_for_open_line,
+    rows::{LINE_COLUMNS_OF_L, MESSAGE_COLUMNS, line_from_row, message_from_row, outbox_from_row},
 };
 use crate::{
     Caller, ConversationId, Error, LineId, MAX_OUTBOUND_TEXT, Message, MessageId, MessageKind,
@@ -37,6 +38,28 @@ async fn outbox_by_key(tx: &mut AnyConnection, key: &str) -> Result<Option<Outbo
     .fetch_optional(&mut *tx)
     .await?;
     row.as_ref().map(outbox_from_row).transpose()
+}
+
+/// A reply a user sent from our panel on a line that feeds an Open Line goes to the Open Line
+/// too, once WhatsApp has it, so that the operators see the whole
+/// conversation. Replies that came from the Open Line itself (sent by the server) are already
+/// there.
+async fn mirror_panel_reply(tx: &mut AnyConnection, message_id: MessageId, at: i64) -> Result<()> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINE_COLUMNS_OF_L}, m.sender FROM messages m JOIN lines l ON l.id = m.line_id \
+         WHERE m.id = $1"
+    )))
+    .bind(message_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let sender: String = row.try_get("sender")?;
+    let line = line_from_row(&row)?;
+    let from_panel = sender.starts_with("user:") || sender.starts_with("admin:");
+    if from_panel {
+        enqueue_for_open_line(tx, &line, message_id, at).await?;
+    }
+    Ok(())
 }
 
 impl Tenant {
@@ -311,6 +334,9 @@ impl Tenant {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        if let Some(mid) = mid {
+            mirror_panel_reply(&mut tx, mid, at).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -13,6 +13,10 @@ pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, d
 pub(super) const LINE_COLUMNS: &str = "id, name, phone, status, assigned_user, created_at, send_read_receipts, open_channel, \
     open_line_id, open_channel_status";
 
+/// [`LINE_COLUMNS`] of a line joined as `l`.
+pub(super) const LINE_COLUMNS_OF_L: &str = "l.id, l.name, l.phone, l.status, l.assigned_user, \
+    l.created_at, l.send_read_receipts, l.open_channel, l.open_line_id, l.open_channel_status";
+
 pub(super) const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
 

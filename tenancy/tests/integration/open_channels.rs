@@ -19,6 +19,8 @@ crate::on_every_backend!(
     message_links_are_one_to_one,
     events_are_seen_once_even_concurrently,
     the_connector_status_follows_whatsapp,
+    messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line,
+    panel_replies_go_to_the_open_line_once_whatsapp_has_them,
 );
 
 fn feed(open_channel: OpenChannel, open_line_id: Option<i64>) -> LineSettings {
@@ -59,9 +61,8 @@ async fn lines_choose_where_conversations_go(env: Env) {
     let queued = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].kind, B24OutboxKind::ConnectorStatus);
-    let payload: serde_json::Value = serde_json::from_str(&queued[0].payload).unwrap();
-    assert_eq!(payload["open_line_id"], 7);
-    assert_eq!(payload["previous_open_line_id"], serde_json::Value::Null);
+    // A persisted format: the worker of another version reads it.
+    insta::assert_snapshot!(queued[0].payload, @r#"{"open_channel":"both","open_line_id":7,"previous_open_line_id":null,"line_status":"new"}"#);
     // Back to the panel: deactivation queued, the Open Line kept for next time; no-op is silent.
     let panel = LineSettings { open_channel: Some(OpenChannel::Panel), ..LineSettings::default() };
     let back = t.set_line_settings(ADMIN, line.id, &panel, at(6)).await.unwrap();
@@ -119,8 +120,7 @@ async fn inbound_messages_of_a_fed_line_are_queued_with_them(env: Env) {
     assert_eq!(queued[0].message_id, Some(m.message.id));
     assert_eq!(queued[0].idempotency_key, format!("send_message:{}", m.message.id));
     assert_eq!(queued[0].next_attempt_at, 5, "due at once");
-    let payload: serde_json::Value = serde_json::from_str(&queued[0].payload).unwrap();
-    assert_eq!(payload["open_line_id"], 3);
+    insta::assert_snapshot!(queued[0].payload, @r#"{"open_line_id":3}"#);
 }
 
 async fn outbox_claims_in_order_and_resumes_after_a_crash(mut env: Env) {
@@ -366,4 +366,62 @@ async fn the_connector_status_follows_whatsapp(env: Env) {
         t.set_open_channel_status(ADMIN, line.id, OpenChannelStatus::Active).await,
         Err(Error::Forbidden(_))
     ));
+}
+
+async fn messages_sent_from_the_phone_are_outbound_and_go_to_the_open_line(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(2)).await.unwrap();
+    let jid = "5511987654321@s.whatsapp.net";
+    let mut customer = inbound(line.id, jid, "C1", "hello");
+    customer.push_name = Some("Ana".to_owned());
+    t.record_inbound(SYSTEM, &customer, at(3)).await.unwrap();
+    t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(4)).await.unwrap();
+    let mut own = inbound(line.id, jid, "P1", "our answer from the phone");
+    own.push_name = Some("Our Shop".to_owned());
+    let r = t.record_sent_from_phone(SYSTEM, &own, at(5)).await.unwrap();
+    assert!(r.new);
+    assert_eq!(r.unread, 1, "the customer's message is still unread; ours counts nothing");
+    assert_eq!(r.message.direction, tenancy::Direction::Outbound);
+    assert_eq!(r.message.status, tenancy::MessageStatus::Sent);
+    assert_eq!(r.message.sender, "phone");
+    let conv = t.conversation(ALICE, r.message.conversation_id).await.unwrap();
+    assert_eq!(conv.contact.push_name.as_deref(), Some("Ana"), "our name is not the customer's");
+    assert_eq!(conv.last_message_id, Some(r.message.id));
+    // Seen again: nothing new, nothing queued twice.
+    assert!(!t.record_sent_from_phone(SYSTEM, &own, at(6)).await.unwrap().new);
+    let queued = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
+    let sends: Vec<_> = queued.iter().filter(|i| i.kind == B24OutboxKind::SendMessage).collect();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].message_id, Some(r.message.id));
+    assert!(matches!(t.record_sent_from_phone(ADMIN, &own, at(7)).await, Err(Error::Forbidden(_))));
+}
+
+async fn panel_replies_go_to_the_open_line_once_whatsapp_has_them(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    t.assign_line(ADMIN, line.id, Some(2), at(2)).await.unwrap();
+    let jid = "5511987654321@s.whatsapp.net";
+    let conv = t.record_inbound(SYSTEM, &inbound(line.id, jid, "C1", "hi"), at(3)).await.unwrap();
+    let conv = conv.message.conversation_id;
+    t.set_line_settings(ADMIN, line.id, &feed(OpenChannel::Both, Some(9)), at(4)).await.unwrap();
+    let sends = |t: tenancy::Tenant| async move {
+        t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.kind == B24OutboxKind::SendMessage)
+            .filter_map(|i| i.message_id)
+            .collect::<Vec<_>>()
+    };
+    let (reply, item) =
+        t.enqueue_text(ALICE, conv, "hello from the panel", "k1", at(5)).await.unwrap();
+    assert!(sends(t.clone()).await.is_empty(), "not before WhatsApp has it");
+    t.complete_send(SYSTEM, item.id, "OUT1", at(6)).await.unwrap();
+    assert_eq!(sends(t.clone()).await, [reply.id]);
+    // What the server sends for the Open Line's operators is there already: not mirrored.
+    let (_, item) =
+        t.enqueue_text(SYSTEM, conv, "from an operator", "b24:1:77:t", at(7)).await.unwrap();
+    t.complete_send(SYSTEM, item.id, "OUT2", at(8)).await.unwrap();
+    assert_eq!(sends(t.clone()).await, [reply.id]);
 }
