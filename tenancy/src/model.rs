@@ -170,6 +170,11 @@ text_enum!(
         /// The customer's WhatsApp security code (identity key) changed: a reinstall or a new
         /// phone. On a [`MessageKind::System`] notice.
         IdentityChanged = "identity_changed",
+        /// Our message was edited after it was sent (by a Bitrix24 operator); the text is the
+        /// new one.
+        Edited = "edited",
+        /// Our message was deleted for everyone after it was sent (by a Bitrix24 operator).
+        Revoked = "revoked",
     }
 );
 
@@ -441,7 +446,8 @@ pub struct Message {
     pub delivered_at: Option<i64>,
     /// When it reached `Read` (Unix ms).
     pub read_at: Option<i64>,
-    /// Who sent it: the customer's JID, or `user:<id>`.
+    /// Who sent it: the customer's JID, `user:<id>` / `admin:<id>` (from the panel), or
+    /// `operator:<id>` (a Bitrix24 operator in an Open Line).
     pub sender: String,
     /// When it was sent or received (Unix ms).
     pub at: i64,

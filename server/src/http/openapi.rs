@@ -124,7 +124,7 @@ fn schemas() -> Value {
             "file_name": ostr, "url": { "type": "string" } } },
         "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
         "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int,
-        "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", null] } } });
+        "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", "edited", "revoked", null] } } });
     json!({
         "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
             "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int } } } },

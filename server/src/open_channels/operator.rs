@@ -32,11 +32,14 @@ use crate::{
     open_channels::format,
     runtime::{MediaUpload, Runtime, RuntimeError},
     state::AppState,
-    wire::LineOut,
+    wire::{LineOut, MessageOut},
 };
 
 /// The most files of one operator message that are sent.
 const MAX_FILES: usize = 10;
+
+/// The most messages of one event that are handled (Bitrix24 sends one; each may fetch files).
+const MAX_MESSAGES: usize = 50;
 
 /// What became of one message of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,8 +188,12 @@ async fn message_add(
         .and_then(|t| download::origin_of(&t.client_endpoint));
     let operator_fallback = event.auth.user_id.and_then(|u| i64::try_from(u.0).ok());
     let mut results = Vec::with_capacity(data.messages.len());
-    for message in &data.messages {
+    for (i, message) in data.messages.iter().enumerate() {
         let im_id = message.im.as_ref().map(|i| i.message_id.0);
+        if i >= MAX_MESSAGES {
+            results.push(refused("too many messages in one event").json(im_id));
+            continue;
+        }
         let outcome = match one_message(
             state,
             rt,
@@ -403,8 +410,12 @@ async fn amend(
     };
     let member_id = tenant.member_id().to_owned();
     let mut results = Vec::with_capacity(data.messages.len());
-    for message in &data.messages {
+    for (i, message) in data.messages.iter().enumerate() {
         let im_id = message.im.as_ref().map(|i| i.message_id.0);
+        if i >= MAX_MESSAGES {
+            results.push(refused("too many messages in one event").json(im_id));
+            continue;
+        }
         let outcome = match amend_one(state, rt, tenant, &member_id, &line, message, what).await {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -451,7 +462,33 @@ async fn amend_one(
     };
     // Bitrix24 does not deliver an event again after a failure, so the mark stays either way:
     // what failed is in the answer and the audit record.
-    done.map(|_| Outcome::Done(vec![ours.id]))
+    let amended = done?;
+    let record = json!({
+        "action": action,
+        "im": {"chat_id": im.chat_id.0, "message_id": im.message_id.0},
+        "target_wa_id": amended.target_wa_id,
+        "wa_id": amended.wa_id,
+    });
+    let now = state.now();
+    let stored = match what {
+        Amend::Edit => tenant.record_edited(Caller::System, ours.id, &text, &record, now).await,
+        Amend::Revoke => tenant.record_revoked(Caller::System, ours.id, &record, now).await,
+    };
+    // The panel shows what the customer now sees.
+    match stored {
+        Ok(message) => state.bus().publish(ServerEvent::MessageStatus {
+            member_id: member_id.to_owned(),
+            line_id: message.line_id,
+            message_id: message.id,
+            wa_id: amended.target_wa_id,
+            status: message.status,
+            message: Some(MessageOut::from(message)),
+        }),
+        Err(error) => {
+            tracing::warn!(line_id = line.id, %error, "edit or revoke sent but not stored");
+        }
+    }
+    Ok(Outcome::Done(vec![ours.id]))
 }
 
 /// `ONIMCONNECTORDIALOGSTART`/`FINISH`: recorded (the audit record carries the sessions).
@@ -508,4 +545,31 @@ async fn leave_open_line(
         changed.push(line.id);
     }
     Ok(json!({"lines": changed, "open_channel": "panel", "open_line_forgotten": deleted}))
+}
+
+#[cfg(test)]
+mod tests {
+    use b24_client::{Id, inbound::ConnectorMessages};
+
+    use super::*;
+
+    #[test]
+    fn keys_name_the_line_the_bitrix24_message_and_the_part() {
+        assert_eq!(key(3, "86497", "t"), "b24:3:86497:t");
+        assert_eq!(key(3, "86497", "f0"), "b24:3:86497:f0");
+        assert_ne!(key(3, "86497", "t"), key(4, "86497", "t"));
+    }
+
+    #[test]
+    fn connector_events_are_ours_and_others_are_not() {
+        let data = ConnectorMessages { connector: CONNECTOR.into(), line: Id(1), messages: vec![] };
+        assert!(handles(&EventKind::ConnectorMessageAdd(data)));
+        assert!(handles(&EventKind::ConnectorLineDelete { line: Id(1) }));
+        assert!(!handles(&EventKind::AppUninstall { clean: false, language_id: String::new() }));
+        let done = Outcome::Done(vec![5]).json(Some(9));
+        assert_eq!(done, json!({"im_message_id": 9, "result": "done", "message_ids": [5]}));
+        assert_eq!(refused("why").json(None)["reason"], "why");
+    }
+
+    const CONNECTOR: &str = super::super::CONNECTOR_ID;
 }

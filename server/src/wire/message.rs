@@ -56,14 +56,16 @@ pub struct MessageOut {
     pub delivered_at: Option<i64>,
     /// Read (Unix ms).
     pub read_at: Option<i64>,
-    /// The customer's JID or `user:<id>`.
+    /// The customer's JID, `user:<id>` / `admin:<id>` (a reply from the panel), or
+    /// `operator:<id>` (a Bitrix24 operator's, from an Open Line).
     pub sender: String,
     /// When (Unix ms).
     pub at: i64,
     /// Why the message differs from what arrived, `null` when it does not: `truncated` (text
     /// over 256 KiB, the start kept), `media_unavailable` (the attachment could not be fetched),
     /// `unreadable` (a placeholder for a message that could not be stored), `identity_changed`
-    /// (a `system` notice: the customer's security code changed).
+    /// (a `system` notice: the customer's security code changed), `edited` / `revoked` (ours,
+    /// edited or deleted for everyone afterwards by a Bitrix24 operator).
     pub note: Option<String>,
 }
 

@@ -5,7 +5,7 @@
 //! Bitrix24 as delivery and reading statuses; an edit and a deletion reach the phone; the
 //! connector switched off and the Open Line deleted leave the line to the panel.
 
-use b24_sim::{EventOptions, OutFile};
+use b24_sim::{Dialog, EventOptions, OutFile};
 use serde_json::{Value, json};
 use tenancy::{B24OutboxKind, B24OutboxState, Caller, OpenChannel};
 use wa_sim::{PhoneContent, PhoneMessage, PhoneReceived};
@@ -142,7 +142,7 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         .filter(|m| m["direction"] == "out")
         .collect();
     assert_eq!(out.len(), 2);
-    assert!(out.iter().all(|m| m["sender"] == "user:1"), "{out:?}");
+    assert!(out.iter().all(|m| m["sender"] == "operator:1"), "{out:?}");
 
     // The ticks go back to Bitrix24: delivered now, read once the customer reads.
     let ids: Vec<String> = got.iter().map(|m| m.id.clone()).collect();
@@ -193,6 +193,13 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
 
     // An edit, then a deletion, reach the phone as an edit and a revoke of the first message.
     app.sim.operator_edit(ALPHA, first_im, "Доставка послезавтра", to_app(&app)).await.unwrap();
+    let edited = events
+        .find("message.status", |d| d["message_id"] == text_id && d["message"]["note"] == "edited")
+        .await;
+    assert!(
+        edited["message"]["text"].as_str().unwrap().ends_with("Доставка послезавтра"),
+        "{edited}"
+    );
     app.sim.operator_delete(ALPHA, first_im, to_app(&app)).await.unwrap();
     // And a last message, so that the phone has had everything before it.
     let d = app
@@ -236,8 +243,18 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
         .json();
     assert_eq!(
         (message["messages"][0]["id"].as_i64(), message["messages"][0]["sender"].as_str()),
-        (Some(ivan), Some("user:42"))
+        (Some(ivan), Some("operator:42"))
     );
+
+    // The panel shows what the customer sees: the first message edited, then deleted.
+    let history = app
+        .get(&format!("/api/conversations/{conversation}/messages?limit=50"), &admin)
+        .await
+        .json();
+    let first =
+        history["messages"].as_array().unwrap().iter().find(|m| m["id"] == text_id).unwrap();
+    assert_eq!(first["note"], "revoked", "{first}");
+    assert!(first["text"].as_str().unwrap().ends_with("Доставка послезавтра"), "{first}");
 
     // Each event is audited with Bitrix24's ids.
     let audit = app.get("/api/audit?kind=b24.connector_event&limit=100", &admin).await.json();
@@ -316,4 +333,54 @@ async fn switching_the_connector_off_or_deleting_the_open_line_leaves_the_line_t
         .await
         .unwrap();
     assert_eq!(d[0].status, 400, "{}", d[0].body);
+}
+
+/// The whole loop: the customer's message opens a session in the contact center (through the
+/// connector's outbox), the session's operator answers in it, and the phone has the answer.
+#[tokio::test]
+async fn an_operator_answers_in_the_session_a_customer_opened() {
+    let app = start().await;
+    let (admin, _line, open_line, conversation, mut events) = line_on_open_line(&app).await;
+    let again = PhoneMessage {
+        to: LINE_PHONE.to_owned(),
+        content: PhoneContent::Text("Есть размер M?".to_owned()),
+        quoted: None,
+    };
+    app.wa.phone_send(CUSTOMER, again).await.unwrap();
+    events.find("message.stored", |d| d["message"]["text"] == "Есть размер M?").await;
+    app.clock.advance(60);
+    deliver_all(&app).await;
+    let sessions = app.sim.open_line_sessions(ALPHA);
+    let session = sessions.iter().find(|s| s.line == open_line && !s.closed).unwrap();
+    assert_eq!(session.external_chat_id, CUSTOMER);
+    let posted = app
+        .sim
+        .operator_reply(ALPHA, Dialog::Chat(session.chat_id), "Да, есть", &[], to_app(&app))
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&posted.deliveries[0].body).unwrap();
+    assert_eq!(answer["result"]["messages"][0]["result"], "done", "{answer}");
+    let id = answer["result"]["messages"][0]["message_ids"][0].as_i64().unwrap();
+    events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
+    let got = received(&app);
+    let last = got.last().unwrap();
+    // Signed with the session operator's name, as Bitrix24 signs it.
+    let text = last.text.as_deref().unwrap();
+    assert!(text.starts_with('*') && text.ends_with(":*\nДа, есть"), "{text}");
+    let history = app
+        .get(&format!("/api/conversations/{conversation}/messages?limit=1"), &admin)
+        .await
+        .json();
+    assert_eq!(history["messages"][0]["id"].as_i64(), Some(id));
+    let operator = session.operator.unwrap_or(0);
+    assert_eq!(history["messages"][0]["sender"], format!("operator:{operator}"));
+    // Its ticks reach the contact center.
+    app.clock.advance(60);
+    deliver_all(&app).await;
+    let in_b24 = app.sim.open_line_messages(ALPHA, session.chat_id);
+    let ours = in_b24.iter().find(|m| m.id == posted.message_id).unwrap();
+    assert!(ours.delivered, "{ours:?}");
+    // It is not sent back to the Open Line as if it were a reply from the panel.
+    let copies = in_b24.iter().filter(|m| m.text.contains("Да, есть")).count();
+    assert_eq!(copies, 1, "{in_b24:?}");
 }

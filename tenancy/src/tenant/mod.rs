@@ -5,6 +5,7 @@
 //! decoders (`rows`) and the caller's scope (`access`).
 
 mod access;
+mod amend;
 mod audit_log;
 mod connector_events;
 mod conversations;

@@ -98,7 +98,8 @@ impl Tenant {
     }
 
     /// [`Tenant::enqueue`] for a message a Bitrix24 operator wrote in an Open Channel (the
-    /// server only): the message's sender is `user:<operator>`, so that the panel names them.
+    /// server only): the message's sender is `operator:<operator>` (the panel names them by
+    /// their user id; it is not a panel reply, so it is not sent back to the Open Line).
     pub async fn enqueue_for_operator(
         &self,
         caller: Caller,
@@ -109,7 +110,7 @@ impl Tenant {
         now: OffsetDateTime,
     ) -> Result<(Message, OutboxItem)> {
         caller.require_system("only the server sends on behalf of an operator")?;
-        let sender = Caller::User(operator).actor();
+        let sender = format!("operator:{operator}");
         self.enqueue_from(caller, sender, conversation, m, idempotency_key, now).await
     }
 

@@ -3,7 +3,8 @@
 //! queued for Bitrix24 once, in the transaction of the receipt.
 
 use tenancy::{
-    B24MessageLink, B24OutboxKind, B24OutboxState, Error, MessageKind, MessageStatus, Outbound,
+    B24MessageLink, B24OutboxKind, B24OutboxState, Error, MessageKind, MessageNote, MessageStatus,
+    Outbound,
 };
 
 use crate::support::{ADMIN, ALICE, Env, SYSTEM, at, inbound};
@@ -11,6 +12,7 @@ use crate::support::{ADMIN, ALICE, Env, SYSTEM, at, inbound};
 crate::on_every_backend!(
     an_external_chat_id_names_a_conversation_by_jid_or_phone,
     operator_messages_are_the_operators_and_their_ticks_go_back_once,
+    edits_and_revokes_of_our_messages_are_recorded,
 );
 
 async fn an_external_chat_id_names_a_conversation_by_jid_or_phone(env: Env) {
@@ -50,7 +52,7 @@ async fn operator_messages_are_the_operators_and_their_ticks_go_back_once(env: E
         .enqueue_for_operator(SYSTEM, 27, conversation, &text("Hello"), "b24:1:86497:t", at(4))
         .await
         .unwrap();
-    assert_eq!(answer.sender, "user:27");
+    assert_eq!(answer.sender, "operator:27");
     let (again, _) = t
         .enqueue_for_operator(SYSTEM, 27, conversation, &text("Hello"), "b24:1:86497:t", at(5))
         .await
@@ -110,4 +112,49 @@ async fn operator_messages_are_the_operators_and_their_ticks_go_back_once(env: E
         t.queue_operator_ticks(ADMIN, answer.id, at(10)).await,
         Err(Error::Forbidden(_))
     ));
+}
+
+async fn edits_and_revokes_of_our_messages_are_recorded(env: Env) {
+    let t = env.tenant("op", 5).await;
+    let line = t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
+    let jid = "5511987654321@s.whatsapp.net";
+    let m = t.record_inbound(SYSTEM, &inbound(line.id, jid, "W1", "hi"), at(3)).await.unwrap();
+    let text = Outbound {
+        kind: MessageKind::Text,
+        text: Some("Tomorrow".to_owned()),
+        media: None,
+        quoted_id: None,
+    };
+    let (ours, _) = t
+        .enqueue_for_operator(SYSTEM, 27, m.message.conversation_id, &text, "k1", at(4))
+        .await
+        .unwrap();
+    let record = serde_json::json!({"action": "update", "im": {"message_id": 86497}});
+    let err = t.record_edited(ADMIN, ours.id, "x", &record, at(5)).await;
+    assert!(matches!(err, Err(Error::Forbidden(_))), "{err:?}");
+    // Only ours: a customer's message is not changed this way.
+    let err = t.record_revoked(SYSTEM, m.message.id, &record, at(5)).await;
+    assert!(matches!(err, Err(Error::NotFound(_))), "{err:?}");
+    let edited = t.record_edited(SYSTEM, ours.id, "The day after", &record, at(5)).await.unwrap();
+    assert_eq!(
+        (edited.text.as_deref(), edited.note),
+        (Some("The day after"), Some(MessageNote::Edited))
+    );
+    let revoked = t.record_revoked(SYSTEM, ours.id, &record, at(6)).await.unwrap();
+    assert_eq!(
+        (revoked.text.as_deref(), revoked.note),
+        (Some("The day after"), Some(MessageNote::Revoked))
+    );
+    assert_eq!(t.message(SYSTEM, ours.id).await.unwrap(), revoked);
+    let audit = t
+        .audit_query(
+            ADMIN,
+            &tenancy::audit::Query {
+                kind: Some(tenancy::audit::Kind::ConnectorEvent),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(audit.records.len(), 2);
 }
