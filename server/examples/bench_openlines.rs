@@ -133,8 +133,9 @@ async fn main() {
     tokio::spawn(warp::serve(wab24::http::routes(state.clone())).incoming(listener).run());
 
     // Installed by the portal's administrator: the connector registers, its events are bound.
-    let install = sim.open_frame(MEMBER, 1, &format!("{base}/b24/install"), "DEFAULT", &json!({}));
-    assert_eq!(install.await.unwrap().status, 200);
+    let url = format!("{base}/b24/install");
+    let install = sim.open_frame(MEMBER, 1, &url, "DEFAULT", &json!({})).await.unwrap();
+    assert_eq!(install.status, 200);
     sim.finish_install(MEMBER);
     let tenant = store.tenant(MEMBER).await.unwrap();
     let portal = state.portal(MEMBER).await.unwrap();
@@ -147,7 +148,7 @@ async fn main() {
         let name = json!({"LINE_NAME": format!("Open Line {i}")});
         let open_line = portal.openlines_config_add(name).await.unwrap().0 as i64;
         let settings = LineSettings {
-            open_channel: Some(OpenChannel::Openline),
+            open_channel: Some(OpenChannel::OpenLine),
             open_line_id: Some(Some(open_line)),
             ..LineSettings::default()
         };
@@ -191,20 +192,21 @@ async fn main() {
                 let calls = sim.calls_from(cursor);
                 let at = Instant::now();
                 cursor += calls.len();
-                let mut seen = accepted.lock().unwrap();
-                for call in calls {
-                    if call.status != 200
-                        || !call.method.eq_ignore_ascii_case("imconnector.send.messages")
-                    {
-                        continue;
-                    }
-                    for m in call.params["MESSAGES"].as_array().into_iter().flatten() {
-                        if let Some(id) = m["message"]["id"].as_str() {
-                            seen.entry(id.to_owned()).or_insert(at);
+                {
+                    let mut seen = accepted.lock().unwrap();
+                    for call in calls {
+                        if call.status != 200
+                            || !call.method.eq_ignore_ascii_case("imconnector.send.messages")
+                        {
+                            continue;
+                        }
+                        for m in call.params["MESSAGES"].as_array().into_iter().flatten() {
+                            if let Some(id) = m["message"]["id"].as_str() {
+                                seen.entry(id.to_owned()).or_insert(at);
+                            }
                         }
                     }
                 }
-                drop(seen);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });
