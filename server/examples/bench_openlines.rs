@@ -302,6 +302,29 @@ async fn main() {
                 .expect("the customer's session")
         })
         .collect();
+    // The phones, followed every 5 ms from before the first answer.
+    let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    {
+        let (wa, arrived) = (wa.clone(), arrived.clone());
+        let customers: Vec<String> = (0..lines).map(customer).collect();
+        tokio::spawn(async move {
+            loop {
+                for c in &customers {
+                    let got = wa.phone_received(c).unwrap();
+                    let at = Instant::now();
+                    let mut arrived = arrived.lock().unwrap();
+                    for m in got {
+                        if let Some(text) = m.text.as_deref().and_then(|t| t.rsplit('\n').next())
+                            && text.starts_with("operator answer ")
+                        {
+                            arrived.entry(text.to_owned()).or_insert(at);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
     let events = EventOptions::default();
     let total_ops = operator_rate * seconds;
     let mut answered: Vec<(usize, String, Instant)> = vec![];
@@ -325,22 +348,12 @@ async fn main() {
     for p in posts {
         p.await.unwrap();
     }
-    let mut arrived: HashMap<String, Instant> = HashMap::new();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while arrived.len() < answered.len() {
-        let at = Instant::now();
-        for i in 0..lines {
-            for m in wa.phone_received(&customer(i)).unwrap() {
-                if let Some(text) = m.text.as_deref().and_then(|t| t.rsplit('\n').next())
-                    && text.starts_with("operator answer ")
-                {
-                    arrived.entry(text.to_owned()).or_insert(at);
-                }
-            }
-        }
+    while arrived.lock().unwrap().len() < answered.len() {
         assert!(Instant::now() < deadline, "operator messages missing on the phones");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let arrived = arrived.lock().unwrap().clone();
     let measured: Vec<f64> = answered
         .iter()
         .filter(|(_, _, t0)| *t0 >= warm_up_end)
