@@ -109,3 +109,20 @@ pub async fn apply(
     }
     Ok(json!({ "calls": calls, "open_channel_status": status.as_str() }))
 }
+
+/// Bitrix24 refused (or keeps failing) the connector's activation or data on the line's Open
+/// Line: the line shows the error (and the administrator may choose another Open Line).
+pub async fn refused(state: &AppState, tenant: &Tenant, line_id: tenancy::LineId) {
+    if tenant.line(Caller::System, line_id).await.is_ok_and(|l| {
+        l.open_channel_status == OpenChannelStatus::Error || !l.open_channel.feeds_open_line()
+    }) {
+        return;
+    }
+    match tenant.set_open_channel_status(Caller::System, line_id, OpenChannelStatus::Error).await {
+        Ok(line) => state.bus().publish(ServerEvent::LineUpdated {
+            member_id: tenant.member_id().to_owned(),
+            line: LineOut::from(line),
+        }),
+        Err(e) => tracing::warn!(line_id, error = %e, "connector error not stored"),
+    }
+}

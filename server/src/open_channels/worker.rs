@@ -224,6 +224,13 @@ async fn settle(
             }
             round.retried += 1;
             state.metrics().connector_call(ConnectorOutcome::Retried);
+            if matches!(item.kind, B24OutboxKind::ConnectorStatus | B24OutboxKind::DataSet)
+                && item.attempts >= 2
+            {
+                // Still not confirmed after a retry (an Open Line that is not active, Bitrix24
+                // away): the line shows the error until a call goes through.
+                line_state::refused(state, tenant, item.line_id).await;
+            }
             tracing::warn!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, attempts = item.attempts, retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX), error = %why, "Bitrix24 call to be retried");
         }
         Err((why, Verdict::Refused)) => {
@@ -232,6 +239,10 @@ async fn settle(
             }
             round.failed += 1;
             state.metrics().connector_call(ConnectorOutcome::Failed);
+            if matches!(item.kind, B24OutboxKind::ConnectorStatus | B24OutboxKind::DataSet) {
+                // Bitrix24 refused the connector on that Open Line (a wrong or deleted one).
+                line_state::refused(state, tenant, item.line_id).await;
+            }
             tracing::error!(member_id, line_id = item.line_id, outbox_id = item.id, kind = %item.kind, error = %why, "Bitrix24 refused a connector call");
         }
     }

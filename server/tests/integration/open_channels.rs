@@ -869,3 +869,32 @@ async fn the_running_worker_registers_and_sends_by_itself() {
     assert_eq!(accepted(&app, "imconnector.register").len(), registered_at_install + 1);
     assert_eq!(accepted(&app, "imconnector.activate").len(), 1);
 }
+
+/// An Open Line Bitrix24 does not know (or has switched off): the activation is retried, and the
+/// line shows the error meanwhile (imconnector-activate.md; send.messages: `NOT_ACTIVE_LINE`).
+#[tokio::test]
+async fn an_open_line_bitrix24_refuses_shows_as_an_error() {
+    use wab24::open_channels::worker::deliver_due;
+
+    let app = start().await;
+    app.install(ALPHA).await;
+    let admin = app.token(ALPHA, 1).await;
+    let line = app.call("POST", "/api/lines", Some(&admin), Some(json!({"name": "Lost"}))).await;
+    let line = line.json()["id"].as_i64().unwrap();
+    let patch = json!({"open_channel": "openline", "open_line_id": 999});
+    assert_eq!(
+        app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(patch)).await.status,
+        200
+    );
+    let status = || async {
+        app.get(&format!("/api/lines/{line}"), &admin).await.json()["open_channel_status"].clone()
+    };
+    assert_eq!(deliver_due(&app.state).await.retried, 1);
+    assert_eq!(status().await, "off", "one failure may be Bitrix24 being away");
+    app.clock.advance(5);
+    assert_eq!(deliver_due(&app.state).await.retried, 1);
+    assert_eq!(status().await, "error");
+    // Still queued, not lost: once the Open Line exists and is active it goes through.
+    let tenant = app.store.tenant(ALPHA).await.unwrap();
+    assert_eq!(tenant.b24_outbox_backlog(Caller::System).await.unwrap(), 1);
+}
