@@ -452,11 +452,21 @@ async fn amend_one(
             format!("update:{}", hex::encode(&digest[..8]))
         }
     };
+    // What cannot be done now is refused before the change is marked handled, so that the
+    // same change asked again later is tried.
+    if ours.wa_id.is_none() {
+        return Ok(refused("the message is not sent yet"));
+    }
+    if rt.status(member_id, line.id).is_none() {
+        return Ok(refused(RuntimeError::NotRunning(line.id)));
+    }
+    if what == Amend::Edit && text.trim().is_empty() {
+        return Ok(refused("the new text is empty"));
+    }
     if !tenant.mark_b24_event_seen(Caller::System, line.id, &b24_id, &action, state.now()).await? {
         return Ok(Outcome::Duplicate);
     }
     let done = match what {
-        Amend::Edit if text.trim().is_empty() => return Ok(refused("the new text is empty")),
         Amend::Edit => rt.edit_text(member_id, &ours, &text).await,
         Amend::Revoke => rt.revoke(member_id, &ours).await,
     };

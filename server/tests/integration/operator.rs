@@ -384,3 +384,40 @@ async fn an_operator_answers_in_the_session_a_customer_opened() {
     let copies = in_b24.iter().filter(|m| m.text.contains("Да, есть")).count();
     assert_eq!(copies, 1, "{in_b24:?}");
 }
+
+/// An operator answers while the line is down: the answer waits in the line's outbox and
+/// reaches the phone once the line is back, once.
+#[tokio::test]
+async fn an_answer_written_while_the_line_is_down_goes_when_it_is_back() {
+    let app = start().await;
+    let (admin, line, open_line, _conversation, mut events) = line_on_open_line(&app).await;
+    let connector = wab24::open_channels::CONNECTOR_ID;
+    let a = app.call("POST", &format!("/api/lines/{line}/disconnect"), Some(&admin), None).await;
+    assert_eq!(a.status, 204, "{}", a.body);
+    let d = app
+        .sim
+        .operator_message(ALPHA, connector, open_line, CUSTOMER, "Перезвоню", &[], to_app(&app))
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_str(&d[0].body).unwrap();
+    assert_eq!(answer["result"]["messages"][0]["result"], "done", "{answer}");
+    let id = answer["result"]["messages"][0]["message_ids"][0].as_i64().unwrap();
+    // An edit of a message that is not out yet has nothing to change: refused, said so.
+    let im = answer["result"]["messages"][0]["im_message_id"].as_u64().unwrap();
+    let d = app.sim.operator_edit(ALPHA, im, "Перезвоню завтра", to_app(&app)).await.unwrap();
+    let edit: Value = serde_json::from_str(&d[0].body).unwrap();
+    assert_eq!(edit["result"]["messages"][0]["result"], "refused", "{edit}");
+    assert!(received(&app).is_empty());
+
+    let a = app.call("POST", &format!("/api/lines/{line}/connect"), Some(&admin), None).await;
+    assert!(a.status == 200 || a.status == 202, "{}", a.body);
+    events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
+    // The same edit asked again now goes.
+    let d = app.sim.operator_edit(ALPHA, im, "Перезвоню завтра", to_app(&app)).await.unwrap();
+    let edit: Value = serde_json::from_str(&d[0].body).unwrap();
+    assert_eq!(edit["result"]["messages"][0]["result"], "done", "{edit}");
+    let got = received(&app);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].text.as_deref(), Some("Перезвоню"));
+    assert_eq!(got[1].kind, "edit");
+}
