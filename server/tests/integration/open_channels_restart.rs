@@ -16,7 +16,9 @@ use std::{
     time::Duration,
 };
 
-use b24_sim::{Dialog, EventOptions, MessageAuthor, PortalSpec, Sim, SimConfig};
+use b24_sim::{
+    Dialog, EventOptions, Fault, FaultAction, MessageAuthor, PortalSpec, Sim, SimConfig,
+};
 use serde_json::{Value, json};
 use wa_sim::{PhoneContent, PhoneMessage};
 
@@ -74,6 +76,14 @@ async fn sigkill_amid_customer_and_operator_messages_loses_and_duplicates_nothin
     spec.install_finished = false;
     b24.add_portal(spec);
     b24.set_rate_limit(MEMBER, b24_client::RateLimit { per_second: 1000.0, burst: 1000 });
+    // Bitrix24 holds each answer to `imconnector.send.messages` 100 ms after committing, so
+    // that the kill is likely to fall between Bitrix24 taking messages and the outbox marking
+    // them done: the window the worker's recovery (looking the message up before a retry)
+    // closes.
+    b24.add_fault(
+        Fault::on("imconnector.send.messages", FaultAction::TimeoutAfterCommit { ms: 100 })
+            .portal(MEMBER),
+    );
     let wa = wa_sim::Sim::new(wa_sim::SimConfig { seed: Some(41), ..wa_sim::SimConfig::default() });
     for (i, phone) in std::iter::once(&LINE_PHONE).chain(CUSTOMERS.iter()).enumerate() {
         wa.create_account(phone, Some(&format!("40000000000{i:04}"))).unwrap();
@@ -287,9 +297,11 @@ async fn sigkill_amid_customer_and_operator_messages_loses_and_duplicates_nothin
             assert_eq!(list.len(), 1, "customer {c}: {text} arrived under several ids: {list:?}");
         }
     }
+    let lookups = b24.calls_to("imopenlines.session.history.get").len();
     eprintln!(
         "open channels restart: {n} in + {n} operator, killed at {} in / {} operator, \
-         {resent} operator events resent, {duplicates} duplicates in Bitrix24",
+         {resent} operator events resent, {lookups} retried messages looked up in Bitrix24, \
+         {duplicates} duplicates in Bitrix24",
         at_kill.0, at_kill.1
     );
     child.kill().unwrap();
