@@ -377,6 +377,8 @@ impl Portal {
             "imopenlines.config.add" => self.openlines_config_add(p, user),
             "imopenlines.config.get" => self.openlines_config_get(p),
             "imopenlines.config.list.get" => self.openlines_config_list(p),
+            "imopenlines.dialog.get" => self.openlines_dialog_get(p),
+            "imopenlines.session.history.get" => self.openlines_session_history(p),
             "imopenlines.config.update" => self.openlines_config_update(p),
             "imopenlines.config.delete" => self.openlines_config_delete(p),
             "crm.duplicate.findbycomm" => self.find_by_comm(p),

@@ -216,6 +216,12 @@ impl Sim {
         self.state().calls.clone()
     }
 
+    /// The calls recorded from the `start`th on (0-based), for a reader that follows them
+    /// without copying the whole record each time.
+    pub fn calls_from(&self, start: usize) -> Vec<RecordedCall> {
+        self.state().calls.get(start..).map(<[RecordedCall]>::to_vec).unwrap_or_default()
+    }
+
     /// Calls of one method (case-insensitive).
     pub fn calls_to(&self, method: &str) -> Vec<RecordedCall> {
         self.state()

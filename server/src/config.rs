@@ -86,6 +86,9 @@ pub struct Config {
     pub uninstall_grace_days: i64,
     /// How long a signed link to a message's file (given to Bitrix24) works, in hours.
     pub media_link_ttl_hours: i64,
+    /// The Bitrix24 client's leaky bucket per portal: requests per second and burst (Bitrix24's
+    /// documented limits: 2 and 50 on standard plans, 5 and 250 on Enterprise).
+    pub b24_rate_limit: b24_client::RateLimit,
     /// What one line costs per month, and where upgrade requests go.
     pub billing: crate::state::Billing,
     /// WhatsApp's WebSocket URL (default WhatsApp Web's).
@@ -129,6 +132,7 @@ impl fmt::Debug for Config {
             .field("trial_days", &self.trial_days)
             .field("uninstall_grace_days", &self.uninstall_grace_days)
             .field("media_link_ttl_hours", &self.media_link_ttl_hours)
+            .field("b24_rate_limit", &self.b24_rate_limit)
             .field("billing", &self.billing)
             .field("whatsapp_url", &self.whatsapp_url)
             .field("whatsapp_version", &self.whatsapp_version)
@@ -159,6 +163,8 @@ struct Raw {
     trial_days: Option<i64>,
     uninstall_grace_days: Option<i64>,
     media_link_ttl_hours: Option<i64>,
+    b24_requests_per_second: Option<i64>,
+    b24_request_burst: Option<i64>,
     price_per_line: Option<i64>,
     price_currency: Option<String>,
     billing_hook_url: Option<String>,
@@ -178,7 +184,7 @@ struct Raw {
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 31] = [
+pub const KEYS: [&str; 33] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -194,6 +200,8 @@ pub const KEYS: [&str; 31] = [
     "trial_days",
     "uninstall_grace_days",
     "media_link_ttl_hours",
+    "b24_requests_per_second",
+    "b24_request_burst",
     "price_per_line",
     "price_currency",
     "billing_hook_url",
@@ -326,6 +334,23 @@ impl Config {
                 reason: "must be between 1 and 720".to_owned(),
             });
         }
+        let per_second =
+            number("b24_requests_per_second", raw.b24_requests_per_second)?.unwrap_or(2);
+        if !(1..=1000).contains(&per_second) {
+            return Err(ConfigError::Invalid {
+                key: "b24_requests_per_second",
+                reason: "must be between 1 and 1000".to_owned(),
+            });
+        }
+        let burst = number("b24_request_burst", raw.b24_request_burst)?.unwrap_or(50);
+        let Some(burst) = u32::try_from(burst).ok().filter(|b| (1..=10_000).contains(b)) else {
+            return Err(ConfigError::Invalid {
+                key: "b24_request_burst",
+                reason: "must be between 1 and 10000".to_owned(),
+            });
+        };
+        #[allow(clippy::cast_precision_loss)] // at most 1000
+        let b24_rate_limit = b24_client::RateLimit { per_second: per_second as f64, burst };
         let price_per_line = number("price_per_line", raw.price_per_line)?.unwrap_or(40);
         if !(0..=1_000_000).contains(&price_per_line) {
             return Err(ConfigError::Invalid {
@@ -501,6 +526,7 @@ impl Config {
             trial_days,
             uninstall_grace_days,
             media_link_ttl_hours,
+            b24_rate_limit,
             billing,
         })
     }
@@ -630,6 +656,7 @@ mod tests {
         assert_eq!(c.oauth_server, b24_client::DEFAULT_SERVER_ENDPOINT);
         assert_eq!((c.default_plan.as_str(), c.default_line_quota, c.trial_days), ("trial", 2, 15));
         assert_eq!((c.uninstall_grace_days, c.media_link_ttl_hours), (7, 24));
+        assert_eq!(c.b24_rate_limit, b24_client::RateLimit::STANDARD);
         assert_eq!(c.plan_hook_secret, None);
         assert_eq!(c.limits, crate::state::Limits::default());
         assert_eq!((c.metrics_token.as_deref(), c.metrics_listen), (None, None));
@@ -669,6 +696,8 @@ mod tests {
             ("WAB24_HTTP_MAX_CONNECTIONS", "50"),
             ("WAB24_METRICS_TOKEN", "a-metrics-token-0123"),
             ("WAB24_METRICS_LISTEN", "127.0.0.1:9090"),
+            ("WAB24_B24_REQUESTS_PER_SECOND", "5"),
+            ("WAB24_B24_REQUEST_BURST", "250"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -679,6 +708,7 @@ mod tests {
         assert_eq!(l.storage_per_tenant, 100 * 1024 * 1024);
         assert_eq!((l.header_timeout.as_secs(), l.idle_timeout.as_secs()), (7, 30));
         assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(c.b24_rate_limit, b24_client::RateLimit::ENTERPRISE);
         assert!(!format!("{c:?}").contains("a-metrics-token"));
     }
 

@@ -107,6 +107,7 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
     ))
     .token_store(Arc::new(TenancyTokenStore::new(store.clone(), clock.clone())))
     .clock(clock.clone())
+    .rate_limit(c.b24_rate_limit)
     .build()?;
     let key = SessionKey::derive(&c.master_key).ok_or(ServeError::Key)?;
     // One bus for everything the browsers see: the runtime publishes on it, the state shares it.

@@ -6,6 +6,7 @@
 pub(crate) mod config;
 pub(crate) mod control;
 mod crm;
+mod dialog;
 pub(crate) mod events;
 pub(crate) mod messages;
 mod operator;

@@ -314,6 +314,30 @@ impl Sim {
         self.send(member_id, event, opts).await
     }
 
+    /// Sends an operator's message's `ONIMCONNECTORMESSAGEADD` again, as it was first sent: the
+    /// offline-event safety net of an application that was down when the online event came
+    /// (Bitrix24 itself never retries an online event).
+    pub async fn redeliver_operator_message(
+        &self,
+        member_id: &str,
+        message_id: u64,
+        opts: EventOptions,
+    ) -> Result<Vec<Delivery>> {
+        let event = self.with_portal(member_id, |p| {
+            let m = p
+                .center
+                .messages
+                .get(&message_id)
+                .filter(|m| matches!(m.author, MessageAuthor::Operator(_)))
+                .ok_or(Error::UnknownMessage(message_id))?;
+            let MessageAuthor::Operator(author) = m.author else {
+                return Err(Error::UnknownMessage(message_id));
+            };
+            Ok(PendingEvent::message_add(m, author))
+        })?;
+        self.send(member_id, event, opts).await
+    }
+
     /// An operator edits their message: `ONIMCONNECTORMESSAGEUPDATE` with the new text (signed
     /// like the original) and the application's ids of the message.
     pub async fn operator_edit(

@@ -3,6 +3,7 @@
 //! ([`whatsapp`]); prints the URL of the portal's shell page. No configuration: SQLite and a
 //! generated master key under the data directory.
 
+pub mod open_line;
 pub mod whatsapp;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -183,6 +184,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         Err(e) => tracing::warn!(error = %e, "restoring lines failed"),
     }
     tokio::spawn(crate::open_channels::worker::run(state.clone()));
+    let state_for_demo = state.clone();
     let limits = state.settings().limits.clone();
     let server = tokio::spawn(crate::serve::serve_http(
         listener,
@@ -204,6 +206,12 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         return Err(DemoError::Install { status: install.status });
     }
     sim.finish_install(DEMO_MEMBER);
+    // A line fed to a demo Open Line, so that the portal's contact center has conversations.
+    match open_line::set_up(&state_for_demo, &runtime, DEMO_MEMBER).await {
+        Ok(Some((line, open_line))) => tracing::info!(line, open_line, "demo Open Channel ready"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "demo Open Channel not set up"),
+    }
     // Written at once and without panicking: a reader that has gone (`wab24 demo | head`, a
     // test that read the first lines) must not stop the demo.
     let scans = match opts.behaviour.auto_scan {
@@ -213,6 +221,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let mut banner = vec![
         format!("wab24 demo is running (Ctrl-C to stop); data in {}", opts.data_dir.display()),
         format!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/"),
+        format!(
+            "  contact center:         {sim_base}/p/{DEMO_DOMAIN}/center (line \"{}\" feeds Open Line \"{}\")",
+            open_line::DEMO_LINE_NAME,
+            open_line::DEMO_OPEN_LINE_NAME
+        ),
         format!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2"),
         format!("  in Russian:             {sim_base}/p/{DEMO_DOMAIN}/?lang=ru"),
         format!("  API:                    {base}/api/openapi.json"),

@@ -5,7 +5,8 @@
 //! - [`worker`]: the outbox towards Bitrix24 sent with the portal's limits and backoff;
 //!   [`customer_message`]: a stored WhatsApp message as `imconnector.send.messages` wants it;
 //!   [`files`]: the signed links Bitrix24 fetches files from; [`line_state`]: activation,
-//!   channel data and status following the line's setting and WhatsApp state.
+//!   channel data and status following the line's setting and WhatsApp state; [`recovery`]:
+//!   whether a retried message already reached Bitrix24.
 //! - [`operator`]: what operators do in an Open Line (connector events), sent to WhatsApp;
 //!   [`download`]: the files they attach, fetched from the portal.
 //! - [`format`]: message text between Bitrix24's BB-code and WhatsApp's markup.
@@ -17,6 +18,7 @@ pub mod files;
 pub mod format;
 pub mod line_state;
 pub mod operator;
+pub mod recovery;
 pub mod registration;
 mod store_error;
 pub mod worker;

@@ -284,31 +284,70 @@ async fn send_messages(
         prepared.push(prepare_message(state, tenant, item).await.ok()?);
     }
     let line_no = prepared.first()?.line_no;
-    let elements: Vec<Value> = prepared.iter().map(|p| p.element.clone()).collect();
-    match portal.imconnector_send_messages(CONNECTOR_ID, line_no, json!(elements)).await {
-        Ok(result) => Some(
-            prepared
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let first = result.pointer(&format!("/DATA/RESULT/{i}")).cloned();
-                    p.finish(&result, first.unwrap_or(Value::Null)).map_err(|e| {
+    let retry_all = |e: &B24Error, attempts: i64| {
+        state.metrics().b24_error();
+        match verdict(e, attempts) {
+            Verdict::Refused => None,
+            Verdict::Retry(after) => {
+                Some(group.iter().map(|_| Err((e.to_string(), Verdict::Retry(after)))).collect())
+            }
+        }
+    };
+    // A retried message may be in Bitrix24 already (see `recovery`): each is looked for first.
+    let mut found: Vec<Option<Value>> = Vec::with_capacity(group.len());
+    for (item, p) in group.iter().zip(&prepared) {
+        if item.attempts <= 1 {
+            found.push(None);
+            continue;
+        }
+        match super::recovery::already_sent(portal, line_no, &p.element).await {
+            Ok(f) => found.push(f),
+            Err(e) => return retry_all(&e, item.attempts),
+        }
+    }
+    let elements: Vec<Value> = prepared
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(p, _)| p.element.clone())
+        .collect();
+    let result = if elements.is_empty() {
+        json!({"SUCCESS": true})
+    } else {
+        match portal.imconnector_send_messages(CONNECTOR_ID, line_no, json!(elements)).await {
+            Ok(result) => result,
+            Err(e) => return retry_all(&e, group[0].attempts),
+        }
+    };
+    let mut sent = 0;
+    Some(
+        prepared
+            .into_iter()
+            .zip(found)
+            .map(|(p, found)| {
+                let recovered = found.is_some();
+                let (whole, own) = match found {
+                    Some(own) => (json!({"SUCCESS": true}), own),
+                    None => {
+                        let own = result.pointer(&format!("/DATA/RESULT/{sent}")).cloned();
+                        sent += 1;
+                        (result.clone(), own.unwrap_or(Value::Null))
+                    }
+                };
+                p.finish(&whole, own)
+                    .map(|(link, mut answer)| {
+                        if recovered {
+                            answer["found_in_bitrix24"] = json!(true);
+                        }
+                        (link, answer)
+                    })
+                    .map_err(|e| {
                         let v = verdict(&e, 0);
                         (e.to_string(), v)
                     })
-                })
-                .collect(),
-        ),
-        Err(e) => {
-            state.metrics().b24_error();
-            match verdict(&e, group[0].attempts) {
-                Verdict::Refused => None,
-                Verdict::Retry(after) => Some(
-                    group.iter().map(|_| Err((e.to_string(), Verdict::Retry(after)))).collect(),
-                ),
-            }
-        }
-    }
+            })
+            .collect(),
+    )
 }
 
 fn open_line_of(payload: &Value) -> Result<Id, B24Error> {
@@ -462,6 +501,16 @@ async fn send_message(
     item: &B24OutboxItem,
 ) -> Result<(Option<B24MessageLink>, Value), B24Error> {
     let prepared = prepare_message(state, tenant, item).await?;
+    // A retried item may have reached Bitrix24 already (its answer lost, or the process died
+    // before marking it done): Bitrix24 has no idempotency key for this method, so ask first.
+    if item.attempts > 1
+        && let Some(own) =
+            super::recovery::already_sent(portal, prepared.line_no, &prepared.element).await?
+    {
+        let (link, mut answer) = prepared.finish(&json!({"SUCCESS": true}), own)?;
+        answer["found_in_bitrix24"] = json!(true);
+        return Ok((link, answer));
+    }
     let elements = json!([prepared.element]);
     let result = portal.imconnector_send_messages(CONNECTOR_ID, prepared.line_no, elements).await?;
     let own = result.pointer("/DATA/RESULT/0").cloned().unwrap_or(Value::Null);

@@ -240,11 +240,86 @@ fn demo_installs_its_portal_pairs_a_line_by_itself_and_its_customers_answer() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        (csp, me, state, story)
+        // The demo line made at the first run feeds the demo Open Line: connected, active in
+        // Bitrix24, and its customers' messages reach the portal's contact center, where the
+        // demo operator answers and the customer gets it.
+        let sim = |path: &str| format!("http://127.0.0.1:{p2}/_sim/center/{path}");
+        let mut demo = serde_json::Value::Null;
+        for _ in 0..300 {
+            let lines = get("/api/lines".to_owned()).await;
+            demo = lines["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["name"] == "Demo" && l["id"] != id)
+                .cloned()
+                .unwrap_or_default();
+            if demo["state"] == "connected" && demo["open_channel_status"] == "active" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let json = |r: reqwest::RequestBuilder| async move {
+            r.send().await.unwrap().json::<serde_json::Value>().await.unwrap()
+        };
+        let mut chat = None;
+        for _ in 0..300 {
+            let sessions = json(http.get(sim("sessions?member_id=demo0portal"))).await;
+            chat = sessions["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["line"] == demo["open_line_id"])
+                .and_then(|s| s["chat_id"].as_u64());
+            if chat.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let chat = chat.expect("a demo customer's message opened a session in the contact center");
+        let reply = http.post(sim("reply")).form(&[
+            ("member_id", "demo0portal".to_owned()),
+            ("chat_id", chat.to_string()),
+            ("text", "Оператор на связи".to_owned()),
+        ]);
+        let posted = json(reply).await;
+        assert_eq!(posted["deliveries"][0]["status"], 200, "{posted}");
+        let mut center = vec![];
+        for _ in 0..300 {
+            let url = sim(&format!("messages?member_id=demo0portal&chat_id={chat}"));
+            center = json(http.get(url)).await["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| format!("{} {}", m["author"]["kind"], m["text"]))
+                .collect();
+            if center
+                .iter()
+                .any(|m| m.starts_with("\"customer\"") && m.contains("Оператор на связи"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (csp, me, state, story, demo, center)
     });
     let _ = child.kill();
     let _ = child.wait();
-    let (csp, me, state, story) = result;
+    let (csp, me, state, story, demo, center) = result;
+    assert_eq!(
+        (
+            demo["open_channel"].as_str(),
+            demo["state"].as_str(),
+            demo["open_channel_status"].as_str()
+        ),
+        (Some("both"), Some("connected"), Some("active")),
+        "{demo}"
+    );
+    assert!(center.iter().any(|m| m.starts_with("\"customer\"")), "{center:?}");
+    assert!(
+        center.iter().any(|m| m.starts_with("\"customer\"") && m.contains("Оператор на связи")),
+        "the customer got the operator's answer and answered it: {center:?}"
+    );
     assert_eq!(state, "connected");
     assert!(story.iter().any(|s| s.starts_with("\"out\" \"read\" \"Добрый день!\"")), "{story:?}");
     assert!(story.iter().any(|s| s.contains("Добрый день!»")), "the customer answered: {story:?}");

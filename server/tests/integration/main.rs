@@ -15,6 +15,8 @@ mod hardening;
 mod matrix;
 mod meta;
 mod open_channels;
+mod open_channels_faults;
+mod open_channels_restart;
 mod operator;
 mod product;
 mod reliability;

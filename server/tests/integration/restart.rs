@@ -28,7 +28,8 @@ const LINE_PHONES: [&str; 2] = ["79990000201", "79990000202"];
 const CUSTOMERS: [&str; 4] = ["79160000201", "79160000202", "79160000203", "79160000204"];
 const WAIT: Duration = Duration::from_secs(180);
 
-struct Server {
+/// `wab24 serve` as a child process, against simulators that live in the test's process.
+pub(crate) struct Server {
     bin: &'static str,
     env: Vec<(String, String)>,
     dir: std::path::PathBuf,
@@ -36,7 +37,41 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(&mut self) -> Child {
+    /// A server on a free loopback port with its data under `dir` and `extra` environment;
+    /// its base URL.
+    pub(crate) fn new(
+        b24: &Sim,
+        wa: &wa_sim::Sim,
+        ws: std::net::SocketAddr,
+        dir: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> (Server, String) {
+        let loopback: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let port = std::net::TcpListener::bind(loopback).unwrap().local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
+        let config = SimConfig::default();
+        let mut env: Vec<(String, String)> = [
+            ("WAB24_CLIENT_ID", config.client_id.clone()),
+            ("WAB24_CLIENT_SECRET", config.client_secret),
+            ("WAB24_PUBLIC_URL", base.clone()),
+            ("WAB24_LISTEN", format!("127.0.0.1:{port}")),
+            ("WAB24_DATA_DIR", dir.join("data").display().to_string()),
+            ("WAB24_MASTER_KEY", KEY.to_owned()),
+            ("WAB24_OAUTH_SERVER", b24.server_endpoint().unwrap()),
+            ("WAB24_DEFAULT_LINE_QUOTA", "5".to_owned()),
+            ("WAB24_WHATSAPP_URL", format!("ws://{ws}/ws/chat")),
+            ("WAB24_WHATSAPP_ROOT_KEY", hex::encode(wa.root_key().as_bytes())),
+            ("WAB24_CONFIG", "/dev/null".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let server = Server { bin: env!("CARGO_BIN_EXE_wab24"), env, dir: dir.to_owned(), runs: 0 };
+        (server, base)
+    }
+
+    pub(crate) fn spawn(&mut self) -> Child {
         self.runs += 1;
         let log =
             std::fs::File::create(self.dir.join(format!("server-{}.log", self.runs))).unwrap();
@@ -57,9 +92,18 @@ fn messages() -> usize {
 
 async fn until<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
+    probe: impl FnMut() -> F,
+) -> T {
+    until_within(what, WAIT, probe).await
+}
+
+/// Polls `probe` every 100 ms until it gives a value; fails the test after `wait`.
+pub(crate) async fn until_within<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    wait: Duration,
     mut probe: impl FnMut() -> F,
 ) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         if let Some(v) = probe().await {
             return v;
@@ -69,7 +113,7 @@ async fn until<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
-async fn get(http: &reqwest::Client, url: String, token: &str) -> Option<Value> {
+pub(crate) async fn get(http: &reqwest::Client, url: String, token: &str) -> Option<Value> {
     let r = http.get(url).bearer_auth(token).send().await.ok()?;
     if !r.status().is_success() {
         return None;
@@ -115,27 +159,7 @@ async fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     let ws = wa.serve_ws(loopback).await.unwrap();
     wa.serve_media(loopback, 1024 * 1024).await.unwrap();
 
-    let port = std::net::TcpListener::bind(loopback).unwrap().local_addr().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = SimConfig::default();
-    let env: Vec<(String, String)> = [
-        ("WAB24_CLIENT_ID", config.client_id.clone()),
-        ("WAB24_CLIENT_SECRET", config.client_secret.clone()),
-        ("WAB24_PUBLIC_URL", base.clone()),
-        ("WAB24_LISTEN", format!("127.0.0.1:{port}")),
-        ("WAB24_DATA_DIR", dir.path().join("data").display().to_string()),
-        ("WAB24_MASTER_KEY", KEY.to_owned()),
-        ("WAB24_OAUTH_SERVER", b24.server_endpoint().unwrap()),
-        ("WAB24_DEFAULT_LINE_QUOTA", "5".to_owned()),
-        ("WAB24_WHATSAPP_URL", format!("ws://{ws}/ws/chat")),
-        ("WAB24_WHATSAPP_ROOT_KEY", hex::encode(wa.root_key().as_bytes())),
-        ("WAB24_CONFIG", "/dev/null".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let mut server =
-        Server { bin: env!("CARGO_BIN_EXE_wab24"), env, dir: dir.path().to_owned(), runs: 0 };
+    let (mut server, base) = Server::new(&b24, &wa, ws, dir.path(), &[]);
     let mut child = server.spawn();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     until("the server to answer", || {
