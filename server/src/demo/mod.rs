@@ -206,11 +206,18 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         return Err(DemoError::Install { status: install.status });
     }
     sim.finish_install(DEMO_MEMBER);
-    // A line fed to a demo Open Line, so that the portal's contact center has conversations.
-    match open_line::set_up(&state_for_demo, &runtime, DEMO_MEMBER).await {
-        Ok(Some((line, open_line))) => tracing::info!(line, open_line, "demo Open Channel ready"),
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "demo Open Channel not set up"),
+    // A line fed to a demo Open Line, so that the portal's contact center has conversations;
+    // only when the demo scans QR codes by itself (`--auto-scan 0` leaves every line to the
+    // person trying it, whose first line is then line 1).
+    let fed_line = opts.behaviour.auto_scan.is_some();
+    if fed_line {
+        match open_line::set_up(&state_for_demo, &runtime, DEMO_MEMBER).await {
+            Ok(Some((line, open_line))) => {
+                tracing::info!(line, open_line, "demo Open Channel ready")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "demo Open Channel not set up"),
+        }
     }
     // Written at once and without panicking: a reader that has gone (`wab24 demo | head`, a
     // test that read the first lines) must not stop the demo.
@@ -221,11 +228,15 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let mut banner = vec![
         format!("wab24 demo is running (Ctrl-C to stop); data in {}", opts.data_dir.display()),
         format!("  portal (administrator): {sim_base}/p/{DEMO_DOMAIN}/"),
-        format!(
-            "  contact center:         {sim_base}/p/{DEMO_DOMAIN}/center (line \"{}\" feeds Open Line \"{}\")",
-            open_line::DEMO_LINE_NAME,
-            open_line::DEMO_OPEN_LINE_NAME
-        ),
+        if fed_line {
+            format!(
+                "  contact center:         {sim_base}/p/{DEMO_DOMAIN}/center (line \"{}\" feeds Open Line \"{}\")",
+                open_line::DEMO_LINE_NAME,
+                open_line::DEMO_OPEN_LINE_NAME
+            )
+        } else {
+            format!("  contact center:         {sim_base}/p/{DEMO_DOMAIN}/center")
+        },
         format!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2"),
         format!("  in Russian:             {sim_base}/p/{DEMO_DOMAIN}/?lang=ru"),
         format!("  API:                    {base}/api/openapi.json"),
