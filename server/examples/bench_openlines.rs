@@ -27,6 +27,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+mod bench_support;
+
+use bench_support::{arg, pair_lines, percentile};
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -39,8 +42,8 @@ use serde_json::json;
 use tenancy::{Caller, LineSettings, MasterKey, OpenChannel, Store};
 use wa_sim::{PhoneContent, PhoneMessage, SimConfig};
 use wab24::{
-    events::{EventBus, ServerEvent},
-    runtime::{LineState, Runtime, RuntimeConfig},
+    events::EventBus,
+    runtime::{Runtime, RuntimeConfig},
     session::SessionKey,
     state::{AppState, Settings, TenancyTokenStore},
 };
@@ -48,15 +51,6 @@ use wab24::{
 const MEMBER: &str = "benchol0member";
 const MASTER: [u8; 32] = *b"wab24-bench-openlines-master-32b";
 const FAST: b24_client::RateLimit = b24_client::RateLimit { per_second: 1000.0, burst: 1000 };
-
-fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
-    std::env::args().nth(n).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// p50, p99 and the maximum of latencies in ms.
 fn summary(mut ms: Vec<f64>) -> (f64, f64, f64) {
@@ -159,27 +153,7 @@ async fn main() {
     tokio::spawn(wab24::open_channels::worker::run(state.clone()));
 
     // Pair every line.
-    let started = Instant::now();
-    let mut events = runtime.subscribe();
-    for id in &line_ids {
-        runtime.connect(MEMBER, *id).await.unwrap();
-    }
-    let mut connected = 0;
-    while connected < lines {
-        let e = tokio::time::timeout(Duration::from_secs(60), events.recv())
-            .await
-            .expect("pairing stalled")
-            .unwrap();
-        match &*e {
-            ServerEvent::LineStatus { line_id, state: LineState::Qr { code, .. }, .. } => {
-                let i = line_ids.iter().position(|l| l == line_id).unwrap();
-                wa.scan(code, &phone(i)).await.unwrap();
-            }
-            ServerEvent::LineStatus { state: LineState::Connected, .. } => connected += 1,
-            _ => {}
-        }
-    }
-    eprintln!("openlines: {lines} lines paired in {:.1} s", started.elapsed().as_secs_f64());
+    pair_lines(&runtime, &wa, MEMBER, &line_ids, phone, "openlines").await;
 
     // Follows b24-sim's record: the first accepted `imconnector.send.messages` of each
     // WhatsApp id, with the time it was seen.

@@ -26,6 +26,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+mod bench_support;
+
+use bench_support::{arg, pair_lines, percentile};
 use std::{
     collections::VecDeque,
     net::SocketAddr,
@@ -37,8 +40,8 @@ use tenancy::{Caller, Install, MasterKey, Store, User};
 use tokio::sync::mpsc;
 use wa_sim::{PhoneContent, PhoneMessage, Sim, SimConfig};
 use wab24::{
-    events::{EventBus, ServerEvent},
-    runtime::{LineState, Runtime, RuntimeConfig},
+    events::EventBus,
+    runtime::{Runtime, RuntimeConfig},
     session::{Role, SessionKey, claims},
     state::{AppState, Settings},
 };
@@ -47,15 +50,6 @@ const MEMBER: &str = "bench0member";
 const MASTER: [u8; 32] = *b"wab24-bench-server-master-key-32";
 /// The design's target for p99, ms.
 const TARGET_P99_MS: f64 = 50.0;
-
-fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
-    std::env::args().nth(n).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() {
@@ -154,27 +148,7 @@ async fn main() {
     tokio::spawn(warp::serve(wab24::http::routes(state)).incoming(listener).run());
 
     // Pair every line.
-    let started = Instant::now();
-    let mut events = runtime.subscribe();
-    for id in &line_ids {
-        runtime.connect(MEMBER, *id).await.unwrap();
-    }
-    let mut connected = 0;
-    while connected < lines {
-        let e = tokio::time::timeout(Duration::from_secs(60), events.recv())
-            .await
-            .expect("pairing stalled")
-            .unwrap();
-        match &*e {
-            ServerEvent::LineStatus { line_id, state: LineState::Qr { code, .. }, .. } => {
-                let i = line_ids.iter().position(|l| l == line_id).unwrap();
-                wa.scan(code, &phone(i)).await.unwrap();
-            }
-            ServerEvent::LineStatus { state: LineState::Connected, .. } => connected += 1,
-            _ => {}
-        }
-    }
-    eprintln!("server: {lines} lines paired in {:.1} s", started.elapsed().as_secs_f64());
+    pair_lines(&runtime, &wa, MEMBER, &line_ids, phone, "server").await;
 
     // VIEWERS SSE clients per line, as its user, each behaving as the panel does.
     let sent: Arc<Vec<Mutex<VecDeque<Instant>>>> =

@@ -29,6 +29,44 @@ pub(super) fn cut_at_char(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Our id of the line's message with WhatsApp id `wa_id`, if it is stored.
+async fn message_id_by_wa_id(
+    tx: &mut AnyConnection,
+    line_id: LineId,
+    wa_id: &str,
+) -> Result<Option<MessageId>> {
+    let row = sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
+        .bind(line_id)
+        .bind(wa_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// The line's message with WhatsApp id `wa_id` as recorded before (a redelivery), with its
+/// conversation's unread count.
+async fn already_recorded(
+    tx: &mut AnyConnection,
+    line_id: LineId,
+    wa_id: &str,
+) -> Result<Option<Recorded>> {
+    let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
+    )))
+    .bind(line_id)
+    .bind(wa_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = existing else { return Ok(None) };
+    let message = message_from_row(&row)?;
+    let unread: i64 = sqlx::query("SELECT unread FROM conversations WHERE id = $1")
+        .bind(message.conversation_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+    Ok(Some(Recorded { message, new: false, unread }))
+}
+
 /// Creates the contact (or refreshes its phone and push name) and the conversation of a
 /// customer on a line; returns the conversation's id.
 async fn upsert_conversation(
@@ -145,34 +183,15 @@ impl Tenant {
         let phone = m.phone.as_deref().filter(|p| p.len() <= 32);
         let mut tx = self.write().await?;
         let line = visible_line(&mut tx, caller, m.line_id).await?;
-        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
-        )))
-        .bind(m.line_id)
-        .bind(m.wa_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            let message = message_from_row(&row)?;
-            let unread: i64 = sqlx::query("SELECT unread FROM conversations WHERE id = $1")
-                .bind(message.conversation_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            return Ok(Recorded { message, new: false, unread });
+        if let Some(recorded) = already_recorded(&mut tx, m.line_id, &m.wa_id).await? {
+            return Ok(recorded);
         }
         let at = audit::unix_ms(now);
         let conversation_id =
             upsert_conversation(&mut tx, m.line_id, &m.jid, phone, push_name, at).await?;
-        let quoted_id: Option<i64> = match &m.quoted_wa_id {
+        let quoted_id = match &m.quoted_wa_id {
             None => None,
-            Some(q) => sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
-                .bind(m.line_id)
-                .bind(q.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?,
+            Some(q) => message_id_by_wa_id(&mut tx, m.line_id, q).await?,
         };
         let media = m.media.as_ref().filter(|x| x.path.len() <= 1024);
         let message = insert_inbound(
@@ -256,34 +275,15 @@ impl Tenant {
         let phone = m.phone.as_deref().filter(|p| p.len() <= 32);
         let mut tx = self.write().await?;
         let line = visible_line(&mut tx, caller, m.line_id).await?;
-        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE line_id = $1 AND wa_id = $2"
-        )))
-        .bind(m.line_id)
-        .bind(m.wa_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            let message = message_from_row(&row)?;
-            let unread: i64 = sqlx::query("SELECT unread FROM conversations WHERE id = $1")
-                .bind(message.conversation_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            return Ok(Recorded { message, new: false, unread });
+        if let Some(recorded) = already_recorded(&mut tx, m.line_id, &m.wa_id).await? {
+            return Ok(recorded);
         }
         let at = audit::unix_ms(now);
         let conversation_id =
             upsert_conversation(&mut tx, m.line_id, &m.jid, phone, None, at).await?;
-        let quoted_id: Option<i64> = match &m.quoted_wa_id {
+        let quoted_id = match &m.quoted_wa_id {
             None => None,
-            Some(q) => sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
-                .bind(m.line_id)
-                .bind(q.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|r| r.try_get(0))
-                .transpose()?,
+            Some(q) => message_id_by_wa_id(&mut tx, m.line_id, q).await?,
         };
         let media = m.media.as_ref().filter(|x| x.path.len() <= 1024);
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -473,20 +473,10 @@ impl Tenant {
                 super::operator_ticks::queue_operator_ticks_in(&mut tx, id, status, at).await?;
                 (StatusChange::Advanced(id), format!("message:{id}"))
             }
-            None => {
-                let found =
-                    sqlx::query("SELECT id FROM messages WHERE line_id = $1 AND wa_id = $2")
-                        .bind(line_id)
-                        .bind(wa_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                match found {
-                    Some(row) => {
-                        (StatusChange::Unchanged, format!("message:{}", row.try_get::<i64, _>(0)?))
-                    }
-                    None => (StatusChange::UnknownMessage, format!("line:{line_id}")),
-                }
-            }
+            None => match message_id_by_wa_id(&mut tx, line_id, wa_id).await? {
+                Some(id) => (StatusChange::Unchanged, format!("message:{id}")),
+                None => (StatusChange::UnknownMessage, format!("line:{line_id}")),
+            },
         };
         audit_in(&self.audit_key, &mut tx, audit::Kind::StatusUpdate, caller, &subject, raw, now)
             .await?;
