@@ -6,6 +6,7 @@ mod config;
 mod connectors;
 mod contact_center;
 mod control;
+mod crm_shell;
 mod error;
 mod faults;
 mod files;
