@@ -7,6 +7,7 @@ import { t } from './i18n.js';
 import { h, replace, clock, listTime, dayLabel, fileSize, duration, contactName, phone, initials, hue, newKey } from './format.js';
 import { icon, ticks } from './icons.js';
 import { createComposer } from './composer.js';
+import { createCrmBar, cardConversations, ofCard } from './crm.js';
 
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
@@ -47,7 +48,10 @@ export function createChat(ctx) {
   const lineSelect = h('select', { class: 'select line-filter', 'aria-label': t('audit.line'), hidden: true, 'data-test': 'line-filter' });
   const list = h('ul', { class: 'conv-list', role: 'listbox', 'aria-label': t('tab.chats'), 'data-test': 'conversations' });
   const listNote = h('div', { class: 'list-note', 'data-test': 'list-note' });
-  const sidebar = h('aside', { class: 'sidebar' },
+  // In a CRM card's tab (client mode): the card's conversations only, and "new chat".
+  const crm = ctx.session.crm || null;
+  const crmBar = crm ? createCrmBar(ctx, { lines: () => lines, onStarted: async (id) => { await loadAll(); await open(id); } }) : null;
+  const sidebar = h('aside', { class: 'sidebar' }, crmBar ? crmBar.el : null,
     h('div', { class: 'search-box' }, icon('search', 'search-icon'), search), lineSelect, list, listNote);
 
   const head = h('header', { class: 'thread-head', 'data-test': 'thread-head' });
@@ -74,7 +78,10 @@ export function createChat(ctx) {
     const r = await api('GET', '/api/lines');
     lines.clear();
     for (const l of r.lines) lines.set(l.id, l);
-    const lists = await Promise.all(r.lines.map((l) => api('GET', `/api/lines/${l.id}/conversations`).then((x) => x.conversations, () => [])));
+    const lists = crm
+      ? [await cardConversations(crm)]
+      : await Promise.all(r.lines.map((l) => api('GET', `/api/lines/${l.id}/conversations`).then((x) => x.conversations, () => [])));
+    if (crmBar) crmBar.render();
     const seen = new Set();
     for (const cs of lists) {
       for (const c of cs) {
@@ -179,7 +186,7 @@ export function createChat(ctx) {
     if (target) target.tabIndex = 0;
     if (hadFocus && target) target.focus();
     if (lines.size === 0) listNote.textContent = t('chats.nolines');
-    else if (cs.length === 0) listNote.textContent = searchResults ? t('chats.found.none') : t('chats.none');
+    else if (cs.length === 0) listNote.textContent = searchResults ? t('chats.found.none') : t(crm ? 'crm.none' : 'chats.none');
     else listNote.textContent = '';
   }
 
@@ -710,6 +717,7 @@ export function createChat(ctx) {
     if (!c) {
       try {
         c = await api('GET', `/api/conversations/${p.conversation_id}`);
+        if (crm && !ofCard(crm, c)) return;
         convs.set(c.id, c);
         if (!lines.has(c.line_id)) {
           loadAll().catch(() => {});

@@ -258,6 +258,14 @@ pub struct SearchQuery {
     pub limit: Option<u32>,
 }
 
+/// `GET /api/conversations/by-phone`.
+#[derive(Debug, Deserialize)]
+pub struct PhonesQuery {
+    /// Phone numbers as written (`+7 916 000-00-01`, `8 916 000 00 01`), comma-separated, at
+    /// most 20.
+    pub phones: String,
+}
+
 /// A user.
 #[derive(Debug, Serialize)]
 pub struct UserOut {

@@ -5,7 +5,7 @@
 use warp::Filter;
 
 use super::{
-    audit, bitrix, connection, connector_page, conversations,
+    audit, bitrix, connection, connector_page, conversations, crm_tab,
     filters::{bearer, form, form_bytes, json},
     lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
@@ -104,6 +104,20 @@ pub static ROUTES: &[Route] = &[
             errors: &["400", "502"],
         },
         handler: Handler::Open(|g| g.and(form()).then(connector_page::page).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/b24/crm-tab",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The WhatsApp tab of a CRM card (PLACEMENT CRM_CONTACT_DETAIL_TAB, CRM_COMPANY_DETAIL_TAB, CRM_LEAD_DETAIL_TAB or CRM_DEAL_DETAIL_TAB, bound at install and at start; PLACEMENT_OPTIONS.ID the item): AUTH_ID confirmed by the portal as for the app frame, the item's phone numbers read with crm.item.get (a deal's from its contacts and company), then the chat panel in client mode with a session token: the conversations with those numbers on the viewer's lines (GET /api/conversations/by-phone), the composer, and a new chat to one of the numbers. 404 when the portal has no such item",
+            body: Some("form"),
+            ok: ("200", "html"),
+            errors: &["400", "404", "502"],
+        },
+        handler: Handler::Open(|g| g.and(form()).then(crm_tab::page).boxed()),
     },
     Route {
         method: Method::Post,
@@ -298,6 +312,24 @@ pub static ROUTES: &[Route] = &[
         },
         handler: Handler::Scoped(|g| {
             g.and(warp::query()).then(|st, s, q| respond(conversations::search(st, s, q))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/conversations/by-phone",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The conversations with any of these phone numbers (query phones: comma-separated, as written in a CRM card, at most 20; compared by their digits, a leading trunk 8 of an 11-digit number as 7) on every line the caller may see (administrators all, users their lines), most recent first, each with its newest message; 400 without a usable number",
+            body: None,
+            ok: ("200", "ConversationList"),
+            errors: &["400"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(warp::query())
+                .then(|st, s, q| respond(conversations::by_phones(st, s, q)))
+                .boxed()
         }),
     },
     Route {

@@ -83,9 +83,10 @@ fn verdict(e: &B24Error, attempts: i64) -> Verdict {
 
 /// Runs the worker for ever: a round whenever something happens on the bus (a message stored,
 /// a line changed) and every second; the connector is registered on every installed portal
-/// first.
+/// first, and the CRM cards' WhatsApp tab bound ([`crate::crm_tab::placements`]).
 pub async fn run(state: AppState) {
     registration::register_all(&state).await;
+    crate::crm_tab::placements::bind_all(&state).await;
     let mut events = state.bus().subscribe();
     loop {
         let round = deliver_due(&state).await;

@@ -10,6 +10,7 @@ mod api;
 mod app;
 mod bitrix;
 mod cli;
+mod crm_tab;
 mod flow;
 mod hardening;
 mod matrix;

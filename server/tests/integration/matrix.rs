@@ -238,6 +238,13 @@ async fn every_endpoint_times_every_caller() {
         ("GET", format!("/api/lines/{l3}/conversations"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/lines/{l4}/conversations"), None, UNASSIGNED_OBJECT),
         ("GET", "/api/conversations/search?q=MK".into(), None, all(200)),
+        (
+            "GET",
+            "/api/conversations/by-phone?phones=15550001001,+1%20555%20000%201002,15550001003"
+                .into(),
+            None,
+            all(200),
+        ),
         ("GET", format!("/api/conversations/{c3}"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/conversations/{c4}"), None, UNASSIGNED_OBJECT),
         ("GET", format!("/api/conversations/{c3}/messages"), None, ASSIGNED_OBJECT),
