@@ -59,11 +59,12 @@ export function createCrmBar(ctx, { lines, onStarted }) {
     if (!line || !phone) return;
     start.disabled = true;
     try {
-      // The answer is the chat (new or existing): its conversation, or the conversation itself.
-      const r = await api('POST', `/api/lines/${line}/chats`, { phone });
-      const conv = r && (r.conversation || r);
-      if (r && (r.cold || r.first_contact)) ctx.toast(t('crm.cold'), 'info');
-      if (conv && conv.id) await onStarted(conv.id);
+      // The number in international form (the CRM may hold `8 916 …`); the answer is the
+      // chat, new or existing: {conversation, created, outreach: {cold, ...}}.
+      const key = phoneKey(phone);
+      const r = await api('POST', `/api/lines/${line}/chats`, { phone: key ? '+' + key : phone });
+      if (r && r.outreach && r.outreach.cold) ctx.toast(t('crm.cold'), 'info');
+      if (r && r.conversation) await onStarted(r.conversation.id);
     } catch (e) {
       ctx.toast(e.message, 'error');
     } finally {

@@ -181,6 +181,14 @@ impl From<Conversation> for ConversationOut {
     }
 }
 
+/// `POST /api/lines/{id}/chats`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartChat {
+    /// The customer's number, international (`+` and the country code), as people type it.
+    pub phone: String,
+}
+
 /// `POST /api/conversations/{id}/messages`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -128,7 +128,8 @@ fn schemas() -> Value {
         "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", "edited", "revoked", null] } } });
     json!({
         "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
-            "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int } } } },
+            "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int,
+                "limit": { "type": "string", "enum": ["per_hour", "per_day", "min_gap"] }, "retry_at": int, "retry_after_secs": int, "minutes": int } } } },
         "Me": { "type": "object", "properties": { "member_id": { "type": "string" }, "user_id": int,
             "role": { "type": "string", "enum": ["admin", "user"] }, "expires_at": int, "read_only": { "type": "boolean" } } },
         "Line": line,
@@ -144,6 +145,12 @@ fn schemas() -> Value {
         "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
         "LineState": { "type": "object", "required": ["line_id", "state"], "properties": { "line_id": int,
             "state": { "type": "string" }, "qr": ostr, "qr_svg": ostr, "expires_in_ms": oint, "reason": ostr, "retry_in_ms": oint } },
+        "StartChat": { "type": "object", "required": ["phone"], "properties": { "phone": { "type": "string" } } },
+        "Outreach": { "type": "object", "required": ["cold", "sent_last_hour", "sent_last_day", "per_hour", "per_day", "min_gap_secs", "next_at"],
+            "properties": { "cold": { "type": "boolean" }, "sent_last_hour": int, "sent_last_day": int, "per_hour": int, "per_day": int,
+            "min_gap_secs": int, "next_at": oint } },
+        "ChatOpened": { "type": "object", "required": ["conversation", "created", "outreach"], "properties": {
+            "conversation": schema_ref("Conversation"), "created": { "type": "boolean" }, "outreach": schema_ref("Outreach") } },
         "SendText": { "type": "object", "required": ["text"], "properties": { "text": { "type": "string" }, "quoted_id": oint,
             "idempotency_key": ostr } },
         "SendReaction": { "type": "object", "required": ["message_id", "emoji"], "properties": { "message_id": int,

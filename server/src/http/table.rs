@@ -5,7 +5,7 @@
 use warp::Filter;
 
 use super::{
-    audit, bitrix, connection, connector_page, conversations, crm_tab,
+    audit, bitrix, chats, connection, connector_page, conversations, crm_tab,
     filters::{bearer, form, form_bytes, json},
     lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
@@ -299,6 +299,22 @@ pub static ROUTES: &[Route] = &[
         }),
     },
     Route {
+        method: Method::Post,
+        path: "/api/lines/{line_id}/chats",
+        access: Access::Member,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Writing first: the line's conversation with phone (international, as typed: +7 (916) 000-00-01), for the line's assigned user and administrators (404 for anyone else). The existing conversation with the number, or a new one once WhatsApp's usync contact query says the number is registered: 422 not_on_whatsapp when it is not, 409 when the line is not connected, 503 when WhatsApp does not answer. Answers conversation, created, and outreach: cold (the number never wrote: its messages count against the line's anti-ban limits, so warn before the first send), sent_last_hour, sent_last_day, per_hour, per_day, min_gap_secs and next_at (Unix ms when a message may go, null for now)",
+            body: Some("StartChat"),
+            ok: ("200", "ChatOpened"),
+            errors: &["400", "404", "409", "422", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(json()).then(|id, st, s, body| respond(chats::start(st, s, id, body))).boxed()
+        }),
+    },
+    Route {
         method: Method::Get,
         path: "/api/conversations/search",
         access: Access::Member,
@@ -373,10 +389,10 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Send a text, or a reply with quoted_id; once per idempotency_key (the same key with another body is 422); queued (202) even while the line is not connected, sent when it is; the status moves sent, delivered, read over SSE (message.status)",
+            summary: "Send a text, or a reply with quoted_id; once per idempotency_key (the same key with another body is 422); queued (202) even while the line is not connected, sent when it is; the status moves sent, delivered, read over SSE (message.status). To a customer who never wrote to the line (cold outreach) the anti-ban guard applies: over the line's limits per hour or per day, or sooner than the minimum gap after the last first message to another new number, 429 cold_outreach_limit with limit, retry_at (Unix ms), retry_after_secs and a Retry-After header",
             body: Some("SendText"),
             ok: ("202", "Message"),
-            errors: &["400", "404", "422", "503"],
+            errors: &["400", "404", "422", "429", "503"],
         },
         handler: Handler::ScopedId(|g| {
             g.and(json())
@@ -391,10 +407,10 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "React to a message with an emoji (empty takes it back)",
+            summary: "React to a message with an emoji (empty takes it back); the anti-ban guard of cold outreach applies as for texts (429 cold_outreach_limit)",
             body: Some("SendReaction"),
             ok: ("202", "Message"),
-            errors: &["400", "404", "422", "503"],
+            errors: &["400", "404", "422", "429", "503"],
         },
         handler: Handler::ScopedId(|g| {
             g.and(json())
@@ -409,7 +425,7 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB. Authenticated and checked against the conversation before the body is read, then streamed to disk; an image or video must begin as its declared type (415); 413 also when the portal's storage quota is reached (with current and max bytes); 429 when the portal has its maximum of uploads under way, 503 when the server has",
+            summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB. Authenticated and checked against the conversation before the body is read, then streamed to disk; an image or video must begin as its declared type (415); 413 also when the portal's storage quota is reached (with current and max bytes); 429 when the portal has its maximum of uploads under way (too_many_uploads) or the anti-ban guard of cold outreach refuses it as for texts (cold_outreach_limit), 503 when the server has",
             body: Some("binary"),
             ok: ("202", "Message"),
             errors: &["400", "404", "413", "415", "422", "429", "503"],

@@ -264,3 +264,70 @@ async fn a_forged_or_wrong_frame_is_refused() {
     let a = open_tab(&app, BETA, 1, "CRM_CONTACT_DETAIL_TAB", contact).await;
     assert_eq!(a.status, 403, "{}", a.body);
 }
+
+/// Writing first from the tab: its session opens a chat with the card's number (written the
+/// CRM's way) on the line through `POST /api/lines/{id}/chats`, and the message reaches the
+/// customer's phone; the tab then lists that chat.
+#[tokio::test]
+async fn the_tab_writes_first_to_one_of_the_cards_numbers() {
+    use crate::app::Sse;
+
+    const LINE_PHONE: &str = "79990000451";
+    const CUSTOMER: &str = "79160000451";
+    let app = start().await;
+    app.install(ALPHA).await;
+    app.wa.create_account(LINE_PHONE, Some("200000000000451")).unwrap();
+    app.wa.create_account(CUSTOMER, Some("100000000000451")).unwrap();
+    let admin = app.token(ALPHA, 1).await;
+    let mut events = Sse::open(&app, &admin).await;
+    let sales = line(&app, &admin, "Sales", Some(2)).await;
+    app.call("POST", &format!("/api/lines/{sales}/connect"), Some(&admin), None).await;
+    let qr = events.find("line.status", |d| d["line_id"] == sales && d["state"] == "qr").await;
+    app.wa.scan(qr["qr"].as_str().unwrap(), LINE_PHONE).await.unwrap();
+    events.find("line.status", |d| d["line_id"] == sales && d["state"] == "connected").await;
+
+    let contact = app
+        .sim
+        .add_crm_item(
+            ALPHA,
+            3,
+            &json!({"name": "Olga",
+            "fm": [{"typeId": "PHONE", "valueType": "MOBILE", "value": "8 (916) 000-04-51"}]}),
+        )
+        .unwrap();
+    let s = session_of(&open_tab(&app, ALPHA, 2, "CRM_CONTACT_DETAIL_TAB", contact).await.body);
+    assert!(tab_conversations(&app, &s).await.is_empty());
+    let token = s["token"].as_str().unwrap();
+    // The panel sends the number in international form (crm.js `phoneKey`).
+    let opened = app
+        .call(
+            "POST",
+            &format!("/api/lines/{sales}/chats"),
+            Some(token),
+            Some(json!({"phone": "+79160000451"})),
+        )
+        .await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let conversation = opened.json()["conversation"]["id"].as_i64().unwrap();
+    assert_eq!(tab_conversations(&app, &s).await, vec![conversation]);
+    let sent = app
+        .call(
+            "POST",
+            &format!("/api/conversations/{conversation}/messages"),
+            Some(token),
+            Some(json!({"text": "Hello from your CRM card", "idempotency_key": "crm-tab-1"})),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let id = sent.json()["id"].as_i64().unwrap();
+    events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
+    let received: Vec<String> = app
+        .wa
+        .phone_received(CUSTOMER)
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.from_me)
+        .filter_map(|m| m.text)
+        .collect();
+    assert_eq!(received, ["Hello from your CRM card"]);
+}

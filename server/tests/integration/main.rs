@@ -26,3 +26,4 @@ mod runtime;
 mod sse;
 mod ui;
 mod voice;
+mod write_first;
