@@ -762,6 +762,37 @@ await step('the Open Line\'s settings page, as Bitrix24 opens it, changes the li
   shotPage = admin.page;
 });
 
+// The demo portal's CRM (server/src/demo/crm.rs): the customer's contact card, its WhatsApp
+// tab (CRM_CONTACT_DETAIL_TAB, bound at install) POSTed as Bitrix24 does, the chat answered there.
+await step('user 3 opens the customer\'s WhatsApp tab in the shell\'s CRM and answers', async () => {
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`crm tab: ${e.message}`));
+  try {
+    await page.goto(`${portal}crm?user=3&lang=en`);
+    await page.locator('[data-kind=contact] a').filter({ hasText: 'Анна' }).click();
+    check(await page.locator('[data-field=phones]').innerText() === '+7 916 000-00-01', 'the card does not show the number');
+    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
+    const tab = await until('the tab frame loads', async () => {
+      const f = page.frame({ name: 'tab' });
+      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
+    });
+    const conv = tab.locator(`[data-test=conv][data-conv-id="${state.convId}"]`);
+    await conv.waitFor({ timeout: T });
+    check((await tab.locator('[data-test=conv]').count()) === 1, 'the tab shows another client\'s chat');
+    check((await tab.locator('[data-test=tab-connections]').count()) === 0, 'the tab shows the panel\'s other pages');
+    await conv.click();
+    const input = tab.locator('[data-test=composer-input]');
+    await input.type('Answered from the CRM card');
+    await input.press('Enter');
+    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'Answered from the CRM card' }).waitFor({ timeout: T });
+    await phoneGot((m) => m.text === 'Answered from the CRM card', 'the phone received the answer from the tab');
+    await page.screenshot({ path: join(artifacts, `${String(n).padStart(2, '0')}-crm-tab.png`) });
+  } finally {
+    await context.close();
+  }
+});
+
 // 23
 await step('the layout fits from 1024x700 to 1920x1080', async () => {
   for (const size of [{ width: 1024, height: 700 }, { width: 1920, height: 1080 }]) {
