@@ -7,7 +7,7 @@ import { t } from './i18n.js';
 import { h, replace, clock, listTime, dayLabel, fileSize, duration, contactName, phone, initials, hue, newKey } from './format.js';
 import { icon, ticks } from './icons.js';
 import { createComposer } from './composer.js';
-import { createCrmBar, cardConversations, ofCard } from './crm.js';
+import { createCrmBar, cardConversations, ofCard } from './crm_tab.js';
 
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];

@@ -2,9 +2,10 @@
 //! by [`crate::crm_tab::placements`]; REST docs `api-reference/widgets/crm/detail-tab.md`). The
 //! frame is confirmed as the app frame is ([`super::bitrix`]: `AUTH_ID` by the portal, a session
 //! token issued), the card's phone numbers are read from the portal
-//! ([`crate::crm_tab::phones`]), and the chat panel opens in its client mode: the conversations
-//! with those numbers on the lines the viewer may see (`GET /api/conversations/by-phone`), with
-//! the panel's composer, and a new chat to one of the numbers.
+//! ([`crate::crm_tab::phones`]), and the chat panel opens in its client mode (`ui/crm_tab.js`):
+//! the conversations with those numbers on the lines the viewer may see
+//! (`GET /api/conversations/by-phone`), with the panel's composer, and a new chat to one of the
+//! numbers.
 
 use b24_client::inbound::FrameRequest;
 use bytes::Bytes;
