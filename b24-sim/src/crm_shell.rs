@@ -119,7 +119,7 @@ main{padding:16px}section{background:#fff;border-radius:6px;padding:12px 16px;ma
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #e5eaec}\
 nav.tabs a{display:inline-block;padding:6px 12px;margin-right:4px;border-radius:4px 4px 0 0;background:#dfe6e9;color:#333;text-decoration:none}\
 nav.tabs a[aria-current=page]{background:#fff;font-weight:bold}\
-iframe{border:0;width:100%;height:calc(100vh - 260px);background:#fff}\
+iframe{border:0;width:100%;height:max(620px,calc(100vh - 180px));background:#fff}\
 ol.timeline li{margin:0 0 8px}";
 
 fn wrap(domain: &str, title: &str, body: &str) -> String {
