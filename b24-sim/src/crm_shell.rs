@@ -205,8 +205,13 @@ pub(crate) struct OpenTab<'a> {
     pub(crate) body: &'a str,
 }
 
-/// The bound detail tabs of `kind`: (title, handler), in binding order.
+/// The bound detail tabs of `kind`: (title, handler), in binding order. None until the
+/// application's installation is finished (RD `widgets/crm/detail-tab.md`: the widget is not
+/// shown until then).
 pub(crate) fn tabs(portal: &Portal, kind: Kind) -> Vec<(String, String)> {
+    if !portal.installed {
+        return vec![];
+    }
     portal
         .placements
         .iter()
@@ -514,6 +519,11 @@ mod tests {
         ));
         assert!(html.contains("<td data-field=\"stage\">NEW</td>") && !html.contains("data-tab="));
         assert!(item_page(&p, Kind::Lead, 5, 1, "en", None).is_none());
+        // Before installFinish the portal shows no application tab.
+        let mut p = portal();
+        p.installed = false;
+        let html = item_page(&p, Kind::Contact, 5, 1, "en", None).unwrap();
+        assert!(!html.contains("data-tab="), "{html}");
     }
 
     /// RD `widgets/crm/detail-tab.md`: the handler gets a POST, part in the query string,
