@@ -97,13 +97,15 @@ fn text(item: &Value, key: &str) -> String {
     item.get(key).and_then(Value::as_str).unwrap_or("").trim().to_owned()
 }
 
+/// The card's name, at most 200 characters.
 fn title_of(kind: Kind, item: &Value) -> String {
-    match kind {
+    let title = match kind {
         Kind::Contact => {
             format!("{} {}", text(item, "name"), text(item, "lastName")).trim().to_owned()
         }
         _ => text(item, "title"),
-    }
+    };
+    title.chars().take(200).collect()
 }
 
 /// The `PHONE` values of an item's `fm` multifields.
