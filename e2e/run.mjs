@@ -793,6 +793,42 @@ await step('user 3 opens the customer\'s WhatsApp tab in the shell\'s CRM and an
   }
 });
 
+// Writing first from a card: a customer who never wrote to any line (the demo's customers are
+// quiet here), picked by line and number in the tab's "New chat".
+await step('user 3 writes first to a new number from a contact card\'s WhatsApp tab', async () => {
+  const LENA = '4915110000003';
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`crm tab (new chat): ${e.message}`));
+  try {
+    await page.goto(`${portal}crm?user=3&lang=en`);
+    await page.locator('[data-kind=contact] a').filter({ hasText: 'Lena' }).click();
+    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
+    const tab = await until('the tab frame loads', async () => {
+      const f = page.frame({ name: 'tab' });
+      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
+    });
+    await tab.locator('[data-test=list-note]').filter({ hasText: 'No conversations with this client yet.' }).waitFor({ timeout: T });
+    check((await tab.locator('[data-test=conv]').count()) === 0, 'a chat before writing first');
+    await tab.locator('[data-test=crm-line]').selectOption(String(state.lineA));
+    await tab.locator('[data-test=crm-start]').click();
+    const conv = tab.locator('[data-test=conv]');
+    await conv.waitFor({ timeout: T });
+    await tab.locator('[data-test=thread-head]').filter({ hasText: '49' }).waitFor({ timeout: T });
+    const input = tab.locator('[data-test=composer-input]');
+    await input.type('Hello Lena, your order is ready');
+    await input.press('Enter');
+    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'your order is ready' }).waitFor({ timeout: T });
+    await until('Lena\'s phone received it', async () => {
+      const rec = await wa('GET', `/phones/${LENA}/received`);
+      return rec.messages.find((m) => !m.from_me && m.text === 'Hello Lena, your order is ready');
+    });
+    await page.screenshot({ path: join(artifacts, `${String(n).padStart(2, '0')}-crm-tab-new-chat.png`) });
+  } finally {
+    await context.close();
+  }
+});
+
 // 23
 await step('the layout fits from 1024x700 to 1920x1080', async () => {
   for (const size of [{ width: 1024, height: 700 }, { width: 1920, height: 1080 }]) {
