@@ -130,6 +130,18 @@ async fn a_number_on_whatsapp_opens_a_chat_and_the_first_message_reaches_the_pho
     events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
     assert_eq!(texts_received(&app, NEW_A), ["Hello from the shop"]);
 
+    // The customer answers: in the same conversation, which is no longer cold.
+    let answer = PhoneMessage {
+        to: LINE_PHONE.to_owned(),
+        content: PhoneContent::Text("Thanks, tell me more".to_owned()),
+        quoted: None,
+    };
+    app.wa.phone_send(NEW_A, answer).await.unwrap();
+    let stored = events.find("message.stored", |d| d["direction"] == "in").await;
+    assert_eq!(stored["conversation_id"].as_i64(), Some(conversation), "{stored}");
+    let warm = open_chat(&app, &assigned, line, NEW_A).await.json();
+    assert_eq!(warm["outreach"]["cold"], false, "{warm}");
+
     // A number not on WhatsApp: a clear 422, not a failed send, and nothing created.
     let refused = open_chat(&app, &assigned, line, &format!("+{NOT_ON_WA}")).await;
     assert_eq!(refused.status, 422, "{}", refused.body);
