@@ -60,7 +60,8 @@ export function createChat(ctx) {
       h('button', { type: 'button', class: 'btn btn-small', onclick: () => toggleNewChat(false) }, t('chats.new.cancel'))),
     newNote);
   const sidebar = h('aside', { class: 'sidebar' },
-    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search, newChatBtn, newChatForm), lineSelect, list, listNote);
+    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search),
+    h('div', { class: 'new-chat-box' }, newChatBtn, newChatForm), lineSelect, list, listNote);
 
   const head = h('header', { class: 'thread-head', 'data-test': 'thread-head' });
   const top = h('div', { class: 'thread-top', 'data-test': 'thread-top' });
