@@ -288,3 +288,27 @@ async fn checking_numbers_with_whatsapp_is_limited_per_line() {
     let again = open_chat(&app, &assigned, line, NEW_A).await;
     assert_eq!((again.status, again.json()["created"].clone()), (200, json!(false)));
 }
+
+#[tokio::test]
+async fn concurrent_cold_sends_never_pass_the_limit_together() {
+    let limits = OutreachLimits {
+        per_hour: 3,
+        per_day: 10,
+        min_gap: Duration::ZERO,
+        ..OutreachLimits::default()
+    };
+    let app = start_with_outreach(limits).await;
+    let Line { assigned, line, .. } = connected_line(&app).await;
+    let a = open_chat(&app, &assigned, line, NEW_A).await.json()["conversation"]["id"]
+        .as_i64()
+        .unwrap();
+    let sends = (0..10).map(|n| {
+        let (app, assigned) = (&app, &assigned);
+        async move { send(app, assigned, a, &format!("burst {n}")).await.status }
+    });
+    let mut statuses = futures_util::future::join_all(sends).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 202, 202, 429, 429, 429, 429, 429, 429, 429]);
+    let history = app.get(&format!("/api/conversations/{a}/messages"), &assigned).await.json();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 3, "{history}");
+}
