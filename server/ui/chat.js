@@ -60,8 +60,9 @@ export function createChat(ctx) {
       h('button', { type: 'button', class: 'btn btn-small', onclick: () => toggleNewChat(false) }, t('chats.new.cancel'))),
     newNote);
   const sidebar = h('aside', { class: 'sidebar' },
-    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search),
-    h('div', { class: 'new-chat-box' }, newChatBtn, newChatForm), lineSelect, list, listNote);
+    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search), lineSelect, list, listNote);
+  // Below the search box; a CRM card's tab has its own (it starts chats with the card's numbers).
+  if (!ctx.session.crm) sidebar.insertBefore(h('div', { class: 'new-chat-box' }, newChatBtn, newChatForm), lineSelect);
 
   const head = h('header', { class: 'thread-head', 'data-test': 'thread-head' });
   const top = h('div', { class: 'thread-top', 'data-test': 'thread-top' });
