@@ -47,6 +47,8 @@ export function createChat(ctx) {
   const lineSelect = h('select', { class: 'select line-filter', 'aria-label': t('audit.line'), hidden: true, 'data-test': 'line-filter' });
   const list = h('ul', { class: 'conv-list', role: 'listbox', 'aria-label': t('tab.chats'), 'data-test': 'conversations' });
   const listNote = h('div', { class: 'list-note', 'data-test': 'list-note' });
+  const sidebar = h('aside', { class: 'sidebar' },
+    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search), lineSelect, list, listNote);
   // Writing first: a chat with a phone number on one of the caller's lines (the server lets the
   // line's assigned user and administrators, and checks the number with WhatsApp).
   const newChatBtn = h('button', { type: 'button', class: 'btn btn-small new-chat-btn', hidden: true, 'data-test': 'new-chat', onclick: () => toggleNewChat() }, icon('plus'), t('chats.new'));
@@ -59,8 +61,6 @@ export function createChat(ctx) {
       h('button', { type: 'submit', class: 'btn btn-primary btn-small', 'data-test': 'new-chat-start' }, t('chats.new.start')),
       h('button', { type: 'button', class: 'btn btn-small', onclick: () => toggleNewChat(false) }, t('chats.new.cancel'))),
     newNote);
-  const sidebar = h('aside', { class: 'sidebar' },
-    h('div', { class: 'search-box' }, icon('search', 'search-icon'), search), lineSelect, list, listNote);
   // Below the search box; a CRM card's tab has its own (it starts chats with the card's numbers).
   if (!ctx.session.crm) sidebar.insertBefore(h('div', { class: 'new-chat-box' }, newChatBtn, newChatForm), lineSelect);
 
