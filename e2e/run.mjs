@@ -617,6 +617,36 @@ await step('older history loads on scrolling up', async () => {
   shotPage = user3.page;
 });
 
+// Writing first (issue 20): a number on WhatsApp that never wrote, and one that is not on it.
+const NEW_CUSTOMER = '79160000777';
+shotPage = user3.page;
+await step('user 3 writes first to a new number: checked with WhatsApp, warned, sent; a number not on WhatsApp is a clear answer', async () => {
+  const X = user3.app;
+  await wa('POST', '/accounts', { phone: NEW_CUSTOMER });
+  await X.click('[data-test=new-chat]');
+  await X.fill('[data-test=new-chat-phone]', '+7 916 000-07-78');
+  await X.click('[data-test=new-chat-start]');
+  const error = X.locator('[data-test=new-chat-error]');
+  await error.waitFor({ timeout: T });
+  const said = await error.innerText();
+  check(/not on WhatsApp/.test(said), `the answer for a number not on WhatsApp is "${said}"`);
+  await X.fill('[data-test=new-chat-phone]', '+7 (916) 000-07-77');
+  await X.click('[data-test=new-chat-start]');
+  const warning = X.locator('[data-test=cold-warning]');
+  await warning.waitFor({ timeout: T });
+  const warned = await warning.innerText();
+  check(/never wrote/.test(warned) && /20 an hour/.test(warned), `the warning before the first message says "${warned}"`);
+  check(await X.locator('[data-test=new-chat-form]').isHidden(), 'the new chat form stays open');
+  const input = X.locator('[data-test=composer-input]');
+  await input.type('Hello! You asked us for an offer last week.');
+  await input.press('Enter');
+  await X.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'You asked us for an offer' }).waitFor({ timeout: T });
+  await until('the new customer\'s phone got it', async () => {
+    const rec = await wa('GET', `/phones/${NEW_CUSTOMER}/received`);
+    return rec.messages.find((m) => !m.from_me && m.text === 'Hello! You asked us for an offer last week.');
+  });
+});
+
 // 18
 shotPage = admin.page;
 await step('with the quota used up, line creation is blocked with the plan\'s message', async () => {

@@ -187,10 +187,11 @@ struct Raw {
     cold_messages_per_hour: Option<i64>,
     cold_messages_per_day: Option<i64>,
     cold_first_message_gap_secs: Option<i64>,
+    number_checks_per_hour: Option<i64>,
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 36] = [
+pub const KEYS: [&str; 37] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -227,6 +228,7 @@ pub const KEYS: [&str; 36] = [
     "cold_messages_per_hour",
     "cold_messages_per_day",
     "cold_first_message_gap_secs",
+    "number_checks_per_hour",
 ];
 
 /// The environment prefix.
@@ -534,6 +536,12 @@ impl Config {
                 0..=86_400,
                 secs(cold.min_gap),
             )?),
+            checks_per_hour: as_u32(bounded(
+                "number_checks_per_hour",
+                raw.number_checks_per_hour,
+                0..=10_000,
+                i64::from(cold.checks_per_hour),
+            )?),
         };
         Ok(Config {
             outreach,
@@ -734,6 +742,7 @@ mod tests {
             ("WAB24_COLD_MESSAGES_PER_HOUR", "5"),
             ("WAB24_COLD_MESSAGES_PER_DAY", "12"),
             ("WAB24_COLD_FIRST_MESSAGE_GAP_SECS", "300"),
+            ("WAB24_NUMBER_CHECKS_PER_HOUR", "7"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -747,7 +756,7 @@ mod tests {
         assert_eq!(c.b24_rate_limit, b24_client::RateLimit::ENTERPRISE);
         assert!(!format!("{c:?}").contains("a-metrics-token"));
         assert_eq!((c.outreach.per_hour, c.outreach.per_day), (5, 12));
-        assert_eq!(c.outreach.min_gap.as_secs(), 300);
+        assert_eq!((c.outreach.min_gap.as_secs(), c.outreach.checks_per_hour), (300, 7));
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub enum ApiError {
     /// The number asked for is not registered on WhatsApp (422).
     #[error("this number is not on WhatsApp")]
     NotOnWhatsApp,
-    /// A message to a customer who never wrote is over the line's anti-ban limits (429, with
-    /// when it frees up).
+    /// A message to a customer who never wrote, or a check of a number with WhatsApp, is over
+    /// the line's anti-ban limits (429, with when it frees up).
     #[error("{0}")]
     ColdOutreachLimit(crate::runtime::cold_guard::ColdRefusal),
     /// Something failed on our side (500); the cause is logged.
@@ -133,6 +133,11 @@ impl ApiError {
             ApiError::StorageQuota { .. } => "storage_quota_exceeded",
             ApiError::TooManyUploads(_) => "too_many_uploads",
             ApiError::NotOnWhatsApp => "not_on_whatsapp",
+            ApiError::ColdOutreachLimit(r)
+                if r.limit == crate::runtime::cold_guard::ColdLimit::Checks =>
+            {
+                "number_checks_limit"
+            }
             ApiError::ColdOutreachLimit(_) => "cold_outreach_limit",
             ApiError::Internal => "internal",
         }
@@ -154,6 +159,7 @@ impl ApiError {
                 crate::runtime::cold_guard::ColdLimit::Hour => "per_hour",
                 crate::runtime::cold_guard::ColdLimit::Day => "per_day",
                 crate::runtime::cold_guard::ColdLimit::Gap => "min_gap",
+                crate::runtime::cold_guard::ColdLimit::Checks => "number_checks",
             }
             .into();
             error["retry_at"] = refusal.retry_at.into();

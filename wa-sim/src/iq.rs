@@ -379,7 +379,12 @@ fn usync(sim: &Sim, request: &Node) -> Node {
         let contact = user
             .child("contact")
             .and_then(Node::content_bytes)
-            .map(|c| String::from_utf8_lossy(c).trim_start_matches('+').to_owned());
+            // `+NUMBER` (Baileys), or `+NUMBER@c.us` (whatsmeow asks with a legacy-server JID).
+            .map(|c| {
+                let text = String::from_utf8_lossy(c);
+                let number = text.split('@').next().unwrap_or_default();
+                number.trim_start_matches('+').to_owned()
+            });
         let account = state.accounts.values().find(|a| match (&asked, &contact) {
             (Some(jid), _) => a.phone == jid.user || a.lid == jid.user,
             (None, Some(phone)) => &a.phone == phone,

@@ -47,8 +47,14 @@ pub async fn start(
                 .to_owned(),
         )
     })?;
-    // Only the line's assigned user and administrators see the line (anyone else: 404).
-    s.tenant.line(s.caller(), line_id).await?;
+    // Only the line's assigned user and administrators (who cannot see the line: 404; who sees
+    // it otherwise, as a member of its department: 403).
+    let line = s.tenant.line(s.caller(), line_id).await?;
+    if let tenancy::Caller::User(uid) = s.caller()
+        && line.assigned_user != Some(uid)
+    {
+        return Err(ApiError::Forbidden(tenancy::START_REFUSED));
+    }
     let runtime = state.require_runtime()?;
     let (conversation, created) =
         match s.tenant.conversation_with(s.caller(), line_id, &phone).await? {

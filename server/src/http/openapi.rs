@@ -129,7 +129,7 @@ fn schemas() -> Value {
     json!({
         "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
             "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int,
-                "limit": { "type": "string", "enum": ["per_hour", "per_day", "min_gap"] }, "retry_at": int, "retry_after_secs": int, "minutes": int } } } },
+                "limit": { "type": "string", "enum": ["per_hour", "per_day", "min_gap", "number_checks"] }, "retry_at": int, "retry_after_secs": int, "minutes": int } } } },
         "Me": { "type": "object", "properties": { "member_id": { "type": "string" }, "user_id": int,
             "role": { "type": "string", "enum": ["admin", "user"] }, "expires_at": int, "read_only": { "type": "boolean" } } },
         "Line": line,

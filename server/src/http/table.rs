@@ -305,10 +305,10 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Writing first: the line's conversation with phone (international, as typed: +7 (916) 000-00-01), for the line's assigned user and administrators (404 for anyone else). The existing conversation with the number, or a new one once WhatsApp's usync contact query says the number is registered: 422 not_on_whatsapp when it is not, 409 when the line is not connected, 503 when WhatsApp does not answer. Answers conversation, created, and outreach: cold (the number never wrote: its messages count against the line's anti-ban limits, so warn before the first send), sent_last_hour, sent_last_day, per_hour, per_day, min_gap_secs and next_at (Unix ms when a message may go, null for now)",
+            summary: "Writing first: the line's conversation with phone (international, as typed: +7 (916) 000-00-01), for the line's assigned user and administrators (404 for who cannot see the line, 403 for who sees it otherwise, as a member of its department). The existing conversation with the number, or a new one once WhatsApp's usync contact query says the number is registered: 422 not_on_whatsapp when it is not, 409 when the line is not connected, 503 when WhatsApp does not answer, 429 number_checks_limit (limit, retry_at, retry_after_secs, Retry-After) when the line asked WhatsApp about number_checks_per_hour numbers in the last hour. Answers conversation, created, and outreach: cold (the number never wrote: its messages count against the line's anti-ban limits, so warn before the first send), sent_last_hour, sent_last_day, per_hour, per_day, min_gap_secs and next_at (Unix ms when a message may go, null for now)",
             body: Some("StartChat"),
             ok: ("200", "ChatOpened"),
-            errors: &["400", "404", "409", "422", "503"],
+            errors: &["400", "404", "409", "422", "429", "503"],
         },
         handler: Handler::ScopedId(|g| {
             g.and(json()).then(|id, st, s, body| respond(chats::start(st, s, id, body))).boxed()

@@ -4,7 +4,9 @@
 //! of all), so a line may send at most [`OutreachLimits::per_hour`] cold messages in any hour
 //! and [`OutreachLimits::per_day`] in any 24 hours, and a first message to another number that
 //! never wrote waits [`OutreachLimits::min_gap`] after the previous cold message. Replies to
-//! customers who wrote are never limited. The README says why the defaults are what they are.
+//! customers who wrote are never limited. Asking WhatsApp whether numbers are registered is
+//! limited too ([`OutreachLimits::checks_per_hour`]): checking numbers in bulk is the scraping
+//! WhatsApp bans for. The README says why the defaults are what they are.
 
 use std::time::Duration;
 
@@ -23,11 +25,19 @@ pub struct OutreachLimits {
     /// The least time between a cold message and a first message to another number that never
     /// wrote (default 60 s).
     pub min_gap: Duration,
+    /// Numbers a line may ask WhatsApp about (usync contact queries) in any 60 minutes
+    /// (default 60).
+    pub checks_per_hour: u32,
 }
 
 impl Default for OutreachLimits {
     fn default() -> Self {
-        OutreachLimits { per_hour: 20, per_day: 60, min_gap: Duration::from_secs(60) }
+        OutreachLimits {
+            per_hour: 20,
+            per_day: 60,
+            min_gap: Duration::from_secs(60),
+            checks_per_hour: 60,
+        }
     }
 }
 
@@ -52,6 +62,8 @@ pub enum ColdLimit {
     Day,
     /// [`OutreachLimits::min_gap`].
     Gap,
+    /// [`OutreachLimits::checks_per_hour`].
+    Checks,
 }
 
 /// A cold message the guard refused, and when one may go.
@@ -97,6 +109,12 @@ impl std::fmt::Display for ColdRefusal {
                 f,
                 "this line already sent {} messages to numbers that never wrote to it in the last 24 hours; \
                  to protect the number from a WhatsApp ban the next one can go in {wait} ({when})",
+                self.value
+            ),
+            ColdLimit::Checks => write!(
+                f,
+                "this line already asked WhatsApp about {} numbers in the last hour; checking \
+                 numbers in bulk gets a number banned, so the next check can go in {wait} ({when})",
                 self.value
             ),
             ColdLimit::Gap => write!(
@@ -171,6 +189,30 @@ pub fn check(
     Ok(())
 }
 
+/// Whether a line that asked WhatsApp about numbers at `recent` (Unix ms, any order) may ask
+/// about one more now.
+///
+/// # Errors
+///
+/// [`ColdRefusal`] with [`ColdLimit::Checks`] when [`OutreachLimits::checks_per_hour`] are used.
+pub fn check_lookup(limits: &OutreachLimits, now: i64, recent: &[i64]) -> Result<(), ColdRefusal> {
+    let mut hour: Vec<i64> = recent.iter().copied().filter(|&at| at > now - HOUR_MS).collect();
+    hour.sort_unstable();
+    let limit = usize::try_from(limits.checks_per_hour).unwrap_or(usize::MAX);
+    if hour.len() < limit {
+        return Ok(());
+    }
+    let freeing = hour.get(hour.len() - limit).copied().unwrap_or(now);
+    let retry_at = (freeing + HOUR_MS).max(now + 1);
+    let secs = u64::try_from((retry_at - now + 999) / 1000).unwrap_or(1).max(1);
+    Err(ColdRefusal {
+        limit: ColdLimit::Checks,
+        value: u64::from(limits.checks_per_hour),
+        retry_at,
+        retry_after_secs: secs,
+    })
+}
+
 /// Where the line stands for a message to `conversation` now.
 #[must_use]
 pub fn status(
@@ -211,7 +253,20 @@ mod tests {
     }
 
     fn limits() -> OutreachLimits {
-        OutreachLimits { per_hour: 2, per_day: 3, min_gap: Duration::from_secs(60) }
+        OutreachLimits {
+            per_hour: 2,
+            per_day: 3,
+            min_gap: Duration::from_secs(60),
+            checks_per_hour: 2,
+        }
+    }
+
+    #[test]
+    fn number_checks_are_limited_per_hour() {
+        assert_eq!(check_lookup(&limits(), NOW, &[NOW - 2 * HOUR_MS, NOW - 1000]), Ok(()));
+        let refusal = check_lookup(&limits(), NOW, &[NOW - 1000, NOW - 20 * 60_000]).unwrap_err();
+        assert_eq!((refusal.limit, refusal.retry_at), (ColdLimit::Checks, NOW + 40 * 60_000));
+        assert!(refusal.to_string().contains("2 numbers"), "{refusal}");
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub struct Runtime {
     /// Held from the anti-ban guard's count to the queueing of a cold message, so that
     /// concurrent sends cannot both pass the last free place.
     cold: tokio::sync::Mutex<()>,
+    /// When each line last asked WhatsApp about numbers (Unix ms; the last hour's only).
+    checks: Mutex<HashMap<LineKey, Vec<i64>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -182,6 +184,7 @@ impl Runtime {
             shared: Arc::new(Shared { config, store, events, metrics }),
             lines: Mutex::new(HashMap::new()),
             cold: tokio::sync::Mutex::new(()),
+            checks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -545,10 +548,13 @@ impl Runtime {
     /// Asks WhatsApp, through the running line, whether the number `phone` (digits) is
     /// registered: its account's JID if it is, `None` if it is not.
     ///
+    /// At most [`cold_guard::OutreachLimits::checks_per_hour`] numbers per line in any hour
+    /// (kept in memory: a restart forgets them).
+    ///
     /// # Errors
     ///
-    /// [`RuntimeError::NotRunning`], the client's errors (no connection, timeout, a refused or
-    /// malformed answer).
+    /// [`RuntimeError::NotRunning`], [`RuntimeError::ColdLimit`] over the checks' limit, the
+    /// client's errors (no connection, timeout, a refused or malformed answer).
     pub async fn on_whatsapp(
         &self,
         member_id: &str,
@@ -561,6 +567,15 @@ impl Runtime {
             .filter(|h| h.running())
             .map(|h| h.ctx.client.clone())
             .ok_or(RuntimeError::NotRunning(line_id))?;
+        let now = tenancy::audit::unix_ms(self.now());
+        {
+            let mut checks = self.checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let recent = checks.entry((member_id.to_owned(), line_id)).or_default();
+            recent.retain(|&at| at > now - 3_600_000);
+            cold_guard::check_lookup(&self.shared.config.outreach, now, recent)
+                .map_err(RuntimeError::ColdLimit)?;
+            recent.push(now);
+        }
         let answer = client.is_on_whatsapp(&[phone]).await?;
         let asked = format!("+{}", phone.trim_start_matches('+'));
         Ok(answer.into_iter().find(|c| c.query == asked && c.on_whatsapp).map(|c| c.jid))

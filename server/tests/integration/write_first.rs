@@ -130,6 +130,18 @@ async fn a_number_on_whatsapp_opens_a_chat_and_the_first_message_reaches_the_pho
     events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
     assert_eq!(texts_received(&app, NEW_A), ["Hello from the shop"]);
 
+    // The customer answers: in the same conversation, which is no longer cold.
+    let answer = PhoneMessage {
+        to: LINE_PHONE.to_owned(),
+        content: PhoneContent::Text("Thanks, tell me more".to_owned()),
+        quoted: None,
+    };
+    app.wa.phone_send(NEW_A, answer).await.unwrap();
+    let stored = events.find("message.stored", |d| d["direction"] == "in").await;
+    assert_eq!(stored["conversation_id"].as_i64(), Some(conversation), "{stored}");
+    let warm = open_chat(&app, &assigned, line, NEW_A).await.json();
+    assert_eq!(warm["outreach"]["cold"], false, "{warm}");
+
     // A number not on WhatsApp: a clear 422, not a failed send, and nothing created.
     let refused = open_chat(&app, &assigned, line, &format!("+{NOT_ON_WA}")).await;
     assert_eq!(refused.status, 422, "{}", refused.body);
@@ -159,7 +171,12 @@ async fn a_number_on_whatsapp_opens_a_chat_and_the_first_message_reaches_the_pho
 
 #[tokio::test]
 async fn the_guard_refuses_cold_messages_over_the_limit_and_lets_replies_pass() {
-    let limits = OutreachLimits { per_hour: 2, per_day: 10, min_gap: Duration::ZERO };
+    let limits = OutreachLimits {
+        per_hour: 2,
+        per_day: 10,
+        min_gap: Duration::ZERO,
+        ..OutreachLimits::default()
+    };
     let app = start_with_outreach(limits).await;
     let Line { admin, assigned, line, mut events } = connected_line(&app).await;
 
@@ -225,7 +242,12 @@ async fn the_guard_refuses_cold_messages_over_the_limit_and_lets_replies_pass() 
 
 #[tokio::test]
 async fn first_messages_to_new_numbers_are_spaced() {
-    let limits = OutreachLimits { per_hour: 10, per_day: 10, min_gap: Duration::from_secs(600) };
+    let limits = OutreachLimits {
+        per_hour: 10,
+        per_day: 10,
+        min_gap: Duration::from_secs(600),
+        ..OutreachLimits::default()
+    };
     let app = start_with_outreach(limits).await;
     let Line { assigned, line, .. } = connected_line(&app).await;
     let a = open_chat(&app, &assigned, line, NEW_A).await.json()["conversation"]["id"]
@@ -242,4 +264,51 @@ async fn first_messages_to_new_numbers_are_spaced() {
     let error = &refused.json()["error"];
     assert_eq!(error["limit"], "min_gap", "{error}");
     assert!((590..=600).contains(&error["retry_after_secs"].as_u64().unwrap()), "{error}");
+}
+
+#[tokio::test]
+async fn checking_numbers_with_whatsapp_is_limited_per_line() {
+    let limits = OutreachLimits { checks_per_hour: 2, ..OutreachLimits::default() };
+    let app = start_with_outreach(limits).await;
+    let Line { assigned, line, .. } = connected_line(&app).await;
+    assert_eq!(open_chat(&app, &assigned, line, NEW_A).await.status, 200);
+    assert_eq!(open_chat(&app, &assigned, line, NOT_ON_WA).await.status, 422);
+    // A third number within the hour is not asked about.
+    let refused = open_chat(&app, &assigned, line, NEW_B).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (429, "number_checks_limit".to_owned()),
+        "{}",
+        refused.body
+    );
+    let error = &refused.json()["error"];
+    assert_eq!(error["limit"], "number_checks", "{error}");
+    assert!(refused.headers.contains_key("retry-after"));
+    // A number that has a conversation needs no check.
+    let again = open_chat(&app, &assigned, line, NEW_A).await;
+    assert_eq!((again.status, again.json()["created"].clone()), (200, json!(false)));
+}
+
+#[tokio::test]
+async fn concurrent_cold_sends_never_pass_the_limit_together() {
+    let limits = OutreachLimits {
+        per_hour: 3,
+        per_day: 10,
+        min_gap: Duration::ZERO,
+        ..OutreachLimits::default()
+    };
+    let app = start_with_outreach(limits).await;
+    let Line { assigned, line, .. } = connected_line(&app).await;
+    let a = open_chat(&app, &assigned, line, NEW_A).await.json()["conversation"]["id"]
+        .as_i64()
+        .unwrap();
+    let sends = (0..10).map(|n| {
+        let (app, assigned) = (&app, &assigned);
+        async move { send(app, assigned, a, &format!("burst {n}")).await.status }
+    });
+    let mut statuses = futures_util::future::join_all(sends).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [202, 202, 202, 429, 429, 429, 429, 429, 429, 429]);
+    let history = app.get(&format!("/api/conversations/{a}/messages"), &assigned).await.json();
+    assert_eq!(history["messages"].as_array().unwrap().len(), 3, "{history}");
 }

@@ -12,6 +12,10 @@ use super::{
 };
 use crate::{Caller, Conversation, ConversationId, Error, LineId, Result, model::check_len};
 
+/// Why someone who sees a line may not start a conversation on it.
+pub const START_REFUSED: &str =
+    "only the line's assigned user and administrators start conversations";
+
 /// At most this many cold messages are listed by [`Tenant::cold_outreach`] (the guard's limits
 /// are far below it).
 pub const MAX_COLD_LISTED: i64 = 10_000;
@@ -45,7 +49,9 @@ impl Tenant {
     /// The conversation of `line_id` with the WhatsApp account `jid` (phone-number addressing)
     /// whose number is `phone` (digits): the existing one when the number already has one on the
     /// line, else a new, empty one (the contact is created too). Answers it and whether it was
-    /// created. Only for administrators and the line's assigned user (anyone else: not found).
+    /// created. Only for administrators and the line's assigned user: anyone who cannot see the
+    /// line gets not found, anyone else who can (a member of a department the line is assigned
+    /// to) is refused.
     pub async fn open_conversation(
         &self,
         caller: Caller,
@@ -60,7 +66,12 @@ impl Tenant {
             return Err(Error::Forbidden("a person opens a conversation"));
         }
         let mut tx = self.write().await?;
-        visible_line(&mut tx, caller, line_id).await?;
+        let line = visible_line(&mut tx, caller, line_id).await?;
+        if let Caller::User(uid) = caller
+            && line.assigned_user != Some(uid)
+        {
+            return Err(Error::Forbidden(START_REFUSED));
+        }
         let existing: Option<i64> = sqlx::query(
             "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id \
              WHERE c.line_id = $1 AND (k.jid = $2 OR k.phone = $3) \

@@ -657,5 +657,28 @@ async fn the_contact_query_tells_registered_numbers_from_others() {
     let stranger = answer.iter().find(|c| c.query == "+15559990000").unwrap();
     assert!(!stranger.on_whatsapp);
     assert!(alice.client.is_on_whatsapp(&["+1 555"]).await.is_err());
+    // whatsmeow's form of the question: the number as a legacy-server JID, `+NUMBER@c.us`.
+    let contact =
+        wa_proto::Node::builder("contact").bytes(format!("+{BOB}@c.us").into_bytes()).build();
+    let usync = wa_proto::Node::builder("usync")
+        .attr("sid", "s-1")
+        .attr("mode", "query")
+        .attr("last", "true")
+        .attr("index", "0")
+        .attr("context", "interactive")
+        .children([
+            wa_proto::Node::builder("query").children([wa_proto::Node::new("contact")]).build(),
+            wa_proto::Node::builder("list")
+                .children([wa_proto::Node::builder("user").children([contact]).build()])
+                .build(),
+        ])
+        .build();
+    let answer = alice
+        .client
+        .iq(wa_session::message::iq::request("wm-1", "get", "usync", [usync]))
+        .await
+        .unwrap();
+    let parsed = wa_session::message::parse_contacts(&answer).unwrap();
+    assert_eq!((parsed.len(), parsed[0].on_whatsapp, parsed[0].jid.clone()), (1, true, user(BOB)));
     alice.client.close();
 }
