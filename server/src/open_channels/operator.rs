@@ -156,6 +156,10 @@ pub async fn handle(state: &AppState, event: &Event, raw: &[u8]) -> ApiResult<Va
     Ok(json!({"ok": true, "event": event.name, "handled": true, "result": handled}))
 }
 
+/// The most unfinished items a tenant's outbox towards Bitrix24 holds before connector events
+/// are refused (a flood of events, each a read of the portal, is bounded).
+const MAX_WAITING: i64 = 10_000;
+
 /// Queues one `confirm_event` item; its id, or why not.
 async fn queue(
     state: &AppState,
@@ -163,6 +167,18 @@ async fn queue(
     line_id: i64,
     pending: &PendingEvent,
 ) -> Result<i64, String> {
+    match tenant.b24_outbox_backlog(Caller::System).await {
+        Ok(waiting) if waiting >= MAX_WAITING => {
+            tracing::warn!(
+                line_id,
+                waiting,
+                "connector event refused: the outbox towards Bitrix24 is full"
+            );
+            return Err("too many calls waiting for Bitrix24".to_owned());
+        }
+        Ok(_) => {}
+        Err(error) => return Err(error.to_string()),
+    }
     let payload = serde_json::to_string(pending).map_err(|e| e.to_string())?;
     let now = state.now();
     let at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
