@@ -51,6 +51,8 @@ struct PortalMessage {
     author: u64,
     /// Its text (BB-code).
     text: String,
+    /// The author's name as the portal lists it (`users{id: {name}}`), when it does.
+    name: Option<String>,
 }
 
 /// Confirms a `confirm_event` item with the portal and acts on it when confirmed. Returns what
@@ -150,7 +152,7 @@ async fn act(
             Ok(operator::amend_confirmed(state, tenant, line, &message, Amend::Edit).await)
         }
         (Action::Delete, Some(m), _) => {
-            let gone = PortalMessage { author: 0, text: String::new() };
+            let gone = PortalMessage { author: 0, text: String::new(), name: None };
             let message = connector_message(m, &gone, false);
             Ok(operator::amend_confirmed(state, tenant, line, &message, Amend::Revoke).await)
         }
@@ -161,13 +163,15 @@ async fn act(
     }
 }
 
-/// The message to act on: the event's ids and files, the portal's text (signed as the event
-/// was) and author.
+/// The message to act on: the event's ids and files, the portal's text and author (signed, as
+/// the event was, with the author's name as the portal lists it).
 fn connector_message(m: &EventMessage, portal: &PortalMessage, files: bool) -> ConnectorMessage {
     let body = super::format::split_signature(&portal.text).body;
-    let text = match &m.signature {
-        Some(name) => format!("[b]{name}:[/b] [br]{body}"),
-        None => portal.text.clone(),
+    let name = portal.name.as_deref().filter(|n| !n.trim().is_empty() && !n.contains(['[', ']']));
+    let text = match (name, &m.signature) {
+        (Some(name), Some(_)) => format!("[b]{}:[/b] [br]{body}", name.trim()),
+        (None, Some(name)) => format!("[b]{name}:[/b] [br]{body}"),
+        (_, None) => portal.text.clone(),
     };
     let files = if files {
         m.files
@@ -290,7 +294,8 @@ fn judge(action: Action, m: &EventMessage, history: &Value) -> Check {
     if action == Action::Add && !files_match(history, message, m) {
         return Check::Unconfirmed("the files differ from the portal's");
     }
-    Check::Confirmed(Some(PortalMessage { author, text: text.to_owned() }))
+    let name = user.and_then(|u| u.get("name")).and_then(Value::as_str).map(str::to_owned);
+    Check::Confirmed(Some(PortalMessage { author, text: text.to_owned(), name }))
 }
 
 /// Whether every file the event named is one of the portal message's (`params.fileId`, by name
@@ -373,19 +378,21 @@ mod tests {
                 "85833": {"id": "85833", "chatid": "1763", "senderid": "0", "text": "lead", "params": {}},
                 "85851": {"id": "85851", "chatid": "1763", "senderid": "103", "text": text, "params": params},
             },
-            "users": {"103": {"id": "103", "connector": false, "bot": false}},
+            "users": {"103": {"id": "103", "name": "Anna Petrova", "connector": false, "bot": false}},
             "files": {"5437": {"id": 5437, "name": "2311.png"}},
         })
     }
 
     #[test]
     fn an_operators_message_is_confirmed_with_the_portals_text() {
-        let m = event("[b]Anna:[/b] [br]Hello");
+        let m = event("[b]Bank Security:[/b] [br]Hello");
         let h = history("Hello", json!({"fileId": [5437]}));
         let Check::Confirmed(Some(p)) = judge(Action::Add, &m, &h) else { panic!() };
         assert_eq!((p.author, p.text.as_str()), (103, "Hello"));
         let sent = connector_message(&m, &p, true);
-        assert_eq!(sent.message.text, "[b]Anna:[/b] [br]Hello");
+        assert_eq!(sent.message.text, "[b]Anna Petrova:[/b] [br]Hello", "the portal's name");
+        let unsigned = EventMessage { signature: None, ..m.clone() };
+        assert_eq!(connector_message(&unsigned, &p, true).message.text, "Hello");
         assert_eq!(judge(Action::Update, &m, &h), Check::Confirmed(Some(p)));
     }
 

@@ -117,6 +117,14 @@ async fn sent_for(app: &App, line: i64, im: u64) -> Option<i64> {
     link.unwrap().map(|l| l.message_id)
 }
 
+/// A portal user's name as the portal lists it (`user.get`: `NAME LAST_NAME`).
+async fn portal_name(app: &App, user: u64) -> String {
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    let found = portal.call("user.get", json!({"ID": user})).await.unwrap().result;
+    let part = |k: &str| found[0][k].as_str().unwrap_or("").to_owned();
+    format!("{} {}", part("NAME"), part("LAST_NAME")).trim().to_owned()
+}
+
 /// The records of one audit kind.
 async fn audited(app: &App, admin: &str, kind: &str) -> Vec<Value> {
     let audit = app.get(&format!("/api/audit?kind={kind}&limit=100"), admin).await.json();
@@ -177,9 +185,11 @@ async fn an_operator_answers_and_the_customer_gets_it_once() {
     // The phone has each once, in order.
     let got = received(&app);
     assert_eq!(got.len(), 2, "{got:?}");
+    // Signed with the author's name the portal lists (the event said Anna Petrova).
+    let name = portal_name(&app, 1).await;
     assert_eq!(
         got[0].text.as_deref(),
-        Some("*Anna Petrova:*\nДоставка *завтра*, подробнее (https://shop.test/d)")
+        Some(format!("*{name}:*\nДоставка *завтра*, подробнее (https://shop.test/d)").as_str())
     );
     assert_eq!((got[1].kind.as_str(), got[1].mimetype.as_deref()), ("image", Some("image/jpeg")));
     assert_eq!(got[1].file_length, Some(jpeg.len() as u64));
@@ -526,7 +536,10 @@ async fn the_operator_signature_follows_the_line_setting() {
     let texts: Vec<Option<String>> = received(&app).into_iter().map(|m| m.text).collect();
     assert_eq!(
         texts,
-        [Some("Заказ *готов*".to_owned()), Some("*Anna Petrova:*\nЖдём вас".to_owned())]
+        [
+            Some("Заказ *готов*".to_owned()),
+            Some(format!("*{}:*\nЖдём вас", portal_name(&app, 1).await))
+        ]
     );
     // A user may not change it.
     let user = app.token(ALPHA, 2).await;
