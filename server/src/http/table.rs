@@ -126,7 +126,7 @@ pub static ROUTES: &[Route] = &[
         writable: false,
         token_in_query: false,
         doc: Doc {
-            summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL is acted on only once the portal confirms it (the stored tokens fail, or app.info says not installed; 403/503 otherwise, nothing changed); with CLEAN every line is logged out of WhatsApp and the data soft-deleted, purged after the grace period unless reinstalled",
+            summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL is acted on only once the portal confirms it (the stored tokens fail, or app.info says not installed; 403/503 otherwise, nothing changed); with CLEAN every line is logged out of WhatsApp and the data soft-deleted, purged after the grace period unless reinstalled. Open Channels connector events (ONIMCONNECTORMESSAGEADD/UPDATE/DELETE, STATUSDELETE, LINEDELETE) are audited and queued, and acted on only once the portal confirms them under the installation's tokens (the message in the customer's chat, imconnector.status, imopenlines.config.get)",
             body: Some("form"),
             ok: ("200", "json"),
             errors: &["400", "503"],

@@ -55,6 +55,11 @@ text_enum!(
         ConnectorStatus = "connector_status",
         /// The line's number and name shown in the Open Line (`imconnector.connector.data.set`).
         DataSet = "data_set",
+        /// A connector event from Bitrix24 (an operator's message, edit or deletion, the
+        /// connector switched off, an Open Line deleted) to confirm with the portal's own
+        /// answer (`imopenlines.session.history.get`, `imconnector.status`,
+        /// `imopenlines.config.get`) before it is acted on.
+        ConfirmEvent = "confirm_event",
     }
 );
 
@@ -155,6 +160,7 @@ mod tests {
             B24OutboxKind::StatusReading,
             B24OutboxKind::ConnectorStatus,
             B24OutboxKind::DataSet,
+            B24OutboxKind::ConfirmEvent,
         ] {
             assert_eq!(kind.as_str().parse::<B24OutboxKind>().unwrap(), kind);
         }
