@@ -57,11 +57,13 @@ pub enum Kind {
     ConnectorCall,
     /// An Open Channels event from Bitrix24 was handled; the payload is the raw event.
     ConnectorEvent,
+    /// An administrator changed who may use the app; the payload has the old and new lists.
+    AccessChanged,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 24] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -85,6 +87,7 @@ impl Kind {
         Kind::UpgradeRequested,
         Kind::ConnectorCall,
         Kind::ConnectorEvent,
+        Kind::AccessChanged,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -113,6 +116,7 @@ impl Kind {
             Kind::UpgradeRequested => "app.upgrade_requested",
             Kind::ConnectorCall => "b24.connector_call",
             Kind::ConnectorEvent => "b24.connector_event",
+            Kind::AccessChanged => "app.access_changed",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The test control endpoints (`/_sim/...`): expire tokens, finish an install, issue tokens, add
-//! a fault, read the recorded calls and deliveries.
+//! a fault, read the recorded calls and deliveries, add departments, move and deactivate users.
 
 use b24_client::Id;
 use serde_json::{Map, Value, json};
@@ -41,6 +41,39 @@ pub(crate) async fn handle(
             }
             Err(e) => json_reply(400, &json!({"error": e.to_string()})),
         },
+        ["departments"] => {
+            let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            let id = |k: &str| b.get(k).and_then(Id::from_value).map(|i| i.0);
+            let (Some(dep), Some(name)) = (id("ID"), b.get("NAME").and_then(Value::as_str)) else {
+                return json_reply(400, &json!({"error": "ID and NAME are required"}));
+            };
+            sim.add_department(&member, dep, name, id("PARENT"), id("UF_HEAD"));
+            json_reply(200, &json!({"ok": true}))
+        }
+        ["users", user, what] => {
+            let Some(user) = user.parse::<u64>().ok() else {
+                return json_reply(400, &json!({"error": "user id"}));
+            };
+            let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            match *what {
+                "departments" => {
+                    let ds: Vec<u64> = b
+                        .get("UF_DEPARTMENT")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Id::from_value).map(|i| i.0).collect())
+                        .unwrap_or_default();
+                    sim.move_user(&member, user, &ds);
+                }
+                "active" => {
+                    let Some(active) = b.get("ACTIVE").and_then(Value::as_bool) else {
+                        return json_reply(400, &json!({"error": "ACTIVE is required"}));
+                    };
+                    sim.set_user_active(&member, user, active);
+                }
+                _ => return json_reply(404, &json!({"error": "unknown control path"})),
+            }
+            json_reply(200, &json!({"ok": true}))
+        }
         ["center", rest @ ..] => crate::contact_center::control::handle(sim, rest, params).await,
         ["calls"] => json_reply(200, &serde_json::to_value(sim.calls()).unwrap_or(Value::Null)),
         ["deliveries"] => {

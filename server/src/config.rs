@@ -181,10 +181,11 @@ struct Raw {
     http_header_timeout_secs: Option<i64>,
     http_idle_timeout_secs: Option<i64>,
     http_max_connections: Option<i64>,
+    user_cache_secs: Option<i64>,
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 33] = [
+pub const KEYS: [&str; 34] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -218,6 +219,7 @@ pub const KEYS: [&str; 33] = [
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
     "http_max_connections",
+    "user_cache_secs",
 ];
 
 /// The environment prefix.
@@ -502,6 +504,12 @@ impl Config {
                 raw.http_max_connections,
                 1..=1_000_000,
                 count(defaults.max_connections),
+            )?),
+            user_cache: std::time::Duration::from_secs(bounded(
+                "user_cache_secs",
+                raw.user_cache_secs,
+                5..=3600,
+                secs(defaults.user_cache),
             )?),
         };
         Ok(Config {

@@ -411,6 +411,13 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
                 _ => include_str!("sql/tenant_5_postgres.sql"),
             },
         ));
+        all.push((
+            8,
+            match backend {
+                Backend::Sqlite => include_str!("sql/tenant_8_sqlite.sql"),
+                _ => include_str!("sql/tenant_8_postgres.sql"),
+            },
+        ));
     }
     all
 }

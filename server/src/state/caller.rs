@@ -1,5 +1,6 @@
 //! The authenticated API caller: a session token checked against the key, the tenant's
-//! registry entry and the revocations, with the tenant opened.
+//! registry entry and the revocations, with the tenant opened and the user admitted (active in
+//! the portal, within the access list; see [`super::directory`]).
 
 use tenancy::{Caller, Tenant, TenantInfo, TenantStatus};
 
@@ -68,7 +69,20 @@ impl AppState {
         }
         self.check_not_revoked(&claims, &info).await?;
         let tenant = self.store().tenant(&claims.mid).await?;
+        self.admit_user(&claims, &tenant).await?;
         Ok(Session { claims, info, tenant })
+    }
+
+    /// Whether a session admitted earlier may go on (an open event stream asks again now and
+    /// then): the installation, the revocations, and the user's standing in the portal.
+    pub async fn readmit(&self, s: &Session) -> ApiResult<()> {
+        let info = self.store().info(&s.claims.mid).await?;
+        if info.status != TenantStatus::Active {
+            return Err(ApiError::TenantInactive(info.status.to_string()));
+        }
+        self.check_not_revoked(&s.claims, &info).await?;
+        self.admit_user(&s.claims, &s.tenant).await?;
+        Ok(())
     }
 
     /// Refuses a token issued under an earlier installation (before an uninstall or a reinstall)

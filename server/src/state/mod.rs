@@ -19,6 +19,7 @@ use crate::{
 };
 
 pub mod caller;
+pub mod directory;
 pub mod portals;
 pub mod settings;
 pub mod token_store;
@@ -46,6 +47,8 @@ struct Inner {
     portals: std::sync::Mutex<std::collections::HashMap<String, Portal>>,
     uploads: std::sync::Mutex<uploads::Uploads>,
     runtime: Option<Arc<crate::runtime::Runtime>>,
+    /// When each (tenant, user) was last re-read from the portal (Unix seconds).
+    refresh_attempts: std::sync::Mutex<std::collections::HashMap<(String, tenancy::UserId), i64>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,6 +84,7 @@ impl AppState {
                 portals: std::sync::Mutex::default(),
                 uploads: std::sync::Mutex::default(),
                 runtime,
+                refresh_attempts: std::sync::Mutex::default(),
             }),
         }
     }
@@ -129,6 +133,12 @@ impl AppState {
     /// Now, Unix seconds.
     pub fn now_unix(&self) -> i64 {
         b24_client::now_unix(&*self.inner.clock)
+    }
+
+    fn refresh_attempts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, tenancy::UserId), i64>> {
+        self.inner.refresh_attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Now, as a time.
