@@ -67,9 +67,14 @@ impl AppState {
         if info.status != TenantStatus::Active {
             return Err(ApiError::TenantInactive(info.status.to_string()));
         }
-        self.check_not_revoked(&claims, &info).await?;
+        if claims.generation != info.generation {
+            return Err(ApiError::Unauthorized("session ended: the app was reinstalled"));
+        }
         let tenant = self.store().tenant(&claims.mid).await?;
+        // The portal's word first: a user it deactivated is told so, though their sessions
+        // were also ended then.
         self.admit_user(&claims, &tenant).await?;
+        self.check_not_revoked(&claims, &info).await?;
         Ok(Session { claims, info, tenant })
     }
 
@@ -80,8 +85,8 @@ impl AppState {
         if info.status != TenantStatus::Active {
             return Err(ApiError::TenantInactive(info.status.to_string()));
         }
-        self.check_not_revoked(&s.claims, &info).await?;
         self.admit_user(&s.claims, &s.tenant).await?;
+        self.check_not_revoked(&s.claims, &info).await?;
         Ok(())
     }
 

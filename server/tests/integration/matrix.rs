@@ -271,6 +271,9 @@ async fn every_endpoint_times_every_caller() {
         ("POST", format!("/api/conversations/{c3}/read"), None, ASSIGNED_OBJECT),
         ("POST", format!("/api/conversations/{c4}/read"), None, UNASSIGNED_OBJECT),
         ("GET", "/api/users".into(), None, admins(200)),
+        ("GET", "/api/access".into(), None, admins(200)),
+        // Everyone may use the app (the list stays empty).
+        ("PUT", "/api/access".into(), Some(json!({"users": [], "departments": []})), admins(200)),
         ("GET", "/api/open-lines".into(), None, admins(200)),
         ("POST", "/api/open-lines".into(), Some(json!({"name": "Open Line"})), admins(201)),
         ("GET", "/api/audit".into(), None, admins(200)),
