@@ -195,6 +195,19 @@ impl Sim {
         }
     }
 
+    /// Adds (or replaces) an active, non-administrator user of a portal in these departments.
+    pub fn add_user(&self, member_id: &str, user: u64, name: &str, departments: &[u64]) {
+        if let Some(p) = self.state().portals.get_mut(member_id) {
+            let domain = p.domain.clone();
+            p.users.insert(
+                user,
+                json!({"ID": user.to_string(), "ACTIVE": true, "NAME": name,
+                       "LAST_NAME": format!("User{user}"), "EMAIL": format!("user{user}@{domain}"),
+                       "UF_DEPARTMENT": departments, "IS_ADMIN": false}),
+            );
+        }
+    }
+
     /// Moves a user into exactly these departments (`UF_DEPARTMENT`).
     pub fn move_user(&self, member_id: &str, user: u64, departments: &[u64]) {
         if let Some(u) =
