@@ -477,7 +477,7 @@ pub static ROUTES: &[Route] = &[
         writable: false,
         token_in_query: false,
         doc: Doc {
-            summary: "Portal users (user.get, cached; source portal or cache)",
+            summary: "Portal users and departments (user.get, department.get, cached; source portal or cache): name, active, avatar, departments; users the portal no longer lists or says are inactive lose their sessions",
             body: None,
             ok: ("200", "UserList"),
             errors: &[],

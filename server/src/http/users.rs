@@ -28,9 +28,9 @@ pub async fn me(state: AppState, s: Session) -> ApiResult<Response> {
 }
 
 /// `GET /api/users` (administrators): the portal's users and departments read through
-/// `user.get` and `department.get` (every page) and cached; users the portal no longer lists
-/// or says are inactive lose their sessions. When the portal cannot be reached, the cache
-/// (`source: cache`).
+/// `user.get` and `department.get` (every page, at most once per `user_cache_secs`) and
+/// cached; users the portal no longer lists or says are inactive lose their sessions. When the
+/// portal cannot be reached, the cache (`source: cache`).
 pub async fn list(state: AppState, s: Session) -> ApiResult<Response> {
     let source = match state.sync_directory(&s.claims.mid, &s.tenant).await {
         Ok(_) => "portal",

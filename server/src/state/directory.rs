@@ -78,9 +78,18 @@ async fn read_all<T: serde::de::DeserializeOwned>(
 }
 
 impl AppState {
-    /// Reads every user and department of a portal and caches them. Users the portal no longer
-    /// lists or says are inactive lose their sessions at once. Answers those users.
-    pub async fn sync_directory(&self, member_id: &str, tenant: &Tenant) -> ApiResult<Vec<UserId>> {
+    /// Reads every user and department of a portal and caches them, unless that was done within
+    /// the cache's expiry (`None` then). Users the portal no longer lists or says are inactive
+    /// lose their sessions at once. Answers those users.
+    pub async fn sync_directory(
+        &self,
+        member_id: &str,
+        tenant: &Tenant,
+    ) -> ApiResult<Option<Vec<UserId>>> {
+        if !self.may_attempt(member_id, None) {
+            return Ok(None);
+        }
+        self.note_attempt(member_id, None);
         let portal = self.portal(member_id).await?;
         let (departments, _) =
             read_all::<b24_client::Department>(&portal, "department.get").await?;
@@ -93,7 +102,7 @@ impl AppState {
         for user in &lost {
             self.end_sessions(member_id, *user).await;
         }
-        Ok(lost)
+        Ok(Some(lost))
     }
 
     /// Re-reads one user (`user.get` by `ID`) and the departments, and caches them; a user the
@@ -104,7 +113,7 @@ impl AppState {
         tenant: &Tenant,
         user: UserId,
     ) -> ApiResult<()> {
-        self.note_attempt(member_id, user);
+        self.note_attempt(member_id, Some(user));
         let portal = self.portal(member_id).await?;
         let found = portal.user_get(serde_json::json!({ "ID": user })).await.map_err(|e| {
             tracing::warn!(member_id, user_id = user, error = %e, "user.get failed");
@@ -149,7 +158,7 @@ impl AppState {
     pub async fn admit_user(&self, claims: &Claims, tenant: &Tenant) -> ApiResult<Standing> {
         let is_admin = claims.role == Role::Admin;
         let mut standing = tenant.standing(claims.uid, is_admin).await?;
-        if self.is_stale(standing.synced_at) && self.may_attempt(&claims.mid, claims.uid) {
+        if self.is_stale(standing.synced_at) && self.may_attempt(&claims.mid, Some(claims.uid)) {
             match self.refresh_user(&claims.mid, tenant, claims.uid).await {
                 Ok(()) => standing = tenant.standing(claims.uid, is_admin).await?,
                 Err(_) => self.metrics().b24_error(),
@@ -164,8 +173,9 @@ impl AppState {
         synced_at.is_none_or(|at| self.now_unix().saturating_mul(1000).saturating_sub(at) >= ttl_ms)
     }
 
-    /// Whether a refresh of `user` may be tried now (none tried within the expiry).
-    fn may_attempt(&self, member_id: &str, user: UserId) -> bool {
+    /// Whether a refresh of `user` (`None`: of everyone) may be tried now (none tried within
+    /// the expiry).
+    fn may_attempt(&self, member_id: &str, user: Option<UserId>) -> bool {
         let ttl = i64::try_from(self.settings().limits.user_cache.as_secs()).unwrap_or(i64::MAX);
         let attempts = self.refresh_attempts();
         attempts
@@ -173,7 +183,7 @@ impl AppState {
             .is_none_or(|at| self.now_unix().saturating_sub(*at) >= ttl)
     }
 
-    fn note_attempt(&self, member_id: &str, user: UserId) {
+    fn note_attempt(&self, member_id: &str, user: Option<UserId>) {
         let mut attempts = self.refresh_attempts();
         if attempts.len() >= MAX_ATTEMPTS {
             attempts.clear();

@@ -90,7 +90,8 @@ impl Tenant {
     /// the cached ones when given (a full `department.get`), `users` are written (a new user is
     /// not an administrator until they open the app as one), each user's department reach is
     /// recomputed, and with `complete` (a full `user.get`) every cached user not in `users` is
-    /// marked inactive (removed from the portal). Answers the users who were active and are not
+    /// marked inactive (removed from the portal), administrators excepted (see
+    /// [`Tenant::user_gone`]). Answers the users who were active and are not
     /// any more, ascending.
     pub async fn sync_directory(
         &self,
@@ -153,11 +154,13 @@ impl Tenant {
         let listed: BTreeSet<UserId> = users.iter().map(|u| u.id).collect();
         if complete {
             for id in was_active.iter().filter(|id| !listed.contains(id)) {
-                sqlx::query("UPDATE users SET active = 0, synced_at = $2 WHERE id = $1")
-                    .bind(*id)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE users SET active = 0, synced_at = $2 WHERE id = $1 AND is_admin = 0",
+                )
+                .bind(*id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         if departments.is_some() {
@@ -184,7 +187,9 @@ impl Tenant {
     }
 
     /// Marks a user the portal no longer lists (`user.get` by id answered nothing) inactive
-    /// (the server only). Answers whether they were active.
+    /// (the server only). Answers whether they were active. An administrator is not marked:
+    /// `user.get` never lists integrators (partners the portal lets in, as administrators), so
+    /// their absence says nothing; `profile` confirms them at each app opening.
     pub async fn user_gone(
         &self,
         caller: Caller,
@@ -193,13 +198,15 @@ impl Tenant {
     ) -> Result<bool> {
         caller.require_system("only the server marks users gone")?;
         let mut tx = self.write().await?;
-        let n =
-            sqlx::query("UPDATE users SET active = 0, synced_at = $2 WHERE id = $1 AND active = 1")
-                .bind(user)
-                .bind(audit::unix_ms(now))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let n = sqlx::query(
+            "UPDATE users SET active = 0, synced_at = $2 \
+                 WHERE id = $1 AND active = 1 AND is_admin = 0",
+        )
+        .bind(user)
+        .bind(audit::unix_ms(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         sqlx::query("UPDATE users SET synced_at = $2 WHERE id = $1")
             .bind(user)
             .bind(audit::unix_ms(now))

@@ -163,6 +163,13 @@ async fn a_complete_listing_marks_users_the_portal_dropped_inactive(env: Env) {
     assert!(t.user_gone(SYSTEM, 2, at(10)).await.unwrap());
     assert!(!t.standing(2, false).await.unwrap().active);
     assert!(matches!(t.user_gone(ADMIN, 2, at(10)).await, Err(Error::Forbidden(_))));
+    // user.get never lists integrators: an administrator missing from it is not marked gone.
+    t.upsert_user(SYSTEM, &tenancy::User { id: 1, name: "Admin".into(), is_admin: true }, at(11))
+        .await
+        .unwrap();
+    assert!(t.sync_directory(SYSTEM, None, &[], true, at(12)).await.unwrap().is_empty());
+    assert!(!t.user_gone(SYSTEM, 1, at(12)).await.unwrap());
+    assert!(t.standing(1, true).await.unwrap().active);
     // A user the tenant never saw is not refused for it.
     let unknown = t.standing(55, false).await.unwrap();
     assert!(unknown.active && unknown.synced_at.is_none());
