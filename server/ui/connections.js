@@ -180,7 +180,7 @@ export function createConnections(ctx) {
           ctx.toast(e.message, 'error');
         }
       } }, t('access.save'));
-      replace(box, h('h2', {}, t('access.title')), h('p', { class: 'note' }, t('access.help')),
+      replace(box, h('h2', {}, t('access.title')), h('p', { class: 'access-help' }, t('access.help')),
         h('div', { class: 'line-controls' }, users, deps, save));
     };
     return api('GET', '/api/access').then(draw).catch((e) => replace(box, h('p', { class: 'note note-error' }, e.message)));
