@@ -22,6 +22,17 @@ const MAX_ROWS: usize = 20_000;
 /// Remembered refresh attempts at most (all tenants); beyond, the memory starts again.
 const MAX_ATTEMPTS: usize = 100_000;
 
+/// What a portal is re-read for, at most once per expiry each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refresh {
+    /// One user (`user.get` by `ID`).
+    User(UserId),
+    /// Every user and department (`GET /api/users`).
+    Everyone,
+    /// The departments (`department.get`), for users re-read one by one.
+    Departments,
+}
+
 /// A user as the tenant caches them, from a `user.get` row.
 pub(crate) fn portal_user(u: &b24_client::User) -> Option<PortalUser> {
     let id = i64::try_from(u.id.0).ok()?;
@@ -86,10 +97,11 @@ impl AppState {
         member_id: &str,
         tenant: &Tenant,
     ) -> ApiResult<Option<Vec<UserId>>> {
-        if !self.may_attempt(member_id, None) {
+        if !self.may_attempt(member_id, Refresh::Everyone) {
             return Ok(None);
         }
-        self.note_attempt(member_id, None);
+        self.note_attempt(member_id, Refresh::Everyone);
+        self.note_attempt(member_id, Refresh::Departments);
         let portal = self.portal(member_id).await?;
         let (departments, _) =
             read_all::<b24_client::Department>(&portal, "department.get").await?;
@@ -105,34 +117,40 @@ impl AppState {
         Ok(Some(lost))
     }
 
-    /// Re-reads one user (`user.get` by `ID`) and the departments, and caches them; a user the
-    /// portal no longer lists, or lists as inactive, loses their sessions.
+    /// Re-reads one user (`user.get` by `ID`), and the departments when they were not read
+    /// within the expiry or the user is in one the cache does not know, and caches them; a user
+    /// the portal no longer lists, or lists as inactive, loses their sessions.
     pub async fn refresh_user(
         &self,
         member_id: &str,
         tenant: &Tenant,
         user: UserId,
     ) -> ApiResult<()> {
-        self.note_attempt(member_id, Some(user));
+        self.note_attempt(member_id, Refresh::User(user));
         let portal = self.portal(member_id).await?;
         let found = portal.user_get(serde_json::json!({ "ID": user })).await.map_err(|e| {
             tracing::warn!(member_id, user_id = user, error = %e, "user.get failed");
             ApiError::Portal
         })?;
-        let (departments, _) =
-            read_all::<b24_client::Department>(&portal, "department.get").await?;
-        let departments: Vec<Department> = departments.iter().filter_map(department).collect();
         let me: Vec<PortalUser> =
             found.iter().filter_map(portal_user).filter(|u| u.id == user).collect();
+        let known: std::collections::HashSet<i64> =
+            tenant.departments(Caller::System).await?.iter().map(|d| d.id).collect();
+        let new_department = me.iter().flat_map(|u| &u.departments).any(|d| !known.contains(d));
+        let departments = if new_department || self.may_attempt(member_id, Refresh::Departments) {
+            self.note_attempt(member_id, Refresh::Departments);
+            let (rows, _) = read_all::<b24_client::Department>(&portal, "department.get").await?;
+            Some(rows.iter().filter_map(department).collect::<Vec<_>>())
+        } else {
+            None
+        };
+        let departments = departments.as_deref();
         let lost = if me.is_empty() {
-            tenant
-                .sync_directory(Caller::System, Some(&departments), &[], false, self.now())
-                .await?;
+            tenant.sync_directory(Caller::System, departments, &[], false, self.now()).await?;
             tenant.user_gone(Caller::System, user, self.now()).await?
         } else {
-            let lost = tenant
-                .sync_directory(Caller::System, Some(&departments), &me, false, self.now())
-                .await?;
+            let lost =
+                tenant.sync_directory(Caller::System, departments, &me, false, self.now()).await?;
             lost.contains(&user)
         };
         if lost {
@@ -158,7 +176,9 @@ impl AppState {
     pub async fn admit_user(&self, claims: &Claims, tenant: &Tenant) -> ApiResult<Standing> {
         let is_admin = claims.role == Role::Admin;
         let mut standing = tenant.standing(claims.uid, is_admin).await?;
-        if self.is_stale(standing.synced_at) && self.may_attempt(&claims.mid, Some(claims.uid)) {
+        if self.is_stale(standing.synced_at)
+            && self.may_attempt(&claims.mid, Refresh::User(claims.uid))
+        {
             match self.refresh_user(&claims.mid, tenant, claims.uid).await {
                 Ok(()) => standing = tenant.standing(claims.uid, is_admin).await?,
                 Err(_) => self.metrics().b24_error(),
@@ -173,22 +193,21 @@ impl AppState {
         synced_at.is_none_or(|at| self.now_unix().saturating_mul(1000).saturating_sub(at) >= ttl_ms)
     }
 
-    /// Whether a refresh of `user` (`None`: of everyone) may be tried now (none tried within
-    /// the expiry).
-    fn may_attempt(&self, member_id: &str, user: Option<UserId>) -> bool {
+    /// Whether a refresh may be tried now (none tried within the expiry).
+    fn may_attempt(&self, member_id: &str, what: Refresh) -> bool {
         let ttl = i64::try_from(self.settings().limits.user_cache.as_secs()).unwrap_or(i64::MAX);
         let attempts = self.refresh_attempts();
         attempts
-            .get(&(member_id.to_owned(), user))
+            .get(&(member_id.to_owned(), what))
             .is_none_or(|at| self.now_unix().saturating_sub(*at) >= ttl)
     }
 
-    fn note_attempt(&self, member_id: &str, user: Option<UserId>) {
+    fn note_attempt(&self, member_id: &str, what: Refresh) {
         let mut attempts = self.refresh_attempts();
         if attempts.len() >= MAX_ATTEMPTS {
             attempts.clear();
         }
-        attempts.insert((member_id.to_owned(), user), self.now_unix());
+        attempts.insert((member_id.to_owned(), what), self.now_unix());
     }
 }
 

@@ -49,7 +49,7 @@ struct Inner {
     runtime: Option<Arc<crate::runtime::Runtime>>,
     /// When each (tenant, user) was last re-read from the portal (Unix seconds).
     refresh_attempts:
-        std::sync::Mutex<std::collections::HashMap<(String, Option<tenancy::UserId>), i64>>,
+        std::sync::Mutex<std::collections::HashMap<(String, directory::Refresh), i64>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -138,7 +138,7 @@ impl AppState {
 
     fn refresh_attempts(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, Option<tenancy::UserId>), i64>>
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, directory::Refresh), i64>>
     {
         self.inner.refresh_attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

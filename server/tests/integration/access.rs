@@ -123,8 +123,10 @@ async fn moving_a_user_out_of_the_department_removes_access() {
     // The open stream learns that the line went away.
     let gone = stream.find("line.unassigned", |d| d["line_id"] == line).await;
     assert_eq!(gone["line_id"], line);
-    // Reopening the app reads the move at once (no expiry needed): back in Sales, back in.
-    app.sim.move_user(ALPHA, 2, &[2]);
+    // Reopening the app reads the move at once (no expiry needed), and a department the cache
+    // does not know yet with it: into a new Outlet under Sales, back in.
+    app.sim.add_department(ALPHA, 5, "Outlet", Some(2), None);
+    app.sim.move_user(ALPHA, 2, &[5]);
     let again = app.token(ALPHA, 2).await;
     assert_eq!(app.get(&format!("/api/lines/{line}"), &again).await.status, 200);
 }
