@@ -223,3 +223,32 @@ pub fn check_standing(standing: Standing) -> ApiResult<Standing> {
     }
     Ok(standing)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{portal_user, truncate};
+
+    /// A `user.get` row as the tenant caches it: the name joined (or `user N`), an empty photo
+    /// left out, departments kept; a long name cut on a character boundary.
+    #[test]
+    fn user_get_rows_become_cached_users() {
+        let row: b24_client::User = serde_json::from_value(json!({"ID": "7", "NAME": "Anna",
+            "LAST_NAME": "", "ACTIVE": false, "UF_DEPARTMENT": [2, "3"], "PERSONAL_PHOTO": ""}))
+        .unwrap();
+        let u = portal_user(&row).unwrap();
+        assert_eq!((u.id, u.name.as_str(), u.active), (7, "Anna", false));
+        assert_eq!((u.avatar, u.departments), (None, vec![2, 3]));
+        let nameless: b24_client::User =
+            serde_json::from_value(json!({"ID": 8, "PERSONAL_PHOTO": "https://cdn.test/8.png"}))
+                .unwrap();
+        let u = portal_user(&nameless).unwrap();
+        assert_eq!(
+            (u.name.as_str(), u.avatar.as_deref()),
+            ("user 8", Some("https://cdn.test/8.png"))
+        );
+        assert_eq!(truncate("жжж".to_owned(), 5), "жж");
+        assert_eq!(truncate("abc".to_owned(), 5), "abc");
+    }
+}
