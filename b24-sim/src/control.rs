@@ -42,9 +42,9 @@ pub(crate) async fn handle(
             Err(e) => json_reply(400, &json!({"error": e.to_string()})),
         },
         ["departments"] => {
-            let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-            let id = |k: &str| b.get(k).and_then(Id::from_value).map(|i| i.0);
-            let (Some(dep), Some(name)) = (id("ID"), b.get("NAME").and_then(Value::as_str)) else {
+            let id = |k: &str| params.get(k).and_then(Id::from_value).map(|i| i.0);
+            let (Some(dep), Some(name)) = (id("ID"), params.get("NAME").and_then(Value::as_str))
+            else {
                 return json_reply(400, &json!({"error": "ID and NAME are required"}));
             };
             sim.add_department(&member, dep, name, id("PARENT"), id("UF_HEAD"));
@@ -54,10 +54,9 @@ pub(crate) async fn handle(
             let Some(user) = user.parse::<u64>().ok() else {
                 return json_reply(400, &json!({"error": "user id"}));
             };
-            let b: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
             match *what {
                 "departments" => {
-                    let ds: Vec<u64> = b
+                    let ds: Vec<u64> = params
                         .get("UF_DEPARTMENT")
                         .and_then(Value::as_array)
                         .map(|a| a.iter().filter_map(Id::from_value).map(|i| i.0).collect())
@@ -65,7 +64,8 @@ pub(crate) async fn handle(
                     sim.move_user(&member, user, &ds);
                 }
                 "active" => {
-                    let Some(active) = b.get("ACTIVE").and_then(Value::as_bool) else {
+                    let Some(active) = params.get("ACTIVE").and_then(b24_client::quirks::flex_bool)
+                    else {
                         return json_reply(400, &json!({"error": "ACTIVE is required"}));
                     };
                     sim.set_user_active(&member, user, active);

@@ -112,3 +112,30 @@ async fn department_get_lists_the_tree() {
     assert_eq!(under.result()[0]["UF_HEAD"], "3");
     assert_eq!(under.result()[0]["PARENT"], "2");
 }
+
+/// The control routes (`/_sim/departments`, `/_sim/users/{id}/departments|active`) change the
+/// portal as the Rust API does.
+#[tokio::test]
+async fn the_control_routes_add_departments_move_and_deactivate_users() {
+    let env = env().await;
+    let base = env.sim.base_url().unwrap();
+    let post = |path: String, body: Value| {
+        let env = &env;
+        async move { env.http.post(path).json(&body).send().await.unwrap().status().as_u16() }
+    };
+    let m = crate::support::MEMBER;
+    let dep = json!({"member_id": m, "ID": 9, "NAME": "Night shift", "PARENT": 2});
+    assert_eq!(post(format!("{base}/_sim/departments"), dep).await, 200);
+    assert_eq!(post(format!("{base}/_sim/departments"), json!({"member_id": m})).await, 400);
+    let moved = json!({"member_id": m, "UF_DEPARTMENT": [9]});
+    assert_eq!(post(format!("{base}/_sim/users/2/departments"), moved).await, 200);
+    let off = json!({"member_id": m, "ACTIVE": false});
+    assert_eq!(post(format!("{base}/_sim/users/3/active"), off).await, 200);
+    assert_eq!(post(format!("{base}/_sim/users/3/other"), json!({"member_id": m})).await, 404);
+    let in_nine = env.call("user.get", json!({"UF_DEPARTMENT": 9})).await;
+    assert_eq!(in_nine.result()[0]["ID"], "2");
+    let active = env.call("user.get", json!({"ACTIVE": true})).await;
+    assert_eq!(active.result().as_array().unwrap().len(), 2);
+    let nine = env.call("department.get", json!({"ID": 9})).await;
+    assert_eq!(nine.result()[0]["NAME"], "Night shift");
+}
