@@ -182,7 +182,8 @@ async fn the_access_list_refuses_outsiders_and_never_administrators() {
     assert_eq!(put(&admin, json!({"users": [99], "departments": []})).await.status, 404);
     assert_eq!(put(&admin, json!({"users": [], "departments": [99]})).await.status, 404);
     assert_eq!(put(&admin, json!({"users": []})).await.status, 400);
-    // Only user 3.
+    // Only user 3: user 2's open stream ends too.
+    let mut stream = Sse::open(&app, &u2).await;
     let a = put(&admin, json!({"users": [3], "departments": []})).await;
     assert_eq!(a.json(), json!({"users": [3], "departments": []}));
     let refused = app.get("/api/me", &u2).await;
@@ -190,6 +191,8 @@ async fn the_access_list_refuses_outsiders_and_never_administrators() {
     assert!(refused.body.contains("has not given you access"), "{}", refused.body);
     assert_eq!(app.get("/api/me", &u3).await.status, 200);
     assert_eq!(app.get("/api/me", &admin).await.status, 200);
+    let ended = stream.find("session.ended", |_| true).await;
+    assert!(ended["reason"].as_str().unwrap().contains("has not given you access"), "{ended}");
     let page = app.open_app(ALPHA, 2).await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("has not given you access"), "{}", page.body);
