@@ -860,6 +860,32 @@ await step('user 3 writes first to a new number from a contact card\'s WhatsApp 
 });
 
 // 23
+await step('admin assigns a line to a department, picks the responsible rule and limits who may use the app', async () => {
+  await A.click('[data-test=tab-connections]');
+  const card = A.locator(`[data-test=line][data-line-id="${state.lineB}"]`);
+  const lineB = async () => (await apiIn(A, 'GET', `/api/lines/${state.lineB}`)).body;
+  await card.locator('[data-test=assign-department] option[value="2"]').waitFor({ state: 'attached', timeout: T });
+  await card.locator('[data-test=assign-department]').selectOption('2');
+  await until('line B is worked by Sales', async () => (await lineB()).assigned_department === 2);
+  await card.locator('[data-test=responsible-mode]').selectOption('evenly');
+  await until('line B shares its chats evenly', async () => (await lineB()).responsible_mode === 'evenly');
+  const access = A.locator('[data-test=access]');
+  const list = async () => JSON.stringify((await apiIn(A, 'GET', '/api/access')).body);
+  await access.locator('[data-test=access-users] option[value="3"]').waitFor({ state: 'attached', timeout: T });
+  await access.locator('[data-test=access-users]').selectOption(['2', '3']);
+  await access.locator('[data-test=access-save]').click();
+  await until('users 2 and 3 (and administrators) may use the app', async () => (await list()) === '{"users":[2,3],"departments":[]}');
+  await A.locator('[data-test=toasts]').getByText('Access saved.').waitFor({ timeout: T });
+  // Everyone again, and the line back to no department, for the steps after this one.
+  await access.locator('[data-test=access-users]').selectOption([]);
+  await access.locator('[data-test=access-save]').click();
+  await until('everyone may use the app again', async () => (await list()) === '{"users":[],"departments":[]}');
+  await card.locator('[data-test=assign-department]').selectOption('');
+  await until('line B has no department', async () => (await lineB()).assigned_department === null);
+  return 'Sales, evenly; access limited and opened again';
+});
+
+// 24
 await step('the layout fits from 1024x700 to 1920x1080', async () => {
   for (const size of [{ width: 1024, height: 700 }, { width: 1920, height: 1080 }]) {
     await user3.page.setViewportSize(size);
@@ -876,7 +902,7 @@ await step('the layout fits from 1024x700 to 1920x1080', async () => {
   shotPage = user3.page;
 });
 
-// 24
+// 25
 await step('no script errors on any page', async () => {
   check(pageErrors.length === 0, pageErrors.join('; '));
 });

@@ -61,11 +61,13 @@ pub enum Kind {
     /// it does not show, a connector or Open Line it still has) was refused: nothing was done.
     /// The payload names the event, the Bitrix24 ids and the reason.
     ConnectorEventUnconfirmed,
+    /// An administrator changed who may use the app; the payload has the old and new lists.
+    AccessChanged,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 25] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -90,6 +92,7 @@ impl Kind {
         Kind::ConnectorCall,
         Kind::ConnectorEvent,
         Kind::ConnectorEventUnconfirmed,
+        Kind::AccessChanged,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -119,6 +122,7 @@ impl Kind {
             Kind::ConnectorCall => "b24.connector_call",
             Kind::ConnectorEvent => "b24.connector_event",
             Kind::ConnectorEventUnconfirmed => "b24.connector_event_unconfirmed",
+            Kind::AccessChanged => "app.access_changed",
         }
     }
 }

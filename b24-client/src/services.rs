@@ -31,6 +31,9 @@ pub struct User {
     /// `UF_DEPARTMENT`.
     #[serde(rename = "UF_DEPARTMENT", default, deserialize_with = "de_flex::ids")]
     pub departments: Vec<Id>,
+    /// `PERSONAL_PHOTO`: the photo's URL, empty when none.
+    #[serde(rename = "PERSONAL_PHOTO", default, deserialize_with = "de_flex::string")]
+    pub personal_photo: String,
 }
 
 /// A department (`department.get`).

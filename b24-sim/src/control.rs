@@ -1,5 +1,6 @@
 //! The test control endpoints (`/_sim/...`): expire tokens, finish an install, issue tokens, add
-//! a fault, add a CRM item (`crm/items`), read the recorded calls and deliveries.
+//! a fault, add a CRM item (`crm/items`), read the recorded calls and deliveries, add departments,
+//! move and deactivate users.
 
 use b24_client::Id;
 use serde_json::{Map, Value, json};
@@ -58,6 +59,39 @@ pub(crate) async fn handle(
                     &json!({"error": "entityTypeId (1 to 4) and fields (an object) are required"}),
                 ),
             }
+        }
+        ["departments"] => {
+            let id = |k: &str| params.get(k).and_then(Id::from_value).map(|i| i.0);
+            let (Some(dep), Some(name)) = (id("ID"), params.get("NAME").and_then(Value::as_str))
+            else {
+                return json_reply(400, &json!({"error": "ID and NAME are required"}));
+            };
+            sim.add_department(&member, dep, name, id("PARENT"), id("UF_HEAD"));
+            json_reply(200, &json!({"ok": true}))
+        }
+        ["users", user, what] => {
+            let Some(user) = user.parse::<u64>().ok() else {
+                return json_reply(400, &json!({"error": "user id"}));
+            };
+            match *what {
+                "departments" => {
+                    let ds: Vec<u64> = params
+                        .get("UF_DEPARTMENT")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Id::from_value).map(|i| i.0).collect())
+                        .unwrap_or_default();
+                    sim.move_user(&member, user, &ds);
+                }
+                "active" => {
+                    let Some(active) = params.get("ACTIVE").and_then(b24_client::quirks::flex_bool)
+                    else {
+                        return json_reply(400, &json!({"error": "ACTIVE is required"}));
+                    };
+                    sim.set_user_active(&member, user, active);
+                }
+                _ => return json_reply(404, &json!({"error": "unknown control path"})),
+            }
+            json_reply(200, &json!({"ok": true}))
         }
         ["center", rest @ ..] => crate::contact_center::control::handle(sim, rest, params).await,
         ["calls"] => json_reply(200, &serde_json::to_value(sim.calls()).unwrap_or(Value::Null)),

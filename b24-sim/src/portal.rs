@@ -236,11 +236,26 @@ impl Portal {
             "profile" => ok(self.profile(user)),
             "user.access" => ok(json!(self.user_access(user, p))),
             "user.get" => {
+                // RD `api-reference/user/user-get.md`: filter fields in `FILTER` or at the top
+                // level (the documented examples pass `UF_DEPARTMENT` there); `ACTIVE: true`
+                // leaves out fired users, which are listed otherwise.
                 let filter =
                     p.get("FILTER").or_else(|| p.get("filter")).cloned().unwrap_or(Value::Null);
                 let mut filter = filter.as_object().cloned().unwrap_or_default();
-                if let Some(id) = p.get("ID") {
-                    filter.insert("ID".to_owned(), id.clone());
+                const PARAMS: [&str; 8] = [
+                    "SORT",
+                    "ORDER",
+                    "FILTER",
+                    "ADMIN_MODE",
+                    "SELECT",
+                    "IMAGE_RESIZE",
+                    "START",
+                    "AUTH",
+                ];
+                for (k, v) in p.as_object().into_iter().flatten() {
+                    if !PARAMS.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                        filter.insert(k.clone(), v.clone());
+                    }
                 }
                 let rows: Vec<Value> =
                     self.users.values().filter(|u| matches_filter(u, &filter)).cloned().collect();
@@ -742,11 +757,16 @@ pub(crate) fn matches_filter(row: &Value, filter: &Map<String, Value>) -> bool {
             .find_map(|op| k.strip_prefix(op).map(|rest| (*op, rest)))
             .unwrap_or(("=", k.as_str()));
         let have = get_ci(row, key).unwrap_or(&Value::Null);
-        let eq = |w: &Value| match (flex_bool(have), flex_bool(w), have, w) {
+        let eq_one = |have: &Value, w: &Value| match (flex_bool(have), flex_bool(w), have, w) {
             (_, _, Value::Bool(_), _) | (_, _, _, Value::Bool(_)) => {
                 flex_bool(have) == flex_bool(w)
             }
             _ => cmp_values(have, w) == Some(Equal),
+        };
+        // A multiple field (`UF_DEPARTMENT`) matches when one of its values does.
+        let eq = |w: &Value| match have {
+            Value::Array(values) => values.iter().any(|h| eq_one(h, w)),
+            h => eq_one(h, w),
         };
         match op {
             "=" => match want {

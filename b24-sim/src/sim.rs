@@ -181,6 +181,61 @@ impl Sim {
         st.renamed.insert(old, new_domain.to_owned());
     }
 
+    /// Adds (or replaces) a department of a portal (`department.get` lists it).
+    pub fn add_department(
+        &self,
+        member_id: &str,
+        id: u64,
+        name: &str,
+        parent: Option<u64>,
+        head: Option<u64>,
+    ) {
+        if let Some(p) = self.state().portals.get_mut(member_id) {
+            p.put_department(id, name, parent, head);
+        }
+    }
+
+    /// Adds (or replaces) an active, non-administrator user of a portal in these departments.
+    pub fn add_user(&self, member_id: &str, user: u64, name: &str, departments: &[u64]) {
+        if let Some(p) = self.state().portals.get_mut(member_id) {
+            let domain = p.domain.clone();
+            p.users.insert(
+                user,
+                json!({"ID": user.to_string(), "ACTIVE": true, "NAME": name,
+                       "LAST_NAME": format!("User{user}"), "EMAIL": format!("user{user}@{domain}"),
+                       "UF_DEPARTMENT": departments, "IS_ADMIN": false}),
+            );
+        }
+    }
+
+    /// Moves a user into exactly these departments (`UF_DEPARTMENT`).
+    pub fn move_user(&self, member_id: &str, user: u64, departments: &[u64]) {
+        if let Some(u) =
+            self.state().portals.get_mut(member_id).and_then(|p| p.users.get_mut(&user))
+        {
+            u["UF_DEPARTMENT"] = json!(departments);
+        }
+    }
+
+    /// Activates or deactivates (fires) a user: `ACTIVE`; an inactive user's tokens are
+    /// refused by `profile` and `user.current` as the portal refuses them a session.
+    pub fn set_user_active(&self, member_id: &str, user: u64, active: bool) {
+        if let Some(u) =
+            self.state().portals.get_mut(member_id).and_then(|p| p.users.get_mut(&user))
+        {
+            u["ACTIVE"] = json!(active);
+        }
+    }
+
+    /// Sets a user's photo URL (`PERSONAL_PHOTO`; empty removes it).
+    pub fn set_user_photo(&self, member_id: &str, user: u64, url: &str) {
+        if let Some(u) =
+            self.state().portals.get_mut(member_id).and_then(|p| p.users.get_mut(&user))
+        {
+            u["PERSONAL_PHOTO"] = json!(url);
+        }
+    }
+
     /// `BX24.installFinish()`: from now on placements show and events are delivered.
     pub fn finish_install(&self, member_id: &str) {
         if let Some(p) = self.state().portals.get_mut(member_id) {

@@ -71,6 +71,25 @@ impl Portal {
         })
     }
 
+    /// Adds or replaces a department (RD `api-reference/departments/department-get.md`: `ID`,
+    /// `NAME`, `SORT`, `PARENT` absent for the top, `UF_HEAD`).
+    pub(crate) fn put_department(
+        &mut self,
+        id: u64,
+        name: &str,
+        parent: Option<u64>,
+        head: Option<u64>,
+    ) {
+        let mut d = json!({"ID": id.to_string(), "NAME": name, "SORT": 500});
+        if let Some(p) = parent {
+            d["PARENT"] = json!(p.to_string());
+        }
+        if let Some(h) = head {
+            d["UF_HEAD"] = json!(h.to_string());
+        }
+        self.departments.insert(id, d);
+    }
+
     /// The departments a user belongs to (`UF_DEPARTMENT`).
     fn departments_of(&self, user: u64) -> Vec<u64> {
         self.users

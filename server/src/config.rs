@@ -188,10 +188,11 @@ struct Raw {
     cold_messages_per_day: Option<i64>,
     cold_first_message_gap_secs: Option<i64>,
     number_checks_per_hour: Option<i64>,
+    user_cache_secs: Option<i64>,
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 37] = [
+pub const KEYS: [&str; 38] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -229,6 +230,7 @@ pub const KEYS: [&str; 37] = [
     "cold_messages_per_day",
     "cold_first_message_gap_secs",
     "number_checks_per_hour",
+    "user_cache_secs",
 ];
 
 /// The environment prefix.
@@ -513,6 +515,12 @@ impl Config {
                 raw.http_max_connections,
                 1..=1_000_000,
                 count(defaults.max_connections),
+            )?),
+            user_cache: std::time::Duration::from_secs(bounded(
+                "user_cache_secs",
+                raw.user_cache_secs,
+                5..=3600,
+                secs(defaults.user_cache),
             )?),
         };
         let cold = crate::runtime::cold_guard::OutreachLimits::default();

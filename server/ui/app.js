@@ -65,6 +65,7 @@ async function main() {
     toast: null,
     subscription: null,
     users: new Map(),
+    departments: new Map(),
     async loadSubscription() {
       try {
         ctx.subscription = await api('GET', '/api/subscription');
@@ -79,6 +80,7 @@ async function main() {
       try {
         const r = await api('GET', '/api/users');
         ctx.users = new Map(r.users.map((u) => [u.id, u]));
+        ctx.departments = new Map((r.departments || []).map((d) => [d.id, d]));
       } catch (e) {
         console.warn('users', e);
       }
@@ -192,6 +194,16 @@ async function main() {
   stream.on('line.created', () => ctx.loadSubscription());
   stream.on('line.deleted', () => ctx.loadSubscription());
   stream.on('resync', () => ctx.loadSubscription());
+  // The session may not go on (deactivated in the portal, left out of the access list, ended by
+  // an administrator): stop, and say so instead of retrying.
+  stream.on('session.ended', (p) => {
+    stream.stop();
+    replace(root, h('div', { class: 'empty-page', 'data-test': 'session-ended', role: 'alert' },
+      icon('lock', 'empty-icon'),
+      h('h2', {}, t('session.ended')),
+      h('p', {}, (p && p.reason) || ''),
+      h('p', {}, t('session.ended.text'))));
+  });
 
   await Promise.all([ctx.loadSubscription(), ctx.loadUsers()]);
   select(location.hash.slice(1) || 'chats');

@@ -44,11 +44,12 @@ export function createConnections(ctx) {
   const form = h('form', { class: 'create-line', onsubmit: (e) => { e.preventDefault(); createLine(); } }, nameInput, createBtn);
   const list = h('div', { class: 'line-list', 'data-test': 'lines', role: 'list' });
   const dialogHost = h('div');
+  const access = h('div', { class: 'card access-card', 'data-test': 'access' });
   const el = h('div', { class: 'page connections' },
     h('div', { class: 'page-head' },
       h('h1', {}, t('lines.title')), quota),
     h('div', { class: 'card create-card' }, form, quotaMsg, createError),
-    list, dialogHost);
+    list, access, dialogHost);
 
   function renderQuota() {
     const s = ctx.subscription;
@@ -146,6 +147,56 @@ export function createConnections(ctx) {
     return sel;
   }
 
+  function departmentOptions(selected) {
+    const opts = [h('option', { value: '' }, t('line.department.none'))];
+    const deps = [...ctx.departments.values()].sort((a, b) => a.id - b.id);
+    if (selected !== null && selected !== undefined && !ctx.departments.has(selected)) {
+      opts.push(h('option', { value: String(selected) }, `#${selected}`));
+    }
+    for (const d of deps) opts.push(h('option', { value: String(d.id) }, d.name));
+    const sel = h('select', { class: 'select', 'data-test': 'assign-department' }, opts);
+    sel.value = selected === null || selected === undefined ? '' : String(selected);
+    return sel;
+  }
+
+  /** Who may use the app at all: users and departments (empty: everyone; admins always). */
+  function loadAccess() {
+    const box = access;
+    const draw = (access) => {
+      const pick = (kind, items, chosen) => {
+        const sel = h('select', { class: 'select', multiple: true, size: '5', id: `access-${kind}`, 'data-test': `access-${kind}` },
+          items.map((x) => h('option', { value: String(x.id), selected: chosen.includes(x.id) }, x.name)));
+        return h('label', { class: 'field', for: sel.id }, h('span', { class: 'field-label' }, t(`access.${kind}`)), sel);
+      };
+      const users = pick('users', [...ctx.users.values()].filter((u) => u.active !== false), access.users);
+      const deps = pick('departments', [...ctx.departments.values()], access.departments);
+      const chosen = (label) => [...label.querySelector('select').selectedOptions].map((o) => Number(o.value));
+      const save = h('button', { class: 'btn btn-primary', type: 'button', 'data-test': 'access-save', onclick: async () => {
+        try {
+          const out = await api('PUT', '/api/access', { users: chosen(users), departments: chosen(deps) });
+          ctx.toast(t(out.users.length + out.departments.length === 0 ? 'access.saved.everyone' : 'access.saved'));
+          draw(out);
+        } catch (e) {
+          ctx.toast(e.message, 'error');
+        }
+      } }, t('access.save'));
+      replace(box, h('h2', {}, t('access.title')), h('p', { class: 'access-help' }, t('access.help')),
+        h('div', { class: 'line-controls' }, users, deps, save));
+    };
+    return api('GET', '/api/access').then(draw).catch((e) => replace(box, h('p', { class: 'note note-error' }, e.message)));
+  }
+
+  async function patch(line, body, done) {
+    try {
+      const out = await api('PATCH', `/api/lines/${line.id}`, body);
+      lines.set(line.id, { ...line, ...out, state: line.state });
+      ctx.toast(t(done, { name: line.name }));
+    } catch (e) {
+      ctx.toast(e.message, 'error');
+    }
+    render();
+  }
+
   function card(line) {
     const s = lineState(line);
     const running = ['connected', 'qr', 'connecting', 'reconnecting', 'pairing'].includes(s) && line.state !== null;
@@ -154,6 +205,13 @@ export function createConnections(ctx) {
     select.addEventListener('change', () => assign(line, select.value === '' ? null : Number(select.value)));
     const receipts = h('input', { type: 'checkbox', id: `receipts-${line.id}`, 'data-test': 'read-receipts', checked: line.send_read_receipts !== false });
     receipts.addEventListener('change', () => setReceipts(line, receipts.checked));
+    const department = departmentOptions(line.assigned_department);
+    department.id = `department-${line.id}`;
+    department.addEventListener('change', () => patch(line, { assigned_department: department.value === '' ? null : Number(department.value) }, 'line.department.ok'));
+    const mode = h('select', { class: 'select', id: `responsible-${line.id}`, 'data-test': 'responsible-mode', title: t('line.responsible.help') },
+      ['first_to_answer', 'evenly'].map((m) => h('option', { value: m }, t(`line.responsible.${m}`))));
+    mode.value = line.responsible_mode || 'first_to_answer';
+    mode.addEventListener('change', () => patch(line, { responsible_mode: mode.value }, 'line.responsible.ok'));
     const buttons = [];
     if (s === 'qr') {
       buttons.push(h('button', { class: 'btn btn-primary', type: 'button', 'data-test': 'show-qr', onclick: () => connect(line.id) }, icon('qr'), t('line.show_qr')));
@@ -180,6 +238,8 @@ export function createConnections(ctx) {
         stateBadge(line)),
       h('div', { class: 'line-controls' },
         h('label', { class: 'field', for: select.id }, h('span', { class: 'field-label' }, t('line.assigned')), select),
+        h('label', { class: 'field', for: department.id, title: t('line.department.help') }, h('span', { class: 'field-label' }, t('line.department')), department),
+        h('label', { class: 'field', for: mode.id }, h('span', { class: 'field-label' }, t('line.responsible')), mode),
         h('label', { class: 'check', for: receipts.id, title: t('line.receipts.help') }, receipts, h('span', {}, t('line.receipts'))),
         h('div', { class: 'line-buttons' }, buttons)),
       openChannel(line),
@@ -509,6 +569,7 @@ export function createConnections(ctx) {
     async show() {
       renderQuota();
       await ctx.loadUsers();
+      loadAccess();
       try {
         await load();
       } catch (e) {

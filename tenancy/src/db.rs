@@ -371,6 +371,15 @@ pub(crate) enum MigrationSet {
     Tenant,
 }
 
+/// The tenant schema's versions after the first two: (version, SQLite, PostgreSQL).
+const TENANT_UPGRADES: &[(i64, &str, &str)] = &[
+    (3, include_str!("sql/tenant_3_sqlite.sql"), include_str!("sql/tenant_3_postgres.sql")),
+    (4, include_str!("sql/tenant_4_sqlite.sql"), include_str!("sql/tenant_4_postgres.sql")),
+    (5, include_str!("sql/tenant_5_sqlite.sql"), include_str!("sql/tenant_5_postgres.sql")),
+    (7, include_str!("sql/tenant_7_sqlite.sql"), include_str!("sql/tenant_7_postgres.sql")),
+    (8, include_str!("sql/tenant_8_sqlite.sql"), include_str!("sql/tenant_8_postgres.sql")),
+];
+
 /// The ordered migrations of a schema. Versions are never renumbered or edited once released.
 fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
     let first = match (set, backend) {
@@ -390,34 +399,9 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
         ));
     }
     if let MigrationSet::Tenant = set {
-        all.push((
-            3,
-            match backend {
-                Backend::Sqlite => include_str!("sql/tenant_3_sqlite.sql"),
-                _ => include_str!("sql/tenant_3_postgres.sql"),
-            },
-        ));
-        all.push((
-            4,
-            match backend {
-                Backend::Sqlite => include_str!("sql/tenant_4_sqlite.sql"),
-                _ => include_str!("sql/tenant_4_postgres.sql"),
-            },
-        ));
-        all.push((
-            5,
-            match backend {
-                Backend::Sqlite => include_str!("sql/tenant_5_sqlite.sql"),
-                _ => include_str!("sql/tenant_5_postgres.sql"),
-            },
-        ));
-        all.push((
-            7,
-            match backend {
-                Backend::Sqlite => include_str!("sql/tenant_7_sqlite.sql"),
-                _ => include_str!("sql/tenant_7_postgres.sql"),
-            },
-        ));
+        for &(version, sqlite, postgres) in TENANT_UPGRADES {
+            all.push((version, if backend == Backend::Sqlite { sqlite } else { postgres }));
+        }
     }
     all
 }

@@ -17,11 +17,12 @@ pub use clock::{Clock, ManualClock, SystemClock, now};
 pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
-    B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, Caller, Contact,
-    Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line, LineId,
-    LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message,
-    MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, OpenChannel, OpenChannelStatus,
-    OpenLineChange, Outbound, OutboxItem, OutboxKind, PortalTokens, ReadOutcome, Recorded,
+    AccessList, B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, Caller,
+    Contact, Conversation, ConversationId, Department, DepartmentId, Direction, DirectoryUser,
+    HistoryPage, Inbound, Install, Line, LineId, LineSettings, LineStatus, MAX_INBOUND_TEXT,
+    MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message, MessageHit, MessageId, MessageKind, MessageNote,
+    MessageStatus, OpenChannel, OpenChannelStatus, OpenLineChange, Outbound, OutboxItem,
+    OutboxKind, PortalTokens, PortalUser, ReadOutcome, Recorded, ResponsibleMode, Standing,
     StatusChange, TenantInfo, TenantStatus, User, UserId, WaAmended, WaAmendment, WaChange,
     b24_backoff,
 };

@@ -87,8 +87,12 @@ macro_rules! text_enum {
     };
 }
 
+mod directory;
 mod open_channels;
 
+pub use directory::{
+    AccessList, Department, DepartmentId, DirectoryUser, PortalUser, ResponsibleMode, Standing,
+};
 pub use open_channels::{
     B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, OpenChannel,
     OpenChannelStatus, b24_backoff,
@@ -326,6 +330,10 @@ pub struct Line {
     pub status: LineStatus,
     /// The user who works this line.
     pub assigned_user: Option<UserId>,
+    /// The department whose members (and those of the departments below it) also work it.
+    pub assigned_department: Option<DepartmentId>,
+    /// How each conversation's responsible person is chosen.
+    pub responsible_mode: ResponsibleMode,
     /// Creation time (Unix ms).
     pub created_at: i64,
     /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
@@ -352,6 +360,10 @@ pub struct LineSettings {
     pub open_line_id: Option<Option<i64>>,
     /// See [`Line::open_channel_signature`].
     pub open_channel_signature: Option<bool>,
+    /// See [`Line::assigned_department`]: `Some(None)` clears it.
+    pub assigned_department: Option<Option<DepartmentId>>,
+    /// See [`Line::responsible_mode`].
+    pub responsible_mode: Option<ResponsibleMode>,
 }
 
 /// What [`crate::Tenant::mark_read`] did. The unread count belongs to whoever works the line:

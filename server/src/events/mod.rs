@@ -192,6 +192,7 @@ impl ServerEvent {
             self,
             ServerEvent::LineCreated { .. }
                 | ServerEvent::LineAssigned { .. }
+                | ServerEvent::LineUpdated { .. }
                 | ServerEvent::LineDeleted { .. }
         )
     }

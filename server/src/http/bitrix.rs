@@ -439,6 +439,12 @@ pub(super) async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiR
     tenant
         .upsert_user(Caller::System, &User { id: uid, name, is_admin: user.is_admin }, state.now())
         .await?;
+    // Each opening re-reads the user and the departments, so that what the app shows and
+    // admits follows the portal (there is no event for a deactivated or moved user).
+    if let Err(e) = state.refresh_user(&frame.member_id, &tenant, uid).await {
+        tracing::debug!(member_id = %frame.member_id, user_id = uid, error = %e, "user not re-read");
+    }
+    crate::state::directory::check_standing(tenant.standing(uid, user.is_admin).await?)?;
     let role = if user.is_admin { Role::Admin } else { Role::User };
     let claims = session::claims(&frame.member_id, uid, role, info.generation, state.now_unix());
     let token = state.key().issue(&claims);

@@ -73,7 +73,9 @@ pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Respon
 }
 
 /// `PATCH /api/lines/{id}` (administrators; not when read-only): changes the line's settings
-/// (`send_read_receipts`, `open_channel`, `open_line_id`, `open_channel_signature`); a change is audited and published
+/// (`send_read_receipts`, `open_channel`, `open_line_id`, `open_channel_signature`,
+/// `assigned_department` (a department known from `/api/users`), `responsible_mode`); a change
+/// is audited and published
 /// as `line.updated`, and a change of where conversations go is queued for Bitrix24.
 pub async fn update(
     state: AppState,
@@ -86,6 +88,8 @@ pub async fn update(
         open_channel: body.open_channel.map(Into::into),
         open_line_id: body.open_line_id,
         open_channel_signature: body.open_channel_signature,
+        assigned_department: body.assigned_department,
+        responsible_mode: body.responsible_mode.map(Into::into),
     };
     let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");

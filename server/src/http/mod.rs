@@ -8,6 +8,7 @@
 //! [`bitrix`], the event stream in [`sse`], the panel's files in [`ui`], probes and the document
 //! in [`meta`]; JSON shapes in [`models`].
 
+pub mod access;
 pub mod audit;
 pub mod bitrix;
 pub mod chats;

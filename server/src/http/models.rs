@@ -1,7 +1,7 @@
 //! The JSON shapes of the API (requests and answers).
 
 use serde::{Deserialize, Serialize};
-use tenancy::{Contact, Conversation, User};
+use tenancy::{Contact, Conversation, Department, DirectoryUser, User};
 
 pub use crate::wire::{LineOut, MediaOut, MessageOut, media_file_name, status_name};
 
@@ -47,6 +47,31 @@ pub struct UpdateLine {
     /// Whether an operator's name signature reaches the customer.
     #[serde(default)]
     pub open_channel_signature: Option<bool>,
+    /// The department that works the line (with the departments below it); `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub assigned_department: Option<Option<i64>>,
+    /// How each conversation's responsible person is chosen: `first_to_answer` or `evenly`.
+    #[serde(default)]
+    pub responsible_mode: Option<ResponsibleModeIn>,
+}
+
+/// How a line's conversations get their responsible person, as the API names it.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponsibleModeIn {
+    /// Whoever answers first.
+    FirstToAnswer,
+    /// Round robin over the department's members.
+    Evenly,
+}
+
+impl From<ResponsibleModeIn> for tenancy::ResponsibleMode {
+    fn from(m: ResponsibleModeIn) -> Self {
+        match m {
+            ResponsibleModeIn::FirstToAnswer => tenancy::ResponsibleMode::FirstToAnswer,
+            ResponsibleModeIn::Evenly => tenancy::ResponsibleMode::Evenly,
+        }
+    }
 }
 
 /// Where a line's conversations go, as the API names it.
@@ -283,12 +308,68 @@ pub struct UserOut {
     pub name: String,
     /// Whether the portal said they administer the app (known once they opened it).
     pub is_admin: bool,
+    /// Whether the portal says they are active (a deactivated user cannot use the app).
+    pub active: bool,
+    /// Their photo's URL (`PERSONAL_PHOTO`), when they have one.
+    pub avatar: Option<String>,
+    /// The departments they are in (`UF_DEPARTMENT`).
+    pub departments: Vec<i64>,
 }
 
 impl From<User> for UserOut {
     fn from(u: User) -> Self {
-        UserOut { id: u.id, name: u.name, is_admin: u.is_admin }
+        UserOut {
+            id: u.id,
+            name: u.name,
+            is_admin: u.is_admin,
+            active: true,
+            avatar: None,
+            departments: vec![],
+        }
     }
+}
+
+impl From<DirectoryUser> for UserOut {
+    fn from(u: DirectoryUser) -> Self {
+        UserOut {
+            id: u.id,
+            name: u.name,
+            is_admin: u.is_admin,
+            active: u.active,
+            avatar: u.avatar,
+            departments: u.departments,
+        }
+    }
+}
+
+/// A department of the portal.
+#[derive(Debug, Serialize)]
+pub struct DepartmentOut {
+    /// Bitrix24 id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// The department above it.
+    pub parent: Option<i64>,
+    /// Its head.
+    pub head: Option<i64>,
+}
+
+impl From<Department> for DepartmentOut {
+    fn from(d: Department) -> Self {
+        DepartmentOut { id: d.id, name: d.name, parent: d.parent, head: d.head }
+    }
+}
+
+/// `GET /api/access` answer and `PUT /api/access` body: who may use the app. Both empty:
+/// everyone; administrators always.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessBody {
+    /// Users allowed.
+    pub users: Vec<i64>,
+    /// Departments allowed, with the departments below them.
+    pub departments: Vec<i64>,
 }
 
 /// `GET /api/users`.
@@ -296,6 +377,8 @@ impl From<User> for UserOut {
 pub struct UsersOut {
     /// The users.
     pub users: Vec<UserOut>,
+    /// The portal's departments.
+    pub departments: Vec<DepartmentOut>,
     /// `portal` when just read from Bitrix24, `cache` when the portal could not be reached.
     pub source: &'static str,
 }

@@ -2,7 +2,9 @@
 //! tenant; administrators get all of it; a user gets an event of a line only while that line is
 //! assigned to them, and no administrator-only or line-less event. A user whose line is
 //! reassigned, unassigned or deleted gets `line.unassigned` (`{"line_id"}`) and nothing of that
-//! line after it.
+//! line after it. A stream re-admits its user every few seconds: when the session may not go on
+//! (ended by an administrator, the user deactivated in the portal or outside the access list) it
+//! sends `session.ended` (`{"reason"}`) and ends.
 //!
 //! This is the one place where a [`ServerEvent`] becomes JSON ([`render`]): the SSE event's name
 //! and its data, the same for an event made on this node or received from another.
@@ -154,7 +156,7 @@ pub async fn events(state: AppState, s: Session) -> ApiResult<Response> {
     }
     let bus = state.bus().subscribe();
     let guard = state.metrics().sse_client();
-    tokio::spawn(pump(s, bus, tx, guard));
+    tokio::spawn(pump(state.clone(), s, bus, tx, guard));
     let stream = stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
@@ -164,16 +166,53 @@ pub async fn events(state: AppState, s: Session) -> ApiResult<Response> {
     Ok(sse::reply(body).into_response())
 }
 
+/// How often an open stream re-admits its user at most (and reloads a user's lines, which
+/// follow their departments).
+const READMIT_EVERY: Duration = Duration::from_secs(5);
+
+/// The stream's last event when its session may not go on (ended by an administrator, the
+/// user deactivated in the portal or left out of the access list, the app reinstalled).
+pub const SESSION_ENDED: &str = "session.ended";
+
 async fn pump(
+    state: AppState,
     s: Session,
     mut bus: broadcast::Receiver<Arc<ServerEvent>>,
     tx: mpsc::Sender<sse::Event>,
     _guard: SseGuard,
 ) {
     let mut scope = Scope::load(&s).await;
+    let mut readmit = tokio::time::interval(READMIT_EVERY.min(state.settings().limits.user_cache));
+    readmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    readmit.tick().await;
     'stream: loop {
         let next = tokio::select! {
             _ = tx.closed() => break,
+            _ = readmit.tick() => {
+                if let Err(e) = state.readmit(&s).await {
+                    tracing::info!(member_id = %s.claims.mid, user_id = s.claims.uid, "event stream ended: {e}");
+                    let ended = sse::Event::default()
+                        .event(SESSION_ENDED)
+                        .json_data(serde_json::json!({ "reason": e.to_string() }));
+                    if let Ok(ended) = ended {
+                        let _ = tx.send(ended).await;
+                    }
+                    break;
+                }
+                let newer = Scope::load(&s).await;
+                for line_id in scope.lost(&newer) {
+                    let gone = sse::Event::default()
+                        .event(LINE_UNASSIGNED)
+                        .json_data(serde_json::json!({ "line_id": line_id }));
+                    if let Ok(gone) = gone
+                        && tx.send(gone).await.is_err()
+                    {
+                        break 'stream;
+                    }
+                }
+                scope = newer;
+                continue;
+            }
             next = bus.recv() => next,
         };
         let ev = match next {
@@ -235,6 +274,8 @@ mod tests {
             phone: Some("79160000001".to_owned()),
             status: "connected".to_owned(),
             assigned_user: Some(2),
+            assigned_department: None,
+            responsible_mode: "first_to_answer".to_owned(),
             created_at: 1_700_000_000_000,
             send_read_receipts: true,
             open_channel: "panel".to_owned(),

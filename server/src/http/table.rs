@@ -5,7 +5,7 @@
 use warp::Filter;
 
 use super::{
-    audit, bitrix, chats, connection, connector_page, conversations, crm_tab,
+    access, audit, bitrix, chats, connection, connector_page, conversations, crm_tab,
     filters::{bearer, form, form_bytes, json},
     lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
@@ -525,12 +525,42 @@ pub static ROUTES: &[Route] = &[
         writable: false,
         token_in_query: false,
         doc: Doc {
-            summary: "Portal users (user.get, cached; source portal or cache)",
+            summary: "Portal users and departments (user.get, department.get, cached; source portal or cache): name, active, avatar, departments; users the portal no longer lists or says are inactive lose their sessions",
             body: None,
             ok: ("200", "UserList"),
             errors: &[],
         },
         handler: Handler::Scoped(|g| g.then(|st, s| respond(users::list(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/access",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Who may use the app: users and departments (with those below them); both empty: everyone; administrators always",
+            body: None,
+            ok: ("200", "Access"),
+            errors: &[],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(access::get(st, s))).boxed()),
+    },
+    Route {
+        method: Method::Put,
+        path: "/api/access",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Set who may use the app (users and departments known from /api/users, at most 1000 of each; audited app.access_changed); a user left out is refused from their next request on",
+            body: Some("Access"),
+            ok: ("200", "Access"),
+            errors: &["400", "404"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(json()).then(|st, s, body| respond(access::put(st, s, body))).boxed()
+        }),
     },
     Route {
         method: Method::Post,

@@ -27,40 +27,22 @@ pub async fn me(state: AppState, s: Session) -> ApiResult<Response> {
     }))
 }
 
-/// `GET /api/users` (administrators): the portal's users read through `user.get` and cached;
-/// when the portal cannot be reached, the cache (`source: cache`).
+/// `GET /api/users` (administrators): the portal's users and departments read through
+/// `user.get` and `department.get` (every page, at most once per `user_cache_secs`) and
+/// cached; users the portal no longer lists or says are inactive lose their sessions. When the
+/// portal cannot be reached, the cache (`source: cache`).
 pub async fn list(state: AppState, s: Session) -> ApiResult<Response> {
-    let known: std::collections::HashMap<i64, tenancy::User> =
-        s.tenant.users(s.caller()).await?.into_iter().map(|u| (u.id, u)).collect();
-    let fetched = match state.portal(&s.claims.mid).await {
-        Ok(portal) => portal.user_get(serde_json::json!({ "ACTIVE": true })).await.map_err(|e| {
-            tracing::warn!(member_id = %s.claims.mid, error = %e, "user.get failed");
-        }),
-        Err(_) => Err(()),
-    };
-    let source = match fetched {
-        Ok(list) => {
-            for u in list {
-                let Ok(id) = i64::try_from(u.id.0) else { continue };
-                let name = format!("{} {}", u.name, u.last_name).trim().to_owned();
-                let name = if name.is_empty() { format!("user {id}") } else { name };
-                let is_admin = known.get(&id).is_some_and(|k| k.is_admin);
-                if known.get(&id).is_some_and(|k| k.name == name) {
-                    continue;
-                }
-                s.tenant
-                    .upsert_user(s.caller(), &tenancy::User { id, name, is_admin }, state.now())
-                    .await?;
-            }
-            "portal"
-        }
-        Err(()) => {
+    let source = match state.sync_directory(&s.claims.mid, &s.tenant).await {
+        Ok(_) => "portal",
+        Err(ApiError::Portal | ApiError::Forbidden(_)) => {
             state.metrics().b24_error();
             "cache"
         }
+        Err(e) => return Err(e),
     };
-    let users = s.tenant.users(s.caller()).await?.into_iter().map(Into::into).collect();
-    Ok(json(&UsersOut { users, source }))
+    let users = s.tenant.directory(s.caller()).await?.into_iter().map(Into::into).collect();
+    let departments = s.tenant.departments(s.caller()).await?.into_iter().map(Into::into).collect();
+    Ok(json(&UsersOut { users, departments, source }))
 }
 
 /// `POST /api/users/{user_id}/sessions/revoke` (administrators): every session token of the

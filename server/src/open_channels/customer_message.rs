@@ -201,6 +201,8 @@ mod tests {
             phone: Some("79990000123".to_owned()),
             status: LineStatus::Connected,
             assigned_user: Some(7),
+            assigned_department: None,
+            responsible_mode: tenancy::ResponsibleMode::FirstToAnswer,
             created_at: 0,
             send_read_receipts: true,
             open_channel: OpenChannel::Both,

@@ -1,5 +1,6 @@
 //! The authenticated API caller: a session token checked against the key, the tenant's
-//! registry entry and the revocations, with the tenant opened.
+//! registry entry and the revocations, with the tenant opened and the user admitted (active in
+//! the portal, within the access list; see [`super::directory`]).
 
 use tenancy::{Caller, Tenant, TenantInfo, TenantStatus};
 
@@ -66,9 +67,27 @@ impl AppState {
         if info.status != TenantStatus::Active {
             return Err(ApiError::TenantInactive(info.status.to_string()));
         }
-        self.check_not_revoked(&claims, &info).await?;
+        if claims.generation != info.generation {
+            return Err(ApiError::Unauthorized("session ended: the app was reinstalled"));
+        }
         let tenant = self.store().tenant(&claims.mid).await?;
+        // The portal's word first: a user it deactivated is told so, though their sessions
+        // were also ended then.
+        self.admit_user(&claims, &tenant).await?;
+        self.check_not_revoked(&claims, &info).await?;
         Ok(Session { claims, info, tenant })
+    }
+
+    /// Whether a session admitted earlier may go on (an open event stream asks again now and
+    /// then): the installation, the revocations, and the user's standing in the portal.
+    pub async fn readmit(&self, s: &Session) -> ApiResult<()> {
+        let info = self.store().info(&s.claims.mid).await?;
+        if info.status != TenantStatus::Active {
+            return Err(ApiError::TenantInactive(info.status.to_string()));
+        }
+        self.admit_user(&s.claims, &s.tenant).await?;
+        self.check_not_revoked(&s.claims, &info).await?;
+        Ok(())
     }
 
     /// Refuses a token issued under an earlier installation (before an uninstall or a reinstall)

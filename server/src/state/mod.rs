@@ -19,6 +19,7 @@ use crate::{
 };
 
 pub mod caller;
+pub mod directory;
 pub mod portals;
 pub mod settings;
 pub mod token_store;
@@ -48,6 +49,9 @@ struct Inner {
     runtime: Option<Arc<crate::runtime::Runtime>>,
     /// Wakes the Open Channels worker: something is due in the outbox towards Bitrix24.
     b24_outbox: tokio::sync::Notify,
+    /// When each (tenant, user) was last re-read from the portal (Unix seconds).
+    refresh_attempts:
+        std::sync::Mutex<std::collections::HashMap<(String, directory::Refresh), i64>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -84,6 +88,7 @@ impl AppState {
                 uploads: std::sync::Mutex::default(),
                 runtime,
                 b24_outbox: tokio::sync::Notify::new(),
+                refresh_attempts: std::sync::Mutex::default(),
             }),
         }
     }
@@ -142,6 +147,13 @@ impl AppState {
     /// Now, Unix seconds.
     pub fn now_unix(&self) -> i64 {
         b24_client::now_unix(&*self.inner.clock)
+    }
+
+    fn refresh_attempts(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, directory::Refresh), i64>>
+    {
+        self.inner.refresh_attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Now, as a time.

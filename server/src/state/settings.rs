@@ -54,6 +54,10 @@ pub struct Limits {
     pub idle_timeout: std::time::Duration,
     /// Open connections at most; one more is answered 503 and closed.
     pub max_connections: usize,
+    /// How long what the portal said of a user (active, departments, name, avatar) is trusted
+    /// before a request of theirs reads it again with `user.get`; also how often an open event
+    /// stream re-admits its user.
+    pub user_cache: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -65,6 +69,7 @@ impl Default for Limits {
             header_timeout: std::time::Duration::from_secs(20),
             idle_timeout: std::time::Duration::from_secs(60),
             max_connections: 1024,
+            user_cache: std::time::Duration::from_secs(120),
         }
     }
 }

@@ -16,6 +16,13 @@ pub struct LineOut {
     pub status: String,
     /// The assigned user.
     pub assigned_user: Option<i64>,
+    /// The assigned department: its members and those of the departments below it work the
+    /// line too.
+    #[serde(default)]
+    pub assigned_department: Option<i64>,
+    /// How each conversation's responsible person is chosen: `first_to_answer` or `evenly`.
+    #[serde(default = "first_to_answer")]
+    pub responsible_mode: String,
     /// Creation time (Unix ms).
     pub created_at: i64,
     /// Whether the assigned user opening a chat sends read receipts (blue ticks) to WhatsApp.
@@ -33,6 +40,10 @@ pub struct LineOut {
     pub state: Option<String>,
 }
 
+fn first_to_answer() -> String {
+    tenancy::ResponsibleMode::FirstToAnswer.as_str().to_owned()
+}
+
 impl From<Line> for LineOut {
     fn from(l: Line) -> Self {
         LineOut {
@@ -41,6 +52,8 @@ impl From<Line> for LineOut {
             phone: l.phone,
             status: l.status.as_str().to_owned(),
             assigned_user: l.assigned_user,
+            assigned_department: l.assigned_department,
+            responsible_mode: l.responsible_mode.as_str().to_owned(),
             created_at: l.created_at,
             send_read_receipts: l.send_read_receipts,
             open_channel: l.open_channel.as_str().to_owned(),

@@ -1,9 +1,9 @@
-//! The permission matrix: every token-scoped endpoint times eight callers (alpha's
-//! administrator, a user the line is assigned to, a user it is not, beta's administrator, no
-//! token, an expired token, a token signed with another key, and a user's token whose role was
-//! changed to admin without re-signing), each with its expected status; and no answer carries
-//! another tenant's or another line's data (each line's name, contacts and messages hold a
-//! unique marker).
+//! The permission matrix: every token-scoped endpoint times nine callers (alpha's
+//! administrator, a user the line is assigned to, a member of the department the line is also
+//! assigned to, a user it is not, beta's administrator, no token, an expired token, a token
+//! signed with another key, and a user's token whose role was changed to admin without
+//! re-signing), each with its expected status; and no answer carries another tenant's or
+//! another line's data (each line's name, contacts and messages hold a unique marker).
 
 use std::time::Duration;
 
@@ -22,10 +22,11 @@ enum Who {
     AdminB,
     UserNotAssigned,
     UserAssigned,
+    DepartmentMember,
     AdminA,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 9] = [
     Who::NoToken,
     Who::Expired,
     Who::Forged,
@@ -33,6 +34,7 @@ const EVERYONE: [Who; 8] = [
     Who::AdminB,
     Who::UserNotAssigned,
     Who::UserAssigned,
+    Who::DepartmentMember,
     Who::AdminA,
 ];
 
@@ -40,7 +42,7 @@ const EVERYONE: [Who; 8] = [
 fn forbidden(who: Who) -> &'static [&'static str] {
     match who {
         Who::AdminA => &["MK-B"],
-        Who::UserAssigned => &["MK-B", "MK-A-L4"],
+        Who::UserAssigned | Who::DepartmentMember => &["MK-B", "MK-A-L4"],
         Who::UserNotAssigned => &["MK-B", "MK-A-L3", "MK-A-L4"],
         Who::AdminB => &["MK-A"],
         _ => &["MK-"],
@@ -52,31 +54,33 @@ fn forbidden(who: Who) -> &'static [&'static str] {
 struct Expect {
     admin_a: u16,
     assigned: u16,
+    /// A member of Sales, the department line 3 is also assigned to.
+    member: u16,
     not_assigned: u16,
     admin_b: u16,
 }
 
 const fn all(s: u16) -> Expect {
-    Expect { admin_a: s, assigned: s, not_assigned: s, admin_b: s }
+    Expect { admin_a: s, assigned: s, member: s, not_assigned: s, admin_b: s }
 }
 /// Admin-only, tenant-wide (each admin sees their own tenant).
 const fn admins(s: u16) -> Expect {
-    Expect { admin_a: s, assigned: 403, not_assigned: 403, admin_b: s }
+    Expect { admin_a: s, assigned: 403, member: 403, not_assigned: 403, admin_b: s }
 }
 /// Admin-only on an object of alpha.
 const fn admin_a_object(s: u16) -> Expect {
-    Expect { admin_a: s, assigned: 403, not_assigned: 403, admin_b: 404 }
+    Expect { admin_a: s, assigned: 403, member: 403, not_assigned: 403, admin_b: 404 }
 }
-/// An object of alpha's line 3 (assigned to user 2), answering `s`.
+/// An object of alpha's line 3 (assigned to user 2 and to Sales), answering `s`.
 const fn assigned_object(s: u16) -> Expect {
-    Expect { admin_a: s, assigned: s, not_assigned: 404, admin_b: 404 }
+    Expect { admin_a: s, assigned: s, member: s, not_assigned: 404, admin_b: 404 }
 }
-/// An object of alpha's line 3 (assigned to user 2).
+/// An object of alpha's line 3 (assigned to user 2 and to Sales).
 const ASSIGNED_OBJECT: Expect =
-    Expect { admin_a: 200, assigned: 200, not_assigned: 404, admin_b: 404 };
+    Expect { admin_a: 200, assigned: 200, member: 200, not_assigned: 404, admin_b: 404 };
 /// An object of alpha's line 4 (nobody's).
 const UNASSIGNED_OBJECT: Expect =
-    Expect { admin_a: 200, assigned: 404, not_assigned: 404, admin_b: 404 };
+    Expect { admin_a: 200, assigned: 404, member: 404, not_assigned: 404, admin_b: 404 };
 
 #[tokio::test]
 async fn every_endpoint_times_every_caller() {
@@ -86,6 +90,9 @@ async fn every_endpoint_times_every_caller() {
     let admin_a = app.token(ALPHA, 1).await;
     let u2 = app.token(ALPHA, 2).await;
     let u3 = app.token(ALPHA, 3).await;
+    // User 4 works in Sales (department 2); users 2 and 3 in Company (1), above it.
+    app.sim.add_user(ALPHA, 4, "Dana", &[2]);
+    let u4 = app.token(ALPHA, 4).await;
     let admin_b = app.token(BETA, 1).await;
 
     // alpha: lines 1 and 2 deleted (so that ids differ from beta's), 3 assigned to user 2,
@@ -116,6 +123,15 @@ async fn every_endpoint_times_every_caller() {
         Some(json!({"user_id": 2})),
     )
     .await;
+    let a = app
+        .call(
+            "PATCH",
+            &format!("/api/lines/{l3}"),
+            Some(&admin_a),
+            Some(json!({"assigned_department": 2})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
     let lb = create(admin_b.clone(), "MK-B-L1 line").await;
     assert_eq!(lb, 1);
     app.inbound(
@@ -238,12 +254,13 @@ async fn every_endpoint_times_every_caller() {
         ("GET", format!("/api/lines/{l3}/conversations"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/lines/{l4}/conversations"), None, UNASSIGNED_OBJECT),
         // Writing first to a number that has a conversation already: only the line's assigned
-        // user and administrators (the line is not connected: no WhatsApp query is needed).
+        // user and administrators (the line is not connected: no WhatsApp query is needed); a
+        // member of the line's department answers the line's chats but starts none.
         (
             "POST",
             format!("/api/lines/{l3}/chats"),
             Some(json!({"phone": "+1 555 000 1003"})),
-            ASSIGNED_OBJECT,
+            Expect { member: 403, ..ASSIGNED_OBJECT },
         ),
         (
             "POST",
@@ -273,7 +290,7 @@ async fn every_endpoint_times_every_caller() {
             "POST",
             format!("/api/conversations/{c4}/messages"),
             Some(json!({"text": "hello"})),
-            Expect { admin_a: 202, assigned: 404, not_assigned: 404, admin_b: 404 },
+            Expect { admin_a: 202, assigned: 404, member: 404, not_assigned: 404, admin_b: 404 },
         ),
         (
             "POST",
@@ -292,6 +309,9 @@ async fn every_endpoint_times_every_caller() {
         ("POST", format!("/api/conversations/{c3}/read"), None, ASSIGNED_OBJECT),
         ("POST", format!("/api/conversations/{c4}/read"), None, UNASSIGNED_OBJECT),
         ("GET", "/api/users".into(), None, admins(200)),
+        ("GET", "/api/access".into(), None, admins(200)),
+        // Everyone may use the app (the list stays empty).
+        ("PUT", "/api/access".into(), Some(json!({"users": [], "departments": []})), admins(200)),
         ("GET", "/api/open-lines".into(), None, admins(200)),
         ("POST", "/api/open-lines".into(), Some(json!({"name": "Open Line"})), admins(201)),
         ("GET", "/api/audit".into(), None, admins(200)),
@@ -351,7 +371,8 @@ async fn every_endpoint_times_every_caller() {
             .find(|r| r.method.as_str() == *m && r.path == templ)
             .unwrap_or_else(|| panic!("{m} {templ} is not in the route table"));
         let admin_only = route.access == wab24::http::route::Access::Admin;
-        let users_refused = expect.assigned == 403 && expect.not_assigned == 403;
+        let users_refused =
+            expect.assigned == 403 && expect.member == 403 && expect.not_assigned == 403;
         assert_eq!(admin_only, users_refused, "{m} {p}: the table's role and the matrix disagree");
     }
 
@@ -367,6 +388,7 @@ async fn every_endpoint_times_every_caller() {
                 Who::AdminB => Some(admin_b.as_str()),
                 Who::UserNotAssigned => Some(u3.as_str()),
                 Who::UserAssigned => Some(u2.as_str()),
+                Who::DepartmentMember => Some(u4.as_str()),
                 Who::AdminA => Some(admin_a.as_str()),
             };
             let want = match who {
@@ -374,6 +396,7 @@ async fn every_endpoint_times_every_caller() {
                 Who::AdminB => expect.admin_b,
                 Who::UserNotAssigned => expect.not_assigned,
                 Who::UserAssigned => expect.assigned,
+                Who::DepartmentMember => expect.member,
                 Who::AdminA => expect.admin_a,
             };
             let (status, text) = if path == "/api/events" {
@@ -430,6 +453,8 @@ async fn every_endpoint_times_every_caller() {
     // The markers are really there for those who may see them (the check above is not vacuous).
     let mine = app.get(&format!("/api/conversations/{c3}/messages"), &u2).await.body;
     assert!(mine.contains("MK-A-L3-msg-1"));
+    let member = app.get(&format!("/api/conversations/{c3}/messages"), &u4).await.body;
+    assert!(member.contains("MK-A-L3-msg-1"), "the department's member sees the line");
     let all_lines = app.get("/api/lines", &admin_a).await.body;
     assert!(all_lines.contains("MK-A-L3") && all_lines.contains("MK-A-L4"));
     assert!(app.get("/api/lines", &admin_b).await.body.contains("MK-B-L1"));

@@ -1,9 +1,35 @@
-//! What a caller may see: lines and conversations scoped by who is asking.
+//! What a caller may see: lines and conversations scoped by who is asking. A user sees the
+//! lines assigned to them and those assigned to a department they reach (see
+//! `user_departments`: the department they are in, or one above it).
 
 use sqlx::{AnyConnection, Row};
 
 use super::rows::{CONVERSATION_COLUMNS, LINE_COLUMNS, conversation_from_row, line_from_row};
-use crate::{Caller, Conversation, ConversationId, Error, Line, LineId, Result, UserId};
+use crate::{
+    Caller, Conversation, ConversationId, DepartmentId, Error, Line, LineId, Result, UserId,
+};
+
+/// Whether `caller` may see a line assigned to `user` and `department`.
+async fn sees(
+    tx: &mut AnyConnection,
+    caller: Caller,
+    user: Option<UserId>,
+    department: Option<DepartmentId>,
+) -> Result<bool> {
+    if caller.sees(user) {
+        return Ok(true);
+    }
+    let (Caller::User(uid), Some(department)) = (caller, department) else { return Ok(false) };
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM user_departments WHERE user_id = $1 AND department_id = $2",
+    )
+    .bind(uid)
+    .bind(department)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get(0)?;
+    Ok(n > 0)
+}
 
 /// A line the caller may see (not deleted), or `NotFound`.
 pub(super) async fn visible_line(
@@ -20,7 +46,11 @@ pub(super) async fn visible_line(
     .await?
     .ok_or(Error::NotFound("line"))?;
     let line = line_from_row(&row)?;
-    if caller.sees(line.assigned_user) { Ok(line) } else { Err(Error::NotFound("line")) }
+    if sees(tx, caller, line.assigned_user, line.assigned_department).await? {
+        Ok(line)
+    } else {
+        Err(Error::NotFound("line"))
+    }
 }
 
 /// A conversation the caller may see, or `NotFound`.
@@ -30,7 +60,8 @@ pub(super) async fn visible_conversation(
     id: ConversationId,
 ) -> Result<Conversation> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {CONVERSATION_COLUMNS}, l.assigned_user FROM conversations c \
+        "SELECT {CONVERSATION_COLUMNS}, l.assigned_user, l.assigned_department \
+         FROM conversations c \
          JOIN contacts k ON k.id = c.contact_id JOIN lines l ON l.id = c.line_id \
          WHERE c.id = $1 AND l.deleted_at IS NULL"
     )))
@@ -39,16 +70,24 @@ pub(super) async fn visible_conversation(
     .await?
     .ok_or(Error::NotFound("conversation"))?;
     let assigned: Option<UserId> = row.try_get("assigned_user")?;
-    if !caller.sees(assigned) {
+    let department: Option<DepartmentId> = row.try_get("assigned_department")?;
+    if !sees(tx, caller, assigned, department).await? {
         return Err(Error::NotFound("conversation"));
     }
     conversation_from_row(&row)
 }
 
-/// The condition limiting lines `l` to the caller's, with its placeholder number and value.
+/// The condition limiting lines `l` to the caller's, with its placeholder number and value (the
+/// placeholder may appear more than once).
 pub(super) fn scope_of(caller: Caller, n: usize) -> (String, i64) {
     match caller {
         Caller::System | Caller::Admin(_) => (format!("1 = ${n}"), 1),
-        Caller::User(uid) => (format!("l.assigned_user = ${n}"), uid),
+        Caller::User(uid) => (
+            format!(
+                "(l.assigned_user = ${n} OR l.assigned_department IN \
+                 (SELECT department_id FROM user_departments WHERE user_id = ${n}))"
+            ),
+            uid,
+        ),
     }
 }

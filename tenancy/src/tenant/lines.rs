@@ -5,10 +5,10 @@ use time::OffsetDateTime;
 
 use super::{
     Tenant,
-    access::visible_line,
+    access::{scope_of, visible_line},
     audit_log::audit_in,
     open_channels::enqueue_connector_status,
-    rows::{LINE_COLUMNS, line_from_row},
+    rows::{LINE_COLUMNS, LINE_COLUMNS_OF_L, line_from_row},
 };
 use crate::{
     Caller, Error, Line, LineId, LineSettings, LineStatus, Result, UserId, model::check_len,
@@ -223,10 +223,11 @@ impl Tenant {
                 .fetch_all(&mut *tx)
                 .await?
             }
-            Caller::User(uid) => {
+            caller @ Caller::User(_) => {
+                let (scope, uid) = scope_of(caller, 1);
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {LINE_COLUMNS} FROM lines \
-                     WHERE deleted_at IS NULL AND assigned_user = $1 ORDER BY id"
+                    "SELECT {LINE_COLUMNS_OF_L} FROM lines l \
+                     WHERE l.deleted_at IS NULL AND {scope} ORDER BY l.id"
                 )))
                 .bind(uid)
                 .fetch_all(&mut *tx)
@@ -268,10 +269,24 @@ impl Tenant {
             open_channel_signature: settings
                 .open_channel_signature
                 .unwrap_or(line.open_channel_signature),
+            assigned_department: settings.assigned_department.unwrap_or(line.assigned_department),
+            responsible_mode: settings.responsible_mode.unwrap_or(line.responsible_mode),
             ..line.clone()
         };
         if new == line {
             return Ok(line);
+        }
+        if let Some(department) = new.assigned_department
+            && new.assigned_department != line.assigned_department
+        {
+            let known: i64 = sqlx::query("SELECT COUNT(*) FROM departments WHERE id = $1")
+                .bind(department)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            if known == 0 {
+                return Err(Error::NotFound("department"));
+            }
         }
         if new.open_channel.feeds_open_line() {
             let Some(open_line_id) = new.open_line_id else {
@@ -294,13 +309,16 @@ impl Tenant {
         }
         sqlx::query(
             "UPDATE lines SET send_read_receipts = $2, open_channel = $3, open_line_id = $4, \
-             open_channel_signature = $5 WHERE id = $1",
+             open_channel_signature = $5, assigned_department = $6, responsible_mode = $7 \
+             WHERE id = $1",
         )
         .bind(line_id)
         .bind(i64::from(new.send_read_receipts))
         .bind(new.open_channel.as_str())
         .bind(new.open_line_id)
         .bind(i64::from(new.open_channel_signature))
+        .bind(new.assigned_department)
+        .bind(new.responsible_mode.as_str())
         .execute(&mut *tx)
         .await?;
         let mut changes = serde_json::Map::new();
@@ -329,6 +347,22 @@ impl Tenant {
                 "open_channel_signature".into(),
                 serde_json::json!({
                     "from": line.open_channel_signature, "to": new.open_channel_signature,
+                }),
+            );
+        }
+        if new.assigned_department != line.assigned_department {
+            changes.insert(
+                "assigned_department".into(),
+                serde_json::json!({
+                    "from": line.assigned_department, "to": new.assigned_department,
+                }),
+            );
+        }
+        if new.responsible_mode != line.responsible_mode {
+            changes.insert(
+                "responsible_mode".into(),
+                serde_json::json!({
+                    "from": line.responsible_mode.as_str(), "to": new.responsible_mode.as_str(),
                 }),
             );
         }

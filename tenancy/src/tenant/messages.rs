@@ -397,8 +397,10 @@ impl Tenant {
         let mut tx = self.write().await?;
         let conv = visible_conversation(&mut tx, caller, conversation).await?;
         let line = visible_line(&mut tx, caller, conv.line_id).await?;
+        // A department's line is worked by its members: whoever of them opens the chat.
         let owner = match (caller, line.assigned_user) {
-            (Caller::User(uid) | Caller::Admin(uid), Some(assigned)) => uid == assigned,
+            (Caller::User(uid) | Caller::Admin(uid), Some(assigned)) if uid == assigned => true,
+            (Caller::User(_), _) => line.assigned_department.is_some(),
             (Caller::Admin(_), None) => true,
             _ => false,
         };

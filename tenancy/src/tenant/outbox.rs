@@ -8,6 +8,7 @@ use super::{
     access::visible_conversation,
     audit_log::audit_in,
     open_channels::enqueue_for_open_line,
+    responsible::claim_first_answer,
     rows::{LINE_COLUMNS_OF_L, MESSAGE_COLUMNS, line_from_row, message_from_row, outbox_from_row},
 };
 use crate::{
@@ -94,7 +95,12 @@ impl Tenant {
         idempotency_key: &str,
         now: OffsetDateTime,
     ) -> Result<(Message, OutboxItem)> {
-        self.enqueue_from(caller, caller.actor(), conversation, m, idempotency_key, now).await
+        let answerer = match caller {
+            Caller::User(uid) | Caller::Admin(uid) => Some(uid),
+            Caller::System => None,
+        };
+        self.enqueue_from(caller, (caller.actor(), answerer), conversation, m, idempotency_key, now)
+            .await
     }
 
     /// [`Tenant::enqueue`] for a message a Bitrix24 operator wrote in an Open Channel (the
@@ -111,13 +117,16 @@ impl Tenant {
     ) -> Result<(Message, OutboxItem)> {
         caller.require_system("only the server sends on behalf of an operator")?;
         let sender = format!("operator:{operator}");
-        self.enqueue_from(caller, sender, conversation, m, idempotency_key, now).await
+        self.enqueue_from(caller, (sender, Some(operator)), conversation, m, idempotency_key, now)
+            .await
     }
 
     async fn enqueue_from(
         &self,
         caller: Caller,
-        sender: String,
+        // The message's sender, and the portal user answering (the first one may become the
+        // conversation's responsible).
+        (sender, answerer): (String, Option<UserId>),
         conversation: ConversationId,
         m: &Outbound,
         idempotency_key: &str,
@@ -211,6 +220,9 @@ impl Tenant {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        if let Some(user) = answerer {
+            claim_first_answer(&mut tx, conversation, user).await?;
+        }
         let item =
             outbox_by_key(&mut tx, idempotency_key).await?.ok_or(Error::Corrupt("outbox"))?;
         let request = serde_json::json!({

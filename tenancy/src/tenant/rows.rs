@@ -11,12 +11,12 @@ pub(super) const MESSAGE_COLUMNS: &str = "id, conversation_id, line_id, wa_id, d
     read_at, sender, at, note";
 
 pub(super) const LINE_COLUMNS: &str = "id, name, phone, status, assigned_user, created_at, send_read_receipts, open_channel, \
-    open_line_id, open_channel_status, open_channel_signature";
+    open_line_id, open_channel_status, open_channel_signature, assigned_department, responsible_mode";
 
 /// [`LINE_COLUMNS`] of a line joined as `l`.
 pub(super) const LINE_COLUMNS_OF_L: &str = "l.id, l.name, l.phone, l.status, l.assigned_user, \
     l.created_at, l.send_read_receipts, l.open_channel, l.open_line_id, l.open_channel_status, \
-    l.open_channel_signature";
+    l.open_channel_signature, l.assigned_department, l.responsible_mode";
 
 pub(super) const CONVERSATION_COLUMNS: &str = "c.id, c.line_id, c.unread, c.last_message_id, \
     c.last_message_at, k.id AS contact_id, k.jid, k.phone, k.push_name";
@@ -35,6 +35,8 @@ pub(super) fn line_from_row(row: &AnyRow) -> Result<Line> {
         open_line_id: row.try_get("open_line_id")?,
         open_channel_status: row.try_get::<String, _>("open_channel_status")?.parse()?,
         open_channel_signature: row.try_get::<i64, _>("open_channel_signature")? != 0,
+        assigned_department: row.try_get("assigned_department")?,
+        responsible_mode: row.try_get::<String, _>("responsible_mode")?.parse()?,
     })
 }
 

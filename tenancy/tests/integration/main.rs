@@ -5,6 +5,7 @@
 
 mod conformance;
 mod crash;
+mod directory;
 mod isolation;
 mod open_channels;
 mod operator;
