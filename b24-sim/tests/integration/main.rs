@@ -10,6 +10,7 @@ mod connector;
 mod contact_center;
 mod crm;
 mod faults;
+mod messageservice;
 mod oauth;
 mod placement;
 mod rest;
