@@ -27,5 +27,5 @@ pub use model::{
 };
 pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};
-pub use tenant::{ColdOutreach, ColdSend, MAX_COLD_LISTED, Tenant};
+pub use tenant::{ColdOutreach, ColdSend, MAX_COLD_LISTED, MAX_SMS_ID, Tenant};
 pub use wa_session;

@@ -20,6 +20,7 @@ pub mod line_state;
 pub mod operator;
 pub mod recovery;
 pub mod registration;
+pub mod sms_senders;
 mod store_error;
 pub mod worker;
 

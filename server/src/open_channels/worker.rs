@@ -89,6 +89,7 @@ pub async fn run(state: AppState) {
     let mut events = state.bus().subscribe();
     loop {
         let round = deliver_due(&state).await;
+        super::sms_senders::sync_stale(&state).await;
         if round.done + round.retried + round.failed > 0 {
             tracing::debug!(?round, "Open Channels outbox round");
         }
@@ -396,6 +397,18 @@ async fn call(
                 _ => portal.imconnector_status_reading(CONNECTOR_ID, line, messages).await?,
             };
             Ok((None, json!({ "kind": item.kind.as_str(), "line": line.0, "result": result })))
+        }
+        B24OutboxKind::SmsStatus => {
+            let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let params = json!({"CODE": field("code"), "MESSAGE_ID": field("message_id"),
+                "STATUS": field("status")});
+            let result: Value =
+                portal.call_as("messageservice.message.status.update", params.clone()).await?;
+            Ok((
+                None,
+                json!({"method": "messageservice.message.status.update",
+                "line": item.line_id, "params": params, "result": result}),
+            ))
         }
         _ => Err(B24Error::Decode {
             what: "outbox item",

@@ -46,6 +46,7 @@ struct Inner {
     portals: std::sync::Mutex<std::collections::HashMap<String, Portal>>,
     uploads: std::sync::Mutex<uploads::Uploads>,
     runtime: Option<Arc<crate::runtime::Runtime>>,
+    stale_senders: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,8 +82,15 @@ impl AppState {
                 portals: std::sync::Mutex::default(),
                 uploads: std::sync::Mutex::default(),
                 runtime,
+                stale_senders: std::sync::Mutex::default(),
             }),
         }
+    }
+
+    /// The portals whose message providers wait to be brought in step with their lines
+    /// ([`crate::open_channels::sms_senders`]).
+    pub fn stale_senders(&self) -> &std::sync::Mutex<std::collections::BTreeSet<String>> {
+        &self.inner.stale_senders
     }
 
     /// Settings.

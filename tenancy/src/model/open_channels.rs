@@ -55,6 +55,10 @@ text_enum!(
         ConnectorStatus = "connector_status",
         /// The line's number and name shown in the Open Line (`imconnector.connector.data.set`).
         DataSet = "data_set",
+        /// A message the CRM sent through the line's message provider changed status
+        /// (`messageservice.message.status.update`); the payload names `code`, `message_id`
+        /// and `status`.
+        SmsStatus = "sms_status",
     }
 );
 
@@ -155,6 +159,7 @@ mod tests {
             B24OutboxKind::StatusReading,
             B24OutboxKind::ConnectorStatus,
             B24OutboxKind::DataSet,
+            B24OutboxKind::SmsStatus,
         ] {
             assert_eq!(kind.as_str().parse::<B24OutboxKind>().unwrap(), kind);
         }

@@ -18,6 +18,7 @@ mod outbox;
 mod outreach;
 mod rows;
 mod search;
+mod sms;
 mod users;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::{
 
 pub(crate) use device_store::device_delete;
 pub use outreach::{ColdOutreach, ColdSend, MAX_COLD_LISTED};
+pub use sms::MAX_SMS_ID;
 
 /// A handle on one tenant's file or schema. It cannot name another tenant's data: every query runs
 /// against the storage it was opened on. Cheap to clone.
