@@ -7,7 +7,7 @@
 //! The `application_token` in `auth` is no secret (every portal user can see it), so the call is
 //! admitted on the token we signed into the provider's `HANDLER` URL
 //! ([`crate::media_link::MediaLinkKey::sign_handler`]: the portal and the line, HMAC-SHA256
-//! under a key derived from the master key), checked before the body is parsed; the body must
+//! under a key derived from the master key), checked before the body is read; the body must
 //! then name the same portal and the line's provider. The text goes to `message_to` through the
 //! line as a message written first would (the number normalised, checked with WhatsApp, the
 //! anti-ban guard): a refusal is a `failed` status with its reason (the answer and the audit
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tenancy::{Caller, LineId, MessageId, TenantStatus};
 use warp::reply::Response;
 
-use super::{chats::normalise_phone, shared::json};
+use super::{chats::normalise_phone, filters::refuse, shared::json};
 use crate::{
     error::{ApiError, ApiResult},
     open_channels::sms_senders,
@@ -29,19 +29,40 @@ use crate::{
 /// The most a handler call's form may hold.
 const LIMITS: FormLimits = FormLimits { max_pairs: 200, max_depth: 6, max_len: 320 * 1024 };
 
-/// Receives one message from Bitrix24: 403 for a token that is not ours, altered, or a body
-/// naming another portal or provider; 400 for a body without the documented fields; 200 with
-/// `status` `queued` (our message's id) or `failed` (and why) otherwise.
-pub async fn receive(token: String, state: AppState, body: Bytes) -> ApiResult<Response> {
+/// A handler call whose token we signed: the portal and line it names (checked before the body
+/// is read).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    state: AppState,
+    member_id: String,
+    line_id: LineId,
+}
+
+/// Checks the path's token (403 when it is not ours or was altered) and that its portal is
+/// installed (404), before the body is read.
+///
+/// # Errors
+///
+/// The refusal, as the API's JSON error.
+pub async fn admit(token: String, state: AppState) -> Result<Admitted, warp::Rejection> {
     let (member_id, line_id) =
         state.settings().media_links.key.verify_handler(&token).map_err(|e| {
             tracing::warn!(reason = %e, "message provider call refused: not our handler token");
-            ApiError::Forbidden("not a message provider handler of this service")
+            refuse(ApiError::Forbidden("not a message provider handler of this service"))
         })?;
-    let info = state.store().info(&member_id).await.map_err(|_| ApiError::NotFound("portal"))?;
+    let info =
+        state.store().info(&member_id).await.map_err(|_| refuse(ApiError::NotFound("portal")))?;
     if info.status != TenantStatus::Active {
-        return Err(ApiError::NotFound("portal"));
+        return Err(refuse(ApiError::NotFound("portal")));
     }
+    Ok(Admitted { state, member_id, line_id })
+}
+
+/// Receives one message from Bitrix24, admitted by [`admit`]: 403 for a body naming another
+/// portal or provider; 400 for a body without the documented fields; 200 with `status`
+/// `queued` (our message's id) or `failed` (and why) otherwise.
+pub async fn receive(admitted: Admitted, body: Bytes) -> ApiResult<Response> {
+    let Admitted { state, member_id, line_id } = admitted;
     let form = form::parse(&body, LIMITS)
         .map_err(|e| ApiError::BadRequest(format!("not a Bitrix24 form: {e}")))?;
     let text = |k: &str| form.get(k).and_then(Value::as_str).unwrap_or("");

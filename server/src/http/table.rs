@@ -132,8 +132,9 @@ pub static ROUTES: &[Route] = &[
             errors: &["400", "403", "404"],
         },
         handler: Handler::Param(|g| {
-            g.and(form_bytes())
-                .then(|token, st, body| respond(sms_provider::receive(token, st, body)))
+            g.and_then(sms_provider::admit)
+                .and(form_bytes())
+                .then(|admitted, body| respond(sms_provider::receive(admitted, body)))
                 .boxed()
         }),
     },
