@@ -183,3 +183,41 @@ async fn the_crm_posts_to_the_handler_and_statuses_are_recorded() {
     let ctl: Value = ctl.json().await.unwrap();
     assert_eq!(ctl, json!(["sent", "delivered", "failed"]));
 }
+
+/// The control endpoint `/_sim/sms/send` does what [`b24_sim::Sim::send_sms`] does; an unknown
+/// provider is a 404 and nothing is POSTed; uninstalling removes the app's providers.
+#[tokio::test]
+async fn the_control_endpoint_sends_and_uninstall_removes_providers() {
+    let env = env().await;
+    let (url, mut rx) = handler().await;
+    add(&env, "wab24_line_3", &url).await;
+    let r = env
+        .http
+        .post(format!("{}/_sim/sms/send", env.base))
+        .query(&[
+            ("member_id", MEMBER),
+            ("code", "wab24_line_3"),
+            ("to", "+15550001003"),
+            ("body", "Hi"),
+            ("user_id", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["handler_status"], 200);
+    let got = rx.recv().await.unwrap();
+    assert_eq!(got["message_id"], answer["message_id"]);
+    assert_eq!(got["message_to"], "+15550001003");
+    let unknown = env
+        .http
+        .post(format!("{}/_sim/sms/send", env.base))
+        .query(&[("member_id", MEMBER), ("code", "nope"), ("to", "1"), ("body", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    env.sim.uninstall(MEMBER, false).await.unwrap();
+    assert!(env.sim.senders(MEMBER).is_empty());
+}
