@@ -189,6 +189,20 @@ async fn a_crm_message_reaches_the_phone_and_the_portal_gets_its_statuses() {
     let id = answer["message_id"].as_i64().unwrap();
     events.find("message.status", |d| d["message_id"] == id && d["status"] == "delivered").await;
     assert_eq!(texts_received(&app, NEW_A), ["Your order is ready"]);
+    // Bitrix24 away: the statuses wait in the outbox, in order, and none is lost.
+    app.sim.add_fault(
+        b24_sim::Fault::on(
+            "messageservice.message.status.update",
+            b24_sim::FaultAction::error(b24_client::ErrorCode::InternalServerError),
+        )
+        .times(50),
+    );
+    // (The line runtime stamps its items with the real clock, a little ahead of the test's.)
+    app.clock.advance(5);
+    let round = deliver_due(&app.state).await;
+    assert!(round.retried >= 1 && round.done == 0, "{round:?}");
+    assert!(app.sim.sms_statuses(ALPHA, &b24_id).is_empty());
+    app.sim.clear_faults();
     drain(&app).await;
     assert_eq!(app.sim.sms_statuses(ALPHA, &b24_id), ["sent", "delivered"]);
 
