@@ -8,7 +8,7 @@
 //! The providers are brought in step with the lines (added for a line that has none, deleted
 //! for a line that is gone) at install, at start and when a line is created or deleted. What
 //! they should be follows from the stored lines, so nothing needs queueing: a portal whose sync
-//! failed (Bitrix24 away) stays marked and the outbox worker tries again each round, and a
+//! failed (Bitrix24 away) stays marked and the outbox worker tries again every 30 s, and a
 //! restart syncs every portal. Each step is idempotent (listed first), so a retry never adds
 //! twice.
 

@@ -32,6 +32,9 @@ const BATCH: u32 = 50;
 /// How long a claim holds an item (longer than a call with its retries can take).
 const LEASE: Duration = Duration::from_secs(120);
 
+/// How often the worker tries again to bring message providers in step after a failure.
+const SENDERS_RETRY: Duration = Duration::from_secs(30);
+
 /// How often the worker looks when nothing wakes it.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -87,9 +90,14 @@ fn verdict(e: &B24Error, attempts: i64) -> Verdict {
 pub async fn run(state: AppState) {
     registration::register_all(&state).await;
     let mut events = state.bus().subscribe();
+    let mut senders_due = tokio::time::Instant::now();
     loop {
         let round = deliver_due(&state).await;
-        super::sms_senders::sync_stale(&state).await;
+        // Message providers a failed sync left out of step, tried again now and then.
+        if tokio::time::Instant::now() >= senders_due {
+            super::sms_senders::sync_stale(&state).await;
+            senders_due = tokio::time::Instant::now() + SENDERS_RETRY;
+        }
         if round.done + round.retried + round.failed > 0 {
             tracing::debug!(?round, "Open Channels outbox round");
         }
