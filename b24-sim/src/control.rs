@@ -1,6 +1,6 @@
 //! The test control endpoints (`/_sim/...`): expire tokens, finish an install, issue tokens, add
 //! a fault, add a CRM item (`crm/items`), read the recorded calls and deliveries, add departments,
-//! move and deactivate users.
+//! move and deactivate users, send a CRM message through a provider.
 
 use b24_client::Id;
 use serde_json::{Map, Value, json};
@@ -94,6 +94,35 @@ pub(crate) async fn handle(
             json_reply(200, &json!({"ok": true}))
         }
         ["center", rest @ ..] => crate::contact_center::control::handle(sim, rest, params).await,
+        // The CRM's "send message" through a provider: `code`, `to`, `body`, `user_id`,
+        // `contact_id` (query); answers the `message_id` and the handler's answer.
+        ["sms", "send"] => {
+            let text = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let num = |k: &str, d: u64| params.get(k).and_then(Id::from_value).map_or(d, |i| i.0);
+            let sent = sim
+                .send_sms(
+                    &member,
+                    &text("code"),
+                    num("user_id", 1),
+                    &text("to"),
+                    &text("body"),
+                    num("contact_id", 0),
+                )
+                .await;
+            match sent {
+                Ok(s) => json_reply(
+                    200,
+                    &json!({"message_id": s.message_id,
+                    "handler_status": s.delivery.status, "handler_body": s.delivery.body}),
+                ),
+                Err(e) => json_reply(404, &json!({"error": e.to_string()})),
+            }
+        }
+        // The statuses reported for `message_id`, in order.
+        ["sms", "statuses"] => {
+            let id = params.get("message_id").and_then(Value::as_str).unwrap_or("");
+            json_reply(200, &json!(sim.sms_statuses(&member, id)))
+        }
         ["calls"] => json_reply(200, &serde_json::to_value(sim.calls()).unwrap_or(Value::Null)),
         ["deliveries"] => {
             json_reply(200, &serde_json::to_value(sim.deliveries()).unwrap_or(Value::Null))

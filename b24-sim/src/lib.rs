@@ -10,6 +10,7 @@ mod crm_shell;
 mod error;
 mod faults;
 mod files;
+mod messageservice;
 mod oauth;
 mod outbound;
 mod placements;
@@ -28,6 +29,7 @@ pub use contact_center::{
 };
 pub use error::{Error, Result};
 pub use faults::{Fault, FaultAction};
+pub use messageservice::SentSms;
 pub use outbound::{EventOptions, OutFile};
 pub use portal::PortalSpec;
 pub use sim::Sim;

@@ -83,7 +83,7 @@ impl Sim {
         Ok((query, body))
     }
 
-    async fn post(&self, what: &str, url: &str, body: String) -> Delivery {
+    pub(crate) async fn post(&self, what: &str, url: &str, body: String) -> Delivery {
         let started = Instant::now();
         let res = self
             .inner
@@ -126,7 +126,7 @@ impl Sim {
         Ok(self.post("FRAME", &format!("{url}{sep}{query}"), body).await)
     }
 
-    fn auth_block(
+    pub(crate) fn auth_block(
         &self,
         member_id: &str,
         user_id: u64,
@@ -274,6 +274,7 @@ impl Sim {
             p.installed = false;
             p.placements.clear();
             p.connectors.clear();
+            p.senders.clear();
             let h = p
                 .events
                 .iter()

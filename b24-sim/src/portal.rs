@@ -67,6 +67,7 @@ impl PortalSpec {
                 "department",
                 "placement",
                 "pull",
+                "messageservice",
             ]
             .iter()
             .map(|s| (*s).to_owned())
@@ -104,6 +105,10 @@ pub(crate) struct Portal {
     pub(crate) crm: BTreeMap<u32, BTreeMap<u64, Value>>,
     pub(crate) comments: BTreeMap<u64, Value>,
     pub(crate) activities: BTreeMap<u64, Value>,
+    /// Message providers by `CODE` (`messageservice.sender.*`).
+    pub(crate) senders: BTreeMap<String, Value>,
+    /// Messages the CRM sent through a provider, oldest first.
+    pub(crate) sms: Vec<Value>,
     pub(crate) center: ContactCenter,
     next_id: u64,
 }
@@ -150,6 +155,8 @@ impl Portal {
             crm: BTreeMap::new(),
             comments: BTreeMap::new(),
             activities: BTreeMap::new(),
+            senders: BTreeMap::new(),
+            sms: vec![],
             center: ContactCenter::default(),
             next_id: 100,
         }
@@ -184,6 +191,7 @@ impl Portal {
             "department" => "department",
             "placement" => "placement",
             "pull" => "pull",
+            "messageservice" => "messageservice",
             "user" if m != "user.current" && m != "user.admin" && m != "user.access" => "user",
             _ => return None,
         })
@@ -203,6 +211,16 @@ impl Portal {
             m.starts_with("imconnector.") || m.starts_with("placement.") || m.starts_with("event.");
         if webhook && needs_app {
             return Err((ErrorCode::WrongAuthType, "Application context required".to_owned()));
+        }
+        // RD `api-reference/messageservice/*.md`: application context only, and the senders
+        // are for administrators (`ACCESS_DENIED` both).
+        if m.starts_with("messageservice.") {
+            if webhook {
+                return Err((ErrorCode::AccessDenied, "Application context required".to_owned()));
+            }
+            if m.starts_with("messageservice.sender.") && !self.is_admin(user) {
+                return Err((ErrorCode::AccessDenied, "Access denied!".to_owned()));
+            }
         }
         // Who may call (RD, "Кто может выполнять метод"): placements are for administrators;
         // `imconnector.list` for users who may change connectors (administrators here);
@@ -396,6 +414,13 @@ impl Portal {
             "imopenlines.session.history.get" => self.openlines_session_history(p),
             "imopenlines.config.update" => self.openlines_config_update(p),
             "imopenlines.config.delete" => self.openlines_config_delete(p),
+            "messageservice.sender.add" => self.sender_add(p).map(MethodOk::plain),
+            "messageservice.sender.update" => self.sender_update(p).map(MethodOk::plain),
+            "messageservice.sender.delete" => self.sender_delete(p).map(MethodOk::plain),
+            "messageservice.sender.list" => ok(self.sender_list()),
+            "messageservice.message.status.update" => {
+                self.message_status_update(p, user).map(MethodOk::plain)
+            }
             "crm.duplicate.findbycomm" => self.find_by_comm(p),
             "crm.item.add" => {
                 let et = entity_type(p)?;

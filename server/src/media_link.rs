@@ -57,6 +57,8 @@ pub enum LinkError {
 #[derive(Clone)]
 pub struct MediaLinkKey {
     mac: Hmac<Sha256>,
+    /// Signs the message provider's handler URLs (its own label: it signs nothing else).
+    handler: Hmac<Sha256>,
 }
 
 impl std::fmt::Debug for MediaLinkKey {
@@ -73,7 +75,9 @@ impl MediaLinkKey {
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         hk.expand(b"media-link-hmac-sha256", key.as_mut_slice()).ok()?;
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_slice()).ok()?;
-        Some(MediaLinkKey { mac })
+        hk.expand(b"messageservice-handler-hmac-sha256", key.as_mut_slice()).ok()?;
+        let handler = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_slice()).ok()?;
+        Some(MediaLinkKey { mac, handler })
     }
 
     /// The token of a link.
@@ -115,6 +119,46 @@ impl MediaLinkKey {
         Ok(MediaLink { member_id: member_id.to_owned(), message_id, expires_at })
     }
 }
+
+impl MediaLinkKey {
+    /// The token in the message provider's `HANDLER` URL of `member_id`'s line `line_id`
+    /// (`messageservice.sender.add`): `base64url("sms1\n<member_id>\n<line_id>").base64url(mac)`.
+    /// It does not expire: the portal keeps the URL until the provider is deleted.
+    pub fn sign_handler(&self, member_id: &str, line_id: tenancy::LineId) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(format!("{HANDLER_VERSION}\n{member_id}\n{line_id}"));
+        let mut mac = self.handler.clone();
+        mac.update(payload.as_bytes());
+        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// Checks a handler token's form and signature (constant time): its portal and line.
+    pub fn verify_handler(&self, token: &str) -> Result<(String, tenancy::LineId), LinkError> {
+        if token.len() > MAX_TOKEN {
+            return Err(LinkError::Malformed);
+        }
+        let (payload, sig) = token.split_once('.').ok_or(LinkError::Malformed)?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| LinkError::Malformed)?;
+        let mut mac = self.handler.clone();
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&sig).map_err(|_| LinkError::Signature)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Malformed)?;
+        let payload = String::from_utf8(payload).map_err(|_| LinkError::Malformed)?;
+        let mut parts = payload.split('\n');
+        let (Some(HANDLER_VERSION), Some(member_id), Some(line_id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(LinkError::Malformed);
+        };
+        let line_id = line_id.parse().map_err(|_| LinkError::Malformed)?;
+        if member_id.is_empty() {
+            return Err(LinkError::Malformed);
+        }
+        Ok((member_id.to_owned(), line_id))
+    }
+}
+
+/// The first line of a handler token's payload.
+const HANDLER_VERSION: &str = "sms1";
 
 /// The key and how long the links it signs last.
 #[derive(Debug, Clone)]
@@ -179,6 +223,20 @@ mod tests {
         let url = links.url("https://w", "m1", 42, 1_000);
         let token = url.strip_prefix("https://w/media/signed/").unwrap();
         assert_eq!(k.verify(token, 1_000).unwrap().expires_at, 1_000 + 86_400);
+    }
+
+    #[test]
+    fn handler_tokens_name_their_line_and_are_not_media_links() {
+        let k = key(1);
+        let token = k.sign_handler("m1", 7);
+        assert_eq!(k.verify_handler(&token), Ok(("m1".to_owned(), 7)));
+        assert_eq!(key(2).verify_handler(&token), Err(LinkError::Signature));
+        let (_, sig) = token.split_once('.').unwrap();
+        let forged = format!("{}.{sig}", URL_SAFE_NO_PAD.encode("sms1\nm1\n8"));
+        assert_eq!(k.verify_handler(&forged), Err(LinkError::Signature));
+        // The two kinds are signed under different keys.
+        assert_eq!(k.verify(&token, 0), Err(LinkError::Signature));
+        assert_eq!(k.verify_handler(&k.sign(&link())), Err(LinkError::Signature));
     }
 
     #[test]

@@ -378,6 +378,7 @@ const TENANT_UPGRADES: &[(i64, &str, &str)] = &[
     (5, include_str!("sql/tenant_5_sqlite.sql"), include_str!("sql/tenant_5_postgres.sql")),
     (7, include_str!("sql/tenant_7_sqlite.sql"), include_str!("sql/tenant_7_postgres.sql")),
     (8, include_str!("sql/tenant_8_sqlite.sql"), include_str!("sql/tenant_8_postgres.sql")),
+    (10, include_str!("sql/tenant_10_sqlite.sql"), include_str!("sql/tenant_10_postgres.sql")),
 ];
 
 /// The ordered migrations of a schema. Versions are never renumbered or edited once released.

@@ -11,6 +11,7 @@ mod contact_center;
 mod crm;
 mod crm_shell;
 mod faults;
+mod messageservice;
 mod oauth;
 mod placement;
 mod rest;

@@ -49,6 +49,10 @@ pub async fn create(state: AppState, s: Session, body: CreateLine) -> ApiResult<
     state
         .bus()
         .publish(ServerEvent::LineCreated { member_id: s.claims.mid.clone(), line: out.clone() });
+    tokio::spawn(crate::open_channels::sms_senders::line_changed(
+        state.clone(),
+        s.claims.mid.clone(),
+    ));
     Ok(reply::with_status(reply::json(&out), StatusCode::CREATED).into_response())
 }
 
@@ -69,6 +73,10 @@ pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Respon
     s.tenant.delete_line(s.caller(), id, state.now()).await?;
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line deleted");
     state.bus().publish(ServerEvent::LineDeleted { member_id: s.claims.mid.clone(), line_id: id });
+    tokio::spawn(crate::open_channels::sms_senders::line_changed(
+        state.clone(),
+        s.claims.mid.clone(),
+    ));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod route;
 pub mod router;
 mod shared;
+pub mod sms_provider;
 pub mod sse;
 pub mod subscription;
 pub mod table;

@@ -10,7 +10,7 @@ use super::{
     lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
     shared::respond,
-    sse, subscription, ui, users,
+    sms_provider, sse, subscription, ui, users,
 };
 
 /// Every route the server answers, in the order of the OpenAPI document.
@@ -132,6 +132,25 @@ pub static ROUTES: &[Route] = &[
             errors: &["400", "503"],
         },
         handler: Handler::Open(|g| g.and(form_bytes()).then(bitrix::events).boxed()),
+    },
+    Route {
+        method: Method::Post,
+        path: "/b24/messageservice/{token}",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The handler of wab24's message providers (messageservice.sender.add, one per line, CODE wab24_line_<id>): Bitrix24 POSTs the CRM's or a robot's message (code, message_id, message_to, message_body, auth). Admitted on the token we signed into the HANDLER URL (portal and line, HMAC-SHA256 under a key derived from the master key; 403 when it is not ours or altered, or the body names another portal or provider), never on the application_token alone. The text goes to message_to through the line as writing first does (number check with WhatsApp, anti-ban guard): status queued with our message id, or failed with the reason; the same message_id again sends nothing. Statuses (sent, delivered, failed) go back with messageservice.message.status.update through the Bitrix24 outbox; audited",
+            body: Some("form"),
+            ok: ("200", "json"),
+            errors: &["400", "403", "404"],
+        },
+        handler: Handler::Param(|g| {
+            g.and_then(sms_provider::admit)
+                .and(form_bytes())
+                .then(|admitted, body| respond(sms_provider::receive(admitted, body)))
+                .boxed()
+        }),
     },
     Route {
         method: Method::Get,

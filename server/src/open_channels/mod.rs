@@ -23,6 +23,7 @@ pub mod operator;
 pub mod pending_event;
 pub mod recovery;
 pub mod registration;
+pub mod sms_senders;
 mod store_error;
 pub mod worker;
 

@@ -24,6 +24,7 @@ pub struct Registered {
 pub async fn register(state: &AppState, member_id: &str) -> ApiResult<Registered> {
     let tenant = state.store().tenant(member_id).await?;
     let outcome = register_on_portal(state, member_id).await;
+    let _ = super::sms_senders::sync_now(state, member_id).await;
     let payload = match &outcome {
         Ok(r) => json!({
             "method": "imconnector.register",

@@ -36,6 +36,9 @@ const BATCH: u32 = 50;
 /// How long a claim holds an item (longer than a call with its retries can take).
 const LEASE: Duration = Duration::from_secs(120);
 
+/// How often the worker tries again to bring message providers in step after a failure.
+const SENDERS_RETRY: Duration = Duration::from_secs(30);
+
 /// How often the worker looks when nothing wakes it.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -92,8 +95,14 @@ pub async fn run(state: AppState) {
     registration::register_all(&state).await;
     crate::crm_tab::placements::bind_all(&state).await;
     let mut events = state.bus().subscribe();
+    let mut senders_due = tokio::time::Instant::now();
     loop {
         let round = deliver_due(&state).await;
+        // Message providers a failed sync left out of step, tried again now and then.
+        if tokio::time::Instant::now() >= senders_due {
+            super::sms_senders::sync_stale(&state).await;
+            senders_due = tokio::time::Instant::now() + SENDERS_RETRY;
+        }
         if round.done + round.retried + round.failed > 0 {
             tracing::debug!(?round, "Open Channels outbox round");
         }
@@ -413,6 +422,18 @@ async fn call(
                 _ => portal.imconnector_status_reading(CONNECTOR_ID, line, messages).await?,
             };
             Ok((None, json!({ "kind": item.kind.as_str(), "line": line.0, "result": result })))
+        }
+        B24OutboxKind::SmsStatus => {
+            let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            let params = json!({"CODE": field("code"), "MESSAGE_ID": field("message_id"),
+                "STATUS": field("status")});
+            let result: Value =
+                portal.call_as("messageservice.message.status.update", params.clone()).await?;
+            Ok((
+                None,
+                json!({"method": "messageservice.message.status.update",
+                "line": item.line_id, "params": params, "result": result}),
+            ))
         }
         _ => Err(B24Error::Decode {
             what: "outbox item",

@@ -52,6 +52,7 @@ struct Inner {
     /// When each (tenant, user) was last re-read from the portal (Unix seconds).
     refresh_attempts:
         std::sync::Mutex<std::collections::HashMap<(String, directory::Refresh), i64>>,
+    stale_senders: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -89,6 +90,7 @@ impl AppState {
                 runtime,
                 b24_outbox: tokio::sync::Notify::new(),
                 refresh_attempts: std::sync::Mutex::default(),
+                stale_senders: std::sync::Mutex::default(),
             }),
         }
     }
@@ -101,6 +103,12 @@ impl AppState {
     /// Resolves when [`AppState::wake_b24_outbox`] was called (since the last wait).
     pub async fn b24_outbox_woken(&self) {
         self.inner.b24_outbox.notified().await;
+    }
+
+    /// The portals whose message providers wait to be brought in step with their lines
+    /// ([`crate::open_channels::sms_senders`]).
+    pub fn stale_senders(&self) -> &std::sync::Mutex<std::collections::BTreeSet<String>> {
+        &self.inner.stale_senders
     }
 
     /// Settings.

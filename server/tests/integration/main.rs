@@ -24,6 +24,7 @@ mod product;
 mod reliability;
 mod restart;
 mod runtime;
+mod sms_provider;
 mod sse;
 mod ui;
 mod voice;

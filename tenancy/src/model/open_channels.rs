@@ -60,6 +60,10 @@ text_enum!(
         /// answer (`imopenlines.session.history.get`, `imconnector.status`,
         /// `imopenlines.config.get`) before it is acted on.
         ConfirmEvent = "confirm_event",
+        /// A message the CRM sent through the line's message provider changed status
+        /// (`messageservice.message.status.update`); the payload names `code`, `message_id`
+        /// and `status`.
+        SmsStatus = "sms_status",
     }
 );
 
@@ -161,6 +165,7 @@ mod tests {
             B24OutboxKind::ConnectorStatus,
             B24OutboxKind::DataSet,
             B24OutboxKind::ConfirmEvent,
+            B24OutboxKind::SmsStatus,
         ] {
             assert_eq!(kind.as_str().parse::<B24OutboxKind>().unwrap(), kind);
         }

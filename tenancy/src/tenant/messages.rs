@@ -473,6 +473,7 @@ impl Tenant {
             Some(row) => {
                 let id: MessageId = row.try_get(0)?;
                 super::operator_ticks::queue_operator_ticks_in(&mut tx, id, status, at).await?;
+                super::sms::queue_sms_statuses_in(&mut tx, id, status, at).await?;
                 (StatusChange::Advanced(id), format!("message:{id}"))
             }
             None => match message_id_by_wa_id(&mut tx, line_id, wa_id).await? {

@@ -20,6 +20,7 @@ mod outreach;
 mod responsible;
 mod rows;
 mod search;
+mod sms;
 mod users;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use crate::{
 
 pub(crate) use device_store::device_delete;
 pub use outreach::{ColdOutreach, ColdSend, MAX_COLD_LISTED, START_REFUSED};
+pub use sms::MAX_SMS_ID;
 
 /// A handle on one tenant's file or schema. It cannot name another tenant's data: every query runs
 /// against the storage it was opened on. Cheap to clone.

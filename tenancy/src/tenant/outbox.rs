@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     Caller, ConversationId, Error, LineId, MAX_OUTBOUND_TEXT, Message, MessageId, MessageKind,
-    Outbound, OutboxItem, OutboxKind, Result, UserId,
+    MessageStatus, Outbound, OutboxItem, OutboxKind, Result, UserId,
     model::{check_len, page_limit},
 };
 
@@ -349,6 +349,7 @@ impl Tenant {
         .await?;
         if let Some(mid) = mid {
             mirror_panel_reply(&mut tx, mid, at).await?;
+            super::sms::queue_sms_statuses_in(&mut tx, mid, MessageStatus::Sent, at).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -12,6 +12,7 @@ mod operator;
 mod outreach;
 mod product;
 mod signal;
+mod sms;
 mod support;
 
 /// Expands each named test (an `async fn(Env)`) once per backend.
