@@ -6,6 +6,8 @@ mod config;
 mod connectors;
 mod contact_center;
 mod control;
+mod crm;
+mod crm_stages;
 mod error;
 mod faults;
 mod files;

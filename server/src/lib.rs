@@ -18,6 +18,7 @@
 pub mod audit_check;
 pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod demo;
 pub mod error;
 pub mod events;

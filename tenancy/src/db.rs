@@ -411,6 +411,13 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
                 _ => include_str!("sql/tenant_5_postgres.sql"),
             },
         ));
+        all.push((
+            6,
+            match backend {
+                Backend::Sqlite => include_str!("sql/tenant_6_sqlite.sql"),
+                _ => include_str!("sql/tenant_6_postgres.sql"),
+            },
+        ));
     }
     all
 }

@@ -17,13 +17,14 @@ pub use clock::{Clock, ManualClock, SystemClock, now};
 pub use crypto::{MasterKey, OsRandom, Random};
 pub use error::{Error, Result};
 pub use model::{
-    B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, Caller, Contact,
-    Conversation, ConversationId, Direction, HistoryPage, Inbound, Install, Line, LineId,
-    LineSettings, LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message,
-    MessageHit, MessageId, MessageKind, MessageNote, MessageStatus, OpenChannel, OpenChannelStatus,
+    B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, CRM_ORIGINATOR,
+    Caller, Contact, Conversation, ConversationId, CrmLink, CrmMode, CrmPolicy, CrmResponsible,
+    CrmSourceOfTruth, Direction, HistoryPage, Inbound, Install, Line, LineId, LineSettings,
+    LineStatus, MAX_INBOUND_TEXT, MAX_OUTBOUND_TEXT, MAX_PAGE, Media, Message, MessageHit,
+    MessageId, MessageKind, MessageNote, MessageStatus, OpenChannel, OpenChannelStatus,
     OpenLineChange, Outbound, OutboxItem, OutboxKind, PortalTokens, ReadOutcome, Recorded,
-    StatusChange, TenantInfo, TenantStatus, User, UserId, WaAmended, WaAmendment, WaChange,
-    b24_backoff,
+    ReturningClosedDeal, StatusChange, TenantInfo, TenantStatus, User, UserId, WaAmended,
+    WaAmendment, WaChange, b24_backoff, crm_origin_id,
 };
 pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};

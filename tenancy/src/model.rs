@@ -87,8 +87,13 @@ macro_rules! text_enum {
     };
 }
 
+mod crm;
 mod open_channels;
 
+pub use crm::{
+    CRM_ORIGINATOR, CrmLink, CrmMode, CrmPolicy, CrmResponsible, CrmSourceOfTruth,
+    ReturningClosedDeal, crm_origin_id,
+};
 pub use open_channels::{
     B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, OpenChannel,
     OpenChannelStatus, b24_backoff,

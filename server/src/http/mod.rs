@@ -13,6 +13,7 @@ pub mod bitrix;
 pub mod connection;
 pub mod connector_page;
 pub mod conversations;
+pub mod crm;
 pub mod filters;
 pub mod lines;
 pub mod media;

@@ -20,7 +20,7 @@ pub mod line_state;
 pub mod operator;
 pub mod recovery;
 pub mod registration;
-mod store_error;
+pub(crate) mod store_error;
 pub mod worker;
 
 pub use connector::CONNECTOR_ID;

@@ -10,6 +10,7 @@ mod api;
 mod app;
 mod bitrix;
 mod cli;
+mod crm;
 mod flow;
 mod hardening;
 mod matrix;

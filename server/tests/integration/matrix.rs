@@ -223,6 +223,14 @@ async fn every_endpoint_times_every_caller() {
             Some(json!({"send_read_receipts": false})),
             admin_a_object(200),
         ),
+        (
+            "PATCH",
+            format!("/api/lines/{l4}"),
+            Some(json!({"crm": {"mode": "contact_lead"}})),
+            admin_a_object(200),
+        ),
+        ("GET", format!("/api/lines/{l3}/crm"), None, admin_a_object(200)),
+        ("GET", format!("/api/lines/{l4}/crm"), None, admin_a_object(200)),
         ("POST", "/api/lines".into(), Some(json!({"name": "new"})), admins(201)),
         (
             "PUT",
@@ -272,6 +280,7 @@ async fn every_endpoint_times_every_caller() {
         ("POST", format!("/api/conversations/{c4}/read"), None, UNASSIGNED_OBJECT),
         ("GET", "/api/users".into(), None, admins(200)),
         ("GET", "/api/open-lines".into(), None, admins(200)),
+        ("GET", "/api/crm/pipelines".into(), None, admins(200)),
         ("POST", "/api/open-lines".into(), Some(json!({"name": "Open Line"})), admins(201)),
         ("GET", "/api/audit".into(), None, admins(200)),
         ("GET", "/api/audit/export".into(), None, admins(200)),

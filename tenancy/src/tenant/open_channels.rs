@@ -193,7 +193,8 @@ impl Tenant {
     /// Claims up to `limit` items that are due, oldest first, for `lease` (the server only): they
     /// become `sending`, their attempt is counted, and they are due again when the lease ends
     /// (a process that dies mid-call leaves them to the next claim). An item waits while an
-    /// older unfinished item of its line is not due, so each line's calls keep their order.
+    /// older unfinished item of its line is not due, so each line's calls keep their order;
+    /// CRM work (`crm_*` kinds) and the Open Line calls are two separate queues of the line.
     /// Safe for one process at a time.
     pub async fn claim_b24_outbox(
         &self,
@@ -224,6 +225,7 @@ impl Tenant {
             "SELECT o.id FROM b24_outbox o \
              WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= $1 \
              AND NOT EXISTS (SELECT 1 FROM b24_outbox e WHERE e.line_id = o.line_id \
+                 AND (e.kind LIKE 'crm_%') = (o.kind LIKE 'crm_%') \
                  AND e.state IN ('pending', 'sending') AND e.id < o.id AND e.next_attempt_at > $1) \
              ORDER BY o.id LIMIT $2",
         )
