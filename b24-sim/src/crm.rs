@@ -297,3 +297,142 @@ fn public_entry(e: &Value) -> Value {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::portal::{AppView, PortalSpec};
+
+    fn portal() -> Portal {
+        Portal::new(&PortalSpec::new("m", "m.test"), "token".to_owned())
+    }
+
+    fn call(p: &mut Portal, method: &str, params: Value) -> Result<Value, (String, String)> {
+        let app = AppView { client_id: "app".to_owned(), now: 1_767_225_600 };
+        p.dispatch(method, &params, 1, false, &app)
+            .map(|ok| ok.result)
+            .map_err(|(code, d)| (code.as_str().to_owned(), d))
+    }
+
+    // RD crm/universal/category/crm-category-list.md, crm/status/crm-status-list.md.
+    #[test]
+    fn pipelines_and_stages() {
+        let mut p = portal();
+        let cats = call(&mut p, "crm.category.list", json!({"entityTypeId": 2})).unwrap();
+        assert_eq!(cats["categories"][0]["id"], 0);
+        assert_eq!(cats["categories"][0]["isDefault"], "Y");
+        assert_eq!(cats["categories"][1]["id"], 1);
+        let lead = call(&mut p, "crm.category.list", json!({"entityTypeId": 1})).unwrap_err();
+        assert_eq!(lead.0, "ENTITY_TYPE_NOT_SUPPORTED");
+        let none = call(&mut p, "crm.category.list", json!({"entityTypeId": 99})).unwrap_err();
+        assert_eq!(none.0, "NOT_FOUND");
+        let stages =
+            call(&mut p, "crm.status.list", json!({"filter": {"ENTITY_ID": "DEAL_STAGE_1"}}))
+                .unwrap();
+        let ids: Vec<&str> =
+            stages.as_array().unwrap().iter().map(|s| s["STATUS_ID"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["C1:NEW", "C1:PREPARATION", "C1:EXECUTING", "C1:WON", "C1:LOSE"]);
+        assert_eq!(stages[3]["SEMANTICS"], "S");
+        assert_eq!(stages[4]["SEMANTICS"], "F");
+        assert!(stages[0]["SEMANTICS"].is_null());
+        let leads = call(&mut p, "crm.status.list", json!({"filter": {"ENTITY_ID": "STATUS"}}));
+        assert_eq!(leads.unwrap().as_array().unwrap().len(), LEAD_STATUSES.len());
+    }
+
+    // RD crm/universal/crm-item-add.md; the field checks' codes.
+    #[test]
+    fn items_are_checked_and_get_their_stage_semantics() {
+        let mut p = portal();
+        let add = |p: &mut Portal, et: u32, fields: Value| {
+            call(p, "crm.item.add", json!({"entityTypeId": et, "fields": fields}))
+        };
+        let contact = add(&mut p, CONTACT, json!({})).unwrap();
+        assert_eq!(contact["item"]["name"], "Untitled");
+        let bad_fm = add(&mut p, CONTACT, json!({"fm": [{"typeId": "PHONE"}]})).unwrap_err();
+        assert_eq!(bad_fm.0, "CRM_FIELD_ERROR_VALUE_NOT_VALID");
+        let nobody = add(&mut p, CONTACT, json!({"assignedById": 99})).unwrap_err();
+        assert_eq!(nobody.0, "CRM_FIELD_ERROR_VALUE_NOT_VALID");
+        let deal = add(&mut p, DEAL, json!({"title": "d"})).unwrap();
+        assert_eq!(deal["item"]["categoryId"], 0);
+        assert_eq!(deal["item"]["stageId"], "NEW");
+        assert_eq!(deal["item"]["closed"], "N");
+        let cat = add(&mut p, DEAL, json!({"categoryId": 7})).unwrap_err();
+        assert_eq!(cat.0, "CRM_FIELD_ERROR_CATEGORY_NOT_AVAILABLE");
+        let stage = add(&mut p, DEAL, json!({"categoryId": 1, "stageId": "WON"})).unwrap_err();
+        assert_eq!(stage.0, "CRM_FIELD_ERROR_VALUE_NOT_VALID");
+        let won = add(&mut p, DEAL, json!({"categoryId": 1, "stageId": "C1:WON"})).unwrap();
+        assert_eq!(
+            (won["item"]["stageSemanticId"].clone(), won["item"]["closed"].clone()),
+            (json!("S"), json!("Y"))
+        );
+        let id = deal["item"]["id"].clone();
+        let lost = call(
+            &mut p,
+            "crm.item.update",
+            json!({"entityTypeId": 2, "id": id, "fields": {"stageId": "LOSE"}}),
+        )
+        .unwrap();
+        assert_eq!(lost["item"]["stageSemanticId"], "F");
+        let ghost = add(&mut p, LEAD, json!({"contactId": 9999})).unwrap_err();
+        assert_eq!(ghost.0, "CRM_FIELD_ERROR_VALUE_NOT_VALID");
+        let lead = add(&mut p, LEAD, json!({"originatorId": "x", "originId": "c:1"})).unwrap();
+        assert_eq!(lead["item"]["statusId"], "NEW");
+        let found = call(
+            &mut p,
+            "crm.item.list",
+            json!({"entityTypeId": 1, "filter": {"originatorId": "x", "originId": "c:1"}}),
+        )
+        .unwrap();
+        assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    }
+
+    // RD crm/timeline/logmessage/crm-timeline-logmessage-add.md, -get.md, -list.md.
+    #[test]
+    fn log_messages() {
+        let mut p = portal();
+        let c = call(&mut p, "crm.item.add", json!({"entityTypeId": 3, "fields": {"name": "A"}}))
+            .unwrap()["item"]["id"]
+            .clone();
+        let entry = |n: usize| json!({"fields": {"entityTypeId": 3, "entityId": c, "title": format!("t{n}"), "text": "x", "iconCode": "info"}});
+        let missing = call(
+            &mut p,
+            "crm.timeline.logmessage.add",
+            json!({"fields": {"entityTypeId": 3, "entityId": c, "title": "t", "text": "x"}}),
+        )
+        .unwrap_err();
+        assert_eq!(missing.0, "100");
+        let owner = call(
+            &mut p,
+            "crm.timeline.logmessage.add",
+            json!({"fields": {"entityTypeId": 1, "entityId": 5, "title": "t", "text": "x", "iconCode": "info"}}),
+        )
+        .unwrap_err();
+        assert_eq!(owner.0, "OWNER_NOT_FOUND");
+        let mut ids = vec![];
+        for n in 0..12 {
+            let added = call(&mut p, "crm.timeline.logmessage.add", entry(n)).unwrap();
+            assert_eq!(added["logMessage"]["title"], format!("t{n}"));
+            assert_eq!(added["logMessage"]["created"], "2026-01-01T00:00:00+00:00");
+            ids.push(added["logMessage"]["id"].clone());
+        }
+        let got = call(&mut p, "crm.timeline.logmessage.get", json!({"id": ids[0]})).unwrap();
+        assert_eq!(got["logMessage"]["title"], "t0");
+        let app = AppView { client_id: "app".to_owned(), now: 0 };
+        let page = p
+            .dispatch(
+                "crm.timeline.logmessage.list",
+                &json!({"entityTypeId": 3, "entityId": c}),
+                1,
+                false,
+                &app,
+            )
+            .unwrap();
+        assert_eq!(page.result.as_array().unwrap().len(), 10);
+        assert_eq!(page.result[0]["title"], "t11", "newest first");
+        assert_eq!((page.total, page.next), (Some(12), Some(10)));
+        let none = call(&mut p, "crm.timeline.logmessage.list", json!({"entityTypeId": 3}));
+        assert_eq!(none.unwrap_err().0, "100");
+    }
+}
