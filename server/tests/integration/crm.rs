@@ -349,3 +349,67 @@ async fn bitrix24_down_during_many_first_messages_creates_each_client_once() {
     let truncated = app.sim.calls_to("crm.item.add").len();
     assert!(truncated >= 2 * MANY, "{truncated}");
 }
+
+/// A worker that dies in the middle of routing: its claims are left `sending`, and Bitrix24
+/// already holds some of what it created (contacts, and deals for some) without our link
+/// table knowing. Once the lease runs out, the next worker finishes the work, finding those by
+/// their `originId`: nothing twice. (The SIGKILL of a whole server process is
+/// `open_channels_restart.rs`'s, over the same outbox, lease and claims.)
+#[tokio::test]
+async fn a_worker_dying_mid_route_leaves_nothing_created_twice() {
+    let (app, admin) = started().await;
+    let line = line_with(&app, &admin, "L-crash", json!({ "mode": "contact_deal" })).await;
+    let mut conversations = vec![];
+    for n in 0..20 {
+        let number = format!("5521{n:08}");
+        conversations.push((
+            number.clone(),
+            customer_writes(&app, line, &number, "", &format!("K{n}")).await,
+        ));
+    }
+    let t = app.store.tenant(ALPHA).await.unwrap();
+    let lease = std::time::Duration::from_secs(120);
+    let claimed = t.claim_b24_outbox(Caller::System, 100, lease, app.state.now()).await.unwrap();
+    assert_eq!(claimed.len(), 40, "a route and a timeline item per conversation");
+    // What the dead worker got done in Bitrix24 before it died.
+    let portal = app.state.portal(ALPHA).await.unwrap();
+    for (n, (number, conversation)) in conversations.iter().enumerate().take(10) {
+        let origin = tenancy::crm_origin_id(*conversation);
+        let contact = portal
+            .crm_item_add(
+                CONTACT,
+                json!({ "name": number, "originatorId": "wab24", "originId": origin,
+                    "fm": [{ "typeId": "PHONE", "value": format!("+{number}") }] }),
+            )
+            .await
+            .unwrap();
+        if n < 5 {
+            portal
+                .crm_item_add(
+                    DEAL,
+                    json!({ "title": "t", "contactId": contact["id"], "originatorId": "wab24", "originId": origin }),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    // Nothing is due until the dead worker's lease runs out.
+    assert_eq!(deliver_due(&app.state).await.done, 0);
+    app.clock.advance(121);
+    drain(&app).await;
+    assert_eq!(items(&app, CONTACT).len(), 20, "one contact per customer");
+    let deals = items(&app, DEAL);
+    assert_eq!(deals.len(), 20, "one deal per customer");
+    let mut origins: Vec<&str> = deals.iter().map(|d| d["originId"].as_str().unwrap()).collect();
+    origins.sort_unstable();
+    origins.dedup();
+    assert_eq!(origins.len(), 20);
+    for (number, conversation) in &conversations {
+        let link = t.crm_link(Caller::System, *conversation).await.unwrap().unwrap();
+        let contact = &with_phone(&app, CONTACT, number)[0];
+        assert_eq!(link.contact_id, contact["id"].as_i64());
+        assert!(link.complete && link.deal_id.is_some());
+    }
+    // One timeline entry on each contact and each deal.
+    assert_eq!(app.sim.crm_log_messages(ALPHA).len(), 40);
+}
