@@ -24,7 +24,7 @@ pub use model::{
     MessageId, MessageKind, MessageNote, MessageStatus, OpenChannel, OpenChannelStatus,
     OpenLineChange, Outbound, OutboxItem, OutboxKind, PortalTokens, ReadOutcome, Recorded,
     ReturningClosedDeal, StatusChange, TenantInfo, TenantStatus, User, UserId, WaAmended,
-    WaAmendment, WaChange, b24_backoff, crm_origin_id,
+    WaAmendment, WaChange, b24_backoff, crm_day, crm_origin_id,
 };
 pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};

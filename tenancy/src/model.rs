@@ -92,7 +92,7 @@ mod open_channels;
 
 pub use crm::{
     CRM_ORIGINATOR, CrmLink, CrmMode, CrmPolicy, CrmResponsible, CrmSourceOfTruth,
-    ReturningClosedDeal, crm_origin_id,
+    ReturningClosedDeal, crm_day, crm_origin_id,
 };
 pub use open_channels::{
     B24Enqueue, B24MessageLink, B24OutboxItem, B24OutboxKind, B24OutboxState, OpenChannel,

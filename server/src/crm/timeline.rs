@@ -89,7 +89,7 @@ pub async fn run(
         .messages
         .iter()
         .rev()
-        .filter(|m| m.media.is_some() && tenancy_day(m.at) == day)
+        .filter(|m| m.media.is_some() && tenancy::crm_day(m.at) == day)
         .map(|m| crate::open_channels::files::file_url(state, &member_id, m.id))
         .collect();
     if !files.is_empty() {
@@ -121,12 +121,4 @@ pub async fn run(
     }
     Ok(json!({ "method": "crm.timeline.logmessage.add", "conversation_id": conversation_id,
         "day": day, "entries": entries, "files": files.len() }))
-}
-
-/// The UTC day of a Unix-ms instant, as the outbox item names it.
-fn tenancy_day(at_ms: i64) -> String {
-    let date = time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .date();
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
 }

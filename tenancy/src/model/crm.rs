@@ -120,6 +120,15 @@ pub fn crm_origin_id(conversation_id: ConversationId) -> String {
     format!("conversation:{conversation_id}")
 }
 
+/// The UTC day (`YYYY-MM-DD`) of a Unix-ms instant: a conversation's timeline entries are one
+/// per such day.
+pub fn crm_day(at_ms: i64) -> String {
+    let date = time::OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .date();
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +148,12 @@ mod tests {
         assert!(!open_line.creates());
         assert!(CrmPolicy { mode: CrmMode::Contact, ..CrmPolicy::default() }.creates());
         assert_eq!(crm_origin_id(7), "conversation:7");
+    }
+
+    #[test]
+    fn days_are_utc() {
+        assert_eq!(crm_day(0), "1970-01-01");
+        assert_eq!(crm_day(1_767_225_599_999), "2025-12-31");
+        assert_eq!(crm_day(1_767_225_600_000), "2026-01-01");
     }
 }

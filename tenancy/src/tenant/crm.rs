@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::{Tenant, access::visible_line, audit_log::audit_in, open_channels::enqueue_b24_in};
 use crate::{
     B24Enqueue, B24OutboxKind, Caller, ConversationId, CrmLink, CrmPolicy, Error, Line, LineId,
-    Result, model::check_len,
+    Result, crm_day, model::check_len,
 };
 
 fn policy_from_row(r: &AnyRow) -> Result<CrmPolicy> {
@@ -44,14 +44,6 @@ async fn policy_in(tx: &mut AnyConnection, line_id: LineId) -> Result<CrmPolicy>
     row.as_ref().map_or_else(|| Ok(CrmPolicy::default()), policy_from_row)
 }
 
-/// The day (UTC, `YYYY-MM-DD`) of a Unix-ms instant.
-pub(crate) fn utc_day(at_ms: i64) -> String {
-    let date = OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .date();
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
-}
-
 /// Queues a conversation's CRM work when the line's policy creates anything: its routing once
 /// per conversation, and its timeline entry once per conversation day. Called in the
 /// transaction that stores a customer's message.
@@ -72,7 +64,7 @@ pub(super) async fn enqueue_crm_in(
         idempotency_key: format!("{}:{conversation_id}", B24OutboxKind::CrmRoute),
     };
     enqueue_b24_in(tx, &route, at).await?;
-    let day = utc_day(at);
+    let day = crm_day(at);
     let timeline = B24Enqueue {
         line_id: line.id,
         message_id: None,
@@ -226,17 +218,5 @@ impl Tenant {
             .iter()
             .map(|r| r.try_get(0).map_err(Error::from))
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc_day;
-
-    #[test]
-    fn days_are_utc() {
-        assert_eq!(utc_day(0), "1970-01-01");
-        assert_eq!(utc_day(1_767_225_599_999), "2025-12-31");
-        assert_eq!(utc_day(1_767_225_600_000), "2026-01-01");
     }
 }
