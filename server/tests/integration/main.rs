@@ -11,6 +11,7 @@ mod app;
 mod bitrix;
 mod cli;
 mod crm;
+mod crm_restart;
 mod flow;
 mod hardening;
 mod matrix;
