@@ -413,3 +413,57 @@ async fn a_worker_dying_mid_route_leaves_nothing_created_twice() {
     // One timeline entry on each contact and each deal.
     assert_eq!(app.sim.crm_log_messages(ALPHA).len(), 40);
 }
+
+/// The day's entry carries the day's files as signed links, and every CRM action is in the
+/// tenant's audit log with the Bitrix24 ids.
+#[tokio::test]
+async fn the_days_files_go_as_signed_links_and_each_action_is_audited() {
+    let (app, admin) = started().await;
+    let line = line_with(&app, &admin, "L-files", json!({ "mode": "contact_lead" })).await;
+    let t = app.store.tenant(ALPHA).await.unwrap();
+    let photo = tenancy::Inbound {
+        line_id: line,
+        jid: "5511900003001@s.whatsapp.net".to_owned(),
+        phone: Some("5511900003001".to_owned()),
+        push_name: Some("Fia".to_owned()),
+        wa_id: "F1".to_owned(),
+        kind: tenancy::MessageKind::Image,
+        text: Some("the invoice".to_owned()),
+        media: Some(tenancy::Media {
+            path: "f1.jpg".to_owned(),
+            mime: "image/jpeg".to_owned(),
+            size: 3,
+            sha256: [7; 32],
+        }),
+        quoted_wa_id: None,
+        raw: b"{}".to_vec(),
+        note: None,
+    };
+    let message = t.record_inbound(Caller::System, &photo, app.state.now()).await.unwrap().message;
+    drain(&app).await;
+    let entries = app.sim.crm_log_messages(ALPHA);
+    assert_eq!(entries.len(), 2, "on the contact and on the lead: {entries:#?}");
+    let text = entries[0]["text"].as_str().unwrap();
+    assert!(text.contains("Files:") && text.contains("/media/signed/"), "{text}");
+    assert!(text.contains("Fia") && text.contains("+5511900003001"), "{text}");
+    assert!(!text.contains("the invoice"), "the entry links the chat, it does not copy it");
+    let token = text.rsplit("/media/signed/").next().unwrap().trim();
+    let link = app.state.settings().media_links.key.verify(token, app.state.now_unix()).unwrap();
+    assert_eq!(link.message_id, message.id);
+
+    let audit = app.get("/api/audit?kind=b24.connector_call&limit=50", &admin).await.json();
+    let payloads: Vec<Value> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["payload"].clone())
+        .filter(|p| p.to_string().contains("crm_"))
+        .collect();
+    let lead = &items(&app, LEAD)[0];
+    let contact = &items(&app, CONTACT)[0];
+    let routed = payloads.iter().find(|p| p.to_string().contains("crm_route")).unwrap().to_string();
+    assert!(routed.contains(&format!("\"lead_id\":{}", lead["id"])), "{routed}");
+    assert!(routed.contains(&format!("\"contact_id\":{}", contact["id"])), "{routed}");
+    let timeline = payloads.iter().find(|p| p.to_string().contains("crm_timeline")).unwrap();
+    assert!(timeline.to_string().contains("entry_id"), "{timeline}");
+}
