@@ -617,6 +617,36 @@ await step('older history loads on scrolling up', async () => {
   shotPage = user3.page;
 });
 
+// Writing first (issue 20): a number on WhatsApp that never wrote, and one that is not on it.
+const NEW_CUSTOMER = '79160000777';
+shotPage = user3.page;
+await step('user 3 writes first to a new number: checked with WhatsApp, warned, sent; a number not on WhatsApp is a clear answer', async () => {
+  const X = user3.app;
+  await wa('POST', '/accounts', { phone: NEW_CUSTOMER });
+  await X.click('[data-test=new-chat]');
+  await X.fill('[data-test=new-chat-phone]', '+7 916 000-07-78');
+  await X.click('[data-test=new-chat-start]');
+  const error = X.locator('[data-test=new-chat-error]');
+  await error.waitFor({ timeout: T });
+  const said = await error.innerText();
+  check(/not on WhatsApp/.test(said), `the answer for a number not on WhatsApp is "${said}"`);
+  await X.fill('[data-test=new-chat-phone]', '+7 (916) 000-07-77');
+  await X.click('[data-test=new-chat-start]');
+  const warning = X.locator('[data-test=cold-warning]');
+  await warning.waitFor({ timeout: T });
+  const warned = await warning.innerText();
+  check(/never wrote/.test(warned) && /20 an hour/.test(warned), `the warning before the first message says "${warned}"`);
+  check(await X.locator('[data-test=new-chat-form]').isHidden(), 'the new chat form stays open');
+  const input = X.locator('[data-test=composer-input]');
+  await input.type('Hello! You asked us for an offer last week.');
+  await input.press('Enter');
+  await X.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'You asked us for an offer' }).waitFor({ timeout: T });
+  await until('the new customer\'s phone got it', async () => {
+    const rec = await wa('GET', `/phones/${NEW_CUSTOMER}/received`);
+    return rec.messages.find((m) => !m.from_me && m.text === 'Hello! You asked us for an offer last week.');
+  });
+});
+
 // 18
 shotPage = admin.page;
 await step('with the quota used up, line creation is blocked with the plan\'s message', async () => {
@@ -760,6 +790,73 @@ await step('the Open Line\'s settings page, as Bitrix24 opens it, changes the li
   await settings.context.close();
   await asUser.context.close();
   shotPage = admin.page;
+});
+
+// The demo portal's CRM (server/src/demo/crm.rs): the customer's contact card, its WhatsApp
+// tab (CRM_CONTACT_DETAIL_TAB, bound at install) POSTed as Bitrix24 does, the chat answered there.
+await step('user 3 opens the customer\'s WhatsApp tab in the shell\'s CRM and answers', async () => {
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`crm tab: ${e.message}`));
+  try {
+    await page.goto(`${portal}crm?user=3&lang=en`);
+    await page.locator('[data-kind=contact] a').filter({ hasText: 'Анна' }).click();
+    check(await page.locator('[data-field=phones]').innerText() === '+7 916 000-00-01', 'the card does not show the number');
+    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
+    const tab = await until('the tab frame loads', async () => {
+      const f = page.frame({ name: 'tab' });
+      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
+    });
+    const conv = tab.locator(`[data-test=conv][data-conv-id="${state.convId}"]`);
+    await conv.waitFor({ timeout: T });
+    check((await tab.locator('[data-test=conv]').count()) === 1, 'the tab shows another client\'s chat');
+    check((await tab.locator('[data-test=tab-connections]').count()) === 0, 'the tab shows the panel\'s other pages');
+    await conv.click();
+    const input = tab.locator('[data-test=composer-input]');
+    await input.type('Answered from the CRM card');
+    await input.press('Enter');
+    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'Answered from the CRM card' }).waitFor({ timeout: T });
+    await phoneGot((m) => m.text === 'Answered from the CRM card', 'the phone received the answer from the tab');
+    await page.screenshot({ path: join(artifacts, `${String(n).padStart(2, '0')}-crm-tab.png`) });
+  } finally {
+    await context.close();
+  }
+});
+
+// Writing first from a card: a customer who never wrote to any line (the demo's customers are
+// quiet here), picked by line and number in the tab's "New chat".
+await step('user 3 writes first to a new number from a contact card\'s WhatsApp tab', async () => {
+  const LENA = '4915110000003';
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`crm tab (new chat): ${e.message}`));
+  try {
+    await page.goto(`${portal}crm?user=3&lang=en`);
+    await page.locator('[data-kind=contact] a').filter({ hasText: 'Lena' }).click();
+    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
+    const tab = await until('the tab frame loads', async () => {
+      const f = page.frame({ name: 'tab' });
+      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
+    });
+    await tab.locator('[data-test=list-note]').filter({ hasText: 'No conversations with this client yet.' }).waitFor({ timeout: T });
+    check((await tab.locator('[data-test=conv]').count()) === 0, 'a chat before writing first');
+    await tab.locator('[data-test=crm-line]').selectOption(String(state.lineA));
+    await tab.locator('[data-test=crm-start]').click();
+    const conv = tab.locator('[data-test=conv]');
+    await conv.waitFor({ timeout: T });
+    await tab.locator('[data-test=thread-head]').filter({ hasText: '49' }).waitFor({ timeout: T });
+    const input = tab.locator('[data-test=composer-input]');
+    await input.type('Hello Lena, your order is ready');
+    await input.press('Enter');
+    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'your order is ready' }).waitFor({ timeout: T });
+    await until('Lena\'s phone received it', async () => {
+      const rec = await wa('GET', `/phones/${LENA}/received`);
+      return rec.messages.find((m) => !m.from_me && m.text === 'Hello Lena, your order is ready');
+    });
+    await page.screenshot({ path: join(artifacts, `${String(n).padStart(2, '0')}-crm-tab-new-chat.png`) });
+  } finally {
+    await context.close();
+  }
 });
 
 // 23

@@ -57,11 +57,15 @@ pub enum Kind {
     ConnectorCall,
     /// An Open Channels event from Bitrix24 was handled; the payload is the raw event.
     ConnectorEvent,
+    /// An Open Channels event the portal did not confirm (an operator message, edit or deletion
+    /// it does not show, a connector or Open Line it still has) was refused: nothing was done.
+    /// The payload names the event, the Bitrix24 ids and the reason.
+    ConnectorEventUnconfirmed,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 24] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -85,6 +89,7 @@ impl Kind {
         Kind::UpgradeRequested,
         Kind::ConnectorCall,
         Kind::ConnectorEvent,
+        Kind::ConnectorEventUnconfirmed,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -113,6 +118,7 @@ impl Kind {
             Kind::UpgradeRequested => "app.upgrade_requested",
             Kind::ConnectorCall => "b24.connector_call",
             Kind::ConnectorEvent => "b24.connector_event",
+            Kind::ConnectorEventUnconfirmed => "b24.connector_event_unconfirmed",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The test control endpoints (`/_sim/...`): expire tokens, finish an install, issue tokens, add
-//! a fault, read the recorded calls and deliveries.
+//! a fault, add a CRM item (`crm/items`), read the recorded calls and deliveries.
 
 use b24_client::Id;
 use serde_json::{Map, Value, json};
@@ -41,6 +41,24 @@ pub(crate) async fn handle(
             }
             Err(e) => json_reply(400, &json!({"error": e.to_string()})),
         },
+        ["crm", "items"] => {
+            let entity_type = params
+                .get("entityTypeId")
+                .and_then(Id::from_value)
+                .and_then(|i| u32::try_from(i.0).ok())
+                .filter(|t| (1..=4).contains(t));
+            let fields = params.get("fields").filter(|f| f.is_object());
+            match (entity_type, fields) {
+                (Some(t), Some(f)) => match sim.add_crm_item(&member, t, f) {
+                    Ok(id) => json_reply(200, &json!({"id": id})),
+                    Err(e) => json_reply(404, &json!({"error": e.to_string()})),
+                },
+                _ => json_reply(
+                    400,
+                    &json!({"error": "entityTypeId (1 to 4) and fields (an object) are required"}),
+                ),
+            }
+        }
         ["center", rest @ ..] => crate::contact_center::control::handle(sim, rest, params).await,
         ["calls"] => json_reply(200, &serde_json::to_value(sim.calls()).unwrap_or(Value::Null)),
         ["deliveries"] => {

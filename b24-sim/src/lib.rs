@@ -7,6 +7,7 @@ mod connectors;
 mod contact_center;
 mod control;
 mod crm;
+mod crm_shell;
 mod crm_stages;
 mod error;
 mod faults;

@@ -1,6 +1,6 @@
 //! The HTTP router: one warp filter that reads a request and hands it to the OAuth server
 //! ([`crate::oauth`]), a portal's REST endpoint ([`crate::rest`]), the portal shell page
-//! ([`crate::shell`]) or the test control endpoints ([`crate::control`]).
+//! ([`crate::shell`]) and its CRM ([`crate::crm_shell`]) or the test control endpoints ([`crate::control`]).
 
 use std::net::SocketAddr;
 
@@ -118,6 +118,9 @@ impl Sim {
             ["p", domain] | ["p", domain, ""] => self.shell_page(domain, &params),
             ["p", domain, "disk", token, ..] if *method == http::Method::GET => {
                 self.serve_file(domain, token)
+            }
+            ["p", domain, "crm", rest @ ..] if *method == http::Method::GET => {
+                self.crm_page(domain, rest, &params)
             }
             ["p", domain, "center"] => {
                 self.center_page(domain, params.get("lang").and_then(Value::as_str))

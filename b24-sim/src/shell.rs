@@ -107,7 +107,7 @@ pub(crate) fn page(view: &ShellView<'_>) -> (u16, String) {
 <style>body{{margin:0;font-family:sans-serif;background:#eef2f4}}header{{background:#2fc6f6;color:#fff;padding:8px 16px}}\
 main{{display:flex}}iframe{{border:0;height:calc(100vh - 40px);background:#fff}}iframe[name=app]{{flex:1}}\
 iframe.center{{width:380px;border-left:1px solid #c6d0d4;background:#eef2f4}}</style></head>\n\
-<body><header>{domain} &middot; user {user} &middot; {placement}</header>\n\
+<body><header>{domain} &middot; user {user} &middot; {placement} &middot; <a style=\"color:#fff\" href=\"/p/{domain}/crm?user={user}&amp;lang={lang}\">CRM</a></header>\n\
 <form id=\"b24-frame\" method=\"POST\" target=\"app\" action=\"{action}\">\n{fields}</form>\n\
 <main><iframe name=\"app\" title=\"application\" allow=\"microphone {app_origin}; clipboard-write {app_origin}\"></iframe>\n\
 {center}</main>\n\
@@ -117,6 +117,7 @@ iframe.center{{width:380px;border-left:1px solid #c6d0d4;background:#eef2f4}}</s
             action = esc(&format!("{app_url}{sep}{query}")),
             app_origin = esc(origin_of(app_url)),
             center = center_frame(domain, lang),
+            lang = esc(lang),
         ),
     )
 }
@@ -143,7 +144,8 @@ mod tests {
         };
         let (status, html) = page(&ShellView::Frame(frame));
         assert_eq!(status, 200);
-        assert!(html.contains("<header>alpha.test &middot; user 7 &middot; DEFAULT</header>"));
+        assert!(html.contains("<header>alpha.test &middot; user 7 &middot; DEFAULT &middot; "));
+        assert!(html.contains("href=\"/p/alpha.test/crm?user=7&amp;lang=en\">CRM</a></header>"));
         // The query joins the application URL's own with `&`, escaped in the attribute.
         assert!(
             html.contains(

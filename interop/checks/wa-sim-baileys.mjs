@@ -14,6 +14,8 @@ import { tally } from './lib/rust-peer.mjs';
 import { cleanup, connect, control, freshAuth, noUnhandledIqs, pairAndOpen, silent, startSim } from './lib/wa-sim.mjs';
 
 const PHONE = '15550001111';
+const OTHER = '15550001112';
+const NOBODY = '15550001199';
 const t = tally('wa-sim-baileys');
 const figures = {};
 
@@ -65,6 +67,13 @@ try {
   t.ok(pong?.attrs?.type === 'result', 'w:p ping answered');
   const devices = await step('usync', () => c.sock.onWhatsApp(PHONE));
   t.ok(Array.isArray(devices) && devices[0]?.exists === true, `usync contact lookup (${JSON.stringify(devices)})`);
+  // "Is this number on WhatsApp" for others (wab24's writing first asks the same usync contact
+  // query): a registered number is there with its JID, one nobody registered is answered
+  // type="out", which Baileys' onWhatsApp leaves out of its list.
+  await control(info, 'POST', '/accounts', { phone: OTHER });
+  const lookup = await step('usync in/out', () => c.sock.onWhatsApp(`+${OTHER}`, NOBODY));
+  t.ok(Array.isArray(lookup) && lookup.length === 1 && lookup[0].exists === true && lookup[0].jid === `${OTHER}@s.whatsapp.net`,
+    `onWhatsApp: a registered number is in with its jid, one not on WhatsApp is not (${JSON.stringify(lookup)})`);
   c.sock.end(undefined);
   await step('close', () => c.until((s) => s.close, 'close'));
 

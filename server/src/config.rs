@@ -107,6 +107,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Bounds on uploads, storage and connections.
     pub limits: crate::state::Limits,
+    /// The anti-ban guard's limits on messages to customers who never wrote to a line.
+    pub outreach: crate::runtime::cold_guard::OutreachLimits,
 }
 
 impl fmt::Debug for Config {
@@ -140,6 +142,7 @@ impl fmt::Debug for Config {
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
             .field("metrics_listen", &self.metrics_listen)
             .field("limits", &self.limits)
+            .field("outreach", &self.outreach)
             .finish_non_exhaustive()
     }
 }
@@ -181,10 +184,14 @@ struct Raw {
     http_header_timeout_secs: Option<i64>,
     http_idle_timeout_secs: Option<i64>,
     http_max_connections: Option<i64>,
+    cold_messages_per_hour: Option<i64>,
+    cold_messages_per_day: Option<i64>,
+    cold_first_message_gap_secs: Option<i64>,
+    number_checks_per_hour: Option<i64>,
 }
 
 /// Every key the file and the environment know.
-pub const KEYS: [&str; 33] = [
+pub const KEYS: [&str; 37] = [
     "client_id",
     "client_secret",
     "public_url",
@@ -218,6 +225,10 @@ pub const KEYS: [&str; 33] = [
     "http_header_timeout_secs",
     "http_idle_timeout_secs",
     "http_max_connections",
+    "cold_messages_per_hour",
+    "cold_messages_per_day",
+    "cold_first_message_gap_secs",
+    "number_checks_per_hour",
 ];
 
 /// The environment prefix.
@@ -504,7 +515,36 @@ impl Config {
                 count(defaults.max_connections),
             )?),
         };
+        let cold = crate::runtime::cold_guard::OutreachLimits::default();
+        let as_u32 = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let outreach = crate::runtime::cold_guard::OutreachLimits {
+            per_hour: as_u32(bounded(
+                "cold_messages_per_hour",
+                raw.cold_messages_per_hour,
+                0..=10_000,
+                i64::from(cold.per_hour),
+            )?),
+            per_day: as_u32(bounded(
+                "cold_messages_per_day",
+                raw.cold_messages_per_day,
+                0..=100_000,
+                i64::from(cold.per_day),
+            )?),
+            min_gap: std::time::Duration::from_secs(bounded(
+                "cold_first_message_gap_secs",
+                raw.cold_first_message_gap_secs,
+                0..=86_400,
+                secs(cold.min_gap),
+            )?),
+            checks_per_hour: as_u32(bounded(
+                "number_checks_per_hour",
+                raw.number_checks_per_hour,
+                0..=10_000,
+                i64::from(cold.checks_per_hour),
+            )?),
+        };
         Ok(Config {
+            outreach,
             metrics_token,
             metrics_listen,
             limits,
@@ -659,6 +699,7 @@ mod tests {
         assert_eq!(c.b24_rate_limit, b24_client::RateLimit::STANDARD);
         assert_eq!(c.plan_hook_secret, None);
         assert_eq!(c.limits, crate::state::Limits::default());
+        assert_eq!(c.outreach, crate::runtime::cold_guard::OutreachLimits::default());
         assert_eq!((c.metrics_token.as_deref(), c.metrics_listen), (None, None));
         assert_eq!((c.billing.price_per_line, c.billing.price_currency.as_str()), (40, "USD"));
         assert!(c.billing.upgrade_hook.is_none());
@@ -698,6 +739,10 @@ mod tests {
             ("WAB24_METRICS_LISTEN", "127.0.0.1:9090"),
             ("WAB24_B24_REQUESTS_PER_SECOND", "5"),
             ("WAB24_B24_REQUEST_BURST", "250"),
+            ("WAB24_COLD_MESSAGES_PER_HOUR", "5"),
+            ("WAB24_COLD_MESSAGES_PER_DAY", "12"),
+            ("WAB24_COLD_FIRST_MESSAGE_GAP_SECS", "300"),
+            ("WAB24_NUMBER_CHECKS_PER_HOUR", "7"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -710,6 +755,8 @@ mod tests {
         assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
         assert_eq!(c.b24_rate_limit, b24_client::RateLimit::ENTERPRISE);
         assert!(!format!("{c:?}").contains("a-metrics-token"));
+        assert_eq!((c.outreach.per_hour, c.outreach.per_day), (5, 12));
+        assert_eq!((c.outreach.min_gap.as_secs(), c.outreach.checks_per_hour), (300, 7));
     }
 
     #[test]

@@ -73,6 +73,13 @@ pub enum ApiError {
     /// The tenant has as many uploads under way as it may (429).
     #[error("{0} uploads are already under way for this portal; try again when one finishes")]
     TooManyUploads(usize),
+    /// The number asked for is not registered on WhatsApp (422).
+    #[error("this number is not on WhatsApp")]
+    NotOnWhatsApp,
+    /// A message to a customer who never wrote, or a check of a number with WhatsApp, is over
+    /// the line's anti-ban limits (429, with when it frees up).
+    #[error("{0}")]
+    ColdOutreachLimit(crate::runtime::cold_guard::ColdRefusal),
     /// Something failed on our side (500); the cause is logged.
     #[error("internal error")]
     Internal,
@@ -98,6 +105,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::StorageQuota { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyUploads(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotOnWhatsApp => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ColdOutreachLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,6 +132,13 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::StorageQuota { .. } => "storage_quota_exceeded",
             ApiError::TooManyUploads(_) => "too_many_uploads",
+            ApiError::NotOnWhatsApp => "not_on_whatsapp",
+            ApiError::ColdOutreachLimit(r)
+                if r.limit == crate::runtime::cold_guard::ColdLimit::Checks =>
+            {
+                "number_checks_limit"
+            }
+            ApiError::ColdOutreachLimit(_) => "cold_outreach_limit",
             ApiError::Internal => "internal",
         }
     }
@@ -138,13 +154,33 @@ impl ApiError {
             error["current"] = (*current).into();
             error["max"] = (*max).into();
         }
+        if let ApiError::ColdOutreachLimit(refusal) = self {
+            error["limit"] = match refusal.limit {
+                crate::runtime::cold_guard::ColdLimit::Hour => "per_hour",
+                crate::runtime::cold_guard::ColdLimit::Day => "per_day",
+                crate::runtime::cold_guard::ColdLimit::Gap => "min_gap",
+                crate::runtime::cold_guard::ColdLimit::Checks => "number_checks",
+            }
+            .into();
+            error["retry_at"] = refusal.retry_at.into();
+            error["retry_after_secs"] = refusal.retry_after_secs.into();
+            error["minutes"] = refusal.retry_after_secs.div_ceil(60).into();
+        }
         serde_json::json!({ "error": error })
     }
 
     /// The whole HTTP response.
     pub fn response(&self) -> warp::reply::Response {
         use warp::Reply;
-        warp::reply::with_status(warp::reply::json(&self.body()), self.status()).into_response()
+        let mut response = warp::reply::with_status(warp::reply::json(&self.body()), self.status())
+            .into_response();
+        if let ApiError::ColdOutreachLimit(refusal) = self {
+            response.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from(refusal.retry_after_secs),
+            );
+        }
+        response
     }
 }
 
@@ -184,6 +220,7 @@ impl From<crate::runtime::RuntimeError> for ApiError {
             E::Voice(e) => ApiError::BadRequest(format!("voice note: {e}")),
             E::MediaTooLarge { .. } => ApiError::TooLarge,
             E::Invalid(what) => ApiError::BadRequest(what.to_owned()),
+            E::ColdLimit(refusal) => ApiError::ColdOutreachLimit(refusal),
             E::WhatsApp(e) => {
                 tracing::warn!(error = %e, "whatsapp call failed");
                 ApiError::Unavailable("WhatsApp did not accept the request; try again".to_owned())

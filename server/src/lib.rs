@@ -13,12 +13,14 @@
 //!   inbound messages committed before they are acked, the outbox sent, statuses published.
 //! - [`voice`]: browser voice recordings (webm/opus) remuxed into WhatsApp voice notes (Ogg Opus).
 //! - [`open_channels`]: wab24 as a Bitrix24 Open Channels connector.
+//! - [`crm_tab`]: the "WhatsApp" tab in Bitrix24's CRM cards.
 #![forbid(unsafe_code)]
 
 pub mod audit_check;
 pub mod cli;
 pub mod config;
 pub mod crm;
+pub mod crm_tab;
 pub mod demo;
 pub mod error;
 pub mod events;

@@ -111,11 +111,10 @@ pub async fn build(c: &Config) -> Result<AppState, ServeError> {
     .build()?;
     let key = SessionKey::derive(&c.master_key).ok_or(ServeError::Key)?;
     // One bus for everything the browsers see: the runtime publishes on it, the state shares it.
-    let runtime = Arc::new(Runtime::new(
-        store.clone(),
-        RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone()),
-        crate::events::EventBus::default(),
-    ));
+    let mut runtime_config = RuntimeConfig::new(c.whatsapp_client()?, c.data_dir.clone());
+    runtime_config.outreach = c.outreach;
+    let runtime =
+        Arc::new(Runtime::new(store.clone(), runtime_config, crate::events::EventBus::default()));
     let state = AppState::new(settings(c)?, store.clone(), b24, key, clock, Some(runtime.clone()));
     crate::audit_check::at_start(&store, state.metrics(), state.now()).await;
     match runtime.restore_all().await {

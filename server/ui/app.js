@@ -91,12 +91,15 @@ async function main() {
     },
   };
 
-  const tabs = [
+  const allTabs = [
     { id: 'chats', label: t('tab.chats'), icon: 'chat' },
     { id: 'connections', label: t('tab.connections'), icon: 'link' },
     { id: 'audit', label: t('tab.audit'), icon: 'list' },
     { id: 'plan', label: t('tab.plan'), icon: 'clock' },
   ];
+  // In a CRM card's tab the panel shows the card's chats only.
+  const tabs = session.crm ? allTabs.slice(0, 1) : allTabs;
+  if (session.crm) document.documentElement.dataset.mode = 'crm';
   const tabButtons = new Map();
   const panels = new Map();
   const tablist = h('nav', { class: 'tabs', role: 'tablist', 'aria-label': 'wab24' });

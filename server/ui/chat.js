@@ -7,6 +7,7 @@ import { t } from './i18n.js';
 import { h, replace, clock, listTime, dayLabel, fileSize, duration, contactName, phone, initials, hue, newKey } from './format.js';
 import { icon, ticks } from './icons.js';
 import { createComposer } from './composer.js';
+import { createCrmBar, cardConversations, ofCard } from './crm_tab.js';
 
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
@@ -47,8 +48,25 @@ export function createChat(ctx) {
   const lineSelect = h('select', { class: 'select line-filter', 'aria-label': t('audit.line'), hidden: true, 'data-test': 'line-filter' });
   const list = h('ul', { class: 'conv-list', role: 'listbox', 'aria-label': t('tab.chats'), 'data-test': 'conversations' });
   const listNote = h('div', { class: 'list-note', 'data-test': 'list-note' });
-  const sidebar = h('aside', { class: 'sidebar' },
+  // In a CRM card's tab (client mode): the card's conversations only, and "new chat".
+  const crm = ctx.session.crm || null;
+  const crmBar = crm ? createCrmBar(ctx, { lines: () => lines, onStarted: async (id) => { await loadAll(); await open(id); } }) : null;
+  const sidebar = h('aside', { class: 'sidebar' }, crmBar ? crmBar.el : null,
     h('div', { class: 'search-box' }, icon('search', 'search-icon'), search), lineSelect, list, listNote);
+  // Writing first: a chat with a phone number on one of the caller's lines (the server lets the
+  // line's assigned user and administrators, and checks the number with WhatsApp).
+  const newChatBtn = h('button', { type: 'button', class: 'btn btn-small new-chat-btn', hidden: true, 'data-test': 'new-chat', onclick: () => toggleNewChat() }, icon('plus'), t('chats.new'));
+  const newLine = h('select', { class: 'select', 'aria-label': t('chats.new.line'), 'data-test': 'new-chat-line' });
+  const newPhone = h('input', { class: 'input', type: 'tel', inputmode: 'tel', autocomplete: 'off', placeholder: t('chats.new.phone'), 'aria-label': t('chats.new.phone'), 'data-test': 'new-chat-phone' });
+  const newNote = h('div', { class: 'note note-error', hidden: true, role: 'alert', 'data-test': 'new-chat-error' });
+  const newChatForm = h('form', { class: 'new-chat', hidden: true, 'data-test': 'new-chat-form', onsubmit: (e) => { e.preventDefault(); startChat(); } },
+    newLine, newPhone,
+    h('div', { class: 'new-chat-actions' },
+      h('button', { type: 'submit', class: 'btn btn-primary btn-small', 'data-test': 'new-chat-start' }, t('chats.new.start')),
+      h('button', { type: 'button', class: 'btn btn-small', onclick: () => toggleNewChat(false) }, t('chats.new.cancel'))),
+    newNote);
+  // Below the search box; a CRM card's tab has its own (it starts chats with the card's numbers).
+  if (!ctx.session.crm) sidebar.insertBefore(h('div', { class: 'new-chat-box' }, newChatBtn, newChatForm), lineSelect);
 
   const head = h('header', { class: 'thread-head', 'data-test': 'thread-head' });
   const top = h('div', { class: 'thread-top', 'data-test': 'thread-top' });
@@ -64,7 +82,9 @@ export function createChat(ctx) {
     senderName,
     dropZone: pane,
   });
-  const threadBox = h('div', { class: 'thread-box', hidden: true }, head, scroller, composer.el);
+  // Before the first message to a number that never wrote: the anti-ban limits.
+  const coldNote = h('div', { class: 'note note-warn cold-note', hidden: true, role: 'status', 'data-test': 'cold-warning' });
+  const threadBox = h('div', { class: 'thread-box', hidden: true }, head, coldNote, scroller, composer.el);
   pane.append(emptyPane, threadBox);
   const el = h('div', { class: 'chat-layout' }, sidebar, pane);
 
@@ -74,13 +94,16 @@ export function createChat(ctx) {
     const r = await api('GET', '/api/lines');
     lines.clear();
     for (const l of r.lines) lines.set(l.id, l);
-    const lists = await Promise.all(r.lines.map((l) => api('GET', `/api/lines/${l.id}/conversations`).then((x) => x.conversations, () => [])));
+    const lists = crm
+      ? [await cardConversations(crm)]
+      : await Promise.all(r.lines.map((l) => api('GET', `/api/lines/${l.id}/conversations`).then((x) => x.conversations, () => [])));
+    if (crmBar) crmBar.render();
     const seen = new Set();
     for (const cs of lists) {
       for (const c of cs) {
         seen.add(c.id);
         const old = convs.get(c.id);
-        const conv = { ...c, preview: old ? old.preview : undefined, previewId: old ? old.previewId : undefined };
+        const conv = { ...c, preview: old ? old.preview : undefined, previewId: old ? old.previewId : undefined, outreach: old ? old.outreach : undefined };
         // The list carries the newest message; a reaction is no preview, so then look further.
         if (c.last_message && c.last_message.kind !== 'reaction') {
           conv.preview = best(c.last_message);
@@ -113,7 +136,55 @@ export function createChat(ctx) {
     }
   }
 
+  function toggleNewChat(show = newChatForm.hidden) {
+    newChatForm.hidden = !show;
+    newNote.hidden = true;
+    if (!show) return;
+    const ls = [...lines.values()].sort((a, b) => a.id - b.id);
+    replace(newLine, ls.map((l) => h('option', { value: String(l.id) }, l.name)));
+    if (lineFilter && lines.has(Number(lineFilter))) newLine.value = lineFilter;
+    newLine.hidden = ls.length < 2;
+    newPhone.focus();
+  }
+
+  async function startChat() {
+    const lineId = Number(newLine.value || ([...lines.keys()][0]));
+    const number = newPhone.value.trim();
+    if (!lineId || !number) return;
+    newNote.hidden = true;
+    try {
+      const r = await api('POST', `/api/lines/${lineId}/chats`, { phone: number });
+      const c = r.conversation;
+      const old = convs.get(c.id);
+      convs.set(c.id, { ...c, ...(old ? { preview: old.preview, previewId: old.previewId } : { preview: null, previewId: c.last_message_id }), outreach: r.outreach });
+      newPhone.value = '';
+      toggleNewChat(false);
+      searchResults = null;
+      search.value = '';
+      renderList();
+      await open(c.id);
+    } catch (e) {
+      newNote.textContent = e.message;
+      newNote.hidden = false;
+    }
+  }
+
+  function renderCold() {
+    const c = convs.get(active);
+    const o = c && c.outreach;
+    const wrote = [...messages.values()].some((m) => m.direction === 'in' && m.kind !== 'system');
+    if (!o || !o.cold || wrote) {
+      coldNote.hidden = true;
+      return;
+    }
+    const parts = [t('chats.cold', { per_hour: o.per_hour, per_day: o.per_day })];
+    if (o.next_at) parts.push(t('chats.cold.next', { time: clock(o.next_at) }));
+    coldNote.textContent = parts.join(' ');
+    coldNote.hidden = false;
+  }
+
   function renderLineFilter() {
+    newChatBtn.hidden = lines.size === 0;
     lineSelect.hidden = lines.size < 2;
     const opts = [h('option', { value: '' }, t('audit.line.any'))];
     for (const l of [...lines.values()].sort((a, b) => a.id - b.id)) opts.push(h('option', { value: String(l.id) }, l.name));
@@ -179,7 +250,7 @@ export function createChat(ctx) {
     if (target) target.tabIndex = 0;
     if (hadFocus && target) target.focus();
     if (lines.size === 0) listNote.textContent = t('chats.nolines');
-    else if (cs.length === 0) listNote.textContent = searchResults ? t('chats.found.none') : t('chats.none');
+    else if (cs.length === 0) listNote.textContent = searchResults ? t('chats.found.none') : t(crm ? 'crm.none' : 'chats.none');
     else listNote.textContent = '';
   }
 
@@ -376,6 +447,7 @@ export function createChat(ctx) {
         h('div', { class: 'thread-sub' }, [c.contact.phone ? phone(c.contact.phone) : c.contact.jid, line ? line.name : null].filter(Boolean).join(' · '))),
       lineBadge(line));
     composer.setOffline(!line || line.state !== 'connected');
+    renderCold();
   }
 
   function lineBadge(line) {
@@ -434,7 +506,10 @@ export function createChat(ctx) {
       messages.set(m.id, m);
       changed = true;
     }
-    if (changed) renderThread(silent);
+    if (changed) {
+      renderThread(silent);
+      renderCold();
+    }
   }
 
   function reactionsFor() {
@@ -710,6 +785,7 @@ export function createChat(ctx) {
     if (!c) {
       try {
         c = await api('GET', `/api/conversations/${p.conversation_id}`);
+        if (crm && !ofCard(crm, c)) return;
         convs.set(c.id, c);
         if (!lines.has(c.line_id)) {
           loadAll().catch(() => {});

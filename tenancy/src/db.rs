@@ -418,6 +418,13 @@ fn migrations(set: MigrationSet, backend: Backend) -> Vec<(i64, &'static str)> {
                 _ => include_str!("sql/tenant_6_postgres.sql"),
             },
         ));
+        all.push((
+            7,
+            match backend {
+                Backend::Sqlite => include_str!("sql/tenant_7_sqlite.sql"),
+                _ => include_str!("sql/tenant_7_postgres.sql"),
+            },
+        ));
     }
     all
 }

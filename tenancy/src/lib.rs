@@ -28,5 +28,5 @@ pub use model::{
 };
 pub use signal::LineSignalStore;
 pub use store::{Cleanup, SealedLog, Store};
-pub use tenant::Tenant;
+pub use tenant::{ColdOutreach, ColdSend, MAX_COLD_LISTED, START_REFUSED, Tenant};
 pub use wa_session;

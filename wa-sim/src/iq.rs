@@ -379,17 +379,28 @@ fn usync(sim: &Sim, request: &Node) -> Node {
         let contact = user
             .child("contact")
             .and_then(Node::content_bytes)
-            .map(|c| String::from_utf8_lossy(c).trim_start_matches('+').to_owned());
+            // `+NUMBER` (Baileys), or `+NUMBER@c.us` (whatsmeow asks with a legacy-server JID).
+            .map(|c| {
+                let text = String::from_utf8_lossy(c);
+                let number = text.split('@').next().unwrap_or_default();
+                number.trim_start_matches('+').to_owned()
+            });
         let account = state.accounts.values().find(|a| match (&asked, &contact) {
             (Some(jid), _) => a.phone == jid.user || a.lid == jid.user,
             (None, Some(phone)) => &a.phone == phone,
             (None, None) => false,
         });
-        let jid = match (account, &asked) {
-            (_, Some(jid)) => jid.to_non_device(),
-            (Some(a), None) => phone_jid(&a.phone, 0),
-            (None, None) => continue,
+        // A number asked by `<contact>` is answered whether or not it is registered (whatsmeow's
+        // `IsOnWhatsApp` in user.go reads `type="out"` off a `<user jid>` of the answer), in
+        // phone-number addressing; something that is not a number is left out.
+        let jid = match (account, &asked, &contact) {
+            (_, Some(jid), _) => jid.to_non_device(),
+            (Some(a), None, _) => phone_jid(&a.phone, 0),
+            (None, None, Some(phone)) if is_phone_number(phone) => phone_jid(phone, 0),
+            (None, None, _) => continue,
         };
+        // The `<contact>` answer echoes the query (whatsmeow keeps it as `Query`).
+        let echo = user.child("contact").and_then(Node::content_bytes).map(<[u8]>::to_vec);
         let mut children = Vec::new();
         for protocol in &protocols {
             let node = match (protocol.as_str(), account) {
@@ -404,9 +415,14 @@ fn usync(sim: &Sim, request: &Node) -> Node {
                         }))
                         .build()])
                     .build(),
-                ("contact", a) => Node::builder("contact")
-                    .attr("type", if a.is_some() { "in" } else { "out" })
-                    .build(),
+                ("contact", a) => {
+                    let node = Node::builder("contact")
+                        .attr("type", if a.is_some() { "in" } else { "out" });
+                    match &echo {
+                        Some(query) => node.bytes(query.clone()).build(),
+                        None => node.build(),
+                    }
+                }
                 ("lid", Some(a)) => Node::builder("lid").attr("val", lid_jid(&a.lid, 0)).build(),
                 (other, _) => Node::new(other.to_owned()),
             };
@@ -432,4 +448,9 @@ fn usync(sim: &Sim, request: &Node) -> Node {
             ])
             .build()])
         .build()
+}
+
+/// Whether `text` is a phone number as usync's contact protocol names one: 1 to 15 digits.
+fn is_phone_number(text: &str) -> bool {
+    (1..=15).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
 }

@@ -3,13 +3,14 @@
 //! `<connector>|<LINE_ID>|<CONNECTOR_CHAT_ID>|<CONNECTOR_USER_ID>`) and
 //! `imopenlines.session.history.get` (a session's messages, `params.connectorMid` carrying the
 //! connector's message ids). REST docs: api-reference/imopenlines/openlines/sessions/
-//! imopenlines-dialog-get.md and imopenlines-session-history-get.md.
+//! imopenlines-dialog-get.md and imopenlines-session-history-get.md (`senderid`, `params.fileId`,
+//! `users{id: {connector}}`, `files{id: {name, urldownload}}`).
 
 use b24_client::{ErrorCode, Id};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    contact_center::{MessageAuthor, OpenLineSession},
+    contact_center::{MessageAuthor, OpenLineMessage, OpenLineSession},
     portal::{MethodError, MethodOk, Portal},
 };
 
@@ -25,6 +26,18 @@ fn id_of(p: &Value, key: &str) -> Option<u64> {
 }
 
 impl Portal {
+    /// An operator's message as the chat shows it: without the signature the connector's
+    /// event carries in front (`[b]Name:[/b] [br]`, added for the connector only).
+    fn unsigned(&self, m: &OpenLineMessage, sender: u64) -> String {
+        if let MessageAuthor::Operator(_) = m.author
+            && let Some(name) = self.user_name(sender)
+            && let Some(body) = m.text.strip_prefix(&format!("[b]{name}:[/b] [br]"))
+        {
+            return body.to_owned();
+        }
+        m.text.clone()
+    }
+
     /// The latest session of the chat a request names.
     fn session_named(&self, p: &Value) -> Option<&OpenLineSession> {
         if let Some(id) = id_of(p, "SESSION_ID") {
@@ -75,23 +88,64 @@ impl Portal {
         }
         let s = self.session_named(p).ok_or_else(access_error)?;
         let mut messages = Map::new();
+        let mut users = Map::new();
+        let mut files = Map::new();
         let mut ids = vec![];
-        for m in self.center.messages.values().filter(|m| m.session_id == s.id && !m.deleted) {
-            let sender = match m.author {
-                MessageAuthor::Customer(u) | MessageAuthor::Operator(u) => u,
+        for m in self.center.messages.values().filter(|m| m.session_id == s.id) {
+            let (sender, connector) = match m.author {
+                MessageAuthor::Customer(u) => (u, true),
+                MessageAuthor::Operator(u) => (u, false),
             };
             let mut params = json!({});
             if !m.external_ids.is_empty() {
                 params["connectorMid"] = json!(m.external_ids);
+            }
+            // The im module's message flags: an edited message shows its new text with
+            // `IS_EDITED`, a deleted one stays in the history, emptied, with `IS_DELETED`.
+            if m.edited {
+                params["IS_EDITED"] = json!("Y");
+            }
+            let text = if m.deleted {
+                params["IS_DELETED"] = json!("Y");
+                String::new()
+            } else {
+                self.unsigned(m, sender)
+            };
+            if !m.deleted && !m.files.is_empty() {
+                let mut file_ids = vec![];
+                for (i, f) in m.files.iter().enumerate() {
+                    let id = m.id * 1000 + i as u64 + 1;
+                    file_ids.push(id);
+                    files.insert(
+                        id.to_string(),
+                        json!({
+                            "id": id, "chatid": m.chat_id, "type": f.get("type").cloned()
+                                .unwrap_or(json!("file")),
+                            "name": f.get("name").cloned().unwrap_or(json!("")),
+                            "authorid": sender,
+                            "urldownload": f.get("link").or_else(|| f.get("url")).cloned()
+                                .unwrap_or(json!("")),
+                        }),
+                    );
+                }
+                params["fileId"] = json!(file_ids);
             }
             messages.insert(
                 m.id.to_string(),
                 json!({
                     "id": m.id.to_string(), "chatid": m.chat_id.to_string(),
                     "senderid": sender.to_string(), "recipientid": format!("chat{}", m.chat_id),
-                    "text": m.text, "params": params,
+                    "text": text, "params": params,
                 }),
             );
+            users.entry(sender.to_string()).or_insert_with(|| {
+                json!({
+                    "id": sender.to_string(),
+                    "name": self.user_name(sender).unwrap_or_default(),
+                    "bot": false,
+                    "connector": connector,
+                })
+            });
             ids.push(m.id.to_string());
         }
         ids.reverse();
@@ -100,6 +154,8 @@ impl Portal {
             "sessionId": s.id,
             "message": messages,
             "usersMessage": {format!("chat{}", s.chat_id): ids},
+            "users": users,
+            "files": files,
         })))
     }
 }

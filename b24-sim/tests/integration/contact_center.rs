@@ -489,6 +489,32 @@ async fn operators_answer_edit_delete_and_close_in_the_sessions_chat() {
         (m.message.files[0].name.as_str(), m.message.files[0].kind.as_str()),
         ("price.pdf", "file")
     );
+    // What an application reads back (imopenlines-session-history-get.md): the chat's text
+    // without the signature the connector's event carries, its author (`senderid`), the files
+    // by `params.fileId` in `files`, and who is the connector's customer (`users{id:
+    // {connector}}`).
+    let portal = c.portal.clone();
+    let history = |chat: u64| {
+        let portal = portal.clone();
+        async move {
+            let params = json!({"CHAT_ID": chat});
+            portal.call("imopenlines.session.history.get", params).await.unwrap().result
+        }
+    };
+    let h = history(chat).await;
+    let ours = &h["message"][posted.message_id.to_string()];
+    assert_eq!((ours["senderid"].as_str(), ours["text"].as_str()), (Some("2"), Some("Good day!")));
+    let file = ours["params"]["fileId"][0].as_u64().unwrap();
+    assert_eq!(h["files"][file.to_string()]["name"], "price.pdf", "{h}");
+    assert_eq!(h["users"]["2"]["connector"], false, "{h}");
+    let customer = h["message"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|m| m["text"] == "Hello")
+        .map(|m| m["senderid"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert_eq!(h["users"][customer.as_str()]["connector"], true, "{h}");
 
     // Delivered: the application's ids are kept, and the edit and delete events carry them.
     c.portal
@@ -531,6 +557,13 @@ async fn operators_answer_edit_delete_and_close_in_the_sessions_chat() {
     };
     assert_eq!(batch.messages[0].message.id, ["3EB0AA"]);
     assert_eq!(batch.messages[0].message.text, "[b]Clara User2:[/b] [br]Good evening!");
+    // An edited message shows its new text, flagged `IS_EDITED`.
+    let h = history(chat).await;
+    let ours = &h["message"][posted.message_id.to_string()];
+    assert_eq!(
+        (ours["text"].as_str(), ours["params"]["IS_EDITED"].as_str()),
+        (Some("Good evening!"), Some("Y"))
+    );
     c.sim.operator_delete(MEMBER, posted.message_id, EventOptions::default()).await.unwrap();
     let EventKind::ConnectorMessageDelete(batch) = c.next("ONIMCONNECTORMESSAGEDELETE").await.kind
     else {
@@ -538,6 +571,14 @@ async fn operators_answer_edit_delete_and_close_in_the_sessions_chat() {
     };
     assert_eq!(batch.messages[0].message.id, ["3EB0AA"]);
     assert_eq!(batch.messages[0].im.clone().unwrap().chat_id, Id(chat));
+    // A deleted message stays in the history, emptied, flagged `IS_DELETED`.
+    let h = history(chat).await;
+    let ours = &h["message"][posted.message_id.to_string()];
+    assert_eq!(
+        (ours["text"].as_str(), ours["params"]["IS_DELETED"].as_str()),
+        (Some(""), Some("Y"))
+    );
+    assert!(ours["params"].get("fileId").is_none(), "{ours}");
     assert!(
         c.sim.operator_edit(MEMBER, posted.message_id, "x", EventOptions::default()).await.is_err()
     );

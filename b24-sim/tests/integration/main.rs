@@ -9,6 +9,7 @@ mod support;
 mod connector;
 mod contact_center;
 mod crm;
+mod crm_shell;
 mod faults;
 mod oauth;
 mod placement;

@@ -1,8 +1,9 @@
 //! `wab24 demo`: the server with an embedded b24-sim portal, installed by its simulated
 //! administrator, and an embedded wa-sim with business phones and simulated customers
-//! ([`whatsapp`]); prints the URL of the portal's shell page. No configuration: SQLite and a
+//! ([`whatsapp`]) and a CRM ([`crm`]); prints the URL of the portal's shell page. No configuration: SQLite and a
 //! generated master key under the data directory.
 
+pub mod crm;
 pub mod open_line;
 pub mod whatsapp;
 
@@ -206,6 +207,8 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
         return Err(DemoError::Install { status: install.status });
     }
     sim.finish_install(DEMO_MEMBER);
+    // The portal's CRM, whose cards show the WhatsApp tab bound at install.
+    let seeded = crm::seed(&sim, DEMO_MEMBER)?;
     // A line fed to a demo Open Line, so that the portal's contact center has conversations;
     // only when the demo scans QR codes by itself (`--auto-scan 0` leaves every line to the
     // person trying it, whose first line is then line 1).
@@ -238,6 +241,11 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
             format!("  contact center:         {sim_base}/p/{DEMO_DOMAIN}/center")
         },
         format!("  portal as user 2:       {sim_base}/p/{DEMO_DOMAIN}/?user=2"),
+        format!("  CRM:                    {sim_base}/p/{DEMO_DOMAIN}/crm"),
+        format!(
+            "  a contact's WhatsApp:   {sim_base}/p/{DEMO_DOMAIN}/crm/contact/{}?tab=0 (deal {})",
+            seeded.contact, seeded.deal
+        ),
         format!("  in Russian:             {sim_base}/p/{DEMO_DOMAIN}/?lang=ru"),
         format!("  API:                    {base}/api/openapi.json"),
         format!("  WhatsApp simulator:     control API http://{control}"),

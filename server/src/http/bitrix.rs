@@ -278,6 +278,8 @@ async fn register(state: &AppState, tokens: TokenSet, application_token: &Secret
     // The Open Channels connector; a failure leaves the app usable, and the connector's
     // worker registers it again at the next start.
     let _ = crate::open_channels::registration::register(state, &member_id).await;
+    // The CRM cards' WhatsApp tab; bound again at the next start when this fails.
+    let _ = crate::crm_tab::placements::bind(state, &member_id).await;
     tracing::info!(member_id = %member_id, "app installed");
     Ok(())
 }

@@ -5,7 +5,7 @@ use tenancy::LineId;
 use warp::reply::Response;
 
 use super::{
-    models::{ContactOut, ConversationOut, MessageOut, SearchQuery},
+    models::{ContactOut, ConversationOut, MessageOut, PhonesQuery, SearchQuery},
     shared::{json, page_size},
 };
 use crate::{
@@ -58,6 +58,34 @@ pub async fn search(_state: AppState, s: Session, q: SearchQuery) -> ApiResult<R
         }));
     }
     Ok(json(&serde_json::json!({ "results": results })))
+}
+
+/// `GET /api/conversations/by-phone?phones=`: the conversations with any of these numbers (as
+/// written in a CRM card: each compared by its digits) on every line the caller may see, most
+/// recent first, with their newest message. 400 without a usable number or with more than 20.
+pub async fn by_phones(_state: AppState, s: Session, q: PhonesQuery) -> ApiResult<Response> {
+    use crate::crm_tab::matching::{MAX_PHONES, keys, matches};
+    let given: Vec<String> =
+        q.phones.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+    if given.len() > MAX_PHONES {
+        return Err(ApiError::BadRequest(format!("at most {MAX_PHONES} phone numbers")));
+    }
+    let keys = keys(&given);
+    if keys.is_empty() {
+        return Err(ApiError::BadRequest("phones names no usable phone number".to_owned()));
+    }
+    let mut list: Vec<ConversationOut> = vec![];
+    for line in s.tenant.lines(s.caller()).await? {
+        for (c, last) in s.tenant.conversations_with_last_message(s.caller(), line.id).await? {
+            if matches(&c, &keys) {
+                let mut out = ConversationOut::from(c);
+                out.last_message = last.map(MessageOut::from);
+                list.push(out);
+            }
+        }
+    }
+    list.sort_by(|a, b| b.last_message_at.cmp(&a.last_message_at).then(b.id.cmp(&a.id)));
+    Ok(json(&serde_json::json!({ "conversations": list })))
 }
 
 /// `GET /api/conversations/{id}`.

@@ -3,17 +3,19 @@
 //! routes from it, with authentication, role and writability as [`filters`] in front of each
 //! handler; [`openapi`] derives the document from it.
 //!
-//! Handlers, by resource: [`lines`] (and [`connection`] to WhatsApp), [`conversations`],
-//! [`messages`], [`media`] (and [`media_links`], signed links for Bitrix24), [`users`], [`audit`], [`subscription`]; the Bitrix24 app in
+//! Handlers, by resource: [`lines`] (and [`connection`] to WhatsApp), [`conversations`] (and
+//! [`chats`], writing first), [`messages`], [`media`] (and [`media_links`], signed links for Bitrix24), [`users`], [`audit`], [`subscription`]; the Bitrix24 app in
 //! [`bitrix`], the event stream in [`sse`], the panel's files in [`ui`], probes and the document
 //! in [`meta`]; JSON shapes in [`models`].
 
 pub mod audit;
 pub mod bitrix;
+pub mod chats;
 pub mod connection;
 pub mod connector_page;
 pub mod conversations;
 pub mod crm;
+pub mod crm_tab;
 pub mod filters;
 pub mod lines;
 pub mod media;

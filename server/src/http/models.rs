@@ -265,6 +265,14 @@ impl From<Conversation> for ConversationOut {
     }
 }
 
+/// `POST /api/lines/{id}/chats`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartChat {
+    /// The customer's number, international (`+` and the country code), as people type it.
+    pub phone: String,
+}
+
 /// `POST /api/conversations/{id}/messages`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,6 +348,14 @@ pub struct SearchQuery {
     pub q: String,
     /// At most this many (1 to 200, default 50).
     pub limit: Option<u32>,
+}
+
+/// `GET /api/conversations/by-phone`.
+#[derive(Debug, Deserialize)]
+pub struct PhonesQuery {
+    /// Phone numbers as written (`+7 916 000-00-01`, `8 916 000 00 01`), comma-separated, at
+    /// most 20.
+    pub phones: String,
 }
 
 /// A user.

@@ -126,17 +126,7 @@ fn schemas() -> Value {
         "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
         "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int,
         "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", "edited", "revoked", null] } } });
-    json!({
-        "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
-            "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int } } } },
-        "Me": { "type": "object", "properties": { "member_id": { "type": "string" }, "user_id": int,
-            "role": { "type": "string", "enum": ["admin", "user"] }, "expires_at": int, "read_only": { "type": "boolean" } } },
-        "Line": line,
-        "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
-        "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
-        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" },
-            "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
-            "open_channel_signature": { "type": "boolean" }, "crm": schema_ref("CrmPolicy") } },
+    let crm = json!({
         "CrmPolicy": { "type": "object", "required": ["mode"], "properties": {
             "mode": { "type": "string", "enum": ["none", "contact", "contact_lead", "contact_deal"] },
             "category_id": int, "stage_id": ostr,
@@ -147,6 +137,19 @@ fn schemas() -> Value {
             "properties": { "id": int, "name": { "type": "string" }, "is_default": { "type": "boolean" },
                 "stages": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" },
                     "name": { "type": "string" }, "semantics": { "type": "string", "enum": ["process", "success", "failure"] } } } } } } } } },
+    });
+    let mut all = json!({
+        "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
+            "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int,
+                "limit": { "type": "string", "enum": ["per_hour", "per_day", "min_gap", "number_checks"] }, "retry_at": int, "retry_after_secs": int, "minutes": int } } } },
+        "Me": { "type": "object", "properties": { "member_id": { "type": "string" }, "user_id": int,
+            "role": { "type": "string", "enum": ["admin", "user"] }, "expires_at": int, "read_only": { "type": "boolean" } } },
+        "Line": line,
+        "LineList": { "type": "object", "properties": { "lines": { "type": "array", "items": schema_ref("Line") } } },
+        "CreateLine": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" }, "phone": ostr } },
+        "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" },
+            "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
+            "open_channel_signature": { "type": "boolean" }, "crm": schema_ref("CrmPolicy") } },
         "OpenLine": { "type": "object", "required": ["id", "name", "active"], "properties": { "id": int, "name": { "type": "string" },
             "active": { "type": "boolean" }, "line_id": oint } },
         "OpenLineList": { "type": "object", "properties": { "open_lines": { "type": "array", "items": schema_ref("OpenLine") } } },
@@ -154,6 +157,12 @@ fn schemas() -> Value {
         "Assign": { "type": "object", "required": ["user_id"], "properties": { "user_id": oint } },
         "LineState": { "type": "object", "required": ["line_id", "state"], "properties": { "line_id": int,
             "state": { "type": "string" }, "qr": ostr, "qr_svg": ostr, "expires_in_ms": oint, "reason": ostr, "retry_in_ms": oint } },
+        "StartChat": { "type": "object", "required": ["phone"], "properties": { "phone": { "type": "string" } } },
+        "Outreach": { "type": "object", "required": ["cold", "sent_last_hour", "sent_last_day", "per_hour", "per_day", "min_gap_secs", "next_at"],
+            "properties": { "cold": { "type": "boolean" }, "sent_last_hour": int, "sent_last_day": int, "per_hour": int, "per_day": int,
+            "min_gap_secs": int, "next_at": oint } },
+        "ChatOpened": { "type": "object", "required": ["conversation", "created", "outreach"], "properties": {
+            "conversation": schema_ref("Conversation"), "created": { "type": "boolean" }, "outreach": schema_ref("Outreach") } },
         "SendText": { "type": "object", "required": ["text"], "properties": { "text": { "type": "string" }, "quoted_id": oint,
             "idempotency_key": ostr } },
         "SendReaction": { "type": "object", "required": ["message_id", "emoji"], "properties": { "message_id": int,
@@ -183,7 +192,11 @@ fn schemas() -> Value {
             "monthly_total": int, "currency": { "type": "string" } } },
         "PlanChange": { "type": "object", "required": ["member_id", "plan", "line_quota"], "properties": {
             "member_id": { "type": "string" }, "plan": { "type": "string" }, "line_quota": int, "trial_ends_at": oint } },
-    })
+    });
+    if let (Some(all), Some(crm)) = (all.as_object_mut(), crm.as_object()) {
+        all.extend(crm.clone());
+    }
+    all
 }
 
 /// The document.

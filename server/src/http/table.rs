@@ -5,7 +5,7 @@
 use warp::Filter;
 
 use super::{
-    audit, bitrix, connection, connector_page, conversations, crm,
+    audit, bitrix, chats, connection, connector_page, conversations, crm, crm_tab,
     filters::{bearer, form, form_bytes, json},
     lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
@@ -107,12 +107,26 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::Post,
+        path: "/b24/crm-tab",
+        access: Access::Bitrix,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The WhatsApp tab of a CRM card (PLACEMENT CRM_CONTACT_DETAIL_TAB, CRM_COMPANY_DETAIL_TAB, CRM_LEAD_DETAIL_TAB or CRM_DEAL_DETAIL_TAB, bound at install and at start; PLACEMENT_OPTIONS.ID the item): AUTH_ID confirmed by the portal as for the app frame, the item's phone numbers read with crm.item.get (a deal's from its contacts and company), then the chat panel in client mode with a session token: the conversations with those numbers on the viewer's lines (GET /api/conversations/by-phone), the composer, and a new chat to one of the numbers. 404 when the portal has no such item",
+            body: Some("form"),
+            ok: ("200", "html"),
+            errors: &["400", "404", "502"],
+        },
+        handler: Handler::Open(|g| g.and(form()).then(crm_tab::page).boxed()),
+    },
+    Route {
+        method: Method::Post,
         path: "/b24/events",
         access: Access::Bitrix,
         writable: false,
         token_in_query: false,
         doc: Doc {
-            summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL is acted on only once the portal confirms it (the stored tokens fail, or app.info says not installed; 403/503 otherwise, nothing changed); with CLEAN every line is logged out of WhatsApp and the data soft-deleted, purged after the grace period unless reinstalled",
+            summary: "Bitrix24 events; auth[application_token] must match (401 without, 403 wrong). ONAPPUNINSTALL is acted on only once the portal confirms it (the stored tokens fail, or app.info says not installed; 403/503 otherwise, nothing changed); with CLEAN every line is logged out of WhatsApp and the data soft-deleted, purged after the grace period unless reinstalled. Open Channels connector events (ONIMCONNECTORMESSAGEADD/UPDATE/DELETE, STATUSDELETE, LINEDELETE) are audited and queued, and acted on only once the portal confirms them under the installation's tokens (the message in the customer's chat, imconnector.status, imopenlines.config.get)",
             body: Some("form"),
             ok: ("200", "json"),
             errors: &["400", "503"],
@@ -299,6 +313,22 @@ pub static ROUTES: &[Route] = &[
         }),
     },
     Route {
+        method: Method::Post,
+        path: "/api/lines/{line_id}/chats",
+        access: Access::Member,
+        writable: true,
+        token_in_query: false,
+        doc: Doc {
+            summary: "Writing first: the line's conversation with phone (international, as typed: +7 (916) 000-00-01), for the line's assigned user and administrators (404 for who cannot see the line, 403 for who sees it otherwise, as a member of its department). The existing conversation with the number, or a new one once WhatsApp's usync contact query says the number is registered: 422 not_on_whatsapp when it is not, 409 when the line is not connected, 503 when WhatsApp does not answer, 429 number_checks_limit (limit, retry_at, retry_after_secs, Retry-After) when the line asked WhatsApp about number_checks_per_hour numbers in the last hour. Answers conversation, created, and outreach: cold (the number never wrote: its messages count against the line's anti-ban limits, so warn before the first send), sent_last_hour, sent_last_day, per_hour, per_day, min_gap_secs and next_at (Unix ms when a message may go, null for now)",
+            body: Some("StartChat"),
+            ok: ("200", "ChatOpened"),
+            errors: &["400", "404", "409", "422", "429", "503"],
+        },
+        handler: Handler::ScopedId(|g| {
+            g.and(json()).then(|id, st, s, body| respond(chats::start(st, s, id, body))).boxed()
+        }),
+    },
+    Route {
         method: Method::Get,
         path: "/api/conversations/search",
         access: Access::Member,
@@ -312,6 +342,24 @@ pub static ROUTES: &[Route] = &[
         },
         handler: Handler::Scoped(|g| {
             g.and(warp::query()).then(|st, s, q| respond(conversations::search(st, s, q))).boxed()
+        }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/conversations/by-phone",
+        access: Access::Member,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The conversations with any of these phone numbers (query phones: comma-separated, as written in a CRM card, at most 20; compared by their digits, a leading trunk 8 of an 11-digit number as 7) on every line the caller may see (administrators all, users their lines), most recent first, each with its newest message; 400 without a usable number",
+            body: None,
+            ok: ("200", "ConversationList"),
+            errors: &["400"],
+        },
+        handler: Handler::Scoped(|g| {
+            g.and(warp::query())
+                .then(|st, s, q| respond(conversations::by_phones(st, s, q)))
+                .boxed()
         }),
     },
     Route {
@@ -355,10 +403,10 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Send a text, or a reply with quoted_id; once per idempotency_key (the same key with another body is 422); queued (202) even while the line is not connected, sent when it is; the status moves sent, delivered, read over SSE (message.status)",
+            summary: "Send a text, or a reply with quoted_id; once per idempotency_key (the same key with another body is 422); queued (202) even while the line is not connected, sent when it is; the status moves sent, delivered, read over SSE (message.status). To a customer who never wrote to the line (cold outreach) the anti-ban guard applies: over the line's limits per hour or per day, or sooner than the minimum gap after the last first message to another new number, 429 cold_outreach_limit with limit, retry_at (Unix ms), retry_after_secs and a Retry-After header",
             body: Some("SendText"),
             ok: ("202", "Message"),
-            errors: &["400", "404", "422", "503"],
+            errors: &["400", "404", "422", "429", "503"],
         },
         handler: Handler::ScopedId(|g| {
             g.and(json())
@@ -373,10 +421,10 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "React to a message with an emoji (empty takes it back)",
+            summary: "React to a message with an emoji (empty takes it back); the anti-ban guard of cold outreach applies as for texts (429 cold_outreach_limit)",
             body: Some("SendReaction"),
             ok: ("202", "Message"),
-            errors: &["400", "404", "422", "503"],
+            errors: &["400", "404", "422", "429", "503"],
         },
         handler: Handler::ScopedId(|g| {
             g.and(json())
@@ -391,7 +439,7 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB. Authenticated and checked against the conversation before the body is read, then streamed to disk; an image or video must begin as its declared type (415); 413 also when the portal's storage quota is reached (with current and max bytes); 429 when the portal has its maximum of uploads under way, 503 when the server has",
+            summary: "Send a file: the body is the file, Content-Type its type; query kind=image|video|document|voice, file_name, caption, quoted_id, idempotency_key. Images jpeg/png/webp up to 16 MiB, videos mp4/3gpp up to 64 MiB, documents any type up to 64 MiB, voice notes audio/webm (a browser recording, remuxed to Ogg Opus) or audio/ogg up to 16 MiB. Authenticated and checked against the conversation before the body is read, then streamed to disk; an image or video must begin as its declared type (415); 413 also when the portal's storage quota is reached (with current and max bytes); 429 when the portal has its maximum of uploads under way (too_many_uploads) or the anti-ban guard of cold outreach refuses it as for texts (cold_outreach_limit), 503 when the server has",
             body: Some("binary"),
             ok: ("202", "Message"),
             errors: &["400", "404", "413", "415", "422", "429", "503"],

@@ -2,6 +2,10 @@
 //! tell it (`ONIMCONNECTORMESSAGEADD`/`UPDATE`/`DELETE`, `DIALOGSTART`/`FINISH`,
 //! `STATUSDELETE`, `LINEDELETE`; REST docs `api-reference/imopenlines/imconnector/events/`).
 //!
+//! An event is only a hint: its `application_token` is no secret. What it asks to do is queued
+//! for the portal's confirmation ([`super::confirm`], through the outbox towards Bitrix24) and
+//! done from there, with the portal's text:
+//!
 //! - An operator's message is queued on the line's WhatsApp outbox (the path the panel's replies
 //!   take) under an idempotency key made of the line and the Bitrix24 message id, so an event
 //!   delivered twice sends once; its text turned from BB-code into WhatsApp markup, its files
@@ -13,7 +17,8 @@
 //! - A connector switched off or an Open Line deleted leaves the line to the panel.
 //!
 //! Every event is audited with its raw payload; a message that cannot be handled is answered in
-//! the result (and logged) without stopping the others.
+//! the result (and logged) without stopping the others; one the portal does not confirm is
+//! audited as refused.
 
 use b24_client::inbound::{
     ConnectorDialog, ConnectorFile, ConnectorMessage, ConnectorMessages, Event, EventKind,
@@ -21,11 +26,14 @@ use b24_client::inbound::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tenancy::{
-    B24MessageLink, Caller, Line, LineSettings, MessageKind, OpenChannel, OpenChannelStatus,
-    Outbound, Tenant, User,
+    B24Enqueue, B24MessageLink, B24OutboxKind, Caller, Line, LineSettings, MessageKind,
+    OpenChannel, OpenChannelStatus, Outbound, Tenant, User,
 };
 
-use super::download::{self, DownloadError};
+use super::{
+    download::{self, DownloadError},
+    pending_event::{self, Action, EventMessage, MAX_FILES, PendingEvent},
+};
 use crate::{
     error::{ApiError, ApiResult},
     events::ServerEvent,
@@ -34,9 +42,6 @@ use crate::{
     state::AppState,
     wire::{LineOut, MessageOut},
 };
-
-/// The most files of one operator message that are sent.
-const MAX_FILES: usize = 10;
 
 /// The most messages of one event that are handled (Bitrix24 sends one; each may fetch files).
 const MAX_MESSAGES: usize = 50;
@@ -84,7 +89,10 @@ pub fn handles(kind: &EventKind) -> bool {
     )
 }
 
-/// Handles a connector event whose `application_token` was checked: returns what became of it.
+/// Takes a connector event whose `application_token` was checked: it is audited and, for what
+/// it asks to do, queued for the portal's confirmation (`confirm_event` items of the outbox
+/// towards Bitrix24, see [`super::confirm`]); nothing is done on its word. Returns what became
+/// of it.
 ///
 /// # Errors
 ///
@@ -94,10 +102,14 @@ pub async fn handle(state: &AppState, event: &Event, raw: &[u8]) -> ApiResult<Va
     let member_id = event.auth.member_id.as_str();
     let tenant = state.store().tenant(member_id).await?;
     let handled = match &event.kind {
-        EventKind::ConnectorMessageAdd(data) => message_add(state, &tenant, event, data).await?,
-        EventKind::ConnectorMessageUpdate(data) => amend(state, &tenant, data, Amend::Edit).await?,
+        EventKind::ConnectorMessageAdd(data) => {
+            queue_messages(state, &tenant, event, data, Action::Add).await?
+        }
+        EventKind::ConnectorMessageUpdate(data) => {
+            queue_messages(state, &tenant, event, data, Action::Update).await?
+        }
         EventKind::ConnectorMessageDelete(data) => {
-            amend(state, &tenant, data, Amend::Revoke).await?
+            queue_messages(state, &tenant, event, data, Action::Delete).await?
         }
         EventKind::ConnectorDialogStart(dialog) | EventKind::ConnectorDialogFinish(dialog) => {
             dialog_summary(&tenant, dialog).await
@@ -106,11 +118,11 @@ pub async fn handle(state: &AppState, event: &Event, raw: &[u8]) -> ApiResult<Va
             if connector != super::CONNECTOR_ID {
                 json!({"lines": [], "reason": "another connector"})
             } else {
-                leave_open_line(state, &tenant, line.0, false).await?
+                queue_open_line(state, &tenant, line.0, Action::StatusDelete).await?
             }
         }
         EventKind::ConnectorLineDelete { line } => {
-            leave_open_line(state, &tenant, line.0, true).await?
+            queue_open_line(state, &tenant, line.0, Action::LineDelete).await?
         }
         _ => return Err(ApiError::BadRequest("not a connector event".to_owned())),
     };
@@ -140,7 +152,141 @@ pub async fn handle(state: &AppState, event: &Event, raw: &[u8]) -> ApiResult<Va
     {
         tracing::warn!(member_id, event = %event.name, %error, "connector event not audited");
     }
+    state.wake_b24_outbox();
     Ok(json!({"ok": true, "event": event.name, "handled": true, "result": handled}))
+}
+
+/// The most unfinished items a tenant's outbox towards Bitrix24 holds before connector events
+/// are refused (a flood of events, each a read of the portal, is bounded).
+const MAX_WAITING: i64 = 10_000;
+
+/// Queues one `confirm_event` item; its id, or why not.
+async fn queue(
+    state: &AppState,
+    tenant: &Tenant,
+    line_id: i64,
+    pending: &PendingEvent,
+) -> Result<i64, String> {
+    match tenant.b24_outbox_backlog(Caller::System).await {
+        Ok(waiting) if waiting >= MAX_WAITING => {
+            tracing::warn!(
+                line_id,
+                waiting,
+                "connector event refused: the outbox towards Bitrix24 is full"
+            );
+            return Err("too many calls waiting for Bitrix24".to_owned());
+        }
+        Ok(_) => {}
+        Err(error) => return Err(error.to_string()),
+    }
+    let payload = serde_json::to_string(pending).map_err(|e| e.to_string())?;
+    let now = state.now();
+    let at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+    let item = B24Enqueue {
+        line_id,
+        message_id: None,
+        kind: B24OutboxKind::ConfirmEvent,
+        idempotency_key: pending_event::key(line_id, &payload, at_ms),
+        payload,
+    };
+    match tenant.enqueue_b24(Caller::System, &item, now).await {
+        Ok((item, _)) => Ok(item.id),
+        Err(error) => {
+            tracing::warn!(line_id, %error, "connector event not queued for confirmation");
+            Err(error.to_string())
+        }
+    }
+}
+
+/// `ONIMCONNECTORMESSAGEADD`/`UPDATE`/`DELETE`: each message of a line that feeds the Open Line
+/// is queued for the portal's confirmation.
+async fn queue_messages(
+    state: &AppState,
+    tenant: &Tenant,
+    event: &Event,
+    data: &ConnectorMessages,
+    action: Action,
+) -> ApiResult<Value> {
+    let line = match line_of(tenant, data).await {
+        Ok(line) => line,
+        Err(outcome) => {
+            let results: Vec<Value> = data
+                .messages
+                .iter()
+                .map(|m| outcome.json(m.im.as_ref().map(|i| i.message_id.0)))
+                .collect();
+            return Ok(json!({"messages": results}));
+        }
+    };
+    let operator_fallback = event.auth.user_id.map(|u| u.0);
+    let mut results = Vec::with_capacity(data.messages.len());
+    for (i, message) in data.messages.iter().enumerate() {
+        let im_id = message.im.as_ref().map(|i| i.message_id.0);
+        if i >= MAX_MESSAGES {
+            results.push(refused("too many messages in one event").json(im_id));
+            continue;
+        }
+        let Some(im) = &message.im else {
+            results.push(refused("the message has no im ids").json(im_id));
+            continue;
+        };
+        let files = if action == Action::Add {
+            match pending_event::files_of(&message.message.files) {
+                Some(files) => files,
+                None => {
+                    results.push(refused("a file name or link is too long").json(im_id));
+                    continue;
+                }
+            }
+        } else {
+            vec![]
+        };
+        let pending = PendingEvent {
+            action,
+            open_line_id: data.line.0,
+            message: Some(EventMessage {
+                chat_id: im.chat_id.0,
+                message_id: im.message_id.0,
+                chat: message.chat.id.clone(),
+                operator: message.message.user_id.map(|u| u.0).or(operator_fallback),
+                signature: pending_event::signature_of(&message.message.text),
+                body_sha256: pending_event::body_digest(&message.message.text),
+                files,
+            }),
+        };
+        results.push(match queue(state, tenant, line.id, &pending).await {
+            Ok(id) => json!({"im_message_id": im_id, "result": "queued", "outbox_id": id}),
+            Err(why) => refused(why).json(im_id),
+        });
+    }
+    Ok(json!({"line_id": line.id, "messages": results}))
+}
+
+/// `ONIMCONNECTORSTATUSDELETE`/`LINEDELETE`: each line on the Open Line is queued for the
+/// portal's confirmation.
+async fn queue_open_line(
+    state: &AppState,
+    tenant: &Tenant,
+    open_line: u64,
+    action: Action,
+) -> ApiResult<Value> {
+    let Ok(open_line_id) = i64::try_from(open_line) else {
+        return Ok(json!({"lines": []}));
+    };
+    let mut queued = Vec::new();
+    for line in tenant.lines(Caller::System).await? {
+        if line.open_line_id != Some(open_line_id) {
+            continue;
+        }
+        let pending = PendingEvent { action, open_line_id: open_line, message: None };
+        match queue(state, tenant, line.id, &pending).await {
+            Ok(id) => queued.push(json!({"line_id": line.id, "result": "queued", "outbox_id": id})),
+            Err(why) => {
+                queued.push(json!({"line_id": line.id, "result": "refused", "reason": why}))
+            }
+        }
+    }
+    Ok(json!({"lines": queued}))
 }
 
 /// The line that feeds Open Line `open_line`, through our connector.
@@ -162,59 +308,44 @@ async fn line_of(tenant: &Tenant, data: &ConnectorMessages) -> Result<Line, Outc
     Ok(line)
 }
 
-/// `ONIMCONNECTORMESSAGEADD`: each operator message goes to the customer once.
-async fn message_add(
+/// A confirmed operator message (`ONIMCONNECTORMESSAGEADD`, the portal's text) goes to the
+/// customer once: what became of it.
+pub(super) async fn send_confirmed(
     state: &AppState,
     tenant: &Tenant,
-    event: &Event,
-    data: &ConnectorMessages,
-) -> ApiResult<Value> {
-    let rt = state.require_runtime()?;
-    let line = match line_of(tenant, data).await {
-        Ok(line) => line,
-        Err(outcome) => {
-            let results: Vec<Value> = data
-                .messages
-                .iter()
-                .map(|m| outcome.json(m.im.as_ref().map(|i| i.message_id.0)))
-                .collect();
-            return Ok(json!({"messages": results}));
+    line: &Line,
+    message: &ConnectorMessage,
+    operator_fallback: Option<i64>,
+) -> Value {
+    let im_id = message.im.as_ref().map(|i| i.message_id.0);
+    let rt = match state.require_runtime() {
+        Ok(rt) => rt,
+        Err(error) => return refused(error).json(im_id),
+    };
+    let member_id = tenant.member_id().to_owned();
+    let portal_origin = match state.store().portal_tokens(&member_id).await {
+        Ok(tokens) => tokens.and_then(|t| download::origin_of(&t.client_endpoint)),
+        Err(error) => return refused(error).json(im_id),
+    };
+    let outcome = match one_message(
+        state,
+        rt,
+        tenant,
+        &member_id,
+        line,
+        message,
+        portal_origin.as_deref(),
+        operator_fallback,
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            tracing::warn!(line_id = line.id, im_message_id = im_id, %error, "operator message not sent");
+            refused(error)
         }
     };
-    let portal_origin = state
-        .store()
-        .portal_tokens(&event.auth.member_id)
-        .await?
-        .and_then(|t| download::origin_of(&t.client_endpoint));
-    let operator_fallback = event.auth.user_id.and_then(|u| i64::try_from(u.0).ok());
-    let mut results = Vec::with_capacity(data.messages.len());
-    for (i, message) in data.messages.iter().enumerate() {
-        let im_id = message.im.as_ref().map(|i| i.message_id.0);
-        if i >= MAX_MESSAGES {
-            results.push(refused("too many messages in one event").json(im_id));
-            continue;
-        }
-        let outcome = match one_message(
-            state,
-            rt,
-            tenant,
-            &event.auth.member_id,
-            &line,
-            message,
-            portal_origin.as_deref(),
-            operator_fallback,
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                tracing::warn!(line_id = line.id, im_message_id = im_id, %error, "operator message not sent");
-                refused(error)
-            }
-        };
-        results.push(outcome.json(im_id));
-    }
-    Ok(json!({"line_id": line.id, "messages": results}))
+    outcome.json(im_id)
 }
 
 /// Whether the operator's signature (`[b]Name:[/b] [br]`, which Bitrix24 adds when the
@@ -383,49 +514,36 @@ enum FileError {
 
 /// What an update or delete event does to the linked WhatsApp message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Amend {
+pub(super) enum Amend {
+    /// An edit (`ONIMCONNECTORMESSAGEUPDATE`).
     Edit,
+    /// A revoke (`ONIMCONNECTORMESSAGEDELETE`).
     Revoke,
 }
 
-/// `ONIMCONNECTORMESSAGEUPDATE`/`DELETE`: the linked message is edited or revoked, once per
-/// change (an edit per new text).
-async fn amend(
+/// A confirmed `ONIMCONNECTORMESSAGEUPDATE`/`DELETE` (the portal's text): the linked message
+/// is edited or revoked, once per change. What became of it.
+pub(super) async fn amend_confirmed(
     state: &AppState,
     tenant: &Tenant,
-    data: &ConnectorMessages,
+    line: &Line,
+    message: &ConnectorMessage,
     what: Amend,
-) -> ApiResult<Value> {
-    let rt = state.require_runtime()?;
-    let line = match line_of(tenant, data).await {
-        Ok(line) => line,
-        Err(outcome) => {
-            let results: Vec<Value> = data
-                .messages
-                .iter()
-                .map(|m| outcome.json(m.im.as_ref().map(|i| i.message_id.0)))
-                .collect();
-            return Ok(json!({"messages": results}));
-        }
+) -> Value {
+    let im_id = message.im.as_ref().map(|i| i.message_id.0);
+    let rt = match state.require_runtime() {
+        Ok(rt) => rt,
+        Err(error) => return refused(error).json(im_id),
     };
     let member_id = tenant.member_id().to_owned();
-    let mut results = Vec::with_capacity(data.messages.len());
-    for (i, message) in data.messages.iter().enumerate() {
-        let im_id = message.im.as_ref().map(|i| i.message_id.0);
-        if i >= MAX_MESSAGES {
-            results.push(refused("too many messages in one event").json(im_id));
-            continue;
+    let outcome = match amend_one(state, rt, tenant, &member_id, line, message, what).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            tracing::warn!(line_id = line.id, im_message_id = im_id, %error, "operator edit or deletion not sent");
+            refused(error)
         }
-        let outcome = match amend_one(state, rt, tenant, &member_id, &line, message, what).await {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                tracing::warn!(line_id = line.id, im_message_id = im_id, %error, "operator edit or deletion not sent");
-                refused(error)
-            }
-        };
-        results.push(outcome.json(im_id));
-    }
-    Ok(json!({"line_id": line.id, "messages": results}))
+    };
+    outcome.json(im_id)
 }
 
 async fn amend_one(
@@ -522,39 +640,34 @@ async fn dialog_summary(tenant: &Tenant, dialog: &ConnectorDialog) -> Value {
     json!({"line_id": line.map(|l| l.id), "sessions": sessions})
 }
 
-/// `ONIMCONNECTORSTATUSDELETE` (the connector was switched off on an Open Line) and
-/// `ONIMCONNECTORLINEDELETE` (the Open Line was deleted): the lines that fed it go back to the
-/// panel; a deleted Open Line is also forgotten.
-async fn leave_open_line(
+/// A confirmed `ONIMCONNECTORSTATUSDELETE` (the connector was switched off on an Open Line) or
+/// `ONIMCONNECTORLINEDELETE` (the Open Line was deleted): the line, if it is still on that
+/// Open Line, goes back to the panel; a deleted Open Line is also forgotten.
+pub(super) async fn leave_open_line(
     state: &AppState,
     tenant: &Tenant,
+    line_id: i64,
     open_line: u64,
     deleted: bool,
 ) -> ApiResult<Value> {
-    let Ok(open_line) = i64::try_from(open_line) else {
-        return Ok(json!({"lines": []}));
-    };
-    let mut changed = Vec::new();
-    for line in tenant.lines(Caller::System).await? {
-        if line.open_line_id != Some(open_line) {
-            continue;
-        }
-        let settings = LineSettings {
-            open_channel: Some(OpenChannel::Panel),
-            open_line_id: deleted.then_some(None),
-            ..LineSettings::default()
-        };
-        tenant.set_line_settings(Caller::System, line.id, &settings, state.now()).await?;
-        // Bitrix24 no longer shows the connector there: the panel says so at once.
-        let updated =
-            tenant.set_open_channel_status(Caller::System, line.id, OpenChannelStatus::Off).await?;
-        state.bus().publish(ServerEvent::LineUpdated {
-            member_id: tenant.member_id().to_owned(),
-            line: LineOut::from(updated),
-        });
-        changed.push(line.id);
+    let line = tenant.line(Caller::System, line_id).await?;
+    if line.open_line_id.and_then(|l| u64::try_from(l).ok()) != Some(open_line) {
+        return Ok(json!({"lines": [], "reason": "the line is on another Open Line now"}));
     }
-    Ok(json!({"lines": changed, "open_channel": "panel", "open_line_forgotten": deleted}))
+    let settings = LineSettings {
+        open_channel: Some(OpenChannel::Panel),
+        open_line_id: deleted.then_some(None),
+        ..LineSettings::default()
+    };
+    tenant.set_line_settings(Caller::System, line.id, &settings, state.now()).await?;
+    // Bitrix24 no longer shows the connector there: the panel says so at once.
+    let updated =
+        tenant.set_open_channel_status(Caller::System, line.id, OpenChannelStatus::Off).await?;
+    state.bus().publish(ServerEvent::LineUpdated {
+        member_id: tenant.member_id().to_owned(),
+        line: LineOut::from(updated),
+    });
+    Ok(json!({"lines": [line.id], "open_channel": "panel", "open_line_forgotten": deleted}))
 }
 
 #[cfg(test)]

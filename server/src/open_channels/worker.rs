@@ -6,6 +6,10 @@
 //! items claimed by a process that died are sent after the restart. Every outcome is audited
 //! (`b24.connector_call`), logged and counted (`wab24_connector_calls_total`).
 //!
+//! A `confirm_event` item is a connector event to confirm with the portal before acting on it
+//! ([`super::confirm`]); it is retried like a call, but neither waits for its line's calls nor
+//! holds them.
+//!
 //! Items of kinds carrying their own calls (`update_message`, `delete_message`,
 //! `status_delivery`, `status_reading`) hold `{"open_line_id": N, "messages": [...]}`: the
 //! method's `MESSAGES` as they go.
@@ -83,9 +87,10 @@ fn verdict(e: &B24Error, attempts: i64) -> Verdict {
 
 /// Runs the worker for ever: a round whenever something happens on the bus (a message stored,
 /// a line changed) and every second; the connector is registered on every installed portal
-/// first.
+/// first, and the CRM cards' WhatsApp tab bound ([`crate::crm_tab::placements`]).
 pub async fn run(state: AppState) {
     registration::register_all(&state).await;
+    crate::crm_tab::placements::bind_all(&state).await;
     let mut events = state.bus().subscribe();
     loop {
         let round = deliver_due(&state).await;
@@ -94,7 +99,13 @@ pub async fn run(state: AppState) {
         }
         // Wait for an event (one that came during the round counts) or the tick, then take
         // every event waiting: the next round sees what they announce.
-        if let Ok(Err(RecvError::Closed)) = tokio::time::timeout(TICK, events.recv()).await {
+        let woken = tokio::time::timeout(TICK, async {
+            tokio::select! {
+                received = events.recv() => matches!(received, Err(RecvError::Closed)),
+                () = state.b24_outbox_woken() => false,
+            }
+        });
+        if let Ok(true) = woken.await {
             tokio::time::sleep(TICK).await;
         }
         while let Ok(_) | Err(TryRecvError::Lagged(_)) = events.try_recv() {}
@@ -165,7 +176,10 @@ pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
                 continue;
             }
         }
-        let outcome = match (&portal, held.contains(&lane(item))) {
+        // A connector event to confirm is a read of the portal: it neither waits for the
+        // line's calls nor holds them.
+        let waits = held.contains(&lane(item)) && item.kind != B24OutboxKind::ConfirmEvent;
+        let outcome = match (&portal, waits) {
             (_, true) => Err((
                 "an earlier item of the line waits".to_owned(),
                 Verdict::Retry(Duration::ZERO),
@@ -224,7 +238,9 @@ async fn settle(
             }
         }
         Err((why, Verdict::Retry(after))) => {
-            held.insert(lane(item));
+            if item.kind != B24OutboxKind::ConfirmEvent {
+                held.insert(lane(item));
+            }
             let at = now
                 .saturating_add(time::Duration::try_from(after).unwrap_or(time::Duration::MINUTE));
             if let Err(e) = tenant.retry_b24_outbox(Caller::System, item.id, &why, at, now).await {
@@ -378,6 +394,7 @@ async fn call(
             let answer = line_state::apply(state, tenant, portal, item.line_id, &payload).await?;
             Ok((None, answer))
         }
+        B24OutboxKind::ConfirmEvent => super::confirm::run(state, tenant, portal, item).await,
         B24OutboxKind::UpdateMessage
         | B24OutboxKind::DeleteMessage
         | B24OutboxKind::StatusDelivery

@@ -30,6 +30,9 @@ pub enum RuntimeError {
     /// A request that cannot be served as given (a kind that is not media, a bad JID...).
     #[error("invalid request: {0}")]
     Invalid(&'static str),
+    /// A message to a customer who never wrote is over the line's anti-ban limits.
+    #[error("{0}")]
+    ColdLimit(super::cold_guard::ColdRefusal),
     /// Reading or writing a media file failed.
     #[error("media file: {0}")]
     Io(String),

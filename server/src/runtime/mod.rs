@@ -14,6 +14,7 @@
 
 mod amend;
 mod amendment;
+pub mod cold_guard;
 mod error;
 mod inbound;
 mod line;
@@ -70,6 +71,8 @@ pub struct RuntimeConfig {
     pub max_media: u64,
     /// How long a failed send waits before the next attempt.
     pub send_retry: Duration,
+    /// The anti-ban guard's limits on messages to customers who never wrote.
+    pub outreach: cold_guard::OutreachLimits,
 }
 
 impl RuntimeConfig {
@@ -82,6 +85,7 @@ impl RuntimeConfig {
             clock: Arc::new(tenancy::SystemClock),
             max_media: 64 * 1024 * 1024,
             send_retry: Duration::from_secs(2),
+            outreach: cold_guard::OutreachLimits::default(),
         }
     }
 }
@@ -92,6 +96,7 @@ impl std::fmt::Debug for RuntimeConfig {
             .field("client", &self.client)
             .field("data_dir", &self.data_dir)
             .field("max_media", &self.max_media)
+            .field("outreach", &self.outreach)
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +140,11 @@ pub struct MediaUpload {
 pub struct Runtime {
     shared: Arc<Shared>,
     lines: Mutex<HashMap<LineKey, LineHandle>>,
+    /// Held from the anti-ban guard's count to the queueing of a cold message, so that
+    /// concurrent sends cannot both pass the last free place.
+    cold: tokio::sync::Mutex<()>,
+    /// When each line last asked WhatsApp about numbers (Unix ms; the last hour's only).
+    checks: Mutex<HashMap<LineKey, Vec<i64>>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -173,6 +183,8 @@ impl Runtime {
         Runtime {
             shared: Arc::new(Shared { config, store, events, metrics }),
             lines: Mutex::new(HashMap::new()),
+            cold: tokio::sync::Mutex::new(()),
+            checks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -446,6 +458,11 @@ impl Runtime {
         idempotency_key: &str,
     ) -> Result<Message, RuntimeError> {
         let tenant = self.shared.store.tenant(member_id).await?;
+        // An operator answers in an Open Channel the customer opened: never cold.
+        let _cold = match operator {
+            None => self.cold_check(&tenant, caller, conversation, idempotency_key).await?,
+            Some(_) => None,
+        };
         let now = self.now();
         let (message, _item) = match operator {
             Some(operator) => {
@@ -471,6 +488,97 @@ impl Runtime {
             ctx.wake.notify_one();
         }
         Ok(message)
+    }
+
+    /// The anti-ban guard before queueing a message to `conversation`: nothing for a customer
+    /// who wrote (or a retried request); for a cold one, the line's limits are checked and the
+    /// returned guard is held until the message is queued.
+    async fn cold_check(
+        &self,
+        tenant: &Tenant,
+        caller: Caller,
+        conversation: ConversationId,
+        idempotency_key: &str,
+    ) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>, RuntimeError> {
+        let limits = self.shared.config.outreach;
+        let since = self.now() - limits.window();
+        let outreach =
+            tenant.cold_outreach(caller, conversation, since, Some(idempotency_key)).await?;
+        if !outreach.cold || outreach.already_queued {
+            return Ok(None);
+        }
+        let guard = self.cold.lock().await;
+        // Counted again under the lock: another send may have taken the last place.
+        let outreach =
+            tenant.cold_outreach(caller, conversation, since, Some(idempotency_key)).await?;
+        let now = tenancy::audit::unix_ms(self.now());
+        if let Err(refusal) = cold_guard::check(&limits, now, conversation, &outreach) {
+            tracing::info!(
+                member_id = tenant.member_id(),
+                line_id = outreach.line_id,
+                conversation_id = conversation,
+                limit = ?refusal.limit,
+                "cold message refused by the anti-ban guard"
+            );
+            return Err(RuntimeError::ColdLimit(refusal));
+        }
+        Ok(Some(guard))
+    }
+
+    /// Where the line of `conversation` stands with cold outreach now (the sender sees it
+    /// before a first message).
+    ///
+    /// # Errors
+    ///
+    /// Unknown tenant or conversation (or one the caller may not see), storage errors.
+    pub async fn outreach_status(
+        &self,
+        member_id: &str,
+        caller: Caller,
+        conversation: ConversationId,
+    ) -> Result<cold_guard::OutreachStatus, RuntimeError> {
+        let tenant = self.shared.store.tenant(member_id).await?;
+        let limits = self.shared.config.outreach;
+        let now = self.now();
+        let outreach =
+            tenant.cold_outreach(caller, conversation, now - limits.window(), None).await?;
+        Ok(cold_guard::status(&limits, tenancy::audit::unix_ms(now), conversation, &outreach))
+    }
+
+    /// Asks WhatsApp, through the running line, whether the number `phone` (digits) is
+    /// registered: its account's JID if it is, `None` if it is not.
+    ///
+    /// At most [`cold_guard::OutreachLimits::checks_per_hour`] numbers per line in any hour
+    /// (kept in memory: a restart forgets them).
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::NotRunning`], [`RuntimeError::ColdLimit`] over the checks' limit, the
+    /// client's errors (no connection, timeout, a refused or malformed answer).
+    pub async fn on_whatsapp(
+        &self,
+        member_id: &str,
+        line_id: LineId,
+        phone: &str,
+    ) -> Result<Option<wa_proto::Jid>, RuntimeError> {
+        let client = self
+            .lines()
+            .get(&(member_id.to_owned(), line_id))
+            .filter(|h| h.running())
+            .map(|h| h.ctx.client.clone())
+            .ok_or(RuntimeError::NotRunning(line_id))?;
+        let now = tenancy::audit::unix_ms(self.now());
+        {
+            let mut checks = self.checks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let recent = checks.entry((member_id.to_owned(), line_id)).or_default();
+            recent.retain(|&at| at > now - 3_600_000);
+            cold_guard::check_lookup(&self.shared.config.outreach, now, recent)
+                .map_err(RuntimeError::ColdLimit)?;
+            recent.push(now);
+        }
+        let answer = client.is_on_whatsapp(&[phone]).await?;
+        let asked = format!("+{}", phone.trim_start_matches('+'));
+        Ok(answer.into_iter().find(|c| c.query == asked && c.on_whatsapp).map(|c| c.jid))
     }
 
     /// Queues a text (a reply if `quoted` names a message of the conversation) for sending, once

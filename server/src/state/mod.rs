@@ -46,6 +46,8 @@ struct Inner {
     portals: std::sync::Mutex<std::collections::HashMap<String, Portal>>,
     uploads: std::sync::Mutex<uploads::Uploads>,
     runtime: Option<Arc<crate::runtime::Runtime>>,
+    /// Wakes the Open Channels worker: something is due in the outbox towards Bitrix24.
+    b24_outbox: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,8 +83,19 @@ impl AppState {
                 portals: std::sync::Mutex::default(),
                 uploads: std::sync::Mutex::default(),
                 runtime,
+                b24_outbox: tokio::sync::Notify::new(),
             }),
         }
+    }
+
+    /// Wakes the Open Channels worker at once (a connector event to confirm was queued).
+    pub fn wake_b24_outbox(&self) {
+        self.inner.b24_outbox.notify_one();
+    }
+
+    /// Resolves when [`AppState::wake_b24_outbox`] was called (since the last wait).
+    pub async fn b24_outbox_woken(&self) {
+        self.inner.b24_outbox.notified().await;
     }
 
     /// Settings.

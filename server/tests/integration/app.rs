@@ -38,6 +38,20 @@ pub(crate) async fn start() -> App {
 
 /// Starts with `alpha` and `beta` portals (install not yet done).
 pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
+    start_full(adjust, wab24::runtime::cold_guard::OutreachLimits::default()).await
+}
+
+/// [`start`] with the anti-ban guard's limits `outreach`.
+pub(crate) async fn start_with_outreach(
+    outreach: wab24::runtime::cold_guard::OutreachLimits,
+) -> App {
+    start_full(|_| {}, outreach).await
+}
+
+async fn start_full(
+    adjust: impl FnOnce(&mut Settings),
+    outreach: wab24::runtime::cold_guard::OutreachLimits,
+) -> App {
     let sim = Sim::new(SimConfig::default());
     let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
     sim.start(loopback).await.unwrap();
@@ -86,6 +100,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Settings)) -> App {
     let mut runtime_config =
         RuntimeConfig::new(wab24::demo::client_config(&wa, wa_addr), dir.path().to_path_buf());
     runtime_config.send_retry = Duration::from_millis(200);
+    runtime_config.outreach = outreach;
     let runtime =
         Arc::new(Runtime::new(store.clone(), runtime_config, wab24::events::EventBus::default()));
     let state =

@@ -245,7 +245,28 @@ async fn every_endpoint_times_every_caller() {
         ("POST", format!("/api/lines/{l4}/logout"), None, admin_a_object(409)),
         ("GET", format!("/api/lines/{l3}/conversations"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/lines/{l4}/conversations"), None, UNASSIGNED_OBJECT),
+        // Writing first to a number that has a conversation already: only the line's assigned
+        // user and administrators (the line is not connected: no WhatsApp query is needed).
+        (
+            "POST",
+            format!("/api/lines/{l3}/chats"),
+            Some(json!({"phone": "+1 555 000 1003"})),
+            ASSIGNED_OBJECT,
+        ),
+        (
+            "POST",
+            format!("/api/lines/{l4}/chats"),
+            Some(json!({"phone": "+15550001004"})),
+            UNASSIGNED_OBJECT,
+        ),
         ("GET", "/api/conversations/search?q=MK".into(), None, all(200)),
+        (
+            "GET",
+            "/api/conversations/by-phone?phones=15550001001,+1%20555%20000%201002,15550001003"
+                .into(),
+            None,
+            all(200),
+        ),
         ("GET", format!("/api/conversations/{c3}"), None, ASSIGNED_OBJECT),
         ("GET", format!("/api/conversations/{c4}"), None, UNASSIGNED_OBJECT),
         ("GET", format!("/api/conversations/{c3}/messages"), None, ASSIGNED_OBJECT),

@@ -68,6 +68,11 @@ text_enum!(
         CrmRoute = "crm_route",
         /// A conversation day's entry in the CRM timeline (`crm.timeline.logmessage.add`).
         CrmTimeline = "crm_timeline",
+        /// A connector event from Bitrix24 (an operator's message, edit or deletion, the
+        /// connector switched off, an Open Line deleted) to confirm with the portal's own
+        /// answer (`imopenlines.session.history.get`, `imconnector.status`,
+        /// `imopenlines.config.get`) before it is acted on.
+        ConfirmEvent = "confirm_event",
     }
 );
 
@@ -170,6 +175,7 @@ mod tests {
             B24OutboxKind::DataSet,
             B24OutboxKind::CrmRoute,
             B24OutboxKind::CrmTimeline,
+            B24OutboxKind::ConfirmEvent,
         ] {
             assert_eq!(kind.as_str().parse::<B24OutboxKind>().unwrap(), kind);
         }

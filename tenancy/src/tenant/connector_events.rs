@@ -1,5 +1,6 @@
 //! The audit records of the Open Channels connector events Bitrix24 delivers (operator messages,
-//! edits, deletions, dialogs, the connector switched off, an Open Line deleted).
+//! edits, deletions, dialogs, the connector switched off, an Open Line deleted), and those the
+//! portal did not confirm.
 
 use time::OffsetDateTime;
 
@@ -16,6 +17,30 @@ impl Tenant {
         record: &serde_json::Value,
         now: OffsetDateTime,
     ) -> Result<()> {
+        self.record_event_kind(caller, line_id, audit::Kind::ConnectorEvent, record, now).await
+    }
+
+    /// Records a connector event the portal did not confirm (the server only): nothing was done
+    /// for it. `record` names the event, the Bitrix24 ids and the reason.
+    pub async fn record_unconfirmed_connector_event(
+        &self,
+        caller: Caller,
+        line_id: Option<LineId>,
+        record: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let kind = audit::Kind::ConnectorEventUnconfirmed;
+        self.record_event_kind(caller, line_id, kind, record, now).await
+    }
+
+    async fn record_event_kind(
+        &self,
+        caller: Caller,
+        line_id: Option<LineId>,
+        kind: audit::Kind,
+        record: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<()> {
         caller.require_system("only the server handles Bitrix24 events")?;
         let subject = match line_id {
             Some(id) => format!("line:{id}"),
@@ -25,7 +50,7 @@ impl Tenant {
         audit_in(
             &self.audit_key,
             &mut tx,
-            audit::Kind::ConnectorEvent,
+            kind,
             caller,
             &subject,
             record.to_string().as_bytes(),

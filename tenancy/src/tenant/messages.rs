@@ -70,7 +70,7 @@ async fn already_recorded(
 
 /// Creates the contact (or refreshes its phone and push name) and the conversation of a
 /// customer on a line; returns the conversation's id.
-async fn upsert_conversation(
+pub(super) async fn upsert_conversation(
     tx: &mut AnyConnection,
     line_id: LineId,
     jid: &str,

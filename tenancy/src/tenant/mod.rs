@@ -16,6 +16,7 @@ mod messages;
 mod open_channels;
 mod operator_ticks;
 mod outbox;
+mod outreach;
 mod rows;
 mod search;
 mod users;
@@ -29,6 +30,7 @@ use crate::{
 };
 
 pub(crate) use device_store::device_delete;
+pub use outreach::{ColdOutreach, ColdSend, MAX_COLD_LISTED, START_REFUSED};
 
 /// A handle on one tenant's file or schema. It cannot name another tenant's data: every query runs
 /// against the storage it was opened on. Cheap to clone.

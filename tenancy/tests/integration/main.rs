@@ -8,6 +8,7 @@ mod crash;
 mod isolation;
 mod open_channels;
 mod operator;
+mod outreach;
 mod product;
 mod signal;
 mod support;

@@ -15,6 +15,7 @@ crate::on_every_backend!(
     lines_choose_where_conversations_go,
     inbound_messages_of_a_fed_line_are_queued_with_them,
     outbox_claims_in_order_and_resumes_after_a_crash,
+    events_to_confirm_neither_wait_nor_are_waited_for,
     outbox_completion_links_and_audits_failure_keeps_the_error,
     outbox_keys_make_each_call_once,
     message_links_are_one_to_one,
@@ -182,6 +183,56 @@ async fn outbox_claims_in_order_and_resumes_after_a_crash(mut env: Env) {
         t.claim_b24_outbox(SYSTEM, 0, lease, at(1)).await,
         Err(Error::InvalidInput(_))
     ));
+}
+
+/// A connector event to confirm (`confirm_event`, a read of the portal) is claimed while an
+/// older call of its line backs off, and holds none of the line's later calls back; an event the
+/// portal did not confirm is audited as such.
+async fn events_to_confirm_neither_wait_nor_are_waited_for(env: Env) {
+    let t = env.tenant("oc", 5).await;
+    let line = t.create_line(ADMIN, "One", None, at(2)).await.unwrap();
+    let item = |kind: B24OutboxKind, key: &str| B24Enqueue {
+        line_id: line.id,
+        message_id: None,
+        kind,
+        payload: "{}".to_owned(),
+        idempotency_key: key.to_owned(),
+    };
+    for (kind, key) in [
+        (B24OutboxKind::DataSet, "a"),
+        (B24OutboxKind::ConfirmEvent, "confirm"),
+        (B24OutboxKind::DataSet, "b"),
+    ] {
+        t.enqueue_b24(SYSTEM, &item(kind, key), at(10)).await.unwrap();
+    }
+    let lease = Duration::from_secs(30);
+    let first = t.claim_b24_outbox(SYSTEM, 1, lease, at(10)).await.unwrap();
+    assert_eq!(first[0].idempotency_key, "a");
+    t.retry_b24_outbox(SYSTEM, first[0].id, "HTTP 503", at(100_000), at(11)).await.unwrap();
+    let next = t.claim_b24_outbox(SYSTEM, 10, lease, at(20)).await.unwrap();
+    let keys: Vec<&str> = next.iter().map(|i| i.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["confirm"], "the event does not wait; \"b\" waits for \"a\"");
+    assert_eq!(next[0].kind, B24OutboxKind::ConfirmEvent);
+    // The event backs off too: "a", once due, does not wait for it.
+    t.retry_b24_outbox(SYSTEM, next[0].id, "HTTP 503", at(500_000), at(21)).await.unwrap();
+    let due = t.claim_b24_outbox(SYSTEM, 10, lease, at(100_000)).await.unwrap();
+    let keys: Vec<&str> = due.iter().map(|i| i.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["a", "b"]);
+
+    let record = serde_json::json!({"event": "ONIMCONNECTORSTATUSDELETE", "reason": "active"});
+    t.record_unconfirmed_connector_event(SYSTEM, Some(line.id), &record, at(30)).await.unwrap();
+    assert!(matches!(
+        t.record_unconfirmed_connector_event(ALICE, None, &record, at(30)).await,
+        Err(Error::Forbidden(_))
+    ));
+    let q = audit::Query {
+        kind: Some(audit::Kind::ConnectorEventUnconfirmed),
+        limit: 10,
+        ..Default::default()
+    };
+    let records = t.audit_query(ADMIN, &q).await.unwrap().records;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].subject, format!("line:{}", line.id));
 }
 
 async fn outbox_completion_links_and_audits_failure_keeps_the_error(env: Env) {

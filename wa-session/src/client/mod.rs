@@ -35,6 +35,7 @@
 mod backoff;
 mod command;
 mod config;
+mod contacts;
 mod driver;
 mod event;
 mod handle;

@@ -12,6 +12,7 @@ pub mod addressing;
 pub mod bundle;
 mod bytes;
 pub mod contact_card;
+pub mod contact_query;
 pub mod content;
 pub mod edit;
 pub mod id;
@@ -32,6 +33,9 @@ pub use bundle::{
     establish_sessions, fetch_bundles_iq, parse_bundle, parse_bundles, protocol_address,
 };
 pub use contact_card::ContactCard;
+pub use contact_query::{
+    ContactStatus, MAX_CONTACT_QUERY, contact_query, contact_query_number, parse_contacts,
+};
 pub use content::{ContentKind, MAX_CONTACT_CARDS, MediaFields, MessageContent, context_info_mut};
 pub use edit::{Amendment, amendment, edit_attribute, is_edit};
 pub use id::generate_message_id;

@@ -641,3 +641,44 @@ async fn a_contact_who_reinstalls_whatsapp_is_accepted_and_reported() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// "Is this number on WhatsApp" against wa-sim: a registered number is `in` with its JID, one
+/// that is not is `out` (whatsmeow's `IsOnWhatsApp`, user.go; Baileys' `onWhatsApp`), and
+/// something that is not a number is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contact_query_tells_registered_numbers_from_others() {
+    let (sim, url) = start_sim().await;
+    let alice = pair(&sim, 31, ALICE, config(&sim, &url, 31)).await;
+    let answer = alice.client.is_on_whatsapp(&[&format!("+{BOB}"), "15559990000"]).await.unwrap();
+    assert_eq!(answer.len(), 2);
+    let bob = answer.iter().find(|c| c.query == format!("+{BOB}")).unwrap();
+    assert!(bob.on_whatsapp);
+    assert_eq!(bob.jid, user(BOB));
+    let stranger = answer.iter().find(|c| c.query == "+15559990000").unwrap();
+    assert!(!stranger.on_whatsapp);
+    assert!(alice.client.is_on_whatsapp(&["+1 555"]).await.is_err());
+    // whatsmeow's form of the question: the number as a legacy-server JID, `+NUMBER@c.us`.
+    let contact =
+        wa_proto::Node::builder("contact").bytes(format!("+{BOB}@c.us").into_bytes()).build();
+    let usync = wa_proto::Node::builder("usync")
+        .attr("sid", "s-1")
+        .attr("mode", "query")
+        .attr("last", "true")
+        .attr("index", "0")
+        .attr("context", "interactive")
+        .children([
+            wa_proto::Node::builder("query").children([wa_proto::Node::new("contact")]).build(),
+            wa_proto::Node::builder("list")
+                .children([wa_proto::Node::builder("user").children([contact]).build()])
+                .build(),
+        ])
+        .build();
+    let answer = alice
+        .client
+        .iq(wa_session::message::iq::request("wm-1", "get", "usync", [usync]))
+        .await
+        .unwrap();
+    let parsed = wa_session::message::parse_contacts(&answer).unwrap();
+    assert_eq!((parsed.len(), parsed[0].on_whatsapp, parsed[0].jid.clone()), (1, true, user(BOB)));
+    alice.client.close();
+}
