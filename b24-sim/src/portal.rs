@@ -109,6 +109,10 @@ pub(crate) struct Portal {
     pub(crate) senders: BTreeMap<String, Value>,
     /// Messages the CRM sent through a provider, oldest first.
     pub(crate) sms: Vec<Value>,
+    /// Deal pipelines: id (0 is the default one) and name.
+    pub(crate) categories: Vec<(u64, String)>,
+    /// Timeline log entries (`crm.timeline.logmessage.add`), with the item they belong to.
+    pub(crate) log_messages: BTreeMap<u64, Value>,
     pub(crate) center: ContactCenter,
     next_id: u64,
 }
@@ -157,6 +161,8 @@ impl Portal {
             activities: BTreeMap::new(),
             senders: BTreeMap::new(),
             sms: vec![],
+            categories: crate::crm_stages::default_categories(),
+            log_messages: BTreeMap::new(),
             center: ContactCenter::default(),
             next_id: 100,
         }
@@ -422,13 +428,19 @@ impl Portal {
                 self.message_status_update(p, user).map(MethodOk::plain)
             }
             "crm.duplicate.findbycomm" => self.find_by_comm(p),
+            "crm.category.list" => self.crm_category_list(p),
+            "crm.status.list" => self.crm_status_list(p),
+            "crm.timeline.logmessage.add" => self.logmessage_add(p, user, app.now),
+            "crm.timeline.logmessage.get" => self.logmessage_get(p),
+            "crm.timeline.logmessage.list" => self.logmessage_list(p),
             "crm.item.add" => {
                 let et = entity_type(p)?;
-                let fields = p
+                let mut fields = p
                     .get("fields")
                     .and_then(Value::as_object)
                     .cloned()
                     .ok_or_else(|| arg("fields is required"))?;
+                self.check_item_fields(et, &mut fields, None)?;
                 let id = self.id();
                 let mut item = fields;
                 item.insert("id".to_owned(), json!(id));
@@ -452,13 +464,23 @@ impl Portal {
                 let et = entity_type(p)?;
                 let id =
                     p.get("id").and_then(Id::from_value).ok_or_else(|| arg("id is required"))?;
+                let existing = self
+                    .crm
+                    .get(&et)
+                    .and_then(|s| s.get(&id.0))
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .ok_or((ErrorCode::NotFound, "Element not found".to_owned()))?;
+                let mut fields =
+                    p.get("fields").and_then(Value::as_object).cloned().unwrap_or_default();
+                self.check_item_fields(et, &mut fields, Some(&existing))?;
                 let item = self
                     .crm
                     .get_mut(&et)
                     .and_then(|s| s.get_mut(&id.0))
                     .ok_or((ErrorCode::NotFound, "Element not found".to_owned()))?;
-                if let (Some(i), Some(Value::Object(f))) = (item.as_object_mut(), p.get("fields")) {
-                    for (k, v) in f {
+                if let Some(i) = item.as_object_mut() {
+                    for (k, v) in &fields {
                         i.insert(k.clone(), v.clone());
                     }
                 }

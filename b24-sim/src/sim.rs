@@ -314,6 +314,27 @@ impl Sim {
         }))
     }
 
+    /// A portal's CRM items of one type (`entityTypeId`: 1 lead, 2 deal, 3 contact, 4
+    /// company), oldest first, as `crm.item.get` shows them; empty for an unknown portal.
+    pub fn crm_items(&self, member_id: &str, entity_type_id: u32) -> Vec<Value> {
+        let st = self.state();
+        st.portals
+            .get(member_id)
+            .and_then(|p| p.crm.get(&entity_type_id))
+            .map(|items| items.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A portal's timeline log entries (`crm.timeline.logmessage.add`), oldest first, each with
+    /// the `entityTypeId` and `entityId` of the item it belongs to.
+    pub fn crm_log_messages(&self, member_id: &str) -> Vec<Value> {
+        let st = self.state();
+        st.portals
+            .get(member_id)
+            .map(|p| p.log_messages.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Records a call.
     pub(crate) fn record(&self, call: RecordedCall) {
         self.state().calls.push(call);

@@ -19,6 +19,7 @@
 pub mod audit_check;
 pub mod cli;
 pub mod config;
+pub mod crm;
 pub mod crm_tab;
 pub mod demo;
 pub mod error;

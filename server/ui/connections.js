@@ -8,6 +8,7 @@ import { api, ApiError } from './api.js';
 import { t } from './i18n.js';
 import { h, replace, phone, dateTime } from './format.js';
 import { icon } from './icons.js';
+import { crmPolicy } from './crm.js';
 
 /** The state a line shows: the live one while it runs, else the stored status. */
 export function lineState(line) {
@@ -243,6 +244,7 @@ export function createConnections(ctx) {
         h('label', { class: 'check', for: receipts.id, title: t('line.receipts.help') }, receipts, h('span', {}, t('line.receipts'))),
         h('div', { class: 'line-buttons' }, buttons)),
       openChannel(line),
+      crmPolicy(line, ctx),
       h('div', { class: 'line-meta' }, `#${line.id} · ${dateTime(line.created_at)}`));
   }
 

@@ -376,6 +376,7 @@ const TENANT_UPGRADES: &[(i64, &str, &str)] = &[
     (3, include_str!("sql/tenant_3_sqlite.sql"), include_str!("sql/tenant_3_postgres.sql")),
     (4, include_str!("sql/tenant_4_sqlite.sql"), include_str!("sql/tenant_4_postgres.sql")),
     (5, include_str!("sql/tenant_5_sqlite.sql"), include_str!("sql/tenant_5_postgres.sql")),
+    (6, include_str!("sql/tenant_6_sqlite.sql"), include_str!("sql/tenant_6_postgres.sql")),
     (7, include_str!("sql/tenant_7_sqlite.sql"), include_str!("sql/tenant_7_postgres.sql")),
     (8, include_str!("sql/tenant_8_sqlite.sql"), include_str!("sql/tenant_8_postgres.sql")),
     (10, include_str!("sql/tenant_10_sqlite.sql"), include_str!("sql/tenant_10_postgres.sql")),

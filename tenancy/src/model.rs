@@ -87,9 +87,14 @@ macro_rules! text_enum {
     };
 }
 
+mod crm;
 mod directory;
 mod open_channels;
 
+pub use crm::{
+    CRM_ORIGINATOR, CrmLink, CrmMode, CrmPolicy, CrmResponsible, CrmSourceOfTruth,
+    ReturningClosedDeal, crm_day, crm_origin_id,
+};
 pub use directory::{
     AccessList, Department, DepartmentId, DirectoryUser, PortalUser, ResponsibleMode, Standing,
 };

@@ -113,3 +113,37 @@ async fn timeline_comment_wants_lower_case_fields() {
         .await;
     assert!(lower.result().as_u64().is_some());
 }
+
+/// Over HTTP: RD `crm/universal/category/crm-category-list.md` (`categories`, `total`),
+/// `crm/universal/crm-item-add.md` (a field error is 400 with its code),
+/// `crm/timeline/logmessage/crm-timeline-logmessage-list.md` (a plain array, pages of 10 with
+/// `total` and `next`), `crm/duplicates/crm-duplicate-find-by-comm.md` (a phone stored with
+/// spaces, brackets and dashes is found by its digits).
+#[tokio::test]
+async fn pipelines_field_errors_log_entries_and_formatted_phones_over_http() {
+    let env = env().await;
+    let cats = env.call("crm.category.list", json!({"entityTypeId": 2})).await;
+    assert_eq!(cats.result()["categories"].as_array().unwrap().len(), 2);
+    assert_eq!(cats.body["total"], 2);
+    let bad =
+        env.call("crm.item.add", json!({"entityTypeId": 2, "fields": {"categoryId": 42}})).await;
+    assert_eq!((bad.status, bad.error()), (400, "CRM_FIELD_ERROR_CATEGORY_NOT_AVAILABLE"));
+    let contact = add_with_phone(&env, 3, "+7 (999) 123-45-67").await;
+    let found = env
+        .call("crm.duplicate.findbycomm", json!({"type": "PHONE", "values": ["79991234567"]}))
+        .await;
+    assert_eq!(found.result()["CONTACT"], json!([contact]));
+    for n in 0..11 {
+        let fields = json!({"entityTypeId": 3, "entityId": contact, "title": format!("t{n}"),
+            "text": "x", "iconCode": "info"});
+        let added = env.call("crm.timeline.logmessage.add", json!({ "fields": fields })).await;
+        assert!(added.result()["logMessage"]["id"].is_number());
+    }
+    let page = env
+        .call("crm.timeline.logmessage.list", json!({"entityTypeId": 3, "entityId": contact}))
+        .await;
+    assert_eq!(page.result().as_array().unwrap().len(), 10);
+    assert_eq!((page.body["total"].clone(), page.body["next"].clone()), (json!(11), json!(10)));
+    let missing = env.call("crm.timeline.logmessage.list", json!({"entityTypeId": 3})).await;
+    assert_eq!((missing.status, missing.error()), (400, "100"));
+}

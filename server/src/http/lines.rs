@@ -14,7 +14,7 @@ use super::{
     shared::json,
 };
 use crate::{
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     events::ServerEvent,
     state::{AppState, Session},
 };
@@ -82,8 +82,8 @@ pub async fn delete(state: AppState, s: Session, id: LineId) -> ApiResult<Respon
 
 /// `PATCH /api/lines/{id}` (administrators; not when read-only): changes the line's settings
 /// (`send_read_receipts`, `open_channel`, `open_line_id`, `open_channel_signature`,
-/// `assigned_department` (a department known from `/api/users`), `responsible_mode`); a change
-/// is audited and published
+/// `assigned_department` (a department known from `/api/users`), `responsible_mode`, the CRM
+/// policy `crm`); a change is audited and published
 /// as `line.updated`, and a change of where conversations go is queued for Bitrix24.
 pub async fn update(
     state: AppState,
@@ -91,6 +91,10 @@ pub async fn update(
     id: LineId,
     body: UpdateLine,
 ) -> ApiResult<Response> {
+    let crm = match &body.crm {
+        Some(c) => Some(c.policy().map_err(|m| ApiError::BadRequest(m.to_owned()))?),
+        None => None,
+    };
     let settings = tenancy::LineSettings {
         send_read_receipts: body.send_read_receipts,
         open_channel: body.open_channel.map(Into::into),
@@ -100,6 +104,9 @@ pub async fn update(
         responsible_mode: body.responsible_mode.map(Into::into),
     };
     let line = s.tenant.set_line_settings(s.caller(), id, &settings, state.now()).await?;
+    if let Some(crm) = &crm {
+        s.tenant.set_crm_policy(s.caller(), id, crm, state.now()).await?;
+    }
     tracing::info!(member_id = %s.claims.mid, line_id = id, "line settings changed");
     let out = line_out(&state, &s.claims.mid, line);
     state

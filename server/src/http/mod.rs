@@ -15,6 +15,7 @@ pub mod chats;
 pub mod connection;
 pub mod connector_page;
 pub mod conversations;
+pub mod crm;
 pub mod crm_tab;
 pub mod filters;
 pub mod lines;

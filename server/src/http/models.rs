@@ -53,6 +53,9 @@ pub struct UpdateLine {
     /// How each conversation's responsible person is chosen: `first_to_answer` or `evenly`.
     #[serde(default)]
     pub responsible_mode: Option<ResponsibleModeIn>,
+    /// The line's CRM policy, whole (absent: unchanged).
+    #[serde(default)]
+    pub crm: Option<CrmPolicyIo>,
 }
 
 /// How a line's conversations get their responsible person, as the API names it.
@@ -70,6 +73,86 @@ impl From<ResponsibleModeIn> for tenancy::ResponsibleMode {
         match m {
             ResponsibleModeIn::FirstToAnswer => tenancy::ResponsibleMode::FirstToAnswer,
             ResponsibleModeIn::Evenly => tenancy::ResponsibleMode::Evenly,
+        }
+    }
+}
+/// A line's CRM policy as the API shows and takes it (`PATCH /api/lines/{id}` `crm`,
+/// `GET /api/lines/{id}/crm`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrmPolicyIo {
+    /// `none`, `contact`, `contact_lead` or `contact_deal`.
+    pub mode: String,
+    /// The deal pipeline (0: the default one).
+    #[serde(default)]
+    pub category_id: i64,
+    /// The deal stage (`null`: the pipeline's first).
+    #[serde(default)]
+    pub stage_id: Option<String>,
+    /// `line_user` or `client_responsible`.
+    #[serde(default = "default_responsible")]
+    pub responsible: String,
+    /// `new_deal` or `nothing`.
+    #[serde(default = "default_returning")]
+    pub returning_closed_deal: String,
+    /// `wab24` or `open_line`.
+    #[serde(default = "default_source")]
+    pub source_of_truth: String,
+}
+
+fn default_responsible() -> String {
+    tenancy::CrmResponsible::LineUser.as_str().to_owned()
+}
+
+fn default_returning() -> String {
+    tenancy::ReturningClosedDeal::NewDeal.as_str().to_owned()
+}
+
+fn default_source() -> String {
+    tenancy::CrmSourceOfTruth::Wab24.as_str().to_owned()
+}
+
+impl CrmPolicyIo {
+    /// The policy it names, or which field is wrong.
+    pub fn policy(&self) -> Result<tenancy::CrmPolicy, &'static str> {
+        if self.category_id < 0 {
+            return Err("crm.category_id is 0 (the default pipeline) or a pipeline's id");
+        }
+        if self.stage_id.as_ref().is_some_and(|s| s.is_empty() || s.len() > 50) {
+            return Err("crm.stage_id is a stage id of at most 50 bytes, or null");
+        }
+        Ok(tenancy::CrmPolicy {
+            mode: self
+                .mode
+                .parse()
+                .map_err(|_| "crm.mode is none, contact, contact_lead or contact_deal")?,
+            category_id: self.category_id,
+            stage_id: self.stage_id.clone(),
+            responsible: self
+                .responsible
+                .parse()
+                .map_err(|_| "crm.responsible is line_user or client_responsible")?,
+            returning_closed_deal: self
+                .returning_closed_deal
+                .parse()
+                .map_err(|_| "crm.returning_closed_deal is new_deal or nothing")?,
+            source_of_truth: self
+                .source_of_truth
+                .parse()
+                .map_err(|_| "crm.source_of_truth is wab24 or open_line")?,
+        })
+    }
+}
+
+impl From<&tenancy::CrmPolicy> for CrmPolicyIo {
+    fn from(p: &tenancy::CrmPolicy) -> Self {
+        CrmPolicyIo {
+            mode: p.mode.as_str().to_owned(),
+            category_id: p.category_id,
+            stage_id: p.stage_id.clone(),
+            responsible: p.responsible.as_str().to_owned(),
+            returning_closed_deal: p.returning_closed_deal.as_str().to_owned(),
+            source_of_truth: p.source_of_truth.as_str().to_owned(),
         }
     }
 }

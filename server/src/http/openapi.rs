@@ -127,6 +127,18 @@ fn schemas() -> Value {
         "quoted_id": oint, "status": { "type": "string", "enum": ["pending", "sent", "delivered", "read"] },
         "sent_at": oint, "delivered_at": oint, "read_at": oint, "sender": { "type": "string" }, "at": int,
         "note": { "type": ["string", "null"], "enum": ["truncated", "media_unavailable", "unreadable", "identity_changed", "edited", "revoked", null] } } });
+    let crm = json!({
+        "CrmPolicy": { "type": "object", "required": ["mode"], "properties": {
+            "mode": { "type": "string", "enum": ["none", "contact", "contact_lead", "contact_deal"] },
+            "category_id": int, "stage_id": ostr,
+            "responsible": { "type": "string", "enum": ["line_user", "client_responsible"] },
+            "returning_closed_deal": { "type": "string", "enum": ["new_deal", "nothing"] },
+            "source_of_truth": { "type": "string", "enum": ["wab24", "open_line"] } } },
+        "PipelineList": { "type": "object", "properties": { "pipelines": { "type": "array", "items": { "type": "object",
+            "properties": { "id": int, "name": { "type": "string" }, "is_default": { "type": "boolean" },
+                "stages": { "type": "array", "items": { "type": "object", "properties": { "id": { "type": "string" },
+                    "name": { "type": "string" }, "semantics": { "type": "string", "enum": ["process", "success", "failure"] } } } } } } } } },
+    });
     let user_list = json!({ "type": "object", "properties": { "users": { "type": "array", "items": { "type": "object",
             "properties": { "id": int, "name": { "type": "string" }, "is_admin": { "type": "boolean" },
                 "active": { "type": "boolean" }, "avatar": ostr, "departments": { "type": "array", "items": int } } } },
@@ -146,7 +158,7 @@ fn schemas() -> Value {
     let error = json!({ "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"],
             "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "current": int, "max": int,
                 "limit": { "type": "string", "enum": ["per_hour", "per_day", "min_gap", "number_checks"] }, "retry_at": int, "retry_after_secs": int, "minutes": int } } } });
-    json!({
+    let mut all = json!({
         "Error": error,
         "Me": { "type": "object", "properties": { "member_id": { "type": "string" }, "user_id": int,
             "role": { "type": "string", "enum": ["admin", "user"] }, "expires_at": int, "read_only": { "type": "boolean" } } },
@@ -156,7 +168,8 @@ fn schemas() -> Value {
         "UpdateLine": { "type": "object", "properties": { "send_read_receipts": { "type": "boolean" },
             "open_channel": { "type": "string", "enum": ["panel", "openline", "both"] }, "open_line_id": oint,
             "open_channel_signature": { "type": "boolean" }, "assigned_department": oint,
-            "responsible_mode": { "type": "string", "enum": ["first_to_answer", "evenly"] } } },
+            "responsible_mode": { "type": "string", "enum": ["first_to_answer", "evenly"] },
+            "crm": schema_ref("CrmPolicy") } },
         "OpenLine": { "type": "object", "required": ["id", "name", "active"], "properties": { "id": int, "name": { "type": "string" },
             "active": { "type": "boolean" }, "line_id": oint } },
         "OpenLineList": { "type": "object", "properties": { "open_lines": { "type": "array", "items": schema_ref("OpenLine") } } },
@@ -193,7 +206,11 @@ fn schemas() -> Value {
             "monthly_total": int, "currency": { "type": "string" } } },
         "PlanChange": { "type": "object", "required": ["member_id", "plan", "line_quota"], "properties": {
             "member_id": { "type": "string" }, "plan": { "type": "string" }, "line_quota": int, "trial_ends_at": oint } },
-    })
+    });
+    if let (Some(all), Some(crm)) = (all.as_object_mut(), crm.as_object()) {
+        all.extend(crm.clone());
+    }
+    all
 }
 
 /// The document.

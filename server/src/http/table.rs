@@ -5,7 +5,7 @@
 use warp::Filter;
 
 use super::{
-    access, audit, bitrix, chats, connection, connector_page, conversations, crm_tab,
+    access, audit, bitrix, chats, connection, connector_page, conversations, crm, crm_tab,
     filters::{bearer, form, form_bytes, json},
     lines, media, media_links, messages, meta, open_lines,
     route::{Access, Doc, Handler, Method, Route},
@@ -212,7 +212,7 @@ pub static ROUTES: &[Route] = &[
         writable: true,
         token_in_query: false,
         doc: Doc {
-            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default); open_channel (where conversations go: panel, openline or both) and open_line_id (the Bitrix24 Open Line they go to; null clears it; one line per Open Line); open_channel_signature (whether an operator's name signature reaches the customer with their Open Line messages; on by default): a change of where conversations go is queued for Bitrix24 (connector activation, data, status) and shown as open_channel_status. Audited; SSE line.updated",
+            summary: "Change a line's settings: send_read_receipts (whether the assigned user opening a chat sends read receipts to WhatsApp; on by default); open_channel (where conversations go: panel, openline or both) and open_line_id (the Bitrix24 Open Line they go to; null clears it; one line per Open Line); open_channel_signature (whether an operator's name signature reaches the customer with their Open Line messages; on by default); crm (the line's CRM policy, whole: mode none|contact|contact_lead|contact_deal, category_id and stage_id for deals, responsible line_user|client_responsible, returning_closed_deal new_deal|nothing, source_of_truth wab24|open_line): a change of where conversations go is queued for Bitrix24 (connector activation, data, status) and shown as open_channel_status. Audited; SSE line.updated",
             body: Some("UpdateLine"),
             ok: ("200", "Line"),
             errors: &["400", "404"],
@@ -236,6 +236,20 @@ pub static ROUTES: &[Route] = &[
         handler: Handler::ScopedId(|g| {
             g.then(|id, st, s| respond(lines::delete(st, s, id))).boxed()
         }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/lines/{line_id}/crm",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The line's CRM policy: what the first message of an unknown number creates in Bitrix24's CRM (mode none, contact, contact_lead or contact_deal with category_id and stage_id), who is responsible (line_user or client_responsible), what a returning customer whose deals are closed gets (new_deal or nothing), and who creates (wab24, or open_line: the Open Line's own CRM settings, we create nothing). Set with PATCH /api/lines/{line_id} crm",
+            body: None,
+            ok: ("200", "CrmPolicy"),
+            errors: &["404"],
+        },
+        handler: Handler::ScopedId(|g| g.then(|id, st, s| respond(crm::policy(st, s, id))).boxed()),
     },
     Route {
         method: Method::Put,
@@ -536,6 +550,20 @@ pub static ROUTES: &[Route] = &[
         handler: Handler::Scoped(|g| {
             g.and(json()).then(|st, s, body| respond(open_lines::create(st, s, body))).boxed()
         }),
+    },
+    Route {
+        method: Method::Get,
+        path: "/api/crm/pipelines",
+        access: Access::Admin,
+        writable: false,
+        token_in_query: false,
+        doc: Doc {
+            summary: "The portal's deal pipelines (crm.category.list; id 0 is the default one) with their stages in order (crm.status.list DEAL_STAGE / DEAL_STAGE_<id>; semantics process, success or failure), for a line's CRM policy form. 502 portal_refused with Bitrix24's reason, 503 when it is busy or unreachable",
+            body: None,
+            ok: ("200", "PipelineList"),
+            errors: &["502", "503"],
+        },
+        handler: Handler::Scoped(|g| g.then(|st, s| respond(crm::pipelines(st, s))).boxed()),
     },
     Route {
         method: Method::Get,

@@ -24,7 +24,7 @@ pub mod pending_event;
 pub mod recovery;
 pub mod registration;
 pub mod sms_senders;
-mod store_error;
+pub(crate) mod store_error;
 pub mod worker;
 
 pub use connector::CONNECTOR_ID;

@@ -168,13 +168,14 @@ pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
     }
     let member_id = tenant.member_id().to_owned();
     let portal = state.portal(&member_id).await.ok();
-    // A line whose item was put back: its later items wait, so that they keep their order.
-    let mut held: HashSet<i64> = HashSet::new();
+    // A line (and lane) whose item was put back: its later items wait, so that they keep
+    // their order.
+    let mut held: HashSet<(i64, bool)> = HashSet::new();
     let mut next = 0;
     while next < items.len() {
         let item = &items[next];
         let run = message_run(&items[next..]);
-        if let (Some(portal), false, true) = (&portal, held.contains(&item.line_id), run > 1) {
+        if let (Some(portal), false, true) = (&portal, held.contains(&lane(item)), run > 1) {
             let group = &items[next..next + run];
             if let Some(outcomes) = send_messages(state, tenant, portal, group).await {
                 for (item, outcome) in group.iter().zip(outcomes) {
@@ -186,7 +187,7 @@ pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
         }
         // A connector event to confirm is a read of the portal: it neither waits for the
         // line's calls nor holds them.
-        let waits = held.contains(&item.line_id) && item.kind != B24OutboxKind::ConfirmEvent;
+        let waits = held.contains(&lane(item)) && item.kind != B24OutboxKind::ConfirmEvent;
         let outcome = match (&portal, waits) {
             (_, true) => Err((
                 "an earlier item of the line waits".to_owned(),
@@ -208,6 +209,12 @@ pub async fn deliver_tenant(state: &AppState, tenant: &Tenant) -> Round {
     round
 }
 
+/// The queue an item waits in: its line's CRM work, or the rest of its line's calls (CRM
+/// work held up by Bitrix24 never holds up a customer's messages to the Open Line).
+fn lane(item: &B24OutboxItem) -> (i64, bool) {
+    (item.line_id, item.kind.is_crm())
+}
+
 /// What came of an item's call: the link and the audit record, or why not and what next.
 type Outcome = Result<(Option<B24MessageLink>, Value), (String, Verdict)>;
 
@@ -216,7 +223,7 @@ async fn settle(
     state: &AppState,
     tenant: &Tenant,
     round: &mut Round,
-    held: &mut HashSet<i64>,
+    held: &mut HashSet<(i64, bool)>,
     item: &B24OutboxItem,
     outcome: Outcome,
 ) {
@@ -241,7 +248,7 @@ async fn settle(
         }
         Err((why, Verdict::Retry(after))) => {
             if item.kind != B24OutboxKind::ConfirmEvent {
-                held.insert(item.line_id);
+                held.insert(lane(item));
             }
             let at = now
                 .saturating_add(time::Duration::try_from(after).unwrap_or(time::Duration::MINUTE));
@@ -434,6 +441,12 @@ async fn call(
                 json!({"method": "messageservice.message.status.update",
                 "line": item.line_id, "params": params, "result": result}),
             ))
+        }
+        B24OutboxKind::CrmRoute => {
+            crate::crm::route::run(state, tenant, portal, item).await.map(|a| (None, a))
+        }
+        B24OutboxKind::CrmTimeline => {
+            crate::crm::timeline::run(state, tenant, portal, item).await.map(|a| (None, a))
         }
         _ => Err(B24Error::Decode {
             what: "outbox item",

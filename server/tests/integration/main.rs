@@ -11,6 +11,8 @@ mod api;
 mod app;
 mod bitrix;
 mod cli;
+mod crm;
+mod crm_restart;
 mod crm_tab;
 mod flow;
 mod hardening;

@@ -239,6 +239,14 @@ async fn every_endpoint_times_every_caller() {
             Some(json!({"send_read_receipts": false})),
             admin_a_object(200),
         ),
+        (
+            "PATCH",
+            format!("/api/lines/{l4}"),
+            Some(json!({"crm": {"mode": "contact_lead"}})),
+            admin_a_object(200),
+        ),
+        ("GET", format!("/api/lines/{l3}/crm"), None, admin_a_object(200)),
+        ("GET", format!("/api/lines/{l4}/crm"), None, admin_a_object(200)),
         ("POST", "/api/lines".into(), Some(json!({"name": "new"})), admins(201)),
         (
             "PUT",
@@ -313,6 +321,7 @@ async fn every_endpoint_times_every_caller() {
         // Everyone may use the app (the list stays empty).
         ("PUT", "/api/access".into(), Some(json!({"users": [], "departments": []})), admins(200)),
         ("GET", "/api/open-lines".into(), None, admins(200)),
+        ("GET", "/api/crm/pipelines".into(), None, admins(200)),
         ("POST", "/api/open-lines".into(), Some(json!({"name": "Open Line"})), admins(201)),
         ("GET", "/api/audit".into(), None, admins(200)),
         ("GET", "/api/audit/export".into(), None, admins(200)),

@@ -17,6 +17,14 @@ text_enum!(
     }
 );
 
+impl B24OutboxKind {
+    /// Whether it is CRM work: such items keep their order among themselves, apart from the
+    /// line's Open Line calls.
+    pub const fn is_crm(self) -> bool {
+        matches!(self, B24OutboxKind::CrmRoute | B24OutboxKind::CrmTimeline)
+    }
+}
+
 impl OpenChannel {
     /// Whether conversations go to an Open Line.
     pub const fn feeds_open_line(self) -> bool {
@@ -55,6 +63,11 @@ text_enum!(
         ConnectorStatus = "connector_status",
         /// The line's number and name shown in the Open Line (`imconnector.connector.data.set`).
         DataSet = "data_set",
+        /// A new conversation's CRM routing: find the client by phone, create what the line's
+        /// policy says (`crm.duplicate.findbycomm`, `crm.item.list`, `crm.item.add`).
+        CrmRoute = "crm_route",
+        /// A conversation day's entry in the CRM timeline (`crm.timeline.logmessage.add`).
+        CrmTimeline = "crm_timeline",
         /// A connector event from Bitrix24 (an operator's message, edit or deletion, the
         /// connector switched off, an Open Line deleted) to confirm with the portal's own
         /// answer (`imopenlines.session.history.get`, `imconnector.status`,
@@ -164,6 +177,8 @@ mod tests {
             B24OutboxKind::StatusReading,
             B24OutboxKind::ConnectorStatus,
             B24OutboxKind::DataSet,
+            B24OutboxKind::CrmRoute,
+            B24OutboxKind::CrmTimeline,
             B24OutboxKind::ConfirmEvent,
             B24OutboxKind::SmsStatus,
         ] {

@@ -7,6 +7,7 @@ use super::{
     Tenant,
     access::{visible_conversation, visible_line},
     audit_log::audit_in,
+    crm::enqueue_crm_in,
     open_channels::enqueue_for_open_line,
     rows::{MESSAGE_COLUMNS, message_from_row},
 };
@@ -222,6 +223,7 @@ impl Tenant {
         .try_get(0)?;
         if forwards_to_open_line(m.kind) {
             enqueue_for_open_line(&mut tx, &line, message.id, at).await?;
+            enqueue_crm_in(&mut tx, &line, conversation_id, at).await?;
         }
         let subject = format!("message:{}", message.id);
         audit_in(

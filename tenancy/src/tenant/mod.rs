@@ -9,6 +9,7 @@ mod amend;
 mod audit_log;
 mod connector_events;
 mod conversations;
+mod crm;
 mod device_store;
 mod directory;
 mod lines;

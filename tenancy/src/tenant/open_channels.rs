@@ -194,6 +194,7 @@ impl Tenant {
     /// become `sending`, their attempt is counted, and they are due again when the lease ends
     /// (a process that dies mid-call leaves them to the next claim). An item waits while an
     /// older unfinished item of its line is not due, so each line's calls keep their order;
+    /// CRM work (`crm_*` kinds) and the Open Line calls are two separate queues of the line;
     /// connector events to confirm (`confirm_event`, reads of the portal) neither wait nor are
     /// waited for.
     /// Safe for one process at a time.
@@ -227,6 +228,7 @@ impl Tenant {
              WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= $1 \
              AND (o.kind = 'confirm_event' OR NOT EXISTS (SELECT 1 FROM b24_outbox e \
                  WHERE e.line_id = o.line_id AND e.kind <> 'confirm_event' \
+                 AND (e.kind LIKE 'crm_%') = (o.kind LIKE 'crm_%') \
                  AND e.state IN ('pending', 'sending') AND e.id < o.id AND e.next_attempt_at > $1)) \
              ORDER BY o.id LIMIT $2",
         )

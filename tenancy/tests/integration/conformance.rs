@@ -2,8 +2,9 @@
 
 use sqlx::Row;
 use tenancy::{
-    Cleanup, Error, LineStatus, MAX_INBOUND_TEXT, Media, MessageKind, MessageNote, MessageStatus,
-    Outbound, OutboxKind, PortalTokens, StatusChange, TenantStatus, audit,
+    B24OutboxKind, B24OutboxState, Cleanup, CrmLink, CrmMode, CrmPolicy, Error, LineStatus,
+    MAX_INBOUND_TEXT, Media, MessageKind, MessageNote, MessageStatus, Outbound, OutboxKind,
+    PortalTokens, StatusChange, TenantStatus, audit,
 };
 
 use crate::support::{ADMIN, ALICE, BOB, Env, SYSTEM, at, inbound, install, pg_url};
@@ -36,20 +37,21 @@ crate::on_every_backend!(
     identity_change_leaves_a_notice_and_an_audit_record,
     outbox_is_read_per_line,
     idempotency_key_with_another_request_is_refused,
+    crm_policy_queues_routing_once_and_a_timeline_entry_per_day,
 );
 
 async fn migrations_run_from_empty_and_are_idempotent(env: Env) {
     let t = env.tenant("a", 1).await;
     assert_eq!(
         env.store.tenant_migrations(t.member_id()).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 7, 8, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 10]
     );
     // Installing again re-runs the migrator: nothing new is applied, data stays.
     t.create_line(ADMIN, "Sales", None, at(2)).await.unwrap();
     env.store.install(&install(t.member_id(), 1), at(3)).await.unwrap();
     assert_eq!(
         env.store.tenant_migrations(t.member_id()).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 7, 8, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 10]
     );
     assert_eq!(t.lines(ADMIN).await.unwrap().len(), 1);
 }
@@ -1072,4 +1074,66 @@ async fn legacy_unkeyed_logs_are_sealed_once(env: Env) {
     write_as_version_1(&mut env.raw(t.member_id()).await, sqlite).await;
     assert_eq!(env.store.seal_legacy_audit(at(8)).await.unwrap(), vec![]);
     assert!(t.verify_audit(ADMIN).await.is_err());
+}
+
+async fn crm_policy_queues_routing_once_and_a_timeline_entry_per_day(env: Env) {
+    let t = env.tenant("crm", 5).await;
+    let line = t.create_line(ADMIN, "L", None, at(2)).await.unwrap();
+    // No policy: nothing created, nothing queued.
+    assert_eq!(t.crm_policy(ADMIN, line.id).await.unwrap(), CrmPolicy::default());
+    let first = t
+        .record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", "C0", "x"), at(3))
+        .await
+        .unwrap()
+        .message;
+    let pending = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
+    let policy = CrmPolicy {
+        mode: CrmMode::ContactDeal,
+        category_id: 3,
+        stage_id: Some("C3:NEW".into()),
+        ..CrmPolicy::default()
+    };
+    assert!(matches!(
+        t.set_crm_policy(ALICE, line.id, &policy, at(4)).await,
+        Err(Error::Forbidden(_))
+    ));
+    let bad = CrmPolicy { category_id: -1, ..policy.clone() };
+    assert!(matches!(
+        t.set_crm_policy(ADMIN, line.id, &bad, at(4)).await,
+        Err(Error::InvalidInput(_))
+    ));
+    t.set_crm_policy(ADMIN, line.id, &policy, at(4)).await.unwrap();
+    assert_eq!(t.crm_policy(ADMIN, line.id).await.unwrap(), policy);
+    // Two messages on day one, one on day two: routing once, one timeline entry per day.
+    let day = 86_400_000;
+    for (wa, when) in [("C1", at(5)), ("C2", at(6)), ("C3", at(day + 5))] {
+        t.record_inbound(SYSTEM, &inbound(line.id, "1@s.whatsapp.net", wa, "x"), when)
+            .await
+            .unwrap();
+    }
+    let pending = t.b24_outbox_items(SYSTEM, line.id, B24OutboxState::Pending, 10).await.unwrap();
+    let kinds: Vec<(B24OutboxKind, String)> =
+        pending.iter().map(|i| (i.kind, i.idempotency_key.clone())).collect();
+    let c = first.conversation_id;
+    assert_eq!(
+        kinds,
+        vec![
+            (B24OutboxKind::CrmRoute, format!("crm_route:{c}")),
+            (B24OutboxKind::CrmTimeline, format!("crm_timeline:{c}:1970-01-01")),
+            (B24OutboxKind::CrmTimeline, format!("crm_timeline:{c}:1970-01-02")),
+        ]
+    );
+    // The link is the server's to write, step by step.
+    let mut link = CrmLink::new(c, line.id);
+    link.contact_id = Some(501);
+    assert!(matches!(t.set_crm_link(ADMIN, &link, at(7)).await, Err(Error::Forbidden(_))));
+    t.set_crm_link(SYSTEM, &link, at(7)).await.unwrap();
+    link.deal_id = Some(502);
+    link.complete = true;
+    t.set_crm_link(SYSTEM, &link, at(8)).await.unwrap();
+    assert_eq!(t.crm_link(ADMIN, c).await.unwrap(), Some(link.clone()));
+    assert_eq!(t.conversations_of_crm_contact(SYSTEM, 501).await.unwrap(), vec![c]);
+    let other = CrmLink { line_id: line.id + 1, ..link };
+    assert!(t.set_crm_link(SYSTEM, &other, at(9)).await.is_err());
 }
