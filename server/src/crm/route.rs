@@ -198,7 +198,14 @@ pub async fn run(
         tenant.set_crm_link(sys, &link, state.now()).await.map_err(storage)
     };
     let found = portal.crm_find_by_comm("PHONE", &[plan.phone.as_str()]).await?;
-    let line_user = line.assigned_user.and_then(|u| u64::try_from(u).ok());
+    // The conversation's responsible person as the line's rule chooses it (a department's line:
+    // first to answer or evenly), else the line's assigned user.
+    let line_user = tenant
+        .choose_responsible(sys, conversation_id)
+        .await
+        .map_err(storage)?
+        .or(line.assigned_user)
+        .and_then(|u| u64::try_from(u).ok());
 
     // The contact: linked already, known by phone, made by an earlier attempt, or new.
     let mut known_client = None;

@@ -467,3 +467,42 @@ async fn the_days_files_go_as_signed_links_and_each_action_is_audited() {
     let timeline = payloads.iter().find(|p| p.to_string().contains("crm_timeline")).unwrap();
     assert!(timeline.to_string().contains("entry_id"), "{timeline}");
 }
+
+#[tokio::test]
+async fn a_department_lines_leads_go_to_the_responsible_its_rule_chooses() {
+    let (app, admin) = started().await;
+    // Everyone is in Company (department 1): users 1, 2 and 3; /api/users reads them.
+    app.get("/api/users", &admin).await;
+    let created =
+        app.call("POST", "/api/lines", Some(&admin), Some(json!({ "name": "Team" }))).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let line = created.json()["id"].as_i64().unwrap();
+    let body = json!({
+        "assigned_department": 1,
+        "responsible_mode": "evenly",
+        "crm": { "mode": "contact_lead" },
+    });
+    let a = app.call("PATCH", &format!("/api/lines/{line}"), Some(&admin), Some(body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    for i in 0..3 {
+        customer_writes(&app, line, &format!("1555000710{i}"), "Team customer", &format!("t{i}"))
+            .await;
+    }
+    drain(&app).await;
+    let mut responsible: Vec<i64> = (0..3)
+        .map(|i| {
+            let contacts = with_phone(&app, CONTACT, &format!("1555000710{i}"));
+            assert_eq!(contacts.len(), 1, "one contact per customer: {contacts:?}");
+            let leads: Vec<Value> = items(&app, LEAD)
+                .into_iter()
+                .filter(|l| l["contactId"] == contacts[0]["id"])
+                .collect();
+            assert_eq!(leads.len(), 1, "one lead per customer: {leads:?}");
+            assert_eq!(leads[0]["assignedById"], contacts[0]["assignedById"]);
+            leads[0]["assignedById"].as_i64().unwrap()
+        })
+        .collect();
+    responsible.sort_unstable();
+    // Round robin over the department's members: each of the three gets one.
+    assert_eq!(responsible, vec![1, 2, 3]);
+}
