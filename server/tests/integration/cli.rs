@@ -302,7 +302,8 @@ fn demo_installs_its_portal_pairs_a_line_by_itself_and_its_customers_answer() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // The demo line's CRM policy (contact + lead): a customer's conversation made a lead
-        // in the portal's CRM whose timeline has the conversation's log entry.
+        // (or found the seeded one of a known customer) in the portal's CRM whose timeline has
+        // the conversation's log entry.
         let shell = |path: &str| format!("http://127.0.0.1:{p2}/p/demo.bitrix24.test/crm{path}");
         let mut lead_page = String::new();
         // Routing goes through the outbox worker: generous (90 s) under a loaded machine.
@@ -311,7 +312,7 @@ fn demo_installs_its_portal_pairs_a_line_by_itself_and_its_customers_answer() {
             let leads = list.split("<section data-kind=\"lead\">").nth(1).unwrap_or_default();
             for part in leads.split("/crm/lead/").skip(1) {
                 let id: String = part.chars().take_while(char::is_ascii_digit).collect();
-                if !part.contains(">WhatsApp: ") || id.is_empty() {
+                if id.is_empty() {
                     continue;
                 }
                 let page = http.get(shell(&format!("/lead/{id}?user=1"))).send().await.unwrap();
