@@ -859,6 +859,82 @@ await step('user 3 writes first to a new number from a contact card\'s WhatsApp 
   }
 });
 
+// CRM routing (issue 20): the line's policy set in the panel (line B, which after the settings
+// page's move feeds no Open Line, whose own CRM would make the lead), a new customer's first message
+// makes a contact and a lead whose timeline has the conversation, answered from the lead's tab.
+const LEAD_CUSTOMER = '79160000555';
+await step('admin assigns line B to user 3 and sets its CRM policy in the panel: a contact and a lead', async () => {
+  shotPage = admin.page;
+  await A.click('[data-test=tab-connections]');
+  const card = A.locator(`[data-test=line][data-line-id="${state.lineB}"]`);
+  await card.locator('[data-test=assign] option[value="3"]').waitFor({ state: 'attached', timeout: T });
+  await card.locator('[data-test=assign]').selectOption('3');
+  await until('line B is user 3\'s', async () => (await apiIn(A, 'GET', `/api/lines/${state.lineB}`)).body.assigned_user === 3);
+  const crm = card.locator('[data-test=crm-settings]');
+  await crm.locator('[data-test=crm-mode] option[value="contact_lead"]').waitFor({ state: 'attached', timeout: T });
+  await crm.locator('[data-test=crm-mode]').selectOption('contact_lead');
+  const policy = await until('the policy is saved', async () => {
+    const r = (await apiIn(A, 'GET', `/api/lines/${state.lineB}/crm`)).body;
+    return r && r.mode === 'contact_lead' ? r : null;
+  });
+  check(policy.responsible === 'line_user', `responsible ${policy.responsible}`);
+});
+
+await step('a new customer writes: a lead shows in the shell\'s CRM with the conversation in its timeline', async () => {
+  await wa('POST', '/accounts', { phone: LEAD_CUSTOMER });
+  await wa('POST', `/phones/${LEAD_CUSTOMER}/send`, { to: BUSINESS_PHONES[(state.lineB - 1) % 5], text: 'Hi, I saw your sofas online' });
+  const conv = await until('the conversation is stored', async () => {
+    const r = (await apiIn(A, 'GET', `/api/lines/${state.lineB}/conversations`)).body;
+    return (r.conversations || []).find((c) => JSON.stringify(c).includes(LEAD_CUSTOMER));
+  });
+  state.leadConvId = conv.id;
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`crm lead: ${e.message}`));
+  state.leadPage = { page, context };
+  shotPage = page;
+  const row = page.locator('[data-kind=lead] tr').filter({ hasText: `+${LEAD_CUSTOMER}` });
+  await until('the lead is in the CRM', async () => {
+    await page.goto(`${portal}crm?user=3&lang=en`);
+    return (await row.count()) === 1;
+  }, T, 500);
+  await row.locator('a').click();
+  const entry = page.locator('li[data-entry=log]').filter({ hasText: `(conversation ${state.leadConvId})` });
+  await until('the timeline has the conversation', async () => {
+    if ((await entry.count()) === 1) return true;
+    await page.reload();
+    return false;
+  }, T, 500);
+  check(/User3/.test(await page.locator('[data-field=responsible]').innerText()), 'the lead\'s responsible is not line B\'s user (user 3)');
+  const link = entry.locator('a[href*="conversation_id"]');
+  check((await link.count()) === 1, 'the timeline entry has no link to the chat');
+});
+
+await step('user 3 opens the lead\'s WhatsApp tab and answers; the phone receives it', async () => {
+  const { page, context } = state.leadPage;
+  try {
+    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
+    const tab = await until('the tab frame loads', async () => {
+      const f = page.frame({ name: 'tab' });
+      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
+    });
+    const conv = tab.locator(`[data-test=conv][data-conv-id="${state.leadConvId}"]`);
+    await conv.waitFor({ timeout: T });
+    await conv.click();
+    const input = tab.locator('[data-test=composer-input]');
+    await input.type('Thanks! Which colour do you like?');
+    await input.press('Enter');
+    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'Which colour' }).waitFor({ timeout: T });
+    await until('the new customer\'s phone received the answer', async () => {
+      const rec = await wa('GET', `/phones/${LEAD_CUSTOMER}/received`);
+      return rec.messages.find((m) => !m.from_me && m.text === 'Thanks! Which colour do you like?');
+    });
+  } finally {
+    shotPage = admin.page;
+    await context.close();
+  }
+});
+
 // 23
 await step('admin assigns a line to a department, picks the responsible rule and limits who may use the app', async () => {
   await A.click('[data-test=tab-connections]');

@@ -120,7 +120,8 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;
 nav.tabs a{display:inline-block;padding:6px 12px;margin-right:4px;border-radius:4px 4px 0 0;background:#dfe6e9;color:#333;text-decoration:none}\
 nav.tabs a[aria-current=page]{background:#fff;font-weight:bold}\
 iframe{border:0;width:100%;height:max(620px,calc(100vh - 180px));background:#fff}\
-ol.timeline li{margin:0 0 8px}";
+ol.timeline li{margin:0 0 8px}ol.timeline time{color:#828b95}\
+ol.timeline .text{white-space:pre-wrap}";
 
 fn wrap(domain: &str, title: &str, body: &str) -> String {
     format!(
@@ -230,8 +231,32 @@ pub(crate) fn tab_options(kind: Kind, id: u64) -> Value {
     json!({"ID": id.to_string(), "URI": format!("/crm/{}/details/{id}/", kind.slug())})
 }
 
-/// The timeline of an item: (when, text), oldest first. Comments (`crm.timeline.comment.add`)
-/// and activities (`crm.activity.*` with the item as owner).
+/// Escapes `text` for HTML and makes every `http://` or `https://` address in it a link (the
+/// address runs to the next white space).
+fn linkify(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    loop {
+        let at = ["http://", "https://"].iter().filter_map(|p| rest.find(p)).min();
+        let Some(at) = at else {
+            out.push_str(&esc(rest));
+            return out;
+        };
+        out.push_str(&esc(&rest[..at]));
+        let end = rest[at..].find(char::is_whitespace).map_or(rest.len(), |e| at + e);
+        let url = &rest[at..end];
+        out.push_str(&format!(
+            "<a href=\"{u}\" target=\"_blank\" rel=\"noopener\">{u}</a>",
+            u = esc(url)
+        ));
+        rest = &rest[end..];
+    }
+}
+
+/// The timeline of an item: (kind, HTML), newest first. Comments (`crm.timeline.comment.add`),
+/// activities (`crm.activity.*` with the item as owner) and log entries
+/// (`crm.timeline.logmessage.add`, keyed on `entityTypeId`/`entityId`: time, title, text with
+/// its links clickable).
 fn timeline(portal: &Portal, kind: Kind, id: u64) -> Vec<(String, String)> {
     let mut rows: Vec<(u64, String, String)> = vec![];
     for (cid, c) in &portal.comments {
@@ -241,7 +266,7 @@ fn timeline(portal: &Portal, kind: Kind, id: u64) -> Vec<(String, String)> {
             .is_some_and(|t| t.eq_ignore_ascii_case(kind.slug()))
             && c.get("ENTITY_ID").and_then(Id::from_value).is_some_and(|e| e.0 == id);
         if of_item {
-            rows.push((*cid, "comment".to_owned(), text(c, "COMMENT")));
+            rows.push((*cid, "comment".to_owned(), esc(&text(c, "COMMENT"))));
         }
     }
     for (aid, a) in &portal.activities {
@@ -261,10 +286,25 @@ fn timeline(portal: &Portal, kind: Kind, id: u64) -> Vec<(String, String)> {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(": ");
-            rows.push((*aid, "activity".to_owned(), subject));
+            rows.push((*aid, "activity".to_owned(), esc(&subject)));
         }
     }
-    rows.sort_by_key(|r| r.0);
+    for (lid, e) in &portal.log_messages {
+        let of_item = e.get("entityTypeId").and_then(Id::from_value).map(|t| t.0)
+            == Some(u64::from(kind.entity_type_id()))
+            && e.get("entityId").and_then(Id::from_value).is_some_and(|i| i.0 == id);
+        if of_item {
+            let html = format!(
+                "<time>{}</time> <b class=\"title\">{}</b>\n<div class=\"text\">{}</div>",
+                esc(&text(e, "created")),
+                esc(&text(e, "title")),
+                linkify(&text(e, "text")),
+            );
+            rows.push((*lid, "log".to_owned(), html));
+        }
+    }
+    // Ids grow with every write: the highest is the newest.
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.into_iter().map(|(_, k, t)| (k, t)).collect()
 }
 
@@ -345,7 +385,7 @@ pub(crate) fn item_page(
             } else {
                 let li: String = entries
                     .iter()
-                    .map(|(k, t)| format!("<li data-entry=\"{k}\">{}</li>\n", esc(t)))
+                    .map(|(k, t)| format!("<li data-entry=\"{k}\">{t}</li>\n"))
                     .collect();
                 format!("<ol class=\"timeline\">\n{li}</ol>\n")
             };
@@ -524,6 +564,41 @@ mod tests {
         p.installed = false;
         let html = item_page(&p, Kind::Contact, 5, 1, "en", None).unwrap();
         assert!(!html.contains("data-tab="), "{html}");
+    }
+
+    /// RD `crm/timeline/logmessage/crm-timeline-logmessage-add.md`: a log entry (title, text)
+    /// on an item (`entityTypeId`, `entityId`) shows in its timeline beside the comments.
+    #[test]
+    fn the_timeline_shows_log_entries_newest_first_with_links() {
+        let mut p = portal();
+        p.log_messages.insert(
+            9,
+            json!({"id": 9, "created": "2026-12-05T10:00:00+00:00", "entityTypeId": 3,
+                "entityId": 5, "title": "WhatsApp <line>",
+                "text": "Olga: hi\nfile https://app.test/f/1?a=1&b=2 done"}),
+        );
+        // Another item's entry, and a lead with the same id, stay out.
+        p.log_messages.insert(
+            10,
+            json!({"id": 10, "created": "x", "entityTypeId": 1, "entityId": 5, "title": "other",
+                "text": "t"}),
+        );
+        let html = item_page(&p, Kind::Contact, 5, 1, "en", None).unwrap();
+        let log = html.find("<li data-entry=\"log\">").expect("log entry");
+        let comment = html.find("<li data-entry=\"comment\">").expect("comment");
+        assert!(log < comment, "newest first: {html}");
+        assert!(html.contains("<time>2026-12-05T10:00:00+00:00</time> <b class=\"title\">WhatsApp &lt;line&gt;</b>"), "{html}");
+        assert!(html.contains("Olga: hi\nfile <a href=\"https://app.test/f/1?a=1&amp;b=2\" target=\"_blank\" rel=\"noopener\">https://app.test/f/1?a=1&amp;b=2</a> done"), "{html}");
+        assert!(!html.contains("other"));
+    }
+
+    #[test]
+    fn linkify_escapes_around_links() {
+        assert_eq!(
+            linkify("<a> http://x"),
+            "&lt;a&gt; <a href=\"http://x\" target=\"_blank\" rel=\"noopener\">http://x</a>"
+        );
+        assert_eq!(linkify("no links"), "no links");
     }
 
     /// RD `widgets/crm/detail-tab.md`: the handler gets a POST, part in the query string,

@@ -5,12 +5,25 @@
 //! there.
 
 use serde_json::json;
-use tenancy::{Caller, LineSettings, OpenChannel};
+use tenancy::{Caller, CrmMode, CrmPolicy, CrmResponsible, LineSettings, OpenChannel, User};
 
 use crate::{runtime::Runtime, state::AppState};
 
 /// The portal user who works the demo Open Line (b24-sim's user 2).
 pub const DEMO_OPERATOR: u64 = 2;
+
+/// The demo operator's name (b24-sim's user 2).
+pub const DEMO_OPERATOR_NAME: &str = "Clara User2";
+
+/// The demo line's CRM policy: a new customer gets a contact and a lead, the line's user
+/// responsible.
+pub fn demo_crm_policy() -> CrmPolicy {
+    CrmPolicy {
+        mode: CrmMode::ContactLead,
+        responsible: CrmResponsible::LineUser,
+        ..CrmPolicy::default()
+    }
+}
 
 /// The demo line's name.
 pub const DEMO_LINE_NAME: &str = "Demo";
@@ -74,6 +87,13 @@ pub async fn set_up(
         ..LineSettings::default()
     };
     tenant.set_line_settings(Caller::System, line.id, &settings, state.now()).await?;
+    // The line is the operator's, and a new customer's first message makes a contact and a
+    // lead (the operator responsible) whose timeline shows the conversation.
+    let operator = i64::try_from(DEMO_OPERATOR).map_err(|_| DemoOpenLineError::OpenLineId)?;
+    let user = User { id: operator, name: DEMO_OPERATOR_NAME.to_owned(), is_admin: false };
+    tenant.upsert_user(Caller::System, &user, state.now()).await?;
+    tenant.assign_line(Caller::System, line.id, Some(operator), state.now()).await?;
+    tenant.set_crm_policy(Caller::System, line.id, &demo_crm_policy(), state.now()).await?;
     runtime.connect(member_id, line.id).await?;
     tracing::info!(member_id, line_id = line.id, open_line, "demo line fed to the demo Open Line");
     Ok(Some((line.id, open_line)))

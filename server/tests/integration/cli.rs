@@ -301,11 +301,40 @@ fn demo_installs_its_portal_pairs_a_line_by_itself_and_its_customers_answer() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        (csp, me, state, story, demo, center)
+        // The demo line's CRM policy (contact + lead): a customer's conversation made a lead
+        // (or found the seeded one of a known customer) in the portal's CRM whose timeline has
+        // the conversation's log entry.
+        let shell = |path: &str| format!("http://127.0.0.1:{p2}/p/demo.bitrix24.test/crm{path}");
+        let mut lead_page = String::new();
+        // Routing goes through the outbox worker: generous (90 s) under a loaded machine.
+        for _ in 0..360 {
+            let list = http.get(shell("?user=1")).send().await.unwrap().text().await.unwrap();
+            let leads = list.split("<section data-kind=\"lead\">").nth(1).unwrap_or_default();
+            for part in leads.split("/crm/lead/").skip(1) {
+                let id: String = part.chars().take_while(char::is_ascii_digit).collect();
+                if id.is_empty() {
+                    continue;
+                }
+                let page = http.get(shell(&format!("/lead/{id}?user=1"))).send().await.unwrap();
+                let page = page.text().await.unwrap();
+                if page.contains("<li data-entry=\"log\">") {
+                    lead_page = page;
+                }
+            }
+            if !lead_page.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        (csp, me, state, story, demo, center, lead_page)
     });
     let _ = child.kill();
     let _ = child.wait();
-    let (csp, me, state, story, demo, center) = result;
+    let (csp, me, state, story, demo, center, lead_page) = result;
+    assert!(
+        lead_page.contains("<td data-field=\"responsible\">Clara User2</td>"),
+        "a demo customer's lead, the line's user responsible, with the chat in its timeline: {lead_page}"
+    );
     assert_eq!(
         (
             demo["open_channel"].as_str(),
