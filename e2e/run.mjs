@@ -823,42 +823,6 @@ await step('user 3 opens the customer\'s WhatsApp tab in the shell\'s CRM and an
   }
 });
 
-// Writing first from a card: a customer who never wrote to any line (the demo's customers are
-// quiet here), picked by line and number in the tab's "New chat".
-await step('user 3 writes first to a new number from a contact card\'s WhatsApp tab', async () => {
-  const LENA = '4915110000003';
-  const context = await browser.newContext({ viewport: VIEW });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(`crm tab (new chat): ${e.message}`));
-  try {
-    await page.goto(`${portal}crm?user=3&lang=en`);
-    await page.locator('[data-kind=contact] a').filter({ hasText: 'Lena' }).click();
-    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
-    const tab = await until('the tab frame loads', async () => {
-      const f = page.frame({ name: 'tab' });
-      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
-    });
-    await tab.locator('[data-test=list-note]').filter({ hasText: 'No conversations with this client yet.' }).waitFor({ timeout: T });
-    check((await tab.locator('[data-test=conv]').count()) === 0, 'a chat before writing first');
-    await tab.locator('[data-test=crm-line]').selectOption(String(state.lineA));
-    await tab.locator('[data-test=crm-start]').click();
-    const conv = tab.locator('[data-test=conv]');
-    await conv.waitFor({ timeout: T });
-    await tab.locator('[data-test=thread-head]').filter({ hasText: '49' }).waitFor({ timeout: T });
-    const input = tab.locator('[data-test=composer-input]');
-    await input.type('Hello Lena, your order is ready');
-    await input.press('Enter');
-    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'your order is ready' }).waitFor({ timeout: T });
-    await until('Lena\'s phone received it', async () => {
-      const rec = await wa('GET', `/phones/${LENA}/received`);
-      return rec.messages.find((m) => !m.from_me && m.text === 'Hello Lena, your order is ready');
-    });
-    await page.screenshot({ path: join(artifacts, `${String(n).padStart(2, '0')}-crm-tab-new-chat.png`) });
-  } finally {
-    await context.close();
-  }
-});
-
 // CRM routing (issue 20): the line's policy set in the panel (line B, which after the settings
 // page's move feeds no Open Line, whose own CRM would make the lead), a new customer's first message
 // makes a contact and a lead whose timeline has the conversation, answered from the lead's tab.
@@ -931,6 +895,44 @@ await step('user 3 opens the lead\'s WhatsApp tab and answers; the phone receive
     });
   } finally {
     shotPage = admin.page;
+    await context.close();
+  }
+});
+
+// Writing first from a card: a customer who never wrote to any line (the demo's customers are
+// quiet here), picked by line and number in the tab's "New chat". On line B (user 3's since the
+// CRM policy step): a first message to a new number on line A a moment ago (the panel's New chat
+// step) would wait out the anti-ban guard's 60 s between first messages to new numbers.
+await step('user 3 writes first to a new number from a contact card\'s WhatsApp tab', async () => {
+  const LENA = '4915110000003';
+  const context = await browser.newContext({ viewport: VIEW });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`crm tab (new chat): ${e.message}`));
+  try {
+    await page.goto(`${portal}crm?user=3&lang=en`);
+    await page.locator('[data-kind=contact] a').filter({ hasText: 'Lena' }).click();
+    await page.locator('[data-tab]').filter({ hasText: 'WhatsApp' }).click();
+    const tab = await until('the tab frame loads', async () => {
+      const f = page.frame({ name: 'tab' });
+      return f && (await f.locator('[data-test=crm-bar]').count()) > 0 ? f : null;
+    });
+    await tab.locator('[data-test=list-note]').filter({ hasText: 'No conversations with this client yet.' }).waitFor({ timeout: T });
+    check((await tab.locator('[data-test=conv]').count()) === 0, 'a chat before writing first');
+    await tab.locator('[data-test=crm-line]').selectOption(String(state.lineB));
+    await tab.locator('[data-test=crm-start]').click();
+    const conv = tab.locator('[data-test=conv]');
+    await conv.waitFor({ timeout: T });
+    await tab.locator('[data-test=thread-head]').filter({ hasText: '49' }).waitFor({ timeout: T });
+    const input = tab.locator('[data-test=composer-input]');
+    await input.type('Hello Lena, your order is ready');
+    await input.press('Enter');
+    await tab.locator('[data-test=msg][data-direction=out]').filter({ hasText: 'your order is ready' }).waitFor({ timeout: T });
+    await until('Lena\'s phone received it', async () => {
+      const rec = await wa('GET', `/phones/${LENA}/received`);
+      return rec.messages.find((m) => !m.from_me && m.text === 'Hello Lena, your order is ready');
+    });
+    await page.screenshot({ path: join(artifacts, `${String(n).padStart(2, '0')}-crm-tab-new-chat.png`) });
+  } finally {
     await context.close();
   }
 });
