@@ -71,12 +71,14 @@ pub async fn set_up(
     let portal =
         state.portal(member_id).await.map_err(|e| DemoOpenLineError::NoPortal(e.to_string()))?;
     // REST docs: api-reference/imopenlines/openlines/imopenlines-config-add.md (QUEUE of
-    // users, QUEUE_TYPE).
+    // users, QUEUE_TYPE, CRM). The Open Line's own CRM is off: the line's CRM policy below is the
+    // one source of truth, so a customer never gets two leads.
     let params = json!({
         "LINE_NAME": DEMO_OPEN_LINE_NAME,
         "ACTIVE": "Y",
         "QUEUE_TYPE": "strictly",
         "QUEUE": [{"ENTITY_TYPE": "user", "ENTITY_ID": DEMO_OPERATOR}],
+        "CRM": "N",
     });
     let open_line = portal.openlines_config_add(params).await?;
     let open_line = i64::try_from(open_line.0).map_err(|_| DemoOpenLineError::OpenLineId)?;
