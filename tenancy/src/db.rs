@@ -379,7 +379,7 @@ const TENANT_UPGRADES: &[(i64, &str, &str)] = &[
     (6, include_str!("sql/tenant_6_sqlite.sql"), include_str!("sql/tenant_6_postgres.sql")),
     (7, include_str!("sql/tenant_7_sqlite.sql"), include_str!("sql/tenant_7_postgres.sql")),
     (8, include_str!("sql/tenant_8_sqlite.sql"), include_str!("sql/tenant_8_postgres.sql")),
-    (10, include_str!("sql/tenant_10_sqlite.sql"), include_str!("sql/tenant_10_postgres.sql")),
+    (9, include_str!("sql/tenant_9_sqlite.sql"), include_str!("sql/tenant_9_postgres.sql")),
 ];
 
 /// The ordered migrations of a schema. Versions are never renumbered or edited once released.
