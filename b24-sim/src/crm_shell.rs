@@ -232,8 +232,11 @@ pub(crate) fn tab_options(kind: Kind, id: u64) -> Value {
 }
 
 /// Escapes `text` for HTML and makes every `http://` or `https://` address in it a link (the
-/// address runs to the next white space).
-fn linkify(text: &str) -> String {
+/// address runs to the next white space). An address on the portal itself (`https://<domain>/`,
+/// e.g. an application's link `/marketplace/app/<code>/?params[...]`) leads into the simulated
+/// portal (`/p/<domain>/...`, keeping the viewer's `viewer` query) in the same window, as
+/// Bitrix24 opens its own addresses in place.
+fn linkify(text: &str, domain: &str, viewer: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     loop {
@@ -245,10 +248,23 @@ fn linkify(text: &str) -> String {
         out.push_str(&esc(&rest[..at]));
         let end = rest[at..].find(char::is_whitespace).map_or(rest.len(), |e| at + e);
         let url = &rest[at..end];
-        out.push_str(&format!(
-            "<a href=\"{u}\" target=\"_blank\" rel=\"noopener\">{u}</a>",
-            u = esc(url)
-        ));
+        let local = ["https://", "http://"]
+            .iter()
+            .find_map(|scheme| url.strip_prefix(scheme)?.strip_prefix(domain)?.strip_prefix('/'));
+        match local {
+            Some(path) if !domain.is_empty() => {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                out.push_str(&format!(
+                    "<a href=\"{}\" data-portal-link>{}</a>",
+                    esc(&format!("/p/{domain}/{path}{sep}{viewer}")),
+                    esc(url)
+                ));
+            }
+            _ => out.push_str(&format!(
+                "<a href=\"{u}\" target=\"_blank\" rel=\"noopener\">{u}</a>",
+                u = esc(url)
+            )),
+        }
         rest = &rest[end..];
     }
 }
@@ -257,7 +273,7 @@ fn linkify(text: &str) -> String {
 /// activities (`crm.activity.*` with the item as owner) and log entries
 /// (`crm.timeline.logmessage.add`, keyed on `entityTypeId`/`entityId`: time, title, text with
 /// its links clickable).
-fn timeline(portal: &Portal, kind: Kind, id: u64) -> Vec<(String, String)> {
+fn timeline(portal: &Portal, kind: Kind, id: u64, viewer: &str) -> Vec<(String, String)> {
     let mut rows: Vec<(u64, String, String)> = vec![];
     for (cid, c) in &portal.comments {
         let of_item = c
@@ -298,7 +314,7 @@ fn timeline(portal: &Portal, kind: Kind, id: u64) -> Vec<(String, String)> {
                 "<time>{}</time> <b class=\"title\">{}</b>\n<div class=\"text\">{}</div>",
                 esc(&text(e, "created")),
                 esc(&text(e, "title")),
-                linkify(&text(e, "text")),
+                linkify(&text(e, "text"), &portal.domain, viewer),
             );
             rows.push((*lid, "log".to_owned(), html));
         }
@@ -379,7 +395,7 @@ pub(crate) fn item_page(
                 }
             }
             fields.push_str("</table>\n");
-            let entries = timeline(portal, kind, id);
+            let entries = timeline(portal, kind, id, &format!("user={user}&lang={lang}"));
             let timeline = if entries.is_empty() {
                 "<p class=\"empty\">Nothing yet.</p>\n".to_owned()
             } else {
@@ -595,10 +611,23 @@ mod tests {
     #[test]
     fn linkify_escapes_around_links() {
         assert_eq!(
-            linkify("<a> http://x"),
+            linkify("<a> http://x", "alpha.test", "user=1&lang=en"),
             "&lt;a&gt; <a href=\"http://x\" target=\"_blank\" rel=\"noopener\">http://x</a>"
         );
-        assert_eq!(linkify("no links"), "no links");
+        assert_eq!(linkify("no links", "alpha.test", "user=1"), "no links");
+        // An address on the portal leads into the simulated portal, the viewer kept.
+        assert_eq!(
+            linkify(
+                "open https://alpha.test/marketplace/app/local.1/?params[conversation_id]=5 now",
+                "alpha.test",
+                "user=3&lang=en"
+            ),
+            "open <a href=\"/p/alpha.test/marketplace/app/local.1/?params[conversation_id]=5&amp;user=3&amp;lang=en\" data-portal-link>https://alpha.test/marketplace/app/local.1/?params[conversation_id]=5</a> now"
+        );
+        // Another host that merely starts with the domain is not the portal.
+        assert!(
+            linkify("https://alpha.test.evil/x", "alpha.test", "u").contains("target=\"_blank\"")
+        );
     }
 
     /// RD `widgets/crm/detail-tab.md`: the handler gets a POST, part in the query string,

@@ -116,6 +116,25 @@ impl Sim {
                 rest::call(self, domain, rest, query, params, ua).await
             }
             ["p", domain] | ["p", domain, ""] => self.shell_page(domain, &params),
+            // An application's link (`/marketplace/app/<code>/?params[key]=value`): the shell
+            // opens the application with the link's `params` as `PLACEMENT_OPTIONS`.
+            ["p", domain, "marketplace", "app", code]
+            | ["p", domain, "marketplace", "app", code, ""]
+                if *method == http::Method::GET =>
+            {
+                if *code != self.inner.config.client_id {
+                    return reply(
+                        404,
+                        "text/html",
+                        b"<html><body>No such application</body></html>".to_vec(),
+                    );
+                }
+                let mut shell = params.clone();
+                shell.remove("placement");
+                shell
+                    .insert("options".to_owned(), Value::String(link_options(&params).to_string()));
+                self.shell_page(domain, &shell)
+            }
             ["p", domain, "disk", token, ..] if *method == http::Method::GET => {
                 self.serve_file(domain, token)
             }
@@ -180,5 +199,43 @@ impl Sim {
             body: &body,
             lang: &lang,
         })))
+    }
+}
+
+/// The `PLACEMENT_OPTIONS` of an application's link: its `params[...]` keys, every value a
+/// string (RD `widgets/universal/app-url.md`: `?params[docId]=42` arrives as
+/// `{"docId":"42",...}`; keys given outside `params` do not).
+fn link_options(params: &Map<String, Value>) -> Value {
+    let Some(Value::Object(given)) = params.get("params") else { return json!({}) };
+    let options: Map<String, Value> = given
+        .iter()
+        .filter_map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => if *b { "1" } else { "" }.to_owned(),
+                _ => return None,
+            };
+            Some((k.clone(), Value::String(v)))
+        })
+        .collect();
+    Value::Object(options)
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::link_options;
+    use serde_json::{Map, json};
+
+    /// RD `widgets/universal/app-url.md`: the link's `params` become `PLACEMENT_OPTIONS`, values
+    /// as strings; other query keys stay out.
+    #[test]
+    fn a_links_params_become_the_placement_options() {
+        let p = json!({"params": {"conversation_id": "5", "n": 7}, "user": "3"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(link_options(&p), json!({"conversation_id": "5", "n": "7"}));
+        assert_eq!(link_options(&Map::new()), json!({}));
     }
 }

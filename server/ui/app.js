@@ -206,7 +206,8 @@ async function main() {
   });
 
   await Promise.all([ctx.loadSubscription(), ctx.loadUsers()]);
-  select(location.hash.slice(1) || 'chats');
+  // A link that names a conversation (the CRM timeline's) opens the chats on it.
+  select(session.conversation_id ? 'chats' : (location.hash.slice(1) || 'chats'));
   stream.start();
   // For tests and debugging: the live stream (e.g. window.wab24.stream.drop()).
   window.wab24 = { stream, ctx };

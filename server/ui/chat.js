@@ -903,6 +903,10 @@ export function createChat(ctx) {
         } catch (e) {
           ctx.toast(e.message, 'error');
         }
+        // The frame named a conversation (a CRM timeline's link): open it if the viewer may see
+        // it (it is in the list), else the list stays as it is.
+        const named = ctx.session && ctx.session.conversation_id;
+        if (Number.isInteger(named) && named > 0 && convs.has(named)) await open(named);
       }
       if (active !== null) markRead(active);
     },

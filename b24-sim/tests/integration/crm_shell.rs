@@ -111,3 +111,30 @@ async fn a_bound_detail_tab_opens_its_handler_with_the_frame_post() {
     let me = env.call_with(&fields["AUTH_ID"], "user.current", json!({})).await;
     assert_eq!(me.result()["ID"], "2");
 }
+
+/// RD `api-reference/widgets/universal/app-url.md`: a link to the application with
+/// `?params[key]=value` opens it with those keys, values as strings, in `PLACEMENT_OPTIONS`
+/// (keys outside `params` do not arrive). The shell opens the application's own frame
+/// (`DEFAULT`) with them; another application's code is not found.
+#[tokio::test]
+async fn an_application_link_opens_the_app_with_its_params_as_placement_options() {
+    let env = env().await;
+    let code = b24_sim::SimConfig::default().client_id;
+    let (status, html) = page(
+        &env,
+        &format!(
+            "/p/{DOMAIN}/marketplace/app/{code}/?params%5Bconversation_id%5D=5&user=2&placement=X&app=http://127.0.0.1:9/b24/app"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let fields = hidden_fields(&html);
+    let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(field("PLACEMENT").as_deref(), Some("DEFAULT"));
+    let options: Value = serde_json::from_str(&field("PLACEMENT_OPTIONS").unwrap()).unwrap();
+    assert_eq!(options, json!({"conversation_id": "5"}));
+    assert!(html.contains("user 2"), "{html}");
+    let (status, _) =
+        page(&env, &format!("/p/{DOMAIN}/marketplace/app/local.other/?params%5Ba%5D=1")).await;
+    assert_eq!(status, 404);
+}

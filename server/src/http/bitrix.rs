@@ -376,6 +376,26 @@ pub(super) struct OpenedApp {
     pub(super) user_id: i64,
     /// The interface language (`ru` or `en`).
     pub(super) lang: &'static str,
+    /// The conversation the frame asks the panel to open (`conversation_id` in
+    /// `PLACEMENT_OPTIONS`), when it is a positive integer.
+    pub(super) conversation_id: Option<i64>,
+}
+
+/// The conversation a frame names: `conversation_id` in its `PLACEMENT_OPTIONS`. Bitrix24 puts
+/// the `params[...]` of an application link there, each value a string (RD
+/// `widgets/universal/app-url.md`: `?params[docId]=42` arrives as `{"docId":"42",...}`). Only
+/// a positive integer of digits counts; anything else is ignored (the panel shows its list).
+fn named_conversation(options: &Value) -> Option<i64> {
+    let id = match options.get("conversation_id")? {
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse::<i64>().ok()?
+        }
+        Value::Number(n) => n.as_i64()?,
+        _ => return None,
+    };
+    (id > 0).then_some(id)
 }
 
 /// The interface language from Bitrix24's `LANG`: Russian for the portals' Russian-speaking
@@ -395,6 +415,7 @@ fn app_page(app: &OpenedApp) -> String {
         "role": app.role.as_str(),
         "user_id": app.user_id,
         "lang": app.lang,
+        "conversation_id": app.conversation_id,
     })
     .to_string()
     .replace('<', "\\u003c");
@@ -456,6 +477,7 @@ pub(super) async fn open_app(state: &AppState, query: &str, body: &[u8]) -> ApiR
         role,
         user_id: uid,
         lang: ui_lang(&frame.lang),
+        conversation_id: named_conversation(&frame.placement_options),
     })
 }
 
@@ -710,6 +732,28 @@ mod tests {
     use super::*;
 
     const OAUTH: &str = "https://oauth.bitrix.info/rest/";
+
+    #[test]
+    fn only_a_positive_integer_names_a_conversation() {
+        use super::named_conversation;
+        use serde_json::json;
+        assert_eq!(named_conversation(&json!({"conversation_id": "12"})), Some(12));
+        assert_eq!(named_conversation(&json!({"conversation_id": 3})), Some(3));
+        for bad in [
+            json!({}),
+            json!({"conversation_id": ""}),
+            json!({"conversation_id": "0"}),
+            json!({"conversation_id": "+1"}),
+            json!({"conversation_id": " 1"}),
+            json!({"conversation_id": -1}),
+            json!({"conversation_id": 1.5}),
+            json!({"conversation_id": "123456789012345678901"}),
+            json!({"conversation_id": null}),
+            json!([]),
+        ] {
+            assert_eq!(named_conversation(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_portals_endpoint_must_be_on_its_domain() {

@@ -560,3 +560,38 @@ async fn a_clean_uninstall_logs_every_lines_whatsapp_device_out() {
     }
     assert_eq!(app.store.info(ALPHA).await.unwrap().status, TenantStatus::Uninstalled);
 }
+
+/// The session script of an app page.
+fn session_of(html: &str) -> serde_json::Value {
+    let start = html.find("id=\"wab24-session\">").map(|i| i + "id=\"wab24-session\">".len());
+    let json = start.and_then(|s| html[s..].find("</script>").map(|e| &html[s..s + e]));
+    serde_json::from_str(json.unwrap_or("null")).unwrap()
+}
+
+/// RD `api-reference/widgets/universal/app-url.md`: an application link's `params[...]` reach
+/// the frame in `PLACEMENT_OPTIONS`, values as strings. The CRM timeline's chat link names
+/// `conversation_id`: the page hands a positive integer to the panel, anything else is left out
+/// (the page opens as always).
+#[tokio::test]
+async fn a_frame_naming_a_conversation_hands_it_to_the_panel() {
+    let app = start().await;
+    app.install(ALPHA).await;
+    for (options, want) in [
+        (json!({"conversation_id": "42"}), json!(42)),
+        (json!({"conversation_id": 7}), json!(7)),
+        (json!({}), json!(null)),
+        (json!({"conversation_id": "0"}), json!(null)),
+        (json!({"conversation_id": "-3"}), json!(null)),
+        (json!({"conversation_id": "4x"}), json!(null)),
+        (json!({"conversation_id": "<script>"}), json!(null)),
+        (json!({"conversation_id": "99999999999999999999"}), json!(null)),
+        (json!({"conversation_id": ["1"]}), json!(null)),
+    ] {
+        let (q, b) = app.sim.frame_request(ALPHA, 2, "DEFAULT", &options).unwrap();
+        let a = app.post_form("/b24/app", &q, b).await;
+        assert_eq!(a.status, 200, "{options}: {}", a.body);
+        let session = session_of(&a.body);
+        assert_eq!(session["conversation_id"], want, "{options}");
+        assert_eq!(session["user_id"], 2);
+    }
+}
