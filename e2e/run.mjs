@@ -645,6 +645,15 @@ await step('user 3 writes first to a new number: checked with WhatsApp, warned, 
     const rec = await wa('GET', `/phones/${NEW_CUSTOMER}/received`);
     return rec.messages.find((m) => !m.from_me && m.text === 'Hello! You asked us for an offer last week.');
   });
+  // After a reload the chat (the customer still never wrote) warns again.
+  const again = await openPortal(3, 'en');
+  try {
+    await again.app.locator(`[data-test=conv][data-phone*="${NEW_CUSTOMER}"]`).click();
+    await again.app.locator('[data-test=cold-warning]').filter({ hasText: 'never wrote' }).waitFor({ timeout: T });
+  } finally {
+    await again.context.close();
+    shotPage = user3.page;
+  }
 });
 
 // 18
@@ -872,6 +881,14 @@ await step('a new customer writes: a lead shows in the shell\'s CRM with the con
   check(/User3/.test(await page.locator('[data-field=responsible]').innerText()), 'the lead\'s responsible is not line B\'s user (user 3)');
   const link = entry.locator('a[href*="conversation_id"]');
   check((await link.count()) === 1, 'the timeline entry has no link to the chat');
+  // The link opens the app in the portal on that conversation (its params in PLACEMENT_OPTIONS).
+  const leadUrl = page.url();
+  await link.click();
+  await until('the link opens the app on the conversation', async () => {
+    const f = page.frame({ name: 'app' });
+    return f && (await f.locator('[data-test=msg][data-direction=in]').filter({ hasText: 'Hi, I saw your sofas online' }).count()) > 0;
+  }, T, 300);
+  await page.goto(leadUrl);
 });
 
 await step('user 3 opens the lead\'s WhatsApp tab and answers; the phone receives it', async () => {
