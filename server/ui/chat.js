@@ -169,30 +169,6 @@ export function createChat(ctx) {
     }
   }
 
-  /**
-   * A conversation opened from the list (after a reload) has no outreach answer yet: when none
-   * of its loaded messages came from the customer, ask the line the way "New chat" does for an
-   * existing number (the same conversation comes back, with where the line stands), so that a
-   * chat whose customer never wrote shows the cold warning too. Only who may write first asks.
-   */
-  async function loadOutreach(id, my) {
-    const c = convs.get(id);
-    if (!c || c.outreach !== undefined || !c.contact || !c.contact.phone) return;
-    if ([...messages.values()].some((m) => m.direction === 'in' && m.kind !== 'system')) return;
-    const line = lines.get(c.line_id);
-    if (!line || !(line.assigned_user === ctx.userId || ctx.isAdmin)) return;
-    const digits = String(c.contact.phone).replace(/\D/g, '');
-    try {
-      const r = await api('POST', `/api/lines/${c.line_id}/chats`, { phone: `+${digits}` });
-      const cur = convs.get(id);
-      if (!cur || !r.conversation || r.conversation.id !== id) return;
-      cur.outreach = r.outreach;
-      if (my === threadToken) renderCold();
-    } catch {
-      /* no warning then, as before */
-    }
-  }
-
   function renderCold() {
     const c = convs.get(active);
     const o = c && c.outreach;
@@ -414,7 +390,6 @@ export function createChat(ctx) {
         addMessages(page.messages, { silent: true });
         renderTop();
         scrollToBottom();
-        loadOutreach(id, my);
         // Fill the view: fetch older pages while there is no scrollbar yet.
         while (next !== null && scroller.scrollHeight <= scroller.clientHeight + 10 && my === threadToken) {
           await loadOlder();
