@@ -889,6 +889,10 @@ export function createChat(ctx) {
       if (convs.get(active).unread > 0 && visible && document.visibilityState === 'visible') markRead(active);
     }
   }).catch(() => {});
+  // A conversation opened by number elsewhere (another panel, a colleague): listed at once.
+  ctx.stream.on('conversation.opened', (p) => {
+    if (p && lines.has(p.line_id) && !convs.has(p.conversation_id)) reload();
+  });
   for (const ev of ['line.assigned', 'line.created', 'line.deleted', 'resync']) ctx.stream.on(ev, reload);
 
   let loadedOnce = false;
