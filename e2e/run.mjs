@@ -562,6 +562,10 @@ await step('admin disconnects the line and reassigns it to user 3', async () => 
   await card.locator('[data-test=line-status][data-state=disconnected]').waitFor({ timeout: T });
   await card.locator('[data-test=assign]').selectOption('3');
   await until('the line is assigned to user 3', async () => (await apiIn(A, 'GET', `/api/lines/${state.lineA}`)).body.assigned_user === 3);
+  // User 3 has a photo on the portal: the card shows it as their avatar (loaded, not the initials).
+  const face = A.locator(`[data-test=line][data-line-id="${state.lineA}"] [data-test=assigned-avatar] img[data-test=avatar-img]`);
+  await face.waitFor({ timeout: T });
+  await until('user 3\'s photo loads', async () => face.evaluate((img) => img.complete && img.naturalWidth > 0).catch(() => false));
   const mine = (await apiIn(U, 'GET', '/api/lines')).body.lines;
   check(mine.length === 0, 'user 2 still has the line');
   // User 2's open panel drops the line's chats live (line.unassigned), without a reload.

@@ -63,11 +63,15 @@ pub enum Kind {
     ConnectorEventUnconfirmed,
     /// An administrator changed who may use the app; the payload has the old and new lists.
     AccessChanged,
+    /// A user or administrator opened a new conversation on a line by phone number (writing
+    /// first). The subject is the line; the payload names the conversation, the WhatsApp id and
+    /// the number.
+    ConversationOpened,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 25] = [
+    pub const ALL: [Kind; 26] = [
         Kind::AppInstalled,
         Kind::AppUninstalled,
         Kind::AuthIssued,
@@ -93,6 +97,7 @@ impl Kind {
         Kind::ConnectorEvent,
         Kind::ConnectorEventUnconfirmed,
         Kind::AccessChanged,
+        Kind::ConversationOpened,
     ];
 
     /// The stable name stored in the database and written to exports.
@@ -123,6 +128,7 @@ impl Kind {
             Kind::ConnectorEvent => "b24.connector_event",
             Kind::ConnectorEventUnconfirmed => "b24.connector_event_unconfirmed",
             Kind::AccessChanged => "app.access_changed",
+            Kind::ConversationOpened => "conversation.opened",
         }
     }
 }

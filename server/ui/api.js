@@ -120,7 +120,7 @@ export function upload(path, blob, type, onProgress) {
 const EVENT_NAMES = [
   'hello', 'line.created', 'line.assigned', 'line.updated', 'line.unassigned', 'line.deleted',
   'line.status', 'message.stored', 'message.status', 'message.send_failed', 'conversation.read',
-  'subscription.changed', 'resync', 'session.ended',
+  'conversation.opened', 'subscription.changed', 'resync', 'session.ended',
 ];
 
 /**

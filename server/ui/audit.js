@@ -12,7 +12,7 @@ const KINDS = [
   'line.status_changed', 'line.assigned', 'line.reassigned', 'wa.message_received', 'wa.status_update',
   'wa.connection_state', 'wa.message_queued', 'wa.message_adjusted', 'wa.identity_changed', 'line.settings_changed',
   'auth.sessions_revoked', 'audit.keyed', 'app.upgrade_requested',
-  'b24.connector_call', 'b24.connector_event', 'b24.connector_event_unconfirmed',
+  'b24.connector_call', 'b24.connector_event', 'b24.connector_event_unconfirmed', 'conversation.opened',
 ];
 
 function localInput(ms) {

@@ -4,7 +4,7 @@
 
 import { api, query, withToken } from './api.js';
 import { t } from './i18n.js';
-import { h, replace, clock, listTime, dayLabel, fileSize, duration, contactName, phone, initials, hue, newKey } from './format.js';
+import { h, replace, clock, listTime, dayLabel, fileSize, duration, contactName, phone, newKey, avatar, userAvatar } from './format.js';
 import { icon, ticks } from './icons.js';
 import { createComposer } from './composer.js';
 import { createCrmBar, cardConversations, ofCard } from './crm_tab.js';
@@ -12,12 +12,6 @@ import { createCrmBar, cardConversations, ofCard } from './crm_tab.js';
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 const REACTIONS = ['👍', '❤️', '😂', '😮', '😢', '🙏'];
 const PAGE = 40;
-
-function avatar(name, key) {
-  const a = h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(name));
-  a.style.setProperty('--hue', String(hue(key || name)));
-  return a;
-}
 
 export function createChat(ctx) {
   const lines = new Map();
@@ -566,7 +560,13 @@ export function createChat(ctx) {
     const mine = m.direction === 'out';
     const bubble = h('div', { class: 'bubble' });
     const author = mine ? outsideAuthor(m) : null;
-    if (author) bubble.append(h('div', { class: 'msg-author', 'data-test': 'msg-author' }, author));
+    if (author) {
+      // An Open Line operator we know: their avatar beside the name.
+      const [who, id] = String(m.sender).split(':');
+      const uid = Number(id);
+      const face = who === 'operator' && ctx.users.has(uid) ? userAvatar(ctx.users.get(uid), uid) : null;
+      bubble.append(h('div', { class: 'msg-author', 'data-test': 'msg-author' }, face, author));
+    }
     if (m.quoted_id !== null) {
       const q = h('button', { class: 'quote', type: 'button', 'data-test': 'quote', 'data-quoted-id': m.quoted_id, 'aria-label': `${t('msg.reply')}: ${quoteText(quotedMsg)}`, onclick: () => {
         const target = nodes.get(m.quoted_id);
@@ -889,6 +889,10 @@ export function createChat(ctx) {
       if (convs.get(active).unread > 0 && visible && document.visibilityState === 'visible') markRead(active);
     }
   }).catch(() => {});
+  // A conversation opened by number elsewhere (another panel, a colleague): listed at once.
+  ctx.stream.on('conversation.opened', (p) => {
+    if (p && lines.has(p.line_id) && !convs.has(p.conversation_id)) reload();
+  });
   for (const ev of ['line.assigned', 'line.created', 'line.deleted', 'resync']) ctx.stream.on(ev, reload);
 
   let loadedOnce = false;

@@ -6,7 +6,7 @@
 
 import { api, ApiError } from './api.js';
 import { t } from './i18n.js';
-import { h, replace, phone, dateTime } from './format.js';
+import { h, replace, phone, dateTime, userAvatar } from './format.js';
 import { icon } from './icons.js';
 import { crmPolicy } from './crm.js';
 
@@ -172,6 +172,13 @@ export function createConnections(ctx) {
       const users = pick('users', [...ctx.users.values()].filter((u) => u.active !== false), access.users);
       const deps = pick('departments', [...ctx.departments.values()], access.departments);
       const chosen = (label) => [...label.querySelector('select').selectedOptions].map((o) => Number(o.value));
+      // The chosen users, each with their avatar, kept in step with the list.
+      const chips = h('div', { class: 'user-chips', 'data-test': 'access-user-chips' });
+      const drawChips = () => replace(chips, chosen(users).map((id) => h('span', { class: 'user-chip' },
+        userAvatar(ctx.users.get(id), id), h('span', {}, ctx.userName(id)))));
+      users.querySelector('select').addEventListener('change', drawChips);
+      users.append(chips);
+      drawChips();
       const save = h('button', { class: 'btn btn-primary', type: 'button', 'data-test': 'access-save', onclick: async () => {
         try {
           const out = await api('PUT', '/api/access', { users: chosen(users), departments: chosen(deps) });
@@ -238,7 +245,10 @@ export function createConnections(ctx) {
           h('div', { class: 'line-phone' }, line.phone ? phone(line.phone) : t('line.phone.none'))),
         stateBadge(line)),
       h('div', { class: 'line-controls' },
-        h('label', { class: 'field', for: select.id }, h('span', { class: 'field-label' }, t('line.assigned')), select),
+        h('label', { class: 'field', for: select.id }, h('span', { class: 'field-label' }, t('line.assigned')),
+          h('span', { class: 'field-with-avatar', 'data-test': 'assigned-avatar' },
+            line.assigned_user === null || line.assigned_user === undefined ? null : userAvatar(ctx.users.get(line.assigned_user), line.assigned_user),
+            select)),
         h('label', { class: 'field', for: department.id, title: t('line.department.help') }, h('span', { class: 'field-label' }, t('line.department')), department),
         h('label', { class: 'field', for: mode.id }, h('span', { class: 'field-label' }, t('line.responsible')), mode),
         h('label', { class: 'check', for: receipts.id, title: t('line.receipts.help') }, receipts, h('span', {}, t('line.receipts'))),

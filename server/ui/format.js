@@ -130,6 +130,41 @@ export function initials(name) {
   return (words[0][0] + (words[1] ? words[1][0] : '')).toUpperCase();
 }
 
+/** `url` when it is an absolute http(s) URL (a portal user's photo), else null: nothing else is
+ * ever put in an <img> (no javascript:, data: or relative URLs from outside). */
+export function imageUrl(url) {
+  if (typeof url !== 'string' || url.length > 2048) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * An avatar: the initials of `name` on a stable hue, covered by the photo at `url` when there is
+ * one (http(s) only) and it loads; a photo that fails (gone, refused by the CSP) leaves the
+ * initials. `size` 'sm' makes the small one used beside names.
+ */
+export function avatar(name, key, url, size) {
+  const a = h('span', { class: size === 'sm' ? 'avatar avatar-sm' : 'avatar', 'aria-hidden': 'true' }, initials(name));
+  a.style.setProperty('--hue', String(hue(key || name)));
+  const src = imageUrl(url);
+  if (src) {
+    const img = h('img', { class: 'avatar-img', src, alt: '', loading: 'lazy', referrerpolicy: 'no-referrer', 'data-test': 'avatar-img' });
+    img.addEventListener('error', () => img.remove(), { once: true });
+    a.append(img);
+  }
+  return a;
+}
+
+/** A portal user's avatar (as `GET /api/users` lists them, or just an id when unknown). */
+export function userAvatar(user, id, size = 'sm') {
+  const name = user ? user.name : `#${id}`;
+  return avatar(name, `user:${id}`, user ? user.avatar : null, size);
+}
+
 /** A stable hue for an avatar from a string. */
 export function hue(s) {
   let x = 0;

@@ -20,6 +20,9 @@ use crate::{
     state::{AppState, Settings, TenancyTokenStore},
 };
 
+/// The demo portal's photo of user 3 (`PERSONAL_PHOTO`): a small picture, served by b24-sim.
+const DEMO_PHOTO: &[u8] = br##"<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><rect width="64" height="64" fill="#2e7d6b"/><circle cx="32" cy="25" r="12" fill="#f3d2b3"/><path d="M10 64c2-14 11-21 22-21s20 7 22 21z" fill="#f3d2b3"/></svg>"##;
+
 /// The demo portal's `member_id`.
 pub const DEMO_MEMBER: &str = "demo0portal";
 /// The demo portal's domain.
@@ -123,6 +126,9 @@ pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     spec.app_url = Some(format!("{base}/b24/app"));
     spec.install_finished = false;
     sim.add_portal(spec);
+    // User 3 has a photo on the portal's disk, which the panel shows as their avatar.
+    let photo = sim.host_file(DEMO_MEMBER, "user3.svg", "image/svg+xml", DEMO_PHOTO.to_vec())?;
+    sim.set_user_photo(DEMO_MEMBER, 3, &photo);
 
     let store = Arc::new(
         tenancy::Store::open_sqlite(&opts.data_dir, tenancy::MasterKey::from_bytes(master))

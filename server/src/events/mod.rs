@@ -126,6 +126,16 @@ pub enum ServerEvent {
         /// The conversation.
         conversation_id: ConversationId,
     },
+    /// A conversation was opened on a line by phone number before any message
+    /// (`conversation.opened`), so that every viewer of the line lists it at once.
+    ConversationOpened {
+        /// The tenant.
+        member_id: String,
+        /// The conversation's line.
+        line_id: LineId,
+        /// The new conversation.
+        conversation_id: ConversationId,
+    },
     /// The tenant's plan changed (`subscription.changed`, administrators only).
     SubscriptionChanged {
         /// The tenant.
@@ -153,6 +163,7 @@ impl ServerEvent {
             | ServerEvent::MessageStatus { member_id, .. }
             | ServerEvent::SendFailed { member_id, .. }
             | ServerEvent::ConversationRead { member_id, .. }
+            | ServerEvent::ConversationOpened { member_id, .. }
             | ServerEvent::SubscriptionChanged { member_id, .. } => member_id,
         }
     }
@@ -165,7 +176,8 @@ impl ServerEvent {
             | ServerEvent::LineDeleted { line_id, .. }
             | ServerEvent::MessageStatus { line_id, .. }
             | ServerEvent::SendFailed { line_id, .. }
-            | ServerEvent::ConversationRead { line_id, .. } => Some(*line_id),
+            | ServerEvent::ConversationRead { line_id, .. }
+            | ServerEvent::ConversationOpened { line_id, .. } => Some(*line_id),
             ServerEvent::LineCreated { line, .. }
             | ServerEvent::LineUpdated { line, .. }
             | ServerEvent::LineAssigned { line, .. } => Some(line.id),

@@ -48,11 +48,13 @@ fn safe_host(domain: &str) -> Option<&str> {
     ok.then_some(domain)
 }
 
-/// An HTML page that only the portal may frame (`frame_ancestor`), or nobody.
+/// An HTML page that only the portal may frame (`frame_ancestor`), or nobody. Images may also
+/// come from the portal's origin: its users' photos (`PERSONAL_PHOTO`) that the panel shows as
+/// avatars.
 pub(super) fn html(status: StatusCode, body: String, frame_ancestor: Option<String>) -> Response {
     let csp = match frame_ancestor {
         Some(origin) => format!(
-            "frame-ancestors {origin}; default-src 'self'; script-src 'self' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
+            "frame-ancestors {origin}; default-src 'self'; script-src 'self' https://api.bitrix24.com; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data: {origin}; media-src 'self' blob:; object-src 'none'; base-uri 'none'"
         ),
         None => "frame-ancestors 'none'; default-src 'none'".to_owned(),
     };

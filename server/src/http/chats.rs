@@ -10,6 +10,7 @@ use super::{
 };
 use crate::{
     error::{ApiError, ApiResult},
+    events::ServerEvent,
     state::{AppState, Session},
 };
 
@@ -69,6 +70,14 @@ pub async fn start(
                     .await?
             }
         };
+    if created {
+        // Every viewer of the line lists the new, still empty conversation at once.
+        state.bus().publish(ServerEvent::ConversationOpened {
+            member_id: s.claims.mid.clone(),
+            line_id,
+            conversation_id: conversation.id,
+        });
+    }
     let outreach = runtime.outreach_status(&s.claims.mid, s.caller(), conversation.id).await?;
     tracing::info!(
         member_id = %s.claims.mid,

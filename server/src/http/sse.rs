@@ -39,6 +39,7 @@ pub fn event_name(e: &ServerEvent) -> &'static str {
         ServerEvent::MessageStatus { .. } => "message.status",
         ServerEvent::SendFailed { .. } => "message.send_failed",
         ServerEvent::ConversationRead { .. } => "conversation.read",
+        ServerEvent::ConversationOpened { .. } => "conversation.opened",
         ServerEvent::SubscriptionChanged { .. } => "subscription.changed",
     }
 }
@@ -77,6 +78,9 @@ pub fn render(e: &ServerEvent) -> (&'static str, Value) {
         }
         ServerEvent::ConversationRead { line_id, conversation_id, .. } => {
             json!({ "conversation_id": conversation_id, "line_id": line_id, "unread": 0 })
+        }
+        ServerEvent::ConversationOpened { line_id, conversation_id, .. } => {
+            json!({ "conversation_id": conversation_id, "line_id": line_id })
         }
         ServerEvent::SubscriptionChanged { plan, lines_allowed, trial_ends_at, .. } => json!({
             "plan": plan, "lines_allowed": lines_allowed, "trial_ends_at": trial_ends_at,
@@ -394,6 +398,14 @@ mod tests {
             (
                 "conversation_read",
                 ServerEvent::ConversationRead {
+                    member_id: member_id.clone(),
+                    line_id: 3,
+                    conversation_id: 5,
+                },
+            ),
+            (
+                "conversation_opened",
+                ServerEvent::ConversationOpened {
                     member_id: member_id.clone(),
                     line_id: 3,
                     conversation_id: 5,

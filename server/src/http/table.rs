@@ -726,7 +726,7 @@ pub static ROUTES: &[Route] = &[
         writable: false,
         token_in_query: true,
         doc: Doc {
-            summary: "Server-Sent Events scoped by the token (Authorization header or access_token query): line.created, line.assigned, line.updated, line.deleted, line.unassigned, line.status, message.stored and message.status (each with the message itself), message.send_failed, conversation.read, subscription.changed, resync",
+            summary: "Server-Sent Events scoped by the token (Authorization header or access_token query): line.created, line.assigned, line.updated, line.deleted, line.unassigned, line.status, message.stored and message.status (each with the message itself), message.send_failed, conversation.read, conversation.opened, subscription.changed, resync",
             body: None,
             ok: ("200", "event-stream"),
             errors: &[],

@@ -38,6 +38,8 @@ async fn the_app_page_boots_the_ui_in_the_viewers_language() {
         // The page may load the UI, blobs (recordings, previews) and its own media only.
         let csp = a.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("default-src 'self'") && csp.contains("media-src 'self' blob:"));
+        // Images also from the portal itself: its users' photos shown as avatars.
+        assert!(csp.contains("img-src 'self' blob: data: http://alpha.test;"), "{csp}");
     }
 }
 

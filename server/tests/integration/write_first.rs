@@ -113,6 +113,13 @@ async fn a_number_on_whatsapp_opens_a_chat_and_the_first_message_reaches_the_pho
     );
     let conversation = opened["conversation"]["id"].as_i64().unwrap();
 
+    // Another viewer of the line (the administrator's panel) lists it at once, before any
+    // message.
+    let announced = events
+        .find("conversation.opened", |d| d["conversation_id"].as_i64() == Some(conversation))
+        .await;
+    assert_eq!(announced["line_id"], line, "{announced}");
+
     // The same number, written otherwise, by the administrator: the same conversation.
     let again = open_chat(&app, &admin, line, "0079160000401").await;
     assert_eq!(again.status, 200, "{}", again.body);
@@ -120,6 +127,18 @@ async fn a_number_on_whatsapp_opens_a_chat_and_the_first_message_reaches_the_pho
         (again.json()["created"].clone(), again.json()["conversation"]["id"].as_i64()),
         (json!(false), Some(conversation))
     );
+
+    // Opening is audited once (finding the existing one opens nothing): the line as subject,
+    // the user who opened it as actor, the conversation and the number in the payload.
+    let audit = app.get("/api/audit?kind=conversation.opened", &admin).await.json();
+    let records = audit["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{audit}");
+    assert_eq!(records[0]["subject"], format!("line:{line}"), "{audit}");
+    assert_eq!(records[0]["actor"], "user:2", "{audit}");
+    let payload = &records[0]["payload"];
+    assert_eq!(payload["conversation_id"].as_i64(), Some(conversation), "{payload}");
+    assert_eq!(payload["line_id"], line, "{payload}");
+    assert_eq!(payload["phone"], NEW_A, "{payload}");
     let list = app.get(&format!("/api/lines/{line}/conversations"), &assigned).await.json();
     assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
 

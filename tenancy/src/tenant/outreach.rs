@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::{
     Tenant,
     access::{visible_conversation, visible_line},
+    audit_log::audit_in,
     messages::upsert_conversation,
 };
 use crate::{Caller, Conversation, ConversationId, Error, LineId, Result, model::check_len};
@@ -97,6 +98,25 @@ impl Tenant {
                 .bind(id)
                 .bind(at)
                 .execute(&mut *tx)
+                .await?;
+                // Audited in the same transaction: the record exists exactly when the
+                // conversation does.
+                let payload = serde_json::json!({
+                    "line_id": line_id,
+                    "conversation_id": id,
+                    "jid": jid,
+                    "phone": phone,
+                })
+                .to_string();
+                audit_in(
+                    &self.audit_key,
+                    &mut tx,
+                    audit::Kind::ConversationOpened,
+                    caller,
+                    &format!("line:{line_id}"),
+                    payload.as_bytes(),
+                    now,
+                )
                 .await?;
                 (id, true)
             }
