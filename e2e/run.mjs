@@ -846,6 +846,8 @@ await step('admin assigns line B to user 3 and sets its CRM policy in the panel:
     return r && r.mode === 'contact_lead' ? r : null;
   });
   check(policy.responsible === 'line_user', `responsible ${policy.responsible}`);
+  const shown = await crm.innerText();
+  check(!/\bnull\b/.test(shown), `the CRM block shows "null": ${shown}`);
 });
 
 await step('a new customer writes: a lead shows in the shell\'s CRM with the conversation in its timeline', async () => {

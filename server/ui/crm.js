@@ -72,10 +72,12 @@ export function crmPolicy(line, ctx) {
       draw(policies.get(line.id) || policy, list, error);
     };
     for (const s of [mode, pipeline, stage, responsible, returning, source]) s.addEventListener('change', () => save(s));
-    box.replaceChildren(
+    // replaceChildren would print a null as the text "null": only the nodes there are.
+    box.replaceChildren(...[
       h('div', { class: 'line-openline-head' }, h('span', { class: 'field-label' }, t('crm.title'))),
       h('div', { class: 'line-controls' }, modeField, pipelineField, stageField, responsibleField, returningField, sourceField),
-      error ? h('p', { class: 'note note-error', 'data-test': 'crm-pipelines-error', role: 'alert' }, t('crm.pipelines.failed', { error })) : null);
+      error ? h('p', { class: 'note note-error', 'data-test': 'crm-pipelines-error', role: 'alert' }, t('crm.pipelines.failed', { error })) : null,
+    ].filter(Boolean));
   };
   (async () => {
     try {
