@@ -14,10 +14,7 @@ use b24_sim::{Fault, FaultAction, PortalSpec, Sim, SimConfig};
 use serde_json::{Value, json};
 use wa_sim::{PhoneContent, PhoneMessage};
 
-use crate::{
-    app::token_of,
-    restart::{Server, get, until_within},
-};
+use crate::restart::{Paired, Server, get, until_within};
 
 const MEMBER: &str = "crmrestart0member";
 const LINE_PHONE: &str = "79990000601";
@@ -52,42 +49,10 @@ async fn sigkill_amid_crm_routing_creates_each_client_once() {
     let pace = [("WAB24_B24_REQUESTS_PER_SECOND", "1000"), ("WAB24_B24_REQUEST_BURST", "1000")];
     let (mut server, base) = Server::new(&b24, &wa, ws, dir.path(), &pace);
     let mut child = server.spawn();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    until_within("the server to answer", WAIT, || {
-        let (http, url) = (http.clone(), format!("{base}/healthz"));
-        async move { http.get(url).send().await.ok().map(|_| ()) }
-    })
-    .await;
-    let form = |path: &'static str| {
-        let (q, body) = b24.frame_request(MEMBER, 1, "DEFAULT", &json!({})).unwrap();
-        http.post(format!("{base}{path}?{q}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-    };
-    assert_eq!(form("/b24/install").await.unwrap().status().as_u16(), 200);
-    b24.finish_install(MEMBER);
-    let token = token_of(&form("/b24/app").await.unwrap().text().await.unwrap());
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let mut rb = http.request(method, format!("{base}{path}")).bearer_auth(&token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        rb.send()
-    };
-
     // A line paired by its phone, creating a contact and a lead for each new customer.
-    let r = call(reqwest::Method::POST, "/api/lines".into(), Some(json!({"name": "Sales"})));
-    let line = r.await.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let qr = until_within("a QR code", WAIT, || {
-        let r = call(reqwest::Method::POST, format!("/api/lines/{line}/connect"), None);
-        async move {
-            let v: Value = r.await.ok()?.json().await.ok()?;
-            v["qr"].as_str().map(str::to_owned)
-        }
-    })
-    .await;
-    wa.scan(&qr, LINE_PHONE).await.unwrap();
+    let paired = Paired::start(&b24, &wa, &base, (MEMBER, "Sales", LINE_PHONE), WAIT).await;
+    let Paired { http, base, token, line } = &paired;
+    let (line, call) = (*line, |m, p, b| paired.call(m, p, b));
     let patch = json!({"crm": {"mode": "contact_lead"}});
     let r = call(reqwest::Method::PATCH, format!("/api/lines/{line}"), Some(patch));
     assert_eq!(r.await.unwrap().status().as_u16(), 200);

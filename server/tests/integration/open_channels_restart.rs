@@ -22,10 +22,7 @@ use b24_sim::{
 use serde_json::{Value, json};
 use wa_sim::{PhoneContent, PhoneMessage};
 
-use crate::{
-    app::token_of,
-    restart::{Server, get, until_within},
-};
+use crate::restart::{Paired, Server, get, until_within};
 
 const MEMBER: &str = "olrestart0member";
 const LINE_PHONE: &str = "79990000401";
@@ -94,44 +91,11 @@ async fn sigkill_amid_customer_and_operator_messages_loses_and_duplicates_nothin
     let pace = [("WAB24_B24_REQUESTS_PER_SECOND", "1000"), ("WAB24_B24_REQUEST_BURST", "1000")];
     let (mut server, base) = Server::new(&b24, &wa, ws, dir.path(), &pace);
     let mut child = server.spawn();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    until_within("the server to answer", WAIT, || {
-        let (http, url) = (http.clone(), format!("{base}/healthz"));
-        async move { http.get(url).send().await.ok().map(|_| ()) }
-    })
-    .await;
-
-    // Installed by its administrator (which registers the connector), who opens the app.
-    let form = |path: &'static str| {
-        let (q, body) = b24.frame_request(MEMBER, 1, "DEFAULT", &json!({})).unwrap();
-        http.post(format!("{base}{path}?{q}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-    };
-    assert_eq!(form("/b24/install").await.unwrap().status().as_u16(), 200);
-    b24.finish_install(MEMBER);
-    let token = token_of(&form("/b24/app").await.unwrap().text().await.unwrap());
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let mut rb = http.request(method, format!("{base}{path}")).bearer_auth(&token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        rb.send()
-    };
-
-    // A line paired by its phone, fed to a new Open Line.
-    let r = call(reqwest::Method::POST, "/api/lines".into(), Some(json!({"name": "Support"})));
-    let line = r.await.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let qr = until_within("a QR code", WAIT, || {
-        let r = call(reqwest::Method::POST, format!("/api/lines/{line}/connect"), None);
-        async move {
-            let v: Value = r.await.ok()?.json().await.ok()?;
-            v["qr"].as_str().map(str::to_owned)
-        }
-    })
-    .await;
-    wa.scan(&qr, LINE_PHONE).await.unwrap();
+    // Installed by its administrator (which registers the connector), who opens the app; a line
+    // paired by its phone, fed to a new Open Line.
+    let paired = Paired::start(&b24, &wa, &base, (MEMBER, "Support", LINE_PHONE), WAIT).await;
+    let Paired { http, base, token, line } = &paired;
+    let (line, call) = (*line, |m, p, b| paired.call(m, p, b));
     let r = call(reqwest::Method::POST, "/api/open-lines".into(), Some(json!({"name": "Support"})));
     let r = r.await.unwrap();
     assert_eq!(r.status().as_u16(), 201);

@@ -86,6 +86,78 @@ impl Server {
     }
 }
 
+/// A server that answers, installed by `member`'s administrator (who opened the app), with one
+/// line paired by the phone `line_phone`: where the Open Channels and CRM restart tests start.
+pub(crate) struct Paired {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) token: String,
+    pub(crate) line: i64,
+}
+
+impl Paired {
+    pub(crate) async fn start(
+        b24: &Sim,
+        wa: &wa_sim::Sim,
+        base: &str,
+        (member, line_name, line_phone): (&str, &str, &str),
+        wait: Duration,
+    ) -> Paired {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        until_within("the server to answer", wait, || {
+            let (http, url) = (http.clone(), format!("{base}/healthz"));
+            async move { http.get(url).send().await.ok().map(|_| ()) }
+        })
+        .await;
+        let form = |path: &'static str| {
+            let (q, body) = b24.frame_request(member, 1, "DEFAULT", &json!({})).unwrap();
+            http.post(format!("{base}{path}?{q}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        assert_eq!(form("/b24/install").await.unwrap().status().as_u16(), 200);
+        b24.finish_install(member);
+        let token = token_of(&form("/b24/app").await.unwrap().text().await.unwrap());
+        let mut paired = Paired { http, base: base.to_owned(), token, line: 0 };
+        let r = paired.call(
+            reqwest::Method::POST,
+            "/api/lines".into(),
+            Some(json!({"name": line_name})),
+        );
+        paired.line = r.await.unwrap().json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let qr = until_within("a QR code", wait, || {
+            let r = paired.call(
+                reqwest::Method::POST,
+                format!("/api/lines/{}/connect", paired.line),
+                None,
+            );
+            async move {
+                let v: Value = r.await.ok()?.json().await.ok()?;
+                v["qr"].as_str().map(str::to_owned)
+            }
+        })
+        .await;
+        wa.scan(&qr, line_phone).await.unwrap();
+        paired
+    }
+
+    /// A request with the administrator's token.
+    pub(crate) fn call(
+        &self,
+        method: reqwest::Method,
+        path: String,
+        body: Option<Value>,
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+        let mut rb =
+            self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        rb.send()
+    }
+}
+
 fn messages() -> usize {
     std::env::var("WAB24_RESTART_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
 }
